@@ -1,0 +1,2 @@
+//! `cargo xtask <command>`: the project's build and test driver.
+fn main() {}
