@@ -1,2 +1,89 @@
-//! `cargo xtask <command>`: the project's build and test driver.
-fn main() {}
+//! `cargo xtask <command>`: builds and runs what cargo alone cannot.
+//!
+//! - `cargo xtask test`: every check the project has, in the order CI runs them.
+//! - `cargo xtask demo`: the main job on its embedded default.
+//! - `cargo xtask vectors [--check]`: regenerate `vectors/*.json` with an independent
+//!   implementation (ring), or check that the committed files match what it generates.
+//! - `cargo xtask baremetal`: build the core for bare-metal targets with Debian's compiler.
+
+mod baremetal;
+mod vectors;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(),
+        Some("vectors") => vectors::run(&args[1..]),
+        Some("baremetal") => baremetal::run(),
+        _ => Err(USAGE.to_string()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <test | demo | vectors [--check] | baremetal>";
+
+/// Runs every check, one step at a time, and says how long each took.
+fn test() -> Result {
+    let steps: [(&str, fn() -> Result); 5] = [
+        ("format", || cargo(&["fmt", "--all", "--", "--check"])),
+        ("lint", || {
+            cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"])
+        }),
+        ("unit, property and vector tests", || cargo(&["test", "--workspace", "--all-features"])),
+        ("vectors match their generator", || vectors::run(&["--check".to_string()])),
+        ("bare-metal builds", baremetal::run),
+    ];
+    let total = Instant::now();
+    for (index, (name, step)) in steps.iter().enumerate() {
+        eprintln!("==> [{}/{}] {name}", index + 1, steps.len());
+        let started = Instant::now();
+        step().map_err(|e| format!("step '{name}' failed: {e}"))?;
+        eprintln!("==> [{}/{}] {name}: ok in {:.1?}", index + 1, steps.len(), started.elapsed());
+    }
+    eprintln!("==> all {} steps passed in {:.1?}", steps.len(), total.elapsed());
+    Ok(())
+}
+
+/// The main job on its embedded default: seal and open RFC 9001's A.5 packet.
+fn demo() -> Result {
+    cargo(&["run", "--quiet", "--package", "quicseal", "--example", "rfc9001_a5"])
+}
+
+/// Runs the cargo that runs us, with `args`, from the workspace root.
+fn cargo(args: &[&str]) -> Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo).args(args).current_dir(workspace_root()))
+}
+
+/// Runs `command` with inherited output; fails on a non-zero exit.
+fn run(command: &mut Command) -> Result {
+    let status = command
+        .status()
+        .map_err(|e| format!("could not start {:?}: {e}", command.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{:?} exited with {status}", command.get_program()))
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
