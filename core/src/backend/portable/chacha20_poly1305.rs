@@ -1,0 +1,95 @@
+//! ChaCha20-Poly1305 (RFC 8439 §2.8) as a stream: `chacha20` and `poly1305`.
+
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use poly1305::Poly1305;
+use poly1305::universal_hash::KeyInit;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::mac::MacStream;
+use crate::Error;
+use crate::backend::{Direction, TAG_LEN};
+
+/// A ChaCha20-Poly1305 key. ChaCha20 has no key schedule to keep: the raw key is all there is.
+#[derive(Clone)]
+pub struct ChaCha20Poly1305Key {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl ChaCha20Poly1305Key {
+    pub(super) fn new(key: &[u8]) -> Result<Self, Error> {
+        let key: [u8; 32] = key.try_into().map_err(|_| Error::InvalidKeyLength)?;
+        Ok(ChaCha20Poly1305Key {
+            key: Zeroizing::new(key),
+        })
+    }
+
+    pub(super) fn begin(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        direction: Direction,
+    ) -> ChaCha20Poly1305Stream {
+        let mut cipher = ChaCha20::new(&(*self.key).into(), nonce.into());
+        // Block 0's first 32 bytes are the one-time Poly1305 key; the text starts at block 1.
+        let mut block0 = [0u8; 64];
+        cipher.apply_keystream(&mut block0);
+        let mut mac_key = [0u8; 32];
+        mac_key.copy_from_slice(&block0[..32]);
+        let mut mac = MacStream::new(Poly1305::new(&mac_key.into()));
+        block0.zeroize();
+        mac_key.zeroize();
+        mac.absorb(aad);
+        let aad_len = mac.end_section();
+        ChaCha20Poly1305Stream {
+            cipher,
+            mac,
+            aad_len,
+            direction,
+        }
+    }
+}
+
+/// One packet's ChaCha20-Poly1305 in progress.
+pub struct ChaCha20Poly1305Stream {
+    cipher: ChaCha20,
+    mac: MacStream<Poly1305>,
+    aad_len: u64,
+    direction: Direction,
+}
+
+impl ChaCha20Poly1305Stream {
+    pub(super) fn update(&mut self, input: &[u8], output: &mut [u8]) {
+        match self.direction {
+            Direction::Seal => {
+                self.cipher.apply_keystream_b2b(input, output);
+                self.mac.absorb(output);
+            }
+            Direction::Open => {
+                self.mac.absorb(input);
+                self.cipher.apply_keystream_b2b(input, output);
+            }
+        }
+    }
+
+    pub(super) fn update_in_place(&mut self, data: &mut [u8]) {
+        match self.direction {
+            Direction::Seal => {
+                self.cipher.apply_keystream(data);
+                self.mac.absorb(data);
+            }
+            Direction::Open => {
+                self.mac.absorb(data);
+                self.cipher.apply_keystream(data);
+            }
+        }
+    }
+
+    pub(super) fn finish(mut self) -> [u8; TAG_LEN] {
+        let text_len = self.mac.end_section();
+        let mut lengths = [0; 16];
+        lengths[..8].copy_from_slice(&self.aad_len.to_le_bytes());
+        lengths[8..].copy_from_slice(&text_len.to_le_bytes());
+        self.mac.finish(lengths)
+    }
+}

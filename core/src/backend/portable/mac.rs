@@ -1,0 +1,64 @@
+//! A universal hash (GHASH or Poly1305) fed in pieces of any length.
+
+use universal_hash::UniversalHash;
+use universal_hash::array::Array;
+use universal_hash::consts::U16;
+
+type Block = Array<u8, U16>;
+
+/// Buffers a partial block between pieces so the hash sees whole 16-byte blocks, and counts
+/// the bytes of the current section (AAD or text) for the final lengths block.
+#[derive(Clone)]
+pub(super) struct MacStream<U> {
+    mac: U,
+    pending: [u8; 16],
+    pending_len: usize,
+    section_len: u64,
+}
+
+impl<U: UniversalHash<BlockSize = U16>> MacStream<U> {
+    pub(super) fn new(mac: U) -> Self {
+        MacStream {
+            mac,
+            pending: [0; 16],
+            pending_len: 0,
+            section_len: 0,
+        }
+    }
+
+    /// Hashes `data` as the continuation of the current section.
+    pub(super) fn absorb(&mut self, mut data: &[u8]) {
+        self.section_len += data.len() as u64;
+        if self.pending_len > 0 {
+            let take = (16 - self.pending_len).min(data.len());
+            self.pending[self.pending_len..self.pending_len + take].copy_from_slice(&data[..take]);
+            self.pending_len += take;
+            data = &data[take..];
+            if self.pending_len < 16 {
+                return;
+            }
+            self.mac.update(&[Block::from(self.pending)]);
+            self.pending_len = 0;
+        }
+        let (blocks, rest) = Block::slice_as_chunks(data);
+        self.mac.update(blocks);
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.pending_len = rest.len();
+    }
+
+    /// Ends the current section: zero-pads a partial block and returns the section's length
+    /// in bytes.
+    pub(super) fn end_section(&mut self) -> u64 {
+        if self.pending_len > 0 {
+            self.mac.update_padded(&self.pending[..self.pending_len]);
+            self.pending_len = 0;
+        }
+        core::mem::take(&mut self.section_len)
+    }
+
+    /// Hashes the final lengths block and returns the raw tag.
+    pub(super) fn finish(mut self, lengths: [u8; 16]) -> [u8; 16] {
+        self.mac.update(&[Block::from(lengths)]);
+        self.mac.finalize().into()
+    }
+}

@@ -1,0 +1,248 @@
+//! Key derivation (RFC 9001 §5.1, §6): a traffic secret gives a generation's packet key and
+//! IV, the header-protection key, and with "quic ku" the next generation's secret.
+
+use hkdf::Hkdf;
+use sha2::{Sha256, Sha384};
+use zeroize::ZeroizeOnDrop;
+
+use crate::suite::Hash;
+use crate::{CipherSuite, Error};
+
+/// Longest secret any suite uses (SHA-384).
+const MAX_SECRET_LEN: usize = 48;
+/// Longest AEAD or header-protection key any suite uses.
+const MAX_KEY_LEN: usize = 32;
+/// Length of the AEAD IV and nonce.
+pub const IV_LEN: usize = 12;
+
+/// A TLS 1.3 traffic secret for one key generation. Wiped when dropped.
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct TrafficSecret {
+    #[zeroize(skip)]
+    suite: CipherSuite,
+    bytes: [u8; MAX_SECRET_LEN],
+}
+
+impl TrafficSecret {
+    /// Wraps `secret`, which must be as long as the suite's hash output (32 or 48 bytes).
+    pub fn new(suite: CipherSuite, secret: &[u8]) -> Result<TrafficSecret, Error> {
+        if secret.len() != suite.secret_len() {
+            return Err(Error::InvalidKeyLength);
+        }
+        let mut bytes = [0; MAX_SECRET_LEN];
+        bytes[..secret.len()].copy_from_slice(secret);
+        Ok(TrafficSecret { suite, bytes })
+    }
+
+    /// The suite this secret belongs to.
+    pub fn suite(&self) -> CipherSuite {
+        self.suite
+    }
+
+    /// The secret's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.suite.secret_len()]
+    }
+
+    /// The next generation's secret: HKDF-Expand-Label(secret, "quic ku", "", Hash.length).
+    pub fn next(&self) -> TrafficSecret {
+        let mut next = TrafficSecret {
+            suite: self.suite,
+            bytes: [0; MAX_SECRET_LEN],
+        };
+        let len = self.suite.secret_len();
+        self.expand_label(b"quic ku", &mut next.bytes[..len]);
+        next
+    }
+
+    /// The packet key, IV and header-protection key this secret gives.
+    pub fn key_material(&self) -> KeyMaterial {
+        let mut material = KeyMaterial {
+            suite: self.suite,
+            key: [0; MAX_KEY_LEN],
+            iv: [0; IV_LEN],
+            hp: [0; MAX_KEY_LEN],
+        };
+        let key_len = self.suite.key_len();
+        self.expand_label(b"quic key", &mut material.key[..key_len]);
+        self.expand_label(b"quic iv", &mut material.iv);
+        self.expand_label(b"quic hp", &mut material.hp[..key_len]);
+        material
+    }
+
+    /// HKDF-Expand-Label(secret, label, "", out.len()) (RFC 8446 §7.1), with the secret as the
+    /// PRK. `out` is at most 48 bytes, so the expansion cannot fail.
+    fn expand_label(&self, label: &[u8], out: &mut [u8]) {
+        let [len_hi, len_lo] = (out.len() as u16).to_be_bytes();
+        let label_len = [(b"tls13 ".len() + label.len()) as u8];
+        let info: [&[u8]; 6] = [&[len_hi, len_lo], &label_len, b"tls13 ", label, &[0], &[]];
+        let expanded = match self.suite.hash() {
+            Hash::Sha256 => Hkdf::<Sha256>::from_prk(self.as_bytes())
+                .ok()
+                .and_then(|h| h.expand_multi_info(&info, out).ok()),
+            Hash::Sha384 => Hkdf::<Sha384>::from_prk(self.as_bytes())
+                .ok()
+                .and_then(|h| h.expand_multi_info(&info, out).ok()),
+        };
+        // The secret is exactly Hash.length (checked in `new`) and `out` at most 48 bytes,
+        // far below HKDF's 255 * Hash.length.
+        debug_assert!(expanded.is_some(), "HKDF-Expand-Label within its bounds");
+    }
+}
+
+impl core::fmt::Debug for TrafficSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TrafficSecret")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One generation's packet key and IV, plus the header-protection key, as raw bytes.
+///
+/// What a TLS library that hands out keys rather than secrets provides (rustls's
+/// `quic::Algorithm` does). Wiped when dropped.
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct KeyMaterial {
+    #[zeroize(skip)]
+    suite: CipherSuite,
+    key: [u8; MAX_KEY_LEN],
+    iv: [u8; IV_LEN],
+    hp: [u8; MAX_KEY_LEN],
+}
+
+impl KeyMaterial {
+    /// Wraps explicit keys; `key` and `hp` must be the suite's key length, `iv` 12 bytes.
+    pub fn new(suite: CipherSuite, key: &[u8], iv: &[u8], hp: &[u8]) -> Result<KeyMaterial, Error> {
+        let key_len = suite.key_len();
+        if key.len() != key_len || hp.len() != key_len || iv.len() != IV_LEN {
+            return Err(Error::InvalidKeyLength);
+        }
+        let mut material = KeyMaterial {
+            suite,
+            key: [0; MAX_KEY_LEN],
+            iv: [0; IV_LEN],
+            hp: [0; MAX_KEY_LEN],
+        };
+        material.key[..key_len].copy_from_slice(key);
+        material.iv.copy_from_slice(iv);
+        material.hp[..key_len].copy_from_slice(hp);
+        Ok(material)
+    }
+
+    /// The suite these keys are for.
+    pub fn suite(&self) -> CipherSuite {
+        self.suite
+    }
+
+    /// The AEAD key.
+    pub fn key(&self) -> &[u8] {
+        &self.key[..self.suite.key_len()]
+    }
+
+    /// The AEAD IV, XORed with the packet number to form each nonce.
+    pub fn iv(&self) -> &[u8; IV_LEN] {
+        &self.iv
+    }
+
+    /// The header-protection key.
+    pub fn hp(&self) -> &[u8] {
+        &self.hp[..self.suite.key_len()]
+    }
+}
+
+impl core::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The nonce for `packet_number`: the IV XOR the packet number, big-endian, right-aligned
+/// (RFC 9001 §5.3).
+pub(crate) fn nonce(iv: &[u8; IV_LEN], packet_number: u64) -> [u8; IV_LEN] {
+    let mut nonce = *iv;
+    for (n, p) in nonce[IV_LEN - 8..]
+        .iter_mut()
+        .zip(packet_number.to_be_bytes())
+    {
+        *n ^= p;
+    }
+    nonce
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hex_literal::hex;
+
+    #[test]
+    fn rfc9001_a1_client_initial_keys() {
+        let secret = TrafficSecret::new(
+            CipherSuite::Aes128GcmSha256,
+            &hex!("c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea"),
+        )
+        .unwrap();
+        let keys = secret.key_material();
+        assert_eq!(keys.key(), hex!("1f369613dd76d5467730efcbe3b1a22d"));
+        assert_eq!(keys.iv(), &hex!("fa044b2f42a3fd3b46fb255c"));
+        assert_eq!(keys.hp(), hex!("9f50449e04a0e810283a1e9933adedd2"));
+    }
+
+    #[test]
+    fn rfc9001_a5_chacha20_keys_and_key_update() {
+        let secret = TrafficSecret::new(
+            CipherSuite::ChaCha20Poly1305Sha256,
+            &hex!("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b"),
+        )
+        .unwrap();
+        let keys = secret.key_material();
+        assert_eq!(
+            keys.key(),
+            hex!("c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8")
+        );
+        assert_eq!(keys.iv(), &hex!("e0459b3474bdd0e44a41c144"));
+        assert_eq!(
+            keys.hp(),
+            hex!("25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4")
+        );
+        assert_eq!(
+            secret.next().as_bytes(),
+            hex!("1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9")
+        );
+    }
+
+    #[test]
+    fn lengths_are_checked() {
+        assert_eq!(
+            TrafficSecret::new(CipherSuite::Aes256GcmSha384, &[0; 32]).err(),
+            Some(Error::InvalidKeyLength)
+        );
+        assert!(TrafficSecret::new(CipherSuite::Aes256GcmSha384, &[0; 48]).is_ok());
+        assert_eq!(
+            KeyMaterial::new(CipherSuite::Aes128GcmSha256, &[0; 16], &[0; 11], &[0; 16]).err(),
+            Some(Error::InvalidKeyLength)
+        );
+    }
+
+    #[test]
+    fn nonce_xors_packet_number_right_aligned() {
+        let iv = hex!("e0459b3474bdd0e44a41c144");
+        assert_eq!(nonce(&iv, 654360564), hex!("e0459b3474bdd0e46d417eb0"));
+    }
+
+    #[test]
+    fn debug_shows_no_key_bytes() {
+        let keys = KeyMaterial::new(
+            CipherSuite::Aes128GcmSha256,
+            &[0xab; 16],
+            &[0xcd; 12],
+            &[0xef; 16],
+        )
+        .unwrap();
+        let mut out = heapless::String::<128>::new();
+        core::fmt::write(&mut out, format_args!("{keys:?}")).unwrap();
+        assert!(!out.contains("ab") && !out.contains("171"));
+    }
+}

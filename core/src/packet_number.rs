@@ -1,0 +1,159 @@
+//! Packet-number truncation and recovery (RFC 9000 §17.1, Appendix A.2 and A.3).
+
+use crate::Error;
+
+/// Largest packet number QUIC allows (2^62 - 1).
+pub const MAX_PACKET_NUMBER: u64 = (1 << 62) - 1;
+
+/// A packet number as it travels in a short header: its low 1 to 4 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TruncatedPacketNumber {
+    value: u32,
+    len: u8,
+}
+
+impl TruncatedPacketNumber {
+    /// Wraps `value` sent in `len` bytes. Fails unless `len` is 1 to 4 and `value` fits.
+    pub fn new(value: u32, len: usize) -> Result<Self, Error> {
+        if !(1..=4).contains(&len) || (len < 4 && value >> (8 * len) != 0) {
+            return Err(Error::InvalidConfig);
+        }
+        Ok(TruncatedPacketNumber {
+            value,
+            len: len as u8,
+        })
+    }
+
+    /// Truncates `full` to the fewest bytes that let a peer that has acknowledged up to
+    /// `largest_acked` recover it (RFC 9000 Appendix A.2): twice the number of packets in
+    /// flight must fit in the encoding window.
+    pub fn encode(full: u64, largest_acked: Option<u64>) -> Result<Self, Error> {
+        let in_flight = match largest_acked {
+            Some(acked) if acked < full => full - acked,
+            Some(_) => return Err(Error::PacketNumberReused),
+            None => full + 1,
+        };
+        if full > MAX_PACKET_NUMBER {
+            return Err(Error::InvalidConfig);
+        }
+        // Bits needed for 2 * in_flight values; a 4-byte number covers 2^31 in flight.
+        let bits = u64::BITS - (2 * in_flight - 1).leading_zeros();
+        let len = bits.div_ceil(8).max(1);
+        if len > 4 {
+            return Err(Error::InvalidConfig);
+        }
+        let mask = (1u64 << (8 * len)) - 1;
+        Ok(TruncatedPacketNumber {
+            value: (full & mask) as u32,
+            len: len as u8,
+        })
+    }
+
+    /// Reads `len` big-endian bytes.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
+        let value = bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+        TruncatedPacketNumber {
+            value,
+            len: bytes.len() as u8,
+        }
+    }
+
+    /// The truncated value.
+    pub fn value(self) -> u32 {
+        self.value
+    }
+
+    /// How many bytes it takes on the wire (1 to 4).
+    pub fn len(self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Writes the `len()` big-endian bytes into the front of `out`.
+    pub(crate) fn write(self, out: &mut [u8]) {
+        let bytes = self.value.to_be_bytes();
+        out[..self.len()].copy_from_slice(&bytes[4 - self.len()..]);
+    }
+
+    /// Recovers the full packet number closest to `largest + 1` that ends in these bits
+    /// (RFC 9000 Appendix A.3). `largest` is the largest number received so far, if any.
+    pub fn decode(self, largest: Option<u64>) -> u64 {
+        let expected = largest.map_or(0, |l| l + 1);
+        let win = 1u64 << (8 * self.len());
+        let half = win / 2;
+        let mask = win - 1;
+        let candidate = (expected & !mask) | u64::from(self.value);
+        if expected >= half && candidate <= expected - half && candidate < (1 << 62) - win {
+            candidate + win
+        } else if candidate > expected + half && candidate >= win {
+            candidate - win
+        } else {
+            candidate
+        }
+    }
+
+    /// True when `full` ends in these bits.
+    pub(crate) fn matches(self, full: u64) -> bool {
+        let mask = (1u64 << (8 * self.len())) - 1;
+        full & mask == u64::from(self.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9000_a2_example() {
+        // 0xac5c02 with 0xabe8b3 acknowledged needs 2 bytes; with 0xabe8b3 - 0x4000, 3 bytes.
+        let tn = TruncatedPacketNumber::encode(0xac5c02, Some(0xabe8b3)).unwrap();
+        assert_eq!((tn.value(), tn.len()), (0x5c02, 2));
+        let tn = TruncatedPacketNumber::encode(0xace8fe, Some(0xabe8b3)).unwrap();
+        assert_eq!((tn.value(), tn.len()), (0xace8fe, 3));
+    }
+
+    #[test]
+    fn rfc9000_a3_example() {
+        let tn = TruncatedPacketNumber::new(0x9b32, 2).unwrap();
+        assert_eq!(tn.decode(Some(0xa82f30ea)), 0xa82f9b32);
+    }
+
+    #[test]
+    fn encode_refuses_reuse_and_overflow() {
+        assert_eq!(
+            TruncatedPacketNumber::encode(5, Some(5)),
+            Err(Error::PacketNumberReused)
+        );
+        assert_eq!(
+            TruncatedPacketNumber::encode(1 << 40, Some(0)),
+            Err(Error::InvalidConfig)
+        );
+        assert_eq!(TruncatedPacketNumber::encode(0, None).unwrap().len(), 1);
+        assert!(TruncatedPacketNumber::new(0x100, 1).is_err());
+        assert!(TruncatedPacketNumber::new(0, 5).is_err());
+    }
+
+    #[test]
+    fn decode_near_the_ends_of_the_space() {
+        let tn = TruncatedPacketNumber::new(0xff, 1).unwrap();
+        assert_eq!(tn.decode(None), 0xff);
+        let top = TruncatedPacketNumber::new((MAX_PACKET_NUMBER & 0xffff_ffff) as u32, 4).unwrap();
+        assert_eq!(top.decode(Some(MAX_PACKET_NUMBER - 1)), MAX_PACKET_NUMBER);
+    }
+
+    /// Every (largest_acked, in-flight distance) pair round-trips through the shortest encoding.
+    #[test]
+    fn encode_decode_round_trip_exhaustive_small() {
+        for largest in 0u64..600 {
+            for full in largest + 1..largest + 600 {
+                let tn = TruncatedPacketNumber::encode(full, Some(largest)).unwrap();
+                assert!(tn.matches(full));
+                assert_eq!(
+                    tn.decode(Some(largest)),
+                    full,
+                    "largest {largest} full {full}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Scatter-gather buffers: a packet's bytes spread over a list of slices of any lengths, as an
+//! `iovec` array, a chain of socket buffers or a NIC descriptor list hands them over.
+//!
+//! Positions are byte offsets into the logical concatenation of the segments. Every accessor
+//! checks its range and reports failure instead of panicking.
+
+/// Read-only bytes over a list of slices.
+#[derive(Clone, Copy, Debug)]
+pub struct SgSource<'a> {
+    segments: &'a [&'a [u8]],
+    len: usize,
+}
+
+impl<'a> SgSource<'a> {
+    /// Views `segments` as one sequence of bytes.
+    pub fn new(segments: &'a [&'a [u8]]) -> SgSource<'a> {
+        SgSource {
+            segments,
+            len: segments.iter().map(|s| s.len()).sum(),
+        }
+    }
+
+    /// Total length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The byte at `at`, if there is one.
+    pub fn byte(&self, at: usize) -> Option<u8> {
+        let (index, offset) = locate(self.segments.iter().map(|s| s.len()), at)?;
+        self.segments.get(index)?.get(offset).copied()
+    }
+
+    /// Fills `out` with the bytes from `at` on; false (with `out` partly written) if they run
+    /// out first.
+    pub fn read(&self, at: usize, out: &mut [u8]) -> bool {
+        let mut filled = 0;
+        self.for_each_chunk(at, out.len(), |chunk| {
+            out[filled..filled + chunk.len()].copy_from_slice(chunk);
+            filled += chunk.len();
+        })
+    }
+
+    /// Calls `f` on consecutive chunks covering `len` bytes from `at`; false if the range runs
+    /// past the end (then `f` saw only part of it).
+    pub fn for_each_chunk(&self, at: usize, len: usize, mut f: impl FnMut(&[u8])) -> bool {
+        let Some((mut index, mut offset)) = locate(self.segments.iter().map(|s| s.len()), at)
+        else {
+            return len == 0;
+        };
+        let mut left = len;
+        while left > 0 {
+            let Some(segment) = self.segments.get(index) else {
+                return false;
+            };
+            let chunk = &segment[offset.min(segment.len())..];
+            let n = chunk.len().min(left);
+            if n > 0 {
+                f(&chunk[..n]);
+            }
+            left -= n;
+            index += 1;
+            offset = 0;
+        }
+        true
+    }
+}
+
+/// Writable bytes over a list of mutable slices.
+#[derive(Debug)]
+pub struct SgDestination<'a, 'b> {
+    segments: &'a mut [&'b mut [u8]],
+    len: usize,
+}
+
+impl<'a, 'b> SgDestination<'a, 'b> {
+    /// Views `segments` as one writable sequence of bytes.
+    pub fn new(segments: &'a mut [&'b mut [u8]]) -> SgDestination<'a, 'b> {
+        let len = segments.iter().map(|s| s.len()).sum();
+        SgDestination { segments, len }
+    }
+
+    /// Total length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there is no room at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` to `at`; false (with part of it written) if it runs past the end.
+    pub fn write(&mut self, at: usize, data: &[u8]) -> bool {
+        let mut taken = 0;
+        self.for_each_chunk_mut(at, data.len(), |chunk| {
+            chunk.copy_from_slice(&data[taken..taken + chunk.len()]);
+            taken += chunk.len();
+        })
+    }
+
+    /// Fills `out` with the bytes at `at`; false if they run out first.
+    pub fn read(&mut self, at: usize, out: &mut [u8]) -> bool {
+        let mut filled = 0;
+        self.for_each_chunk_mut(at, out.len(), |chunk| {
+            out[filled..filled + chunk.len()].copy_from_slice(chunk);
+            filled += chunk.len();
+        })
+    }
+
+    /// Calls `f` on consecutive mutable chunks covering `len` bytes from `at`; false if the
+    /// range runs past the end.
+    pub fn for_each_chunk_mut(
+        &mut self,
+        at: usize,
+        len: usize,
+        mut f: impl FnMut(&mut [u8]),
+    ) -> bool {
+        let Some((mut index, mut offset)) = locate(self.segments.iter().map(|s| s.len()), at)
+        else {
+            return len == 0;
+        };
+        let mut left = len;
+        while left > 0 {
+            let Some(segment) = self.segments.get_mut(index) else {
+                return false;
+            };
+            let start = offset.min(segment.len());
+            let chunk = &mut segment[start..];
+            let n = chunk.len().min(left);
+            if n > 0 {
+                f(&mut chunk[..n]);
+            }
+            left -= n;
+            index += 1;
+            offset = 0;
+        }
+        true
+    }
+
+    /// Walks `len` bytes of `source` from `source_at` and of `self` from `at` in lockstep,
+    /// calling `f(input, output)` on pieces of equal length that lie within one segment of
+    /// each. False, with part of the range visited, if either side runs out.
+    pub fn zip_from(
+        &mut self,
+        at: usize,
+        source: &SgSource<'_>,
+        source_at: usize,
+        len: usize,
+        mut f: impl FnMut(&[u8], &mut [u8]),
+    ) -> bool {
+        let src_lens = source.segments.iter().map(|s| s.len());
+        let dst_lens = self.segments.iter().map(|s| s.len());
+        let (Some((mut si, mut so)), Some((mut di, mut doff))) =
+            (locate(src_lens, source_at), locate(dst_lens, at))
+        else {
+            return len == 0;
+        };
+        let mut left = len;
+        while left > 0 {
+            let (Some(input), Some(output)) = (source.segments.get(si), self.segments.get_mut(di))
+            else {
+                return false;
+            };
+            let input = &input[so.min(input.len())..];
+            let start = doff.min(output.len());
+            let output = &mut output[start..];
+            let n = input.len().min(output.len()).min(left);
+            if n > 0 {
+                f(&input[..n], &mut output[..n]);
+            }
+            left -= n;
+            so += n;
+            doff += n;
+            if so >= source.segments[si].len() {
+                si += 1;
+                so = 0;
+            }
+            if doff >= self.segments[di].len() {
+                di += 1;
+                doff = 0;
+            }
+        }
+        true
+    }
+}
+
+/// The segment index and offset of byte `at`, given the segments' lengths. `at` equal to the
+/// total length maps past the last segment, so that empty ranges at the end are valid.
+fn locate(lens: impl Iterator<Item = usize>, at: usize) -> Option<(usize, usize)> {
+    let mut start = 0;
+    let mut count = 0;
+    for (index, len) in lens.enumerate() {
+        if at < start + len {
+            return Some((index, at - start));
+        }
+        start += len;
+        count = index + 1;
+    }
+    (at == start).then_some((count, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_reads_across_segments() {
+        let segments: [&[u8]; 4] = [b"ab", b"", b"cde", b"f"];
+        let source = SgSource::new(&segments);
+        assert_eq!(source.len(), 6);
+        assert_eq!(source.byte(2), Some(b'c'));
+        assert_eq!(source.byte(6), None);
+        let mut out = [0; 4];
+        assert!(source.read(1, &mut out));
+        assert_eq!(&out, b"bcde");
+        assert!(!source.read(3, &mut out));
+        assert!(source.read(6, &mut []));
+    }
+
+    #[test]
+    fn destination_writes_across_segments() {
+        let (mut a, mut b, mut c) = ([0u8; 1], [0u8; 0], [0u8; 3]);
+        let mut segments: [&mut [u8]; 3] = [&mut a, &mut b, &mut c];
+        let mut dst = SgDestination::new(&mut segments);
+        assert!(dst.write(0, b"xyz"));
+        assert!(!dst.write(3, b"12"));
+        let mut back = [0; 4];
+        assert!(dst.read(0, &mut back));
+        assert_eq!(&back, b"xyz1");
+    }
+
+    #[test]
+    fn zip_pairs_equal_pieces() {
+        let segments: [&[u8]; 2] = [b"hello ", b"world"];
+        let source = SgSource::new(&segments);
+        let (mut a, mut b, mut c) = ([0u8; 4], [0u8; 4], [0u8; 5]);
+        let mut out: [&mut [u8]; 3] = [&mut a, &mut b, &mut c];
+        let mut dst = SgDestination::new(&mut out);
+        let mut pieces = 0;
+        assert!(dst.zip_from(1, &source, 0, 11, |i, o| {
+            assert_eq!(i.len(), o.len());
+            o.copy_from_slice(i);
+            pieces += 1;
+        }));
+        assert_eq!(pieces, 4);
+        let mut back = [0; 11];
+        assert!(dst.read(1, &mut back));
+        assert_eq!(&back, b"hello world");
+        assert!(!dst.zip_from(3, &source, 0, 11, |_, _| {}));
+    }
+}
