@@ -6,13 +6,23 @@
 extern crate std;
 
 pub mod backend;
+mod counters;
 mod error;
+mod flow;
+mod generation;
 mod keys;
 pub mod packet_number;
+mod protect;
+mod rx;
 pub mod sg;
 mod suite;
+mod tx;
 pub mod wire;
 
+pub use counters::Counters;
 pub use error::Error;
+pub use flow::{Batch, DEFAULT_MAX_GSO_SEGMENTS, Datagram, FlowConfig, Outcome, PacketInfo};
 pub use keys::{KeyMaterial, TrafficSecret};
+pub use rx::RxFlow;
 pub use suite::{CipherSuite, Limits};
+pub use tx::TxFlow;

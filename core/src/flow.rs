@@ -1,0 +1,109 @@
+//! What both directions of a flow share: configuration and per-datagram outcomes.
+
+use crate::protect::HeaderFormat;
+use crate::wire::MAX_CID_LEN;
+use crate::{Error, Limits};
+
+/// Linux's limit on segments in one UDP GSO send (`UDP_MAX_SEGMENTS`).
+pub const DEFAULT_MAX_GSO_SEGMENTS: usize = 64;
+
+/// How a flow reads its packets and batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FlowConfig {
+    /// Length of the destination connection IDs in this flow's short headers (0 to 20).
+    pub dcid_len: usize,
+    /// Accept (and send) short headers with the fixed bit cleared: only where the peer
+    /// advertised `grease_quic_bit` (RFC 9287).
+    pub grease_quic_bit: bool,
+    /// AEAD limits; `None` takes RFC 9001 §6.6's for the suite.
+    pub limits: Option<Limits>,
+    /// Most segments one GSO or GRO batch may hold.
+    pub max_segments: usize,
+    /// The largest packet number already sent (for a sending flow) or received (for a
+    /// receiving one) before this flow took over, if any.
+    pub largest_packet_number: Option<u64>,
+}
+
+impl FlowConfig {
+    /// Defaults for connection IDs of `dcid_len` bytes.
+    pub const fn new(dcid_len: usize) -> FlowConfig {
+        FlowConfig {
+            dcid_len,
+            grease_quic_bit: false,
+            limits: None,
+            max_segments: DEFAULT_MAX_GSO_SEGMENTS,
+            largest_packet_number: None,
+        }
+    }
+
+    pub(crate) fn validate(self) -> Result<FlowConfig, Error> {
+        if self.dcid_len > MAX_CID_LEN || self.max_segments == 0 {
+            return Err(Error::InvalidConfig);
+        }
+        Ok(self)
+    }
+
+    pub(crate) fn header_format(&self) -> HeaderFormat {
+        HeaderFormat {
+            dcid_len: self.dcid_len,
+            grease_quic_bit: self.grease_quic_bit,
+        }
+    }
+}
+
+/// A 1-RTT packet that was sealed or opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PacketInfo {
+    /// The full packet number.
+    pub number: u64,
+    /// The key generation that protected it (its key phase is `generation % 2`).
+    pub generation: u64,
+    /// Length of its short header.
+    pub header_len: usize,
+    /// Length of its payload, without the tag.
+    pub payload_len: usize,
+    /// This packet moved the flow to a new key generation.
+    pub key_update: bool,
+}
+
+impl PacketInfo {
+    /// The key phase bit the packet carried.
+    pub fn key_phase(&self) -> bool {
+        self.generation & 1 == 1
+    }
+}
+
+/// What sealing or opening one datagram produced.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Datagram {
+    /// Bytes of output: long-header packets as they came, then the 1-RTT packet sealed (with
+    /// its tag) or opened (without it).
+    pub len: usize,
+    /// Bytes of long-header packets at the front, passed through untouched.
+    pub passthrough_len: usize,
+    /// The 1-RTT packet, if the datagram ended in one.
+    pub packet: Option<PacketInfo>,
+}
+
+/// Per-datagram outcome of a batch.
+pub type Outcome = Result<Datagram, Error>;
+
+/// What a GSO or GRO batch did as a whole; the per-datagram outcomes are in the caller's
+/// result slice.
+#[must_use]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Batch {
+    /// Datagrams in the batch (outcomes written).
+    pub datagrams: usize,
+    /// Datagrams that succeeded.
+    pub ok: usize,
+    /// Datagrams refused; their outcomes say why.
+    pub failed: usize,
+    /// Bytes of output the batch spans.
+    pub len: usize,
+}

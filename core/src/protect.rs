@@ -1,0 +1,288 @@
+//! Protecting and unprotecting one 1-RTT packet (RFC 9001 §5.3-5.4), given its keys.
+//!
+//! Sealing is one pass: the payload streams from the source through the AEAD into the
+//! destination, the tag follows, and header protection is applied last, from a sample of
+//! the ciphertext just written. Opening removes header protection first (the sample needs no
+//! key but the header key), then streams the payload through the AEAD and compares tags in
+//! constant time; on a mismatch the plaintext written so far is wiped.
+
+use subtle::ConstantTimeEq;
+
+use crate::Error;
+use crate::backend::{AeadStream, Backend, Direction, HeaderKey, PacketKey, SAMPLE_LEN, TAG_LEN};
+use crate::generation::Generation;
+use crate::keys::nonce;
+use crate::packet_number::TruncatedPacketNumber;
+use crate::sg::{SgDestination, SgSource};
+use crate::wire::short_header::{
+    FIXED_BIT, KEY_PHASE_BIT, MAX_SHORT_HEADER_LEN, RESERVED_BITS, pn_len,
+};
+
+/// Bits of a short header's first byte that header protection covers.
+const SHORT_HEADER_PROTECTED_BITS: u8 = 0x1f;
+
+/// Bytes a packet reader can copy out from a position.
+pub(crate) trait ReadAt {
+    /// Fills `out` from `at`; false if the bytes run out.
+    fn read_at(&self, at: usize, out: &mut [u8]) -> bool;
+}
+
+impl ReadAt for SgSource<'_> {
+    fn read_at(&self, at: usize, out: &mut [u8]) -> bool {
+        self.read(at, out)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, at: usize, out: &mut [u8]) -> bool {
+        match at.checked_add(out.len()).and_then(|end| self.get(at..end)) {
+            Some(bytes) => {
+                out.copy_from_slice(bytes);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A short header without protection, copied out of the packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CleartextHeader {
+    bytes: [u8; MAX_SHORT_HEADER_LEN],
+    len: usize,
+    pn_offset: usize,
+}
+
+impl CleartextHeader {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn key_phase(&self) -> bool {
+        self.bytes[0] & KEY_PHASE_BIT != 0
+    }
+
+    pub(crate) fn reserved_bits_set(&self) -> bool {
+        self.bytes[0] & RESERVED_BITS != 0
+    }
+
+    pub(crate) fn packet_number(&self) -> TruncatedPacketNumber {
+        TruncatedPacketNumber::from_bytes(&self.bytes[self.pn_offset..self.len])
+    }
+}
+
+/// How to read a flow's short headers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeaderFormat {
+    pub(crate) dcid_len: usize,
+    pub(crate) grease_quic_bit: bool,
+}
+
+impl HeaderFormat {
+    fn pn_offset(self) -> usize {
+        1 + self.dcid_len
+    }
+
+    /// Smallest protected packet: the sample, 4 bytes past the packet number's start, must fit.
+    pub(crate) fn min_protected_len(self) -> usize {
+        self.pn_offset() + 4 + SAMPLE_LEN
+    }
+
+    fn check_first_byte(self, first: u8) -> Result<(), Error> {
+        let long = first & 0x80 != 0;
+        let fixed_ok = first & FIXED_BIT != 0 || self.grease_quic_bit;
+        if long || !fixed_ok {
+            Err(Error::Malformed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reads the cleartext header of a packet of `packet_len` bytes at `at` that is about to
+    /// be sealed, and checks that the sealed packet will be long enough to sample.
+    pub(crate) fn read_cleartext(
+        self,
+        src: &(impl ReadAt + ?Sized),
+        at: usize,
+        packet_len: usize,
+    ) -> Result<CleartextHeader, Error> {
+        let mut first = [0u8];
+        if !src.read_at(at, &mut first) {
+            return Err(Error::Malformed);
+        }
+        let first = first[0];
+        self.check_first_byte(first)?;
+        if first & RESERVED_BITS != 0 {
+            return Err(Error::ReservedBits);
+        }
+        let pn_offset = self.pn_offset();
+        let len = pn_offset + pn_len(first);
+        if packet_len + TAG_LEN < self.min_protected_len() || packet_len < len {
+            return Err(Error::Malformed);
+        }
+        let mut bytes = [0; MAX_SHORT_HEADER_LEN];
+        if !src.read_at(at, &mut bytes[..len]) {
+            return Err(Error::Malformed);
+        }
+        Ok(CleartextHeader {
+            bytes,
+            len,
+            pn_offset,
+        })
+    }
+
+    /// Removes header protection from the packet of `packet_len` bytes at `at`, returning
+    /// its cleartext header. The packet itself is not modified.
+    pub(crate) fn unprotect(
+        self,
+        header_key: &impl HeaderKey,
+        src: &(impl ReadAt + ?Sized),
+        at: usize,
+        packet_len: usize,
+    ) -> Result<CleartextHeader, Error> {
+        let pn_offset = self.pn_offset();
+        let mut bytes = [0; MAX_SHORT_HEADER_LEN];
+        let mut sample = [0; SAMPLE_LEN];
+        if packet_len < self.min_protected_len()
+            || !src.read_at(at, &mut bytes[..pn_offset + 4])
+            || !src.read_at(at + pn_offset + 4, &mut sample)
+        {
+            return Err(Error::Malformed);
+        }
+        self.check_first_byte(bytes[0])?;
+        let mask = header_key.mask(&sample);
+        bytes[0] ^= mask[0] & SHORT_HEADER_PROTECTED_BITS;
+        let len = pn_offset + pn_len(bytes[0]);
+        for (b, m) in bytes[pn_offset..len].iter_mut().zip(&mask[1..]) {
+            *b ^= m;
+        }
+        bytes[len..].fill(0);
+        Ok(CleartextHeader {
+            bytes,
+            len,
+            pn_offset,
+        })
+    }
+}
+
+/// Applies header protection to `header` given the mask from `sample`.
+fn protect_header(
+    header: &CleartextHeader,
+    header_key: &impl HeaderKey,
+    sample: &[u8; SAMPLE_LEN],
+) -> CleartextHeader {
+    let mask = header_key.mask(sample);
+    let mut protected = *header;
+    protected.bytes[0] ^= mask[0] & SHORT_HEADER_PROTECTED_BITS;
+    for (b, m) in protected.bytes[header.pn_offset..header.len]
+        .iter_mut()
+        .zip(&mask[1..])
+    {
+        *b ^= m;
+    }
+    protected
+}
+
+/// Seals the packet whose cleartext `header` was read at `src_at` (payload following it,
+/// `packet_len` bytes in all) into `dst` at `dst_at`, which must have room for
+/// `packet_len + TAG_LEN` bytes (checked by the caller).
+pub(crate) fn seal<B: Backend>(
+    generation: &Generation<B>,
+    header_key: &B::HeaderKey,
+    packet_number: u64,
+    header: &CleartextHeader,
+    src: &SgSource<'_>,
+    src_at: usize,
+    packet_len: usize,
+    dst: &mut SgDestination<'_, '_>,
+    dst_at: usize,
+) {
+    let payload_len = packet_len - header.len;
+    let nonce = nonce(&generation.iv, packet_number);
+    let mut stream = generation
+        .key
+        .begin(&nonce, header.as_bytes(), Direction::Seal);
+    let copied = dst.zip_from(
+        dst_at + header.len,
+        src,
+        src_at + header.len,
+        payload_len,
+        |i, o| stream.update(i, o),
+    );
+    let tag = stream.finish();
+    let mut sample = [0; SAMPLE_LEN];
+    let written = dst.write(dst_at + header.len + payload_len, &tag)
+        && dst.read(dst_at + header.pn_offset + 4, &mut sample)
+        && dst.write(
+            dst_at,
+            protect_header(header, header_key, &sample).as_bytes(),
+        );
+    debug_assert!(copied && written, "caller checked both buffers' lengths");
+}
+
+/// Opens the packet at `src_at` (`packet_len` bytes, cleartext `header` already recovered)
+/// into `dst` at `dst_at`: header, then payload; no tag. On failure the payload bytes written
+/// to `dst` are zeroed.
+pub(crate) fn open<B: Backend>(
+    generation: &Generation<B>,
+    packet_number: u64,
+    header: &CleartextHeader,
+    src: &SgSource<'_>,
+    src_at: usize,
+    packet_len: usize,
+    dst: &mut SgDestination<'_, '_>,
+    dst_at: usize,
+) -> Result<(), Error> {
+    let payload_len = packet_len - header.len - TAG_LEN;
+    let nonce = nonce(&generation.iv, packet_number);
+    let mut stream = generation
+        .key
+        .begin(&nonce, header.as_bytes(), Direction::Open);
+    let copied = dst.zip_from(
+        dst_at + header.len,
+        src,
+        src_at + header.len,
+        payload_len,
+        |i, o| stream.update(i, o),
+    );
+    let expected = stream.finish();
+    let mut received = [0; TAG_LEN];
+    let read = src.read(src_at + header.len + payload_len, &mut received);
+    debug_assert!(copied && read, "caller checked both buffers' lengths");
+    if bool::from(expected.ct_eq(&received)) {
+        dst.write(dst_at, header.as_bytes());
+        Ok(())
+    } else {
+        dst.for_each_chunk_mut(dst_at + header.len, payload_len, |chunk| chunk.fill(0));
+        Err(Error::AuthFailed)
+    }
+}
+
+/// Opens `packet` in place: on success its first `header.len()` bytes hold the cleartext
+/// header and the payload follows, decrypted; the tag's bytes are left as they were. On
+/// failure the payload is zeroed.
+pub(crate) fn open_in_place<B: Backend>(
+    generation: &Generation<B>,
+    packet_number: u64,
+    header: &CleartextHeader,
+    packet: &mut [u8],
+) -> Result<(), Error> {
+    let (head, rest) = packet.split_at_mut(header.len);
+    let (payload, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+    let nonce = nonce(&generation.iv, packet_number);
+    let mut stream = generation
+        .key
+        .begin(&nonce, header.as_bytes(), Direction::Open);
+    stream.update_in_place(payload);
+    if bool::from(stream.finish().ct_eq(&*tag)) {
+        head.copy_from_slice(header.as_bytes());
+        Ok(())
+    } else {
+        payload.fill(0);
+        Err(Error::AuthFailed)
+    }
+}

@@ -1,0 +1,320 @@
+//! The receiving direction: opens 1-RTT packets and follows the peer's key updates.
+
+use crate::backend::{Backend, Portable, TAG_LEN};
+use crate::flow::{Datagram, FlowConfig, PacketInfo};
+use crate::generation::{Generation, KeySet};
+use crate::protect::{self, CleartextHeader};
+use crate::sg::{SgDestination, SgSource};
+use crate::wire::leading_long_packets;
+use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
+
+/// Which generation's keys a packet needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeySlot {
+    Previous,
+    Current,
+    Next,
+}
+
+/// Receiving-side packet protection for one connection.
+///
+/// Key update (RFC 9001 §6.3-6.5): a packet whose key phase differs from the current one is
+/// opened with the previous generation's keys if it is older than the first packet of the
+/// current generation and those keys are still kept, and otherwise with the next generation's
+/// keys, which are derived in advance so that a forged packet costs no more time than a real
+/// one. Only a packet that authenticates moves the flow forward; the generation it replaces
+/// is kept for late packets until [`retire_previous_keys`](Self::retire_previous_keys).
+///
+/// ```
+/// use quicseal::{CipherSuite, FlowConfig, RxFlow, TxFlow};
+///
+/// let secret = [7; 32];
+/// let mut tx: TxFlow = TxFlow::from_secret(CipherSuite::ChaCha20Poly1305Sha256, &secret, FlowConfig::new(0))?;
+/// let mut rx: RxFlow = RxFlow::from_secret(CipherSuite::ChaCha20Poly1305Sha256, &secret, FlowConfig::new(0))?;
+/// let mut datagram = [0u8; 7 + 16];
+/// tx.seal(&[&[0x40, 0x01, b'h', b'e', b'l', b'l', b'o']], &mut [&mut datagram])?;
+/// let opened = rx.open_in_place(&mut datagram)?;
+/// assert_eq!(&datagram[2..opened.len], b"hello");
+/// # Ok::<(), quicseal::Error>(())
+/// ```
+pub struct RxFlow<B: Backend = Portable> {
+    keys: KeySet<B>,
+    previous: Option<Generation<B>>,
+    config: FlowConfig,
+    limits: Limits,
+    /// Lowest packet number opened with the current generation.
+    current_first: Option<u64>,
+    largest_received: Option<u64>,
+    counters: Counters,
+}
+
+impl<B: Backend> RxFlow<B> {
+    /// A flow at generation 0 of `secret`; later generations derive from it with "quic ku".
+    pub fn from_secret(
+        suite: CipherSuite,
+        secret: &[u8],
+        config: FlowConfig,
+    ) -> Result<Self, Error> {
+        Self::with_keys(KeySet::from_secret(suite, secret)?, config)
+    }
+
+    /// A flow at generation 0 of explicit keys; the caller installs each next generation with
+    /// [`install_next_keys`](Self::install_next_keys), or packets of the next key phase are
+    /// refused with [`Error::KeyUnavailable`].
+    pub fn from_keys(material: &KeyMaterial, config: FlowConfig) -> Result<Self, Error> {
+        Self::with_keys(KeySet::from_keys(material)?, config)
+    }
+
+    fn with_keys(keys: KeySet<B>, config: FlowConfig) -> Result<Self, Error> {
+        let config = config.validate()?;
+        Ok(RxFlow {
+            limits: config.limits.unwrap_or(Limits::for_suite(keys.suite)),
+            keys,
+            previous: None,
+            config,
+            current_first: None,
+            largest_received: config.largest_packet_number,
+            counters: Counters::default(),
+        })
+    }
+
+    /// Installs explicit keys for the next generation; replaces, and wipes, any already there.
+    pub fn install_next_keys(&mut self, material: &KeyMaterial) -> Result<(), Error> {
+        self.keys.install_next(material)
+    }
+
+    /// Drops (and wipes) the previous generation's keys: late packets of the old key phase
+    /// will no longer open. RFC 9001 §6.5 suggests doing so about three PTOs after a key
+    /// update.
+    pub fn retire_previous_keys(&mut self) {
+        self.previous = None;
+    }
+
+    /// Moves to the next generation without a packet, as when state is restored; the
+    /// previous generation's keys are dropped.
+    pub fn advance_generation(&mut self) -> Result<(), Error> {
+        self.keys.promote()?;
+        self.previous = None;
+        self.current_first = None;
+        Ok(())
+    }
+
+    /// Opens one datagram from `src` into `dst`: long-header packets at its front are copied
+    /// untouched, then the 1-RTT packet's cleartext header and payload (no tag). On failure
+    /// no plaintext is left in `dst`.
+    pub fn open(&mut self, src: &[&[u8]], dst: &mut [&mut [u8]]) -> Result<Datagram, Error> {
+        let src = SgSource::new(src);
+        let mut dst = SgDestination::new(dst);
+        let outcome = self.try_open(&src, &mut dst);
+        self.count(outcome)
+    }
+
+    /// Opens one datagram where it lies. On success the 1-RTT packet's header and payload are
+    /// cleartext at the same place (the tag's 16 bytes after them are left as they were); on
+    /// an authentication failure the payload is zeroed.
+    pub fn open_in_place(&mut self, datagram: &mut [u8]) -> Result<Datagram, Error> {
+        let outcome = self.try_open_in_place(datagram);
+        self.count(outcome)
+    }
+
+    fn count(&mut self, outcome: Result<Datagram, Error>) -> Result<Datagram, Error> {
+        match outcome {
+            Ok(Datagram {
+                packet: Some(packet),
+                ..
+            }) => {
+                self.counters.opened += 1;
+                self.counters.key_updates += u64::from(packet.key_update);
+            }
+            Ok(_) => {}
+            Err(error) => self.counters.record(error),
+        }
+        outcome
+    }
+
+    fn try_open(
+        &mut self,
+        src: &SgSource<'_>,
+        dst: &mut SgDestination<'_, '_>,
+    ) -> Result<Datagram, Error> {
+        let len = src.len();
+        let (passthrough_len, long_packets) = leading_long_packets(|i| src.byte(i), len)?;
+        let out_len = if passthrough_len == len {
+            len
+        } else {
+            len - TAG_LEN
+        };
+        if dst.len() < out_len {
+            return Err(Error::BufferTooSmall);
+        }
+        let copied = dst.zip_from(0, src, 0, passthrough_len, |i, o| o.copy_from_slice(i));
+        debug_assert!(copied);
+        self.counters.passed_through += long_packets;
+        if passthrough_len == len {
+            return Ok(Datagram {
+                len,
+                passthrough_len,
+                packet: None,
+            });
+        }
+        let packet_len = len - passthrough_len;
+        let header = self.config.header_format().unprotect(
+            &self.keys.header_key,
+            src,
+            passthrough_len,
+            packet_len,
+        )?;
+        let packet = self.open_packet(header, packet_len, |generation, number, header| {
+            protect::open(
+                generation,
+                number,
+                header,
+                src,
+                passthrough_len,
+                packet_len,
+                dst,
+                passthrough_len,
+            )
+        })?;
+        Ok(Datagram {
+            len: out_len,
+            passthrough_len,
+            packet: Some(packet),
+        })
+    }
+
+    fn try_open_in_place(&mut self, datagram: &mut [u8]) -> Result<Datagram, Error> {
+        let len = datagram.len();
+        let (passthrough_len, long_packets) =
+            leading_long_packets(|i| datagram.get(i).copied(), len)?;
+        self.counters.passed_through += long_packets;
+        if passthrough_len == len {
+            return Ok(Datagram {
+                len,
+                passthrough_len,
+                packet: None,
+            });
+        }
+        let packet = &mut datagram[passthrough_len..];
+        let packet_len = packet.len();
+        let header = self.config.header_format().unprotect(
+            &self.keys.header_key,
+            &*packet,
+            0,
+            packet_len,
+        )?;
+        let info = self.open_packet(header, packet_len, |generation, number, header| {
+            protect::open_in_place(generation, number, header, packet)
+        })?;
+        Ok(Datagram {
+            len: len - TAG_LEN,
+            passthrough_len,
+            packet: Some(info),
+        })
+    }
+
+    /// Picks the keys for `header`'s packet, lets `decrypt` open it, and on success updates
+    /// the key-phase state.
+    fn open_packet(
+        &mut self,
+        header: CleartextHeader,
+        packet_len: usize,
+        decrypt: impl FnOnce(&Generation<B>, u64, &CleartextHeader) -> Result<(), Error>,
+    ) -> Result<PacketInfo, Error> {
+        if self.counters.auth_failures >= self.limits.integrity {
+            return Err(Error::IntegrityLimit);
+        }
+        let number = header.packet_number().decode(self.largest_received);
+        let slot = self.key_slot(header.key_phase(), number);
+        let generation = match slot {
+            KeySlot::Current => Some(&self.keys.current),
+            KeySlot::Previous => self.previous.as_ref(),
+            KeySlot::Next => self.keys.next.as_ref(),
+        }
+        .ok_or(Error::KeyUnavailable)?;
+        let generation_number = generation.number;
+        decrypt(generation, number, &header)?;
+        if header.reserved_bits_set() {
+            return Err(Error::ReservedBits);
+        }
+
+        match slot {
+            KeySlot::Next => {
+                self.previous = Some(self.keys.promote()?);
+                self.current_first = Some(number);
+            }
+            KeySlot::Current => {
+                self.current_first = Some(self.current_first.map_or(number, |f| f.min(number)));
+            }
+            KeySlot::Previous => {}
+        }
+        self.largest_received = Some(self.largest_received.map_or(number, |l| l.max(number)));
+        Ok(PacketInfo {
+            number,
+            generation: generation_number,
+            header_len: header.len(),
+            payload_len: packet_len - header.len() - TAG_LEN,
+            key_update: slot == KeySlot::Next,
+        })
+    }
+
+    /// RFC 9001 §6.5: a different key phase on a packet older than the current generation's
+    /// first means the previous keys (while kept); otherwise it is the peer's key update.
+    fn key_slot(&self, key_phase: bool, number: u64) -> KeySlot {
+        if key_phase == self.keys.current.key_phase() {
+            KeySlot::Current
+        } else if self.previous.is_some() && self.current_first.is_some_and(|first| number < first)
+        {
+            KeySlot::Previous
+        } else {
+            KeySlot::Next
+        }
+    }
+
+    /// The suite this flow protects with.
+    pub fn suite(&self) -> CipherSuite {
+        self.keys.suite
+    }
+
+    /// The flow's configuration.
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    /// The current key generation.
+    pub fn generation(&self) -> u64 {
+        self.keys.current.number
+    }
+
+    /// The key phase bit of the current generation.
+    pub fn key_phase(&self) -> bool {
+        self.keys.current.key_phase()
+    }
+
+    /// True while the previous generation's keys are kept for late packets.
+    pub fn has_previous_keys(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// The largest packet number received so far.
+    pub fn largest_received(&self) -> Option<u64> {
+        self.largest_received
+    }
+
+    /// Sets the largest packet number received, against which truncated packet numbers are
+    /// decoded (as when state moves from one owner to another).
+    pub fn set_largest_received(&mut self, largest: Option<u64>) {
+        self.largest_received = largest;
+    }
+
+    /// True once the flow has seen as many forged packets as the integrity limit allows: the
+    /// connection must be closed (RFC 9001 §6.6), and every further open fails.
+    pub fn integrity_limit_reached(&self) -> bool {
+        self.counters.auth_failures >= self.limits.integrity
+    }
+
+    /// What this flow has done.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+}

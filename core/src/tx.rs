@@ -1,0 +1,264 @@
+//! The sending direction: seals 1-RTT packets and follows the key phase the sender sets.
+
+use crate::backend::{Backend, Portable, TAG_LEN};
+use crate::flow::{Datagram, FlowConfig, PacketInfo};
+use crate::generation::KeySet;
+use crate::packet_number::MAX_PACKET_NUMBER;
+use crate::protect;
+use crate::sg::{SgDestination, SgSource};
+use crate::wire::leading_long_packets;
+use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
+
+/// Sending-side packet protection for one connection: keys, key-phase state, limits and
+/// counters. The caller owns it (a kernel socket keeps its own), so no lookup is needed per
+/// send.
+///
+/// A sender starts a key update by flipping the key phase bit in the cleartext header it
+/// hands over; the flow then moves to the next generation, which it keeps derived and ready.
+/// Per RFC 9001 §6.1 the sender must not do so again before a packet of the current phase
+/// has been acknowledged: that knowledge lives in the QUIC stack, not here.
+///
+/// ```
+/// use quicseal::{CipherSuite, FlowConfig, TxFlow};
+///
+/// let mut tx: TxFlow = TxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[7; 32], FlowConfig::new(0))?;
+/// let packet = [0x40, 0x01, b'h', b'e', b'l', b'l', b'o']; // 1-byte packet number 1
+/// let mut out = [0u8; 7 + 16];
+/// let sealed = tx.seal(&[&packet], &mut [&mut out])?;
+/// assert_eq!(sealed.len, 23);
+/// assert_eq!(sealed.packet.unwrap().number, 1);
+/// # Ok::<(), quicseal::Error>(())
+/// ```
+pub struct TxFlow<B: Backend = Portable> {
+    keys: KeySet<B>,
+    config: FlowConfig,
+    limits: Limits,
+    sealed_in_generation: u64,
+    largest_sealed: Option<u64>,
+    counters: Counters,
+}
+
+impl<B: Backend> TxFlow<B> {
+    /// A flow at generation 0 of `secret`; later generations derive from it with "quic ku".
+    pub fn from_secret(
+        suite: CipherSuite,
+        secret: &[u8],
+        config: FlowConfig,
+    ) -> Result<Self, Error> {
+        Self::with_keys(KeySet::from_secret(suite, secret)?, config)
+    }
+
+    /// A flow at generation 0 of explicit keys. Before the sender flips the key phase, the
+    /// caller must [`install_next_keys`](Self::install_next_keys).
+    pub fn from_keys(material: &KeyMaterial, config: FlowConfig) -> Result<Self, Error> {
+        Self::with_keys(KeySet::from_keys(material)?, config)
+    }
+
+    fn with_keys(keys: KeySet<B>, config: FlowConfig) -> Result<Self, Error> {
+        let config = config.validate()?;
+        Ok(TxFlow {
+            limits: config.limits.unwrap_or(Limits::for_suite(keys.suite)),
+            keys,
+            config,
+            sealed_in_generation: 0,
+            largest_sealed: config.largest_packet_number,
+            counters: Counters::default(),
+        })
+    }
+
+    /// Installs explicit keys for the next generation (flows built with
+    /// [`from_keys`](Self::from_keys)); replaces, and wipes, any next keys already there.
+    pub fn install_next_keys(&mut self, material: &KeyMaterial) -> Result<(), Error> {
+        self.keys.install_next(material)
+    }
+
+    /// Seals one datagram from `src` into `dst`: long-header packets at its front are copied
+    /// untouched, the trailing 1-RTT packet (if any) is sealed in one pass. The full packet
+    /// number is recovered from the header's truncated one against the largest sealed so far,
+    /// as a receiver would; it must be larger.
+    pub fn seal(&mut self, src: &[&[u8]], dst: &mut [&mut [u8]]) -> Result<Datagram, Error> {
+        let src = SgSource::new(src);
+        let mut dst = SgDestination::new(dst);
+        self.seal_datagram(&src, 0, src.len(), &mut dst, 0, None)
+    }
+
+    /// Like [`seal`](Self::seal), with the full packet number given; it must end in the
+    /// header's truncated bits.
+    pub fn seal_numbered(
+        &mut self,
+        packet_number: u64,
+        src: &[&[u8]],
+        dst: &mut [&mut [u8]],
+    ) -> Result<Datagram, Error> {
+        let src = SgSource::new(src);
+        let mut dst = SgDestination::new(dst);
+        self.seal_datagram(&src, 0, src.len(), &mut dst, 0, Some(packet_number))
+    }
+
+    /// Seals the datagram of `len` bytes at `src_at` into `dst` at `dst_at`, counting the
+    /// outcome. Nothing is written unless it succeeds.
+    pub(crate) fn seal_datagram(
+        &mut self,
+        src: &SgSource<'_>,
+        src_at: usize,
+        len: usize,
+        dst: &mut SgDestination<'_, '_>,
+        dst_at: usize,
+        packet_number: Option<u64>,
+    ) -> Result<Datagram, Error> {
+        let outcome = self.try_seal(src, src_at, len, dst, dst_at, packet_number);
+        if let Err(error) = outcome {
+            self.counters.record(error);
+        }
+        outcome
+    }
+
+    fn try_seal(
+        &mut self,
+        src: &SgSource<'_>,
+        src_at: usize,
+        len: usize,
+        dst: &mut SgDestination<'_, '_>,
+        dst_at: usize,
+        packet_number: Option<u64>,
+    ) -> Result<Datagram, Error> {
+        let (passthrough_len, long_packets) = leading_long_packets(|i| src.byte(src_at + i), len)?;
+        if passthrough_len == len {
+            if dst.len() < dst_at + len {
+                return Err(Error::BufferTooSmall);
+            }
+            copy(src, src_at, dst, dst_at, len);
+            self.counters.passed_through += long_packets;
+            return Ok(Datagram {
+                len,
+                passthrough_len,
+                packet: None,
+            });
+        }
+
+        // Check everything before writing anything.
+        let packet_at = src_at + passthrough_len;
+        let packet_len = len - passthrough_len;
+        let header = self
+            .config
+            .header_format()
+            .read_cleartext(src, packet_at, packet_len)?;
+        if dst.len() < dst_at + len + TAG_LEN {
+            return Err(Error::BufferTooSmall);
+        }
+        let key_update = header.key_phase() != self.keys.current.key_phase();
+        if key_update && self.keys.next.is_none() {
+            return Err(Error::KeyUnavailable);
+        }
+        let sealed_before = if key_update {
+            0
+        } else {
+            self.sealed_in_generation
+        };
+        if sealed_before >= self.limits.confidentiality {
+            return Err(Error::ConfidentialityLimit);
+        }
+        let truncated = header.packet_number();
+        let number = match packet_number {
+            Some(number) if !truncated.matches(number) => return Err(Error::PacketNumberMismatch),
+            Some(number) => number,
+            None => truncated.decode(self.largest_sealed),
+        };
+        if number > MAX_PACKET_NUMBER || self.largest_sealed.is_some_and(|l| number <= l) {
+            return Err(Error::PacketNumberReused);
+        }
+
+        if key_update {
+            // The retired generation is dropped here, which wipes it: a sender never needs
+            // old keys again.
+            self.keys.promote()?;
+            self.sealed_in_generation = 0;
+            self.counters.key_updates += 1;
+        }
+        copy(src, src_at, dst, dst_at, passthrough_len);
+        protect::seal(
+            &self.keys.current,
+            &self.keys.header_key,
+            number,
+            &header,
+            src,
+            packet_at,
+            packet_len,
+            dst,
+            dst_at + passthrough_len,
+        );
+        self.sealed_in_generation += 1;
+        self.largest_sealed = Some(number);
+        self.counters.sealed += 1;
+        self.counters.passed_through += long_packets;
+        Ok(Datagram {
+            len: len + TAG_LEN,
+            passthrough_len,
+            packet: Some(PacketInfo {
+                number,
+                generation: self.keys.current.number,
+                header_len: header.len(),
+                payload_len: packet_len - header.len(),
+                key_update,
+            }),
+        })
+    }
+
+    /// The suite this flow protects with.
+    pub fn suite(&self) -> CipherSuite {
+        self.keys.suite
+    }
+
+    /// The flow's configuration.
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    /// The current key generation (0 until the first key update).
+    pub fn generation(&self) -> u64 {
+        self.keys.current.number
+    }
+
+    /// The key phase bit of packets sealed with the current generation.
+    pub fn key_phase(&self) -> bool {
+        self.keys.current.key_phase()
+    }
+
+    /// True when the next generation's keys are ready for a key update.
+    pub fn next_keys_ready(&self) -> bool {
+        self.keys.next.is_some()
+    }
+
+    /// Packets sealed with the current generation.
+    pub fn sealed_in_generation(&self) -> u64 {
+        self.sealed_in_generation
+    }
+
+    /// True when the current generation is near its confidentiality limit: the sender should
+    /// start a key update now, before sealing is refused.
+    pub fn key_update_due(&self) -> bool {
+        self.limits.key_update_due(self.sealed_in_generation)
+    }
+
+    /// The largest packet number sealed so far.
+    pub fn largest_sealed(&self) -> Option<u64> {
+        self.largest_sealed
+    }
+
+    /// What this flow has done.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+/// Copies `len` bytes, which both sides were checked to hold.
+fn copy(
+    src: &SgSource<'_>,
+    src_at: usize,
+    dst: &mut SgDestination<'_, '_>,
+    dst_at: usize,
+    len: usize,
+) {
+    let copied = dst.zip_from(dst_at, src, src_at, len, |i, o| o.copy_from_slice(i));
+    debug_assert!(copied, "caller checked both buffers' lengths");
+}
