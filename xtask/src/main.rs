@@ -15,6 +15,9 @@ use std::time::Instant;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
+/// A named check of `cargo xtask test`.
+type Step = (&'static str, fn() -> Result);
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
@@ -37,13 +40,25 @@ const USAGE: &str = "usage: cargo xtask <test | demo | vectors [--check] | barem
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [(&str, fn() -> Result); 5] = [
+    let steps: [Step; 5] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
-            cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"])
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ])
         }),
-        ("unit, property and vector tests", || cargo(&["test", "--workspace", "--all-features"])),
-        ("vectors match their generator", || vectors::run(&["--check".to_string()])),
+        ("unit, property and vector tests", || {
+            cargo(&["test", "--workspace", "--all-features"])
+        }),
+        ("vectors match their generator", || {
+            vectors::run(&["--check".to_string()])
+        }),
         ("bare-metal builds", baremetal::run),
     ];
     let total = Instant::now();
@@ -51,15 +66,33 @@ fn test() -> Result {
         eprintln!("==> [{}/{}] {name}", index + 1, steps.len());
         let started = Instant::now();
         step().map_err(|e| format!("step '{name}' failed: {e}"))?;
-        eprintln!("==> [{}/{}] {name}: ok in {:.1?}", index + 1, steps.len(), started.elapsed());
+        eprintln!(
+            "==> [{}/{}] {name}: ok in {:.1?}",
+            index + 1,
+            steps.len(),
+            started.elapsed()
+        );
     }
-    eprintln!("==> all {} steps passed in {:.1?}", steps.len(), total.elapsed());
+    eprintln!(
+        "==> all {} steps passed in {:.1?}",
+        steps.len(),
+        total.elapsed()
+    );
     Ok(())
 }
 
 /// The main job on its embedded default: seal and open RFC 9001's A.5 packet.
 fn demo() -> Result {
-    cargo(&["run", "--quiet", "--package", "quicseal", "--example", "rfc9001_a5"])
+    cargo(&[
+        "run",
+        "--quiet",
+        "--package",
+        "quicseal",
+        "--features",
+        "std",
+        "--example",
+        "rfc9001_a5",
+    ])
 }
 
 /// Runs the cargo that runs us, with `args`, from the workspace root.

@@ -1,0 +1,137 @@
+//! Batches: UDP GSO on the sending side, GRO on the receiving side.
+//!
+//! GSO with tag accounting: the sender lays its cleartext packets out at a stride of
+//! `gso_size - 16` and names the `gso_size` the wire will see; sealing adds each packet's tag,
+//! so every protected packet but the last comes out exactly `gso_size` bytes long, ready for
+//! one `UDP_SEGMENT` send. GRO: the kernel hands over datagrams coalesced at a segment size;
+//! each is opened on its own. Either way one bad datagram gets its own error and the others go
+//! on.
+
+use crate::backend::{Backend, TAG_LEN};
+use crate::flow::{Batch, Outcome};
+use crate::sg::{SgDestination, SgSource};
+use crate::{Error, RxFlow, TxFlow};
+
+/// Checks a batch's shape: `segments` datagrams against the flow's limit and the caller's
+/// result slice.
+fn check_batch(segments: usize, max_segments: usize, results: usize) -> Result<(), Error> {
+    if segments > max_segments {
+        Err(Error::TooManySegments)
+    } else if segments > results {
+        Err(Error::BufferTooSmall)
+    } else {
+        Ok(())
+    }
+}
+
+impl<B: Backend> TxFlow<B> {
+    /// Smallest `gso_size` this flow accepts: a header with a 4-byte packet number, a sample
+    /// and a tag.
+    pub fn min_gso_size(&self) -> usize {
+        1 + self.config().dcid_len + 4 + 16 + TAG_LEN
+    }
+
+    /// Seals a GSO batch: `src` holds cleartext datagrams at a stride of `gso_size - 16`
+    /// (the last may be shorter); each is sealed (see [`seal`](Self::seal)) into `dst` at a
+    /// stride of `gso_size`. Outcomes go to `results[i]`. A datagram that fails has nothing
+    /// sealed in its stretch of `dst` (at most its long-header packets, copied), so the caller
+    /// must not send the batch as it is.
+    ///
+    /// Fails as a whole, touching nothing, when `gso_size` is below
+    /// [`min_gso_size`](Self::min_gso_size), the batch has more segments than
+    /// `FlowConfig::max_segments`, or `dst` or `results` is too small.
+    pub fn seal_gso(
+        &mut self,
+        src: &[&[u8]],
+        gso_size: usize,
+        dst: &mut [&mut [u8]],
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        if gso_size < self.min_gso_size() {
+            return Err(Error::GsoSizeTooSmall);
+        }
+        let src = SgSource::new(src);
+        let mut dst = SgDestination::new(dst);
+        let stride = gso_size - TAG_LEN;
+        let segments = src.len().div_ceil(stride);
+        check_batch(segments, self.config().max_segments, results.len())?;
+        if dst.len() < src.len() + segments * TAG_LEN {
+            return Err(Error::BufferTooSmall);
+        }
+
+        let mut batch = Batch {
+            datagrams: segments,
+            ..Batch::default()
+        };
+        for (index, result) in results[..segments].iter_mut().enumerate() {
+            let src_at = index * stride;
+            let len = stride.min(src.len() - src_at);
+            let last = index + 1 == segments;
+            *result = self
+                .seal_datagram(&src, src_at, len, &mut dst, index * gso_size, None)
+                .and_then(|datagram| match datagram.len == gso_size || last {
+                    true => Ok(datagram),
+                    // A datagram of long-header packets only gains no tag: it would leave a
+                    // hole in the layout.
+                    false => Err(Error::GsoLayout),
+                });
+            match result {
+                Ok(datagram) => {
+                    batch.ok += 1;
+                    batch.len = index * gso_size + datagram.len;
+                }
+                Err(_) => batch.failed += 1,
+            }
+        }
+        Ok(batch)
+    }
+}
+
+impl<B: Backend> RxFlow<B> {
+    /// Opens a GRO batch in place: `buffer` holds datagrams coalesced at `segment_size`
+    /// bytes (the last may be shorter); each is opened where it lies (see
+    /// [`open_in_place`](Self::open_in_place)) and its outcome goes to `results[i]`.
+    ///
+    /// Fails as a whole, touching nothing, for a zero `segment_size`, more segments than
+    /// `FlowConfig::max_segments`, or too small a `results` slice.
+    pub fn open_gro(
+        &mut self,
+        buffer: &mut [u8],
+        segment_size: usize,
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        let max_segments = self.config().max_segments;
+        open_segments(buffer, segment_size, max_segments, results, |datagram| {
+            self.open_in_place(datagram)
+        })
+    }
+}
+
+/// Splits a GRO `buffer` at `segment_size` and opens each datagram with `open`, writing the
+/// outcomes to `results`.
+pub(crate) fn open_segments(
+    buffer: &mut [u8],
+    segment_size: usize,
+    max_segments: usize,
+    results: &mut [Outcome],
+    mut open: impl FnMut(&mut [u8]) -> Outcome,
+) -> Result<Batch, Error> {
+    if segment_size == 0 {
+        return Err(Error::InvalidConfig);
+    }
+    let segments = buffer.len().div_ceil(segment_size);
+    check_batch(segments, max_segments, results.len())?;
+    let mut batch = Batch {
+        datagrams: segments,
+        len: buffer.len(),
+        ..Batch::default()
+    };
+    for (datagram, result) in buffer.chunks_mut(segment_size).zip(results.iter_mut()) {
+        *result = open(datagram);
+        match result {
+            Ok(_) => batch.ok += 1,
+            Err(_) => batch.failed += 1,
+        }
+    }
+    Ok(batch)
+}
