@@ -2,9 +2,10 @@
 
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes::{Aes128, Aes256};
-use chacha20::ChaCha20;
-use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
-use zeroize::Zeroizing;
+use chacha20::cipher::{KeyIvInit, StreamCipherCore};
+use chacha20::variants::Ietf;
+use chacha20::{ChaChaCore, R20};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::backend::{HeaderKey, MASK_LEN, SAMPLE_LEN};
 use crate::{CipherSuite, Error};
@@ -52,12 +53,16 @@ impl HeaderKey for PortableHeaderKey {
             PortableHeaderKey::ChaCha20(key) => {
                 // counter = sample[0..4] little-endian, nonce = sample[4..16]; mask = the
                 // keystream at that block, i.e. ChaCha20 over five zero bytes.
+                // The block function is called directly: the sample picks any counter, up to
+                // 2^32 - 1, where a stream cipher's end-of-keystream check would refuse.
                 let counter = u32::from_le_bytes([sample[0], sample[1], sample[2], sample[3]]);
                 let nonce: [u8; 12] = core::array::from_fn(|i| sample[4 + i]);
-                let mut cipher = ChaCha20::new(&(**key).into(), &nonce.into());
-                cipher.seek(u64::from(counter) * 64);
-                block = aes::Block::default();
-                cipher.apply_keystream(&mut block[..MASK_LEN]);
+                let mut chacha = ChaChaCore::<R20, Ietf>::new(&(**key).into(), &nonce.into());
+                chacha.set_block_pos(counter);
+                let mut keystream = Default::default();
+                chacha.write_keystream_block(&mut keystream);
+                block.copy_from_slice(&keystream[..16]);
+                keystream.as_mut_slice().zeroize();
             }
         }
         core::array::from_fn(|i| block[i])
