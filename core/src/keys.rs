@@ -13,7 +13,7 @@ const MAX_SECRET_LEN: usize = 48;
 /// Longest AEAD or header-protection key any suite uses.
 const MAX_KEY_LEN: usize = 32;
 /// Length of the AEAD IV and nonce.
-pub const IV_LEN: usize = 12;
+pub(crate) const IV_LEN: usize = 12;
 
 /// A TLS 1.3 traffic secret for one key generation. Wiped when dropped.
 #[derive(Clone, ZeroizeOnDrop)]

@@ -1,6 +1,14 @@
 //! quicseal: QUIC 1-RTT packet protection.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 #[cfg(any(test, feature = "std"))]
 extern crate std;

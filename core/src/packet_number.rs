@@ -65,21 +65,21 @@ impl TruncatedPacketNumber {
     }
 
     /// How many bytes it takes on the wire (1 to 4).
-    pub fn len(self) -> usize {
+    pub fn encoded_len(self) -> usize {
         usize::from(self.len)
     }
 
     /// Writes the `len()` big-endian bytes into the front of `out`.
     pub(crate) fn write(self, out: &mut [u8]) {
         let bytes = self.value.to_be_bytes();
-        out[..self.len()].copy_from_slice(&bytes[4 - self.len()..]);
+        out[..self.encoded_len()].copy_from_slice(&bytes[4 - self.encoded_len()..]);
     }
 
     /// Recovers the full packet number closest to `largest + 1` that ends in these bits
     /// (RFC 9000 Appendix A.3). `largest` is the largest number received so far, if any.
     pub fn decode(self, largest: Option<u64>) -> u64 {
         let expected = largest.map_or(0, |l| l + 1);
-        let win = 1u64 << (8 * self.len());
+        let win = 1u64 << (8 * self.encoded_len());
         let half = win / 2;
         let mask = win - 1;
         let candidate = (expected & !mask) | u64::from(self.value);
@@ -94,7 +94,7 @@ impl TruncatedPacketNumber {
 
     /// True when `full` ends in these bits.
     pub(crate) fn matches(self, full: u64) -> bool {
-        let mask = (1u64 << (8 * self.len())) - 1;
+        let mask = (1u64 << (8 * self.encoded_len())) - 1;
         full & mask == u64::from(self.value)
     }
 }
@@ -107,9 +107,9 @@ mod tests {
     fn rfc9000_a2_example() {
         // 0xac5c02 with 0xabe8b3 acknowledged needs 2 bytes; with 0xabe8b3 - 0x4000, 3 bytes.
         let tn = TruncatedPacketNumber::encode(0xac5c02, Some(0xabe8b3)).unwrap();
-        assert_eq!((tn.value(), tn.len()), (0x5c02, 2));
+        assert_eq!((tn.value(), tn.encoded_len()), (0x5c02, 2));
         let tn = TruncatedPacketNumber::encode(0xace8fe, Some(0xabe8b3)).unwrap();
-        assert_eq!((tn.value(), tn.len()), (0xace8fe, 3));
+        assert_eq!((tn.value(), tn.encoded_len()), (0xace8fe, 3));
     }
 
     #[test]
@@ -128,7 +128,12 @@ mod tests {
             TruncatedPacketNumber::encode(1 << 40, Some(0)),
             Err(Error::InvalidConfig)
         );
-        assert_eq!(TruncatedPacketNumber::encode(0, None).unwrap().len(), 1);
+        assert_eq!(
+            TruncatedPacketNumber::encode(0, None)
+                .unwrap()
+                .encoded_len(),
+            1
+        );
         assert!(TruncatedPacketNumber::new(0x100, 1).is_err());
         assert!(TruncatedPacketNumber::new(0, 5).is_err());
     }

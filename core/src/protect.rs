@@ -187,81 +187,85 @@ fn protect_header(
     protected
 }
 
-/// Seals the packet whose cleartext `header` was read at `src_at` (payload following it,
-/// `packet_len` bytes in all) into `dst` at `dst_at`, which must have room for
-/// `packet_len + TAG_LEN` bytes (checked by the caller).
+/// Where one packet lies: `len` bytes at `src_at` in the source, going to `dst_at` in the
+/// destination.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Placement {
+    pub(crate) src_at: usize,
+    pub(crate) dst_at: usize,
+    pub(crate) len: usize,
+}
+
+/// Seals the packet whose cleartext `header` was read at `at.src_at` (payload following it)
+/// into `dst` at `at.dst_at`, which must have room for `at.len + TAG_LEN` bytes (checked by
+/// the caller).
 pub(crate) fn seal<B: Backend>(
     generation: &Generation<B>,
     header_key: &B::HeaderKey,
     packet_number: u64,
     header: &CleartextHeader,
     src: &SgSource<'_>,
-    src_at: usize,
-    packet_len: usize,
     dst: &mut SgDestination<'_, '_>,
-    dst_at: usize,
+    at: Placement,
 ) {
-    let payload_len = packet_len - header.len;
+    let payload_len = at.len - header.len;
     let nonce = nonce(&generation.iv, packet_number);
     let mut stream = generation
         .key
         .begin(&nonce, header.as_bytes(), Direction::Seal);
     let copied = dst.zip_from(
-        dst_at + header.len,
+        at.dst_at + header.len,
         src,
-        src_at + header.len,
+        at.src_at + header.len,
         payload_len,
         |i, o| stream.update(i, o),
     );
     let tag = stream.finish();
     let mut sample = [0; SAMPLE_LEN];
-    let written = dst.write(dst_at + header.len + payload_len, &tag)
-        && dst.read(dst_at + header.pn_offset + 4, &mut sample)
+    let written = dst.write(at.dst_at + header.len + payload_len, &tag)
+        && dst.read(at.dst_at + header.pn_offset + 4, &mut sample)
         && dst.write(
-            dst_at,
+            at.dst_at,
             protect_header(header, header_key, &sample).as_bytes(),
         );
     debug_assert!(copied && written, "caller checked both buffers' lengths");
 }
 
-/// Opens the packet at `src_at` (`packet_len` bytes, cleartext `header` already recovered)
-/// into `dst` at `dst_at`: header, then payload; no tag. On failure the payload bytes written
-/// to `dst` are zeroed.
+/// Opens the packet at `at.src_at` (`at.len` bytes with its tag, cleartext `header` already
+/// recovered) into `dst` at `at.dst_at`: header, then payload; no tag. On failure the payload
+/// bytes written to `dst` are zeroed.
 pub(crate) fn open<B: Backend>(
     generation: &Generation<B>,
     packet_number: u64,
     header: &CleartextHeader,
     src: &SgSource<'_>,
-    src_at: usize,
-    packet_len: usize,
     dst: &mut SgDestination<'_, '_>,
-    dst_at: usize,
+    at: Placement,
 ) -> Result<(), Error> {
-    let payload_len = packet_len - header.len - TAG_LEN;
+    let payload_len = at.len - header.len - TAG_LEN;
     let nonce = nonce(&generation.iv, packet_number);
     let mut stream = generation
         .key
         .begin(&nonce, header.as_bytes(), Direction::Open);
     let copied = dst.zip_from(
-        dst_at + header.len,
+        at.dst_at + header.len,
         src,
-        src_at + header.len,
+        at.src_at + header.len,
         payload_len,
         |i, o| stream.update(i, o),
     );
     let expected = stream.finish();
     let mut received = [0; TAG_LEN];
-    let read = src.read(src_at + header.len + payload_len, &mut received);
+    let read = src.read(at.src_at + header.len + payload_len, &mut received);
     debug_assert!(copied && read, "caller checked both buffers' lengths");
     if bool::from(expected.ct_eq(&received)) {
-        dst.write(dst_at, header.as_bytes());
+        dst.write(at.dst_at, header.as_bytes());
         Ok(())
     } else {
-        dst.for_each_chunk_mut(dst_at + header.len, payload_len, |chunk| chunk.fill(0));
+        dst.for_each_chunk_mut(at.dst_at + header.len, payload_len, |chunk| chunk.fill(0));
         Err(Error::AuthFailed)
     }
 }
-
 /// Opens `packet` in place: on success its first `header.len()` bytes hold the cleartext
 /// header and the payload follows, decrypted; the tag's bytes are left as they were. On
 /// failure the payload is zeroed.

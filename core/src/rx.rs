@@ -3,7 +3,7 @@
 use crate::backend::{Backend, Portable, TAG_LEN};
 use crate::flow::{Datagram, FlowConfig, PacketInfo};
 use crate::generation::{Generation, KeySet};
-use crate::protect::{self, CleartextHeader};
+use crate::protect::{self, CleartextHeader, Placement};
 use crate::sg::{SgDestination, SgSource};
 use crate::wire::leading_long_packets;
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
@@ -139,42 +139,38 @@ impl<B: Backend> RxFlow<B> {
     ) -> Result<Datagram, Error> {
         let len = src.len();
         let (passthrough_len, long_packets) = leading_long_packets(|i| src.byte(i), len)?;
-        let out_len = if passthrough_len == len {
-            len
-        } else {
-            len - TAG_LEN
+        let header = match len - passthrough_len {
+            0 => None,
+            packet_len => Some(self.config.header_format().unprotect(
+                &self.keys.header_key,
+                src,
+                passthrough_len,
+                packet_len,
+            )?),
         };
+        // `unprotect` checked that the packet holds at least a tag.
+        let out_len = if header.is_some() { len - TAG_LEN } else { len };
         if dst.len() < out_len {
             return Err(Error::BufferTooSmall);
         }
         let copied = dst.zip_from(0, src, 0, passthrough_len, |i, o| o.copy_from_slice(i));
-        debug_assert!(copied);
+        debug_assert!(copied, "both lengths checked");
         self.counters.passed_through += long_packets;
-        if passthrough_len == len {
+        let Some(header) = header else {
             return Ok(Datagram {
                 len,
                 passthrough_len,
                 packet: None,
             });
-        }
+        };
         let packet_len = len - passthrough_len;
-        let header = self.config.header_format().unprotect(
-            &self.keys.header_key,
-            src,
-            passthrough_len,
-            packet_len,
-        )?;
         let packet = self.open_packet(header, packet_len, |generation, number, header| {
-            protect::open(
-                generation,
-                number,
-                header,
-                src,
-                passthrough_len,
-                packet_len,
-                dst,
-                passthrough_len,
-            )
+            let at = Placement {
+                src_at: passthrough_len,
+                dst_at: passthrough_len,
+                len: packet_len,
+            };
+            protect::open(generation, number, header, src, dst, at)
         })?;
         Ok(Datagram {
             len: out_len,

@@ -4,7 +4,7 @@ use crate::backend::{Backend, Portable, TAG_LEN};
 use crate::flow::{Datagram, FlowConfig, PacketInfo};
 use crate::generation::KeySet;
 use crate::packet_number::MAX_PACKET_NUMBER;
-use crate::protect;
+use crate::protect::{self, Placement};
 use crate::sg::{SgDestination, SgSource};
 use crate::wire::leading_long_packets;
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
@@ -176,16 +176,19 @@ impl<B: Backend> TxFlow<B> {
             self.counters.key_updates += 1;
         }
         copy(src, src_at, dst, dst_at, passthrough_len);
+        let at = Placement {
+            src_at: packet_at,
+            dst_at: dst_at + passthrough_len,
+            len: packet_len,
+        };
         protect::seal(
             &self.keys.current,
             &self.keys.header_key,
             number,
             &header,
             src,
-            packet_at,
-            packet_len,
             dst,
-            dst_at + passthrough_len,
+            at,
         );
         self.sealed_in_generation += 1;
         self.largest_sealed = Some(number);

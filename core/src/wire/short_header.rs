@@ -114,7 +114,7 @@ impl ShortHeader {
 
     /// Header length in bytes.
     pub fn len(&self) -> usize {
-        1 + self.dcid.len() + self.packet_number.len()
+        1 + self.dcid.len() + self.packet_number.encoded_len()
     }
 
     /// A header is never empty; present for clippy's `len_without_is_empty`.
@@ -126,7 +126,7 @@ impl ShortHeader {
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
         let len = self.len();
         let out = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-        let mut first = (self.packet_number.len() - 1) as u8;
+        let mut first = (self.packet_number.encoded_len() - 1) as u8;
         for (flag, bit) in [
             (self.fixed_bit, FIXED_BIT),
             (self.spin, SPIN_BIT),
@@ -159,7 +159,10 @@ mod tests {
         assert!(header.fixed_bit && header.spin && header.key_phase);
         assert_eq!(header.dcid.as_bytes(), hex!("0102030405060708"));
         assert_eq!(
-            (header.packet_number.value(), header.packet_number.len()),
+            (
+                header.packet_number.value(),
+                header.packet_number.encoded_len()
+            ),
             (0xa1b2, 2)
         );
         assert_eq!(header.len(), 11);

@@ -60,6 +60,8 @@ impl core::fmt::Debug for PortablePacketKey {
 }
 
 /// One packet's protection in progress under a [`PortablePacketKey`].
+// It lives on the stack for one packet; boxing the large variants would need a heap.
+#[allow(clippy::large_enum_variant)]
 pub enum PortableStream<'k> {
     /// AEAD_AES_128_GCM.
     Aes128Gcm(AesGcmStream<'k, Aes128>),

@@ -1,0 +1,334 @@
+//! GSO and GRO batches, coalesced long-header packets, and the flow table: one bad datagram
+//! never spoils its neighbours.
+
+use quicseal::packet_number::TruncatedPacketNumber;
+use quicseal::wire::{ConnectionId, ShortHeader};
+use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, Outcome, RxFlow, TxFlow};
+
+const SUITE: CipherSuite = CipherSuite::Aes256GcmSha384;
+const SECRET: [u8; 48] = [0x17; 48];
+const GSO_SIZE: usize = 200;
+const STRIDE: usize = GSO_SIZE - 16;
+
+fn config() -> FlowConfig {
+    FlowConfig::new(8)
+}
+
+fn tx() -> TxFlow {
+    TxFlow::from_secret(SUITE, &SECRET, config()).unwrap()
+}
+
+fn rx() -> RxFlow {
+    RxFlow::from_secret(SUITE, &SECRET, config()).unwrap()
+}
+
+/// A cleartext 1-RTT packet of exactly `len` bytes to `dcid`.
+fn packet(dcid: [u8; 8], number: u64, len: usize) -> Vec<u8> {
+    let header = ShortHeader {
+        fixed_bit: true,
+        spin: true,
+        key_phase: false,
+        dcid: ConnectionId::new(&dcid).unwrap(),
+        packet_number: TruncatedPacketNumber::new(number as u32 & 0xff, 1).unwrap(),
+    };
+    let mut bytes = vec![0u8; len];
+    header.emit(&mut bytes).unwrap();
+    for (i, b) in bytes[header.len()..].iter_mut().enumerate() {
+        *b = (number as u8).wrapping_mul(31).wrapping_add(i as u8);
+    }
+    bytes
+}
+
+const DCID: [u8; 8] = *b"conn-one";
+
+/// A v1 Handshake packet of 24 bytes (already protected by its own keys; opaque to us).
+fn handshake() -> Vec<u8> {
+    handshake_of(24)
+}
+
+/// A v1 Handshake packet of `len` bytes (18 to 80).
+fn handshake_of(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0xe0, 0, 0, 0, 1, 8];
+    bytes.extend(DCID);
+    bytes.extend([0, 0x40, (len - 17) as u8]); // no SCID, 2-byte Length
+    bytes.resize(len, 0xab);
+    bytes
+}
+
+fn sealed_one_by_one(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut tx = tx();
+    packets
+        .iter()
+        .map(|p| {
+            let mut out = vec![0u8; p.len() + 16];
+            let _ = tx.seal(&[p], &mut [&mut out]).unwrap();
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn gso_batch_comes_out_at_gso_size() {
+    let packets: Vec<Vec<u8>> = (1..=5)
+        .map(|n| packet(DCID, n, if n == 5 { 50 } else { STRIDE }))
+        .collect();
+    let cleartext = packets.concat();
+    // The caller's buffers may be cut anywhere.
+    let (a, b) = cleartext.split_at(333);
+    let mut out = vec![0u8; 4 * GSO_SIZE + 66];
+    let (x, y) = out.split_at_mut(17);
+    let mut results = [Err(Error::Malformed); 8];
+    let batch = tx()
+        .seal_gso(&[a, b], GSO_SIZE, &mut [x, y], &mut results)
+        .unwrap();
+    assert_eq!(
+        (batch.datagrams, batch.ok, batch.failed, batch.len),
+        (5, 5, 0, 4 * GSO_SIZE + 66)
+    );
+    let expected = sealed_one_by_one(&packets);
+    for (i, (segment, result)) in out.chunks(GSO_SIZE).zip(&results).enumerate() {
+        assert_eq!(result.unwrap().len, segment.len());
+        assert_eq!(segment, expected[i].as_slice(), "segment {i}");
+    }
+}
+
+#[test]
+fn gso_refuses_bad_shapes_whole() {
+    let cleartext = [packet(DCID, 1, STRIDE), packet(DCID, 2, STRIDE)].concat();
+    let mut out = vec![0u8; 2 * GSO_SIZE];
+    let mut results = [Err(Error::Malformed); 2];
+    let mut tx = tx();
+    assert_eq!(tx.min_gso_size(), 1 + 8 + 4 + 16 + 16);
+    assert_eq!(
+        tx.seal_gso(&[&cleartext], 44, &mut [&mut out], &mut results),
+        Err(Error::GsoSizeTooSmall)
+    );
+    assert_eq!(
+        tx.seal_gso(
+            &[&cleartext],
+            GSO_SIZE,
+            &mut [&mut out[..399]],
+            &mut results
+        ),
+        Err(Error::BufferTooSmall)
+    );
+    assert_eq!(
+        tx.seal_gso(&[&cleartext], GSO_SIZE, &mut [&mut out], &mut results[..1]),
+        Err(Error::BufferTooSmall)
+    );
+    let mut limited: TxFlow = TxFlow::from_secret(
+        SUITE,
+        &SECRET,
+        FlowConfig {
+            max_segments: 1,
+            ..config()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        limited.seal_gso(&[&cleartext], GSO_SIZE, &mut [&mut out], &mut results),
+        Err(Error::TooManySegments)
+    );
+    assert_eq!(tx.counters().sealed, 0, "nothing sealed by a refused batch");
+}
+
+#[test]
+fn one_bad_packet_leaves_its_neighbours_sealed() {
+    let mut packets: Vec<Vec<u8>> = (1..=3).map(|n| packet(DCID, n, STRIDE)).collect();
+    let mut bad = packet(DCID, 9, STRIDE);
+    bad[0] |= 0x10; // reserved bit
+    packets.insert(1, bad);
+    let mut out = vec![0u8; 4 * GSO_SIZE];
+    let mut results = [Err(Error::Malformed); 4];
+    let batch = tx()
+        .seal_gso(
+            &[&packets.concat()],
+            GSO_SIZE,
+            &mut [&mut out],
+            &mut results,
+        )
+        .unwrap();
+    assert_eq!((batch.ok, batch.failed), (3, 1));
+    assert_eq!(results[1], Err(Error::ReservedBits));
+    let good = sealed_one_by_one(&[packets[0].clone(), packets[2].clone(), packets[3].clone()]);
+    assert_eq!(&out[..GSO_SIZE], good[0].as_slice());
+    assert_eq!(&out[2 * GSO_SIZE..3 * GSO_SIZE], good[1].as_slice());
+    assert_eq!(&out[3 * GSO_SIZE..], good[2].as_slice());
+}
+
+#[test]
+fn long_header_only_segment_breaks_the_layout_unless_last() {
+    let lone = [handshake_of(80), handshake_of(STRIDE - 80)].concat();
+    let cleartext = [
+        packet(DCID, 1, STRIDE),
+        lone,
+        packet(DCID, 2, STRIDE),
+        handshake(),
+    ]
+    .concat();
+    let mut out = vec![0u8; 4 * GSO_SIZE];
+    let mut results = [Err(Error::Malformed); 4];
+    let batch = tx()
+        .seal_gso(&[&cleartext], GSO_SIZE, &mut [&mut out], &mut results)
+        .unwrap();
+    assert_eq!(results[1], Err(Error::GsoLayout));
+    let last = results[3].unwrap();
+    assert_eq!(
+        (last.len, last.passthrough_len, last.packet),
+        (24, 24, None)
+    );
+    assert_eq!(
+        (batch.ok, batch.failed, batch.len),
+        (3, 1, 3 * GSO_SIZE + 24)
+    );
+}
+
+#[test]
+fn coalesced_long_header_passes_through_both_ways() {
+    let long = handshake();
+    let short = packet(DCID, 1, 60);
+    let mut tx = tx();
+    let mut out = vec![0u8; long.len() + short.len() + 16];
+    let sealed = tx.seal(&[&long, &short], &mut [&mut out]).unwrap();
+    assert_eq!(
+        (sealed.len, sealed.passthrough_len),
+        (out.len(), long.len())
+    );
+    assert_eq!(&out[..long.len()], long.as_slice(), "long header untouched");
+    assert_eq!(
+        &out[long.len()..],
+        sealed_one_by_one(std::slice::from_ref(&short))[0].as_slice()
+    );
+    assert_eq!(tx.counters().passed_through, 1);
+
+    let mut rx = rx();
+    let mut plain = vec![0u8; long.len() + short.len()];
+    let opened = rx.open(&[&out], &mut [&mut plain]).unwrap();
+    assert_eq!(
+        (opened.len, opened.passthrough_len),
+        (plain.len(), long.len())
+    );
+    assert_eq!(plain, [long.clone(), short.clone()].concat());
+
+    let mut rx = rx_with_largest(0);
+    let opened = rx.open_in_place(&mut out).unwrap();
+    assert_eq!(&out[..opened.len], [long, short].concat().as_slice());
+    assert_eq!(rx.counters().passed_through, 1);
+}
+
+fn rx_with_largest(largest: u64) -> RxFlow {
+    RxFlow::from_secret(
+        SUITE,
+        &SECRET,
+        FlowConfig {
+            largest_packet_number: Some(largest),
+            ..config()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn gro_batch_opens_each_datagram_on_its_own() {
+    let packets: Vec<Vec<u8>> = (1..=4)
+        .map(|n| packet(DCID, n, if n == 4 { 40 } else { STRIDE }))
+        .collect();
+    let mut buffer = sealed_one_by_one(&packets).concat();
+    buffer[GSO_SIZE + 100] ^= 1; // tamper with the second datagram
+    let mut results: [Outcome; 4] = [Err(Error::Malformed); 4];
+    let mut rx = rx();
+    let batch = rx.open_gro(&mut buffer, GSO_SIZE, &mut results).unwrap();
+    assert_eq!((batch.datagrams, batch.ok, batch.failed), (4, 3, 1));
+    assert_eq!(results[1], Err(Error::AuthFailed));
+    assert!(
+        buffer[GSO_SIZE + 10..2 * GSO_SIZE - 16]
+            .iter()
+            .all(|&b| b == 0),
+        "no plaintext of the forgery"
+    );
+    for i in [0, 2, 3] {
+        let datagram = &buffer[i * GSO_SIZE..];
+        assert_eq!(&datagram[..results[i].unwrap().len], packets[i].as_slice());
+    }
+    let counters = rx.counters();
+    assert_eq!((counters.opened, counters.auth_failures), (3, 1));
+    assert_eq!(
+        rx.open_gro(&mut buffer, 0, &mut results),
+        Err(Error::InvalidConfig)
+    );
+    assert_eq!(
+        rx.open_gro(&mut buffer, 10, &mut results),
+        Err(Error::TooManySegments)
+    );
+}
+
+#[test]
+fn flow_table_routes_by_connection_id() {
+    const OTHER: [u8; 8] = *b"conn-two";
+    let mut table: FlowTable<RxFlow, 2> = FlowTable::new(8).unwrap();
+    table
+        .insert(ConnectionId::new(&DCID).unwrap(), rx())
+        .unwrap();
+    let other_secret = [0x99; 48];
+    table
+        .insert(
+            ConnectionId::new(&OTHER).unwrap(),
+            RxFlow::from_secret(SUITE, &other_secret, config()).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        table
+            .insert(ConnectionId::new(b"conn-3!!").unwrap(), rx())
+            .err(),
+        Some(Error::TableFull)
+    );
+    assert_eq!(
+        table
+            .insert(ConnectionId::new(b"short").unwrap(), rx())
+            .err(),
+        Some(Error::InvalidConfig)
+    );
+
+    let mut other_tx: TxFlow = TxFlow::from_secret(SUITE, &other_secret, config()).unwrap();
+    let mut for_other = vec![0u8; STRIDE + 16];
+    let _ = other_tx
+        .seal(&[&packet(OTHER, 1, STRIDE)], &mut [&mut for_other])
+        .unwrap();
+    let mut buffer = [
+        sealed_one_by_one(&[packet(DCID, 1, STRIDE)])[0].clone(),
+        for_other,
+        sealed_one_by_one(&[packet(*b"nobody!!", 1, STRIDE)])[0].clone(),
+    ]
+    .concat();
+    let mut results: [Outcome; 3] = [Err(Error::Malformed); 3];
+    let batch = table.open_gro(&mut buffer, GSO_SIZE, &mut results).unwrap();
+    assert_eq!((batch.ok, batch.failed), (2, 1));
+    assert_eq!(results[2], Err(Error::UnknownConnectionId));
+    assert_eq!((table.totals().opened, table.unroutable()), (2, 1));
+
+    let removed = table.remove(&ConnectionId::new(&OTHER).unwrap()).unwrap();
+    assert_eq!(removed.counters().opened, 1);
+    assert_eq!(
+        (table.len(), table.totals().opened),
+        (1, 2),
+        "totals outlive removed flows"
+    );
+}
+
+#[test]
+fn tx_flow_table_seals_with_the_named_flow() {
+    let mut table: FlowTable<TxFlow, 4> = FlowTable::new(8).unwrap();
+    table
+        .insert(ConnectionId::new(&DCID).unwrap(), tx())
+        .unwrap();
+    let cleartext = packet(DCID, 1, 80);
+    let mut out = vec![0u8; 96];
+    let sealed = table.seal(&[&cleartext], &mut [&mut out]).unwrap();
+    assert_eq!(sealed.len, 96);
+    assert_eq!(out, sealed_one_by_one(&[cleartext])[0]);
+    assert_eq!(
+        table.seal(&[&packet(*b"nobody!!", 1, 80)], &mut [&mut out]),
+        Err(Error::UnknownConnectionId)
+    );
+    assert_eq!(table.totals().sealed, 1);
+}
