@@ -1,0 +1,1 @@
+//! quicseal's userspace fallback (being written).

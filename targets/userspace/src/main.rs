@@ -1,0 +1,2 @@
+//! The `quicseal` command (being written).
+fn main() {}
