@@ -69,15 +69,20 @@ fn rustcrypto_mask(suite: CipherSuite, hp: &[u8], sample: &[u8]) -> [u8; 5] {
         CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => {
             let mut block = aes::Block::try_from(sample).unwrap();
             if hp.len() == 16 {
-                aes::Aes128::new_from_slice(hp).unwrap().encrypt_block(&mut block);
+                aes::Aes128::new_from_slice(hp)
+                    .unwrap()
+                    .encrypt_block(&mut block);
             } else {
-                aes::Aes256::new_from_slice(hp).unwrap().encrypt_block(&mut block);
+                aes::Aes256::new_from_slice(hp)
+                    .unwrap()
+                    .encrypt_block(&mut block);
             }
             out.copy_from_slice(&block[..5]);
         }
         CipherSuite::ChaCha20Poly1305Sha256 => {
             let counter = u32::from_le_bytes(sample[..4].try_into().unwrap());
-            let mut chacha = chacha20::ChaCha20::new(hp.try_into().unwrap(), sample[4..].try_into().unwrap());
+            let mut chacha =
+                chacha20::ChaCha20::new(hp.try_into().unwrap(), sample[4..].try_into().unwrap());
             chacha.seek(u64::from(counter) * 64);
             chacha.apply_keystream(&mut out);
         }
@@ -87,7 +92,10 @@ fn rustcrypto_mask(suite: CipherSuite, hp: &[u8], sample: &[u8]) -> [u8; 5] {
 
 fn apply_mask(packet: &mut [u8], mask: [u8; 5]) {
     packet[0] ^= mask[0] & 0x1f;
-    for (b, m) in packet[HEADER_LEN - 2..HEADER_LEN].iter_mut().zip(&mask[1..]) {
+    for (b, m) in packet[HEADER_LEN - 2..HEADER_LEN]
+        .iter_mut()
+        .zip(&mask[1..])
+    {
         *b ^= m;
     }
 }
@@ -115,26 +123,39 @@ fn bench_suite(suite: CipherSuite, rows: &mut Vec<Row>) {
     let source = cleartext(0);
     let mut out = vec![0u8; PACKET_LEN];
     let mut row = |operation, implementation, seconds_per_packet| {
-        rows.push(Row { suite, operation, implementation, seconds_per_packet })
+        rows.push(Row {
+            suite,
+            operation,
+            implementation,
+            seconds_per_packet,
+        })
     };
 
     // quicseal: one pass from the caller's buffer into the send buffer.
     let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).unwrap();
-    row("seal", "quicseal", time(|pn| {
-        let mut src = source.clone();
-        src[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
-        let _ = black_box(tx.seal(&[&src], &mut [&mut out]));
-    }));
+    row(
+        "seal",
+        "quicseal",
+        time(|pn| {
+            let mut src = source.clone();
+            src[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
+            let _ = black_box(tx.seal(&[&src], &mut [&mut out]));
+        }),
+    );
     let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).unwrap();
     let mut src = source.clone();
-    row("seal", "quicseal, 4+2 segments", time(|pn| {
-        src[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
-        let (a, rest) = src.split_at(7);
-        let (b, rest) = rest.split_at(400);
-        let (c, d) = rest.split_at(500);
-        let (x, y) = out.split_at_mut(700);
-        let _ = black_box(tx.seal(&[a, b, c, d], &mut [x, y]));
-    }));
+    row(
+        "seal",
+        "quicseal, 4+2 segments",
+        time(|pn| {
+            src[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
+            let (a, rest) = src.split_at(7);
+            let (b, rest) = rest.split_at(400);
+            let (c, d) = rest.split_at(500);
+            let (x, y) = out.split_at_mut(700);
+            let _ = black_box(tx.seal(&[a, b, c, d], &mut [x, y]));
+        }),
+    );
 
     // ring and RustCrypto: copy, encrypt in place, protect the header.
     let ring_key = aead::LessSafeKey::new(
@@ -163,17 +184,29 @@ fn bench_suite(suite: CipherSuite, rows: &mut Vec<Row>) {
         let (head, body) = out.split_at_mut(HEADER_LEN);
         let (payload, tag_out) = body.split_at_mut(PAYLOAD_LEN);
         let tag = ring_key
-            .seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key(nonce(keys.iv(), pn)), aead::Aad::from(&*head), payload)
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(nonce(keys.iv(), pn)),
+                aead::Aad::from(&*head),
+                payload,
+            )
             .unwrap();
         tag_out.copy_from_slice(tag.as_ref());
         let mask = ring_hp.new_mask(&out[DCID_LEN + 5..DCID_LEN + 21]).unwrap();
         apply_mask(out, mask);
     };
-    row("seal", "ring", time(|pn| ring_seal(pn, black_box(&mut out))));
+    row(
+        "seal",
+        "ring",
+        time(|pn| ring_seal(pn, black_box(&mut out))),
+    );
 
     let aes128 = aes_gcm::Aes128Gcm::new_from_slice(&keys.key()[..16]).unwrap();
-    let aes256 = aes_gcm::Aes256Gcm::new_from_slice(&[keys.key(), keys.key()].concat()[..32]).unwrap();
-    let chacha = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&[keys.key(), keys.key()].concat()[..32]).unwrap();
+    let aes256 =
+        aes_gcm::Aes256Gcm::new_from_slice(&[keys.key(), keys.key()].concat()[..32]).unwrap();
+    let chacha = chacha20poly1305::ChaCha20Poly1305::new_from_slice(
+        &[keys.key(), keys.key()].concat()[..32],
+    )
+    .unwrap();
     let rustcrypto_seal = |pn: u64, out: &mut [u8]| {
         out[..PACKET_LEN - 16].copy_from_slice(&source);
         out[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
@@ -181,9 +214,15 @@ fn bench_suite(suite: CipherSuite, rows: &mut Vec<Row>) {
         let (head, body) = out.split_at_mut(HEADER_LEN);
         let (payload, tag_out) = body.split_at_mut(PAYLOAD_LEN);
         let tag = match suite {
-            CipherSuite::Aes128GcmSha256 => aes128.encrypt_inout_detached(&n.into(), head, payload.into()),
-            CipherSuite::Aes256GcmSha384 => aes256.encrypt_inout_detached(&n.into(), head, payload.into()),
-            CipherSuite::ChaCha20Poly1305Sha256 => chacha.encrypt_inout_detached(&n.into(), head, payload.into()),
+            CipherSuite::Aes128GcmSha256 => {
+                aes128.encrypt_inout_detached(&n.into(), head, payload.into())
+            }
+            CipherSuite::Aes256GcmSha384 => {
+                aes256.encrypt_inout_detached(&n.into(), head, payload.into())
+            }
+            CipherSuite::ChaCha20Poly1305Sha256 => {
+                chacha.encrypt_inout_detached(&n.into(), head, payload.into())
+            }
         }
         .unwrap();
         tag_out.copy_from_slice(&tag);
@@ -192,7 +231,11 @@ fn bench_suite(suite: CipherSuite, rows: &mut Vec<Row>) {
     };
     // The AEAD keys are expanded once (the other suites' ciphers are unused filler); the
     // header-protection key per packet: the one-shot crates offer no cached form of it.
-    row("seal", "RustCrypto one-shot", time(|pn| rustcrypto_seal(pn, black_box(&mut out))));
+    row(
+        "seal",
+        "RustCrypto one-shot",
+        time(|pn| rustcrypto_seal(pn, black_box(&mut out))),
+    );
 
     // Open: quicseal in place vs ring in place, each removing header protection too.
     let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).unwrap();
@@ -205,21 +248,31 @@ fn bench_suite(suite: CipherSuite, rows: &mut Vec<Row>) {
         .collect();
     let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, config).unwrap();
     let mut buffer = vec![0u8; PACKET_LEN];
-    row("open", "quicseal", time(|pn| {
-        buffer.copy_from_slice(&sealed[pn as usize]);
-        let _ = black_box(rx.open_in_place(&mut buffer));
-    }));
-    row("open", "ring", time(|pn| {
-        buffer.copy_from_slice(&sealed[pn as usize]);
-        let mask = ring_hp.new_mask(&buffer[DCID_LEN + 5..DCID_LEN + 21]).unwrap();
-        apply_mask(&mut buffer, mask);
-        let (head, body) = buffer.split_at_mut(HEADER_LEN);
-        let _ = black_box(ring_key.open_in_place(
-            aead::Nonce::assume_unique_for_key(nonce(keys.iv(), pn)),
-            aead::Aad::from(&*head),
-            body,
-        ));
-    }));
+    row(
+        "open",
+        "quicseal",
+        time(|pn| {
+            buffer.copy_from_slice(&sealed[pn as usize]);
+            let _ = black_box(rx.open_in_place(&mut buffer));
+        }),
+    );
+    row(
+        "open",
+        "ring",
+        time(|pn| {
+            buffer.copy_from_slice(&sealed[pn as usize]);
+            let mask = ring_hp
+                .new_mask(&buffer[DCID_LEN + 5..DCID_LEN + 21])
+                .unwrap();
+            apply_mask(&mut buffer, mask);
+            let (head, body) = buffer.split_at_mut(HEADER_LEN);
+            let _ = black_box(ring_key.open_in_place(
+                aead::Nonce::assume_unique_for_key(nonce(keys.iv(), pn)),
+                aead::Aad::from(&*head),
+                body,
+            ));
+        }),
+    );
 }
 
 fn main() {
@@ -245,11 +298,17 @@ fn mbps(seconds_per_packet: f64) -> f64 {
 
 /// The ring row for the same suite and operation, the baseline of every ratio.
 fn baseline<'a>(rows: &'a [Row], row: &Row) -> &'a Row {
-    rows.iter().find(|r| r.suite == row.suite && r.operation == row.operation && r.implementation == "ring").unwrap()
+    rows.iter()
+        .find(|r| {
+            r.suite == row.suite && r.operation == row.operation && r.implementation == "ring"
+        })
+        .unwrap()
 }
 
 fn render_table(rows: &[Row]) -> String {
-    let mut out = String::from("| suite | operation | implementation | ns/packet | MB/s | vs ring |\n|---|---|---|---:|---:|---:|\n");
+    let mut out = String::from(
+        "| suite | operation | implementation | ns/packet | MB/s | vs ring |\n|---|---|---|---:|---:|---:|\n",
+    );
     for row in rows {
         let ratio = baseline(rows, row).seconds_per_packet / row.seconds_per_packet;
         out += &format!(
@@ -268,7 +327,10 @@ fn render_table(rows: &[Row]) -> String {
 /// A horizontal bar chart of MB/s, one bar per row, grouped by suite.
 fn render_svg(rows: &[Row]) -> String {
     let (width, bar, gap, left) = (960.0, 18.0, 6.0, 440.0);
-    let max = rows.iter().map(|r| mbps(r.seconds_per_packet)).fold(0.0, f64::max);
+    let max = rows
+        .iter()
+        .map(|r| mbps(r.seconds_per_packet))
+        .fold(0.0, f64::max);
     let height = 40.0 + rows.len() as f64 * (bar + gap) + 30.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
@@ -304,7 +366,11 @@ const END: &str = "<!-- END packet-protection -->";
 fn update_docs(path: &std::path::Path, table: &str) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let section = format!(

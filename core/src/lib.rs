@@ -1,4 +1,27 @@
-//! quicseal: QUIC 1-RTT packet protection.
+//! QUIC 1-RTT packet protection (RFC 9000 §17.3, RFC 9001 §5-6) without `std`, `alloc` or
+//! `unsafe`, for kernels, userspace and NIC firmware alike.
+//!
+//! A [`TxFlow`] seals and an [`RxFlow`] opens the 1-RTT packets of one direction of one
+//! connection. Each is a value the caller owns (a socket keeps its own), holding the suite's
+//! keys, the key-phase state, the AEAD limits and [`Counters`]. Both work on datagrams: any
+//! long-header packets at the front pass through untouched and the trailing 1-RTT packet is
+//! protected.
+//!
+//! - Sealing reads cleartext from a scatter-gather source (`&[&[u8]]`) and writes the
+//!   protected packet into a scatter-gather destination (`&mut [&mut [u8]]`) in one pass:
+//!   [`TxFlow::seal`], [`TxFlow::seal_numbered`], and [`TxFlow::seal_gso`] for a GSO batch
+//!   whose `gso_size` includes the tag.
+//! - Opening goes the same way ([`RxFlow::open`]) or in place ([`RxFlow::open_in_place`],
+//!   [`RxFlow::open_gro`]).
+//! - Keys come from a traffic secret ([`TrafficSecret`], later generations by "quic ku") or,
+//!   generation by generation, from explicit [`KeyMaterial`].
+//! - Every packet gets its own `Result`; nothing on the datapath panics or allocates, and
+//!   [`Error`] carries no key-dependent detail.
+//! - [`FlowTable`] maps destination connection IDs to flows for callers that multiplex many
+//!   connections on one socket.
+//! - Ciphers sit behind [`backend::Backend`]; [`backend::Portable`] uses RustCrypto.
+//!
+//! Features: `std` implements `std::error::Error`; `defmt` derives `defmt::Format`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(
@@ -37,3 +60,8 @@ pub use keys::{KeyMaterial, TrafficSecret};
 pub use rx::RxFlow;
 pub use suite::{CipherSuite, Limits};
 pub use tx::TxFlow;
+
+/// The README's example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
