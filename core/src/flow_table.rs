@@ -31,6 +31,20 @@ impl<B: Backend> CountedFlow for RxFlow<B> {
 
 /// Up to `N` flows (a power of two) keyed by connection IDs of one length, with O(1) lookup
 /// and no allocation.
+///
+/// ```
+/// use quicseal::wire::ConnectionId;
+/// use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, RxFlow};
+///
+/// let mut table: FlowTable<RxFlow, 16> = FlowTable::new(4)?;
+/// let flow = RxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[1; 32], FlowConfig::new(4))?;
+/// table.insert(ConnectionId::new(b"conn")?, flow)?;
+/// // A datagram for a connection the table does not know is refused and counted.
+/// let mut stray = [0x40, b'n', b'o', b'p', b'e', 0, 0, 0];
+/// assert_eq!(table.open_in_place(&mut stray), Err(Error::UnknownConnectionId));
+/// assert_eq!(table.unroutable(), 1);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct FlowTable<F, const N: usize> {
     dcid_len: usize,
     flows: FnvIndexMap<ConnectionId, F, N>,

@@ -40,6 +40,23 @@ impl<B: Backend> TxFlow<B> {
     /// Fails as a whole, touching nothing, when `gso_size` is below
     /// [`min_gso_size`](Self::min_gso_size), the batch has more segments than
     /// `FlowConfig::max_segments`, or `dst` or `results` is too small.
+    ///
+    /// ```
+    /// use quicseal::{CipherSuite, Error, FlowConfig, TxFlow};
+    ///
+    /// let mut tx: TxFlow = TxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[7; 32], FlowConfig::new(0))?;
+    /// let gso_size = 100;
+    /// let mut cleartext = vec![0u8; 84 + 84 + 30]; // two full datagrams and a short one
+    /// for (n, start) in [0, 84, 168].into_iter().enumerate() {
+    ///     cleartext[start] = 0x40; // short header, 1-byte packet number
+    ///     cleartext[start + 1] = n as u8;
+    /// }
+    /// let mut out = vec![0u8; 100 + 100 + 46];
+    /// let mut results = [Err(Error::Malformed); 3];
+    /// let batch = tx.seal_gso(&[&cleartext], gso_size, &mut [&mut out], &mut results)?;
+    /// assert_eq!((batch.ok, batch.len), (3, 246)); // ready for one UDP_SEGMENT=100 send
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn seal_gso(
         &mut self,
         src: &[&[u8]],

@@ -16,6 +16,17 @@ const MAX_KEY_LEN: usize = 32;
 pub(crate) const IV_LEN: usize = 12;
 
 /// A TLS 1.3 traffic secret for one key generation. Wiped when dropped.
+///
+/// ```
+/// use quicseal::{CipherSuite, TrafficSecret};
+///
+/// let secret = TrafficSecret::new(CipherSuite::ChaCha20Poly1305Sha256, &[9; 32])?;
+/// let keys = secret.key_material();          // "quic key", "quic iv", "quic hp"
+/// let next = secret.next().key_material();   // generation 1, via "quic ku"
+/// assert_ne!(keys.key(), next.key());
+/// assert_eq!(keys.hp().len(), 32);
+/// # Ok::<(), quicseal::Error>(())
+/// ```
 #[derive(Clone, ZeroizeOnDrop)]
 pub struct TrafficSecret {
     #[zeroize(skip)]

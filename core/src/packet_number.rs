@@ -6,6 +6,17 @@ use crate::Error;
 pub const MAX_PACKET_NUMBER: u64 = (1 << 62) - 1;
 
 /// A packet number as it travels in a short header: its low 1 to 4 bytes.
+///
+/// ```
+/// use quicseal::packet_number::TruncatedPacketNumber;
+///
+/// // RFC 9000 A.2: 0xac5c02 with 0xabe8b3 acknowledged fits in two bytes...
+/// let truncated = TruncatedPacketNumber::encode(0xac5c02, Some(0xabe8b3))?;
+/// assert_eq!((truncated.value(), truncated.encoded_len()), (0x5c02, 2));
+/// // ...and a receiver that has seen 0xabe8b3 recovers it.
+/// assert_eq!(truncated.decode(Some(0xabe8b3)), 0xac5c02);
+/// # Ok::<(), quicseal::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TruncatedPacketNumber {

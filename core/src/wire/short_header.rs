@@ -74,6 +74,24 @@ impl core::fmt::Debug for ConnectionId {
 }
 
 /// The meaning of a cleartext short header.
+///
+/// ```
+/// use quicseal::packet_number::TruncatedPacketNumber;
+/// use quicseal::wire::{ConnectionId, ShortHeader};
+///
+/// let header = ShortHeader {
+///     fixed_bit: true,
+///     spin: false,
+///     key_phase: true,
+///     dcid: ConnectionId::new(&[0xc1, 0xd2])?,
+///     packet_number: TruncatedPacketNumber::new(0x42, 1)?,
+/// };
+/// let mut bytes = [0u8; 4];
+/// assert_eq!(header.emit(&mut bytes)?, 4);
+/// assert_eq!(bytes, [0x44, 0xc1, 0xd2, 0x42]);
+/// assert_eq!(ShortHeader::parse(&bytes, 2)?, header);
+/// # Ok::<(), quicseal::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ShortHeader {
