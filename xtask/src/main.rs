@@ -5,8 +5,11 @@
 //! - `cargo xtask vectors [--check]`: regenerate `vectors/*.json` with an independent
 //!   implementation (ring), or check that the committed files match what it generates.
 //! - `cargo xtask baremetal`: build the core for bare-metal targets with Debian's compiler.
+//! - `cargo xtask capi [--update-header]`: build the C ABI and run the C test program against
+//!   the vectors (under valgrind too), or regenerate its header.
 
 mod baremetal;
+mod capi;
 mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("vectors") => vectors::run(&args[1..]),
         Some("baremetal") => baremetal::run(),
+        Some("capi") => capi::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match outcome {
@@ -36,11 +40,12 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <test | demo | vectors [--check] | baremetal>";
+const USAGE: &str =
+    "usage: cargo xtask <test | demo | vectors [--check] | baremetal | capi [--update-header]>";
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [Step; 5] = [
+    let steps: [Step; 6] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
             cargo(&[
@@ -60,6 +65,7 @@ fn test() -> Result {
             vectors::run(&["--check".to_string()])
         }),
         ("bare-metal builds", baremetal::run),
+        ("C ABI", || capi::run(&[])),
     ];
     let total = Instant::now();
     for (index, (name, step)) in steps.iter().enumerate() {
