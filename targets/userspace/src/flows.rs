@@ -1,0 +1,159 @@
+//! Who holds the keys for a batch: one connection's flow, or a table of flows when many
+//! connections share one socket.
+
+use quicseal::backend::{Backend, TAG_LEN};
+use quicseal::{Batch, DEFAULT_MAX_GSO_SEGMENTS, Error, FlowTable, Outcome, RxFlow, TxFlow};
+
+/// Seals a GSO batch: cleartext datagrams at a stride of `gso_size - 16` in `src` become
+/// protected datagrams at a stride of `gso_size` in `dst`, with one outcome per datagram in
+/// `results` (see [`TxFlow::seal_gso`] for the contract).
+pub trait SealGso {
+    /// Seals the batch; fails as a whole only for a batch of the wrong shape.
+    fn seal_gso(
+        &mut self,
+        src: &[&[u8]],
+        gso_size: usize,
+        dst: &mut [u8],
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error>;
+}
+
+/// Opens a GRO batch in place: datagrams coalesced at `segment_size` bytes, one outcome per
+/// datagram in `results` (see [`RxFlow::open_gro`]).
+pub trait OpenGro {
+    /// Opens the batch; fails as a whole only for a batch of the wrong shape.
+    fn open_gro(
+        &mut self,
+        buffer: &mut [u8],
+        segment_size: usize,
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error>;
+}
+
+impl<B: Backend> SealGso for TxFlow<B> {
+    fn seal_gso(
+        &mut self,
+        src: &[&[u8]],
+        gso_size: usize,
+        dst: &mut [u8],
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        TxFlow::seal_gso(self, src, gso_size, &mut [dst], results)
+    }
+}
+
+/// Each datagram is sealed by the flow its destination connection ID names, so one batch
+/// may mix connections (as a server's batch to one address rarely does, but may).
+///
+/// The core's table has no batch seal of its own, so this seals datagram by datagram with
+/// [`FlowTable::seal`] and applies [`TxFlow::seal_gso`]'s layout rule itself: every datagram
+/// but the last must come out exactly `gso_size` bytes long.
+impl<B: Backend, const N: usize> SealGso for FlowTable<TxFlow<B>, N> {
+    fn seal_gso(
+        &mut self,
+        src: &[&[u8]],
+        gso_size: usize,
+        dst: &mut [u8],
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        if gso_size <= TAG_LEN {
+            return Err(Error::GsoSizeTooSmall);
+        }
+        let stride = gso_size - TAG_LEN;
+        let total: usize = src.iter().map(|piece| piece.len()).sum();
+        let segments = total.div_ceil(stride);
+        if segments > DEFAULT_MAX_GSO_SEGMENTS {
+            return Err(Error::TooManySegments);
+        }
+        if segments > results.len() || dst.len() < total + segments * TAG_LEN {
+            return Err(Error::BufferTooSmall);
+        }
+        let mut batch = Batch {
+            datagrams: segments,
+            ..Batch::default()
+        };
+        let mut pieces = Vec::with_capacity(src.len());
+        for (index, result) in results[..segments].iter_mut().enumerate() {
+            let start = index * stride;
+            let len = stride.min(total - start);
+            sub_pieces(src, start, len, &mut pieces);
+            let at = index * gso_size;
+            let last = index + 1 == segments;
+            // In range: `dst` holds `total + segments * TAG_LEN` bytes, checked above.
+            let out = &mut dst[at..at + len + TAG_LEN];
+            *result = self.seal(&pieces, &mut [out]).and_then(|datagram| {
+                if datagram.len == gso_size || last {
+                    Ok(datagram)
+                } else {
+                    Err(Error::GsoLayout)
+                }
+            });
+            match result {
+                Ok(datagram) => {
+                    batch.ok += 1;
+                    batch.len = at + datagram.len;
+                }
+                Err(_) => batch.failed += 1,
+            }
+        }
+        Ok(batch)
+    }
+}
+
+/// Collects into `out` the parts of the scatter-gather `pieces` that hold bytes
+/// `start..start + len` of their concatenation.
+fn sub_pieces<'a>(pieces: &[&'a [u8]], mut start: usize, mut len: usize, out: &mut Vec<&'a [u8]>) {
+    out.clear();
+    for piece in pieces {
+        if len == 0 {
+            break;
+        }
+        if start >= piece.len() {
+            start -= piece.len();
+            continue;
+        }
+        let take = (piece.len() - start).min(len);
+        out.push(&piece[start..start + take]);
+        start = 0;
+        len -= take;
+    }
+}
+
+impl<B: Backend> OpenGro for RxFlow<B> {
+    fn open_gro(
+        &mut self,
+        buffer: &mut [u8],
+        segment_size: usize,
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        RxFlow::open_gro(self, buffer, segment_size, results)
+    }
+}
+
+impl<B: Backend, const N: usize> OpenGro for FlowTable<RxFlow<B>, N> {
+    fn open_gro(
+        &mut self,
+        buffer: &mut [u8],
+        segment_size: usize,
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        FlowTable::open_gro(self, buffer, segment_size, results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_pieces_cut_across_boundaries() {
+        let (a, b, c) = (&b"abc"[..], &b""[..], &b"defgh"[..]);
+        let mut out = Vec::new();
+        sub_pieces(&[a, b, c], 2, 4, &mut out);
+        assert_eq!(out, [&b"c"[..], &b"def"[..]]);
+        sub_pieces(&[a, b, c], 3, 5, &mut out);
+        assert_eq!(out, [&b"defgh"[..]]);
+        sub_pieces(&[a, b, c], 0, 0, &mut out);
+        assert!(out.is_empty());
+    }
+}

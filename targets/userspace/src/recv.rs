@@ -1,0 +1,340 @@
+//! Received messages and what opening them gave, datagram by datagram.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use quicseal::{Batch, Datagram, Error, Outcome, PacketInfo};
+use quinn_udp::RecvMeta;
+
+use crate::socket::MAX_SEGMENTS;
+use crate::{Ecn, OpenGro};
+
+/// Default room for one received message: 64 KiB, the most one UDP GSO send can carry and so
+/// the most loopback GRO can coalesce. A NIC's GRO of jumbo frames may coalesce more (up to 64
+/// segments): give [`RecvBatch::new`] more room there, or the tail of such a batch is cut
+/// off and fails to open.
+pub const DEFAULT_MESSAGE_CAPACITY: usize = 64 * 1024;
+
+/// Why a receive failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecvError {
+    /// Nothing arrived within the socket's timeout.
+    #[error("nothing received within {0:?}")]
+    Timeout(Duration),
+    /// The kernel refused the receive.
+    #[error("recvmmsg failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What opening did with one received message as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opening {
+    /// Received with [`crate::SealedSocket::recv`] and not opened (yet).
+    Unopened,
+    /// Opened; the per-datagram outcomes are in the batch's outcome slice.
+    Opened(Batch),
+    /// Refused as a whole (a batch of the wrong shape): every datagram failed with this.
+    Refused(Error),
+}
+
+/// Room for one receive: up to 32 messages (one `recvmmsg`), each a datagram or a GRO batch
+/// of up to 64 datagrams, with their metadata and, once opened, each datagram's outcome.
+/// Kept by the caller and reused, so a steady receiver allocates nothing.
+#[derive(Debug)]
+pub struct RecvBatch {
+    buffers: Vec<u8>,
+    capacity: usize,
+    metas: Vec<RecvMeta>,
+    outcomes: Vec<Outcome>,
+    openings: Vec<Opening>,
+    filled: usize,
+}
+
+impl RecvBatch {
+    /// Room for `messages` messages (1 to 32) of up to `capacity` bytes each.
+    pub fn new(messages: usize, capacity: usize) -> RecvBatch {
+        let messages = messages.clamp(1, quinn_udp::BATCH_SIZE);
+        let capacity = capacity.max(1);
+        RecvBatch {
+            buffers: vec![0; messages * capacity],
+            capacity,
+            metas: vec![RecvMeta::default(); messages],
+            outcomes: vec![Err(Error::Malformed); messages * MAX_SEGMENTS],
+            openings: vec![Opening::Unopened; messages],
+            filled: 0,
+        }
+    }
+
+    /// The buffers and metadata slots a receive fills.
+    pub(crate) fn receive_into(&mut self) -> (impl Iterator<Item = &mut [u8]>, &mut [RecvMeta]) {
+        self.filled = 0;
+        (self.buffers.chunks_mut(self.capacity), &mut self.metas)
+    }
+
+    /// Records that a receive filled the first `messages` slots.
+    pub(crate) fn received(&mut self, messages: usize) {
+        self.filled = messages.min(self.metas.len());
+        for opening in &mut self.openings[..self.filled] {
+            *opening = Opening::Unopened;
+        }
+    }
+
+    /// Datagrams in the received messages, GRO batches split.
+    pub(crate) fn datagram_count(&self) -> usize {
+        self.metas[..self.filled]
+            .iter()
+            .map(|meta| segment_count(meta.len, stride(meta)))
+            .sum()
+    }
+
+    /// Opens every received datagram in place with `flow`; read the results with
+    /// [`messages`](Self::messages). Opening an already opened batch again does nothing.
+    pub fn open<O: OpenGro + ?Sized>(&mut self, flow: &mut O) {
+        let messages = self
+            .buffers
+            .chunks_mut(self.capacity)
+            .zip(self.outcomes.chunks_mut(MAX_SEGMENTS))
+            .zip(&mut self.openings)
+            .zip(&self.metas)
+            .take(self.filled);
+        for (((buffer, outcomes), opening), meta) in messages {
+            if *opening != Opening::Unopened {
+                continue;
+            }
+            let len = meta.len.min(buffer.len());
+            let bytes = &mut buffer[..len];
+            *opening = if bytes.is_empty() {
+                // An empty datagram is a datagram too, and not a QUIC one.
+                outcomes[0] = Err(Error::Malformed);
+                Opening::Opened(Batch {
+                    datagrams: 1,
+                    failed: 1,
+                    ..Batch::default()
+                })
+            } else {
+                match flow.open_gro(bytes, stride(meta), outcomes) {
+                    Ok(batch) => Opening::Opened(batch),
+                    Err(error) => Opening::Refused(error),
+                }
+            };
+        }
+    }
+
+    /// The messages of the last receive, in arrival order.
+    pub fn messages(&self) -> impl Iterator<Item = Received<'_>> {
+        self.buffers
+            .chunks(self.capacity)
+            .zip(self.outcomes.chunks(MAX_SEGMENTS))
+            .zip(&self.openings)
+            .zip(&self.metas)
+            .take(self.filled)
+            .map(|(((buffer, outcomes), opening), meta)| Received {
+                source: meta.addr,
+                destination_ip: meta.dst_ip,
+                ecn: Ecn::from_quinn(meta.ecn),
+                segment_size: stride(meta),
+                bytes: &buffer[..meta.len.min(buffer.len())],
+                outcomes,
+                opening: *opening,
+            })
+    }
+}
+
+/// The segment size of a message: GRO's, or its own length for a lone datagram.
+fn stride(meta: &RecvMeta) -> usize {
+    if meta.stride == 0 || meta.stride > meta.len {
+        meta.len
+    } else {
+        meta.stride
+    }
+}
+
+fn segment_count(len: usize, stride: usize) -> usize {
+    if len == 0 { 1 } else { len.div_ceil(stride) }
+}
+
+/// One received message: a datagram, or a GRO batch of datagrams from one source.
+#[derive(Clone, Copy, Debug)]
+pub struct Received<'a> {
+    /// Who sent it.
+    pub source: SocketAddr,
+    /// The local address it was sent to, where the kernel reports it.
+    pub destination_ip: Option<IpAddr>,
+    /// The ECN codepoint it arrived with (the same for every datagram of a GRO batch).
+    pub ecn: Ecn,
+    /// Size of each datagram but the last (GRO's segment size, or the datagram's length).
+    pub segment_size: usize,
+    bytes: &'a [u8],
+    outcomes: &'a [Outcome],
+    opening: Opening,
+}
+
+impl<'a> Received<'a> {
+    /// Bytes received.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True for an empty datagram.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Number of datagrams in the message.
+    pub fn datagram_count(&self) -> usize {
+        segment_count(self.bytes.len(), self.segment_size)
+    }
+
+    /// The datagrams' bytes as they lie now: as they came before opening; after it, each
+    /// opened 1-RTT packet is cleartext followed by its stale tag.
+    pub fn segments(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.bytes.chunks(self.segment_size.max(1))
+    }
+
+    /// What opening did with the message as a whole, if it was opened (`Err` when it was
+    /// refused before any datagram was looked at).
+    pub fn batch(&self) -> Option<Result<Batch, Error>> {
+        match self.opening {
+            Opening::Unopened => None,
+            Opening::Opened(batch) => Some(Ok(batch)),
+            Opening::Refused(error) => Some(Err(error)),
+        }
+    }
+
+    /// Each datagram's outcome, in order; nothing for a message that was not opened.
+    pub fn datagrams(&self) -> Datagrams<'a> {
+        let count = match self.opening {
+            Opening::Unopened => 0,
+            _ => self.datagram_count(),
+        };
+        Datagrams {
+            bytes: self.bytes,
+            segment_size: self.segment_size.max(1),
+            outcomes: self.outcomes,
+            opening: self.opening,
+            index: 0,
+            count,
+        }
+    }
+}
+
+/// The datagrams of an opened message; see [`Received::datagrams`].
+#[derive(Clone, Debug)]
+pub struct Datagrams<'a> {
+    bytes: &'a [u8],
+    segment_size: usize,
+    outcomes: &'a [Outcome],
+    opening: Opening,
+    index: usize,
+    count: usize,
+}
+
+impl<'a> Iterator for Datagrams<'a> {
+    type Item = ReceivedDatagram<'a>;
+
+    fn next(&mut self) -> Option<ReceivedDatagram<'a>> {
+        if self.index >= self.count {
+            return None;
+        }
+        let index = self.index;
+        self.index += 1;
+        let start = (index * self.segment_size).min(self.bytes.len());
+        let end = (start + self.segment_size).min(self.bytes.len());
+        let outcome = match self.opening {
+            Opening::Refused(error) => Err(error),
+            _ => self
+                .outcomes
+                .get(index)
+                .copied()
+                .unwrap_or(Err(Error::BufferTooSmall)),
+        };
+        Some(ReceivedDatagram {
+            index,
+            outcome: outcome.and_then(|datagram| Opened::new(&self.bytes[start..end], datagram)),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.count - self.index;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Datagrams<'_> {}
+
+/// One datagram of a received message: opened, or the reason it was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceivedDatagram<'a> {
+    /// Its position in the message.
+    pub index: usize,
+    /// What opening it gave.
+    pub outcome: Result<Opened<'a>, Error>,
+}
+
+/// An opened datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened<'a> {
+    /// Long-header packets at its front, exactly as they arrived: their protection is the
+    /// handshake's, not ours.
+    pub long_header: &'a [u8],
+    /// The 1-RTT packet, if the datagram ended in one.
+    pub packet: Option<OpenedPacket<'a>>,
+}
+
+impl<'a> Opened<'a> {
+    fn new(segment: &'a [u8], datagram: Datagram) -> Result<Opened<'a>, Error> {
+        let long_header = segment
+            .get(..datagram.passthrough_len)
+            .ok_or(Error::BufferTooSmall)?;
+        let packet = match datagram.packet {
+            None => None,
+            Some(info) => {
+                let header_at = datagram.passthrough_len;
+                let payload_at = header_at + info.header_len;
+                Some(OpenedPacket {
+                    header: segment
+                        .get(header_at..payload_at)
+                        .ok_or(Error::BufferTooSmall)?,
+                    payload: segment
+                        .get(payload_at..payload_at + info.payload_len)
+                        .ok_or(Error::BufferTooSmall)?,
+                    info,
+                })
+            }
+        };
+        Ok(Opened {
+            long_header,
+            packet,
+        })
+    }
+}
+
+/// An opened 1-RTT packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenedPacket<'a> {
+    /// Its short header, unprotected.
+    pub header: &'a [u8],
+    /// Its payload (the frames), decrypted; the tag is not included.
+    pub payload: &'a [u8],
+    /// Packet number, key generation, key phase, and whether it moved the flow to a new
+    /// generation.
+    pub info: PacketInfo,
+}
+
+impl OpenedPacket<'_> {
+    /// The full packet number.
+    pub fn number(&self) -> u64 {
+        self.info.number
+    }
+
+    /// The key generation that opened it.
+    pub fn generation(&self) -> u64 {
+        self.info.generation
+    }
+
+    /// The key phase bit it carried.
+    pub fn key_phase(&self) -> bool {
+        self.info.key_phase()
+    }
+}
