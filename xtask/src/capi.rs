@@ -7,6 +7,7 @@
 //! JSON parser, then compiles `tests/vectors.c` as C99 with `-Wall -Wextra -Werror -pedantic`
 //! against the static library and against the shared one, runs both, and runs the static
 //! build under valgrind's memcheck (when valgrind is installed), where any error or leak fails.
+//! The example program of `docs/c-abi.md` is compiled and run too, so that it stays correct.
 //!
 //! `--update-header` rewrites `include/quicseal.h` instead.
 
@@ -138,10 +139,29 @@ fn check() -> crate::Result {
             .arg(&dynamic_exe),
     )?;
 
+    let example_exe = out.join("example");
+    eprintln!("[capi] compiling and running the example of docs/c-abi.md");
+    let example = out.join("example.c");
+    fs::write(&example, doc_example()?)
+        .map_err(|e| format!("writing {}: {e}", example.display()))?;
+    crate::run(
+        Command::new(&cc)
+            .args(C_FLAGS)
+            .arg("-I")
+            .arg(&include)
+            .arg(&example)
+            .arg(lib_dir.join("libquicseal.a"))
+            .args(NATIVE_STATIC_LIBS)
+            .arg("-o")
+            .arg(&example_exe),
+    )?;
+    crate::run(&mut Command::new(&example_exe))?;
+
     eprintln!("[capi] running the static build");
     crate::run(Command::new(&static_exe).arg(&vectors))?;
+    // The same cases again: only failures and the count.
     eprintln!("[capi] running the shared-library build");
-    crate::run(Command::new(&dynamic_exe).arg(&vectors))?;
+    crate::run(Command::new(&dynamic_exe).arg("-q").arg(&vectors))?;
 
     match which("valgrind") {
         Some(valgrind) => {
@@ -158,12 +178,25 @@ fn check() -> crate::Result {
                         "--track-origins=yes",
                     ])
                     .arg(&static_exe)
+                    .arg("-q")
                     .arg(&vectors),
             )?;
         }
         None => eprintln!("[capi] no valgrind on PATH: skipping memcheck"),
     }
     Ok(())
+}
+
+/// The C program under the `## Example` heading of `docs/c-abi.md`.
+fn doc_example() -> crate::Result<String> {
+    let path = crate::workspace_root().join("docs/c-abi.md");
+    let doc = fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let example = doc
+        .split_once("\n## Example\n")
+        .and_then(|(_, rest)| rest.split_once("```c\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(code, _)| code.to_string());
+    example.ok_or_else(|| format!("{}: no ```c block under `## Example`", path.display()))
 }
 
 /// `program`'s path if it is on `PATH`.

@@ -5,9 +5,9 @@
  *
  * `cargo xtask capi` compiles it (C99, -Wall -Wextra -Werror -pedantic) twice, against
  * libquicseal.a and against libquicseal.so, runs both, and runs the static build under
- * valgrind's memcheck. Usage: vectors <vectors.txt>. One line per case ("ok ..." or
- * "FAIL ..."), then "N passed, M failed" alone on the last line; the exit status is non-zero
- * when a case failed or the input could not be read.
+ * valgrind's memcheck. Usage: vectors [-q] <vectors.txt>. One line per case ("ok ..." or
+ * "FAIL ...", only the failures with -q), then "N passed, M failed" alone on the last line;
+ * the exit status is non-zero when a case failed or the input could not be read.
  *
  * Input format. xtask converts the JSON files in vectors/ (described in vectors/README.md)
  * into lines of space-separated tokens, so that this program needs no JSON parser. Byte
@@ -35,6 +35,7 @@
  * Cases and checks
  * ------------------------------------------------------------------------------------- */
 
+static int quiet;
 static unsigned passed_count;
 static unsigned failed_count;
 static char case_name[256];
@@ -51,7 +52,9 @@ static void end_case(void) {
         printf("FAIL    %s\n", case_name);
     } else {
         passed_count++;
-        printf("ok      %s\n", case_name);
+        if (!quiet) {
+            printf("ok      %s\n", case_name);
+        }
     }
 }
 
@@ -1127,8 +1130,13 @@ int main(int argc, char **argv) {
     flow f;
     unsigned line_number = 0, flows = 0;
     int status;
+    if (argc == 3 && strcmp(argv[1], "-q") == 0) {
+        quiet = 1;
+        argv++;
+        argc--;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: %s <vectors.txt>\n", argv[0]);
+        fprintf(stderr, "usage: %s [-q] <vectors.txt>\n", argv[0]);
         return 2;
     }
     in = fopen(argv[1], "r");
