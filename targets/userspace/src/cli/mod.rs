@@ -1,0 +1,62 @@
+//! The subcommands of `quicseal`.
+
+/// `println!` that does not panic when stdout is closed (`quicseal ... | head -1`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that does not panic when stderr is closed.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+pub(crate) use {errln, outln};
+
+pub mod bench;
+pub mod demo;
+pub mod job;
+pub mod json;
+pub mod vectors;
+
+use std::process::ExitCode;
+
+/// How a command ended, as an exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything as expected: 0.
+    Ok,
+    /// A check failed (a vector, a packet that did not open or seal): 1.
+    Failed,
+    /// The demo's packets all opened, but some never arrived: 3.
+    Lost,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> ExitCode {
+        match outcome {
+            Outcome::Ok => ExitCode::SUCCESS,
+            Outcome::Failed => ExitCode::from(1),
+            Outcome::Lost => ExitCode::from(3),
+        }
+    }
+}
+
+/// Why a command could not do its work (exit status 2, like clap's usage errors).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input is not what the command takes.
+    #[error(transparent)]
+    Input(#[from] json::InputError),
+    /// An option's value makes no sense.
+    #[error("{0}")]
+    Usage(String),
+    /// The run itself failed (sockets, files).
+    #[error("{0}")]
+    Run(String),
+}
