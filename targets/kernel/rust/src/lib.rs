@@ -1,0 +1,640 @@
+//! The quicseal core as a kernel-safe object: a small C ABI that the kernel module's shim
+//! (`targets/kernel/module/quicseal_main.c`) calls.
+//!
+//! - The shim allocates each direction's state blob (`quicseal_{tx,rx}_state_size/align`)
+//!   inside its per-socket structure and guards it with its own lock; nothing here
+//!   allocates, sleeps or takes locks, and every call handles at most one datagram or one
+//!   GSO batch of at most [`MAX_SEGMENTS`] datagrams (64 KiB), so its running time is bounded.
+//! - Buffers cross the boundary as arrays of `(pointer, length)` segments ([`Seg`]): the shim
+//!   hands over the user's pinned, mapped pages and the kernel memory it transmits, and the
+//!   core seals from one into the other in a single pass.
+//! - Statuses are small integers (`QS_*` in `quicseal_rust.h`, [`status`]); the shim maps
+//!   them to errnos. Structures mirror `include/uapi/linux/quicseal.h` field for field.
+//! - A panic calls the shim's `quicseal_rust_panic`, which reports it loudly (WARN, taint)
+//!   and never returns. The build checks whether any panic path survived optimisation.
+//!
+//! This crate is the only place with `unsafe`: turning the shim's raw pointers into slices.
+//! Each `unsafe fn`'s contract is the shim's side of `quicseal_rust.h`.
+#![no_std]
+
+use core::fmt::Write;
+use core::mem::{align_of, size_of};
+use core::panic::PanicInfo;
+use core::ptr::addr_of_mut;
+use core::slice;
+
+use quicseal::{CipherSuite, Counters, Error, FlowConfig, Limits, Outcome, RxFlow, TxFlow};
+
+/// Most datagrams in one GSO batch: Linux's `UDP_MAX_SEGMENTS`.
+pub const MAX_SEGMENTS: usize = 128;
+/// Most source or destination segments one call takes.
+pub const MAX_SG: usize = 48;
+/// The uapi's "none" for optional 64-bit fields.
+const NONE: u64 = u64::MAX;
+const MAX_SECRET_LEN: usize = 48;
+const KEYS_GREASE_QUIC_BIT: u32 = 1;
+
+/// `struct quicseal_keys`.
+#[repr(C)]
+pub struct Keys {
+    size: u32,
+    suite: u16,
+    dcid_len: u8,
+    key_phase: u8,
+    secret_len: u32,
+    flags: u32,
+    largest_pn: u64,
+    confidentiality_limit: u64,
+    integrity_limit: u64,
+    secret: [u8; MAX_SECRET_LEN],
+}
+
+/// `struct quicseal_counters`.
+#[repr(C)]
+#[derive(Default)]
+pub struct CCounters {
+    sealed: u64,
+    opened: u64,
+    passed_through: u64,
+    auth_failures: u64,
+    malformed: u64,
+    limit_drops: u64,
+    key_unavailable: u64,
+    rejected: u64,
+    key_updates: u64,
+}
+
+impl From<Counters> for CCounters {
+    fn from(c: Counters) -> CCounters {
+        CCounters {
+            sealed: c.sealed,
+            opened: c.opened,
+            passed_through: c.passed_through,
+            auth_failures: c.auth_failures,
+            malformed: c.malformed,
+            limit_drops: c.dropped_for_limits,
+            key_unavailable: c.key_unavailable,
+            rejected: c.rejected,
+            key_updates: c.key_updates,
+        }
+    }
+}
+
+/// `struct quicseal_info`.
+#[repr(C)]
+pub struct Info {
+    size: u32,
+    flags: u32,
+    suite: u16,
+    dcid_len: u8,
+    key_phase: u8,
+    reserved: u32,
+    generation: u64,
+    largest_pn: u64,
+    sealed_in_generation: u64,
+    counters: CCounters,
+}
+
+const INFO_KEYS: u32 = 0x1;
+const INFO_KEY_UPDATE_DUE: u32 = 0x2;
+const INFO_PREVIOUS_KEYS: u32 = 0x4;
+const INFO_INTEGRITY_LIMIT: u32 = 0x8;
+
+/// `struct quicseal_rx_info`.
+#[repr(C)]
+pub struct RxInfo {
+    size: u32,
+    status: u32,
+    pn: u64,
+    generation: u64,
+    passthrough_len: u32,
+    flags: u32,
+    header_len: u32,
+    payload_len: u32,
+}
+
+const RX_OPENED: u32 = 0;
+const RX_PASSTHROUGH: u32 = 1;
+const RX_F_KEY_UPDATE: u32 = 1;
+
+/// One buffer segment: `len` bytes at `base` (`base` may be null when `len` is 0).
+#[repr(C)]
+pub struct Seg {
+    base: *mut u8,
+    len: usize,
+}
+
+/// What one seal call did.
+#[repr(C)]
+pub struct SealResult {
+    /// Bytes of output (for a GSO batch: up to the end of its last datagram).
+    len: usize,
+    /// Datagrams in the call.
+    datagrams: u32,
+    /// Datagrams refused.
+    failed: u32,
+    /// Index of the first refused datagram.
+    first_failed: u32,
+    reserved: u32,
+}
+
+/// A sending direction: the flow and a scratch array for a GSO batch's outcomes, so that no
+/// call needs kilobytes of kernel stack.
+pub struct TxState {
+    flow: TxFlow,
+    results: [Outcome; MAX_SEGMENTS],
+}
+
+/// A receiving direction.
+pub struct RxState {
+    flow: RxFlow,
+}
+
+/// Success.
+pub const QS_OK: i32 = 0;
+/// The caller broke the ABI's contract (null pointer, too many segments, bad struct size).
+pub const QS_EINVAL_ARGS: i32 = 100;
+
+/// The status the shim maps to an errno: 1 + the variant's position in `Error::ALL`, so the
+/// table in `quicseal_rust.h` follows the core's list.
+pub fn status(error: Error) -> i32 {
+    Error::ALL
+        .iter()
+        .position(|e| *e == error)
+        .map_or(99, |i| i as i32 + 1)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn quicseal_tx_state_size() -> usize {
+    size_of::<TxState>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn quicseal_tx_state_align() -> usize {
+    align_of::<TxState>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn quicseal_rx_state_size() -> usize {
+    size_of::<RxState>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn quicseal_rx_state_align() -> usize {
+    align_of::<RxState>()
+}
+
+/// The flow's suite, secret and configuration from the uapi struct.
+fn flow_setup(keys: &Keys) -> Result<(CipherSuite, &[u8], FlowConfig), Error> {
+    let suite = CipherSuite::from_code(keys.suite)?;
+    let secret = keys
+        .secret
+        .get(..keys.secret_len as usize)
+        .ok_or(Error::InvalidKeyLength)?;
+    // The core starts every flow at generation 0 (key phase 0): it has no way to say that a
+    // secret belongs to an odd generation.
+    if keys.key_phase != 0 {
+        return Err(Error::InvalidConfig);
+    }
+    let mut config = FlowConfig::new(usize::from(keys.dcid_len));
+    config.grease_quic_bit = keys.flags & KEYS_GREASE_QUIC_BIT != 0;
+    config.max_segments = MAX_SEGMENTS;
+    config.largest_packet_number = (keys.largest_pn != NONE).then_some(keys.largest_pn);
+    if keys.confidentiality_limit != 0 || keys.integrity_limit != 0 {
+        let mut limits = Limits::for_suite(suite);
+        if keys.confidentiality_limit != 0 {
+            limits.confidentiality = keys.confidentiality_limit;
+            limits.key_update_margin = keys.confidentiality_limit / 8;
+        }
+        if keys.integrity_limit != 0 {
+            limits.integrity = keys.integrity_limit;
+        }
+        config.limits = Some(limits);
+    }
+    Ok((suite, secret, config))
+}
+
+/// Initialises a sending state in `state` (uninitialised memory of
+/// `quicseal_tx_state_size()` bytes at `quicseal_tx_state_align()`).
+///
+/// # Safety
+/// `state` points to such memory, not initialised (or already dropped); `keys` is valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_tx_init(state: *mut TxState, keys: *const Keys) -> i32 {
+    let Some(keys) = (unsafe { keys.as_ref() }) else {
+        return QS_EINVAL_ARGS;
+    };
+    if state.is_null() {
+        return QS_EINVAL_ARGS;
+    }
+    let flow = match flow_setup(keys)
+        .and_then(|(suite, secret, config)| TxFlow::from_secret(suite, secret, config))
+    {
+        Ok(flow) => flow,
+        Err(error) => return status(error),
+    };
+    // Field by field: the results array is kilobytes, too large to build on the stack.
+    unsafe {
+        addr_of_mut!((*state).flow).write(flow);
+        let results = addr_of_mut!((*state).results).cast::<Outcome>();
+        for i in 0..MAX_SEGMENTS {
+            results.add(i).write(Err(Error::Malformed));
+        }
+    }
+    QS_OK
+}
+
+/// Drops (and so wipes the keys of) a sending state.
+///
+/// # Safety
+/// `state` was initialised by `quicseal_tx_init` and is not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_tx_drop(state: *mut TxState) {
+    if !state.is_null() {
+        unsafe { core::ptr::drop_in_place(state) }
+    }
+}
+
+/// Initialises a receiving state; see [`quicseal_tx_init`].
+///
+/// # Safety
+/// As for [`quicseal_tx_init`], with the rx size and alignment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_rx_init(state: *mut RxState, keys: *const Keys) -> i32 {
+    let Some(keys) = (unsafe { keys.as_ref() }) else {
+        return QS_EINVAL_ARGS;
+    };
+    if state.is_null() {
+        return QS_EINVAL_ARGS;
+    }
+    match flow_setup(keys)
+        .and_then(|(suite, secret, config)| RxFlow::from_secret(suite, secret, config))
+    {
+        Ok(flow) => {
+            unsafe { addr_of_mut!((*state).flow).write(flow) };
+            QS_OK
+        }
+        Err(error) => status(error),
+    }
+}
+
+/// Drops (and wipes) a receiving state.
+///
+/// # Safety
+/// `state` was initialised by `quicseal_rx_init` and is not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_rx_drop(state: *mut RxState) {
+    if !state.is_null() {
+        unsafe { core::ptr::drop_in_place(state) }
+    }
+}
+
+/// Slices over the shim's read-only segments.
+///
+/// # Safety
+/// `segs[..n]` are valid segments, readable for the call.
+unsafe fn sources(segs: *const Seg, n: usize, out: &mut [&[u8]; MAX_SG]) -> Option<usize> {
+    if n > MAX_SG || (n > 0 && segs.is_null()) {
+        return None;
+    }
+    for (i, slot) in out.iter_mut().enumerate().take(n) {
+        let seg = unsafe { &*segs.add(i) };
+        *slot = match seg.len {
+            0 => &[],
+            _ if seg.base.is_null() => return None,
+            len => unsafe { slice::from_raw_parts(seg.base, len) },
+        };
+    }
+    Some(n)
+}
+
+/// Seals cleartext from `src` into `dst`: one datagram when `gso_size` is 0 (its full packet
+/// number given in `pn`, or recovered from the header when `pn` is `u64::MAX`), otherwise a
+/// GSO batch whose cleartext datagrams lie at a stride of `gso_size - 16` and come out at a
+/// stride of `gso_size`. Returns `QS_OK` when every datagram was sealed; otherwise the status
+/// of the first refused one (`out.first_failed`), or of the batch as a whole.
+///
+/// # Safety
+/// `state` is initialised; `src[..nsrc]` are readable and `dst[..ndst]` writable segments
+/// that do not overlap; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_tx_seal(
+    state: *mut TxState,
+    src: *const Seg,
+    nsrc: usize,
+    dst: *const Seg,
+    ndst: usize,
+    gso_size: usize,
+    pn: u64,
+    out: *mut SealResult,
+    delta: *mut CCounters,
+) -> i32 {
+    let (Some(state), Some(out)) = (unsafe { state.as_mut() }, unsafe { out.as_mut() }) else {
+        return QS_EINVAL_ARGS;
+    };
+    let before = state.flow.counters();
+    let status = unsafe { seal(state, src, nsrc, dst, ndst, gso_size, pn, out) };
+    if let Some(delta) = unsafe { delta.as_mut() } {
+        *delta = difference(state.flow.counters(), before);
+    }
+    status
+}
+
+/// The counters that changed between `before` and `after`, for the shim's totals.
+fn difference(after: Counters, before: Counters) -> CCounters {
+    let (a, b) = (CCounters::from(after), CCounters::from(before));
+    CCounters {
+        sealed: a.sealed - b.sealed,
+        opened: a.opened - b.opened,
+        passed_through: a.passed_through - b.passed_through,
+        auth_failures: a.auth_failures - b.auth_failures,
+        malformed: a.malformed - b.malformed,
+        limit_drops: a.limit_drops - b.limit_drops,
+        key_unavailable: a.key_unavailable - b.key_unavailable,
+        rejected: a.rejected - b.rejected,
+        key_updates: a.key_updates - b.key_updates,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn seal(
+    state: &mut TxState,
+    src: *const Seg,
+    nsrc: usize,
+    dst: *const Seg,
+    ndst: usize,
+    gso_size: usize,
+    pn: u64,
+    out: &mut SealResult,
+) -> i32 {
+    *out = SealResult {
+        len: 0,
+        datagrams: 0,
+        failed: 0,
+        first_failed: 0,
+        reserved: 0,
+    };
+    let mut src_slices: [&[u8]; MAX_SG] = [&[]; MAX_SG];
+    let Some(nsrc) = (unsafe { sources(src, nsrc, &mut src_slices) }) else {
+        return QS_EINVAL_ARGS;
+    };
+    if ndst > MAX_SG || (ndst > 0 && dst.is_null()) {
+        return QS_EINVAL_ARGS;
+    }
+    let mut dst_slices: [&mut [u8]; MAX_SG] = core::array::from_fn(|_| &mut [][..]);
+    for (i, slot) in dst_slices.iter_mut().enumerate().take(ndst) {
+        let seg = unsafe { &*dst.add(i) };
+        if seg.len > 0 {
+            if seg.base.is_null() {
+                return QS_EINVAL_ARGS;
+            }
+            *slot = unsafe { slice::from_raw_parts_mut(seg.base, seg.len) };
+        }
+    }
+    let src = &src_slices[..nsrc];
+    let dst = &mut dst_slices[..ndst];
+
+    if gso_size == 0 {
+        out.datagrams = 1;
+        let sealed = match pn {
+            NONE => state.flow.seal(src, dst),
+            pn => state.flow.seal_numbered(pn, src, dst),
+        };
+        return match sealed {
+            Ok(datagram) => {
+                out.len = datagram.len;
+                QS_OK
+            }
+            Err(error) => {
+                out.failed = 1;
+                status(error)
+            }
+        };
+    }
+    if pn != NONE {
+        return QS_EINVAL_ARGS;
+    }
+    match state.flow.seal_gso(src, gso_size, dst, &mut state.results) {
+        Ok(batch) => {
+            out.len = batch.len;
+            out.datagrams = batch.datagrams as u32;
+            out.failed = batch.failed as u32;
+            let first = state.results[..batch.datagrams]
+                .iter()
+                .enumerate()
+                .find_map(|(i, r)| r.err().map(|e| (i, e)));
+            match first {
+                None => QS_OK,
+                Some((i, error)) => {
+                    out.first_failed = i as u32;
+                    status(error)
+                }
+            }
+        }
+        Err(error) => status(error),
+    }
+}
+
+/// Opens one datagram of `len` bytes at `data` in place. On success `out` says what it held
+/// and `out_len` how long the opened datagram is: the caller trims it there (the tag's 16
+/// bytes after it are left as they were). On failure no plaintext is left.
+///
+/// # Safety
+/// `state` is initialised; `data[..len]` is writable; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_rx_open(
+    state: *mut RxState,
+    data: *mut u8,
+    len: usize,
+    out: *mut RxInfo,
+    out_len: *mut usize,
+    delta: *mut CCounters,
+) -> i32 {
+    let (Some(state), Some(out), Some(out_len)) =
+        (unsafe { state.as_mut() }, unsafe { out.as_mut() }, unsafe {
+            out_len.as_mut()
+        })
+    else {
+        return QS_EINVAL_ARGS;
+    };
+    let before = state.flow.counters();
+    let status = unsafe { open(state, data, len, out, out_len) };
+    if let Some(delta) = unsafe { delta.as_mut() } {
+        *delta = difference(state.flow.counters(), before);
+    }
+    status
+}
+
+unsafe fn open(
+    state: &mut RxState,
+    data: *mut u8,
+    len: usize,
+    out: &mut RxInfo,
+    out_len: &mut usize,
+) -> i32 {
+    let datagram: &mut [u8] = match (len, data.is_null()) {
+        (0, _) => &mut [],
+        (_, true) => return QS_EINVAL_ARGS,
+        (len, false) => unsafe { slice::from_raw_parts_mut(data, len) },
+    };
+    match state.flow.open_in_place(datagram) {
+        Ok(opened) => {
+            *out_len = opened.len;
+            *out = RxInfo {
+                size: size_of::<RxInfo>() as u32,
+                status: RX_PASSTHROUGH,
+                pn: 0,
+                generation: state.flow.generation(),
+                passthrough_len: opened.passthrough_len as u32,
+                flags: 0,
+                header_len: 0,
+                payload_len: 0,
+            };
+            if let Some(packet) = opened.packet {
+                out.status = RX_OPENED;
+                out.pn = packet.number;
+                out.generation = packet.generation;
+                out.header_len = packet.header_len as u32;
+                out.payload_len = packet.payload_len as u32;
+                if packet.key_update {
+                    out.flags |= RX_F_KEY_UPDATE;
+                }
+            }
+            QS_OK
+        }
+        Err(error) => status(error),
+    }
+}
+
+/// Sets the largest packet number received (state handover, or tests).
+///
+/// # Safety
+/// `state` is initialised.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_rx_set_largest(state: *mut RxState, largest: u64) {
+    if let Some(state) = unsafe { state.as_mut() } {
+        state
+            .flow
+            .set_largest_received((largest != NONE).then_some(largest));
+    }
+}
+
+/// Drops the previous receive generation's keys.
+///
+/// # Safety
+/// `state` is initialised.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_rx_retire(state: *mut RxState) {
+    if let Some(state) = unsafe { state.as_mut() } {
+        state.flow.retire_previous_keys();
+    }
+}
+
+/// Moves the receiver to the next generation without a packet (restoring state).
+///
+/// # Safety
+/// `state` is initialised.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_rx_advance(state: *mut RxState) -> i32 {
+    match unsafe { state.as_mut() } {
+        Some(state) => match state.flow.advance_generation() {
+            Ok(()) => QS_OK,
+            Err(error) => status(error),
+        },
+        None => QS_EINVAL_ARGS,
+    }
+}
+
+fn info_header(suite: CipherSuite, config: &FlowConfig, key_phase: bool) -> Info {
+    Info {
+        size: size_of::<Info>() as u32,
+        flags: INFO_KEYS,
+        suite: suite.code(),
+        dcid_len: config.dcid_len as u8,
+        key_phase: u8::from(key_phase),
+        reserved: 0,
+        generation: 0,
+        largest_pn: NONE,
+        sealed_in_generation: 0,
+        counters: CCounters::default(),
+    }
+}
+
+/// Fills `out` with the sending state's generation, counters and flags (no key material).
+///
+/// # Safety
+/// `state` is initialised; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_tx_info(state: *const TxState, out: *mut Info) {
+    let (Some(state), Some(out)) = (unsafe { state.as_ref() }, unsafe { out.as_mut() }) else {
+        return;
+    };
+    let flow = &state.flow;
+    *out = info_header(flow.suite(), flow.config(), flow.key_phase());
+    out.generation = flow.generation();
+    out.largest_pn = flow.largest_sealed().unwrap_or(NONE);
+    out.sealed_in_generation = flow.sealed_in_generation();
+    out.counters = flow.counters().into();
+    if flow.key_update_due() {
+        out.flags |= INFO_KEY_UPDATE_DUE;
+    }
+}
+
+/// Fills `out` with the receiving state's generation, counters and flags.
+///
+/// # Safety
+/// `state` is initialised; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_rx_info(state: *const RxState, out: *mut Info) {
+    let (Some(state), Some(out)) = (unsafe { state.as_ref() }, unsafe { out.as_mut() }) else {
+        return;
+    };
+    let flow = &state.flow;
+    *out = info_header(flow.suite(), flow.config(), flow.key_phase());
+    out.generation = flow.generation();
+    out.largest_pn = flow.largest_received().unwrap_or(NONE);
+    out.counters = flow.counters().into();
+    if flow.has_previous_keys() {
+        out.flags |= INFO_PREVIOUS_KEYS;
+    }
+    if flow.integrity_limit_reached() {
+        out.flags |= INFO_INTEGRITY_LIMIT;
+    }
+}
+
+unsafe extern "C" {
+    /// The shim's panic report: WARNs with the message and never returns (declared returning
+    /// so that the `ud2` after the call stays in the object).
+    fn quicseal_rust_panic(message: *const u8, len: usize);
+}
+
+/// Formats into a fixed buffer, truncating.
+struct Truncating {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Write for Truncating {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len() - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    let mut message = Truncating {
+        buf: [0; 160],
+        len: 0,
+    };
+    let _ = write!(message, "{info}");
+    // The shim's function never returns (it BUG()s); ud2 tells objtool so, since it cannot
+    // see across objects.
+    unsafe {
+        quicseal_rust_panic(message.buf.as_ptr(), message.len);
+        core::arch::asm!("ud2", options(noreturn));
+    }
+}
