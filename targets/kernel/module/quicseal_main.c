@@ -1,0 +1,778 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * quicseal: QUIC 1-RTT packet protection on a UDP socket. A thin shim: socket plumbing here,
+ * every byte of cryptography and packet parsing in the Rust object (quicseal_rust.h).
+ *
+ * socket(AF_INET, SOCK_DGRAM, IPPROTO_QUICSEAL) gets a copy of udp_prot whose sendmsg seals
+ * and whose encap_rcv hook opens; until keys are installed it is a UDP socket. Per-socket
+ * state lives in struct qs_sock, which embeds the udp_sock: no lookup per packet.
+ * See docs/kernel-uapi.md.
+ */
+#define pr_fmt(fmt) "quicseal: " fmt
+
+#include <linux/module.h>
+#include <linux/net.h>
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/highmem.h>
+#include <linux/uio.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/seq_file.h>
+#include <linux/proc_fs.h>
+#include <linux/bpf-cgroup.h>
+#include <net/sock.h>
+#include <net/inet_common.h>
+#include <net/protocol.h>
+#include <net/ip.h>
+#include <net/udp.h>
+#include <net/udp_tunnel.h>
+#include <net/net_namespace.h>
+
+#include "quicseal_rust.h"
+
+#define QS_ENCAP_TYPE 0x51 /* private udp_sock encap_type: "this socket opens QUIC" */
+#define QS_CB_MAGIC 0xa5
+
+struct qs_sock {
+	struct udp_sock udp; /* must be first: the socket is a UDP socket */
+	struct mutex tx_lock; /* sendmsg and setsockopt: process context */
+	struct qs_tx_state *tx;
+	void *tx_mem;
+	spinlock_t rx_lock; /* encap_rcv runs in softirq */
+	struct qs_rx_state *rx;
+	void *rx_mem;
+	u8 rx_dcid_len;
+	bool recv_info;
+};
+
+/* What encap_rcv learnt about a datagram, for recvmsg's cmsg. It sits in skb->cb after
+ * struct udp_skb_cb and before struct sock_skb_cb (the dropcount at the end). */
+struct qs_skb_cb {
+	u32 pn_lo;
+	u32 pn_hi;
+	u32 generation;
+	u16 passthrough_len;
+	u8 flags; /* QUICSEAL_RX_F_* */
+	u8 magic_status; /* QS_CB_MAGIC ^ status */
+};
+#define QS_CB_OFFSET ALIGN(sizeof(struct udp_skb_cb), 4)
+#define QS_SKB_CB(skb) ((struct qs_skb_cb *)((skb)->cb + QS_CB_OFFSET))
+
+static struct proto qs_prot;
+static bool qs_poisoned;
+static atomic64_t qs_totals[sizeof(struct quicseal_counters) / sizeof(u64)];
+
+static inline struct qs_sock *qs_sk(const struct sock *sk)
+{
+	return (struct qs_sock *)sk;
+}
+
+void __noreturn quicseal_rust_panic(const char *message, size_t len)
+{
+	WRITE_ONCE(qs_poisoned, true);
+	WARN(1, "quicseal: Rust panic: %.*s\n", (int)min_t(size_t, len, 160), message);
+	/* panic=abort: no unwinding back into the caller; stop this thread loudly. */
+	BUG();
+}
+
+static void qs_add_totals(const struct quicseal_counters *delta)
+{
+	const u64 *d = (const u64 *)delta;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(qs_totals); i++)
+		if (d[i])
+			atomic64_add(d[i], &qs_totals[i]);
+}
+
+/* The documented errno of a status (docs/kernel-uapi.md). */
+static int qs_errno(int status)
+{
+	switch (status) {
+	case QS_OK:
+		return 0;
+	case QS_MALFORMED:
+	case QS_RESERVED_BITS:
+	case QS_AUTH_FAILED:
+		return -EBADMSG;
+	case QS_PACKET_NUMBER_REUSED:
+		return -EILSEQ;
+	case QS_KEY_UNAVAILABLE:
+		return -ENOKEY;
+	case QS_CONFIDENTIALITY_LIMIT:
+		return -EKEYEXPIRED;
+	case QS_INTEGRITY_LIMIT:
+		return -EKEYREVOKED;
+	case QS_BUFFER_TOO_SMALL:
+		return -EMSGSIZE;
+	case QS_UNKNOWN_SUITE:
+		return -EOPNOTSUPP;
+	case QS_PACKET_NUMBER_MISMATCH:
+	case QS_INVALID_KEY_LENGTH:
+	case QS_INVALID_CONFIG:
+	case QS_GSO_SIZE_TOO_SMALL:
+	case QS_TOO_MANY_SEGMENTS:
+	case QS_GSO_LAYOUT:
+	case QS_EINVAL_ARGS:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+/* State blobs: kmalloc guarantees 8 bytes of alignment, the Rust types may want more. */
+static void *qs_alloc_state(size_t size, size_t align, void **mem)
+{
+	*mem = kzalloc(size + align, GFP_KERNEL);
+	return *mem ? PTR_ALIGN(*mem, align) : NULL;
+}
+
+static void qs_free_tx(struct qs_tx_state *tx, void *mem)
+{
+	if (!tx)
+		return;
+	quicseal_tx_drop(tx);
+	kfree_sensitive(mem);
+}
+
+static void qs_free_rx(struct qs_rx_state *rx, void *mem)
+{
+	if (!rx)
+		return;
+	quicseal_rx_drop(rx);
+	kfree_sensitive(mem);
+}
+
+static int qs_init_sock(struct sock *sk)
+{
+	struct qs_sock *qs = qs_sk(sk);
+	int err = udp_prot.init(sk);
+
+	if (err)
+		return err;
+	/* Receive lookups and the stack see a UDP socket. */
+	sk->sk_protocol = IPPROTO_UDP;
+	mutex_init(&qs->tx_lock);
+	spin_lock_init(&qs->rx_lock);
+	qs->tx = NULL;
+	qs->rx = NULL;
+	qs->recv_info = false;
+	return 0;
+}
+
+static void qs_destroy_sock(struct sock *sk)
+{
+	struct qs_sock *qs = qs_sk(sk);
+
+	udp_prot.destroy(sk);
+	qs_free_tx(qs->tx, qs->tx_mem);
+	qs->tx = NULL;
+	spin_lock_bh(&qs->rx_lock);
+	WRITE_ONCE(qs->udp.encap_rcv, NULL);
+	spin_unlock_bh(&qs->rx_lock);
+	qs_free_rx(qs->rx, qs->rx_mem);
+	qs->rx = NULL;
+}
+
+/* ---- receive ---------------------------------------------------------------------- */
+
+/*
+ * Called by udp_queue_rcv_one_skb() for each datagram (the stack has already segmented GRO
+ * batches, because this socket never sets UDP_GRO), with skb->data at the UDP header and
+ * the checksum verified. Returns 1 to deliver the (opened) datagram as UDP, 0 when it was
+ * consumed (dropped).
+ */
+static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
+{
+	struct qs_sock *qs = qs_sk(sk);
+	struct quicseal_rx_info info;
+	struct quicseal_counters delta;
+	struct qs_skb_cb *cb = QS_SKB_CB(skb);
+	size_t out_len = 0;
+	int status;
+
+	BUILD_BUG_ON(QS_CB_OFFSET + sizeof(struct qs_skb_cb) >
+		     sizeof_field(struct sk_buff, cb) - sizeof(struct sock_skb_cb));
+	memset(cb, 0, sizeof(*cb));
+	cb->magic_status = QS_CB_MAGIC ^ QUICSEAL_RX_PLAIN;
+
+	if (skb_ensure_writable(skb, skb->len))
+		goto drop_unaccounted;
+
+	spin_lock(&qs->rx_lock);
+	if (!qs->rx) {
+		spin_unlock(&qs->rx_lock);
+		return 1;
+	}
+	if (READ_ONCE(qs_poisoned)) {
+		spin_unlock(&qs->rx_lock);
+		goto drop_unaccounted;
+	}
+	memset(&delta, 0, sizeof(delta));
+	status = quicseal_rx_open(qs->rx, skb->data + sizeof(struct udphdr),
+				  skb->len - sizeof(struct udphdr), &info, &out_len, &delta);
+	spin_unlock(&qs->rx_lock);
+	qs_add_totals(&delta);
+	if (status != QS_OK)
+		goto drop;
+
+	if (out_len + sizeof(struct udphdr) < skb->len) {
+		__skb_trim(skb, out_len + sizeof(struct udphdr));
+		udp_hdr(skb)->len = htons(out_len + sizeof(struct udphdr));
+	}
+	/* Verified before the hook; the payload changed, so no checksum is left to check. */
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+	skb->csum_valid = 1;
+	cb->pn_lo = lower_32_bits(info.pn);
+	cb->pn_hi = upper_32_bits(info.pn);
+	cb->generation = (u32)info.generation;
+	cb->passthrough_len = info.passthrough_len;
+	cb->flags = info.flags;
+	cb->magic_status = QS_CB_MAGIC ^ info.status;
+	return 1;
+
+drop_unaccounted:
+	atomic_inc(&sk->sk_drops);
+drop:
+	kfree_skb(skb);
+	return 0;
+}
+
+/* The cmsg for a datagram; false when encap_rcv never saw it. */
+static bool qs_rx_info_of(struct qs_sock *qs, struct sk_buff *skb, struct quicseal_rx_info *info)
+{
+	struct qs_skb_cb *cb = QS_SKB_CB(skb);
+	u8 status = cb->magic_status ^ QS_CB_MAGIC;
+
+	if (status > QUICSEAL_RX_PLAIN)
+		return false;
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	info->status = status;
+	info->pn = ((u64)cb->pn_hi << 32) | cb->pn_lo;
+	info->generation = cb->generation;
+	info->passthrough_len = cb->passthrough_len;
+	info->flags = cb->flags;
+	if (status == QUICSEAL_RX_OPENED && skb->len > cb->passthrough_len) {
+		u8 first = skb->data[cb->passthrough_len];
+
+		info->header_len = 1 + qs->rx_dcid_len + (first & 3) + 1;
+		info->payload_len = skb->len - cb->passthrough_len - info->header_len;
+	}
+	return true;
+}
+
+/*
+ * udp_recvmsg() plus the QUICSEAL_CMSG_RX control message: used only when the program asked
+ * for it (QUICSEAL_RECV_INFO), otherwise recvmsg is UDP's own. Follows Linux 6.1's
+ * udp_recvmsg() step by step.
+ */
+static int qs_recvmsg(struct sock *sk, struct msghdr *msg, size_t len, int flags, int *addr_len)
+{
+	struct qs_sock *qs = qs_sk(sk);
+	struct inet_sock *inet = inet_sk(sk);
+	DECLARE_SOCKADDR(struct sockaddr_in *, sin, msg->msg_name);
+	struct quicseal_rx_info info;
+	struct sk_buff *skb;
+	unsigned int ulen, copied;
+	int off, err, peeking = flags & MSG_PEEK;
+
+	if (!READ_ONCE(qs->recv_info) || (flags & MSG_ERRQUEUE) || sk->sk_family != AF_INET)
+		return udp_prot.recvmsg(sk, msg, len, flags, addr_len);
+
+try_again:
+	off = sk_peek_offset(sk, flags);
+	skb = __skb_recv_udp(sk, flags, &off, &err);
+	if (!skb)
+		return err;
+
+	ulen = udp_skb_len(skb);
+	copied = len;
+	if (copied > ulen - off)
+		copied = ulen - off;
+	else if (copied < ulen)
+		msg->msg_flags |= MSG_TRUNC;
+
+	if (!udp_skb_csum_unnecessary(skb) && __skb_checksum_complete(skb)) {
+		/* Only plain datagrams queued before receive keys can get here. */
+		if (!__sk_queue_drop_skb(sk, &udp_sk(sk)->reader_queue, skb, flags,
+					 udp_skb_destructor)) {
+			UDP_INC_STATS(sock_net(sk), UDP_MIB_CSUMERRORS, 0);
+			UDP_INC_STATS(sock_net(sk), UDP_MIB_INERRORS, 0);
+		}
+		kfree_skb(skb);
+		cond_resched();
+		msg->msg_flags &= ~MSG_TRUNC;
+		goto try_again;
+	}
+
+	err = skb_copy_datagram_msg(skb, off, msg, copied);
+	if (unlikely(err)) {
+		if (!peeking) {
+			atomic_inc(&sk->sk_drops);
+			UDP_INC_STATS(sock_net(sk), UDP_MIB_INERRORS, 0);
+		}
+		kfree_skb(skb);
+		return err;
+	}
+	if (!peeking)
+		UDP_INC_STATS(sock_net(sk), UDP_MIB_INDATAGRAMS, 0);
+
+	sock_recv_cmsgs(msg, sk, skb);
+	if (sin) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = udp_hdr(skb)->source;
+		sin->sin_addr.s_addr = ip_hdr(skb)->saddr;
+		memset(sin->sin_zero, 0, sizeof(sin->sin_zero));
+		*addr_len = sizeof(*sin);
+		BPF_CGROUP_RUN_PROG_UDP4_RECVMSG_LOCK(sk, (struct sockaddr *)sin);
+	}
+	if (inet->cmsg_flags)
+		ip_cmsg_recv_offset(msg, sk, skb, sizeof(struct udphdr), off);
+	if (qs_rx_info_of(qs, skb, &info))
+		put_cmsg(msg, SOL_QUICSEAL, QUICSEAL_CMSG_RX, sizeof(info), &info);
+
+	err = copied;
+	if (flags & MSG_TRUNC)
+		err = ulen;
+	skb_consume_udp(sk, skb, peeking ? -err : err);
+	return err;
+}
+
+/* ---- send ------------------------------------------------------------------------- */
+
+struct qs_send_args {
+	u16 gso_size;
+	u64 pn;
+};
+
+static int qs_parse_cmsgs(struct sock *sk, struct msghdr *msg, struct qs_send_args *args)
+{
+	struct cmsghdr *cmsg;
+
+	args->gso_size = READ_ONCE(udp_sk(sk)->gso_size);
+	args->pn = QUICSEAL_NONE;
+	if (!msg->msg_controllen)
+		return 0;
+	for_each_cmsghdr(cmsg, msg) {
+		if (!CMSG_OK(msg, cmsg))
+			return -EINVAL;
+		if (cmsg->cmsg_level == SOL_UDP && cmsg->cmsg_type == UDP_SEGMENT) {
+			if (cmsg->cmsg_len != CMSG_LEN(sizeof(__u16)))
+				return -EINVAL;
+			args->gso_size = *(__u16 *)CMSG_DATA(cmsg);
+		} else if (cmsg->cmsg_level == SOL_QUICSEAL) {
+			if (cmsg->cmsg_type != QUICSEAL_CMSG_PN ||
+			    cmsg->cmsg_len != CMSG_LEN(sizeof(__u64)))
+				return -EINVAL;
+			memcpy(&args->pn, CMSG_DATA(cmsg), sizeof(args->pn));
+		}
+	}
+	return 0;
+}
+
+/* Unmaps (in reverse order) and unpins what qs_pin_source() took. */
+static void qs_release_source(struct qs_seg *src, unsigned int nsrc, struct page **pages,
+			      unsigned int npages)
+{
+	unsigned int i;
+
+	for (i = nsrc; i-- > 0;)
+		kunmap_local(src[i].base);
+	for (i = 0; i < npages; i++)
+		put_page(pages[i]);
+}
+
+/*
+ * Pins the `len` bytes ahead of a user iterator and maps them page by page into src[]:
+ * the cipher then reads the user's memory directly. -E2BIG when they need more than
+ * QS_MAX_SG pieces (what was taken is counted in npages and nsrc, for the caller to release).
+ */
+static int qs_pin_source(struct iov_iter *iter, size_t len, struct page **pages,
+			 unsigned int *npages, struct qs_seg *src, unsigned int *nsrc)
+{
+	size_t pinned = 0;
+
+	while (pinned < len) {
+		size_t start, got = 0;
+		unsigned int k, count;
+		ssize_t n;
+
+		if (*npages >= QS_MAX_SG)
+			return -E2BIG;
+		n = iov_iter_get_pages2(iter, pages + *npages, len - pinned, QS_MAX_SG - *npages,
+					&start);
+		if (n <= 0)
+			return n ? n : -EFAULT;
+		count = DIV_ROUND_UP(start + n, PAGE_SIZE);
+		for (k = 0; k < count; k++) {
+			size_t piece = min_t(size_t, PAGE_SIZE - start, n - got);
+
+			src[*nsrc].base = kmap_local_page(pages[*npages + k]) + start;
+			src[*nsrc].len = piece;
+			(*nsrc)++;
+			got += piece;
+			start = 0;
+		}
+		*npages += count;
+		pinned += n;
+	}
+	return 0;
+}
+
+/*
+ * Seals the user's cleartext into one kernel buffer, then hands that to udp_sendmsg():
+ * the user's pages are pinned and read once by the cipher (copy 1, fused with encryption),
+ * and udp_sendmsg copies the ciphertext into the skbs (copy 2). See docs/kernel-uapi.md.
+ */
+static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
+{
+	struct qs_sock *qs = qs_sk(sk);
+	struct page *pages[QS_MAX_SG];
+	struct qs_seg src[QS_MAX_SG], dst;
+	struct qs_seal_result res;
+	struct quicseal_counters delta;
+	struct qs_send_args args;
+	struct iov_iter saved_iter;
+	unsigned int npages = 0, nsrc = 0;
+	size_t segments = 1, out_max;
+	void *bounce = NULL, *out = NULL;
+	struct kvec kv;
+	int err, status;
+
+	if (!READ_ONCE(qs->tx))
+		return udp_sendmsg(sk, msg, len);
+	if (READ_ONCE(qs_poisoned))
+		return -EIO;
+	/* A datagram must arrive whole: no corking across calls. */
+	if ((msg->msg_flags & MSG_MORE) || udp_test_bit(CORK, sk))
+		return -EOPNOTSUPP;
+	err = qs_parse_cmsgs(sk, msg, &args);
+	if (err)
+		return err;
+	if (len == 0 || len > 0xffff)
+		return len ? -EMSGSIZE : -EBADMSG;
+	if (args.gso_size) {
+		if (args.gso_size <= QUICSEAL_TAG_LEN)
+			return -EINVAL;
+		if (args.pn != QUICSEAL_NONE)
+			return -EINVAL;
+		segments = DIV_ROUND_UP(len, args.gso_size - QUICSEAL_TAG_LEN);
+		if (segments > QS_MAX_SEGMENTS)
+			return -EINVAL;
+	}
+	out_max = len + segments * QUICSEAL_TAG_LEN;
+
+	/* Source: the user's pages, pinned and mapped. Kernel iterators, and iovecs too
+	 * scattered for QS_MAX_SG pieces, take a bounce copy instead. */
+	saved_iter = msg->msg_iter;
+	if (user_backed_iter(&msg->msg_iter)) {
+		err = qs_pin_source(&msg->msg_iter, len, pages, &npages, src, &nsrc);
+		if (err == -E2BIG) {
+			qs_release_source(src, nsrc, pages, npages);
+			nsrc = npages = 0;
+			msg->msg_iter = saved_iter;
+		} else if (err) {
+			goto out_pages;
+		}
+	}
+	if (!nsrc) {
+		bounce = kvmalloc(len, GFP_KERNEL);
+		if (!bounce)
+			return -ENOBUFS;
+		if (!copy_from_iter_full(bounce, len, &msg->msg_iter)) {
+			err = -EFAULT;
+			goto out_pages;
+		}
+		src[0].base = bounce;
+		src[0].len = len;
+		nsrc = 1;
+	}
+
+	out = kvmalloc(out_max, GFP_KERNEL);
+	if (!out) {
+		err = -ENOBUFS;
+		goto out_pages;
+	}
+	dst.base = out;
+	dst.len = out_max;
+	memset(&delta, 0, sizeof(delta));
+	mutex_lock(&qs->tx_lock);
+	status = qs->tx ? quicseal_tx_seal(qs->tx, src, nsrc, &dst, 1, args.gso_size, args.pn,
+					   &res, &delta)
+			: QS_KEY_UNAVAILABLE;
+	mutex_unlock(&qs->tx_lock);
+	qs_add_totals(&delta);
+	err = qs_errno(status);
+
+out_pages:
+	if (!bounce)
+		qs_release_source(src, nsrc, pages, npages);
+	kvfree(bounce);
+	if (err) {
+		kvfree(out);
+		return err;
+	}
+
+	kv.iov_base = out;
+	kv.iov_len = res.len;
+	iov_iter_kvec(&msg->msg_iter, ITER_SOURCE, &kv, 1, res.len);
+	err = udp_sendmsg(sk, msg, res.len);
+	msg->msg_iter = saved_iter;
+	iov_iter_advance(&msg->msg_iter, len);
+	kvfree(out);
+	if (err < 0)
+		return err;
+	return err == res.len ? len : -EIO;
+}
+
+static int qs_sendpage(struct sock *sk, struct page *page, int offset, size_t size, int flags)
+{
+	/* Pages would go out unsealed: only a plain (keyless) socket may splice. */
+	if (READ_ONCE(qs_sk(sk)->tx))
+		return -EOPNOTSUPP;
+	return udp_prot.sendpage(sk, page, offset, size, flags);
+}
+
+/* ---- socket options --------------------------------------------------------------- */
+
+static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsigned int optlen)
+{
+	struct quicseal_keys keys;
+	void *mem = NULL, *old_mem;
+	void *state, *old;
+	int status;
+	u8 dcid_len;
+
+	if (optlen != sizeof(keys))
+		return -EINVAL;
+	if (copy_from_sockptr(&keys, optval, sizeof(keys)))
+		return -EFAULT;
+	if (keys.size != sizeof(keys)) {
+		memzero_explicit(&keys, sizeof(keys));
+		return -EINVAL;
+	}
+	if (optname == QUICSEAL_TX_KEYS)
+		state = qs_alloc_state(quicseal_tx_state_size(), quicseal_tx_state_align(), &mem);
+	else
+		state = qs_alloc_state(quicseal_rx_state_size(), quicseal_rx_state_align(), &mem);
+	if (!state) {
+		memzero_explicit(&keys, sizeof(keys));
+		return -ENOMEM;
+	}
+	if (optname == QUICSEAL_TX_KEYS)
+		status = quicseal_tx_init(state, &keys);
+	else
+		status = quicseal_rx_init(state, &keys);
+	dcid_len = keys.dcid_len;
+	memzero_explicit(&keys, sizeof(keys));
+	if (status != QS_OK) {
+		kfree_sensitive(mem);
+		return qs_errno(status);
+	}
+
+	if (optname == QUICSEAL_TX_KEYS) {
+		mutex_lock(&qs->tx_lock);
+		old = qs->tx;
+		old_mem = qs->tx_mem;
+		qs->tx_mem = mem;
+		WRITE_ONCE(qs->tx, state);
+		mutex_unlock(&qs->tx_lock);
+		qs_free_tx(old, old_mem);
+	} else {
+		spin_lock_bh(&qs->rx_lock);
+		old = qs->rx;
+		old_mem = qs->rx_mem;
+		qs->rx_mem = mem;
+		qs->rx = state;
+		qs->rx_dcid_len = dcid_len;
+		spin_unlock_bh(&qs->rx_lock);
+		qs_free_rx(old, old_mem);
+		if (!old) {
+			struct udp_sock *up = &qs->udp;
+
+			WRITE_ONCE(up->encap_type, QS_ENCAP_TYPE);
+			WRITE_ONCE(up->encap_rcv, qs_encap_rcv);
+			udp_tunnel_encap_enable(&qs->udp.inet.sk);
+		}
+	}
+	return 0;
+}
+
+static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optval,
+			 unsigned int optlen)
+{
+	struct qs_sock *qs = qs_sk(sk);
+	u64 largest;
+	int val;
+
+	if (level == SOL_UDP && (optname == UDP_ENCAP || optname == UDP_GRO))
+		return -EOPNOTSUPP; /* the socket's encap hook is ours; GRO batches are sliced */
+	if (level != SOL_QUICSEAL)
+		return udp_prot.setsockopt(sk, level, optname, optval, optlen);
+	if (READ_ONCE(qs_poisoned))
+		return -EIO;
+
+	switch (optname) {
+	case QUICSEAL_TX_KEYS:
+	case QUICSEAL_RX_KEYS:
+		return qs_set_keys(qs, optname, optval, optlen);
+	case QUICSEAL_RECV_INFO:
+		if (optlen != sizeof(int))
+			return -EINVAL;
+		if (copy_from_sockptr(&val, optval, sizeof(val)))
+			return -EFAULT;
+		WRITE_ONCE(qs->recv_info, !!val);
+		return 0;
+	case QUICSEAL_RX_LARGEST_PN:
+		if (optlen != sizeof(u64))
+			return -EINVAL;
+		if (copy_from_sockptr(&largest, optval, sizeof(largest)))
+			return -EFAULT;
+		spin_lock_bh(&qs->rx_lock);
+		if (qs->rx)
+			quicseal_rx_set_largest(qs->rx, largest);
+		spin_unlock_bh(&qs->rx_lock);
+		return qs->rx ? 0 : -ENOKEY;
+	case QUICSEAL_RX_RETIRE:
+	case QUICSEAL_RX_ADVANCE:
+		val = qs->rx ? QS_OK : QS_KEY_UNAVAILABLE;
+		spin_lock_bh(&qs->rx_lock);
+		if (qs->rx && optname == QUICSEAL_RX_RETIRE)
+			quicseal_rx_retire(qs->rx);
+		else if (qs->rx)
+			val = quicseal_rx_advance(qs->rx);
+		spin_unlock_bh(&qs->rx_lock);
+		return qs_errno(val);
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+static int qs_getsockopt(struct sock *sk, int level, int optname, char __user *optval,
+			 int __user *optlen)
+{
+	struct qs_sock *qs = qs_sk(sk);
+	struct quicseal_info info;
+	int len, val;
+
+	if (level != SOL_QUICSEAL)
+		return udp_prot.getsockopt(sk, level, optname, optval, optlen);
+	if (get_user(len, optlen))
+		return -EFAULT;
+	switch (optname) {
+	case QUICSEAL_TX_INFO:
+	case QUICSEAL_RX_INFO:
+		if (len < (int)sizeof(info))
+			return -EINVAL;
+		memset(&info, 0, sizeof(info));
+		info.size = sizeof(info);
+		if (optname == QUICSEAL_TX_INFO) {
+			mutex_lock(&qs->tx_lock);
+			if (qs->tx)
+				quicseal_tx_info(qs->tx, &info);
+			mutex_unlock(&qs->tx_lock);
+		} else {
+			spin_lock_bh(&qs->rx_lock);
+			if (qs->rx)
+				quicseal_rx_info(qs->rx, &info);
+			spin_unlock_bh(&qs->rx_lock);
+		}
+		if (READ_ONCE(qs_poisoned))
+			info.flags |= QUICSEAL_INFO_POISONED;
+		len = sizeof(info);
+		if (put_user(len, optlen) || copy_to_user(optval, &info, len))
+			return -EFAULT;
+		return 0;
+	case QUICSEAL_RECV_INFO:
+		if (len < (int)sizeof(int))
+			return -EINVAL;
+		val = READ_ONCE(qs->recv_info);
+		len = sizeof(int);
+		if (put_user(len, optlen) || copy_to_user(optval, &val, len))
+			return -EFAULT;
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+/* ---- /proc/net/quicseal ----------------------------------------------------------- */
+
+static const char *const qs_total_names[] = {
+	"sealed",	 "opened", "passed_through", "auth_failures", "malformed",
+	"limit_drops", "key_unavailable", "rejected", "key_updates",
+};
+
+static int qs_proc_show(struct seq_file *seq, void *v)
+{
+	int i;
+
+	BUILD_BUG_ON(ARRAY_SIZE(qs_total_names) != ARRAY_SIZE(qs_totals));
+	for (i = 0; i < ARRAY_SIZE(qs_totals); i++)
+		seq_printf(seq, "%s %lld\n", qs_total_names[i], atomic64_read(&qs_totals[i]));
+	seq_printf(seq, "poisoned %d\n", READ_ONCE(qs_poisoned));
+	return 0;
+}
+
+/* ---- registration ------------------------------------------------------------------ */
+
+static struct inet_protosw qs_protosw = {
+	.type = SOCK_DGRAM,
+	.protocol = IPPROTO_QUICSEAL,
+	.prot = &qs_prot,
+	.ops = &inet_dgram_ops,
+	.flags = 0,
+};
+
+static int __init qs_module_init(void)
+{
+	int err;
+
+	BUILD_BUG_ON(sizeof(struct quicseal_keys) != 88);
+	BUILD_BUG_ON(sizeof(struct quicseal_info) != 112);
+	BUILD_BUG_ON(sizeof(struct quicseal_rx_info) != 40);
+
+	qs_prot = udp_prot;
+	strscpy(qs_prot.name, "QUICSEAL", sizeof(qs_prot.name));
+	qs_prot.owner = THIS_MODULE;
+	qs_prot.obj_size = sizeof(struct qs_sock);
+	qs_prot.init = qs_init_sock;
+	qs_prot.destroy = qs_destroy_sock;
+	qs_prot.setsockopt = qs_setsockopt;
+	qs_prot.getsockopt = qs_getsockopt;
+	qs_prot.sendmsg = qs_sendmsg;
+	qs_prot.recvmsg = qs_recvmsg;
+	qs_prot.sendpage = qs_sendpage;
+#ifdef CONFIG_BPF_SYSCALL
+	qs_prot.psock_update_sk_prot = NULL; /* no sockmap: it would bypass sealing */
+#endif
+
+	err = proto_register(&qs_prot, 1);
+	if (err)
+		return err;
+	inet_register_protosw(&qs_protosw);
+	if (!proc_create_single("quicseal", 0444, init_net.proc_net, qs_proc_show)) {
+		inet_unregister_protosw(&qs_protosw);
+		proto_unregister(&qs_prot);
+		return -ENOMEM;
+	}
+	pr_info("loaded: IPPROTO_QUICSEAL %d, tx state %zu bytes, rx state %zu bytes\n",
+		IPPROTO_QUICSEAL, quicseal_tx_state_size(), quicseal_rx_state_size());
+	return 0;
+}
+
+static void __exit qs_module_exit(void)
+{
+	remove_proc_entry("quicseal", init_net.proc_net);
+	inet_unregister_protosw(&qs_protosw);
+	proto_unregister(&qs_prot);
+	pr_info("unloaded\n");
+}
+
+module_init(qs_module_init);
+module_exit(qs_module_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("QUIC 1-RTT packet protection on UDP sockets (Rust core, C shim)");
+MODULE_ALIAS_NET_PF_PROTO_TYPE(PF_INET, IPPROTO_QUICSEAL, SOCK_DGRAM);
