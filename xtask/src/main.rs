@@ -5,11 +5,13 @@
 //! - `cargo xtask vectors [--check]`: regenerate `vectors/*.json` with an independent
 //!   implementation (ring), or check that the committed files match what it generates.
 //! - `cargo xtask baremetal`: build the core for bare-metal targets with Debian's compiler.
+//! - `cargo xtask kernel-test`: build the kernel module and run its selftest in a VM.
 //! - `cargo xtask capi [--update-header]`: build the C ABI and run the C test program against
 //!   the vectors (under valgrind too), or regenerate its header.
 
 mod baremetal;
 mod capi;
+mod kernel;
 mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Some("vectors") => vectors::run(&args[1..]),
         Some("baremetal") => baremetal::run(),
         Some("capi") => capi::run(&args[1..]),
+        Some("kernel-test") => kernel::run(),
         _ => Err(USAGE.to_string()),
     };
     match outcome {
@@ -40,8 +43,10 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str =
-    "usage: cargo xtask <test | demo | vectors [--check] | baremetal | capi [--update-header]>";
+const USAGE: &str = concat!(
+    "usage: cargo xtask <test | demo | vectors [--check] | baremetal | capi [--update-header]",
+    " | kernel-test>"
+);
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {

@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * quicseal selftest: runs inside the VM (static binary in the initramfs), after the module is
+ * loaded. Reads vectors.txt (written by `cargo xtask kernel-test` from the vector files) and
+ * checks the socket interface against it over loopback:
+ *   - seal: cleartext through a quicseal socket, bytes seen by a plain UDP receiver;
+ *   - open: protected bytes from a plain UDP sender, cleartext and cmsg from a quicseal socket;
+ *   - GSO batches both ways, key updates both ways, negatives and bad input.
+ * Prints "ok"/"FAIL" per check and "N passed, M failed" at the end.
+ *
+ * vectors.txt lines:
+ *   flow <name> <suite> <dcid_len> <gso_size> <secret>
+ *   packet <generation> <pn> <largest_received> <header> <payload> <protected>
+ *   negative <generation> <largest_received> <expect> <protected or ->
+ *   end
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/quicseal.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+static int passed, failed;
+
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s ", ok ? "ok  " : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+/* ---- vectors ---- */
+
+struct packet {
+	int generation;
+	uint64_t pn, largest;
+	uint8_t *header, *payload, *protected;
+	size_t header_len, payload_len, protected_len;
+};
+
+struct negative {
+	int generation;
+	uint64_t largest;
+	char expect[32];
+	uint8_t *protected;
+	size_t protected_len;
+};
+
+struct flow {
+	char name[96];
+	int suite, dcid_len, gso_size;
+	uint8_t secret[48];
+	size_t secret_len;
+	struct packet packets[64];
+	int npackets;
+	struct negative negatives[16];
+	int nnegatives;
+};
+
+static uint8_t *unhex(const char *hex, size_t *len)
+{
+	size_t n = strcmp(hex, "-") ? strlen(hex) / 2 : 0, i;
+	uint8_t *out = malloc(n + 1);
+
+	for (i = 0; i < n; i++)
+		sscanf(hex + 2 * i, "%2hhx", &out[i]);
+	*len = n;
+	return out;
+}
+
+static struct flow flows[32];
+static int nflows;
+
+static int load_vectors(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL, *tok[8];
+	size_t cap = 0;
+	struct flow *fl = NULL;
+
+	if (!f)
+		return -1;
+	while (getline(&line, &cap, f) > 0) {
+		int n = 0;
+		char *save, *t = strtok_r(line, " \n", &save);
+
+		while (t && n < 8) {
+			tok[n++] = t;
+			t = strtok_r(NULL, " \n", &save);
+		}
+		if (n == 6 && !strcmp(tok[0], "flow")) {
+			size_t len;
+			uint8_t *secret;
+
+			fl = &flows[nflows++];
+			memset(fl, 0, sizeof(*fl));
+			snprintf(fl->name, sizeof(fl->name), "%s", tok[1]);
+			fl->suite = strtol(tok[2], NULL, 0);
+			fl->dcid_len = atoi(tok[3]);
+			fl->gso_size = atoi(tok[4]);
+			secret = unhex(tok[5], &len);
+			memcpy(fl->secret, secret, len);
+			fl->secret_len = len;
+			free(secret);
+		} else if (n == 7 && !strcmp(tok[0], "packet") && fl) {
+			struct packet *p = &fl->packets[fl->npackets++];
+
+			p->generation = atoi(tok[1]);
+			p->pn = strtoull(tok[2], NULL, 10);
+			p->largest = strtoull(tok[3], NULL, 10);
+			p->header = unhex(tok[4], &p->header_len);
+			p->payload = unhex(tok[5], &p->payload_len);
+			p->protected = unhex(tok[6], &p->protected_len);
+		} else if (n == 5 && !strcmp(tok[0], "negative") && fl) {
+			struct negative *ng = &fl->negatives[fl->nnegatives++];
+
+			ng->generation = atoi(tok[1]);
+			ng->largest = strtoull(tok[2], NULL, 10);
+			snprintf(ng->expect, sizeof(ng->expect), "%s", tok[3]);
+			ng->protected = unhex(tok[4], &ng->protected_len);
+		}
+	}
+	free(line);
+	fclose(f);
+	return nflows;
+}
+
+/* ---- sockets ---- */
+
+static int udp_socket(int protocol, uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	struct timeval tv = { .tv_sec = 1 };
+	int fd = socket(AF_INET, SOCK_DGRAM, protocol);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &len)) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int connect_to(int fd, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	return connect(fd, (struct sockaddr *)&a, sizeof(a));
+}
+
+static struct quicseal_keys keys_of(const struct flow *fl, uint64_t largest)
+{
+	struct quicseal_keys k;
+
+	memset(&k, 0, sizeof(k));
+	k.size = sizeof(k);
+	k.suite = fl->suite;
+	k.dcid_len = fl->dcid_len;
+	k.secret_len = fl->secret_len;
+	k.largest_pn = largest;
+	memcpy(k.secret, fl->secret, fl->secret_len);
+	return k;
+}
+
+static int set_keys(int fd, int opt, struct quicseal_keys k)
+{
+	return setsockopt(fd, SOL_QUICSEAL, opt, &k, sizeof(k)) ? -errno : 0;
+}
+
+static struct quicseal_info info_of(int fd, int opt)
+{
+	struct quicseal_info info;
+	socklen_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (getsockopt(fd, SOL_QUICSEAL, opt, &info, &len))
+		info.size = 0;
+	return info;
+}
+
+/* Sends iov with optional PN and UDP_SEGMENT cmsgs; returns bytes or -errno. */
+static ssize_t send_cmsg(int fd, struct iovec *iov, int iovcnt, uint64_t pn, uint16_t gso)
+{
+	char control[CMSG_SPACE(8) + CMSG_SPACE(2)];
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+	struct cmsghdr *c;
+	size_t used = 0;
+	ssize_t n;
+
+	memset(control, 0, sizeof(control));
+	msg.msg_control = control;
+	msg.msg_controllen = sizeof(control);
+	c = CMSG_FIRSTHDR(&msg);
+	if (pn != QUICSEAL_NONE) {
+		c->cmsg_level = SOL_QUICSEAL;
+		c->cmsg_type = QUICSEAL_CMSG_PN;
+		c->cmsg_len = CMSG_LEN(8);
+		memcpy(CMSG_DATA(c), &pn, 8);
+		used += CMSG_SPACE(8);
+		c = CMSG_NXTHDR(&msg, c);
+	}
+	if (gso) {
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(2);
+		memcpy(CMSG_DATA(c), &gso, 2);
+		used += CMSG_SPACE(2);
+	}
+	msg.msg_controllen = used;
+	if (!used)
+		msg.msg_control = NULL;
+	n = sendmsg(fd, &msg, 0);
+	return n < 0 ? -errno : n;
+}
+
+/* Receives one datagram and the QUICSEAL_CMSG_RX info if present (info->size 0 if not). */
+static ssize_t recv_info(int fd, uint8_t *buf, size_t cap, struct quicseal_rx_info *info, int flags)
+{
+	char control[256];
+	struct iovec iov = { buf, cap };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	struct cmsghdr *c;
+	ssize_t n = recvmsg(fd, &msg, flags);
+
+	if (info)
+		memset(info, 0, sizeof(*info));
+	if (n < 0)
+		return -errno;
+	for (c = CMSG_FIRSTHDR(&msg); c && info; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_QUICSEAL && c->cmsg_type == QUICSEAL_CMSG_RX)
+			memcpy(info, CMSG_DATA(c), sizeof(*info));
+	return n;
+}
+
+static uint64_t largest_before(const struct flow *fl, int i)
+{
+	return fl->packets[i].largest;
+}
+
+/* ---- checks ---- */
+
+static uint8_t buf[70000], clear[70000];
+
+/* Seal every packet of a flow through a quicseal socket; a plain socket sees `protected`. */
+static void check_seal(const struct flow *fl)
+{
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_UDP, &rport), tx = udp_socket(IPPROTO_QUICSEAL, &tport);
+	int i, good = 0, err;
+	struct quicseal_info info;
+
+	connect_to(tx, rport);
+	err = set_keys(tx, QUICSEAL_TX_KEYS, keys_of(fl, QUICSEAL_NONE));
+	check(!err, "%s: tx keys installed (%d)", fl->name, err);
+	for (i = 0; i < fl->npackets; i++) {
+		const struct packet *p = &fl->packets[i];
+		struct iovec iov[2] = { { p->header, p->header_len }, { p->payload, p->payload_len } };
+		ssize_t s = send_cmsg(tx, iov, 2, p->pn, 0);
+		ssize_t n = recv_info(rx, buf, sizeof(buf), NULL, 0);
+		int ok = s == (ssize_t)(p->header_len + p->payload_len) &&
+			 n == (ssize_t)p->protected_len && !memcmp(buf, p->protected, n);
+
+		if (!ok)
+			printf("     packet %d pn %llu: send %zd recv %zd (want %zu)\n", i,
+			       (unsigned long long)p->pn, s, n, p->protected_len);
+		good += ok;
+	}
+	check(good == fl->npackets, "%s: sealed %d/%d packets byte-exact", fl->name, good,
+	      fl->npackets);
+	info = info_of(tx, QUICSEAL_TX_INFO);
+	check(info.size == sizeof(info) && info.counters.sealed == (uint64_t)fl->npackets &&
+		      info.generation == (uint64_t)fl->packets[fl->npackets - 1].generation &&
+		      info.counters.key_updates == info.generation,
+	      "%s: tx info: sealed %llu, generation %llu, key updates %llu", fl->name,
+	      (unsigned long long)info.counters.sealed, (unsigned long long)info.generation,
+	      (unsigned long long)info.counters.key_updates);
+	close(tx);
+	close(rx);
+}
+
+/* A plain socket sends `protected`; a quicseal socket hands back header+payload and a cmsg. */
+static void check_open(const struct flow *fl)
+{
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_QUICSEAL, &rport), tx = udp_socket(IPPROTO_UDP, &tport);
+	int i, good = 0, one = 1, err;
+	struct quicseal_info info;
+
+	connect_to(tx, rport);
+	err = set_keys(rx, QUICSEAL_RX_KEYS, keys_of(fl, QUICSEAL_NONE));
+	setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RECV_INFO, &one, sizeof(one));
+	check(!err, "%s: rx keys installed (%d)", fl->name, err);
+	for (i = 0; i < fl->npackets; i++) {
+		const struct packet *p = &fl->packets[i];
+		uint64_t largest = largest_before(fl, i);
+		struct quicseal_rx_info ri;
+		ssize_t n;
+		int ok;
+
+		setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RX_LARGEST_PN, &largest, sizeof(largest));
+		send(tx, p->protected, p->protected_len, 0);
+		n = recv_info(rx, buf, sizeof(buf), &ri, 0);
+		ok = n == (ssize_t)(p->header_len + p->payload_len) &&
+		     !memcmp(buf, p->header, p->header_len) &&
+		     !memcmp(buf + p->header_len, p->payload, p->payload_len) &&
+		     ri.size == sizeof(ri) && ri.status == QUICSEAL_RX_OPENED && ri.pn == p->pn &&
+		     ri.generation == (uint64_t)p->generation && ri.header_len == p->header_len &&
+		     ri.payload_len == p->payload_len;
+		if (!ok)
+			printf("     packet %d pn %llu: recv %zd (want %zu), cmsg size %u status %u pn %llu gen %llu\n",
+			       i, (unsigned long long)p->pn, n, p->header_len + p->payload_len,
+			       ri.size, ri.status, (unsigned long long)ri.pn,
+			       (unsigned long long)ri.generation);
+		good += ok;
+	}
+	check(good == fl->npackets, "%s: opened %d/%d packets, cleartext and cmsg exact", fl->name,
+	      good, fl->npackets);
+	info = info_of(rx, QUICSEAL_RX_INFO);
+	check(info.counters.opened == (uint64_t)fl->npackets &&
+		      info.generation == (uint64_t)fl->packets[fl->npackets - 1].generation,
+	      "%s: rx info: opened %llu, generation %llu", fl->name,
+	      (unsigned long long)info.counters.opened, (unsigned long long)info.generation);
+	close(tx);
+	close(rx);
+}
+
+/* Negatives: a fresh receiver at the negative's generation drops the packet and counts it. */
+static void check_negatives(const struct flow *fl)
+{
+	int i;
+
+	for (i = 0; i < fl->nnegatives; i++) {
+		const struct negative *ng = &fl->negatives[i];
+		uint16_t rport, tport;
+		int rx = udp_socket(IPPROTO_QUICSEAL, &rport), tx = udp_socket(IPPROTO_UDP, &tport);
+		struct quicseal_info info;
+		uint64_t largest = ng->largest, counted;
+		int g, advanced = 0;
+		ssize_t n;
+
+		connect_to(tx, rport);
+		set_keys(rx, QUICSEAL_RX_KEYS, keys_of(fl, QUICSEAL_NONE));
+		for (g = 0; g < ng->generation; g++)
+			advanced += !setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RX_ADVANCE, NULL, 0);
+		setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RX_LARGEST_PN, &largest, sizeof(largest));
+		send(tx, ng->protected, ng->protected_len, 0);
+		n = recv_info(rx, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+		if (n == -EAGAIN)
+			usleep(20000), n = recv_info(rx, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+		info = info_of(rx, QUICSEAL_RX_INFO);
+		counted = !strcmp(ng->expect, "auth_failed") ? info.counters.auth_failures
+			  : !strcmp(ng->expect, "malformed") ? info.counters.malformed : 0;
+		check(n == -EAGAIN && counted == 1 && advanced == ng->generation &&
+			      info.generation == (uint64_t)ng->generation,
+		      "%s: negative %d (%zu bytes) dropped as %s (recv %zd, counted %llu)", fl->name,
+		      i, ng->protected_len, ng->expect, n, (unsigned long long)counted);
+		close(tx);
+		close(rx);
+	}
+}
+
+/* A GSO flow: one UDP_SEGMENT send of cleartext through quicseal, and the protected batch
+ * sent by a plain socket with UDP_SEGMENT (a GSO skb over loopback) to a quicseal socket. */
+static void check_gso(const struct flow *fl)
+{
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_UDP, &rport), tx = udp_socket(IPPROTO_QUICSEAL, &tport);
+	size_t len = 0;
+	int i, good = 0, one = 1;
+	ssize_t s;
+	struct iovec iov;
+
+	connect_to(tx, rport);
+	set_keys(tx, QUICSEAL_TX_KEYS, keys_of(fl, fl->packets[0].pn - 1));
+	for (i = 0; i < fl->npackets; i++) {
+		memcpy(clear + len, fl->packets[i].header, fl->packets[i].header_len);
+		memcpy(clear + len + fl->packets[i].header_len, fl->packets[i].payload,
+		       fl->packets[i].payload_len);
+		len += fl->packets[i].header_len + fl->packets[i].payload_len;
+	}
+	iov.iov_base = clear;
+	iov.iov_len = len;
+	s = send_cmsg(tx, &iov, 1, QUICSEAL_NONE, fl->gso_size);
+	for (i = 0; i < fl->npackets; i++) {
+		ssize_t n = recv_info(rx, buf, sizeof(buf), NULL, 0);
+
+		good += n == (ssize_t)fl->packets[i].protected_len &&
+			!memcmp(buf, fl->packets[i].protected, n);
+	}
+	check(s == (ssize_t)len && good == fl->npackets,
+	      "%s: GSO send of %zu cleartext bytes (gso_size %d) -> %d/%d datagrams exact", fl->name,
+	      len, fl->gso_size, good, fl->npackets);
+	close(tx);
+	close(rx);
+
+	/* Receiving side. */
+	rx = udp_socket(IPPROTO_QUICSEAL, &rport);
+	tx = udp_socket(IPPROTO_UDP, &tport);
+	connect_to(tx, rport);
+	set_keys(rx, QUICSEAL_RX_KEYS, keys_of(fl, fl->packets[0].pn - 1));
+	setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RECV_INFO, &one, sizeof(one));
+	len = 0;
+	for (i = 0; i < fl->npackets; i++) {
+		memcpy(buf + len, fl->packets[i].protected, fl->packets[i].protected_len);
+		len += fl->packets[i].protected_len;
+	}
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	s = send_cmsg(tx, &iov, 1, QUICSEAL_NONE, fl->gso_size);
+	good = 0;
+	for (i = 0; i < fl->npackets; i++) {
+		const struct packet *p = &fl->packets[i];
+		struct quicseal_rx_info ri;
+		ssize_t n = recv_info(rx, clear, sizeof(clear), &ri, 0);
+
+		good += n == (ssize_t)(p->header_len + p->payload_len) &&
+			!memcmp(clear, p->header, p->header_len) &&
+			!memcmp(clear + p->header_len, p->payload, p->payload_len) &&
+			ri.pn == p->pn && ri.generation == (uint64_t)p->generation;
+	}
+	check(s == (ssize_t)len && good == fl->npackets,
+	      "%s: GSO batch of %zu protected bytes received as %d/%d opened datagrams", fl->name,
+	      len, good, fl->npackets);
+	close(tx);
+	close(rx);
+}
+
+/* quicseal to quicseal: a stream with key updates on both sides, and the limit. */
+static void check_end_to_end(const struct flow *fl)
+{
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_QUICSEAL, &rport), tx = udp_socket(IPPROTO_QUICSEAL, &tport);
+	struct quicseal_keys k = keys_of(fl, QUICSEAL_NONE);
+	struct quicseal_info ti, ri;
+	uint8_t packet[64];
+	int i, good = 0, one = 1, phase = 0, limited = 0, dcid = fl->dcid_len;
+	ssize_t s, n;
+
+	connect_to(tx, rport);
+	k.confidentiality_limit = 3;
+	set_keys(tx, QUICSEAL_TX_KEYS, k);
+	set_keys(rx, QUICSEAL_RX_KEYS, keys_of(fl, QUICSEAL_NONE));
+	setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RECV_INFO, &one, sizeof(one));
+	for (i = 0; i < 12; i++) {
+		struct quicseal_rx_info info;
+
+		memset(packet, 0xab, sizeof(packet));
+		packet[0] = 0x40 | (phase << 2) | 0x01; /* 2-byte packet number */
+		memset(packet + 1, 0x11, dcid);
+		packet[1 + dcid] = 0;
+		packet[2 + dcid] = i + 1;
+		s = send(tx, packet, sizeof(packet), 0);
+		if (s == -1 && errno == EKEYEXPIRED) {
+			/* Confidentiality limit: the sender must update keys. */
+			limited++;
+			phase ^= 1;
+			i--;
+			continue;
+		}
+		n = recv_info(rx, buf, sizeof(buf), &info, 0);
+		good += s == sizeof(packet) && n == sizeof(packet) && !memcmp(buf, packet, n) &&
+			info.pn == (uint64_t)i + 1 && info.generation == (uint64_t)limited;
+	}
+	ti = info_of(tx, QUICSEAL_TX_INFO);
+	ri = info_of(rx, QUICSEAL_RX_INFO);
+	check(good == 12 && limited == 3 && ti.generation == 3 && ri.generation == 3 &&
+		      ti.counters.key_updates == 3 && ri.counters.key_updates == 3 &&
+		      ti.counters.limit_drops == 3,
+	      "%s: end to end, 12 packets, EKEYEXPIRED at the limit x%d, key updates tx %llu rx %llu",
+	      fl->name, limited, (unsigned long long)ti.counters.key_updates,
+	      (unsigned long long)ri.counters.key_updates);
+	close(tx);
+	close(rx);
+}
+
+static void check_bad_input(const struct flow *fl)
+{
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_UDP, &rport), tx = udp_socket(IPPROTO_QUICSEAL, &tport);
+	struct quicseal_keys k;
+	struct quicseal_info info;
+	uint8_t packet[64];
+	struct iovec iov = { packet, sizeof(packet) };
+	socklen_t len;
+	int one = 1;
+
+	connect_to(tx, rport);
+	k = keys_of(fl, QUICSEAL_NONE);
+	check(setsockopt(tx, SOL_QUICSEAL, QUICSEAL_TX_KEYS, &k, sizeof(k) - 1) == -1 &&
+		      errno == EINVAL, "bad input: short key struct -> EINVAL");
+	k.size = 64;
+	check(set_keys(tx, QUICSEAL_TX_KEYS, k) == -EINVAL, "bad input: wrong size field -> EINVAL");
+	k = keys_of(fl, QUICSEAL_NONE);
+	k.suite = 0x1304;
+	check(set_keys(tx, QUICSEAL_TX_KEYS, k) == -EOPNOTSUPP, "bad input: unknown suite -> EOPNOTSUPP");
+	k = keys_of(fl, QUICSEAL_NONE);
+	k.secret_len = 31;
+	check(set_keys(tx, QUICSEAL_RX_KEYS, k) == -EINVAL, "bad input: wrong secret length -> EINVAL");
+	k.secret_len = 200;
+	check(set_keys(tx, QUICSEAL_RX_KEYS, k) == -EINVAL, "bad input: oversized secret length -> EINVAL");
+	k = keys_of(fl, QUICSEAL_NONE);
+	k.dcid_len = 21;
+	check(set_keys(tx, QUICSEAL_TX_KEYS, k) == -EINVAL, "bad input: dcid_len 21 -> EINVAL");
+	check(setsockopt(tx, SOL_QUICSEAL, 99, &one, sizeof(one)) == -1 && errno == ENOPROTOOPT,
+	      "bad input: unknown option -> ENOPROTOOPT");
+	check(setsockopt(tx, SOL_UDP, UDP_GRO, &one, sizeof(one)) == -1 && errno == EOPNOTSUPP,
+	      "bad input: UDP_GRO on a quicseal socket -> EOPNOTSUPP");
+	len = sizeof(info) - 1;
+	check(getsockopt(tx, SOL_QUICSEAL, QUICSEAL_TX_INFO, &info, &len) == -1 && errno == EINVAL,
+	      "bad input: short info buffer -> EINVAL");
+
+	/* Before keys: plain UDP. */
+	memset(packet, 0x5a, sizeof(packet));
+	check(send(tx, packet, sizeof(packet), 0) == sizeof(packet) &&
+		      recv_info(rx, buf, sizeof(buf), NULL, 0) == sizeof(packet) &&
+		      !memcmp(buf, packet, sizeof(packet)),
+	      "before keys: a quicseal socket sends plain UDP");
+
+	set_keys(tx, QUICSEAL_TX_KEYS, keys_of(fl, QUICSEAL_NONE));
+	memset(packet, 0, sizeof(packet));
+	packet[0] = 0x40; /* 1-byte packet number */
+	packet[1 + fl->dcid_len] = 5;
+	check(send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 20) == -EINVAL,
+	      "bad input: gso_size too small -> EINVAL");
+	check(send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 16) == -EINVAL, "bad input: gso_size 16 -> EINVAL");
+	iov.iov_len = 1 + fl->dcid_len + 1 + 2; /* sealed: 3 bytes short of a sample */
+	check(send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 0) == -EBADMSG,
+	      "bad input: packet too short to sample -> EBADMSG");
+	iov.iov_len = sizeof(packet);
+	packet[0] = 0x40 | 0x18;
+	check(send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 0) == -EBADMSG,
+	      "bad input: reserved bits set -> EBADMSG");
+	packet[0] = 0x40;
+	check(send_cmsg(tx, &iov, 1, 6, 0) == -EINVAL,
+	      "bad input: PN cmsg not matching the header -> EINVAL");
+	check(send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 0) == sizeof(packet) &&
+		      recv_info(rx, buf, sizeof(buf), NULL, 0) == sizeof(packet) + 16,
+	      "valid packet after bad ones: sealed (+16 bytes)");
+	check(send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 0) == -EILSEQ,
+	      "bad input: packet number reused -> EILSEQ");
+	check(send(tx, packet, 0, 0) == -1 && errno == EBADMSG, "bad input: empty datagram -> EBADMSG");
+	check(send(tx, packet, sizeof(packet), MSG_MORE) == -1 && errno == EOPNOTSUPP,
+	      "bad input: MSG_MORE (corking) -> EOPNOTSUPP");
+	info = info_of(tx, QUICSEAL_TX_INFO);
+	check(info.counters.sealed == 1 && info.counters.malformed == 2 && info.counters.rejected == 2,
+	      "bad input: counted (sealed %llu, malformed %llu, rejected %llu)",
+	      (unsigned long long)info.counters.sealed, (unsigned long long)info.counters.malformed,
+	      (unsigned long long)info.counters.rejected);
+	close(tx);
+	close(rx);
+}
+
+int main(int argc, char **argv)
+{
+	int i, probe;
+	uint16_t port;
+	char line[128];
+	FILE *proc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	probe = udp_socket(IPPROTO_QUICSEAL, &port);
+	check(probe >= 0, "socket(AF_INET, SOCK_DGRAM, IPPROTO_QUICSEAL) (%s)",
+	      probe >= 0 ? "ok" : strerror(errno));
+	if (probe < 0)
+		goto out;
+	close(probe);
+	check(load_vectors(argc > 1 ? argv[1] : "/vectors.txt") > 0, "vectors loaded: %d flows",
+	      nflows);
+	for (i = 0; i < nflows; i++) {
+		const struct flow *fl = &flows[i];
+
+		if (!fl->npackets)
+			continue;
+		if (fl->gso_size) {
+			check_gso(fl);
+		} else {
+			check_seal(fl);
+			check_open(fl);
+		}
+		check_negatives(fl);
+	}
+	for (i = 0; i < nflows; i++)
+		if (flows[i].npackets && !flows[i].gso_size && flows[i].dcid_len == 8) {
+			check_end_to_end(&flows[i]);
+			check_bad_input(&flows[i]);
+		}
+	proc = fopen("/proc/net/quicseal", "r");
+	check(proc != NULL, "/proc/net/quicseal readable");
+	while (proc && fgets(line, sizeof(line), proc))
+		printf("     /proc/net/quicseal: %s", line);
+	if (proc)
+		fclose(proc);
+out:
+	printf("selftest: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,587 @@
+//! `cargo xtask kernel-test`: builds the kernel module (the core as a Rust object plus the C
+//! shim in `targets/kernel/`) and a static selftest, boots Debian's kernel under QEMU (TCG)
+//! with an initramfs, and runs the selftest inside: load the module, seal and open every
+//! vector file through the socket, GSO, key updates, bad input, unload.
+//!
+//! Prints `N passed, M failed` and fails on a failed check or on any kernel warning, BUG,
+//! oops or call trace in the serial log (`target/kernel/serial.log`).
+//!
+//! Needs Debian's kernel headers, QEMU, busybox-static, gcc and Debian's Rust compiler;
+//! installs them with apt when run as root. The kernel image matching the headers is
+//! downloaded once (`apt-get download`) and cached under `target/kernel/`. This machine's
+//! running kernel is not the one the module is built for: the headers' ABI is used throughout.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{run as run_command, workspace_root};
+
+const RUSTC: &str = "/usr/bin/rustc";
+const CARGO: &str = "/usr/bin/cargo";
+const TARGET: &str = "x86_64-unknown-none";
+const APT_PACKAGES: [&str; 10] = [
+    "linux-headers-amd64",
+    "qemu-system-x86",
+    "busybox-static",
+    "cpio",
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    "gcc",
+    "make",
+    "libc6-dev",
+];
+
+/// The recipe of /work/shared/TOOLCHAIN.md: kernel code model comes with the target; static
+/// relocations, PLT calls (otherwise memcpy becomes GOTPCREL, which insmod refuses), the
+/// kernel's retpoline and return thunks (objtool-clean), no unwind tables. Plus the
+/// RustCrypto software backends: their SIMD backends crash rustc on this soft-float target
+/// (see xtask/src/baremetal.rs).
+const RUSTFLAGS: &str = concat!(
+    "-C relocation-model=static -C force-unwind-tables=no -Z plt=yes ",
+    "-Z direct-access-external-data=yes -Z retpoline-external-thunk ",
+    "-Z function-return=thunk-extern ",
+    r#"--cfg aes_backend="soft" --cfg chacha20_backend="soft" --cfg poly1305_backend="soft" "#,
+    r#"--cfg polyval_backend="soft" --cfg sha2_backend="soft""#,
+);
+
+/// How long the VM may take: boot + tests + power-off is a few seconds under TCG.
+const VM_TIMEOUT: Duration = Duration::from_secs(240);
+
+pub fn run() -> crate::Result {
+    let started = Instant::now();
+    let root = workspace_root();
+    let out = root.join("target").join("kernel");
+    fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+
+    let step = |name: &str| eprintln!("kernel-test: {name} ...");
+    step("checking packages");
+    ensure_packages()?;
+    let abi = headers_abi()?;
+    eprintln!("kernel-test: Debian kernel headers {abi}");
+
+    step("fetching the kernel image");
+    let vmlinuz = kernel_image(&abi, &out)?;
+
+    step("building the Rust object");
+    let timer = Instant::now();
+    let staticlib = build_rust_object(&root, &out)?;
+    eprintln!("kernel-test: Rust object ok in {:.1?}", timer.elapsed());
+
+    step("building the module");
+    let timer = Instant::now();
+    let module = build_module(&root, &out, &abi, &staticlib)?;
+    eprintln!("kernel-test: module ok in {:.1?}", timer.elapsed());
+
+    step("building the selftest");
+    let selftest = out.join("quicseal_selftest");
+    run_command(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-Werror", "-o"])
+            .arg(&selftest)
+            .arg("-I")
+            .arg(root.join("targets/kernel/include/uapi"))
+            .arg(root.join("targets/kernel/selftest/quicseal_selftest.c")),
+    )
+    .map_err(|e| format!("selftest build failed: {e}"))?;
+
+    step("writing vectors.txt and the initramfs");
+    let vectors = vectors_text(&root.join("vectors"))?;
+    let initramfs = build_initramfs(&out, &module, &selftest, &vectors)?;
+
+    step("booting the kernel under QEMU (TCG)");
+    let timer = Instant::now();
+    let log = boot(&out, &vmlinuz, &initramfs)?;
+    eprintln!("kernel-test: VM ran in {:.1?}", timer.elapsed());
+    let verdict = judge(&log);
+    eprintln!(
+        "kernel-test: {} ({:.1?} in all)",
+        match &verdict {
+            Ok(summary) => summary.clone(),
+            Err(e) => e.clone(),
+        },
+        started.elapsed()
+    );
+    verdict.map(|_| ())
+}
+
+fn apt(args: &[&str]) -> crate::Result {
+    run_command(
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null()),
+    )
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("ok installed"))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+fn ensure_packages() -> crate::Result {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!(
+            "missing packages: run `sudo apt-get install {}`",
+            missing.join(" ")
+        ));
+    }
+    eprintln!("kernel-test: installing {}", missing.join(" "));
+    // Without `update` a stale list offers an old rustc-web.
+    apt(&["update", "-q"])?;
+    apt(&[
+        &["install", "-y", "-q", "--no-install-recommends"][..],
+        &missing[..],
+    ]
+    .concat())
+}
+
+/// The ABI of the installed Debian headers (e.g. `6.1.0-56-amd64`): the newest one with a
+/// build directory.
+fn headers_abi() -> crate::Result<String> {
+    let mut abis: Vec<String> = fs::read_dir("/usr/src")
+        .map_err(|e| format!("/usr/src: {e}"))?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let abi = name.strip_prefix("linux-headers-")?.to_string();
+            (abi.ends_with("-amd64") && Path::new(&format!("/lib/modules/{abi}/build")).exists())
+                .then_some(abi)
+        })
+        .collect();
+    abis.sort_by_key(|abi| {
+        abi.split(['.', '-'])
+            .map(|part| part.parse::<u64>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    });
+    abis.pop()
+        .ok_or_else(|| "no Debian kernel headers (linux-headers-amd64) found".to_string())
+}
+
+/// `target/kernel/vmlinuz-<abi>`, downloaded with `apt-get download` the first time.
+fn kernel_image(abi: &str, out: &Path) -> crate::Result<PathBuf> {
+    let vmlinuz = out.join(format!("vmlinuz-{abi}"));
+    if vmlinuz.is_file() {
+        return Ok(vmlinuz);
+    }
+    // apt drops privileges to `_apt` for downloads: use a directory it can write.
+    let dir = std::env::temp_dir().join(format!("quicseal-kernel-{}", std::process::id()));
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let _ = Command::new("chmod").arg("777").arg(&dir).status();
+    let package = format!("linux-image-{abi}");
+    let downloaded = run_command(
+        Command::new("apt-get")
+            .args(["download", "-q", &package])
+            .current_dir(&dir)
+            .stdin(Stdio::null()),
+    );
+    if downloaded.is_err() && is_root() {
+        apt(&["update", "-q"])?;
+        run_command(
+            Command::new("apt-get")
+                .args(["download", "-q", &package])
+                .current_dir(&dir)
+                .stdin(Stdio::null()),
+        )?;
+    } else {
+        downloaded?;
+    }
+    let deb = fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or_else(|| format!("apt-get download {package} produced no .deb"))?;
+    let member = format!("./boot/vmlinuz-{abi}");
+    run_command(Command::new("sh").current_dir(&dir).arg("-c").arg(format!(
+        "dpkg-deb --fsys-tarfile '{}' | tar -x '{member}'",
+        deb.display()
+    )))?;
+    fs::copy(dir.join(&member), &vmlinuz).map_err(|e| format!("copying {member}: {e}"))?;
+    let _ = fs::remove_dir_all(&dir);
+    Ok(vmlinuz)
+}
+
+/// Builds `targets/kernel/rust` for x86_64-unknown-none with Debian's compiler and checks
+/// the crate's object: no GOT-relative relocations (insmod refuses them).
+fn build_rust_object(root: &Path, out: &Path) -> crate::Result<PathBuf> {
+    let crate_dir = root.join("targets/kernel/rust");
+    let target_dir = out.join("rust");
+    let mut command = Command::new(CARGO);
+    command
+        .current_dir(&crate_dir)
+        .env("RUSTC", RUSTC)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTFLAGS", RUSTFLAGS)
+        .env_remove("RUSTDOC")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::null())
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--target",
+            TARGET,
+        ])
+        .args(["-Z", "build-std=core,compiler_builtins"])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    run_command(&mut command).map_err(|e| format!("Rust object build failed: {e}"))?;
+    let staticlib = target_dir.join(TARGET).join("release/libquicseal_kmod.a");
+
+    // Take the crate's own object out of the archive to look at it.
+    let scratch = out.join("rust-object");
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    run_command(
+        Command::new("ar")
+            .arg("x")
+            .arg(&staticlib)
+            .current_dir(&scratch),
+    )?;
+    let object = fs::read_dir(&scratch)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("quicseal_kmod"))
+        })
+        .ok_or("no quicseal_kmod object in the staticlib")?;
+    let relocations = capture(Command::new("readelf").arg("-rW").arg(&object))?;
+    if relocations.contains("GOTPC") {
+        return Err(
+            "the Rust object has GOTPC relocations: insmod would refuse it \
+                    (check RUSTFLAGS: -Z plt=yes, relocation-model=static)"
+                .into(),
+        );
+    }
+    let undefined = capture(Command::new("nm").arg("-u").arg(&object))?;
+    let undefined: Vec<&str> = undefined
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    eprintln!(
+        "kernel-test: Rust object needs {} (panic paths {})",
+        undefined.join(", "),
+        if undefined.contains(&"quicseal_rust_panic") {
+            "present"
+        } else {
+            "optimised away"
+        }
+    );
+    Ok(staticlib)
+}
+
+/// Copies the module sources next to the build output and runs Kbuild against the Debian
+/// headers (never the running kernel's).
+fn build_module(root: &Path, out: &Path, abi: &str, staticlib: &Path) -> crate::Result<PathBuf> {
+    let build = out.join("module");
+    fs::create_dir_all(build.join("include/uapi/linux")).map_err(|e| e.to_string())?;
+    let src = root.join("targets/kernel/module");
+    for name in ["Kbuild", "Makefile", "quicseal_main.c", "quicseal_rust.h"] {
+        copy_if_changed(&src.join(name), &build.join(name))?;
+    }
+    copy_if_changed(
+        &root.join("targets/kernel/include/uapi/linux/quicseal.h"),
+        &build.join("include/uapi/linux/quicseal.h"),
+    )?;
+    let output = Command::new("make")
+        .arg("-C")
+        .arg(format!("/lib/modules/{abi}/build"))
+        .arg(format!("M={}", build.display()))
+        .arg(format!("QS_RUST_LIB={}", staticlib.display()))
+        .arg("-j2")
+        .arg("modules")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("make: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        return Err(format!("module build failed:\n{text}"));
+    }
+    // The shim must compile without warnings, and objtool must be content.
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("warning:") && !l.contains("Skipping BTF"))
+        .collect();
+    if !warnings.is_empty() {
+        return Err(format!("module build warnings:\n{}", warnings.join("\n")));
+    }
+    Ok(build.join("quicseal.ko"))
+}
+
+fn copy_if_changed(from: &Path, to: &Path) -> crate::Result {
+    let data = fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    if fs::read(to).ok().as_deref() != Some(&data[..]) {
+        fs::write(to, data).map_err(|e| format!("{}: {e}", to.display()))?;
+    }
+    Ok(())
+}
+
+fn capture(command: &mut Command) -> crate::Result<String> {
+    let output = command
+        .output()
+        .map_err(|e| format!("{:?}: {e}", command.get_program()))?;
+    if !output.status.success() {
+        return Err(format!("{:?} failed", command.get_program()));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// vectors/*.json as the selftest's line format (see quicseal_selftest.c).
+fn vectors_text(dir: &Path) -> crate::Result<String> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut text = String::new();
+    for file in files {
+        let json: Value = serde_json::from_str(
+            &fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?,
+        )
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+        let str_of = |v: &Value, key: &str| v[key].as_str().unwrap_or("").to_string();
+        let num = |v: &Value, key: &str| v[key].as_u64();
+        let suite = match json["suite"].as_str() {
+            Some("TLS_AES_128_GCM_SHA256") => 0x1301,
+            Some("TLS_AES_256_GCM_SHA384") => 0x1302,
+            Some("TLS_CHACHA20_POLY1305_SHA256") => 0x1303,
+            other => return Err(format!("{}: unknown suite {other:?}", file.display())),
+        };
+        let name = file.file_stem().unwrap_or_default().to_string_lossy();
+        let _ = writeln!(
+            text,
+            "flow {name} {suite:#x} {} {} {}",
+            num(&json, "dcid_len").unwrap_or(0),
+            num(&json, "gso_size").unwrap_or(0),
+            str_of(&json, "secret"),
+        );
+        let mut previous: Option<u64> = None;
+        for packet in json["packets"].as_array().into_iter().flatten() {
+            let pn = num(packet, "pn").ok_or("packet without pn")?;
+            let largest = num(packet, "largest_received")
+                .or(previous)
+                .unwrap_or(pn.wrapping_sub(1));
+            let _ = writeln!(
+                text,
+                "packet {} {pn} {largest} {} {} {}",
+                num(packet, "generation").unwrap_or(0),
+                hex_or_dash(&str_of(packet, "header")),
+                hex_or_dash(&str_of(packet, "payload")),
+                hex_or_dash(&str_of(packet, "protected")),
+            );
+            previous = Some(pn);
+        }
+        for negative in json["negative"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                text,
+                "negative {} {} {} {}",
+                num(negative, "generation").unwrap_or(0),
+                num(negative, "largest_received").unwrap_or(0),
+                str_of(negative, "expect"),
+                hex_or_dash(&str_of(negative, "protected")),
+            );
+        }
+        text.push_str("end\n");
+    }
+    Ok(text)
+}
+
+fn hex_or_dash(hex: &str) -> &str {
+    if hex.is_empty() { "-" } else { hex }
+}
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+ip link set lo up
+echo "quicseal-vm: insmod"
+if insmod /quicseal.ko; then
+  echo "quicseal-vm: module loaded"
+  /quicseal_selftest /vectors.txt
+  echo "quicseal-vm: selftest exit $?"
+  # Closed UDP sockets are freed after an RCU grace period, and each holds a module
+  # reference until then: retry for up to 5 s.
+  unloaded=no
+  for i in $(seq 50); do
+    if rmmod quicseal 2>/dev/null; then unloaded=yes; break; fi
+    sleep 0.1
+  done
+  if [ $unloaded = yes ]; then echo "quicseal-vm: module unloaded"; else rmmod quicseal; echo "quicseal-vm: rmmod FAILED"; fi
+else
+  echo "quicseal-vm: insmod FAILED"
+fi
+dmesg | grep -i quicseal | sed 's/^/quicseal-vm: dmesg: /'
+echo "quicseal-vm: done"
+poweroff -f
+"#;
+
+fn build_initramfs(
+    out: &Path,
+    module: &Path,
+    selftest: &Path,
+    vectors: &str,
+) -> crate::Result<PathBuf> {
+    let dir = out.join("initramfs");
+    let _ = fs::remove_dir_all(&dir);
+    for sub in ["bin", "proc", "sys", "dev", "tmp"] {
+        fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
+    }
+    let copy = |from: &Path, to: &str| {
+        fs::copy(from, dir.join(to))
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", from.display()))
+    };
+    copy(Path::new("/bin/busybox"), "bin/busybox")?;
+    copy(module, "quicseal.ko")?;
+    copy(selftest, "quicseal_selftest")?;
+    fs::write(dir.join("vectors.txt"), vectors).map_err(|e| e.to_string())?;
+    fs::write(dir.join("init"), INIT).map_err(|e| e.to_string())?;
+    run_command(Command::new("chmod").arg("755").arg(dir.join("init")))?;
+    let image = out.join("initramfs.cpio.gz");
+    run_command(Command::new("sh").current_dir(&dir).arg("-c").arg(format!(
+        "find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        image.display()
+    )))?;
+    Ok(image)
+}
+
+/// Boots the VM and returns its serial log (also written to target/kernel/serial.log).
+fn boot(out: &Path, vmlinuz: &Path, initramfs: &Path) -> crate::Result<String> {
+    let log_path = out.join("serial.log");
+    let log_file = fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let mut child = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "512M",
+            "-smp",
+            "1",
+            "-nographic",
+            "-no-reboot",
+        ])
+        .args(["-cpu", "max"])
+        .arg("-kernel")
+        .arg(vmlinuz)
+        .arg("-initrd")
+        .arg(initramfs)
+        .args(["-append", "console=ttyS0 panic=-1 oops=panic quiet"])
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("qemu-system-x86_64: {e}"))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(status);
+        }
+        if started.elapsed() > VM_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = fs::read_to_string(&log_path).unwrap_or_default();
+    for line in log.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with("ok") || line.starts_with("FAIL") || line.starts_with("     ") {
+            continue; // the summary below says how many; the full log is on disk
+        }
+        if line.contains("quicseal") || line.contains("selftest") || is_kernel_alarm(line) {
+            eprintln!("  vm| {line}");
+        }
+    }
+    for line in log.lines().filter(|l| l.starts_with("FAIL")) {
+        eprintln!("  vm| {line}");
+    }
+    match status {
+        None => Err(format!(
+            "the VM did not finish within {VM_TIMEOUT:?}; see {}",
+            log_path.display()
+        )),
+        Some(_) => Ok(log),
+    }
+}
+
+fn is_kernel_alarm(line: &str) -> bool {
+    [
+        "WARNING:",
+        "BUG:",
+        "Oops",
+        "Call Trace",
+        "Kernel panic",
+        "general protection",
+    ]
+    .iter()
+    .any(|alarm| line.contains(alarm))
+}
+
+/// `Ok("N passed, M failed")` when the selftest ran to the end without failures and the
+/// kernel said nothing alarming.
+fn judge(log: &str) -> crate::Result<String> {
+    let summary = log
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("selftest: "))
+        .map(str::to_string);
+    let alarms: Vec<&str> = log.lines().filter(|l| is_kernel_alarm(l)).collect();
+    let mut problems = Vec::new();
+    if !alarms.is_empty() {
+        problems.push(format!("kernel reported: {}", alarms.join(" | ")));
+    }
+    for (marker, problem) in [
+        ("quicseal-vm: module loaded", "the module did not load"),
+        ("quicseal-vm: module unloaded", "the module did not unload"),
+        ("quicseal-vm: done", "the VM did not finish its script"),
+    ] {
+        if !log.contains(marker) {
+            problems.push(problem.to_string());
+        }
+    }
+    match &summary {
+        None => problems.push("the selftest printed no summary".into()),
+        Some(s) if !s.ends_with(" 0 failed") => problems.push(format!("selftest: {s}")),
+        Some(_) => {}
+    }
+    let summary = summary.unwrap_or_else(|| "0 passed, 1 failed".into());
+    if problems.is_empty() {
+        Ok(summary)
+    } else {
+        Err(format!("{summary}; {}", problems.join("; ")))
+    }
+}
