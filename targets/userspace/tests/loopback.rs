@@ -1,0 +1,590 @@
+//! End to end over real loopback sockets: what the receiver opens is exactly what the sender
+//! sealed, across a key update, for each suite, with and without GSO, over IPv4 and IPv6;
+//! the GSO fallback when the kernel refuses it; flow tables sharing one socket; long-header
+//! pass-through; bad datagrams dropped one by one; bounded waits.
+//!
+//! Every receive has a timeout and every loop a deadline, so nothing here can hang.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use quicseal::packet_number::TruncatedPacketNumber;
+use quicseal::wire::{ConnectionId, ShortHeader};
+use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, RxFlow, TxFlow};
+use quicseal_userspace::traffic::{self, Endpoints, Protection, TrafficConfig};
+use quicseal_userspace::{
+    DEFAULT_MESSAGE_CAPACITY, Ecn, OpenGro, RecvBatch, RecvError, SealGso, SealedSocket,
+    SendBuffer, SendError, SocketConfig, Transmit,
+};
+
+const SEGMENT: usize = 1200;
+const STRIDE: usize = SEGMENT - 16;
+const DCID: [u8; 8] = *b"e2e-test";
+const PACKETS: u64 = 40;
+const BATCH: usize = 8;
+const KEY_UPDATE_AT: u64 = 20;
+/// Longest any test waits for its packets.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn socket_config(gso: bool) -> SocketConfig {
+    SocketConfig {
+        gso,
+        timeout: Duration::from_secs(2),
+        recv_buffer: Some(1 << 20),
+        send_buffer: None,
+    }
+}
+
+fn ipv4() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
+}
+
+/// `[::1]:0`, or `None` (saying why) where this machine has no IPv6 loopback.
+fn ipv6() -> Option<SocketAddr> {
+    let address = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0);
+    match UdpSocket::bind(address) {
+        Ok(_) => Some(address),
+        Err(e) => {
+            eprintln!("skipping the IPv6 case: cannot bind [::1]:0 here ({e})");
+            None
+        }
+    }
+}
+
+/// A receiver at `address` and a sender on the same IP.
+fn pair(address: SocketAddr, gso: bool) -> (SealedSocket, SealedSocket) {
+    let receiver = SealedSocket::bind(address, socket_config(gso)).unwrap();
+    let sender = SealedSocket::bind(SocketAddr::new(address.ip(), 0), socket_config(gso)).unwrap();
+    (sender, receiver)
+}
+
+/// A cleartext 1-RTT packet of `len` bytes to `dcid`: 2-byte packet number, payload bytes
+/// that differ from packet to packet.
+fn packet(dcid: &[u8], number: u64, key_phase: bool, len: usize) -> Vec<u8> {
+    let header = ShortHeader {
+        fixed_bit: true,
+        spin: number % 3 == 0,
+        key_phase,
+        dcid: ConnectionId::new(dcid).unwrap(),
+        packet_number: TruncatedPacketNumber::new((number & 0xffff) as u32, 2).unwrap(),
+    };
+    let mut bytes = vec![0u8; len];
+    let header_len = header.emit(&mut bytes).unwrap();
+    for (i, b) in bytes[header_len..].iter_mut().enumerate() {
+        *b = (number as u8).wrapping_mul(37).wrapping_add(i as u8);
+    }
+    bytes
+}
+
+/// A v1 Handshake packet of `len` bytes (18 to 80), opaque to the seal.
+fn handshake(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0xe0, 0, 0, 0, 1, 8];
+    bytes.extend(DCID);
+    bytes.extend([0, 0x40, (len - 17) as u8]); // no SCID, 2-byte Length
+    bytes.resize(len, 0xab);
+    bytes
+}
+
+/// A datagram as the receiver saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Arrived {
+    number: u64,
+    generation: u64,
+    key_phase: bool,
+    /// Long-header bytes, then the cleartext short header and payload.
+    bytes: Vec<u8>,
+    ecn: Ecn,
+    source: SocketAddr,
+    /// Datagrams in the message it came in.
+    message_datagrams: usize,
+}
+
+/// Receives until `count` datagrams have arrived (or the deadline passes), opening them with
+/// `flow`; a datagram that does not open fails the test.
+fn receive<O: OpenGro>(receiver: &SealedSocket, flow: &mut O, count: usize) -> Vec<Arrived> {
+    let mut batch = RecvBatch::new(8, DEFAULT_MESSAGE_CAPACITY);
+    let mut arrived = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while arrived.len() < count && Instant::now() < deadline {
+        match receiver.recv_open(flow, &mut batch) {
+            Ok(_) => {}
+            Err(RecvError::Timeout(_)) => continue,
+            Err(e) => panic!("receive failed: {e}"),
+        }
+        for message in batch.messages() {
+            for datagram in message.datagrams() {
+                let opened = datagram
+                    .outcome
+                    .unwrap_or_else(|e| panic!("datagram {} did not open: {e}", datagram.index));
+                let mut bytes = opened.long_header.to_vec();
+                let (mut number, mut generation, mut key_phase) = (u64::MAX, u64::MAX, false);
+                if let Some(packet) = opened.packet {
+                    bytes.extend(packet.header);
+                    bytes.extend(packet.payload);
+                    (number, generation, key_phase) =
+                        (packet.number(), packet.generation(), packet.key_phase());
+                }
+                arrived.push(Arrived {
+                    number,
+                    generation,
+                    key_phase,
+                    bytes,
+                    ecn: message.ecn,
+                    source: message.source,
+                    message_datagrams: message.datagram_count(),
+                });
+            }
+        }
+    }
+    assert_eq!(
+        arrived.len(),
+        count,
+        "datagrams arrived before the deadline"
+    );
+    arrived
+}
+
+/// Sends `packets` in GSO batches of `BATCH` with `flow`, each batch as scatter-gather
+/// pieces cut inside the headers; every datagram must go out.
+fn send<S: SealGso>(
+    sender: &SealedSocket,
+    flow: &mut S,
+    destination: SocketAddr,
+    packets: &[Vec<u8>],
+) {
+    let mut buffer = SendBuffer::new();
+    for batch in packets.chunks(BATCH) {
+        let pieces: Vec<&[u8]> = batch
+            .iter()
+            .flat_map(|p| {
+                let (a, b) = p.split_at(5);
+                [a, b]
+            })
+            .collect();
+        let transmit = Transmit {
+            destination,
+            ecn: Ecn::Ect0,
+            cleartext: &pieces,
+            segment_size: SEGMENT,
+        };
+        let sent = sender.send(flow, &transmit, &mut buffer).unwrap();
+        assert_eq!(
+            (sent.datagrams, sent.sent, sent.refused),
+            (batch.len(), batch.len(), 0),
+            "{:?}",
+            buffer.outcomes()
+        );
+    }
+}
+
+/// One suite, one path, one address family: 40 packets in batches of 8 (some batches end
+/// in a shorter packet), the key phase flipping at packet 20, inside a batch.
+fn exchange(suite: CipherSuite, gso: bool, address: SocketAddr) {
+    let what = format!("{} gso={gso} {address}", suite.name());
+    let (sender, receiver) = pair(address, gso);
+    let destination = receiver.local_addr().unwrap();
+    let secret = vec![0x42; suite.secret_len()];
+    let packets: Vec<Vec<u8>> = (0..PACKETS)
+        .map(|n| {
+            let short_last = n % 16 == 15; // the last of every other batch
+            packet(
+                &DCID,
+                n,
+                n >= KEY_UPDATE_AT,
+                if short_last { 300 } else { STRIDE },
+            )
+        })
+        .collect();
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(DCID.len())).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(DCID.len())).unwrap();
+
+    let arrived = thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, &mut rx, packets.len()));
+        send(&sender, &mut tx, destination, &packets);
+        receiving.join().unwrap()
+    });
+
+    let sender_address = sender.local_addr().unwrap();
+    for (i, got) in arrived.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!(got.number, i, "{what}: packet order");
+        assert_eq!(got.bytes, packets[i as usize], "{what}: packet {i} bytes");
+        let updated = i >= KEY_UPDATE_AT;
+        assert_eq!(
+            (got.generation, got.key_phase),
+            (u64::from(updated), updated),
+            "{what}: packet {i} keys"
+        );
+        assert_eq!(got.ecn, Ecn::Ect0, "{what}: packet {i} ECN");
+        assert_eq!(got.source, sender_address, "{what}: packet {i} source");
+    }
+    assert_eq!(tx.counters().key_updates, 1, "{what}");
+    assert_eq!(rx.counters().key_updates, 1, "{what}");
+    assert_eq!(rx.counters().opened, PACKETS, "{what}");
+
+    let stats = sender.stats();
+    let largest_message = arrived.iter().map(|a| a.message_datagrams).max();
+    if gso && sender.max_gso_segments() > 1 {
+        assert_eq!(
+            (stats.gso_sends, stats.single_sends),
+            (PACKETS / BATCH as u64, 0),
+            "{what}: one GSO sendmsg per batch"
+        );
+        if receiver.gro_enabled() {
+            assert_eq!(
+                largest_message,
+                Some(BATCH),
+                "{what}: GRO kept batches whole"
+            );
+        }
+    } else {
+        if gso {
+            eprintln!("{what}: GSO is not available here; the batches went one by one");
+        }
+        assert_eq!(
+            (stats.gso_sends, stats.single_sends),
+            (0, PACKETS),
+            "{what}"
+        );
+        assert_eq!(largest_message, Some(1), "{what}");
+    }
+    assert_eq!(stats.datagrams_sent, PACKETS, "{what}");
+}
+
+#[test]
+fn sealed_packets_arrive_as_sent_over_ipv4() {
+    for suite in CipherSuite::ALL {
+        for gso in [true, false] {
+            exchange(suite, gso, ipv4());
+        }
+    }
+}
+
+#[test]
+fn sealed_packets_arrive_as_sent_over_ipv6() {
+    let Some(address) = ipv6() else { return };
+    for suite in CipherSuite::ALL {
+        for gso in [true, false] {
+            exchange(suite, gso, address);
+        }
+    }
+}
+
+/// SO_NO_CHECK makes Linux refuse every GSO send with EINVAL (udp_send_skb: GSO needs the
+/// UDP checksum), while single datagrams still go: a real kernel refusal on loopback.
+fn refuse_gso(socket: &UdpSocket) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor, and a pointer to a c_int with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NO_CHECK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt(SO_NO_CHECK): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+#[test]
+fn kernel_refusing_gso_falls_back_to_one_datagram_per_send() {
+    let (sender, receiver) = pair(ipv4(), true);
+    if sender.max_gso_segments() == 1 {
+        eprintln!("skipping: this kernel offers no UDP GSO to fall back from");
+        return;
+    }
+    refuse_gso(sender.as_std());
+    let destination = receiver.local_addr().unwrap();
+    let secret = [7u8; 32];
+    let suite = CipherSuite::Aes128GcmSha256;
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let packets: Vec<Vec<u8>> = (0..16).map(|n| packet(&DCID, n, false, STRIDE)).collect();
+
+    let arrived = thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, &mut rx, packets.len()));
+        send(&sender, &mut tx, destination, &packets[..8]);
+        let stats = sender.stats();
+        assert_eq!(
+            (stats.gso_refusals, stats.gso_sends, stats.single_sends),
+            (1, 0, 8),
+            "the refused batch went again one datagram at a time"
+        );
+        assert_eq!(sender.max_gso_segments(), 1, "GSO stays off");
+        send(&sender, &mut tx, destination, &packets[8..]);
+        receiving.join().unwrap()
+    });
+
+    let stats = sender.stats();
+    assert_eq!(
+        (stats.gso_refusals, stats.gso_sends, stats.single_sends),
+        (1, 0, 16),
+        "the next batch did not try GSO again"
+    );
+    for (i, got) in arrived.iter().enumerate() {
+        assert_eq!((got.number, &got.bytes), (i as u64, &packets[i]));
+        assert_eq!(got.message_datagrams, 1);
+    }
+}
+
+#[test]
+fn flow_tables_serve_several_connections_on_one_socket() {
+    const OTHER: [u8; 8] = *b"e2e-two!";
+    let suite = CipherSuite::ChaCha20Poly1305Sha256;
+    let (secret_a, secret_b) = ([1u8; 32], [2u8; 32]);
+    let config = FlowConfig::new(8);
+    let mut tx_table: FlowTable<TxFlow, 4> = FlowTable::new(8).unwrap();
+    let mut rx_table: FlowTable<RxFlow, 4> = FlowTable::new(8).unwrap();
+    for (dcid, secret) in [(DCID, secret_a), (OTHER, secret_b)] {
+        let cid = ConnectionId::new(&dcid).unwrap();
+        tx_table
+            .insert(cid, TxFlow::from_secret(suite, &secret, config).unwrap())
+            .unwrap();
+        rx_table
+            .insert(cid, RxFlow::from_secret(suite, &secret, config).unwrap())
+            .unwrap();
+    }
+    // A batch for each connection, then one that mixes them.
+    let mut packets = Vec::new();
+    for n in 0..4 {
+        packets.push(packet(&DCID, n, false, STRIDE));
+    }
+    for n in 0..4 {
+        packets.push(packet(&OTHER, n, false, STRIDE));
+    }
+    for n in 4..8 {
+        packets.push(packet(
+            if n % 2 == 0 { &DCID } else { &OTHER },
+            n,
+            false,
+            STRIDE,
+        ));
+    }
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    let arrived = thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, &mut rx_table, packets.len()));
+        let mut buffer = SendBuffer::new();
+        for batch in packets.chunks(4) {
+            let cleartext = batch.concat();
+            let transmit = Transmit {
+                destination,
+                ecn: Ecn::Ect1,
+                cleartext: &[&cleartext],
+                segment_size: SEGMENT,
+            };
+            let sent = sender.send(&mut tx_table, &transmit, &mut buffer).unwrap();
+            assert_eq!(sent.sent, 4, "{:?}", buffer.outcomes());
+        }
+        receiving.join().unwrap()
+    });
+    for (got, sent) in arrived.iter().zip(&packets) {
+        assert_eq!(&got.bytes, sent);
+        assert_eq!(got.ecn, Ecn::Ect1);
+    }
+    assert_eq!(tx_table.totals().sealed, 12);
+    assert_eq!(rx_table.totals().opened, 12);
+}
+
+#[test]
+fn long_header_packets_pass_through_unsealed() {
+    let suite = CipherSuite::Aes256GcmSha384;
+    let secret = [9u8; 48];
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    // A 1-RTT datagram, a Handshake packet coalesced with a 1-RTT one, and a lone Handshake
+    // packet last (it gains no tag, which only the last datagram of a batch may do).
+    let coalesced = [handshake(60), packet(&DCID, 2, false, STRIDE - 60)].concat();
+    let datagrams = vec![packet(&DCID, 1, false, STRIDE), coalesced, handshake(40)];
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    let arrived = thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, &mut rx, datagrams.len()));
+        let cleartext = datagrams.concat();
+        let mut buffer = SendBuffer::new();
+        let transmit = Transmit {
+            destination,
+            ecn: Ecn::NotEct,
+            cleartext: &[&cleartext],
+            segment_size: SEGMENT,
+        };
+        let sent = sender.send(&mut tx, &transmit, &mut buffer).unwrap();
+        assert_eq!((sent.sent, sent.bytes), (3, 2 * SEGMENT + 40));
+        receiving.join().unwrap()
+    });
+    assert_eq!(arrived[0].bytes, datagrams[0]);
+    assert_eq!(
+        (arrived[1].number, &arrived[1].bytes),
+        (2, &datagrams[1]),
+        "the Handshake packet is in front, untouched"
+    );
+    assert_eq!(arrived[2].bytes, datagrams[2], "a lone Handshake packet");
+    assert_eq!(arrived[2].number, u64::MAX, "no 1-RTT packet in it");
+    assert_eq!(rx.counters().passed_through, 2);
+}
+
+#[test]
+fn a_refused_datagram_is_left_out_and_its_neighbours_sent() {
+    let suite = CipherSuite::Aes128GcmSha256;
+    let secret = [3u8; 32];
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let mut packets: Vec<Vec<u8>> = (0..4).map(|n| packet(&DCID, n, false, STRIDE)).collect();
+    packets[2][0] |= 0x10; // a reserved bit: the seal refuses it
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    let arrived = thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, &mut rx, 3));
+        let cleartext = packets.concat();
+        let mut buffer = SendBuffer::new();
+        let transmit = Transmit {
+            destination,
+            ecn: Ecn::Ect0,
+            cleartext: &[&cleartext],
+            segment_size: SEGMENT,
+        };
+        let sent = sender.send(&mut tx, &transmit, &mut buffer).unwrap();
+        assert_eq!((sent.datagrams, sent.sent, sent.refused), (4, 3, 1));
+        assert_eq!(buffer.outcomes()[2], Err(Error::ReservedBits));
+        if sender.max_gso_segments() > 1 {
+            assert_eq!(sent.syscalls, 2, "datagrams 0-1 in one GSO send, 3 alone");
+        }
+        receiving.join().unwrap()
+    });
+    let numbers: Vec<u64> = arrived.iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [0, 1, 3]);
+    assert_eq!(arrived[2].bytes, packets[3]);
+}
+
+#[test]
+fn bad_datagrams_are_dropped_one_by_one() {
+    let suite = CipherSuite::Aes128GcmSha256;
+    let secret = [5u8; 32];
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let seal = |tx: &mut TxFlow, n: u64| {
+        let cleartext = packet(&DCID, n, false, 200);
+        let mut out = vec![0u8; 216];
+        let _ = tx.seal(&[&cleartext], &mut [&mut out]).unwrap();
+        out
+    };
+    let mut forged = seal(&mut tx, 1);
+    *forged.last_mut().unwrap() ^= 1;
+    let good = seal(&mut tx, 2);
+    let receiver = SealedSocket::bind(ipv4(), socket_config(true)).unwrap();
+    let destination = receiver.local_addr().unwrap();
+    let plain = UdpSocket::bind(ipv4()).unwrap();
+    for datagram in [&[][..], b"\x41 not a packet", &forged, &good] {
+        plain.send_to(datagram, destination).unwrap();
+    }
+    let mut batch = RecvBatch::new(4, DEFAULT_MESSAGE_CAPACITY);
+    let mut outcomes = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while outcomes.len() < 4 && Instant::now() < deadline {
+        if receiver.recv_open(&mut rx, &mut batch).is_err() {
+            continue;
+        }
+        for message in batch.messages() {
+            for datagram in message.datagrams() {
+                outcomes.push(datagram.outcome.map(|o| o.packet.map(|p| p.number())));
+            }
+        }
+    }
+    assert_eq!(
+        outcomes,
+        [
+            Err(Error::Malformed),
+            Err(Error::Malformed),
+            Err(Error::AuthFailed),
+            Ok(Some(2))
+        ]
+    );
+    assert_eq!(receiver.stats().datagrams_received, 4);
+}
+
+#[test]
+fn waits_are_bounded() {
+    let receiver = SealedSocket::bind(
+        ipv4(),
+        SocketConfig {
+            timeout: Duration::from_millis(100),
+            ..SocketConfig::default()
+        },
+    )
+    .unwrap();
+    let mut batch = RecvBatch::new(1, 2048);
+    let started = Instant::now();
+    let outcome = receiver.recv(&mut batch);
+    let waited = started.elapsed();
+    assert!(matches!(outcome, Err(RecvError::Timeout(_))), "{outcome:?}");
+    assert!(
+        waited >= Duration::from_millis(100) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    assert_eq!(receiver.stats().timeouts, 1);
+}
+
+#[test]
+fn transmits_of_the_wrong_shape_are_refused_before_anything_is_sent() {
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    let mut tx: TxFlow =
+        TxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[0; 32], FlowConfig::new(8)).unwrap();
+    let mut buffer = SendBuffer::new();
+    let cleartext = vec![0x40u8; 65 * 100];
+    let (short, long): ([&[u8]; 1], [&[u8]; 1]) = ([&cleartext[..100]], [&cleartext]);
+    let transmit = |segment_size, cleartext| Transmit {
+        destination,
+        ecn: Ecn::NotEct,
+        cleartext,
+        segment_size,
+    };
+    assert!(matches!(
+        sender.send(&mut tx, &transmit(16, &short), &mut buffer),
+        Err(SendError::SegmentSize(16))
+    ));
+    assert!(matches!(
+        sender.send(&mut tx, &transmit(116, &long), &mut buffer),
+        Err(SendError::TooManyDatagrams(65))
+    ));
+    assert!(matches!(
+        sender.send(&mut tx, &transmit(40, &short), &mut buffer),
+        Err(SendError::Seal(Error::GsoSizeTooSmall))
+    ));
+    assert_eq!(sender.stats().datagrams_sent, 0);
+}
+
+#[test]
+fn demo_traffic_arrives_clean_with_a_key_update() {
+    for (gso, protection) in [
+        (true, Protection::Sealed),
+        (false, Protection::Sealed),
+        (true, Protection::Unsealed),
+    ] {
+        let endpoints = Endpoints::bind(ipv4(), gso).unwrap();
+        let config = TrafficConfig {
+            protection,
+            ..TrafficConfig::new(CipherSuite::Aes128GcmSha256, 500)
+        };
+        let mut updates = 0;
+        let report = traffic::run(&endpoints, &config, |_| updates += 1).unwrap();
+        assert!(report.clean(), "gso={gso} {protection:?}: {report:?}");
+        assert_eq!((report.sent, report.opened), (500, 500));
+        assert_eq!(report.ecn_mismatches, 0);
+        assert!(updates > 0, "progress was reported");
+        if protection == Protection::Sealed {
+            assert_eq!(
+                (report.key_updates_sent, report.key_updates_received),
+                (1, 1)
+            );
+        }
+    }
+}
