@@ -7,50 +7,54 @@ use core::fmt;
 /// Small and `Copy`: it goes into per-packet result slices. No variant carries key-dependent
 /// detail, so an error can be logged or returned to a peer-facing layer without leaking
 /// anything about keys or plaintext.
+///
+/// The discriminants are stable (`error as u8`, 1 and up, never reused): C ABIs, uapi headers
+/// and descriptor rings can carry them as status codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
+#[repr(u8)]
 pub enum Error {
     /// The bytes do not form a packet this flow can process: too short for the header or the
     /// header-protection sample, fixed bit cleared where greasing is not allowed, or a
     /// long-header Length that runs past the datagram.
-    Malformed,
+    Malformed = 1,
     /// The AEAD tag did not verify. Nothing of the packet was released.
-    AuthFailed,
+    AuthFailed = 2,
     /// The packet decrypted but its reserved header bits are not zero (RFC 9000 §17.3.1):
     /// a PROTOCOL_VIOLATION by the peer, or a caller bug on the sending side.
-    ReservedBits,
+    ReservedBits = 3,
     /// The packet number is not above the largest one already sealed: sealing it would reuse a
     /// nonce.
-    PacketNumberReused,
+    PacketNumberReused = 4,
     /// The explicit packet number does not end in the truncated bits the header carries.
-    PacketNumberMismatch,
+    PacketNumberMismatch = 5,
     /// The key phase asks for a generation whose keys are not installed (a flow built from
     /// explicit keys whose caller has not supplied the next generation yet).
-    KeyUnavailable,
+    KeyUnavailable = 6,
     /// The current generation has sealed as many packets as the AEAD's confidentiality limit
     /// allows (RFC 9001 §6.6): a key update is required before sealing more.
-    ConfidentialityLimit,
+    ConfidentialityLimit = 7,
     /// The flow has seen as many forged packets as the AEAD's integrity limit allows
     /// (RFC 9001 §6.6): the connection must be closed.
-    IntegrityLimit,
+    IntegrityLimit = 8,
     /// The destination (or a result slice) is too small for the output.
-    BufferTooSmall,
+    BufferTooSmall = 9,
     /// A secret or key does not have the length the cipher suite needs.
-    InvalidKeyLength,
+    InvalidKeyLength = 10,
     /// A configuration value is out of range (for example a connection ID longer than 20 bytes).
-    InvalidConfig,
+    InvalidConfig = 11,
     /// The cipher suite name or code is not one of the three QUIC 1-RTT suites.
-    UnknownSuite,
+    UnknownSuite = 12,
     /// A GSO segment size too small for a header, 4 packet-number bytes, a sample and a tag.
-    GsoSizeTooSmall,
+    GsoSizeTooSmall = 13,
     /// A batch has more segments than the configured limit.
-    TooManySegments,
+    TooManySegments = 14,
     /// A GSO segment would not come out at exactly `gso_size` bytes (only the last may be
     /// shorter), for example because it carries no 1-RTT packet to add a tag to.
-    GsoLayout,
+    GsoLayout = 15,
     /// No flow is registered for the packet's destination connection ID.
-    UnknownConnectionId,
+    UnknownConnectionId = 16,
     /// The flow table is full.
     TableFull,
 }
@@ -137,6 +141,13 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discriminants_follow_the_table() {
+        for (i, error) in Error::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(error as u8), i + 1, "{error:?}");
+        }
+    }
 
     #[test]
     fn codes_are_unique_and_round_trip() {

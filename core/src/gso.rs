@@ -90,12 +90,72 @@ impl<B: Backend> TxFlow<B> {
                     true => Ok(datagram),
                     // A datagram of long-header packets only gains no tag: it would leave a
                     // hole in the layout.
-                    false => Err(Error::GsoLayout),
+                    false => Err(self.refuse(Error::GsoLayout)),
                 });
             match result {
                 Ok(datagram) => {
                     batch.ok += 1;
                     batch.len = index * gso_size + datagram.len;
+                }
+                Err(_) => batch.failed += 1,
+            }
+        }
+        Ok(batch)
+    }
+    /// Seals a GSO batch in place: `buffer` is laid out as it will be sent, datagrams at a
+    /// stride of `gso_size` (the last may be shorter), each holding its cleartext followed by
+    /// 16 spare bytes for its tag. Outcomes go to `results[i]`, as for
+    /// [`seal_gso`](Self::seal_gso); a datagram with no 1-RTT packet to take the tag fails with
+    /// [`Error::GsoLayout`].
+    ///
+    /// ```
+    /// use quicseal::{CipherSuite, Error, FlowConfig, TxFlow};
+    ///
+    /// let mut tx: TxFlow = TxFlow::from_secret(CipherSuite::ChaCha20Poly1305Sha256, &[7; 32], FlowConfig::new(0))?;
+    /// let mut buffer = vec![0u8; 100 + 60]; // one full 100-byte datagram and a 60-byte one
+    /// for (n, start) in [0, 100].into_iter().enumerate() {
+    ///     buffer[start] = 0x40; // short header, 1-byte packet number
+    ///     buffer[start + 1] = n as u8;
+    /// }
+    /// let mut results = [Err(Error::Malformed); 2];
+    /// let batch = tx.seal_gso_in_place(&mut buffer, 100, &mut results)?;
+    /// assert_eq!((batch.ok, batch.len), (2, 160));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn seal_gso_in_place(
+        &mut self,
+        buffer: &mut [u8],
+        gso_size: usize,
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        if gso_size < self.min_gso_size() {
+            return Err(Error::GsoSizeTooSmall);
+        }
+        let segments = buffer.len().div_ceil(gso_size);
+        check_batch(segments, self.config().max_segments, results.len())?;
+        if buffer.len() % gso_size != 0 && buffer.len() % gso_size <= TAG_LEN {
+            return Err(Error::GsoLayout);
+        }
+        let mut batch = Batch {
+            datagrams: segments,
+            ..Batch::default()
+        };
+        for (index, (datagram, result)) in buffer
+            .chunks_mut(gso_size)
+            .zip(results.iter_mut())
+            .enumerate()
+        {
+            let len = datagram.len() - TAG_LEN;
+            *result = self.seal_in_place(datagram, len).and_then(|sealed| {
+                match sealed.len == datagram.len() {
+                    true => Ok(sealed),
+                    false => Err(self.refuse(Error::GsoLayout)),
+                }
+            });
+            match result {
+                Ok(sealed) => {
+                    batch.ok += 1;
+                    batch.len = index * gso_size + sealed.len;
                 }
                 Err(_) => batch.failed += 1,
             }

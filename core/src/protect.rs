@@ -231,6 +231,29 @@ pub(crate) fn seal<B: Backend>(
     debug_assert!(copied && written, "caller checked both buffers' lengths");
 }
 
+/// Seals `packet` in place: its cleartext header (already read as `header`) and payload,
+/// then [`TAG_LEN`] bytes of room for the tag.
+pub(crate) fn seal_in_place<B: Backend>(
+    generation: &Generation<B>,
+    header_key: &B::HeaderKey,
+    packet_number: u64,
+    header: &CleartextHeader,
+    packet: &mut [u8],
+) {
+    let payload_end = packet.len() - TAG_LEN;
+    let nonce = nonce(&generation.iv, packet_number);
+    let mut stream = generation
+        .key
+        .begin(&nonce, header.as_bytes(), Direction::Seal);
+    stream.update_in_place(&mut packet[header.len..payload_end]);
+    packet[payload_end..].copy_from_slice(&stream.finish());
+    let mut sample = [0; SAMPLE_LEN];
+    let sampled = packet.read_at(header.pn_offset + 4, &mut sample);
+    debug_assert!(sampled, "read_cleartext checked the packet can be sampled");
+    let protected = protect_header(header, header_key, &sample);
+    packet[..header.len].copy_from_slice(protected.as_bytes());
+}
+
 /// Opens the packet at `at.src_at` (`at.len` bytes with its tag, cleartext `header` already
 /// recovered) into `dst` at `at.dst_at`: header, then payload; no tag. On failure the payload
 /// bytes written to `dst` are zeroed.

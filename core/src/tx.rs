@@ -2,9 +2,10 @@
 
 use crate::backend::{Backend, Portable, TAG_LEN};
 use crate::flow::{Datagram, FlowConfig, PacketInfo};
+use crate::generation::Generation;
 use crate::generation::KeySet;
 use crate::packet_number::MAX_PACKET_NUMBER;
-use crate::protect::{self, Placement};
+use crate::protect::{self, CleartextHeader, Placement, ReadAt};
 use crate::sg::{SgDestination, SgSource};
 use crate::wire::leading_long_packets;
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
@@ -95,6 +96,25 @@ impl<B: Backend> TxFlow<B> {
         self.seal_datagram(&src, 0, src.len(), &mut dst, 0, Some(packet_number))
     }
 
+    /// Seals a datagram in place: `buffer[..len]` holds it in cleartext and
+    /// `buffer[len..len + 16]` is room for the tag. Long-header packets at its front stay as
+    /// they are. Like [`seal`](Self::seal) otherwise; nothing is written unless it succeeds.
+    ///
+    /// ```
+    /// use quicseal::{CipherSuite, FlowConfig, TxFlow};
+    ///
+    /// let mut tx: TxFlow = TxFlow::from_secret(CipherSuite::Aes256GcmSha384, &[7; 48], FlowConfig::new(0))?;
+    /// let mut buffer = [0u8; 7 + 16];
+    /// buffer[..7].copy_from_slice(&[0x40, 0x01, b'h', b'e', b'l', b'l', b'o']);
+    /// let sealed = tx.seal_in_place(&mut buffer, 7)?;
+    /// assert_eq!(sealed.len, 23);
+    /// # Ok::<(), quicseal::Error>(())
+    /// ```
+    pub fn seal_in_place(&mut self, buffer: &mut [u8], len: usize) -> Result<Datagram, Error> {
+        let outcome = self.try_seal_in_place(buffer, len);
+        self.count(outcome)
+    }
+
     /// Seals the datagram of `len` bytes at `src_at` into `dst` at `dst_at`, counting the
     /// outcome. Nothing is written unless it succeeds.
     pub(crate) fn seal_datagram(
@@ -107,6 +127,16 @@ impl<B: Backend> TxFlow<B> {
         packet_number: Option<u64>,
     ) -> Result<Datagram, Error> {
         let outcome = self.try_seal(src, src_at, len, dst, dst_at, packet_number);
+        self.count(outcome)
+    }
+
+    /// Counts a datagram refused after the fact (by a batch's layout check) and returns why.
+    pub(crate) fn refuse(&mut self, error: Error) -> Error {
+        self.counters.record(error);
+        error
+    }
+
+    fn count(&mut self, outcome: Result<Datagram, Error>) -> Result<Datagram, Error> {
         if let Err(error) = outcome {
             self.counters.record(error);
         }
@@ -122,30 +152,59 @@ impl<B: Backend> TxFlow<B> {
         dst_at: usize,
         packet_number: Option<u64>,
     ) -> Result<Datagram, Error> {
-        let (passthrough_len, long_packets) = leading_long_packets(|i| src.byte(src_at + i), len)?;
+        let source = Window { src, at: src_at };
+        let plan = self.plan(&source, |i| src.byte(src_at + i), len, packet_number)?;
+        if dst.len() < dst_at + plan.output_len(len) {
+            return Err(Error::BufferTooSmall);
+        }
+        copy(src, src_at, dst, dst_at, plan.passthrough_len);
+        Ok(
+            self.commit(plan, len, |generation, header_key, number, header| {
+                let at = Placement {
+                    src_at: src_at + plan.passthrough_len,
+                    dst_at: dst_at + plan.passthrough_len,
+                    len: len - plan.passthrough_len,
+                };
+                protect::seal(generation, header_key, number, header, src, dst, at);
+            }),
+        )
+    }
+
+    fn try_seal_in_place(&mut self, buffer: &mut [u8], len: usize) -> Result<Datagram, Error> {
+        let datagram = buffer.get(..len).ok_or(Error::BufferTooSmall)?;
+        let plan = self.plan(datagram, |i| datagram.get(i).copied(), len, None)?;
+        let packet = buffer
+            .get_mut(plan.passthrough_len..plan.output_len(len))
+            .ok_or(Error::BufferTooSmall)?;
+        Ok(
+            self.commit(plan, len, |generation, header_key, number, header| {
+                protect::seal_in_place(generation, header_key, number, header, packet);
+            }),
+        )
+    }
+
+    /// Checks everything about sealing the datagram of `len` bytes that `bytes` reads,
+    /// changing nothing.
+    fn plan(
+        &self,
+        bytes: &(impl ReadAt + ?Sized),
+        byte: impl Fn(usize) -> Option<u8>,
+        len: usize,
+        packet_number: Option<u64>,
+    ) -> Result<Plan, Error> {
+        let (passthrough_len, long_packets) = leading_long_packets(byte, len)?;
         if passthrough_len == len {
-            if dst.len() < dst_at + len {
-                return Err(Error::BufferTooSmall);
-            }
-            copy(src, src_at, dst, dst_at, len);
-            self.counters.passed_through += long_packets;
-            return Ok(Datagram {
-                len,
+            return Ok(Plan {
                 passthrough_len,
+                long_packets,
                 packet: None,
             });
         }
-
-        // Check everything before writing anything.
-        let packet_at = src_at + passthrough_len;
         let packet_len = len - passthrough_len;
-        let header = self
-            .config
-            .header_format()
-            .read_cleartext(src, packet_at, packet_len)?;
-        if dst.len() < dst_at + len + TAG_LEN {
-            return Err(Error::BufferTooSmall);
-        }
+        let header =
+            self.config
+                .header_format()
+                .read_cleartext(bytes, passthrough_len, packet_len)?;
         let key_update = header.key_phase() != self.keys.current.key_phase();
         if key_update && self.keys.next.is_none() {
             return Err(Error::KeyUnavailable);
@@ -167,44 +226,52 @@ impl<B: Backend> TxFlow<B> {
         if number > MAX_PACKET_NUMBER || self.largest_sealed.is_some_and(|l| number <= l) {
             return Err(Error::PacketNumberReused);
         }
+        Ok(Plan {
+            passthrough_len,
+            long_packets,
+            packet: Some((header, number, key_update)),
+        })
+    }
 
+    /// Carries out a plan: moves to the next generation if the packet asks for it, lets
+    /// `seal` protect the packet, and counts.
+    fn commit(
+        &mut self,
+        plan: Plan,
+        len: usize,
+        seal: impl FnOnce(&Generation<B>, &B::HeaderKey, u64, &CleartextHeader),
+    ) -> Datagram {
+        self.counters.passed_through += plan.long_packets;
+        let Some((header, number, key_update)) = plan.packet else {
+            return Datagram {
+                len,
+                passthrough_len: plan.passthrough_len,
+                packet: None,
+            };
+        };
         if key_update {
-            // The retired generation is dropped here, which wipes it: a sender never needs
-            // old keys again.
-            self.keys.promote()?;
+            // `plan` checked that the next generation is there. The retired one is dropped
+            // here, which wipes it: a sender never needs old keys again.
+            let promoted = self.keys.promote();
+            debug_assert!(promoted.is_ok());
             self.sealed_in_generation = 0;
             self.counters.key_updates += 1;
         }
-        copy(src, src_at, dst, dst_at, passthrough_len);
-        let at = Placement {
-            src_at: packet_at,
-            dst_at: dst_at + passthrough_len,
-            len: packet_len,
-        };
-        protect::seal(
-            &self.keys.current,
-            &self.keys.header_key,
-            number,
-            &header,
-            src,
-            dst,
-            at,
-        );
+        seal(&self.keys.current, &self.keys.header_key, number, &header);
         self.sealed_in_generation += 1;
         self.largest_sealed = Some(number);
         self.counters.sealed += 1;
-        self.counters.passed_through += long_packets;
-        Ok(Datagram {
-            len: len + TAG_LEN,
-            passthrough_len,
+        Datagram {
+            len: plan.output_len(len),
+            passthrough_len: plan.passthrough_len,
             packet: Some(PacketInfo {
                 number,
                 generation: self.keys.current.number,
                 header_len: header.len(),
-                payload_len: packet_len - header.len(),
+                payload_len: len - plan.passthrough_len - header.len(),
                 key_update,
             }),
-        })
+        }
     }
 
     /// The suite this flow protects with.
@@ -264,4 +331,36 @@ fn copy(
 ) {
     let copied = dst.zip_from(dst_at, src, src_at, len, |i, o| o.copy_from_slice(i));
     debug_assert!(copied, "caller checked both buffers' lengths");
+}
+
+/// What sealing a datagram will do, decided before anything is written.
+#[derive(Clone, Copy)]
+struct Plan {
+    passthrough_len: usize,
+    long_packets: u64,
+    /// The 1-RTT packet's header, full packet number, and whether it starts a key update.
+    packet: Option<(CleartextHeader, u64, bool)>,
+}
+
+impl Plan {
+    /// Bytes of output for a datagram of `len` bytes: a tag more if it has a 1-RTT packet.
+    fn output_len(&self, len: usize) -> usize {
+        if self.packet.is_some() {
+            len + TAG_LEN
+        } else {
+            len
+        }
+    }
+}
+
+/// A source read from an offset on, as the header reader sees it.
+struct Window<'a, 's> {
+    src: &'a SgSource<'s>,
+    at: usize,
+}
+
+impl ReadAt for Window<'_, '_> {
+    fn read_at(&self, at: usize, out: &mut [u8]) -> bool {
+        self.src.read(self.at + at, out)
+    }
 }

@@ -93,6 +93,40 @@ fn gso_batch_comes_out_at_gso_size() {
 }
 
 #[test]
+fn gso_in_place_matches_gso_from_a_separate_buffer() {
+    let packets: Vec<Vec<u8>> = (1..=3)
+        .map(|n| packet(DCID, n, if n == 3 { 70 } else { STRIDE }))
+        .collect();
+    let mut buffer = Vec::new();
+    for p in &packets {
+        buffer.extend(p);
+        buffer.extend([0u8; 16]);
+    }
+    let mut results = [Err(Error::Malformed); 3];
+    let batch = tx()
+        .seal_gso_in_place(&mut buffer, GSO_SIZE, &mut results)
+        .unwrap();
+    assert_eq!((batch.ok, batch.len), (3, 2 * GSO_SIZE + 86));
+    assert_eq!(buffer, sealed_one_by_one(&packets).concat());
+
+    // A last datagram with no room beyond its tag cannot be laid out.
+    let mut short = vec![0u8; GSO_SIZE + 16];
+    assert_eq!(
+        tx().seal_gso_in_place(&mut short, GSO_SIZE, &mut results),
+        Err(Error::GsoLayout)
+    );
+    // A datagram of long-header packets only leaves its 16 spare bytes unused.
+    let mut lone = handshake_of(STRIDE);
+    lone.extend([0u8; 16]);
+    let mut tx = tx();
+    let batch = tx
+        .seal_gso_in_place(&mut lone, GSO_SIZE, &mut results)
+        .unwrap();
+    assert_eq!((batch.failed, results[0]), (1, Err(Error::GsoLayout)));
+    assert_eq!(tx.counters().rejected, 1);
+}
+
+#[test]
 fn gso_refuses_bad_shapes_whole() {
     let cleartext = [packet(DCID, 1, STRIDE), packet(DCID, 2, STRIDE)].concat();
     let mut out = vec![0u8; 2 * GSO_SIZE];

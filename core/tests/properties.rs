@@ -34,6 +34,18 @@ proptest! {
     }
 
     #[test]
+    fn sealing_in_place_gives_the_same_bytes(case in case()) {
+        let expected = case.protected();
+        let (mut tx, _) = flows(&case);
+        let mut buffer = case.cleartext();
+        let len = buffer.len();
+        buffer.resize(len + 16, 0);
+        let sealed = tx.seal_in_place(&mut buffer, len).unwrap();
+        prop_assert_eq!(sealed.len, expected.len());
+        prop_assert_eq!(buffer, expected);
+    }
+
+    #[test]
     fn open_inverts_seal_for_any_split(case in case(), src_cuts in cuts(), dst_cuts in cuts()) {
         let protected = case.protected();
         let cleartext = case.cleartext();
