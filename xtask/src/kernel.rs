@@ -444,7 +444,9 @@ if insmod /quicseal.ko; then
 else
   echo "quicseal-vm: insmod FAILED"
 fi
-dmesg | grep -i quicseal | sed 's/^/quicseal-vm: dmesg: /'
+# The whole kernel log (warnings are below `quiet`'s console level) and the taint flags.
+dmesg | sed 's/^/quicseal-vm: dmesg: /'
+echo "quicseal-vm: tainted $(cat /proc/sys/kernel/tainted)"
 echo "quicseal-vm: done"
 poweroff -f
 "#;
@@ -523,6 +525,12 @@ fn boot(out: &Path, vmlinuz: &Path, initramfs: &Path) -> crate::Result<String> {
         if line.starts_with("ok") || line.starts_with("FAIL") || line.starts_with("     ") {
             continue; // the summary below says how many; the full log is on disk
         }
+        if line.starts_with("quicseal-vm: dmesg:") && !is_kernel_alarm(line) {
+            if line.contains("quicseal:") {
+                eprintln!("  vm| {line}");
+            }
+            continue;
+        }
         if line.contains("quicseal") || line.contains("selftest") || is_kernel_alarm(line) {
             eprintln!("  vm| {line}");
         }
@@ -572,6 +580,19 @@ fn judge(log: &str) -> crate::Result<String> {
         if !log.contains(marker) {
             problems.push(problem.to_string());
         }
+    }
+    // Taint flags: W (512) a warning, D (128) an oops, L (16384) a soft lockup. The module
+    // itself adds only O (out of tree) and E (unsigned).
+    let taint = log
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("quicseal-vm: tainted "))
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    match taint {
+        None => problems.push("no taint flags reported".into()),
+        Some(t) if t & (512 | 128 | 16384) != 0 => {
+            problems.push(format!("kernel tainted {t} (warning, oops or lockup)"))
+        }
+        Some(_) => {}
     }
     match &summary {
         None => problems.push("the selftest printed no summary".into()),

@@ -50,7 +50,7 @@ const USAGE: &str = concat!(
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [Step; 6] = [
+    let steps: [Step; 7] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
             cargo(&[
@@ -71,6 +71,7 @@ fn test() -> Result {
         }),
         ("bare-metal builds", baremetal::run),
         ("C ABI", || capi::run(&[])),
+        ("kernel module in a VM", kernel::run),
     ];
     let total = Instant::now();
     for (index, (name, step)) in steps.iter().enumerate() {
