@@ -133,7 +133,8 @@ impl<B: Backend> TxFlow<B> {
         }
         let segments = buffer.len().div_ceil(gso_size);
         check_batch(segments, self.config().max_segments, results.len())?;
-        if buffer.len() % gso_size != 0 && buffer.len() % gso_size <= TAG_LEN {
+        let last = buffer.len() % gso_size;
+        if last != 0 && last <= TAG_LEN {
             return Err(Error::GsoLayout);
         }
         let mut batch = Batch {
