@@ -65,7 +65,7 @@ fn pair(address: SocketAddr, gso: bool) -> (SealedSocket, SealedSocket) {
 fn packet(dcid: &[u8], number: u64, key_phase: bool, len: usize) -> Vec<u8> {
     let header = ShortHeader {
         fixed_bit: true,
-        spin: number % 3 == 0,
+        spin: number.is_multiple_of(3),
         key_phase,
         dcid: ConnectionId::new(dcid).unwrap(),
         packet_number: TruncatedPacketNumber::new((number & 0xffff) as u32, 2).unwrap(),
@@ -403,7 +403,7 @@ fn long_header_packets_pass_through_unsealed() {
     // A 1-RTT datagram, a Handshake packet coalesced with a 1-RTT one, and a lone Handshake
     // packet last (it gains no tag, which only the last datagram of a batch may do).
     let coalesced = [handshake(60), packet(&DCID, 2, false, STRIDE - 60)].concat();
-    let datagrams = vec![packet(&DCID, 1, false, STRIDE), coalesced, handshake(40)];
+    let datagrams = [packet(&DCID, 1, false, STRIDE), coalesced, handshake(40)];
     let (sender, receiver) = pair(ipv4(), true);
     let destination = receiver.local_addr().unwrap();
     let arrived = thread::scope(|scope| {
