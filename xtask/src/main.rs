@@ -8,8 +8,11 @@
 //! - `cargo xtask kernel-test`: build the kernel module and run its selftest in a VM.
 //! - `cargo xtask capi [--update-header]`: build the C ABI and run the C test program against
 //!   the vectors (under valgrind too), or regenerate its header.
+//! - `cargo xtask bench`: measure the userspace datapath (sealed against unsealed traffic over
+//!   loopback) and rewrite its section of `docs/performance.md` and its figure.
 
 mod baremetal;
+mod bench;
 mod capi;
 mod kernel;
 mod vectors;
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Some("baremetal") => baremetal::run(),
         Some("capi") => capi::run(&args[1..]),
         Some("kernel-test") => kernel::run(),
+        Some("bench") => bench::run(),
         _ => Err(USAGE.to_string()),
     };
     match outcome {
@@ -45,12 +49,12 @@ fn main() -> ExitCode {
 
 const USAGE: &str = concat!(
     "usage: cargo xtask <test | demo | vectors [--check] | baremetal | capi [--update-header]",
-    " | kernel-test>"
+    " | kernel-test | bench>"
 );
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [Step; 7] = [
+    let steps: [Step; 8] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
             cargo(&[
@@ -72,6 +76,17 @@ fn test() -> Result {
         ("bare-metal builds", baremetal::run),
         ("C ABI", || capi::run(&[])),
         ("kernel module in a VM", kernel::run),
+        ("userspace demo over loopback (release)", || {
+            cargo(&[
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "quicseal-userspace",
+                "--",
+                "demo",
+            ])
+        }),
     ];
     let total = Instant::now();
     for (index, (name, step)) in steps.iter().enumerate() {
