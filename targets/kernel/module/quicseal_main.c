@@ -37,6 +37,7 @@
 struct qs_sock {
 	struct udp_sock udp; /* must be first: the socket is a UDP socket */
 	struct mutex tx_lock; /* sendmsg and setsockopt: process context */
+	struct task_struct *tx_owner; /* the task inside qs_send_pages(), for re-entry */
 	struct qs_tx_state *tx;
 	void *tx_mem;
 	spinlock_t rx_lock; /* encap_rcv runs in softirq */
@@ -61,7 +62,13 @@ struct qs_skb_cb {
 
 static struct proto qs_prot;
 static bool qs_poisoned;
+
+static bool tx_pages = true;
+module_param(tx_pages, bool, 0644);
+MODULE_PARM_DESC(tx_pages, "seal into pages attached to the skb (one copy) instead of a buffer UDP copies");
 static atomic64_t qs_totals[sizeof(struct quicseal_counters) / sizeof(u64)];
+/* Sends whose pages went into the skb, and pages UDP copied after all (no NETIF_F_SG). */
+static atomic64_t qs_tx_page_sends, qs_tx_page_fallbacks;
 
 static inline struct qs_sock *qs_sk(const struct sock *sk)
 {
@@ -156,6 +163,7 @@ static int qs_init_sock(struct sock *sk)
 	mutex_init(&qs->tx_lock);
 	spin_lock_init(&qs->rx_lock);
 	qs->tx = NULL;
+	qs->tx_owner = NULL;
 	qs->rx = NULL;
 	qs->recv_info = false;
 	return 0;
@@ -422,25 +430,71 @@ static int qs_pin_source(struct iov_iter *iter, size_t len, struct page **pages,
 }
 
 /*
- * Seals the user's cleartext into one kernel buffer, then hands that to udp_sendmsg():
- * the user's pages are pinned and read once by the cipher (copy 1, fused with encryption),
- * and udp_sendmsg copies the ciphertext into the skbs (copy 2). See docs/kernel-uapi.md.
+ * Sends `len` sealed bytes held in `pages` as one datagram or GSO batch without copying them:
+ * a zero-length MSG_MORE udp_sendmsg() sets up the cork (destination, IP options and
+ * UDP_SEGMENT from the caller's msghdr), then each page is attached to the corked skb by
+ * UDP's own sendpage, the last one pushing the frames. Called with qs->tx_lock held and
+ * qs->tx_owner set, so that UDP falling back to sock_no_sendpage() (a device without
+ * scatter-gather) re-enters qs_sendmsg() and goes straight to udp_sendmsg().
+ */
+static int qs_send_pages(struct sock *sk, struct msghdr *msg, struct page **pages,
+			 unsigned int npages, size_t len)
+{
+	struct msghdr cork = *msg;
+	struct kvec none = {};
+	unsigned int i;
+	int err;
+
+	cork.msg_flags |= MSG_MORE;
+	iov_iter_kvec(&cork.msg_iter, ITER_SOURCE, &none, 0, 0);
+	err = udp_sendmsg(sk, &cork, 0);
+	if (err < 0)
+		return err;
+	for (i = 0; i < npages && len; i++) {
+		size_t piece = min_t(size_t, len, PAGE_SIZE);
+		int flags = (msg->msg_flags & MSG_DONTWAIT) | (piece < len ? MSG_MORE : 0);
+
+		err = udp_prot.sendpage(sk, pages[i], 0, piece, flags);
+		if (err < 0)
+			break;
+		len -= piece;
+	}
+	if (err < 0 || len) {
+		lock_sock(sk);
+		if (udp_sk(sk)->pending)
+			udp_flush_pending_frames(sk);
+		release_sock(sk);
+		return err < 0 ? err : -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Seals the user's cleartext: the user's pages are pinned and read once by the cipher, which
+ * writes the ciphertext once (the only copy, fused with encryption) into fresh pages that are
+ * attached to the skb (tx_pages=1, qs_send_pages()), or into a buffer that udp_sendmsg()
+ * copies (tx_pages=0: a second copy). See docs/kernel-uapi.md.
  */
 static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 {
 	struct qs_sock *qs = qs_sk(sk);
-	struct page *pages[QS_MAX_SG];
-	struct qs_seg src[QS_MAX_SG], dst;
-	struct qs_seal_result res;
+	struct page *pages[QS_MAX_SG], *out_pages[MAX_SKB_FRAGS];
+	struct qs_seg src[QS_MAX_SG], dst[MAX_SKB_FRAGS];
+	struct qs_seal_result res = {};
 	struct quicseal_counters delta;
 	struct qs_send_args args;
 	struct iov_iter saved_iter;
-	unsigned int npages = 0, nsrc = 0;
+	unsigned int npages = 0, nsrc = 0, nout = 0;
+	bool use_pages = false;
 	size_t segments = 1, out_max;
 	void *bounce = NULL, *out = NULL;
 	struct kvec kv;
 	int err, status;
 
+	if (READ_ONCE(qs->tx_owner) == current) {
+		atomic64_inc(&qs_tx_page_fallbacks);
+		return udp_sendmsg(sk, msg, len);
+	}
 	if (!READ_ONCE(qs->tx))
 		return udp_sendmsg(sk, msg, len);
 	if (READ_ONCE(qs_poisoned))
@@ -490,30 +544,55 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 		nsrc = 1;
 	}
 
-	out = kvmalloc(out_max, GFP_KERNEL);
-	if (!out) {
-		err = -ENOBUFS;
-		goto out_pages;
+	/* Destination: pages for the skb (one copy in all), or a buffer UDP copies. */
+	use_pages = READ_ONCE(tx_pages) && DIV_ROUND_UP(out_max, PAGE_SIZE) <= MAX_SKB_FRAGS;
+	if (use_pages) {
+		for (nout = 0; nout < DIV_ROUND_UP(out_max, PAGE_SIZE); nout++) {
+			out_pages[nout] = alloc_page(GFP_KERNEL);
+			if (!out_pages[nout]) {
+				err = -ENOBUFS;
+				goto out_pages;
+			}
+			dst[nout].base = page_address(out_pages[nout]);
+			dst[nout].len = min_t(size_t, PAGE_SIZE, out_max - nout * PAGE_SIZE);
+		}
+	} else {
+		out = kvmalloc(out_max, GFP_KERNEL);
+		if (!out) {
+			err = -ENOBUFS;
+			goto out_pages;
+		}
+		dst[0].base = out;
+		dst[0].len = out_max;
 	}
-	dst.base = out;
-	dst.len = out_max;
 	memset(&delta, 0, sizeof(delta));
 	mutex_lock(&qs->tx_lock);
-	status = qs->tx ? quicseal_tx_seal(qs->tx, src, nsrc, &dst, 1, args.gso_size, args.pn,
-					   &res, &delta)
+	status = qs->tx ? quicseal_tx_seal(qs->tx, src, nsrc, dst, use_pages ? nout : 1,
+					   args.gso_size, args.pn, &res, &delta)
 			: QS_KEY_UNAVAILABLE;
+	err = qs_errno(status);
+	if (!err && use_pages) {
+		WRITE_ONCE(qs->tx_owner, current);
+		err = qs_send_pages(sk, msg, out_pages, nout, res.len);
+		WRITE_ONCE(qs->tx_owner, NULL);
+		if (!err)
+			atomic64_inc(&qs_tx_page_sends);
+	}
 	mutex_unlock(&qs->tx_lock);
 	qs_add_totals(&delta);
-	err = qs_errno(status);
 
 out_pages:
 	if (!bounce)
 		qs_release_source(src, nsrc, pages, npages);
 	kvfree(bounce);
+	while (nout > 0)
+		put_page(out_pages[--nout]); /* the skb holds its own references */
 	if (err) {
 		kvfree(out);
 		return err;
 	}
+	if (use_pages)
+		return len;
 
 	kv.iov_base = out;
 	kv.iov_len = res.len;
@@ -712,6 +791,8 @@ static int qs_proc_show(struct seq_file *seq, void *v)
 	BUILD_BUG_ON(ARRAY_SIZE(qs_total_names) != ARRAY_SIZE(qs_totals));
 	for (i = 0; i < ARRAY_SIZE(qs_totals); i++)
 		seq_printf(seq, "%s %lld\n", qs_total_names[i], atomic64_read(&qs_totals[i]));
+	seq_printf(seq, "tx_page_sends %lld\n", atomic64_read(&qs_tx_page_sends));
+	seq_printf(seq, "tx_page_fallbacks %lld\n", atomic64_read(&qs_tx_page_fallbacks));
 	seq_printf(seq, "poisoned %d\n", READ_ONCE(qs_poisoned));
 	return 0;
 }

@@ -581,6 +581,16 @@ static void check_bad_input(const struct flow *fl)
 	close(rx);
 }
 
+static int set_tx_pages(int on)
+{
+	FILE *f = fopen("/sys/module/quicseal/parameters/tx_pages", "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%d\n", on);
+	return fclose(f);
+}
+
 int main(int argc, char **argv)
 {
 	int i, probe;
@@ -610,6 +620,25 @@ int main(int argc, char **argv)
 		}
 		check_negatives(fl);
 	}
+	/* The same sends through the buffer path that udp_sendmsg copies (tx_pages=0). */
+	if (set_tx_pages(0) == 0) {
+		for (i = 0; i < nflows; i++) {
+			static struct flow copy_path;
+
+			if (!flows[i].npackets)
+				continue;
+			copy_path = flows[i];
+			snprintf(copy_path.name, sizeof(copy_path.name), "%.60s [tx_pages=0]",
+				 flows[i].name);
+			if (copy_path.gso_size)
+				check_gso(&copy_path);
+			else
+				check_seal(&copy_path);
+		}
+		check(set_tx_pages(1) == 0, "tx_pages set back to 1");
+	} else {
+		check(0, "cannot set /sys/module/quicseal/parameters/tx_pages");
+	}
 	for (i = 0; i < nflows; i++)
 		if (flows[i].npackets && !flows[i].gso_size && flows[i].dcid_len == 8) {
 			check_end_to_end(&flows[i]);
@@ -617,8 +646,15 @@ int main(int argc, char **argv)
 		}
 	proc = fopen("/proc/net/quicseal", "r");
 	check(proc != NULL, "/proc/net/quicseal readable");
-	while (proc && fgets(line, sizeof(line), proc))
+	while (proc && fgets(line, sizeof(line), proc)) {
+		long long value;
+
 		printf("     /proc/net/quicseal: %s", line);
+		if (sscanf(line, "tx_page_sends %lld", &value) == 1)
+			check(value > 0, "one-copy sends through the page path: %lld", value);
+		if (sscanf(line, "tx_page_fallbacks %lld", &value) == 1)
+			check(value == 0, "no page fell back to a copy on loopback: %lld", value);
+	}
 	if (proc)
 		fclose(proc);
 out:
