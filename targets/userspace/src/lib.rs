@@ -18,6 +18,49 @@
 //! or a [`quicseal::FlowTable`] of them when many connections share one socket (see
 //! [`SealGso`] and [`OpenGro`]).
 //!
+//! ```
+//! use quicseal::{CipherSuite, FlowConfig, RxFlow, TxFlow};
+//! use quicseal_userspace::{
+//!     DEFAULT_MESSAGE_CAPACITY, Ecn, RecvBatch, SealedSocket, SendBuffer, SocketConfig, Transmit,
+//! };
+//!
+//! let (suite, secret) = (CipherSuite::Aes128GcmSha256, [7u8; 32]); // from the handshake
+//! let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(0))?;
+//! let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(0))?;
+//! let sender = SealedSocket::bind("127.0.0.1:0".parse()?, SocketConfig::default())?;
+//! let receiver = SealedSocket::bind("127.0.0.1:0".parse()?, SocketConfig::default())?;
+//!
+//! // Two cleartext 1-RTT packets laid out for GSO: the first fills its segment
+//! // (1200 bytes on the wire, so 1184 in the clear), the last may be shorter.
+//! let mut cleartext = vec![0u8; 1184 + 100];
+//! for (number, start) in [(1u8, 0), (2, 1184)] {
+//!     cleartext[start..start + 2].copy_from_slice(&[0x40, number]); // header, packet number
+//! }
+//! let transmit = Transmit {
+//!     destination: receiver.local_addr()?,
+//!     ecn: Ecn::Ect0,
+//!     cleartext: &[&cleartext],
+//!     segment_size: 1200,
+//! };
+//! let sent = sender.send(&mut tx, &transmit, &mut SendBuffer::new())?;
+//! assert_eq!((sent.sent, sent.bytes), (2, 1200 + 116)); // one sendmsg where GSO works
+//!
+//! let mut batch = RecvBatch::new(8, DEFAULT_MESSAGE_CAPACITY);
+//! let mut numbers = Vec::new();
+//! while numbers.len() < 2 {
+//!     receiver.recv_open(&mut rx, &mut batch)?; // waits at most SocketConfig::timeout
+//!     for message in batch.messages() {
+//!         assert_eq!(message.ecn, Ecn::Ect0);
+//!         for datagram in message.datagrams() {
+//!             let packet = datagram.outcome?.packet.expect("a 1-RTT packet");
+//!             numbers.push(packet.number());
+//!         }
+//!     }
+//! }
+//! assert_eq!(numbers, [1, 2]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Why quinn-udp
 //!
 //! The socket plumbing is [quinn-udp](https://docs.rs/quinn-udp), the UDP layer of the quinn
