@@ -561,3 +561,22 @@ fn gso_refused(error: &io::Error) -> bool {
             || code == rustix::io::Errno::INVAL.raw_os_error()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_socket_can_send_and_receive_from_different_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<SealedSocket>();
+    }
+
+    #[test]
+    fn gso_refusals_are_eio_and_einval_only() {
+        assert!(gso_refused(&io::Error::from_raw_os_error(5)));
+        assert!(gso_refused(&io::Error::from_raw_os_error(22)));
+        assert!(!gso_refused(&io::Error::from_raw_os_error(90))); // EMSGSIZE
+        assert!(!gso_refused(&io::Error::other("not an errno")));
+    }
+}
