@@ -6,8 +6,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use quicseal::backend::TAG_LEN;
-use quicseal::{DEFAULT_MAX_GSO_SEGMENTS, Error, Outcome};
+use quicseal::backend::{Backend, TAG_LEN};
+use quicseal::{DEFAULT_MAX_GSO_SEGMENTS, Error, Outcome, TxFlow};
 use quinn_udp::{UdpSockRef, UdpSocketState};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
@@ -334,11 +334,70 @@ impl SealedSocket {
             .seal_gso(transmit.cleartext, segment_size, wire, outcomes)
             .map_err(SendError::Seal)?;
 
+        self.send_sealed(
+            transmit.destination,
+            transmit.ecn,
+            wire,
+            segment_size,
+            outcomes,
+        )
+    }
+
+    /// Seals datagrams where they lie and sends them: `datagrams` is laid out as it goes on
+    /// the wire, at a stride of `segment_size` (the last may be shorter), each datagram its
+    /// cleartext followed by 16 spare bytes for its tag. That is how QUIC stacks that build
+    /// packets in their send buffer lay them out; there is no copy at all. One outcome per
+    /// datagram goes to `outcomes`; refused datagrams are left out as in [`send`](Self::send).
+    ///
+    /// One connection's flow only: the core seals in place with [`TxFlow::seal_gso_in_place`],
+    /// which a flow table does not have.
+    pub fn send_in_place<B: Backend>(
+        &self,
+        flow: &mut TxFlow<B>,
+        destination: SocketAddr,
+        ecn: Ecn,
+        datagrams: &mut [u8],
+        segment_size: usize,
+        outcomes: &mut [Outcome],
+    ) -> Result<Sent, SendError> {
+        if segment_size <= TAG_LEN || segment_size > MAX_UDP_PAYLOAD {
+            return Err(SendError::SegmentSize(segment_size));
+        }
+        let count = datagrams.len().div_ceil(segment_size);
+        if count > MAX_SEGMENTS {
+            return Err(SendError::TooManyDatagrams(count));
+        }
+        if count == 0 {
+            return Ok(Sent::default());
+        }
+        // The per-datagram outcomes, read below, say more than the batch's totals.
+        let _ = flow
+            .seal_gso_in_place(datagrams, segment_size, outcomes)
+            .map_err(SendError::Seal)?;
+        self.send_sealed(
+            destination,
+            ecn,
+            datagrams,
+            segment_size,
+            &outcomes[..count],
+        )
+    }
+
+    /// Sends each run of consecutive datagrams that sealed (`outcomes[i]` is `Ok`): one
+    /// datagram per outcome in `wire`, at `segment_size` bytes.
+    fn send_sealed(
+        &self,
+        destination: SocketAddr,
+        ecn: Ecn,
+        wire: &[u8],
+        segment_size: usize,
+        outcomes: &[Outcome],
+    ) -> Result<Sent, SendError> {
+        let datagrams = outcomes.len();
         let mut sent = Sent {
             datagrams,
             ..Sent::default()
         };
-        // Send each run of consecutive sealed datagrams.
         let mut index = 0;
         while index < datagrams {
             let Ok(first) = outcomes[index] else {
@@ -353,13 +412,10 @@ impl SealedSocket {
                 end = index * segment_size + next.len;
                 index += 1;
             }
-            let run = self.send_wire_from(
-                transmit.destination,
-                transmit.ecn,
-                &wire[start..end],
-                segment_size,
-                sent.sent,
-            )?;
+            let bytes = wire
+                .get(start..end)
+                .ok_or(SendError::Seal(Error::GsoLayout))?;
+            let run = self.send_wire_from(destination, ecn, bytes, segment_size, sent.sent)?;
             sent.sent += run.sent;
             sent.bytes += run.bytes;
             sent.syscalls += run.syscalls;

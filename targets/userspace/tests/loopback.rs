@@ -588,3 +588,46 @@ fn demo_traffic_arrives_clean_with_a_key_update() {
         }
     }
 }
+
+#[test]
+fn packets_sealed_in_place_arrive_as_sent() {
+    let suite = CipherSuite::Aes256GcmSha384;
+    let secret = [11u8; 48];
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    // Built as a QUIC stack builds them in its send buffer: each packet followed by room for
+    // its tag, at the segment size; the last shorter. The key phase flips at packet 3.
+    let packets: Vec<Vec<u8>> = (0..5)
+        .map(|n| packet(&DCID, n, n >= 3, if n == 4 { 300 } else { STRIDE }))
+        .collect();
+    let mut buffer: Vec<u8> = packets
+        .iter()
+        .flat_map(|p| p.iter().copied().chain([0u8; 16]))
+        .collect();
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    let arrived = thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, &mut rx, packets.len()));
+        let mut outcomes = [Err(Error::Malformed); 5];
+        let sent = sender
+            .send_in_place(
+                &mut tx,
+                destination,
+                Ecn::Ect0,
+                &mut buffer,
+                SEGMENT,
+                &mut outcomes,
+            )
+            .unwrap();
+        assert_eq!(
+            (sent.sent, sent.bytes),
+            (5, 4 * SEGMENT + 316),
+            "{outcomes:?}"
+        );
+        receiving.join().unwrap()
+    });
+    for (i, (got, sent)) in arrived.iter().zip(&packets).enumerate() {
+        assert_eq!((got.number, &got.bytes), (i as u64, sent));
+        assert_eq!(got.generation, u64::from(i >= 3));
+    }
+}
