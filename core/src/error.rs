@@ -8,8 +8,8 @@ use core::fmt;
 /// detail, so an error can be logged or returned to a peer-facing layer without leaking
 /// anything about keys or plaintext.
 ///
-/// The discriminants are stable (`error as u8`, 1 and up, never reused): C ABIs, uapi headers
-/// and descriptor rings can carry them as status codes.
+/// The discriminants are stable ([`Error::status`], 1 and up, never reused): C ABIs, uapi
+/// headers and descriptor rings can carry them as status codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -83,6 +83,11 @@ impl Error {
         }
     }
 
+    /// The stable status code: 1 and up, never reused, 0 left free for success.
+    pub const fn status(self) -> u8 {
+        self as u8
+    }
+
     /// Every variant, for tables and exhaustive tests.
     pub const ALL: [Error; 17] = [
         Error::Malformed,
@@ -145,7 +150,7 @@ mod tests {
     #[test]
     fn discriminants_follow_the_table() {
         for (i, error) in Error::ALL.into_iter().enumerate() {
-            assert_eq!(usize::from(error as u8), i + 1, "{error:?}");
+            assert_eq!(usize::from(error.status()), i + 1, "{error:?}");
         }
     }
 
