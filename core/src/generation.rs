@@ -69,6 +69,26 @@ impl<B: Backend> KeySet<B> {
         })
     }
 
+    /// Generation `number` from that generation's secret and the header-protection key (which
+    /// came from generation 0's secret and never changes), with the next one derived and
+    /// ready: for state that moves between owners mid-connection.
+    pub(crate) fn resume(
+        suite: CipherSuite,
+        secret: &[u8],
+        header_key: &[u8],
+        number: u64,
+    ) -> Result<Self, Error> {
+        let secret = TrafficSecret::new(suite, secret)?;
+        let current = Generation::new(number, &secret.key_material(), Some(secret))?;
+        let next = current.derive_next().transpose()?;
+        Ok(KeySet {
+            suite,
+            header_key: B::header_key(suite, header_key)?,
+            current,
+            next,
+        })
+    }
+
     /// Generation 0 from explicit keys; the caller installs each next generation.
     pub(crate) fn from_keys(material: &KeyMaterial) -> Result<Self, Error> {
         let suite = material.suite();

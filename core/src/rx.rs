@@ -58,6 +58,23 @@ impl<B: Backend> RxFlow<B> {
         Self::with_keys(KeySet::from_secret(suite, secret)?, config)
     }
 
+    /// A flow that takes over mid-connection at key generation `generation`: `secret` is that
+    /// generation's traffic secret and `header_key` the header-protection key ("quic hp" of
+    /// generation 0's secret; it never changes). What a QUIC stack that has done key updates
+    /// still holds. Later generations derive from `secret`.
+    pub fn resume(
+        suite: CipherSuite,
+        secret: &[u8],
+        header_key: &[u8],
+        generation: u64,
+        config: FlowConfig,
+    ) -> Result<Self, Error> {
+        Self::with_keys(
+            KeySet::resume(suite, secret, header_key, generation)?,
+            config,
+        )
+    }
+
     /// A flow at generation 0 of explicit keys; the caller installs each next generation with
     /// [`install_next_keys`](Self::install_next_keys), or packets of the next key phase are
     /// refused with [`Error::KeyUnavailable`].

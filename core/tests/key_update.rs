@@ -302,3 +302,47 @@ fn keys_are_checked_at_construction() {
         Some(Error::InvalidConfig)
     );
 }
+
+#[test]
+fn resuming_at_a_generation_matches_following_the_updates() {
+    let secret0 = TrafficSecret::new(SUITE, &SECRET).unwrap();
+    let secret3 = secret0.next().next().next();
+    let hp = secret0.key_material().hp().to_vec();
+
+    let mut followed: TxFlow = TxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    for (n, phase) in [(1, true), (2, false), (3, true)] {
+        seal(&mut followed, &packet(n, phase, b"update")).unwrap();
+    }
+    let expected = seal(&mut followed, &packet(4, true, b"generation three")).unwrap();
+
+    let resumed_config = FlowConfig {
+        largest_packet_number: Some(3),
+        ..config()
+    };
+    let mut tx: TxFlow = TxFlow::resume(SUITE, secret3.as_bytes(), &hp, 3, resumed_config).unwrap();
+    assert_eq!((tx.generation(), tx.key_phase()), (3, true));
+    assert_eq!(
+        seal(&mut tx, &packet(4, true, b"generation three")).unwrap(),
+        expected
+    );
+
+    let mut rx: RxFlow = RxFlow::resume(SUITE, secret3.as_bytes(), &hp, 3, resumed_config).unwrap();
+    assert_eq!(open(&mut rx, &expected), Ok(3));
+    let next = seal(&mut tx, &packet(5, false, b"generation four")).unwrap();
+    assert_eq!(
+        open(&mut rx, &next),
+        Ok(4),
+        "later generations derive from the resumed secret"
+    );
+    assert_eq!(
+        RxFlow::<quicseal::backend::Portable>::resume(
+            SUITE,
+            secret3.as_bytes(),
+            &hp[..8],
+            3,
+            config()
+        )
+        .err(),
+        Some(Error::InvalidKeyLength)
+    );
+}
