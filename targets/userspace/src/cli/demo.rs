@@ -142,7 +142,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome, CliError> {
 fn progress_bar(count: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(count), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} packets opened ({per_sec})",
+        "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} packets opened, {eta} left",
     ) {
         bar.set_style(style);
     }
