@@ -89,6 +89,22 @@ pub struct Datagram {
     pub packet: Option<PacketInfo>,
 }
 
+impl Datagram {
+    /// Where the 1-RTT packet's header lies in the output, if there is a packet.
+    pub fn header_range(&self) -> Option<core::ops::Range<usize>> {
+        let packet = self.packet?;
+        Some(self.passthrough_len..self.passthrough_len + packet.header_len)
+    }
+
+    /// Where the 1-RTT packet's payload lies in the output: ciphertext after sealing (the tag
+    /// follows it), cleartext after opening.
+    pub fn payload_range(&self) -> Option<core::ops::Range<usize>> {
+        let header = self.header_range()?;
+        let payload_len = self.packet?.payload_len;
+        Some(header.end..header.end + payload_len)
+    }
+}
+
 /// Per-datagram outcome of a batch.
 pub type Outcome = Result<Datagram, Error>;
 

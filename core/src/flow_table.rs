@@ -97,6 +97,11 @@ impl<F: CountedFlow, const N: usize> FlowTable<F, N> {
         self.flows.get_mut(cid)
     }
 
+    /// Length of the connection IDs this table is keyed by.
+    pub fn dcid_len(&self) -> usize {
+        self.dcid_len
+    }
+
     /// Number of flows.
     pub fn len(&self) -> usize {
         self.flows.len()
@@ -150,6 +155,32 @@ impl<B: Backend, const N: usize> FlowTable<TxFlow<B>, N> {
     pub fn seal(&mut self, src: &[&[u8]], dst: &mut [&mut [u8]]) -> Outcome {
         let source = SgSource::new(src);
         self.route(|i| source.byte(i))?.seal(src, dst)
+    }
+
+    /// Seals a GSO batch with the flow its first datagram's destination connection ID names
+    /// (one batch goes to one peer); see [`TxFlow::seal_gso`].
+    pub fn seal_gso(
+        &mut self,
+        src: &[&[u8]],
+        gso_size: usize,
+        dst: &mut [&mut [u8]],
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        let source = SgSource::new(src);
+        self.route(|i| source.byte(i))?
+            .seal_gso(src, gso_size, dst, results)
+    }
+
+    /// Seals a GSO batch in place with the flow its first datagram names; see
+    /// [`TxFlow::seal_gso_in_place`].
+    pub fn seal_gso_in_place(
+        &mut self,
+        buffer: &mut [u8],
+        gso_size: usize,
+        results: &mut [Outcome],
+    ) -> Result<Batch, Error> {
+        self.route(|i| buffer.get(i).copied())?
+            .seal_gso_in_place(buffer, gso_size, results)
     }
 }
 

@@ -186,7 +186,7 @@ impl<B: Backend> RxFlow<B> {
 }
 
 /// Splits a GRO `buffer` at `segment_size` and opens each datagram with `open`, writing the
-/// outcomes to `results`.
+/// outcomes to `results`. An empty buffer is one empty datagram.
 pub(crate) fn open_segments(
     buffer: &mut [u8],
     segment_size: usize,
@@ -194,6 +194,18 @@ pub(crate) fn open_segments(
     results: &mut [Outcome],
     mut open: impl FnMut(&mut [u8]) -> Outcome,
 ) -> Result<Batch, Error> {
+    if buffer.is_empty() {
+        // One empty datagram: legitimate from the network, and malformed.
+        check_batch(1, max_segments, results.len())?;
+        results[0] = open(buffer);
+        let ok = usize::from(results[0].is_ok());
+        return Ok(Batch {
+            datagrams: 1,
+            ok,
+            failed: 1 - ok,
+            len: 0,
+        });
+    }
     if segment_size == 0 {
         return Err(Error::InvalidConfig);
     }

@@ -242,6 +242,9 @@ fn coalesced_long_header_passes_through_both_ways() {
         (opened.len, opened.passthrough_len),
         (plain.len(), long.len())
     );
+    assert_eq!(opened.header_range(), Some(24..34));
+    assert_eq!(opened.payload_range(), Some(34..84));
+    assert_eq!(&plain[opened.payload_range().unwrap()], &short[10..]);
     assert_eq!(plain, [long.clone(), short.clone()].concat());
 
     let mut rx = rx_with_largest(0);
@@ -289,6 +292,11 @@ fn gro_batch_opens_each_datagram_on_its_own() {
     assert_eq!(
         rx.open_gro(&mut buffer, 0, &mut results),
         Err(Error::InvalidConfig)
+    );
+    let batch = rx.open_gro(&mut [], 0, &mut results).unwrap();
+    assert_eq!(
+        (batch.datagrams, batch.failed, results[0]),
+        (1, 1, Err(Error::Malformed))
     );
     assert_eq!(
         rx.open_gro(&mut buffer, 10, &mut results),
@@ -365,4 +373,25 @@ fn tx_flow_table_seals_with_the_named_flow() {
         Err(Error::UnknownConnectionId)
     );
     assert_eq!(table.totals().sealed, 1);
+    assert_eq!(table.dcid_len(), 8);
+
+    let batch = [packet(DCID, 2, STRIDE), packet(DCID, 3, 50)].concat();
+    let mut out = vec![0u8; GSO_SIZE + 66];
+    let mut results = [Err(Error::Malformed); 2];
+    let sealed = table
+        .seal_gso(&[&batch], GSO_SIZE, &mut [&mut out], &mut results)
+        .unwrap();
+    assert_eq!((sealed.ok, sealed.len), (2, GSO_SIZE + 66));
+    let mut in_place = [
+        packet(DCID, 4, STRIDE),
+        vec![0; 16],
+        packet(DCID, 5, 50),
+        vec![0; 16],
+    ]
+    .concat();
+    let sealed = table
+        .seal_gso_in_place(&mut in_place, GSO_SIZE, &mut results)
+        .unwrap();
+    assert_eq!((sealed.ok, sealed.len), (2, GSO_SIZE + 66));
+    assert_eq!(table.totals().sealed, 5);
 }
