@@ -2,7 +2,7 @@
 
 use aes::cipher::consts::U16;
 use aes::cipher::{
-    BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipher, StreamCipherCore,
+    BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipherCore,
     StreamCipherCoreWrapper,
 };
 use ctr::CtrCore;
@@ -10,6 +10,7 @@ use ctr::flavors::Ctr32BE;
 use ghash::GHash;
 use zeroize::Zeroize;
 
+use super::cipher_mac::CipherMac;
 use super::mac::MacStream;
 use crate::Error;
 use crate::backend::{Direction, TAG_LEN};
@@ -48,64 +49,38 @@ impl<C: KeyInit + BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> AesGcmKey
         core.write_keystream_block(&mut tag_mask);
         let mut mac = MacStream::new(self.ghash.clone());
         mac.absorb(aad);
+        let aad_len = mac.end_section();
+        let ctr = StreamCipherCoreWrapper::from_core(core);
         AesGcmStream {
-            ctr: StreamCipherCoreWrapper::from_core(core),
-            mac,
+            text: CipherMac::new(ctr, mac, direction),
             tag_mask: tag_mask.into(),
-            aad_len: 0,
-            direction,
+            aad_len,
         }
-        .with_aad_ended()
     }
 }
 
 /// One packet's AES-GCM in progress.
 pub struct AesGcmStream<'k, C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> {
-    ctr: StreamCipherCoreWrapper<CtrCore<&'k C, Ctr32BE>>,
-    mac: MacStream<GHash>,
+    text: CipherMac<StreamCipherCoreWrapper<CtrCore<&'k C, Ctr32BE>>, GHash>,
     tag_mask: [u8; 16],
     aad_len: u64,
-    direction: Direction,
 }
 
 impl<C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> AesGcmStream<'_, C> {
-    fn with_aad_ended(mut self) -> Self {
-        self.aad_len = self.mac.end_section();
-        self
-    }
-
     pub(super) fn update(&mut self, input: &[u8], output: &mut [u8]) {
-        match self.direction {
-            Direction::Seal => {
-                self.ctr.apply_keystream_b2b(input, output);
-                self.mac.absorb(output);
-            }
-            Direction::Open => {
-                self.mac.absorb(input);
-                self.ctr.apply_keystream_b2b(input, output);
-            }
-        }
+        self.text.update(input, output);
     }
 
     pub(super) fn update_in_place(&mut self, data: &mut [u8]) {
-        match self.direction {
-            Direction::Seal => {
-                self.ctr.apply_keystream(data);
-                self.mac.absorb(data);
-            }
-            Direction::Open => {
-                self.mac.absorb(data);
-                self.ctr.apply_keystream(data);
-            }
-        }
+        self.text.update_in_place(data);
     }
 
     pub(super) fn finish(mut self) -> [u8; TAG_LEN] {
-        let text_len = self.mac.end_section();
+        let (mac, text_len) = self.text.end();
         let mut lengths = [0; 16];
         lengths[..8].copy_from_slice(&(self.aad_len * 8).to_be_bytes());
         lengths[8..].copy_from_slice(&(text_len * 8).to_be_bytes());
-        let mut tag = self.mac.finish(lengths);
+        let mut tag = mac.finish(lengths);
         for (t, m) in tag.iter_mut().zip(self.tag_mask) {
             *t ^= m;
         }

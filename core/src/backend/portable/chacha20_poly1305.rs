@@ -6,6 +6,7 @@ use poly1305::Poly1305;
 use poly1305::universal_hash::KeyInit;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::cipher_mac::CipherMac;
 use super::mac::MacStream;
 use crate::Error;
 use crate::backend::{Direction, TAG_LEN};
@@ -42,54 +43,32 @@ impl ChaCha20Poly1305Key {
         mac.absorb(aad);
         let aad_len = mac.end_section();
         ChaCha20Poly1305Stream {
-            cipher,
-            mac,
+            text: CipherMac::new(cipher, mac, direction),
             aad_len,
-            direction,
         }
     }
 }
 
 /// One packet's ChaCha20-Poly1305 in progress.
 pub struct ChaCha20Poly1305Stream {
-    cipher: ChaCha20,
-    mac: MacStream<Poly1305>,
+    text: CipherMac<ChaCha20, Poly1305>,
     aad_len: u64,
-    direction: Direction,
 }
 
 impl ChaCha20Poly1305Stream {
     pub(super) fn update(&mut self, input: &[u8], output: &mut [u8]) {
-        match self.direction {
-            Direction::Seal => {
-                self.cipher.apply_keystream_b2b(input, output);
-                self.mac.absorb(output);
-            }
-            Direction::Open => {
-                self.mac.absorb(input);
-                self.cipher.apply_keystream_b2b(input, output);
-            }
-        }
+        self.text.update(input, output);
     }
 
     pub(super) fn update_in_place(&mut self, data: &mut [u8]) {
-        match self.direction {
-            Direction::Seal => {
-                self.cipher.apply_keystream(data);
-                self.mac.absorb(data);
-            }
-            Direction::Open => {
-                self.mac.absorb(data);
-                self.cipher.apply_keystream(data);
-            }
-        }
+        self.text.update_in_place(data);
     }
 
-    pub(super) fn finish(mut self) -> [u8; TAG_LEN] {
-        let text_len = self.mac.end_section();
+    pub(super) fn finish(self) -> [u8; TAG_LEN] {
+        let (mac, text_len) = self.text.end();
         let mut lengths = [0; 16];
         lengths[..8].copy_from_slice(&self.aad_len.to_le_bytes());
         lengths[8..].copy_from_slice(&text_len.to_le_bytes());
-        self.mac.finish(lengths)
+        mac.finish(lengths)
     }
 }

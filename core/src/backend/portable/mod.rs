@@ -2,6 +2,7 @@
 
 mod aes_gcm;
 mod chacha20_poly1305;
+mod cipher_mac;
 mod header;
 mod mac;
 
