@@ -380,13 +380,32 @@ fn vectors_text(dir: &Path) -> crate::Result<String> {
             other => return Err(format!("{}: unknown suite {other:?}", file.display())),
         };
         let name = file.file_stem().unwrap_or_default().to_string_lossy();
+        let secret = str_of(&json, "secret");
         let _ = writeln!(
             text,
-            "flow {name} {suite:#x} {} {} {}",
+            "flow {name} {suite:#x} {} {} {secret}",
             num(&json, "dcid_len").unwrap_or(0),
             num(&json, "gso_size").unwrap_or(0),
-            str_of(&json, "secret"),
         );
+        // The secret of the flow's last generation and the header-protection key, for
+        // installing mid-connection (struct quicseal_keys V2): derived here with ring, apart
+        // from the core the module runs.
+        let last_generation = json["packets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| num(p, "generation"))
+            .max()
+            .unwrap_or(0);
+        if last_generation > 0 {
+            let (secret_n, hp) = resume_keys(suite, &unhex(&secret)?, last_generation);
+            let _ = writeln!(
+                text,
+                "resume {last_generation} {} {}",
+                hex(&secret_n),
+                hex(&hp)
+            );
+        }
         let mut previous: Option<u64> = None;
         for packet in json["packets"].as_array().into_iter().flatten() {
             let pn = num(packet, "pn").ok_or("packet without pn")?;
@@ -416,6 +435,64 @@ fn vectors_text(dir: &Path) -> crate::Result<String> {
         text.push_str("end\n");
     }
     Ok(text)
+}
+
+fn unhex(text: &str) -> crate::Result<Vec<u8>> {
+    (0..text.len() / 2)
+        .map(|i| {
+            text.get(2 * i..2 * i + 2)
+                .and_then(|byte| u8::from_str_radix(byte, 16).ok())
+                .ok_or_else(|| format!("bad hex: {text}"))
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+/// Generation `generation`'s traffic secret ("quic ku" applied that many times, RFC 9001
+/// §6.1) and the header-protection key ("quic hp" of generation 0's secret, §5.4) of a
+/// TLS suite code point.
+fn resume_keys(suite: u16, secret: &[u8], generation: u64) -> (Vec<u8>, Vec<u8>) {
+    use ring::hkdf;
+
+    struct Len(usize);
+    impl hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let (algorithm, key_len) = match suite {
+        0x1302 => (hkdf::HKDF_SHA384, 32),
+        0x1303 => (hkdf::HKDF_SHA256, 32),
+        _ => (hkdf::HKDF_SHA256, 16),
+    };
+    // HKDF-Expand-Label(secret, label, "", len), RFC 8446 §7.1.
+    let expand_label = |secret: &[u8], label: &str, len: usize| {
+        let label = format!("tls13 {label}");
+        let info = [
+            &(len as u16).to_be_bytes()[..],
+            &[label.len() as u8],
+            label.as_bytes(),
+            &[0],
+        ];
+        let mut out = vec![0; len];
+        hkdf::Prk::new_less_safe(algorithm, secret)
+            .expand(&info, Len(len))
+            .and_then(|okm| okm.fill(&mut out))
+            .expect("QUIC's HKDF outputs are short");
+        out
+    };
+    let hp = expand_label(secret, "quic hp", key_len);
+    let mut current = secret.to_vec();
+    for _ in 0..generation {
+        current = expand_label(&current, "quic ku", secret.len());
+    }
+    (current, hp)
 }
 
 fn hex_or_dash(hex: &str) -> &str {

@@ -624,11 +624,15 @@ static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsign
 	int status;
 	u8 dcid_len;
 
-	if (optlen != sizeof(keys))
+	/* Either layout; the Rust side always sees the whole struct, zero past `size`. */
+	if (optlen != QUICSEAL_KEYS_SIZE_V1 && optlen != QUICSEAL_KEYS_SIZE_V2)
 		return -EINVAL;
-	if (copy_from_sockptr(&keys, optval, sizeof(keys)))
+	memset(&keys, 0, sizeof(keys));
+	if (copy_from_sockptr(&keys, optval, optlen)) {
+		memzero_explicit(&keys, sizeof(keys));
 		return -EFAULT;
-	if (keys.size != sizeof(keys)) {
+	}
+	if (keys.size != optlen) {
 		memzero_explicit(&keys, sizeof(keys));
 		return -EINVAL;
 	}
@@ -811,7 +815,8 @@ static int __init qs_module_init(void)
 {
 	int err;
 
-	BUILD_BUG_ON(sizeof(struct quicseal_keys) != 88);
+	BUILD_BUG_ON(sizeof(struct quicseal_keys) != QUICSEAL_KEYS_SIZE_V2);
+	BUILD_BUG_ON(offsetof(struct quicseal_keys, generation) != QUICSEAL_KEYS_SIZE_V1);
 	BUILD_BUG_ON(sizeof(struct quicseal_info) != 112);
 	BUILD_BUG_ON(sizeof(struct quicseal_rx_info) != 40);
 

@@ -10,6 +10,7 @@
  *
  * vectors.txt lines:
  *   flow <name> <suite> <dcid_len> <gso_size> <secret>
+ *   resume <generation> <secret of that generation> <header-protection key>
  *   packet <generation> <pn> <largest_received> <header> <payload> <protected>
  *   negative <generation> <largest_received> <expect> <protected or ->
  *   end
@@ -76,6 +77,10 @@ struct flow {
 	int suite, dcid_len, gso_size;
 	uint8_t secret[48];
 	size_t secret_len;
+	/* The flow's last generation, its secret and the HP key (0: no resume line). */
+	int resume_generation;
+	uint8_t resume_secret[48], hp_key[32];
+	size_t hp_key_len;
 	struct packet packets[64];
 	int npackets;
 	struct negative negatives[16];
@@ -127,6 +132,17 @@ static int load_vectors(const char *path)
 			memcpy(fl->secret, secret, len);
 			fl->secret_len = len;
 			free(secret);
+		} else if (n == 4 && !strcmp(tok[0], "resume") && fl) {
+			size_t len;
+			uint8_t *bytes = unhex(tok[2], &len);
+
+			fl->resume_generation = atoi(tok[1]);
+			memcpy(fl->resume_secret, bytes, len < 48 ? len : 48);
+			free(bytes);
+			bytes = unhex(tok[3], &len);
+			fl->hp_key_len = len < 32 ? len : 32;
+			memcpy(fl->hp_key, bytes, fl->hp_key_len);
+			free(bytes);
 		} else if (n == 7 && !strcmp(tok[0], "packet") && fl) {
 			struct packet *p = &fl->packets[fl->npackets++];
 
@@ -178,12 +194,13 @@ static int connect_to(int fd, uint16_t port)
 	return connect(fd, (struct sockaddr *)&a, sizeof(a));
 }
 
+/* Generation 0 keys in the first layout (88 bytes): old callers keep working. */
 static struct quicseal_keys keys_of(const struct flow *fl, uint64_t largest)
 {
 	struct quicseal_keys k;
 
 	memset(&k, 0, sizeof(k));
-	k.size = sizeof(k);
+	k.size = QUICSEAL_KEYS_SIZE_V1;
 	k.suite = fl->suite;
 	k.dcid_len = fl->dcid_len;
 	k.secret_len = fl->secret_len;
@@ -192,9 +209,24 @@ static struct quicseal_keys keys_of(const struct flow *fl, uint64_t largest)
 	return k;
 }
 
+/* Keys of the flow's last generation, taken over mid-connection (the V2 layout). */
+static struct quicseal_keys resume_keys_of(const struct flow *fl, uint64_t largest)
+{
+	struct quicseal_keys k = keys_of(fl, largest);
+
+	k.size = QUICSEAL_KEYS_SIZE_V2;
+	memcpy(k.secret, fl->resume_secret, fl->secret_len);
+	k.generation = fl->resume_generation;
+	k.key_phase = fl->resume_generation & 1;
+	k.hp_key_len = fl->hp_key_len;
+	memcpy(k.hp_key, fl->hp_key, fl->hp_key_len);
+	return k;
+}
+
+/* Installs keys with optlen = k.size, as a caller compiled with that layout would. */
 static int set_keys(int fd, int opt, struct quicseal_keys k)
 {
-	return setsockopt(fd, SOL_QUICSEAL, opt, &k, sizeof(k)) ? -errno : 0;
+	return setsockopt(fd, SOL_QUICSEAL, opt, &k, k.size) ? -errno : 0;
 }
 
 static struct quicseal_info info_of(int fd, int opt)
@@ -272,18 +304,24 @@ static uint64_t largest_before(const struct flow *fl, int i)
 
 static uint8_t buf[70000], clear[70000];
 
-/* Seal every packet of a flow through a quicseal socket; a plain socket sees `protected`. */
-static void check_seal(const struct flow *fl)
+/*
+ * Seal packets[first..] of a flow through a quicseal socket installed with `k`; a plain
+ * socket sees `protected`. first = 0 with generation 0 keys is the whole flow; a socket
+ * taken over mid-connection starts at its generation's first packet.
+ */
+static void check_seal_from(const struct flow *fl, int first, struct quicseal_keys k,
+			    const char *how)
 {
 	uint16_t rport, tport;
 	int rx = udp_socket(IPPROTO_UDP, &rport), tx = udp_socket(IPPROTO_QUICSEAL, &tport);
-	int i, good = 0, err;
+	int i, good = 0, err, n_sent = fl->npackets - first;
+	uint64_t last_gen = fl->packets[fl->npackets - 1].generation;
 	struct quicseal_info info;
 
 	connect_to(tx, rport);
-	err = set_keys(tx, QUICSEAL_TX_KEYS, keys_of(fl, QUICSEAL_NONE));
-	check(!err, "%s: tx keys installed (%d)", fl->name, err);
-	for (i = 0; i < fl->npackets; i++) {
+	err = set_keys(tx, QUICSEAL_TX_KEYS, k);
+	check(!err, "%s: tx keys installed%s (%d)", fl->name, how, err);
+	for (i = first; i < fl->npackets; i++) {
 		const struct packet *p = &fl->packets[i];
 		struct iovec iov[2] = { { p->header, p->header_len }, { p->payload, p->payload_len } };
 		ssize_t s = send_cmsg(tx, iov, 2, p->pn, 0);
@@ -296,32 +334,41 @@ static void check_seal(const struct flow *fl)
 			       (unsigned long long)p->pn, s, n, p->protected_len);
 		good += ok;
 	}
-	check(good == fl->npackets, "%s: sealed %d/%d packets byte-exact", fl->name, good,
-	      fl->npackets);
+	check(good == n_sent, "%s: sealed %d/%d packets byte-exact%s", fl->name, good, n_sent,
+	      how);
 	info = info_of(tx, QUICSEAL_TX_INFO);
-	check(info.size == sizeof(info) && info.counters.sealed == (uint64_t)fl->npackets &&
-		      info.generation == (uint64_t)fl->packets[fl->npackets - 1].generation &&
-		      info.counters.key_updates == info.generation,
-	      "%s: tx info: sealed %llu, generation %llu, key updates %llu", fl->name,
+	check(info.size == sizeof(info) && info.counters.sealed == (uint64_t)n_sent &&
+		      info.generation == last_gen &&
+		      info.counters.key_updates == last_gen - k.generation,
+	      "%s: tx info: sealed %llu, generation %llu, key updates %llu%s", fl->name,
 	      (unsigned long long)info.counters.sealed, (unsigned long long)info.generation,
-	      (unsigned long long)info.counters.key_updates);
+	      (unsigned long long)info.counters.key_updates, how);
 	close(tx);
 	close(rx);
 }
 
-/* A plain socket sends `protected`; a quicseal socket hands back header+payload and a cmsg. */
-static void check_open(const struct flow *fl)
+static void check_seal(const struct flow *fl)
+{
+	check_seal_from(fl, 0, keys_of(fl, QUICSEAL_NONE), "");
+}
+
+/*
+ * A plain socket sends packets[first..] `protected`; a quicseal socket installed with `k`
+ * hands back header+payload and a cmsg.
+ */
+static void check_open_from(const struct flow *fl, int first, struct quicseal_keys k,
+			    const char *how)
 {
 	uint16_t rport, tport;
 	int rx = udp_socket(IPPROTO_QUICSEAL, &rport), tx = udp_socket(IPPROTO_UDP, &tport);
-	int i, good = 0, one = 1, err;
+	int i, good = 0, one = 1, err, n_sent = fl->npackets - first;
 	struct quicseal_info info;
 
 	connect_to(tx, rport);
-	err = set_keys(rx, QUICSEAL_RX_KEYS, keys_of(fl, QUICSEAL_NONE));
+	err = set_keys(rx, QUICSEAL_RX_KEYS, k);
 	setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RECV_INFO, &one, sizeof(one));
-	check(!err, "%s: rx keys installed (%d)", fl->name, err);
-	for (i = 0; i < fl->npackets; i++) {
+	check(!err, "%s: rx keys installed%s (%d)", fl->name, how, err);
+	for (i = first; i < fl->npackets; i++) {
 		const struct packet *p = &fl->packets[i];
 		uint64_t largest = largest_before(fl, i);
 		struct quicseal_rx_info ri;
@@ -344,15 +391,92 @@ static void check_open(const struct flow *fl)
 			       (unsigned long long)ri.generation);
 		good += ok;
 	}
-	check(good == fl->npackets, "%s: opened %d/%d packets, cleartext and cmsg exact", fl->name,
-	      good, fl->npackets);
+	check(good == n_sent, "%s: opened %d/%d packets, cleartext and cmsg exact%s", fl->name,
+	      good, n_sent, how);
 	info = info_of(rx, QUICSEAL_RX_INFO);
-	check(info.counters.opened == (uint64_t)fl->npackets &&
+	check(info.counters.opened == (uint64_t)n_sent &&
 		      info.generation == (uint64_t)fl->packets[fl->npackets - 1].generation,
-	      "%s: rx info: opened %llu, generation %llu", fl->name,
-	      (unsigned long long)info.counters.opened, (unsigned long long)info.generation);
+	      "%s: rx info: opened %llu, generation %llu%s", fl->name,
+	      (unsigned long long)info.counters.opened, (unsigned long long)info.generation, how);
 	close(tx);
 	close(rx);
+}
+
+static void check_open(const struct flow *fl)
+{
+	check_open_from(fl, 0, keys_of(fl, QUICSEAL_NONE), "");
+}
+
+/*
+ * Taking over mid-connection: both directions installed at the flow's last generation from
+ * that generation's secret and the HP key (struct quicseal_keys V2; derived on the host with
+ * ring, apart from the module's core) seal and open that generation's packets byte for byte
+ * as the vectors, which followed every key update from generation 0, say.
+ */
+static void check_resume(const struct flow *fl)
+{
+	char how[48];
+	uint64_t largest = 0;
+	int first;
+
+	for (first = 0; first < fl->npackets; first++) {
+		if (fl->packets[first].generation == fl->resume_generation)
+			break;
+		if (fl->packets[first].pn > largest)
+			largest = fl->packets[first].pn;
+	}
+	if (first == fl->npackets || first == 0) {
+		check(0, "%s: no packets before generation %d to resume after", fl->name,
+		      fl->resume_generation);
+		return;
+	}
+	snprintf(how, sizeof(how), " [resumed at generation %d]", fl->resume_generation);
+	check_seal_from(fl, first, resume_keys_of(fl, largest), how);
+	check_open_from(fl, first, resume_keys_of(fl, largest), how);
+}
+
+/* Bad V2 installations: each refused with the documented errno, nothing installed. */
+static void check_resume_bad_input(const struct flow *fl)
+{
+	uint16_t port;
+	int fd = udp_socket(IPPROTO_QUICSEAL, &port);
+	struct quicseal_keys k;
+	struct quicseal_info info;
+
+	k = resume_keys_of(fl, QUICSEAL_NONE);
+	k.key_phase ^= 1;
+	check(set_keys(fd, QUICSEAL_TX_KEYS, k) == -EINVAL,
+	      "resume: key phase not the generation's low bit -> EINVAL");
+	k = resume_keys_of(fl, QUICSEAL_NONE);
+	k.key_phase = 2;
+	check(set_keys(fd, QUICSEAL_RX_KEYS, k) == -EINVAL, "resume: key phase 2 -> EINVAL");
+	k = resume_keys_of(fl, QUICSEAL_NONE);
+	k.hp_key_len = 0;
+	check(set_keys(fd, QUICSEAL_TX_KEYS, k) == -EINVAL,
+	      "resume: generation %d without an HP key -> EINVAL", fl->resume_generation);
+	k = resume_keys_of(fl, QUICSEAL_NONE);
+	k.hp_key_len = fl->hp_key_len == 16 ? 32 : 16;
+	check(set_keys(fd, QUICSEAL_RX_KEYS, k) == -EINVAL, "resume: HP key length %u -> EINVAL",
+	      k.hp_key_len);
+	k.hp_key_len = 33;
+	check(set_keys(fd, QUICSEAL_RX_KEYS, k) == -EINVAL, "resume: HP key length 33 -> EINVAL");
+	k = resume_keys_of(fl, QUICSEAL_NONE);
+	k.reserved = 1;
+	check(set_keys(fd, QUICSEAL_TX_KEYS, k) == -EINVAL, "resume: reserved field set -> EINVAL");
+	k = resume_keys_of(fl, QUICSEAL_NONE);
+	check(setsockopt(fd, SOL_QUICSEAL, QUICSEAL_TX_KEYS, &k, QUICSEAL_KEYS_SIZE_V1) == -1 &&
+		      errno == EINVAL, "resume: V2 size field with a V1 optlen -> EINVAL");
+	k = keys_of(fl, QUICSEAL_NONE);
+	k.key_phase = 1;
+	check(set_keys(fd, QUICSEAL_TX_KEYS, k) == -EINVAL, "V1 layout with key phase 1 -> EINVAL");
+	info = info_of(fd, QUICSEAL_TX_INFO);
+	check(info.size == sizeof(info) && !(info.flags & QUICSEAL_INFO_KEYS),
+	      "refused installations left no tx keys");
+	/* V2 without an HP key at generation 0 behaves as V1. */
+	k = keys_of(fl, QUICSEAL_NONE);
+	k.size = QUICSEAL_KEYS_SIZE_V2;
+	check(set_keys(fd, QUICSEAL_TX_KEYS, k) == 0, "V2 layout at generation 0 without HP key");
+	close(fd);
 }
 
 /* Negatives: a fresh receiver at the negative's generation drops the packet and counts it. */
@@ -520,7 +644,8 @@ static void check_bad_input(const struct flow *fl)
 	check(setsockopt(tx, SOL_QUICSEAL, QUICSEAL_TX_KEYS, &k, sizeof(k) - 1) == -1 &&
 		      errno == EINVAL, "bad input: short key struct -> EINVAL");
 	k.size = 64;
-	check(set_keys(tx, QUICSEAL_TX_KEYS, k) == -EINVAL, "bad input: wrong size field -> EINVAL");
+	check(setsockopt(tx, SOL_QUICSEAL, QUICSEAL_TX_KEYS, &k, QUICSEAL_KEYS_SIZE_V1) == -1 &&
+		      errno == EINVAL, "bad input: wrong size field -> EINVAL");
 	k = keys_of(fl, QUICSEAL_NONE);
 	k.suite = 0x1304;
 	check(set_keys(tx, QUICSEAL_TX_KEYS, k) == -EOPNOTSUPP, "bad input: unknown suite -> EOPNOTSUPP");
@@ -617,6 +742,8 @@ int main(int argc, char **argv)
 		} else {
 			check_seal(fl);
 			check_open(fl);
+			if (fl->resume_generation)
+				check_resume(fl);
 		}
 		check_negatives(fl);
 	}
@@ -643,6 +770,8 @@ int main(int argc, char **argv)
 		if (flows[i].npackets && !flows[i].gso_size && flows[i].dcid_len == 8) {
 			check_end_to_end(&flows[i]);
 			check_bad_input(&flows[i]);
+			if (flows[i].resume_generation)
+				check_resume_bad_input(&flows[i]);
 		}
 	proc = fopen("/proc/net/quicseal", "r");
 	check(proc != NULL, "/proc/net/quicseal readable");

@@ -32,9 +32,15 @@ pub const MAX_SG: usize = 48;
 /// The uapi's "none" for optional 64-bit fields.
 const NONE: u64 = u64::MAX;
 const MAX_SECRET_LEN: usize = 48;
+const MAX_HP_KEY_LEN: usize = 32;
 const KEYS_GREASE_QUIC_BIT: u32 = 1;
+/// `sizeof(struct quicseal_keys)` of the first layout, which always starts at generation 0.
+pub const KEYS_SIZE_V1: u32 = 88;
+/// `sizeof(struct quicseal_keys)` with the generation and header-protection key fields.
+pub const KEYS_SIZE_V2: u32 = 136;
 
-/// `struct quicseal_keys`.
+/// `struct quicseal_keys` (the shim always hands over the whole current layout, zero past the
+/// caller's `size`).
 #[repr(C)]
 pub struct Keys {
     size: u32,
@@ -47,7 +53,14 @@ pub struct Keys {
     confidentiality_limit: u64,
     integrity_limit: u64,
     secret: [u8; MAX_SECRET_LEN],
+    // Since KEYS_SIZE_V2.
+    generation: u64,
+    hp_key_len: u32,
+    reserved: u32,
+    hp_key: [u8; MAX_HP_KEY_LEN],
 }
+
+const _: () = assert!(size_of::<Keys>() == KEYS_SIZE_V2 as usize);
 
 /// `struct quicseal_counters`.
 #[repr(C)]
@@ -184,16 +197,62 @@ pub extern "C" fn quicseal_rx_state_align() -> usize {
     align_of::<RxState>()
 }
 
-/// The flow's suite, secret and configuration from the uapi struct.
-fn flow_setup(keys: &Keys) -> Result<(CipherSuite, &[u8], FlowConfig), Error> {
+/// How a direction starts: at generation 0 of its secret, or mid-connection.
+struct Setup<'a> {
+    suite: CipherSuite,
+    secret: &'a [u8],
+    /// `Some((header-protection key, generation))` to resume at a later generation.
+    resume: Option<(&'a [u8], u64)>,
+    config: FlowConfig,
+}
+
+impl Setup<'_> {
+    fn tx(&self) -> Result<TxFlow, Error> {
+        match self.resume {
+            None => TxFlow::from_secret(self.suite, self.secret, self.config),
+            Some((hp, generation)) => {
+                TxFlow::resume(self.suite, self.secret, hp, generation, self.config)
+            }
+        }
+    }
+
+    fn rx(&self) -> Result<RxFlow, Error> {
+        match self.resume {
+            None => RxFlow::from_secret(self.suite, self.secret, self.config),
+            Some((hp, generation)) => {
+                RxFlow::resume(self.suite, self.secret, hp, generation, self.config)
+            }
+        }
+    }
+}
+
+/// The flow's suite, secret, starting generation and configuration from the uapi struct.
+fn flow_setup(keys: &Keys) -> Result<Setup<'_>, Error> {
     let suite = CipherSuite::from_code(keys.suite)?;
     let secret = keys
         .secret
         .get(..keys.secret_len as usize)
         .ok_or(Error::InvalidKeyLength)?;
-    // The core starts every flow at generation 0 (key phase 0): it has no way to say that a
-    // secret belongs to an odd generation.
-    if keys.key_phase != 0 {
+    // The first layout has no generation: it starts at 0. With the second, a nonzero
+    // hp_key_len resumes at `generation` (the header-protection key cannot be derived from a
+    // later generation's secret), and the key phase must be the generation's low bit.
+    let resume = match keys.size {
+        KEYS_SIZE_V1 => None,
+        KEYS_SIZE_V2 if keys.reserved != 0 => return Err(Error::InvalidConfig),
+        KEYS_SIZE_V2 if keys.hp_key_len == 0 && keys.generation != 0 => {
+            return Err(Error::InvalidKeyLength);
+        }
+        KEYS_SIZE_V2 if keys.hp_key_len == 0 => None,
+        KEYS_SIZE_V2 => Some((
+            keys.hp_key
+                .get(..keys.hp_key_len as usize)
+                .ok_or(Error::InvalidKeyLength)?,
+            keys.generation,
+        )),
+        _ => return Err(Error::InvalidConfig),
+    };
+    let generation = resume.map_or(0, |(_, generation)| generation);
+    if u64::from(keys.key_phase) != generation & 1 {
         return Err(Error::InvalidConfig);
     }
     let mut config = FlowConfig::new(usize::from(keys.dcid_len));
@@ -211,7 +270,12 @@ fn flow_setup(keys: &Keys) -> Result<(CipherSuite, &[u8], FlowConfig), Error> {
         }
         config.limits = Some(limits);
     }
-    Ok((suite, secret, config))
+    Ok(Setup {
+        suite,
+        secret,
+        resume,
+        config,
+    })
 }
 
 /// Initialises a sending state in `state` (uninitialised memory of
@@ -227,9 +291,7 @@ pub unsafe extern "C" fn quicseal_tx_init(state: *mut TxState, keys: *const Keys
     if state.is_null() {
         return QS_EINVAL_ARGS;
     }
-    let flow = match flow_setup(keys)
-        .and_then(|(suite, secret, config)| TxFlow::from_secret(suite, secret, config))
-    {
+    let flow = match flow_setup(keys).and_then(|setup| setup.tx()) {
         Ok(flow) => flow,
         Err(error) => return status(error),
     };
@@ -267,9 +329,7 @@ pub unsafe extern "C" fn quicseal_rx_init(state: *mut RxState, keys: *const Keys
     if state.is_null() {
         return QS_EINVAL_ARGS;
     }
-    match flow_setup(keys)
-        .and_then(|(suite, secret, config)| RxFlow::from_secret(suite, secret, config))
-    {
+    match flow_setup(keys).and_then(|setup| setup.rx()) {
         Ok(flow) => {
             unsafe { addr_of_mut!((*state).flow).write(flow) };
             QS_OK

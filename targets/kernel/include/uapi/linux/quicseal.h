@@ -2,8 +2,8 @@
 /*
  * quicseal: QUIC 1-RTT packet protection (RFC 9000 §17.3, RFC 9001 §5-6) on a UDP socket.
  *
- * A program opts in by creating socket(AF_INET, SOCK_DGRAM, IPPROTO_QUICSEAL). Until keys
- * are installed the socket is a plain UDP socket. See docs/kernel-uapi.md.
+ * A program opts in by creating socket(AF_INET or AF_INET6, SOCK_DGRAM, IPPROTO_QUICSEAL).
+ * Until keys are installed the socket is a plain UDP socket. See docs/kernel-uapi.md.
  *
  * Every struct starts with a __u32 `size` the caller sets to sizeof(struct); the module
  * refuses (EINVAL) sizes it does not know, so structs can grow by appending fields and
@@ -42,6 +42,7 @@
 #define QUICSEAL_TAG_LEN 16
 #define QUICSEAL_MAX_SECRET_LEN 48
 #define QUICSEAL_MAX_DCID_LEN 20
+#define QUICSEAL_MAX_HP_KEY_LEN 32
 
 /* "None" for the optional __u64 fields below. */
 #define QUICSEAL_NONE (~(__u64)0)
@@ -52,19 +53,36 @@
  * itself: key updates need no further setsockopt. Installing again replaces the direction's
  * state (counters restart). The secret is wiped from kernel memory after derivation; it can
  * never be read back.
+ *
+ * Two layouts, told apart by `size` (and optlen, which must equal it):
+ *  - QUICSEAL_KEYS_SIZE_V1 (88): the fields up to `secret`; the flow starts at generation 0
+ *    (key_phase must be 0).
+ *  - QUICSEAL_KEYS_SIZE_V2 (136, sizeof today): adds `generation` and `hp_key`, to take over
+ *    mid-connection after key updates: `secret` is then generation `generation`'s traffic
+ *    secret, `hp_key` the header-protection key (it never changes, and cannot be derived from
+ *    a later secret), and key_phase must be generation's low bit. With hp_key_len 0 the V2
+ *    layout behaves like V1 (generation must be 0).
  */
 struct quicseal_keys {
-	__u32 size;       /* sizeof(struct quicseal_keys) = 88                          */
+	__u32 size;       /* QUICSEAL_KEYS_SIZE_V1 or QUICSEAL_KEYS_SIZE_V2             */
 	__u16 suite;      /* QUICSEAL_TLS_*                                             */
 	__u8 dcid_len;    /* length of DCIDs in this direction's short headers, 0..20   */
-	__u8 key_phase;   /* key phase of `secret`'s generation: must be 0 (see doc)    */
+	__u8 key_phase;   /* key phase of `secret`'s generation: generation & 1         */
 	__u32 secret_len; /* 32 (SHA-256 suites) or 48 (AES-256-GCM)                     */
 	__u32 flags;      /* QUICSEAL_KEYS_*                                            */
 	__u64 largest_pn; /* largest packet number already sent/received, or QUICSEAL_NONE */
 	__u64 confidentiality_limit; /* 0 = RFC 9001 §6.6 for the suite (tests lower it) */
 	__u64 integrity_limit;       /* 0 = RFC 9001 §6.6 for the suite                 */
 	__u8 secret[QUICSEAL_MAX_SECRET_LEN];
+	/* Since QUICSEAL_KEYS_SIZE_V2. */
+	__u64 generation;  /* key generation of `secret` (0 before any key update)         */
+	__u32 hp_key_len;  /* 0 (derive from `secret`, generation 0 only), or the suite's
+			    * key length: 16 (AES-128-GCM) or 32                              */
+	__u32 reserved;    /* must be 0                                                   */
+	__u8 hp_key[QUICSEAL_MAX_HP_KEY_LEN];
 };
+#define QUICSEAL_KEYS_SIZE_V1 88
+#define QUICSEAL_KEYS_SIZE_V2 136
 #define QUICSEAL_KEYS_GREASE_QUIC_BIT 0x1 /* RFC 9287: accept/send a cleared fixed bit */
 
 /* Per-direction counters; every refused packet lands in exactly one of the drop counters. */
