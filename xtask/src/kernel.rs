@@ -505,6 +505,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 ip link set lo up
+# IPv6 loopback for the AF_INET6 checks: the kernel adds ::1 when lo comes up; make sure.
+ip -6 addr show dev lo | grep -q '::1/128' || ip -6 addr add ::1/128 dev lo
+echo "quicseal-vm: lo $(ip addr show dev lo | grep -o 'inet6\? [^ ]*' | tr '\n' ' ')"
 echo "quicseal-vm: insmod"
 if insmod /quicseal.ko; then
   echo "quicseal-vm: module loaded"

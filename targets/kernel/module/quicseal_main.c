@@ -4,9 +4,10 @@
  * every byte of cryptography and packet parsing in the Rust object (quicseal_rust.h).
  *
  * socket(AF_INET, SOCK_DGRAM, IPPROTO_QUICSEAL) gets a copy of udp_prot whose sendmsg seals
- * and whose encap_rcv hook opens; until keys are installed it is a UDP socket. Per-socket
- * state lives in struct qs_sock, which embeds the udp_sock: no lookup per packet.
- * See docs/kernel-uapi.md.
+ * and whose encap_rcv hook opens; until keys are installed it is a UDP socket. AF_INET6 gets
+ * the same methods over a copy of udpv6_prot, which 6.1 does not export: it is read from a
+ * kernel UDPv6 socket at load. Per-socket state lives in struct qs_sock, which embeds the
+ * udp_sock: no lookup per packet. See docs/kernel-uapi.md.
  */
 #define pr_fmt(fmt) "quicseal: " fmt
 
@@ -25,6 +26,8 @@
 #include <net/inet_common.h>
 #include <net/protocol.h>
 #include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/transp_v6.h>
 #include <net/udp.h>
 #include <net/udp_tunnel.h>
 #include <net/net_namespace.h>
@@ -47,6 +50,15 @@ struct qs_sock {
 	bool recv_info;
 };
 
+/*
+ * An AF_INET6 socket: 6.1 finds the ipv6_pinfo at sk_prot->obj_size - sizeof(struct
+ * ipv6_pinfo) (inet6_sk_generic()), so it must come last, as in struct udp6_sock.
+ */
+struct qs6_sock {
+	struct qs_sock qs;
+	struct ipv6_pinfo inet6;
+};
+
 /* What encap_rcv learnt about a datagram, for recvmsg's cmsg. It sits in skb->cb after
  * struct udp_skb_cb and before struct sock_skb_cb (the dropcount at the end). */
 struct qs_skb_cb {
@@ -60,7 +72,9 @@ struct qs_skb_cb {
 #define QS_CB_OFFSET ALIGN(sizeof(struct udp_skb_cb), 4)
 #define QS_SKB_CB(skb) ((struct qs_skb_cb *)((skb)->cb + QS_CB_OFFSET))
 
-static struct proto qs_prot;
+static struct proto qs_prot, qs6_prot;
+/* udpv6_prot: the methods an AF_INET6 socket falls back on (NULL: IPv6 not registered). */
+static const struct proto *qs6_base;
 static bool qs_poisoned;
 
 static bool tx_pages = true;
@@ -73,6 +87,12 @@ static atomic64_t qs_tx_page_sends, qs_tx_page_fallbacks;
 static inline struct qs_sock *qs_sk(const struct sock *sk)
 {
 	return (struct qs_sock *)sk;
+}
+
+/* The UDP methods under this socket's: udp_prot, or udpv6_prot for AF_INET6. */
+static inline const struct proto *qs_base(const struct sock *sk)
+{
+	return sk->sk_prot == &qs6_prot ? qs6_base : &udp_prot;
 }
 
 void __noreturn quicseal_rust_panic(const char *message, size_t len)
@@ -154,7 +174,7 @@ static void qs_free_rx(struct qs_rx_state *rx, void *mem)
 static int qs_init_sock(struct sock *sk)
 {
 	struct qs_sock *qs = qs_sk(sk);
-	int err = udp_prot.init(sk);
+	int err = qs_base(sk)->init(sk);
 
 	if (err)
 		return err;
@@ -173,7 +193,7 @@ static void qs_destroy_sock(struct sock *sk)
 {
 	struct qs_sock *qs = qs_sk(sk);
 
-	udp_prot.destroy(sk);
+	qs_base(sk)->destroy(sk);
 	qs_free_tx(qs->tx, qs->tx_mem);
 	qs->tx = NULL;
 	spin_lock_bh(&qs->rx_lock);
@@ -272,22 +292,27 @@ static bool qs_rx_info_of(struct qs_sock *qs, struct sk_buff *skb, struct quicse
 }
 
 /*
- * udp_recvmsg() plus the QUICSEAL_CMSG_RX control message: used only when the program asked
- * for it (QUICSEAL_RECV_INFO), otherwise recvmsg is UDP's own. Follows Linux 6.1's
- * udp_recvmsg() step by step.
+ * udp_recvmsg()/udpv6_recvmsg() plus the QUICSEAL_CMSG_RX control message: used only when
+ * the program asked for it (QUICSEAL_RECV_INFO), otherwise recvmsg is UDP's own. Follows
+ * Linux 6.1's two functions step by step, with two differences for AF_INET6 (6.1 exports
+ * neither ipv6_recv_rxpmtu() nor the halves of ip6_datagram_recv_ctl()): a pending
+ * IPV6_RECVPATHMTU report is left to udpv6_recvmsg(), and an IPv4 datagram on a dual-stack
+ * socket gets its IPv4 control messages but not the IPv6 ones (IPV6_PKTINFO and so on).
  */
 static int qs_recvmsg(struct sock *sk, struct msghdr *msg, size_t len, int flags, int *addr_len)
 {
 	struct qs_sock *qs = qs_sk(sk);
 	struct inet_sock *inet = inet_sk(sk);
-	DECLARE_SOCKADDR(struct sockaddr_in *, sin, msg->msg_name);
+	bool v6 = sk->sk_family == AF_INET6, is_udp4;
+	struct ipv6_pinfo *np = v6 ? inet6_sk(sk) : NULL;
 	struct quicseal_rx_info info;
 	struct sk_buff *skb;
 	unsigned int ulen, copied;
 	int off, err, peeking = flags & MSG_PEEK;
 
-	if (!READ_ONCE(qs->recv_info) || (flags & MSG_ERRQUEUE) || sk->sk_family != AF_INET)
-		return udp_prot.recvmsg(sk, msg, len, flags, addr_len);
+	if (!READ_ONCE(qs->recv_info) || (flags & MSG_ERRQUEUE) ||
+	    (np && np->rxopt.bits.rxpmtu && READ_ONCE(np->rxpmtu)))
+		return qs_base(sk)->recvmsg(sk, msg, len, flags, addr_len);
 
 try_again:
 	off = sk_peek_offset(sk, flags);
@@ -301,13 +326,19 @@ try_again:
 		copied = ulen - off;
 	else if (copied < ulen)
 		msg->msg_flags |= MSG_TRUNC;
+	is_udp4 = skb->protocol == htons(ETH_P_IP);
 
 	if (!udp_skb_csum_unnecessary(skb) && __skb_checksum_complete(skb)) {
 		/* Only plain datagrams queued before receive keys can get here. */
 		if (!__sk_queue_drop_skb(sk, &udp_sk(sk)->reader_queue, skb, flags,
 					 udp_skb_destructor)) {
-			UDP_INC_STATS(sock_net(sk), UDP_MIB_CSUMERRORS, 0);
-			UDP_INC_STATS(sock_net(sk), UDP_MIB_INERRORS, 0);
+			if (is_udp4) {
+				UDP_INC_STATS(sock_net(sk), UDP_MIB_CSUMERRORS, 0);
+				UDP_INC_STATS(sock_net(sk), UDP_MIB_INERRORS, 0);
+			} else {
+				UDP6_INC_STATS(sock_net(sk), UDP_MIB_CSUMERRORS, 0);
+				UDP6_INC_STATS(sock_net(sk), UDP_MIB_INERRORS, 0);
+			}
 		}
 		kfree_skb(skb);
 		cond_resched();
@@ -319,25 +350,53 @@ try_again:
 	if (unlikely(err)) {
 		if (!peeking) {
 			atomic_inc(&sk->sk_drops);
-			UDP_INC_STATS(sock_net(sk), UDP_MIB_INERRORS, 0);
+			if (is_udp4)
+				UDP_INC_STATS(sock_net(sk), UDP_MIB_INERRORS, 0);
+			else
+				UDP6_INC_STATS(sock_net(sk), UDP_MIB_INERRORS, 0);
 		}
 		kfree_skb(skb);
 		return err;
 	}
-	if (!peeking)
-		UDP_INC_STATS(sock_net(sk), UDP_MIB_INDATAGRAMS, 0);
+	if (!peeking) {
+		if (is_udp4)
+			UDP_INC_STATS(sock_net(sk), UDP_MIB_INDATAGRAMS, 0);
+		else
+			UDP6_INC_STATS(sock_net(sk), UDP_MIB_INDATAGRAMS, 0);
+	}
 
 	sock_recv_cmsgs(msg, sk, skb);
-	if (sin) {
+	if (msg->msg_name && !v6) {
+		DECLARE_SOCKADDR(struct sockaddr_in *, sin, msg->msg_name);
+
 		sin->sin_family = AF_INET;
 		sin->sin_port = udp_hdr(skb)->source;
 		sin->sin_addr.s_addr = ip_hdr(skb)->saddr;
 		memset(sin->sin_zero, 0, sizeof(sin->sin_zero));
 		*addr_len = sizeof(*sin);
 		BPF_CGROUP_RUN_PROG_UDP4_RECVMSG_LOCK(sk, (struct sockaddr *)sin);
+	} else if (msg->msg_name) {
+		DECLARE_SOCKADDR(struct sockaddr_in6 *, sin6, msg->msg_name);
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = udp_hdr(skb)->source;
+		sin6->sin6_flowinfo = 0;
+		if (is_udp4) {
+			ipv6_addr_set_v4mapped(ip_hdr(skb)->saddr, &sin6->sin6_addr);
+			sin6->sin6_scope_id = 0;
+		} else {
+			sin6->sin6_addr = ipv6_hdr(skb)->saddr;
+			sin6->sin6_scope_id = ipv6_iface_scope_id(&sin6->sin6_addr, inet6_iif(skb));
+		}
+		*addr_len = sizeof(*sin6);
+		BPF_CGROUP_RUN_PROG_UDP6_RECVMSG_LOCK(sk, (struct sockaddr *)sin6);
 	}
-	if (inet->cmsg_flags)
-		ip_cmsg_recv_offset(msg, sk, skb, sizeof(struct udphdr), off);
+	if (is_udp4) {
+		if (inet->cmsg_flags)
+			ip_cmsg_recv_offset(msg, sk, skb, sizeof(struct udphdr), off);
+	} else if (np && np->rxopt.all) {
+		ip6_datagram_recv_ctl(sk, msg, skb);
+	}
 	if (qs_rx_info_of(qs, skb, &info))
 		put_cmsg(msg, SOL_QUICSEAL, QUICSEAL_CMSG_RX, sizeof(info), &info);
 
@@ -496,7 +555,7 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 		return udp_sendmsg(sk, msg, len);
 	}
 	if (!READ_ONCE(qs->tx))
-		return udp_sendmsg(sk, msg, len);
+		return qs_base(sk)->sendmsg(sk, msg, len);
 	if (READ_ONCE(qs_poisoned))
 		return -EIO;
 	/* A datagram must arrive whole: no corking across calls. */
@@ -544,8 +603,10 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 		nsrc = 1;
 	}
 
-	/* Destination: pages for the skb (one copy in all), or a buffer UDP copies. */
-	use_pages = READ_ONCE(tx_pages) && DIV_ROUND_UP(out_max, PAGE_SIZE) <= MAX_SKB_FRAGS;
+	/* Destination: pages for the skb, or a buffer UDP copies. AF_INET6 has no sendpage
+	 * to attach pages with (udpv6_prot has none in 6.1): always the buffer. */
+	use_pages = READ_ONCE(tx_pages) && sk->sk_family == AF_INET &&
+		    DIV_ROUND_UP(out_max, PAGE_SIZE) <= MAX_SKB_FRAGS;
 	if (use_pages) {
 		for (nout = 0; nout < DIV_ROUND_UP(out_max, PAGE_SIZE); nout++) {
 			out_pages[nout] = alloc_page(GFP_KERNEL);
@@ -597,7 +658,7 @@ out_pages:
 	kv.iov_base = out;
 	kv.iov_len = res.len;
 	iov_iter_kvec(&msg->msg_iter, ITER_SOURCE, &kv, 1, res.len);
-	err = udp_sendmsg(sk, msg, res.len);
+	err = qs_base(sk)->sendmsg(sk, msg, res.len);
 	msg->msg_iter = saved_iter;
 	iov_iter_advance(&msg->msg_iter, len);
 	kvfree(out);
@@ -611,7 +672,9 @@ static int qs_sendpage(struct sock *sk, struct page *page, int offset, size_t si
 	/* Pages would go out unsealed: only a plain (keyless) socket may splice. */
 	if (READ_ONCE(qs_sk(sk)->tx))
 		return -EOPNOTSUPP;
-	return udp_prot.sendpage(sk, page, offset, size, flags);
+	if (!qs_base(sk)->sendpage)
+		return sock_no_sendpage(sk->sk_socket, page, offset, size, flags);
+	return qs_base(sk)->sendpage(sk, page, offset, size, flags);
 }
 
 /* ---- socket options --------------------------------------------------------------- */
@@ -692,8 +755,11 @@ static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optv
 
 	if (level == SOL_UDP && (optname == UDP_ENCAP || optname == UDP_GRO))
 		return -EOPNOTSUPP; /* the socket's encap hook is ours; GRO batches are sliced */
+	/* IPV6_ADDRFORM would swap in plain udp_prot: unsealed sends, state never freed. */
+	if (level == SOL_IPV6 && optname == IPV6_ADDRFORM)
+		return -EOPNOTSUPP;
 	if (level != SOL_QUICSEAL)
-		return udp_prot.setsockopt(sk, level, optname, optval, optlen);
+		return qs_base(sk)->setsockopt(sk, level, optname, optval, optlen);
 	if (READ_ONCE(qs_poisoned))
 		return -EIO;
 
@@ -741,7 +807,7 @@ static int qs_getsockopt(struct sock *sk, int level, int optname, char __user *o
 	int len, val;
 
 	if (level != SOL_QUICSEAL)
-		return udp_prot.getsockopt(sk, level, optname, optval, optlen);
+		return qs_base(sk)->getsockopt(sk, level, optname, optval, optlen);
 	if (get_user(len, optlen))
 		return -EFAULT;
 	switch (optname) {
@@ -811,6 +877,80 @@ static struct inet_protosw qs_protosw = {
 	.flags = 0,
 };
 
+/* .ops is inet6_dgram_ops, read at load like udpv6_prot. */
+static struct inet_protosw qs6_protosw = {
+	.type = SOCK_DGRAM,
+	.protocol = IPPROTO_QUICSEAL,
+	.prot = &qs6_prot,
+	.flags = 0,
+};
+
+/* The quicseal methods over a copy of a UDP proto. */
+static void qs_fill_prot(struct proto *prot, const struct proto *base, const char *name,
+			 unsigned int obj_size)
+{
+	*prot = *base;
+	strscpy(prot->name, name, sizeof(prot->name));
+	prot->owner = THIS_MODULE;
+	prot->obj_size = obj_size;
+	prot->init = qs_init_sock;
+	prot->destroy = qs_destroy_sock;
+	prot->setsockopt = qs_setsockopt;
+	prot->getsockopt = qs_getsockopt;
+	prot->sendmsg = qs_sendmsg;
+	prot->recvmsg = qs_recvmsg;
+	prot->sendpage = qs_sendpage;
+#ifdef CONFIG_BPF_SYSCALL
+	prot->psock_update_sk_prot = NULL; /* no sockmap: it would bypass sealing */
+#endif
+}
+
+/*
+ * AF_INET6: 6.1 exports neither udpv6_prot nor inet6_dgram_ops, so they are read from a
+ * kernel UDPv6 socket, checked to be what this shim was written against (the layout of
+ * struct udp6_sock), copied and registered like the IPv4 protocol. Returns 0 without
+ * registering when IPv6 is unavailable (ipv6.disable=1).
+ */
+static int qs6_register(void)
+{
+	struct socket *sock;
+	int err = sock_create_kern(&init_net, AF_INET6, SOCK_DGRAM, IPPROTO_UDP, &sock);
+
+	if (err) {
+		pr_info("IPv6 unavailable (%d): AF_INET only\n", err);
+		return 0;
+	}
+	qs6_base = sock->sk->sk_prot;
+	qs6_protosw.ops = sock->ops;
+	sock_release(sock);
+	if (strcmp(qs6_base->name, "UDPv6") || qs6_base->obj_size != sizeof(struct udp6_sock) ||
+	    !qs6_base->init || !qs6_base->destroy || !qs6_base->sendmsg || !qs6_base->recvmsg) {
+		pr_err("UDPv6 is not the 6.1 protocol this module knows: AF_INET only\n");
+		qs6_base = NULL;
+		return -EPROTONOSUPPORT;
+	}
+	qs_fill_prot(&qs6_prot, qs6_base, "QUICSEALv6", sizeof(struct qs6_sock));
+	err = proto_register(&qs6_prot, 1);
+	if (err) {
+		qs6_base = NULL;
+		return err;
+	}
+	err = inet6_register_protosw(&qs6_protosw);
+	if (err) {
+		proto_unregister(&qs6_prot);
+		qs6_base = NULL;
+	}
+	return err;
+}
+
+static void qs6_unregister(void)
+{
+	if (!qs6_base)
+		return;
+	inet6_unregister_protosw(&qs6_protosw);
+	proto_unregister(&qs6_prot);
+}
+
 static int __init qs_module_init(void)
 {
 	int err;
@@ -820,38 +960,35 @@ static int __init qs_module_init(void)
 	BUILD_BUG_ON(sizeof(struct quicseal_info) != 112);
 	BUILD_BUG_ON(sizeof(struct quicseal_rx_info) != 40);
 
-	qs_prot = udp_prot;
-	strscpy(qs_prot.name, "QUICSEAL", sizeof(qs_prot.name));
-	qs_prot.owner = THIS_MODULE;
-	qs_prot.obj_size = sizeof(struct qs_sock);
-	qs_prot.init = qs_init_sock;
-	qs_prot.destroy = qs_destroy_sock;
-	qs_prot.setsockopt = qs_setsockopt;
-	qs_prot.getsockopt = qs_getsockopt;
-	qs_prot.sendmsg = qs_sendmsg;
-	qs_prot.recvmsg = qs_recvmsg;
-	qs_prot.sendpage = qs_sendpage;
-#ifdef CONFIG_BPF_SYSCALL
-	qs_prot.psock_update_sk_prot = NULL; /* no sockmap: it would bypass sealing */
-#endif
-
+	qs_fill_prot(&qs_prot, &udp_prot, "QUICSEAL", sizeof(struct qs_sock));
 	err = proto_register(&qs_prot, 1);
 	if (err)
 		return err;
 	inet_register_protosw(&qs_protosw);
+	err = qs6_register();
+	if (err)
+		goto err_v4;
 	if (!proc_create_single("quicseal", 0444, init_net.proc_net, qs_proc_show)) {
-		inet_unregister_protosw(&qs_protosw);
-		proto_unregister(&qs_prot);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto err_v6;
 	}
-	pr_info("loaded: IPPROTO_QUICSEAL %d, tx state %zu bytes, rx state %zu bytes\n",
-		IPPROTO_QUICSEAL, quicseal_tx_state_size(), quicseal_rx_state_size());
+	pr_info("loaded: IPPROTO_QUICSEAL %d (%s), tx state %zu bytes, rx state %zu bytes\n",
+		IPPROTO_QUICSEAL, qs6_base ? "AF_INET, AF_INET6" : "AF_INET",
+		quicseal_tx_state_size(), quicseal_rx_state_size());
 	return 0;
+
+err_v6:
+	qs6_unregister();
+err_v4:
+	inet_unregister_protosw(&qs_protosw);
+	proto_unregister(&qs_prot);
+	return err;
 }
 
 static void __exit qs_module_exit(void)
 {
 	remove_proc_entry("quicseal", init_net.proc_net);
+	qs6_unregister();
 	inet_unregister_protosw(&qs_protosw);
 	proto_unregister(&qs_prot);
 	pr_info("unloaded\n");
@@ -862,3 +999,4 @@ module_exit(qs_module_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("QUIC 1-RTT packet protection on UDP sockets (Rust core, C shim)");
 MODULE_ALIAS_NET_PF_PROTO_TYPE(PF_INET, IPPROTO_QUICSEAL, SOCK_DGRAM);
+MODULE_ALIAS_NET_PF_PROTO_TYPE(PF_INET6, IPPROTO_QUICSEAL, SOCK_DGRAM);

@@ -28,6 +28,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <linux/quicseal.h>
 
 #ifndef UDP_SEGMENT
@@ -168,30 +169,55 @@ static int load_vectors(const char *path)
 
 /* ---- sockets ---- */
 
+/* The address family every check runs in: AF_INET over 127.0.0.1, then AF_INET6 over ::1. */
+static int family = AF_INET;
+
+/* The loopback address of `family` with `port`. */
+static socklen_t loopback(struct sockaddr_storage *ss, uint16_t port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		a->sin6_addr = in6addr_loopback;
+		return sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return sizeof(*a);
+	}
+}
+
 static int udp_socket(int protocol, uint16_t *port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
+	struct sockaddr_storage a;
+	socklen_t len = loopback(&a, 0), alen = sizeof(a);
 	struct timeval tv = { .tv_sec = 1 };
-	int fd = socket(AF_INET, SOCK_DGRAM, protocol);
+	int fd = socket(family, SOCK_DGRAM, protocol);
 
 	if (fd < 0)
 		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &len)) {
+	if (bind(fd, (struct sockaddr *)&a, len) || getsockname(fd, (struct sockaddr *)&a, &alen)) {
 		close(fd);
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	*port = ntohs(a.sin_port);
+	*port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+					 : ((struct sockaddr_in *)&a)->sin_port);
 	return fd;
 }
 
 static int connect_to(int fd, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_storage a;
+	socklen_t len = loopback(&a, port);
 
-	return connect(fd, (struct sockaddr *)&a, sizeof(a));
+	return connect(fd, (struct sockaddr *)&a, len);
 }
 
 /* Generation 0 keys in the first layout (88 bytes): old callers keep working. */
@@ -706,6 +732,74 @@ static void check_bad_input(const struct flow *fl)
 	close(rx);
 }
 
+/* Every check of one vector flow in the current family. */
+static void check_flow(const struct flow *fl)
+{
+	if (fl->gso_size) {
+		check_gso(fl);
+	} else {
+		check_seal(fl);
+		check_open(fl);
+		if (fl->resume_generation)
+			check_resume(fl);
+	}
+	check_negatives(fl);
+}
+
+/* A line of /proc/net/quicseal, or -1. */
+static long long proc_value(const char *name)
+{
+	FILE *proc = fopen("/proc/net/quicseal", "r");
+	char line[128], key[64];
+	long long value, found = -1;
+
+	while (proc && fgets(line, sizeof(line), proc))
+		if (sscanf(line, "%63s %lld", key, &value) == 2 && !strcmp(key, name))
+			found = value;
+	if (proc)
+		fclose(proc);
+	return found;
+}
+
+/*
+ * IPv6: every flow's checks again through AF_INET6 sockets over ::1 (plain UDPv6 peers), the
+ * end-to-end key updates, the module-wide totals, and the one option a v6 socket must refuse.
+ */
+static void check_ipv6(void)
+{
+	static struct flow v6;
+	long long sealed = proc_value("sealed"), opened = proc_value("opened");
+	long long page_sends = proc_value("tx_page_sends");
+	uint16_t port;
+	int i, probe;
+
+	family = AF_INET6;
+	probe = udp_socket(IPPROTO_QUICSEAL, &port);
+	check(probe >= 0, "socket(AF_INET6, SOCK_DGRAM, IPPROTO_QUICSEAL) bound to ::1 (%s)",
+	      probe >= 0 ? "ok" : strerror(errno));
+	if (probe < 0)
+		goto out;
+	check(setsockopt(probe, SOL_IPV6, IPV6_ADDRFORM, &(int){ AF_INET }, sizeof(int)) == -1 &&
+		      errno == EOPNOTSUPP, "IPv6: IPV6_ADDRFORM on a quicseal socket -> EOPNOTSUPP");
+	close(probe);
+	for (i = 0; i < nflows; i++) {
+		if (!flows[i].npackets)
+			continue;
+		v6 = flows[i];
+		snprintf(v6.name, sizeof(v6.name), "%.60s [IPv6]", flows[i].name);
+		check_flow(&v6);
+		if (!v6.gso_size && v6.dcid_len == 8)
+			check_end_to_end(&v6);
+	}
+	check(proc_value("sealed") > sealed && proc_value("opened") > opened,
+	      "IPv6: /proc/net/quicseal totals count v6 sockets (sealed +%lld, opened +%lld)",
+	      proc_value("sealed") - sealed, proc_value("opened") - opened);
+	check(proc_value("tx_page_sends") == page_sends,
+	      "IPv6: sends took the buffer path (no page sends on AF_INET6)");
+out:
+	family = AF_INET;
+}
+
 static int set_tx_pages(int on)
 {
 	FILE *f = fopen("/sys/module/quicseal/parameters/tx_pages", "w");
@@ -732,21 +826,9 @@ int main(int argc, char **argv)
 	close(probe);
 	check(load_vectors(argc > 1 ? argv[1] : "/vectors.txt") > 0, "vectors loaded: %d flows",
 	      nflows);
-	for (i = 0; i < nflows; i++) {
-		const struct flow *fl = &flows[i];
-
-		if (!fl->npackets)
-			continue;
-		if (fl->gso_size) {
-			check_gso(fl);
-		} else {
-			check_seal(fl);
-			check_open(fl);
-			if (fl->resume_generation)
-				check_resume(fl);
-		}
-		check_negatives(fl);
-	}
+	for (i = 0; i < nflows; i++)
+		if (flows[i].npackets)
+			check_flow(&flows[i]);
 	/* The same sends through the buffer path that udp_sendmsg copies (tx_pages=0). */
 	if (set_tx_pages(0) == 0) {
 		for (i = 0; i < nflows; i++) {
@@ -773,6 +855,7 @@ int main(int argc, char **argv)
 			if (flows[i].resume_generation)
 				check_resume_bad_input(&flows[i]);
 		}
+	check_ipv6();
 	proc = fopen("/proc/net/quicseal", "r");
 	check(proc != NULL, "/proc/net/quicseal readable");
 	while (proc && fgets(line, sizeof(line), proc)) {
