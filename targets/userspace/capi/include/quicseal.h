@@ -785,7 +785,8 @@ enum quicseal_status quicseal_rx_open_in_place(struct quicseal_rx *rx,
  * bytes (the last may be shorter), as the kernel hands them over with `UDP_GRO`; each is
  * opened where it lies, as by `quicseal_rx_open_in_place`, and its outcome goes to
  * `results[i]`. Datagram `i` starts at `buf + i * segment_size`; its cleartext is the first
- * `results[i].len` bytes there.
+ * `results[i].len` bytes there. An empty buffer (`len` 0) is one empty datagram, refused as
+ * `QUICSEAL_MALFORMED` in `results[0]`.
  *
  * Returns `QUICSEAL_OK` when the batch was processed (check `results` or `batch_out`), or
  * refuses it whole, touching nothing: `QUICSEAL_INVALID_CONFIG` for a zero `segment_size`,
