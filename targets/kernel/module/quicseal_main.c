@@ -79,7 +79,7 @@ static bool qs_poisoned;
 
 static bool tx_pages = true;
 module_param(tx_pages, bool, 0644);
-MODULE_PARM_DESC(tx_pages, "seal into pages attached to the skb (one copy) instead of a buffer UDP copies");
+MODULE_PARM_DESC(tx_pages, "AF_INET: seal into pages handed to UDP's sendpage instead of a buffer (Debian 6.1's udp_sendpage copies them too)");
 static atomic64_t qs_totals[sizeof(struct quicseal_counters) / sizeof(u64)];
 /* Sends whose pages went into the skb, and pages UDP copied after all (no NETIF_F_SG). */
 static atomic64_t qs_tx_page_sends, qs_tx_page_fallbacks;
@@ -489,10 +489,12 @@ static int qs_pin_source(struct iov_iter *iter, size_t len, struct page **pages,
 }
 
 /*
- * Sends `len` sealed bytes held in `pages` as one datagram or GSO batch without copying them:
- * a zero-length MSG_MORE udp_sendmsg() sets up the cork (destination, IP options and
- * UDP_SEGMENT from the caller's msghdr), then each page is attached to the corked skb by
- * UDP's own sendpage, the last one pushing the frames. Called with qs->tx_lock held and
+ * Sends `len` sealed bytes held in `pages` as one datagram or GSO batch: a zero-length
+ * MSG_MORE udp_sendmsg() sets up the cork (destination, IP options and UDP_SEGMENT from the
+ * caller's msghdr), then each page goes to UDP's own sendpage, the last one pushing the
+ * frames. Meant to attach the pages without a copy, but Debian's 6.1 udp_sendpage() is a
+ * MSG_SPLICE_PAGES wrapper around udp_sendmsg() and its ip_append_data() cannot splice, so
+ * UDP copies them (docs/kernel-uapi.md, Copies). Called with qs->tx_lock held and
  * qs->tx_owner set, so that UDP falling back to sock_no_sendpage() (a device without
  * scatter-gather) re-enters qs_sendmsg() and goes straight to udp_sendmsg().
  */
@@ -530,9 +532,10 @@ static int qs_send_pages(struct sock *sk, struct msghdr *msg, struct page **page
 
 /*
  * Seals the user's cleartext: the user's pages are pinned and read once by the cipher, which
- * writes the ciphertext once (the only copy, fused with encryption) into fresh pages that are
- * attached to the skb (tx_pages=1, qs_send_pages()), or into a buffer that udp_sendmsg()
- * copies (tx_pages=0: a second copy). See docs/kernel-uapi.md.
+ * writes the ciphertext once (copy 1, fused with encryption) into fresh pages handed to UDP's
+ * sendpage (tx_pages=1, AF_INET, qs_send_pages()) or into a buffer for the family's
+ * sendmsg; either way UDP copies the ciphertext into the skb (copy 2). See
+ * docs/kernel-uapi.md.
  */
 static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 {
