@@ -439,6 +439,8 @@ static void check_open(const struct flow *fl)
  * ring, apart from the module's core) seal and open that generation's packets byte for byte
  * as the vectors, which followed every key update from generation 0, say.
  */
+static void check_resume_update(const struct flow *fl);
+
 static void check_resume(const struct flow *fl)
 {
 	char how[48];
@@ -459,6 +461,48 @@ static void check_resume(const struct flow *fl)
 	snprintf(how, sizeof(how), " [resumed at generation %d]", fl->resume_generation);
 	check_seal_from(fl, first, resume_keys_of(fl, largest), how);
 	check_open_from(fl, first, resume_keys_of(fl, largest), how);
+	check_resume_update(fl);
+}
+
+/*
+ * After taking over at generation n, the module derives n+1 from the installed secret: a
+ * resumed sender and a resumed receiver go through a key update together.
+ */
+static void check_resume_update(const struct flow *fl)
+{
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_QUICSEAL, &rport), tx = udp_socket(IPPROTO_QUICSEAL, &tport);
+	int i, good = 0, one = 1, dcid = fl->dcid_len, gen = fl->resume_generation;
+	struct quicseal_info ti, ri;
+	uint8_t packet[48];
+
+	connect_to(tx, rport);
+	set_keys(tx, QUICSEAL_TX_KEYS, resume_keys_of(fl, 1000));
+	set_keys(rx, QUICSEAL_RX_KEYS, resume_keys_of(fl, 1000));
+	setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RECV_INFO, &one, sizeof(one));
+	for (i = 0; i < 2; i++) {
+		struct quicseal_rx_info info;
+		int phase = (gen + i) & 1;
+		ssize_t s, n;
+
+		memset(packet, 0xcd, sizeof(packet));
+		packet[0] = 0x40 | (phase << 2) | 0x01; /* 2-byte packet number */
+		memset(packet + 1, 0x22, dcid);
+		packet[1 + dcid] = (1001 + i) >> 8;
+		packet[2 + dcid] = (1001 + i) & 0xff;
+		s = send(tx, packet, sizeof(packet), 0);
+		n = recv_info(rx, buf, sizeof(buf), &info, 0);
+		good += s == sizeof(packet) && n == sizeof(packet) && !memcmp(buf, packet, n) &&
+			info.pn == 1001u + i && info.generation == (uint64_t)(gen + i);
+	}
+	ti = info_of(tx, QUICSEAL_TX_INFO);
+	ri = info_of(rx, QUICSEAL_RX_INFO);
+	check(good == 2 && ti.generation == (uint64_t)gen + 1 && ri.generation == (uint64_t)gen + 1 &&
+		      ti.counters.key_updates == 1 && ri.counters.key_updates == 1,
+	      "%s: resumed at generation %d, key update to %llu on both sides (%d/2 packets)",
+	      fl->name, gen, (unsigned long long)ri.generation, good);
+	close(tx);
+	close(rx);
 }
 
 /* Bad V2 installations: each refused with the documented errno, nothing installed. */
