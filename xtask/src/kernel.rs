@@ -285,16 +285,60 @@ fn build_rust_object(root: &Path, out: &Path) -> crate::Result<PathBuf> {
         .lines()
         .filter_map(|l| l.split_whitespace().last())
         .collect();
-    eprintln!(
-        "kernel-test: Rust object needs {} (panic paths {})",
-        undefined.join(", "),
-        if undefined.contains(&"quicseal_rust_panic") {
-            "present"
-        } else {
-            "optimised away"
-        }
-    );
+    eprintln!("kernel-test: Rust object needs {}", undefined.join(", "));
+    let panicking = panicking_functions(&object)?;
+    if panicking.is_empty() {
+        eprintln!("kernel-test: no panic path survived optimisation");
+    } else {
+        eprintln!(
+            "kernel-test: {} functions keep a panic path (bounds, division or unwrap checks): {}",
+            panicking.len(),
+            panicking.join(", ")
+        );
+    }
     Ok(staticlib)
+}
+
+/// The functions of `object` that call into core's panic entry points, other than those entry
+/// points and the panic handler's own formatting: where a panic could still start.
+fn panicking_functions(object: &Path) -> crate::Result<Vec<String>> {
+    const ENTRY_POINTS: [&str; 5] = [
+        "9panicking",
+        "16slice_index_fail",
+        "13unwrap_failed",
+        "13expect_failed",
+        "15str_index_overflow_fail",
+    ];
+    const OWN: [&str; 5] = [
+        "core::panicking",
+        "core::slice::index",
+        "core::result::unwrap_failed",
+        "PanicInfo",
+        "quicseal_kmod::Truncating",
+    ];
+    let listing = capture(
+        Command::new("objdump")
+            .args(["-dr", "-C", "--no-show-raw-insn"])
+            .arg(object),
+    )?;
+    let mut current = "";
+    let mut found: Vec<String> = Vec::new();
+    for line in listing.lines() {
+        if let Some(name) = line
+            .split_once(" <")
+            .filter(|_| line.ends_with(">:"))
+            .map(|(_, rest)| rest.trim_end_matches(">:"))
+        {
+            current = name;
+        } else if line.contains("R_X86_64")
+            && ENTRY_POINTS.iter().any(|entry| line.contains(entry))
+            && !OWN.iter().any(|own| current.contains(own))
+            && !found.iter().any(|f| f == current)
+        {
+            found.push(current.to_string());
+        }
+    }
+    Ok(found)
 }
 
 /// Copies the module sources next to the build output and runs Kbuild against the Debian
