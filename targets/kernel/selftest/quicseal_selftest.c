@@ -302,15 +302,23 @@ static ssize_t send_cmsg(int fd, struct iovec *iov, int iovcnt, uint64_t pn, uin
 }
 
 /* Receives one datagram and the QUICSEAL_CMSG_RX info if present (info->size 0 if not). */
+/* The source address of the last datagram recv_info() returned. */
+static struct sockaddr_storage last_from;
+static socklen_t last_from_len;
+
 static ssize_t recv_info(int fd, uint8_t *buf, size_t cap, struct quicseal_rx_info *info, int flags)
 {
 	char control[256];
 	struct iovec iov = { buf, cap };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+	struct msghdr msg = { .msg_name = &last_from, .msg_namelen = sizeof(last_from),
+			      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	struct cmsghdr *c;
-	ssize_t n = recvmsg(fd, &msg, flags);
+	ssize_t n;
 
+	memset(&last_from, 0, sizeof(last_from));
+	n = recvmsg(fd, &msg, flags);
+	last_from_len = msg.msg_namelen;
 	if (info)
 		memset(info, 0, sizeof(*info));
 	if (n < 0)
@@ -319,6 +327,15 @@ static ssize_t recv_info(int fd, uint8_t *buf, size_t cap, struct quicseal_rx_in
 		if (c->cmsg_level == SOL_QUICSEAL && c->cmsg_type == QUICSEAL_CMSG_RX)
 			memcpy(info, CMSG_DATA(c), sizeof(*info));
 	return n;
+}
+
+/* Whether the last datagram came from the loopback address of the current family, `port`. */
+static int from_loopback(uint16_t port)
+{
+	struct sockaddr_storage want;
+	socklen_t len = loopback(&want, port);
+
+	return last_from_len == len && !memcmp(&last_from, &want, len);
 }
 
 static uint64_t largest_before(const struct flow *fl, int i)
@@ -409,7 +426,7 @@ static void check_open_from(const struct flow *fl, int first, struct quicseal_ke
 		     !memcmp(buf + p->header_len, p->payload, p->payload_len) &&
 		     ri.size == sizeof(ri) && ri.status == QUICSEAL_RX_OPENED && ri.pn == p->pn &&
 		     ri.generation == (uint64_t)p->generation && ri.header_len == p->header_len &&
-		     ri.payload_len == p->payload_len;
+		     ri.payload_len == p->payload_len && from_loopback(tport);
 		if (!ok)
 			printf("     packet %d pn %llu: recv %zd (want %zu), cmsg size %u status %u pn %llu gen %llu\n",
 			       i, (unsigned long long)p->pn, n, p->header_len + p->payload_len,
@@ -417,8 +434,8 @@ static void check_open_from(const struct flow *fl, int first, struct quicseal_ke
 			       (unsigned long long)ri.generation);
 		good += ok;
 	}
-	check(good == n_sent, "%s: opened %d/%d packets, cleartext and cmsg exact%s", fl->name,
-	      good, n_sent, how);
+	check(good == n_sent, "%s: opened %d/%d packets, cleartext, cmsg and source exact%s",
+	      fl->name, good, n_sent, how);
 	info = info_of(rx, QUICSEAL_RX_INFO);
 	check(info.counters.opened == (uint64_t)n_sent &&
 		      info.generation == (uint64_t)fl->packets[fl->npackets - 1].generation,
@@ -806,6 +823,46 @@ static long long proc_value(const char *name)
 }
 
 /*
+ * A dual-stack AF_INET6 quicseal receiver bound to [::] opens a datagram an IPv4 socket sent to
+ * 127.0.0.1: the v4 receive path's encap hook, and recvmsg's v4-mapped source address.
+ */
+static void check_dual_stack(const struct flow *fl)
+{
+	const struct packet *p = &fl->packets[0];
+	struct sockaddr_in6 any = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in6 want = { .sin6_family = AF_INET6 };
+	struct timeval tv = { .tv_sec = 1 };
+	struct quicseal_rx_info ri;
+	socklen_t len = sizeof(any);
+	uint16_t tport;
+	int rx = socket(AF_INET6, SOCK_DGRAM, IPPROTO_QUICSEAL), tx, one = 1, zero = 0;
+	ssize_t n;
+
+	setsockopt(rx, SOL_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	bind(rx, (struct sockaddr *)&any, sizeof(any));
+	getsockname(rx, (struct sockaddr *)&any, &len);
+	setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	set_keys(rx, QUICSEAL_RX_KEYS, keys_of(fl, largest_before(fl, 0)));
+	setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RECV_INFO, &one, sizeof(one));
+	family = AF_INET;
+	tx = udp_socket(IPPROTO_UDP, &tport);
+	connect_to(tx, ntohs(any.sin6_port));
+	family = AF_INET6;
+	send(tx, p->protected, p->protected_len, 0);
+	n = recv_info(rx, buf, sizeof(buf), &ri, 0);
+	want.sin6_port = htons(tport);
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", &want.sin6_addr);
+	check(n == (ssize_t)(p->header_len + p->payload_len) &&
+		      !memcmp(buf, p->header, p->header_len) && ri.status == QUICSEAL_RX_OPENED &&
+		      ri.pn == p->pn && last_from_len == sizeof(want) &&
+		      !memcmp(&last_from, &want, sizeof(want)),
+	      "%s [IPv6]: dual-stack receiver opens an IPv4 datagram, source ::ffff:127.0.0.1 (recv %zd)",
+	      fl->name, n);
+	close(tx);
+	close(rx);
+}
+
+/*
  * IPv6: every flow's checks again through AF_INET6 sockets over ::1 (plain UDPv6 peers), the
  * end-to-end key updates, the module-wide totals, and the one option a v6 socket must refuse.
  */
@@ -826,6 +883,11 @@ static void check_ipv6(void)
 	check(setsockopt(probe, SOL_IPV6, IPV6_ADDRFORM, &(int){ AF_INET }, sizeof(int)) == -1 &&
 		      errno == EOPNOTSUPP, "IPv6: IPV6_ADDRFORM on a quicseal socket -> EOPNOTSUPP");
 	close(probe);
+	for (i = 0; i < nflows; i++)
+		if (flows[i].npackets && !flows[i].gso_size) {
+			check_dual_stack(&flows[i]);
+			break;
+		}
 	for (i = 0; i < nflows; i++) {
 		if (!flows[i].npackets)
 			continue;
