@@ -40,7 +40,6 @@
 struct qs_sock {
 	struct udp_sock udp; /* must be first: the socket is a UDP socket */
 	struct mutex tx_lock; /* sendmsg and setsockopt: process context */
-	struct task_struct *tx_owner; /* the task inside qs_send_pages(), for re-entry */
 	struct qs_tx_state *tx;
 	void *tx_mem;
 	spinlock_t rx_lock; /* encap_rcv runs in softirq */
@@ -79,9 +78,12 @@ static bool qs_poisoned;
 
 static bool tx_pages = true;
 module_param(tx_pages, bool, 0644);
-MODULE_PARM_DESC(tx_pages, "AF_INET: seal into pages handed to UDP's sendpage instead of a buffer (Debian 6.1's udp_sendpage copies them too)");
+MODULE_PARM_DESC(tx_pages, "seal into pages the skb carries without another copy, instead of a buffer UDP copies");
+static bool tx_zc_report;
+module_param(tx_zc_report, bool, 0644);
+MODULE_PARM_DESC(tx_zc_report, "for tests: queue the kernel's MSG_ZEROCOPY completion of each page send on the socket's error queue");
 static atomic64_t qs_totals[sizeof(struct quicseal_counters) / sizeof(u64)];
-/* Sends whose pages went into the skb, and pages UDP copied after all (no NETIF_F_SG). */
+/* Sends of ciphertext pages with a zero-copy buffer, and without one (UDP copied them). */
 static atomic64_t qs_tx_page_sends, qs_tx_page_fallbacks;
 
 static inline struct qs_sock *qs_sk(const struct sock *sk)
@@ -183,7 +185,6 @@ static int qs_init_sock(struct sock *sk)
 	mutex_init(&qs->tx_lock);
 	spin_lock_init(&qs->rx_lock);
 	qs->tx = NULL;
-	qs->tx_owner = NULL;
 	qs->rx = NULL;
 	qs->recv_info = false;
 	return 0;
@@ -489,53 +490,60 @@ static int qs_pin_source(struct iov_iter *iter, size_t len, struct page **pages,
 }
 
 /*
- * Sends `len` sealed bytes held in `pages` as one datagram or GSO batch: a zero-length
- * MSG_MORE udp_sendmsg() sets up the cork (destination, IP options and UDP_SEGMENT from the
- * caller's msghdr), then each page goes to UDP's own sendpage, the last one pushing the
- * frames. Meant to attach the pages without a copy, but Debian's 6.1 udp_sendpage() is a
- * MSG_SPLICE_PAGES wrapper around udp_sendmsg() and its ip_append_data() cannot splice, so
- * UDP copies them (docs/kernel-uapi.md, Copies). Called with qs->tx_lock held and
- * qs->tx_owner set, so that UDP falling back to sock_no_sendpage() (a device without
- * scatter-gather) re-enters qs_sendmsg() and goes straight to udp_sendmsg().
+ * Sends `len` sealed bytes held in `pages` as one datagram or GSO batch without copying them
+ * again. The family's own sendmsg (udp_sendmsg/udpv6_sendmsg: destination, IP options and
+ * UDP_SEGMENT from the caller's msghdr) gets a bio_vec iterator over the pages, MSG_ZEROCOPY
+ * and a zero-copy buffer in msg_ubuf, the way io_uring sends: __ip_append_data() and
+ * __ip6_append_data() then attach the pages as the skb's fragments
+ * (skb_zerocopy_iter_dgram(), which takes its own page references) when the route's device
+ * has scatter-gather and checksum offload, and copy them otherwise. The buffer is the kernel's
+ * own (msg_zerocopy_realloc(), with no pinned user memory to account), so its completion
+ * callback is msg_zerocopy_callback() in the kernel, never module code that could be unloaded
+ * while an skb is in flight; its completion report is suppressed (len = 0) unless tx_zc_report
+ * asks for it. Without a buffer (optmem exhausted) the pages are sent and copied.
  */
-static int qs_send_pages(struct sock *sk, struct msghdr *msg, struct page **pages,
-			 unsigned int npages, size_t len)
+static noinline int qs_send_pages(struct sock *sk, struct msghdr *msg, struct page **pages,
+				  unsigned int npages, size_t len)
 {
-	struct msghdr cork = *msg;
-	struct kvec none = {};
+	struct bio_vec bvec[MAX_SKB_FRAGS];
+	struct msghdr zc = *msg;
+	struct ubuf_info *uarg;
 	unsigned int i;
+	size_t left = len;
 	int err;
 
-	cork.msg_flags |= MSG_MORE;
-	iov_iter_kvec(&cork.msg_iter, ITER_SOURCE, &none, 0, 0);
-	err = udp_sendmsg(sk, &cork, 0);
+	for (i = 0; i < npages && left; i++) {
+		size_t piece = min_t(size_t, left, PAGE_SIZE);
+
+		bvec_set_page(&bvec[i], pages[i], piece, 0);
+		left -= piece;
+	}
+	iov_iter_bvec(&zc.msg_iter, ITER_SOURCE, bvec, i, len);
+	zc.msg_flags &= ~MSG_ZEROCOPY;
+	zc.msg_ubuf = NULL;
+	zc.sg_from_iter = NULL;
+	uarg = msg_zerocopy_realloc(sk, 0, NULL);
+	if (uarg) {
+		if (!READ_ONCE(tx_zc_report))
+			uarg_to_msgzc(uarg)->len = 0;
+		zc.msg_flags |= MSG_ZEROCOPY;
+		zc.msg_ubuf = uarg;
+		atomic64_inc(&qs_tx_page_sends);
+	} else {
+		atomic64_inc(&qs_tx_page_fallbacks);
+	}
+	err = qs_base(sk)->sendmsg(sk, &zc, len);
+	net_zcopy_put(uarg); /* the skbs hold their own references */
 	if (err < 0)
 		return err;
-	for (i = 0; i < npages && len; i++) {
-		size_t piece = min_t(size_t, len, PAGE_SIZE);
-		int flags = (msg->msg_flags & MSG_DONTWAIT) | (piece < len ? MSG_MORE : 0);
-
-		err = udp_prot.sendpage(sk, pages[i], 0, piece, flags);
-		if (err < 0)
-			break;
-		len -= piece;
-	}
-	if (err < 0 || len) {
-		lock_sock(sk);
-		if (udp_sk(sk)->pending)
-			udp_flush_pending_frames(sk);
-		release_sock(sk);
-		return err < 0 ? err : -EIO;
-	}
-	return 0;
+	return err == len ? 0 : -EIO;
 }
 
 /*
  * Seals the user's cleartext: the user's pages are pinned and read once by the cipher, which
- * writes the ciphertext once (copy 1, fused with encryption) into fresh pages handed to UDP's
- * sendpage (tx_pages=1, AF_INET, qs_send_pages()) or into a buffer for the family's
- * sendmsg; either way UDP copies the ciphertext into the skb (copy 2). See
- * docs/kernel-uapi.md.
+ * writes the ciphertext once (the one copy, fused with encryption) into fresh pages that the
+ * skb then carries (tx_pages=1, qs_send_pages()), or into a buffer the family's sendmsg
+ * copies (tx_pages=0: a second copy). See docs/kernel-uapi.md.
  */
 static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 {
@@ -553,10 +561,6 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	struct kvec kv;
 	int err, status;
 
-	if (READ_ONCE(qs->tx_owner) == current) {
-		atomic64_inc(&qs_tx_page_fallbacks);
-		return udp_sendmsg(sk, msg, len);
-	}
 	if (!READ_ONCE(qs->tx))
 		return qs_base(sk)->sendmsg(sk, msg, len);
 	if (READ_ONCE(qs_poisoned))
@@ -606,10 +610,10 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 		nsrc = 1;
 	}
 
-	/* Destination: pages for the skb, or a buffer UDP copies. AF_INET6 has no sendpage
-	 * to attach pages with (udpv6_prot has none in 6.1): always the buffer. */
-	use_pages = READ_ONCE(tx_pages) && sk->sk_family == AF_INET &&
-		    DIV_ROUND_UP(out_max, PAGE_SIZE) <= MAX_SKB_FRAGS;
+	/* The user's data is copied by the cipher: UDP must not try to pin a kernel iterator. */
+	msg->msg_flags &= ~MSG_ZEROCOPY;
+	/* Destination: pages for the skb, or a buffer UDP copies. */
+	use_pages = READ_ONCE(tx_pages) && DIV_ROUND_UP(out_max, PAGE_SIZE) <= MAX_SKB_FRAGS;
 	if (use_pages) {
 		for (nout = 0; nout < DIV_ROUND_UP(out_max, PAGE_SIZE); nout++) {
 			out_pages[nout] = alloc_page(GFP_KERNEL);
@@ -635,15 +639,10 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 					   args.gso_size, args.pn, &res, &delta)
 			: QS_KEY_UNAVAILABLE;
 	err = qs_errno(status);
-	if (!err && use_pages) {
-		WRITE_ONCE(qs->tx_owner, current);
-		err = qs_send_pages(sk, msg, out_pages, nout, res.len);
-		WRITE_ONCE(qs->tx_owner, NULL);
-		if (!err)
-			atomic64_inc(&qs_tx_page_sends);
-	}
 	mutex_unlock(&qs->tx_lock);
 	qs_add_totals(&delta);
+	if (!err && use_pages)
+		err = qs_send_pages(sk, msg, out_pages, nout, res.len);
 
 out_pages:
 	if (!bounce)
