@@ -1,5 +1,6 @@
 //! What both directions of a flow share: configuration and per-datagram outcomes.
 
+use crate::packet_number::MAX_PACKET_NUMBER;
 use crate::protect::HeaderFormat;
 use crate::wire::MAX_CID_LEN;
 use crate::{Error, Limits};
@@ -38,7 +39,10 @@ impl FlowConfig {
     }
 
     pub(crate) fn validate(self) -> Result<FlowConfig, Error> {
-        if self.dcid_len > MAX_CID_LEN || self.max_segments == 0 {
+        let largest_ok = self
+            .largest_packet_number
+            .is_none_or(|l| l <= MAX_PACKET_NUMBER);
+        if self.dcid_len > MAX_CID_LEN || self.max_segments == 0 || !largest_ok {
             return Err(Error::InvalidConfig);
         }
         Ok(self)

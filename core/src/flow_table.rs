@@ -112,7 +112,7 @@ impl<F: CountedFlow, const N: usize> FlowTable<F, N> {
         self.flows.is_empty()
     }
 
-    /// Datagrams no flow was found for.
+    /// Datagrams no flow was found for, including ones too short to name one.
     pub fn unroutable(&self) -> u64 {
         self.unroutable
     }
@@ -129,6 +129,23 @@ impl<F: CountedFlow, const N: usize> FlowTable<F, N> {
     /// The flow a datagram belongs to, by the destination connection ID of its first packet
     /// (RFC 9000 §12.2: coalesced packets share it).
     fn route(&mut self, byte: impl Fn(usize) -> Option<u8>) -> Result<&mut F, Error> {
+        match self.find(byte) {
+            Ok(cid) => match self.flows.get_mut(&cid) {
+                Some(flow) => Ok(flow),
+                None => {
+                    self.unroutable += 1;
+                    Err(Error::UnknownConnectionId)
+                }
+            },
+            Err(error) => {
+                self.unroutable += 1;
+                Err(error)
+            }
+        }
+    }
+
+    /// The destination connection ID of a datagram's first packet.
+    fn find(&self, byte: impl Fn(usize) -> Option<u8>) -> Result<ConnectionId, Error> {
         let first = byte(0).ok_or(Error::Malformed)?;
         let (at, len) = match first & 0x80 {
             0 => (1, self.dcid_len),
@@ -139,14 +156,7 @@ impl<F: CountedFlow, const N: usize> FlowTable<F, N> {
         for (i, b) in cid_bytes.iter_mut().enumerate() {
             *b = byte(at + i).ok_or(Error::Malformed)?;
         }
-        let cid = ConnectionId::new(cid_bytes)?;
-        match self.flows.get_mut(&cid) {
-            Some(flow) => Ok(flow),
-            None => {
-                self.unroutable += 1;
-                Err(Error::UnknownConnectionId)
-            }
-        }
+        ConnectionId::new(cid_bytes)
     }
 }
 

@@ -35,14 +35,12 @@ impl<B: Backend> Generation<B> {
         self.number & 1 == 1
     }
 
-    /// Derives the following generation, if this one has a secret to derive it from.
+    /// Derives the following generation, if this one has a secret to derive it from and is
+    /// not the last one a `u64` can number.
     fn derive_next(&self) -> Option<Result<Generation<B>, Error>> {
+        let number = self.number.checked_add(1)?;
         let next = self.secret.as_ref()?.next();
-        Some(Generation::new(
-            self.number + 1,
-            &next.key_material(),
-            Some(next),
-        ))
+        Some(Generation::new(number, &next.key_material(), Some(next)))
     }
 }
 
@@ -106,16 +104,26 @@ impl<B: Backend> KeySet<B> {
         if material.suite() != self.suite {
             return Err(Error::UnknownSuite);
         }
-        self.next = Some(Generation::new(self.current.number + 1, material, None)?);
+        let number = self
+            .current
+            .number
+            .checked_add(1)
+            .ok_or(Error::InvalidConfig)?;
+        self.next = Some(Generation::new(number, material, None)?);
         Ok(())
     }
 
     /// Makes the next generation current and derives the one after it. Returns the retired
-    /// generation, which the caller keeps or drops (dropping wipes it).
+    /// generation, which the caller keeps or drops (dropping wipes it); it keeps only its key
+    /// and IV, its secret is wiped now. Nothing changes if the derivation fails.
     pub(crate) fn promote(&mut self) -> Result<Generation<B>, Error> {
-        let next = self.next.take().ok_or(Error::KeyUnavailable)?;
-        let retired = core::mem::replace(&mut self.current, next);
-        self.next = self.current.derive_next().transpose()?;
+        let after = match &self.next {
+            Some(next) => next.derive_next().transpose()?,
+            None => return Err(Error::KeyUnavailable),
+        };
+        let next = core::mem::replace(&mut self.next, after).ok_or(Error::KeyUnavailable)?;
+        let mut retired = core::mem::replace(&mut self.current, next);
+        retired.secret = None;
         Ok(retired)
     }
 }

@@ -40,14 +40,14 @@ impl TruncatedPacketNumber {
     /// `largest_acked` recover it (RFC 9000 Appendix A.2): twice the number of packets in
     /// flight must fit in the encoding window.
     pub fn encode(full: u64, largest_acked: Option<u64>) -> Result<Self, Error> {
+        if full > MAX_PACKET_NUMBER {
+            return Err(Error::InvalidConfig);
+        }
         let in_flight = match largest_acked {
             Some(acked) if acked < full => full - acked,
             Some(_) => return Err(Error::PacketNumberReused),
             None => full + 1,
         };
-        if full > MAX_PACKET_NUMBER {
-            return Err(Error::InvalidConfig);
-        }
         // Bits needed for 2 * in_flight values; a 4-byte number covers 2^31 in flight.
         let bits = u64::BITS - (2 * in_flight - 1).leading_zeros();
         let len = bits.div_ceil(8).max(1);
@@ -89,14 +89,16 @@ impl TruncatedPacketNumber {
     /// Recovers the full packet number closest to `largest + 1` that ends in these bits
     /// (RFC 9000 Appendix A.3). `largest` is the largest number received so far, if any.
     pub fn decode(self, largest: Option<u64>) -> u64 {
-        let expected = largest.map_or(0, |l| l + 1);
+        // Saturating: a `largest` beyond the packet-number space (2^62 - 1) cannot come from
+        // a valid flow, but must not overflow either.
+        let expected = largest.map_or(0, |l| l.saturating_add(1));
         let win = 1u64 << (8 * self.encoded_len());
         let half = win / 2;
         let mask = win - 1;
         let candidate = (expected & !mask) | u64::from(self.value);
         if expected >= half && candidate <= expected - half && candidate < (1 << 62) - win {
             candidate + win
-        } else if candidate > expected + half && candidate >= win {
+        } else if candidate > expected.saturating_add(half) && candidate >= win {
             candidate - win
         } else {
             candidate
@@ -155,6 +157,12 @@ mod tests {
         assert_eq!(tn.decode(None), 0xff);
         let top = TruncatedPacketNumber::new((MAX_PACKET_NUMBER & 0xffff_ffff) as u32, 4).unwrap();
         assert_eq!(top.decode(Some(MAX_PACKET_NUMBER - 1)), MAX_PACKET_NUMBER);
+        // Out-of-range inputs are refused or saturate, never overflow.
+        assert_eq!(
+            TruncatedPacketNumber::encode(u64::MAX, None),
+            Err(Error::InvalidConfig)
+        );
+        let _ = tn.decode(Some(u64::MAX));
     }
 
     /// Every (largest_acked, in-flight distance) pair round-trips through the shortest encoding.

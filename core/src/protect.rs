@@ -255,8 +255,9 @@ pub(crate) fn seal_in_place<B: Backend>(
 }
 
 /// Opens the packet at `at.src_at` (`at.len` bytes with its tag, cleartext `header` already
-/// recovered) into `dst` at `at.dst_at`: header, then payload; no tag. On failure the payload
-/// bytes written to `dst` are zeroed.
+/// recovered) into `dst` at `at.dst_at`: header, then payload; no tag. On failure
+/// (authentication or reserved bits) the payload bytes written to `dst` are zeroed and the
+/// header is not written.
 pub(crate) fn open<B: Backend>(
     generation: &Generation<B>,
     packet_number: u64,
@@ -281,17 +282,20 @@ pub(crate) fn open<B: Backend>(
     let mut received = [0; TAG_LEN];
     let read = src.read(at.src_at + header.len + payload_len, &mut received);
     debug_assert!(copied && read, "caller checked both buffers' lengths");
-    if bool::from(expected.ct_eq(&received)) {
-        dst.write(at.dst_at, header.as_bytes());
-        Ok(())
-    } else {
-        dst.for_each_chunk_mut(at.dst_at + header.len, payload_len, |chunk| chunk.fill(0));
-        Err(Error::AuthFailed)
+    match verdict(&expected, &received, header) {
+        Ok(()) => {
+            dst.write(at.dst_at, header.as_bytes());
+            Ok(())
+        }
+        Err(error) => {
+            dst.for_each_chunk_mut(at.dst_at + header.len, payload_len, |chunk| chunk.fill(0));
+            Err(error)
+        }
     }
 }
 /// Opens `packet` in place: on success its first `header.len()` bytes hold the cleartext
 /// header and the payload follows, decrypted; the tag's bytes are left as they were. On
-/// failure the payload is zeroed.
+/// failure (authentication or reserved bits) the payload is zeroed.
 pub(crate) fn open_in_place<B: Backend>(
     generation: &Generation<B>,
     packet_number: u64,
@@ -305,11 +309,31 @@ pub(crate) fn open_in_place<B: Backend>(
         .key
         .begin(&nonce, header.as_bytes(), Direction::Open);
     stream.update_in_place(payload);
-    if bool::from(stream.finish().ct_eq(&*tag)) {
-        head.copy_from_slice(header.as_bytes());
-        Ok(())
-    } else {
-        payload.fill(0);
+    match verdict(&stream.finish(), tag, header) {
+        Ok(()) => {
+            head.copy_from_slice(header.as_bytes());
+            Ok(())
+        }
+        Err(error) => {
+            payload.fill(0);
+            Err(error)
+        }
+    }
+}
+
+/// Whether an opened packet may be released: its tag verified (compared in constant time)
+/// and, now that the header is known to be genuine, its reserved bits zero (RFC 9000
+/// §17.3.1). Either failure wipes the plaintext.
+fn verdict(
+    expected: &[u8; TAG_LEN],
+    received: &[u8],
+    header: &CleartextHeader,
+) -> Result<(), Error> {
+    if !bool::from(expected.ct_eq(received)) {
         Err(Error::AuthFailed)
+    } else if header.reserved_bits_set() {
+        Err(Error::ReservedBits)
+    } else {
+        Ok(())
     }
 }

@@ -3,9 +3,10 @@
 use crate::backend::{Backend, Portable, TAG_LEN};
 use crate::flow::{Datagram, FlowConfig, PacketInfo};
 use crate::generation::{Generation, KeySet};
+use crate::packet_number::MAX_PACKET_NUMBER;
 use crate::protect::{self, CleartextHeader, Placement};
 use crate::sg::{SgDestination, SgSource};
-use crate::wire::leading_long_packets;
+use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
 
 /// Which generation's keys a packet needs.
@@ -155,7 +156,8 @@ impl<B: Backend> RxFlow<B> {
         dst: &mut SgDestination<'_, '_>,
     ) -> Result<Datagram, Error> {
         let len = src.len();
-        let (passthrough_len, long_packets) = leading_long_packets(|i| src.byte(i), len)?;
+        let (passthrough_len, long_packets) =
+            leading_long_packets(|i| src.byte(i), len, UnknownVersions::PassThrough)?;
         let header = match len - passthrough_len {
             0 => None,
             packet_len => Some(self.config.header_format().unprotect(
@@ -198,8 +200,11 @@ impl<B: Backend> RxFlow<B> {
 
     fn try_open_in_place(&mut self, datagram: &mut [u8]) -> Result<Datagram, Error> {
         let len = datagram.len();
-        let (passthrough_len, long_packets) =
-            leading_long_packets(|i| datagram.get(i).copied(), len)?;
+        let (passthrough_len, long_packets) = leading_long_packets(
+            |i| datagram.get(i).copied(),
+            len,
+            UnknownVersions::PassThrough,
+        )?;
         self.counters.passed_through += long_packets;
         if passthrough_len == len {
             return Ok(Datagram {
@@ -247,9 +252,6 @@ impl<B: Backend> RxFlow<B> {
         .ok_or(Error::KeyUnavailable)?;
         let generation_number = generation.number;
         decrypt(generation, number, &header)?;
-        if header.reserved_bits_set() {
-            return Err(Error::ReservedBits);
-        }
 
         match slot {
             KeySlot::Next => {
@@ -315,9 +317,10 @@ impl<B: Backend> RxFlow<B> {
     }
 
     /// Sets the largest packet number received, against which truncated packet numbers are
-    /// decoded (as when state moves from one owner to another).
+    /// decoded (as when state moves from one owner to another). Values past the packet-number
+    /// space are taken as its end, 2^62 - 1.
     pub fn set_largest_received(&mut self, largest: Option<u64>) {
-        self.largest_received = largest;
+        self.largest_received = largest.map(|l| l.min(MAX_PACKET_NUMBER));
     }
 
     /// True once the flow has seen as many forged packets as the integrity limit allows: the

@@ -16,7 +16,7 @@ impl<'a> SgSource<'a> {
     pub fn new(segments: &'a [&'a [u8]]) -> SgSource<'a> {
         SgSource {
             segments,
-            len: segments.iter().map(|s| s.len()).sum(),
+            len: total_len(segments.iter().map(|s| s.len())),
         }
     }
 
@@ -81,7 +81,7 @@ pub struct SgDestination<'a, 'b> {
 impl<'a, 'b> SgDestination<'a, 'b> {
     /// Views `segments` as one writable sequence of bytes.
     pub fn new(segments: &'a mut [&'b mut [u8]]) -> SgDestination<'a, 'b> {
-        let len = segments.iter().map(|s| s.len()).sum();
+        let len = total_len(segments.iter().map(|s| s.len()));
         SgDestination { segments, len }
     }
 
@@ -188,6 +188,12 @@ impl<'a, 'b> SgDestination<'a, 'b> {
         }
         true
     }
+}
+
+/// Total length of segments, saturating: segments that alias one buffer can add up past
+/// `usize::MAX` on 32-bit targets.
+fn total_len(lens: impl Iterator<Item = usize>) -> usize {
+    lens.fold(0, usize::saturating_add)
 }
 
 /// The segment index and offset of byte `at`, given the segments' lengths. `at` equal to the

@@ -7,7 +7,7 @@ use crate::generation::KeySet;
 use crate::packet_number::MAX_PACKET_NUMBER;
 use crate::protect::{self, CleartextHeader, Placement, ReadAt};
 use crate::sg::{SgDestination, SgSource};
-use crate::wire::leading_long_packets;
+use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
 
 /// Sending-side packet protection for one connection: keys, key-phase state, limits and
@@ -209,7 +209,8 @@ impl<B: Backend> TxFlow<B> {
         len: usize,
         packet_number: Option<u64>,
     ) -> Result<Plan, Error> {
-        let (passthrough_len, long_packets) = leading_long_packets(byte, len)?;
+        let (passthrough_len, long_packets) =
+            leading_long_packets(byte, len, UnknownVersions::Refuse)?;
         if passthrough_len == len {
             return Ok(Plan {
                 passthrough_len,

@@ -191,6 +191,29 @@ fn one_bad_packet_leaves_its_neighbours_sealed() {
 }
 
 #[test]
+fn sealing_refuses_what_it_cannot_see_past() {
+    // A long header of an unknown version has no Length: a 1-RTT packet behind it would leave
+    // in cleartext. Receiving passes such datagrams through; sealing refuses them.
+    let mut unknown = handshake();
+    unknown[1..5].copy_from_slice(&[0xff, 0, 0, 0x1d]);
+    let short = packet(DCID, 1, 60);
+    let mut out = vec![0xaa_u8; unknown.len() + short.len() + 16];
+    let mut tx = tx();
+    assert_eq!(
+        tx.seal(&[&unknown, &short], &mut [&mut out]),
+        Err(Error::Malformed)
+    );
+    assert!(out.iter().all(|&b| b == 0xaa), "nothing written");
+    let mut rx = rx();
+    let mut datagram = [unknown.clone(), short].concat();
+    let opened = rx.open_in_place(&mut datagram).unwrap();
+    assert_eq!(
+        (opened.passthrough_len, opened.packet),
+        (datagram.len(), None)
+    );
+}
+
+#[test]
 fn long_header_only_segment_breaks_the_layout_unless_last() {
     let lone = [handshake_of(80), handshake_of(STRIDE - 80)].concat();
     let cleartext = [
@@ -347,6 +370,12 @@ fn flow_table_routes_by_connection_id() {
     assert_eq!((batch.ok, batch.failed), (2, 1));
     assert_eq!(results[2], Err(Error::UnknownConnectionId));
     assert_eq!((table.totals().opened, table.unroutable()), (2, 1));
+    assert_eq!(table.open_in_place(&mut []), Err(Error::Malformed));
+    assert_eq!(
+        table.unroutable(),
+        2,
+        "too short to name a flow counts as unroutable"
+    );
 
     let removed = table.remove(&ConnectionId::new(&OTHER).unwrap()).unwrap();
     assert_eq!(removed.counters().opened, 1);

@@ -270,6 +270,21 @@ fn reserved_bits_are_refused_both_ways() {
     let mut rx: RxFlow = RxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
     assert_eq!(open(&mut rx, &protected), Err(Error::ReservedBits));
     assert_eq!((rx.counters().malformed, rx.largest_received()), (1, None));
+
+    // Authentic, but not to be released: no plaintext is left behind, either way.
+    let mut out = vec![0xaa_u8; protected.len() - 16];
+    assert_eq!(
+        rx.open(&[&protected], &mut [&mut out]).err(),
+        Some(Error::ReservedBits)
+    );
+    assert!(out[7..].iter().all(|&b| b == 0), "payload wiped");
+    assert!(out[..7].iter().all(|&b| b == 0xaa), "header not written");
+    let mut buffer = protected.clone();
+    assert_eq!(
+        rx.open_in_place(&mut buffer).err(),
+        Some(Error::ReservedBits)
+    );
+    assert!(buffer[7..protected.len() - 16].iter().all(|&b| b == 0));
 }
 
 #[test]
@@ -288,6 +303,87 @@ fn greased_fixed_bit_only_where_allowed() {
     assert_eq!(open(&mut strict_rx, &protected), Err(Error::Malformed));
     let mut rx: RxFlow = RxFlow::from_secret(SUITE, &SECRET, grease).unwrap();
     assert_eq!(open(&mut rx, &protected), Ok(0));
+}
+
+#[test]
+fn reordering_around_two_updates() {
+    let mut tx: TxFlow = TxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    // Packets 1-2 in generation 0, 3-4 in 1, 5-6 in 2.
+    let sealed: Vec<Vec<u8>> = [
+        (1, false),
+        (2, false),
+        (3, true),
+        (4, true),
+        (5, false),
+        (6, false),
+    ]
+    .into_iter()
+    .map(|(n, phase)| seal(&mut tx, &packet(n, phase, b"reordered")).unwrap())
+    .collect();
+    assert_eq!(open(&mut rx, &sealed[0]), Ok(0));
+    assert_eq!(
+        open(&mut rx, &sealed[3]),
+        Ok(1),
+        "packet 4 starts generation 1"
+    );
+    assert_eq!(
+        open(&mut rx, &sealed[2]),
+        Ok(1),
+        "packet 3 lowers its first packet number"
+    );
+    assert_eq!(
+        open(&mut rx, &sealed[1]),
+        Ok(0),
+        "packet 2, older than 3, uses the previous keys"
+    );
+    assert_eq!(
+        open(&mut rx, &sealed[5]),
+        Ok(2),
+        "a second update while previous keys are kept"
+    );
+    assert_eq!(open(&mut rx, &sealed[4]), Ok(2));
+    assert_eq!(
+        open(&mut rx, &sealed[2]),
+        Ok(1),
+        "generation 1 is now the previous one"
+    );
+    assert_eq!(
+        open(&mut rx, &sealed[1]),
+        Err(Error::AuthFailed),
+        "generation 0 is gone"
+    );
+    assert_eq!((rx.generation(), rx.counters().key_updates), (2, 2));
+
+    // Moving on without a packet drops the previous keys.
+    rx.advance_generation().unwrap();
+    assert!(!rx.has_previous_keys());
+    assert_eq!(
+        open(&mut rx, &sealed[5]),
+        Err(Error::AuthFailed),
+        "generation 2 was dropped"
+    );
+}
+
+#[test]
+fn out_of_range_values_are_refused() {
+    let past_the_end = FlowConfig {
+        largest_packet_number: Some(1 << 62),
+        ..config()
+    };
+    assert_eq!(
+        TxFlow::<quicseal::backend::Portable>::from_secret(SUITE, &SECRET, past_the_end).err(),
+        Some(Error::InvalidConfig)
+    );
+    let secret = TrafficSecret::new(SUITE, &SECRET).unwrap();
+    let hp = secret.key_material().hp().to_vec();
+    let last: TxFlow = TxFlow::resume(SUITE, &SECRET, &hp, u64::MAX, config()).unwrap();
+    assert!(!last.next_keys_ready(), "no generation after the last");
+    let mut rx: RxFlow = RxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    rx.set_largest_received(Some(u64::MAX));
+    assert_eq!(rx.largest_received(), Some((1 << 62) - 1));
+    let mut tx: TxFlow = TxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    assert!(open(&mut rx, &seal(&mut tx, &packet(1, false, b"late")).unwrap()).is_err());
 }
 
 #[test]

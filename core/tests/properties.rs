@@ -100,3 +100,68 @@ proptest! {
         let _ = tx.seal_gso(&[&bytes], segment + 40, &mut [&mut out], &mut results);
     }
 }
+
+/// A QUIC varint of `value` (RFC 9000 §16) in the encoding `len_code` (0-3) picks, or the
+/// shortest that fits.
+fn varint(value: u64, len_code: u8) -> Vec<u8> {
+    let value = value & ((1 << 62) - 1);
+    let min_code = match value {
+        0..=63 => 0,
+        64..=16383 => 1,
+        16384..=1073741823 => 2,
+        _ => 3,
+    };
+    let code = len_code.max(min_code);
+    let len = 1usize << code;
+    let mut bytes = value.to_be_bytes()[8 - len..].to_vec();
+    bytes[0] |= code << 6;
+    bytes
+}
+
+/// Datagrams that start with plausible long headers carrying hostile lengths: versions 1, 2, 0
+/// and unknown, any type bits, connection IDs up to 255 bytes, token and Length fields from 0
+/// to 2^62 - 1 in any encoding, then a tail of arbitrary bytes.
+fn hostile_datagram() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<u8>(),
+        prop::sample::select(vec![1u32, 0x6b33_43cf, 0, 0xff00_001d]),
+        0u8..=24,
+        0u8..=24,
+        (any::<u64>(), 0u8..4),
+        (prop_oneof![0u64..64, 0u64..2000, any::<u64>()], 0u8..4),
+        prop::collection::vec(any::<u8>(), 0..120),
+    )
+        .prop_map(
+            |(first, version, dcid, scid, (token, tcode), (length, lcode), tail)| {
+                let mut d = vec![0x80 | first];
+                d.extend(version.to_be_bytes());
+                d.push(dcid);
+                d.extend(std::iter::repeat_n(0xd1, usize::from(dcid)));
+                d.push(scid);
+                d.extend(std::iter::repeat_n(0x5c, usize::from(scid)));
+                d.extend(varint(token, tcode));
+                d.extend(varint(length, lcode));
+                d.extend(tail);
+                d
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hostile_long_headers_never_panic(datagram in hostile_datagram(), dcid_len in 0usize..=20, largest in any::<Option<u64>>()) {
+        let config = FlowConfig { largest_packet_number: largest.map(|l| l >> 2), ..FlowConfig::new(dcid_len) };
+        let suite = quicseal::CipherSuite::ChaCha20Poly1305Sha256;
+        let mut rx: RxFlow = RxFlow::from_secret(suite, &[9; 32], config).unwrap();
+        let mut tx: TxFlow = TxFlow::from_secret(suite, &[9; 32], config).unwrap();
+        let mut out = vec![0u8; datagram.len() + 16];
+        let _ = rx.open(&[&datagram], &mut [&mut out]);
+        let _ = rx.open_in_place(&mut datagram.clone());
+        let _ = tx.seal(&[&datagram], &mut [&mut out]);
+        let mut table: quicseal::FlowTable<RxFlow, 4> = quicseal::FlowTable::new(dcid_len).unwrap();
+        let _ = table.open_in_place(&mut datagram.clone());
+        prop_assert!(rx.counters().opened + rx.counters().dropped() + rx.counters().passed_through >= 1);
+    }
+}

@@ -42,15 +42,29 @@ impl LongType {
     }
 }
 
+/// What to do with a long header of a version other than 1 and 2, whose end cannot be found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum UnknownVersions {
+    /// Take the rest of the datagram as that packet, untouched: right when receiving, where it
+    /// may be a version the QUIC stack above knows.
+    PassThrough,
+    /// Refuse the datagram as [`Error::Malformed`]: right when sealing, where a 1-RTT packet
+    /// behind such a header would otherwise leave unprotected.
+    Refuse,
+}
+
 /// Length of the long-header packet at the front of a datagram of `datagram_len` bytes whose
 /// bytes `byte(i)` returns.
 ///
-/// Initial, 0-RTT and Handshake packets end where their Length field says. Retry, Version
-/// Negotiation and packets of versions other than 1 and 2 have no Length field: they take the
-/// rest of the datagram (RFC 9000 §12.2 allows nothing after them).
+/// Initial, 0-RTT and Handshake packets end where their Length field says. Retry and Version
+/// Negotiation packets have no Length field and take the rest of the datagram (nothing may
+/// follow them, RFC 9000 §12.2); so do packets of unknown versions, unless `unknown` refuses
+/// them.
 pub fn long_packet_len(
     byte: impl Fn(usize) -> Option<u8>,
     datagram_len: usize,
+    unknown: UnknownVersions,
 ) -> Result<usize, Error> {
     let first = byte(0).ok_or(Error::Malformed)?;
     debug_assert!(first & LONG_HEADER_FORM != 0);
@@ -69,7 +83,10 @@ pub fn long_packet_len(
         return Ok(datagram_len);
     }
     let Some(kind) = LongType::from_bits(version, first >> 4) else {
-        return Ok(datagram_len);
+        return match unknown {
+            UnknownVersions::PassThrough => Ok(datagram_len),
+            UnknownVersions::Refuse => Err(Error::Malformed),
+        };
     };
     match kind {
         LongType::Retry => return Ok(datagram_len),
@@ -78,6 +95,7 @@ pub fn long_packet_len(
             at = usize::try_from(token_len)
                 .ok()
                 .and_then(|t| (at + n).checked_add(t))
+                .filter(|&end| end <= datagram_len)
                 .ok_or(Error::Malformed)?;
         }
         LongType::ZeroRtt | LongType::Handshake => {}
@@ -85,7 +103,7 @@ pub fn long_packet_len(
     let (length, n) = varint::read(&byte, at).ok_or(Error::Malformed)?;
     let end = usize::try_from(length)
         .ok()
-        .and_then(|l| (at + n).checked_add(l))
+        .and_then(|l| at.checked_add(n)?.checked_add(l))
         .ok_or(Error::Malformed)?;
     if end > datagram_len {
         return Err(Error::Malformed);
@@ -99,7 +117,11 @@ mod tests {
     use hex_literal::hex;
 
     fn len_of(bytes: &[u8]) -> Result<usize, Error> {
-        long_packet_len(|i| bytes.get(i).copied(), bytes.len())
+        long_packet_len(
+            |i| bytes.get(i).copied(),
+            bytes.len(),
+            UnknownVersions::PassThrough,
+        )
     }
 
     /// A v1 Handshake packet (DCID 2 bytes, SCID 1 byte, Length 2) and 2 bytes after it.
@@ -140,6 +162,17 @@ mod tests {
         let mut unknown = HANDSHAKE;
         unknown[1..5].copy_from_slice(&hex!("1a2a3a4a"));
         assert_eq!(len_of(&unknown), Ok(15));
+        let refuse = long_packet_len(|i| unknown.get(i).copied(), 15, UnknownVersions::Refuse);
+        assert_eq!(refuse, Err(Error::Malformed));
+    }
+
+    #[test]
+    fn a_token_or_length_past_the_datagram_is_malformed() {
+        // Initial whose 8-byte token length is 2^62 - 1, then one whose Length is.
+        let huge_token = hex!("c0 00000001 00 00 ffffffffffffffff 00");
+        assert_eq!(len_of(&huge_token), Err(Error::Malformed));
+        let huge_length = hex!("c0 00000001 00 00 00 ffffffffffffffff");
+        assert_eq!(len_of(&huge_length), Err(Error::Malformed));
     }
 
     #[test]

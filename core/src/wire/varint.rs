@@ -7,7 +7,7 @@ pub(crate) fn read(byte: impl Fn(usize) -> Option<u8>, at: usize) -> Option<(u64
     let len = 1usize << (first >> 6);
     let mut value = u64::from(first & 0x3f);
     for i in 1..len {
-        value = (value << 8) | u64::from(byte(at + i)?);
+        value = (value << 8) | u64::from(byte(at.checked_add(i)?)?);
     }
     Some((value, len))
 }

@@ -65,7 +65,9 @@ impl HeaderKey for PortableHeaderKey {
                 keystream.as_mut_slice().zeroize();
             }
         }
-        core::array::from_fn(|i| block[i])
+        let mask = core::array::from_fn(|i| block[i]);
+        block.as_mut_slice().zeroize();
+        mask
     }
 }
 
