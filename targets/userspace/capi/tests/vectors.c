@@ -821,12 +821,18 @@ static void check_null_pointers(void) {
     OK(quicseal_tx_seal_gso(tx, NULL, 0, 60, NULL, 0, NULL, 0, NULL));
     /* An empty GRO buffer is one empty datagram: it needs a result slot. */
     EXPECT(quicseal_rx_open_gro(rx, NULL, 0, 40, NULL, 0, &batch), QUICSEAL_BUFFER_TOO_SMALL);
+    /* Given one, it is refused as MALFORMED there, whatever the segment size. */
+    OK(quicseal_rx_open_gro(rx, NULL, 0, 40, results, 1, &batch));
+    CHECK(batch.datagrams == 1 && batch.ok == 0 && batch.failed == 1 && batch.len == 0);
+    CHECK(results[0].status == QUICSEAL_MALFORMED && results[0].len == 0);
+    OK(quicseal_rx_open_gro(rx, NULL, 0, 0, results, 2, &batch));
+    CHECK(batch.datagrams == 1 && results[0].status == QUICSEAL_MALFORMED);
 
     /* Nothing above was counted as a packet. */
     OK(quicseal_tx_get_counters(tx, &counters));
     CHECK(counters.sealed == 0 && counters.dropped == 0);
     OK(quicseal_rx_get_counters(rx, &counters));
-    CHECK(counters.malformed == 1 && counters.dropped == 1);
+    CHECK(counters.malformed == 3 && counters.dropped == 3);
 done:
     quicseal_tx_free(tx);
     quicseal_rx_free(rx);
