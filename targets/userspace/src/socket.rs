@@ -30,6 +30,8 @@ pub struct SocketConfig {
     /// `sendmsg`, which is also what happens, whatever this says, once the kernel refused GSO.
     pub gso: bool,
     /// Longest one send or receive waits for room or for data before it fails with a timeout.
+    /// A timeout too long to add to the clock (`Duration::MAX`) means no timeout: wait as
+    /// long as it takes.
     pub timeout: Duration,
     /// `SO_RCVBUF` to ask for, in bytes; the kernel doubles it and caps it at
     /// `net.core.rmem_max`. `None` keeps the system default.
@@ -99,9 +101,15 @@ impl SendBuffer {
         SendBuffer::default()
     }
 
-    /// The outcome of sealing each datagram of the last transmit, in order.
+    /// The outcome of sealing each datagram of the last transmit, in order; empty when the
+    /// last send was refused before any datagram was sealed.
     pub fn outcomes(&self) -> &[Outcome] {
         &self.outcomes[..self.datagrams]
+    }
+
+    /// Forgets the last transmit's outcomes.
+    fn clear(&mut self) {
+        self.datagrams = 0;
     }
 
     /// Makes room for `len` bytes and `datagrams` outcomes.
@@ -316,6 +324,9 @@ impl SealedSocket {
         transmit: &Transmit<'_>,
         buffer: &mut SendBuffer,
     ) -> Result<Sent, SendError> {
+        // Whatever refuses this transmit below, the outcomes of the one before must not
+        // pass for its own.
+        buffer.clear();
         let segment_size = transmit.segment_size;
         if segment_size <= TAG_LEN || segment_size > MAX_UDP_PAYLOAD {
             return Err(SendError::SegmentSize(segment_size));
@@ -330,9 +341,13 @@ impl SealedSocket {
             return Ok(Sent::default());
         }
         // The per-datagram outcomes, read below, say more than the batch's totals.
-        let _ = flow
-            .seal_gso(transmit.cleartext, segment_size, wire, outcomes)
-            .map_err(SendError::Seal)?;
+        if let Err(error) = flow.seal_gso(transmit.cleartext, segment_size, wire, outcomes) {
+            // Refused whole: no datagram was sealed, so there are no outcomes to show.
+            buffer.clear();
+            return Err(SendError::Seal(error));
+        }
+        let outcomes = &buffer.outcomes[..datagrams];
+        let wire = &buffer.wire[..cleartext_len + datagrams * TAG_LEN];
 
         self.send_sealed(
             transmit.destination,
@@ -509,7 +524,7 @@ impl SealedSocket {
         transmit: &quinn_udp::Transmit<'_>,
         sent_before: usize,
     ) -> Result<(), SendError> {
-        let deadline = Instant::now() + self.config.timeout;
+        let deadline = self.deadline();
         loop {
             match self
                 .state
@@ -544,7 +559,7 @@ impl SealedSocket {
     /// timeout for the first; the datagrams stay as they came (see [`RecvBatch::open`]).
     /// Returns the number of messages.
     pub fn recv(&self, batch: &mut RecvBatch) -> Result<usize, RecvError> {
-        let deadline = Instant::now() + self.config.timeout;
+        let deadline = self.deadline();
         loop {
             let (buffers, metas) = batch.receive_into();
             let mut slices: [IoSliceMut<'_>; quinn_udp::BATCH_SIZE] =
@@ -587,17 +602,30 @@ impl SealedSocket {
         Ok(messages)
     }
 
-    /// Waits until the socket is ready for `events` or `deadline` passes; false on timeout.
-    fn wait(&self, events: PollFlags, deadline: Instant) -> io::Result<bool> {
+    /// When a send or receive starting now gives up: `None` (never) when the configured
+    /// timeout reaches past what `Instant` can represent, such as `Duration::MAX`.
+    fn deadline(&self) -> Option<Instant> {
+        Instant::now().checked_add(self.config.timeout)
+    }
+
+    /// Waits until the socket is ready for `events` or `deadline` passes (`None`: no
+    /// deadline); false on timeout.
+    fn wait(&self, events: PollFlags, deadline: Option<Instant>) -> io::Result<bool> {
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                bump(&self.stats.timeouts, 1);
-                return Ok(false);
-            }
-            let timeout = Timespec::try_from(left).map_err(io::Error::other)?;
+            let timeout = match deadline {
+                None => None,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        bump(&self.stats.timeouts, 1);
+                        return Ok(false);
+                    }
+                    // Beyond what a timespec holds is as good as forever.
+                    Timespec::try_from(left).ok()
+                }
+            };
             let mut fds = [PollFd::new(&self.socket, events)];
-            match rustix::event::poll(&mut fds, Some(&timeout)) {
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
                 Ok(0) => continue,
                 // Readable, writable, or an error to collect by trying again.
                 Ok(_) => return Ok(true),

@@ -631,3 +631,112 @@ fn packets_sealed_in_place_arrive_as_sent() {
         assert_eq!(got.generation, u64::from(i >= 3));
     }
 }
+
+#[test]
+fn a_refused_transmit_leaves_no_stale_outcomes() {
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    let secret = [13u8; 32];
+    let mut config = FlowConfig::new(8);
+    config.max_segments = 2;
+    let mut tx: TxFlow =
+        TxFlow::from_secret(CipherSuite::Aes128GcmSha256, &secret, config).unwrap();
+    let packets: Vec<Vec<u8>> = (0..3).map(|n| packet(&DCID, n, false, STRIDE)).collect();
+    let (two, three) = (packets[..2].concat(), packets.concat());
+    let mut transmit = |cleartext: &[u8], segment_size| {
+        let cleartext = [cleartext];
+        let mut buffer = SendBuffer::new();
+        // A good transmit first, so that the buffer has outcomes to go stale.
+        let mut fresh: TxFlow =
+            TxFlow::from_secret(CipherSuite::Aes128GcmSha256, &secret, FlowConfig::new(8)).unwrap();
+        let sent = sender
+            .send(
+                &mut fresh,
+                &Transmit {
+                    destination,
+                    ecn: Ecn::Ect0,
+                    cleartext: &[&three],
+                    segment_size: SEGMENT,
+                },
+                &mut buffer,
+            )
+            .unwrap();
+        assert_eq!((sent.sent, buffer.outcomes().len()), (3, 3));
+        let outcome = sender.send(
+            &mut tx,
+            &Transmit {
+                destination,
+                ecn: Ecn::Ect0,
+                cleartext: &cleartext,
+                segment_size,
+            },
+            &mut buffer,
+        );
+        (outcome, buffer.outcomes().to_vec())
+    };
+    // Refused by the core (three datagrams, the flow takes two), by the socket (segment
+    // size), and by the core again (segment size below the flow's minimum).
+    let (outcome, outcomes) = transmit(&three, SEGMENT);
+    assert!(
+        matches!(outcome, Err(SendError::Seal(Error::TooManySegments))),
+        "{outcome:?}"
+    );
+    assert_eq!(outcomes, [], "the last transmit was refused whole");
+    let (outcome, outcomes) = transmit(&two, 16);
+    assert!(
+        matches!(outcome, Err(SendError::SegmentSize(16))),
+        "{outcome:?}"
+    );
+    assert_eq!(outcomes, []);
+    let (outcome, outcomes) = transmit(&two[..100], 40);
+    assert!(
+        matches!(outcome, Err(SendError::Seal(Error::GsoSizeTooSmall))),
+        "{outcome:?}"
+    );
+    assert_eq!(outcomes, []);
+    // And a transmit the flow takes shows its own outcomes.
+    let (outcome, outcomes) = transmit(&two, SEGMENT);
+    assert_eq!(outcome.unwrap().sent, 2);
+    assert_eq!(outcomes.len(), 2);
+}
+
+#[test]
+fn a_timeout_too_long_for_the_clock_means_no_timeout() {
+    let config = SocketConfig {
+        timeout: Duration::MAX,
+        ..socket_config(true)
+    };
+    let receiver = SealedSocket::bind(ipv4(), config).unwrap();
+    let sender = SealedSocket::bind(ipv4(), config).unwrap();
+    let destination = receiver.local_addr().unwrap();
+    let mut tx: TxFlow =
+        TxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[17; 32], FlowConfig::new(8)).unwrap();
+    let mut rx: RxFlow =
+        RxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[17; 32], FlowConfig::new(8)).unwrap();
+    thread::scope(|scope| {
+        // The receive starts waiting (with no deadline) before anything is sent.
+        let receiving = scope.spawn(|| {
+            let mut batch = RecvBatch::new(1, DEFAULT_MESSAGE_CAPACITY);
+            receiver.recv_open(&mut rx, &mut batch).unwrap();
+            let message = batch.messages().next().unwrap();
+            let datagram = message.datagrams().next().unwrap();
+            datagram.outcome.unwrap().packet.unwrap().number()
+        });
+        thread::sleep(Duration::from_millis(50));
+        let cleartext = packet(&DCID, 7, false, 100);
+        let sent = sender
+            .send(
+                &mut tx,
+                &Transmit {
+                    destination,
+                    ecn: Ecn::Ect0,
+                    cleartext: &[&cleartext],
+                    segment_size: SEGMENT,
+                },
+                &mut SendBuffer::new(),
+            )
+            .unwrap();
+        assert_eq!(sent.sent, 1);
+        assert_eq!(receiving.join().unwrap(), 7);
+    });
+}
