@@ -28,6 +28,13 @@ pub trait OpenGro {
         segment_size: usize,
         results: &mut [Outcome],
     ) -> Result<Batch, Error>;
+
+    /// Most datagrams one [`open_gro`](Self::open_gro) call takes (a flow's
+    /// `FlowConfig::max_segments`); [`crate::RecvBatch::open`] splits larger messages into
+    /// calls of at most this many. No limit unless an implementation says otherwise.
+    fn max_segments(&self) -> usize {
+        usize::MAX
+    }
 }
 
 impl<B: Backend> SealGso for TxFlow<B> {
@@ -127,6 +134,10 @@ impl<B: Backend> OpenGro for RxFlow<B> {
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
         RxFlow::open_gro(self, buffer, segment_size, results)
+    }
+
+    fn max_segments(&self) -> usize {
+        self.config().max_segments
     }
 }
 

@@ -10,10 +10,19 @@ use quinn_udp::RecvMeta;
 use crate::socket::MAX_SEGMENTS;
 use crate::{Ecn, OpenGro};
 
-/// Default room for one received message: 64 KiB, the most one UDP GSO send can carry and so
-/// the most loopback GRO can coalesce. A NIC's GRO of jumbo frames may coalesce more (up to 64
-/// segments): give [`RecvBatch::new`] more room there, or the tail of such a batch is cut
-/// off and fails to open.
+/// Default room for one received message: 64 KiB, one byte more than the largest UDP
+/// datagram and than the most one UDP GSO send (and so loopback GRO, and GRO under the
+/// kernel's default `gro_max_size`) can carry. Where an interface's `gro_max_size` was raised
+/// (BIG TCP), GRO may coalesce more (up to 64 segments): give [`RecvBatch::new`] more room
+/// there.
+///
+/// A message that fills its buffer to the last byte is taken as cut off: the kernel flags a
+/// truncated receive with `MSG_TRUNC`, but quinn-udp's `recvmmsg` does not pass the flag on,
+/// so a full buffer is the only sign. [`RecvBatch::open`] refuses such a message whole with
+/// [`Error::BufferTooSmall`] instead of opening its datagrams (a cut datagram would fail
+/// authentication and count towards the integrity limit as a forgery), and
+/// [`Received::is_truncated`] says so. Datagrams of a GRO batch past the cut are gone
+/// without a trace: neither counted nor reported.
 pub const DEFAULT_MESSAGE_CAPACITY: usize = 64 * 1024;
 
 /// Why a receive failed.
@@ -52,7 +61,9 @@ pub struct RecvBatch {
 }
 
 impl RecvBatch {
-    /// Room for `messages` messages (1 to 32) of up to `capacity` bytes each.
+    /// Room for `messages` messages (1 to 32) of up to `capacity` bytes each. A message as
+    /// long as `capacity` is taken as cut off and refused (see [`DEFAULT_MESSAGE_CAPACITY`]),
+    /// so `capacity` should exceed the largest message the socket can receive.
     pub fn new(messages: usize, capacity: usize) -> RecvBatch {
         let messages = messages.clamp(1, quinn_udp::BATCH_SIZE);
         let capacity = capacity.max(1);
@@ -80,6 +91,14 @@ impl RecvBatch {
         }
     }
 
+    /// Messages of the last receive that filled their buffer and may have been cut off.
+    pub(crate) fn truncated_count(&self) -> usize {
+        self.metas[..self.filled]
+            .iter()
+            .filter(|meta| meta.len >= self.capacity)
+            .count()
+    }
+
     /// Datagrams in the received messages, GRO batches split.
     pub(crate) fn datagram_count(&self) -> usize {
         self.metas[..self.filled]
@@ -90,7 +109,13 @@ impl RecvBatch {
 
     /// Opens every received datagram in place with `flow`; read the results with
     /// [`messages`](Self::messages). Opening an already opened batch again does nothing.
+    ///
+    /// A GRO message of more datagrams than the flow takes at once
+    /// ([`OpenGro::max_segments`]) is opened in several calls. A message that filled its
+    /// buffer, and so may have been cut off, is refused whole with [`Error::BufferTooSmall`]
+    /// without being opened.
     pub fn open<O: OpenGro + ?Sized>(&mut self, flow: &mut O) {
+        let capacity = self.capacity;
         let messages = self
             .buffers
             .chunks_mut(self.capacity)
@@ -104,7 +129,9 @@ impl RecvBatch {
             }
             let len = meta.len.min(buffer.len());
             let bytes = &mut buffer[..len];
-            *opening = if bytes.is_empty() {
+            *opening = if meta.len >= capacity {
+                Opening::Refused(Error::BufferTooSmall)
+            } else if bytes.is_empty() {
                 // An empty datagram is a datagram too, and not a QUIC one.
                 outcomes[0] = Err(Error::Malformed);
                 Opening::Opened(Batch {
@@ -113,10 +140,7 @@ impl RecvBatch {
                     ..Batch::default()
                 })
             } else {
-                match flow.open_gro(bytes, stride(meta), outcomes) {
-                    Ok(batch) => Opening::Opened(batch),
-                    Err(error) => Opening::Refused(error),
-                }
+                open_message(flow, bytes, stride(meta), outcomes)
             };
         }
     }
@@ -135,10 +159,43 @@ impl RecvBatch {
                 ecn: Ecn::from_quinn(meta.ecn),
                 segment_size: stride(meta),
                 bytes: &buffer[..meta.len.min(buffer.len())],
+                truncated: meta.len >= buffer.len(),
                 outcomes,
                 opening: *opening,
             })
     }
+}
+
+/// Opens one non-empty message of datagrams at `stride`, in calls of at most the flow's
+/// `max_segments` datagrams, so that a flow configured for fewer segments than the kernel
+/// coalesces still opens every datagram.
+fn open_message<O: OpenGro + ?Sized>(
+    flow: &mut O,
+    bytes: &mut [u8],
+    stride: usize,
+    outcomes: &mut [Outcome],
+) -> Opening {
+    if segment_count(bytes.len(), stride) > outcomes.len() {
+        // More datagrams than any GRO message holds: refuse before opening any.
+        return Opening::Refused(Error::BufferTooSmall);
+    }
+    let per_call = flow.max_segments().max(1).saturating_mul(stride);
+    let mut total = Batch::default();
+    for chunk in bytes.chunks_mut(per_call) {
+        let results = outcomes.get_mut(total.datagrams..).unwrap_or_default();
+        match flow.open_gro(chunk, stride, results) {
+            Ok(batch) => {
+                total.datagrams += batch.datagrams;
+                total.ok += batch.ok;
+                total.failed += batch.failed;
+                total.len += batch.len;
+            }
+            // Only from a flow whose shape rules differ from RxFlow's; what it opened
+            // before is reported refused with the rest.
+            Err(error) => return Opening::Refused(error),
+        }
+    }
+    Opening::Opened(total)
 }
 
 /// The segment size of a message: GRO's, or its own length for a lone datagram.
@@ -166,11 +223,18 @@ pub struct Received<'a> {
     /// Size of each datagram but the last (GRO's segment size, or the datagram's length).
     pub segment_size: usize,
     bytes: &'a [u8],
+    truncated: bool,
     outcomes: &'a [Outcome],
     opening: Opening,
 }
 
 impl<'a> Received<'a> {
+    /// True when the message filled its buffer and so may have been cut off (see
+    /// [`DEFAULT_MESSAGE_CAPACITY`]); opening refuses it with [`Error::BufferTooSmall`].
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
     /// Bytes received.
     pub fn len(&self) -> usize {
         self.bytes.len()
@@ -336,5 +400,98 @@ impl OpenedPacket<'_> {
     /// The key phase bit it carried.
     pub fn key_phase(&self) -> bool {
         self.info.key_phase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quicseal::{CipherSuite, FlowConfig, RxFlow, TxFlow};
+
+    const SEGMENT: usize = 100;
+
+    /// `count` sealed datagrams of `SEGMENT` bytes, back to back as GRO hands them over.
+    fn gro_message(count: usize) -> Vec<u8> {
+        let suite = CipherSuite::Aes128GcmSha256;
+        let mut tx: TxFlow = TxFlow::from_secret(suite, &[1; 32], FlowConfig::new(0)).unwrap();
+        let stride = SEGMENT - 16;
+        let mut cleartext = vec![0u8; count * stride];
+        for (n, packet) in cleartext.chunks_mut(stride).enumerate() {
+            packet[..2].copy_from_slice(&[0x40, n as u8]);
+        }
+        let mut wire = vec![0u8; count * SEGMENT];
+        let mut results = vec![Err(Error::Malformed); count];
+        let batch = tx
+            .seal_gso(&[&cleartext], SEGMENT, &mut [&mut wire], &mut results)
+            .unwrap();
+        assert_eq!(batch.ok, count);
+        wire
+    }
+
+    /// A batch that received `message` (with GRO's `stride`) into a buffer of `capacity`.
+    fn received(message: &[u8], stride: usize, capacity: usize) -> RecvBatch {
+        let mut batch = RecvBatch::new(1, capacity);
+        let len = message.len().min(capacity);
+        {
+            let (mut buffers, metas) = batch.receive_into();
+            buffers.next().unwrap()[..len].copy_from_slice(&message[..len]);
+            metas[0].len = len;
+            metas[0].stride = stride;
+        }
+        batch.received(1);
+        batch
+    }
+
+    fn rx(max_segments: usize) -> RxFlow {
+        let mut config = FlowConfig::new(0);
+        config.max_segments = max_segments;
+        RxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[1; 32], config).unwrap()
+    }
+
+    #[test]
+    fn a_gro_message_larger_than_the_flows_limit_opens_in_parts() {
+        let message = gro_message(10);
+        let mut batch = received(&message, SEGMENT, DEFAULT_MESSAGE_CAPACITY);
+        let mut flow = rx(4);
+        batch.open(&mut flow);
+        let message = batch.messages().next().unwrap();
+        let numbers: Vec<u64> = message
+            .datagrams()
+            .map(|d| d.outcome.unwrap().packet.unwrap().number())
+            .collect();
+        assert_eq!(numbers, (0..10).collect::<Vec<u64>>());
+        let opened = message.batch().unwrap().unwrap();
+        assert_eq!((opened.datagrams, opened.ok, opened.failed), (10, 10, 0));
+        assert_eq!(opened.len, 10 * SEGMENT);
+        assert_eq!(flow.counters().opened, 10);
+    }
+
+    #[test]
+    fn a_message_that_fills_its_buffer_is_refused_unopened() {
+        // Two and a half datagrams arrived of three: the kernel cut the message off.
+        let message = gro_message(3);
+        let mut batch = received(&message, SEGMENT, 250);
+        let mut flow = rx(64);
+        batch.open(&mut flow);
+        let message = batch.messages().next().unwrap();
+        assert!(message.is_truncated());
+        assert_eq!(message.batch(), Some(Err(Error::BufferTooSmall)));
+        assert!(
+            message
+                .datagrams()
+                .all(|d| d.outcome == Err(Error::BufferTooSmall))
+        );
+        let counters = flow.counters();
+        assert_eq!(
+            (counters.opened, counters.auth_failures),
+            (0, 0),
+            "nothing opened, no forgery counted"
+        );
+        // One byte of room more, and the same bytes are a whole message.
+        let mut batch = received(&gro_message(2), SEGMENT, 201);
+        batch.open(&mut flow);
+        let message = batch.messages().next().unwrap();
+        assert!(!message.is_truncated());
+        assert!(message.datagrams().all(|d| d.outcome.is_ok()));
     }
 }

@@ -187,6 +187,9 @@ pub struct SocketStats {
     pub messages_received: u64,
     /// Datagrams received, GRO batches split.
     pub datagrams_received: u64,
+    /// Messages that filled their [`RecvBatch`] buffer and may have been cut off; opening
+    /// refuses them (see [`crate::DEFAULT_MESSAGE_CAPACITY`]).
+    pub truncated: u64,
     /// Sends or receives that gave up after waiting the configured timeout.
     pub timeouts: u64,
 }
@@ -199,6 +202,7 @@ struct AtomicStats {
     gso_refusals: AtomicU64,
     messages_received: AtomicU64,
     datagrams_received: AtomicU64,
+    truncated: AtomicU64,
     timeouts: AtomicU64,
 }
 
@@ -308,6 +312,7 @@ impl SealedSocket {
             gso_refusals: load(&s.gso_refusals),
             messages_received: load(&s.messages_received),
             datagrams_received: load(&s.datagrams_received),
+            truncated: load(&s.truncated),
             timeouts: load(&s.timeouts),
         }
     }
@@ -579,6 +584,7 @@ impl SealedSocket {
                     batch.received(messages);
                     bump(&self.stats.messages_received, messages);
                     bump(&self.stats.datagrams_received, batch.datagram_count());
+                    bump(&self.stats.truncated, batch.truncated_count());
                     return Ok(messages);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -740,3 +740,27 @@ fn a_timeout_too_long_for_the_clock_means_no_timeout() {
         assert_eq!(receiving.join().unwrap(), 7);
     });
 }
+
+#[test]
+fn a_datagram_cut_off_by_a_small_buffer_is_refused_not_counted_as_forged() {
+    let suite = CipherSuite::ChaCha20Poly1305Sha256;
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &[19; 32], FlowConfig::new(8)).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &[19; 32], FlowConfig::new(8)).unwrap();
+    let mut sealed = vec![0u8; 1016];
+    let _ = tx
+        .seal(&[&packet(&DCID, 1, false, 1000)], &mut [&mut sealed])
+        .unwrap();
+    let receiver = SealedSocket::bind(ipv4(), socket_config(true)).unwrap();
+    let plain = UdpSocket::bind(ipv4()).unwrap();
+    plain
+        .send_to(&sealed, receiver.local_addr().unwrap())
+        .unwrap();
+    let mut batch = RecvBatch::new(1, 500);
+    assert_eq!(receiver.recv_open(&mut rx, &mut batch).unwrap(), 1);
+    let message = batch.messages().next().unwrap();
+    assert!(message.is_truncated());
+    let outcomes: Vec<_> = message.datagrams().map(|d| d.outcome).collect();
+    assert_eq!(outcomes, [Err(Error::BufferTooSmall)]);
+    assert_eq!(rx.counters().auth_failures, 0, "not a forgery");
+    assert_eq!(receiver.stats().truncated, 1);
+}
