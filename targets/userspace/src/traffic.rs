@@ -130,7 +130,20 @@ impl TrafficConfig {
         if self.window < self.batch as u64 {
             return fail("window must hold at least one batch");
         }
+        if self.deadline.is_zero() {
+            return fail("deadline must be more than 0");
+        }
+        if self.stop_times(Instant::now()).is_none() {
+            return fail("deadline is too far in the future for this machine's clock");
+        }
         Ok(())
+    }
+
+    /// When a run starting at `start` stops sending, and when its receiver stops draining;
+    /// `None` when those are past what `Instant` can represent.
+    fn stop_times(&self, start: Instant) -> Option<(Instant, Instant)> {
+        let deadline = start.checked_add(self.deadline)?;
+        Some((deadline, deadline.checked_add(DRAIN_GRACE)?))
     }
 }
 
@@ -296,7 +309,9 @@ pub fn run(
     let (sent_count, received_count) = (AtomicU64::new(0), AtomicU64::new(0));
     let (sent, received) = (&sent_count, &received_count);
     let start = Instant::now();
-    let deadline = start + config.deadline;
+    let (deadline, drain_until) = config
+        .stop_times(start)
+        .ok_or(TrafficError::Config("deadline too far in the future"))?;
 
     let (tx, rx) = (&mut tx, &mut rx);
     thread::scope(|scope| {
@@ -324,7 +339,7 @@ pub fn run(
                 &report_tx,
                 &done_rx,
                 received,
-                deadline,
+                drain_until,
             )
             .map(|tally| (tally, cpu.elapsed()))
         });
@@ -423,24 +438,23 @@ fn send_all(
         stalls: 0,
         key_updates: 0,
     };
-    // One past the largest packet number the receiver reported seen.
-    let mut seen = 0u64;
+    let mut window = Window::default();
     let mut next = 0u64;
     while next < config.count && Instant::now() < deadline {
         let batch = (config.count - next).min(config.batch as u64);
-        seen = reports.try_iter().fold(seen, u64::max);
-        while next + batch - seen > config.window {
+        reports.try_iter().for_each(|report| window.report(report));
+        while !window.has_room(next, batch, config.window) {
             match reports.recv_timeout(STALL_TIMEOUT) {
-                Ok(report) => seen = seen.max(report),
+                Ok(report) => window.report(report),
                 Err(RecvTimeoutError::Timeout) => {
                     tally.stalls += 1;
-                    seen = next;
+                    window.stall(next);
                 }
                 // The receiver stopped (its deadline, or an error it reports itself).
                 Err(RecvTimeoutError::Disconnected) => return Ok(tally),
             }
         }
-        let largest_acked = seen.checked_sub(1);
+        let largest_acked = window.largest_acked();
         let packets = cleartext.chunks_mut(stride).take(batch as usize);
         for (number, packet) in (next..).zip(packets) {
             write_packet(packet, number, key_phase(config, number), largest_acked)
@@ -478,6 +492,43 @@ fn send_all(
         progress.store(tally.packets, Ordering::Relaxed);
     }
     Ok(tally)
+}
+
+/// The sender's view of the receiver: what it really reported, and how far the sender may
+/// go. The two differ after a stall, when the sender takes its packets in flight as lost to
+/// go on: that moves its credit, but not what the receiver acknowledged, which is what packet
+/// numbers are truncated against (RFC 9000 §17.1). Truncating against a packet the receiver
+/// never got could make it decode the number wrong and fail the packet as a forgery.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Window {
+    /// One past the largest packet number the receiver reported seen.
+    acked: u64,
+    /// One past the last packet the sender counts as no longer in flight: `acked`, or more
+    /// after a stall.
+    credit: u64,
+}
+
+impl Window {
+    /// The receiver reports one past the largest packet number it has seen.
+    fn report(&mut self, seen: u64) {
+        self.acked = self.acked.max(seen);
+        self.credit = self.credit.max(seen);
+    }
+
+    /// No report came in time: everything before `next` counts as lost, not in flight.
+    fn stall(&mut self, next: u64) {
+        self.credit = self.credit.max(next);
+    }
+
+    /// True when `batch` more packets from `next` on keep at most `window` in flight.
+    fn has_room(&self, next: u64, batch: u64, window: u64) -> bool {
+        (next + batch).saturating_sub(self.credit) <= window
+    }
+
+    /// The largest packet number the receiver acknowledged, to truncate against.
+    fn largest_acked(&self) -> Option<u64> {
+        self.acked.checked_sub(1)
+    }
 }
 
 /// The key phase of packet `number`: flipped from `key_update_at` on.
@@ -616,12 +667,12 @@ fn receive_all(
     reports: &Sender<u64>,
     done: &Receiver<u64>,
     progress: &AtomicU64,
-    deadline: Instant,
+    drain_until: Instant,
 ) -> Result<ReceiverTally, TrafficError> {
     let mut batch = RecvBatch::new(quinn_udp::BATCH_SIZE, DEFAULT_MESSAGE_CAPACITY);
     let mut tally = ReceiverTally::default();
     let mut total = None;
-    while Instant::now() < deadline + DRAIN_GRACE {
+    while Instant::now() < drain_until {
         if total.is_none() {
             total = done.try_recv().ok();
         }
@@ -658,4 +709,54 @@ fn receive_all(
         }
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packet `number` as the sender writes it with `window`'s state, decoded by a receiver
+    /// whose largest received packet is `receiver_largest`.
+    fn decoded(window: &Window, number: u64, receiver_largest: u64) -> u64 {
+        let mut packet = [0u8; 64];
+        write_packet(&mut packet, number, false, window.largest_acked()).unwrap();
+        let header = ShortHeader::parse(&packet, DCID.len()).unwrap();
+        header.packet_number.decode(Some(receiver_largest))
+    }
+
+    #[test]
+    fn a_stall_moves_the_credit_but_not_what_packet_numbers_truncate_against() {
+        let mut window = Window::default();
+        assert!(window.has_room(0, 16, 512));
+        // The receiver saw 0..=99; then 100..612 left and were all lost.
+        window.report(100);
+        assert!(!window.has_room(612, 16, 512), "512 in flight");
+        window.stall(612);
+        assert!(window.has_room(612, 16, 512), "taken as lost: room again");
+        assert_eq!(window.largest_acked(), Some(99), "only what was reported");
+        // The receiver still knows only 99: the next packets must decode against that.
+        for number in [612, 700, 1000] {
+            assert_eq!(decoded(&window, number, 99), number);
+        }
+        // A later report moves both.
+        window.report(650);
+        assert_eq!(window.largest_acked(), Some(649));
+        assert_eq!(window.credit, 650.max(612));
+        assert_eq!(decoded(&window, 700, 649), 700);
+        // A stale report moves neither back.
+        window.report(10);
+        assert_eq!((window.acked, window.credit), (650, 650));
+    }
+
+    #[test]
+    fn deadlines_must_be_positive_and_on_the_clock() {
+        let config = |deadline| TrafficConfig {
+            deadline,
+            ..TrafficConfig::new(CipherSuite::Aes128GcmSha256, 10)
+        };
+        assert!(config(Duration::from_secs(1)).validate().is_ok());
+        assert!(config(Duration::ZERO).validate().is_err());
+        assert!(config(Duration::MAX).validate().is_err());
+        assert!(config(Duration::from_secs(u64::MAX)).validate().is_err());
+    }
 }
