@@ -3,7 +3,9 @@
 //!
 //! Exit status: 0 when all went well; 1 when a check failed (a vector, a packet that did not
 //! seal or open as it should); 2 for bad input or options, with one line on stderr saying
-//! what and where; 3 when the demo's packets all opened but some were lost in the socket.
+//! what and where; 3 when the demo's packets all opened but some were lost in the socket; 4
+//! when the run failed or did not finish (a socket, a timeout, a file to write, the demo's
+//! deadline, a benchmark run that lost packets).
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -80,7 +82,7 @@ fn main() -> ExitCode {
         Ok(outcome) => outcome.into(),
         Err(error) => {
             errln!("quicseal: {error}");
-            ExitCode::from(2)
+            error.exit_code()
         }
     }
 }

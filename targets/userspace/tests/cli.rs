@@ -394,3 +394,42 @@ fn demo_stays_on_loopback_and_checks_its_options() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("unknown cipher suite \"rot13\""));
 }
+
+#[test]
+fn demo_deadline_is_checked_and_a_run_it_stops_is_not_ok() {
+    for (deadline, says) in [
+        ("0", "deadline must be more than 0"),
+        ("18446744073709551615", "deadline is too far in the future"),
+    ] {
+        let output = quicseal(&["demo", "--count", "1000", "--deadline", deadline]);
+        assert_eq!(output.status.code(), Some(2), "--deadline {deadline}");
+        assert!(stderr(&output).contains(says), "{}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"));
+        assert_eq!(stdout(&output), "", "nothing ran");
+    }
+    // Far more packets than a debug build sends in a second.
+    let output = quicseal(&["demo", "--count", "100000000", "--deadline", "1"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(4), "{text}{}", stderr(&output));
+    assert!(text.contains("deadline     reached"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("result       INCOMPLETE: the deadline stopped the sender after"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_run_that_fails_exits_4_not_2() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = quicseal(&["demo", "--count", "10", "--address", &address]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot bind"),
+        "{}",
+        stderr(&output)
+    );
+}

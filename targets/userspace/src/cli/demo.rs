@@ -45,7 +45,8 @@ pub struct DemoArgs {
     /// Packets in flight at most before the sender waits for the receiver.
     #[arg(long, default_value_t = 512, value_name = "PACKETS")]
     pub window: u64,
-    /// Give up after this many seconds, whatever has happened.
+    /// Give up after this many seconds (at least 1), whatever has happened; a run the
+    /// deadline stops exits with status 4.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub deadline: u64,
     /// Allow an address other than loopback (it must be one of this machine's own).
@@ -135,7 +136,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome, CliError> {
     .map_err(|e| CliError::Run(e.to_string()))?;
     bar.finish_and_clear();
     print_report(&report);
-    Ok(verdict(&report))
+    Ok(verdict(&report, config.count))
 }
 
 /// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
@@ -223,10 +224,17 @@ pub fn print_report(report: &TrafficReport) {
 }
 
 /// The exit status a report deserves.
-fn verdict(report: &TrafficReport) -> Outcome {
+fn verdict(report: &TrafficReport, count: u64) -> Outcome {
     if report.failed > 0 || report.corrupt > 0 || report.refused > 0 {
         outln!("result       FAILED: packets did not open as sent");
         Outcome::Failed
+    } else if report.deadline_reached {
+        outln!(
+            "result       INCOMPLETE: the deadline stopped the sender after {} of {} packets",
+            report.sent + report.refused,
+            count
+        );
+        Outcome::Incomplete
     } else if report.lost > 0 {
         outln!("result       LOSSES: every packet received opened, but some never arrived");
         Outcome::Lost

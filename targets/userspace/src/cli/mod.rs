@@ -35,6 +35,9 @@ pub enum Outcome {
     Failed,
     /// The demo's packets all opened, but some never arrived: 3.
     Lost,
+    /// The run did not finish: the demo's deadline stopped the sender before it sent every
+    /// packet: 4, like a run that failed ([`CliError::Run`]).
+    Incomplete,
 }
 
 impl From<Outcome> for ExitCode {
@@ -43,11 +46,17 @@ impl From<Outcome> for ExitCode {
             Outcome::Ok => ExitCode::SUCCESS,
             Outcome::Failed => ExitCode::from(1),
             Outcome::Lost => ExitCode::from(3),
+            Outcome::Incomplete => ExitCode::from(RUN_FAILED),
         }
     }
 }
 
-/// Why a command could not do its work (exit status 2, like clap's usage errors).
+/// Exit status of a run that failed or did not finish (sockets, timeouts, files to write,
+/// the demo's deadline, a benchmark that lost packets), apart from bad input's 2.
+const RUN_FAILED: u8 = 4;
+
+/// Why a command could not do its work: exit status 2 for bad input or options (like clap's
+/// usage errors), 4 when the run itself failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The input is not what the command takes.
@@ -56,7 +65,17 @@ pub enum CliError {
     /// An option's value makes no sense.
     #[error("{0}")]
     Usage(String),
-    /// The run itself failed (sockets, files).
+    /// The run itself failed (sockets, timeouts, files, an unclean benchmark).
     #[error("{0}")]
     Run(String),
+}
+
+impl CliError {
+    /// The exit status this error deserves.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Input(_) | CliError::Usage(_) => ExitCode::from(2),
+            CliError::Run(_) => ExitCode::from(RUN_FAILED),
+        }
+    }
 }
