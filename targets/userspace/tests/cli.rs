@@ -196,6 +196,31 @@ fn a_vector_file_opens_as_it_is() {
     assert!(output.status.success(), "{}", stderr(&output));
     let opened: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(opened["packets"], vector["packets"]);
+    // Each negative comes back as it was (its `generation` and `expect` too) with the
+    // `error` it gave, which is what it expects.
+    let negatives = vector["negative"].as_array().unwrap();
+    assert!(!negatives.is_empty());
+    let mut expected = negatives.clone();
+    for case in &mut expected {
+        case["error"] = case["expect"].clone();
+    }
+    assert_eq!(opened["negative"], Value::Array(expected));
+}
+
+#[test]
+fn open_reads_pn_on_the_first_packet_only() {
+    let vector = load(&workspace().join("vectors/aes128gcm-dcid8.json"));
+    let mut job = open_job(&vector);
+    let pn = vector["packets"][2]["pn"].clone();
+    assert!(pn.is_u64());
+    job["packets"][2]["pn"] = json!("not a number");
+    let output = quicseal(&["open", path_arg(&scratch("later-pn.json", &job))]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let opened: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        opened["packets"][2]["pn"], pn,
+        "replaced by what opening gave"
+    );
 }
 
 #[test]

@@ -87,9 +87,15 @@ pub fn open(path: &Path) -> Result<JobOutput, InputError> {
         let mut buffer = hex_bytes(packet, &at, "protected")?;
         // The vectors' rule: the packet's own `largest_received`, else the previous packet's
         // number, else (first packet) one below the `pn` the job expects, if it names one.
-        let largest = optional_u64(packet, &at, "largest_received")?
-            .or(previous)
-            .or(optional_u64(packet, &at, "pn")?.and_then(|pn| pn.checked_sub(1)));
+        // `pn` is read there only: on any other packet it is output, replaced below.
+        let largest = match (optional_u64(packet, &at, "largest_received")?, previous) {
+            (Some(largest), _) => Some(largest),
+            (None, Some(previous)) => Some(previous),
+            (None, None) if i == 0 => {
+                optional_u64(packet, &at, "pn")?.and_then(|pn| pn.checked_sub(1))
+            }
+            (None, None) => None,
+        };
         if largest.is_some() {
             rx.set_largest_received(largest);
         }
@@ -99,7 +105,7 @@ pub fn open(path: &Path) -> Result<JobOutput, InputError> {
             Err(error) => refused.push(at.error(format!("cannot open: {error}"))),
         }
         if let Value::Object(fields) = packet {
-            fill_opened(fields, &buffer, opened);
+            fill_opened(fields, &buffer, opened, Filled::Packet);
         }
     }
     for (i, case) in packets_mut(&mut doc, "negative").iter_mut().enumerate() {
@@ -116,7 +122,7 @@ pub fn open(path: &Path) -> Result<JobOutput, InputError> {
         let mut buffer = hex_bytes(case, &at, "protected")?;
         let opened = rx.open_in_place(&mut buffer);
         if let Value::Object(fields) = case {
-            fill_opened(fields, &buffer, opened);
+            fill_opened(fields, &buffer, opened, Filled::Negative);
         }
     }
     Ok(JobOutput { doc, refused })
@@ -130,21 +136,27 @@ fn packets_mut<'d>(doc: &'d mut Value, name: &str) -> &'d mut [Value] {
     }
 }
 
+/// Which list an entry that [`fill_opened`] fills belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filled {
+    /// `packets`: `generation` is output.
+    Packet,
+    /// `negative`: `generation` is input (the receiver's keys) and passes through untouched.
+    Negative,
+}
+
 /// Writes what opening gave into a packet's fields.
 fn fill_opened(
     fields: &mut Map<String, Value>,
     buffer: &[u8],
     opened: Result<Datagram, quicseal::Error>,
+    filled: Filled,
 ) {
-    for stale in [
-        "error",
-        "long_header",
-        "header",
-        "payload",
-        "pn",
-        "generation",
-    ] {
+    for stale in ["error", "long_header", "header", "payload", "pn"] {
         fields.remove(stale);
+    }
+    if filled == Filled::Packet {
+        fields.remove("generation");
     }
     match opened {
         Ok(datagram) => {
@@ -163,7 +175,9 @@ fn fill_opened(
                 fields.insert("header".into(), hex::encode(header).into());
                 fields.insert("payload".into(), hex::encode(payload).into());
                 fields.insert("pn".into(), info.number.into());
-                fields.insert("generation".into(), info.generation.into());
+                if filled == Filled::Packet {
+                    fields.insert("generation".into(), info.generation.into());
+                }
             }
         }
         Err(error) => {
