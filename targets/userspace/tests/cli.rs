@@ -458,3 +458,25 @@ fn a_run_that_fails_exits_4_not_2() {
         stderr(&output)
     );
 }
+
+#[test]
+fn vectors_check_finds_the_header_payload_boundary_moved() {
+    // The same bytes, one moved from the payload to the header: sealing gives the same
+    // datagram, so only the lengths opening reports can tell.
+    let mut doc = load(&workspace().join("vectors/aes128gcm-dcid8.json"));
+    let packet = &mut doc["packets"][1];
+    let (header, payload) = (
+        packet["header"].as_str().unwrap().to_string(),
+        packet["payload"].as_str().unwrap().to_string(),
+    );
+    packet["header"] = json!(format!("{header}{}", &payload[..2]));
+    packet["payload"] = json!(payload[2..].to_string());
+    let moved = scratch("moved.json", &doc);
+    let output = quicseal(&["vectors", "check", path_arg(&moved)]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("moved.json: packets[1]: opening in place gives 0 bytes of long header"),
+        "{text}"
+    );
+}

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use quicseal::backend::{Backend, HeaderKey, Portable, TAG_LEN};
-use quicseal::{Error, FlowConfig, Outcome, RxFlow, TrafficSecret, TxFlow};
+use quicseal::{Error, FlowConfig, Outcome, PacketInfo, RxFlow, TrafficSecret, TxFlow};
 use serde_json::Value;
 
 use super::json::{
@@ -249,6 +249,13 @@ fn check_open(spec: &FlowSpec, packets: &[VectorPacket]) -> Result<(), InputErro
                 info.number, info.generation, packet.pn, packet.generation
             )));
         }
+        check_lengths(
+            at,
+            "opening in place",
+            opened.passthrough_len,
+            &info,
+            packet,
+        )?;
         if buffer.get(..opened.len) != Some(cleartext.as_slice()) {
             return Err(at.error("opening in place does not give header and payload"));
         }
@@ -263,11 +270,43 @@ fn check_open(spec: &FlowSpec, packets: &[VectorPacket]) -> Result<(), InputErro
             at.field("protected")
                 .error(format!("cannot open scatter-gather: {e}"))
         })?;
+        let info = opened
+            .packet
+            .ok_or_else(|| at.field("protected").error("holds no 1-RTT packet"))?;
+        check_lengths(
+            at,
+            "opening scatter-gather",
+            opened.passthrough_len,
+            &info,
+            packet,
+        )?;
         if opened.len != cleartext.len() || out != cleartext {
             return Err(at.error("opening scatter-gather does not give header and payload"));
         }
     }
     Ok(())
+}
+
+/// Checks where opening says the header ends and the payload ends against the file's
+/// `header` and `payload`: equal bytes with the boundary in the wrong place would pass a
+/// comparison of the two together.
+fn check_lengths(
+    at: &Location,
+    what: &str,
+    passthrough_len: usize,
+    info: &PacketInfo,
+    packet: &VectorPacket,
+) -> Result<(), InputError> {
+    let got = (passthrough_len, info.header_len, info.payload_len);
+    let want = (0, packet.header.len(), packet.payload.len());
+    if got == want {
+        return Ok(());
+    }
+    Err(at.error(format!(
+        "{what} gives {} bytes of long header, a {}-byte header and a {}-byte payload; \
+         the file says {}, {} and {}",
+        got.0, got.1, got.2, want.0, want.1, want.2
+    )))
 }
 
 fn check_negatives(doc: &Value, at: &Location, spec: &FlowSpec) -> Result<usize, InputError> {
