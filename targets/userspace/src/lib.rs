@@ -92,9 +92,13 @@
 //!   kernel drops the last, so every GRO batch would arrive without its ECN bits.
 //!   [`SealedSocket`] turns the timestamps off again (we do not use them); the loopback
 //!   tests check that ECN survives GRO on IPv4 and IPv6.
-//! - When the kernel first answers `EINVAL`, it also stops sending the `IP_TOS` control
-//!   message on IPv4, in case an old kernel (before 3.13) refused that; after a GSO refusal,
-//!   IPv4 datagrams therefore leave without their ECN codepoint.
+//! - When the kernel first answers `EINVAL` or `EIO`, it also stops sending the `IP_TOS`
+//!   control message on IPv4, in case an old kernel (before 3.13) refused that; after a GSO
+//!   refusal, IPv4 datagrams therefore leave without their ECN codepoint.
+//! - A `segment_size` larger than the path MTU allows makes the kernel refuse the GSO send
+//!   with `EINVAL` too, which quinn-udp cannot tell from a device that cannot segment: it
+//!   turns GSO off for good on that socket (and stops sending `IP_TOS`, above). Keep
+//!   [`Transmit::segment_size`] within the path MTU.
 //!
 //! # Bounded waits
 //!

@@ -66,7 +66,9 @@ pub struct Transmit<'a> {
     pub ecn: Ecn,
     /// The cleartext datagrams, in scatter-gather pieces.
     pub cleartext: &'a [&'a [u8]],
-    /// Size on the wire of every datagram but the last: the GSO segment size.
+    /// Size on the wire of every datagram but the last: the GSO segment size. Keep it
+    /// within the path MTU: above it the kernel refuses a GSO send with `EINVAL`, and
+    /// quinn-udp then turns GSO off for good on the socket (see the crate documentation).
     pub segment_size: usize,
 }
 

@@ -186,8 +186,9 @@ impl Span {
 }
 
 /// Fails with `QUICSEAL_INVALID_ARGUMENT` if a span the call writes overlaps any other: Rust
-/// may not hold a mutable reference to memory that another reference sees, and sealing in
-/// place is not supported.
+/// may not hold a mutable reference to memory that another reference sees. (The core can
+/// seal in place, `TxFlow::seal_in_place`; the C ABI does not offer it yet, so its seals
+/// take two disjoint buffers.)
 pub(crate) fn disjoint(spans: &[Span]) -> Status {
     for (i, a) in spans.iter().enumerate() {
         for b in &spans[i + 1..] {

@@ -46,3 +46,12 @@ pub use rx::*;
 pub use status::*;
 pub use tx::*;
 pub use types::*;
+
+// docs/c-abi.md promises that a handle may move from one thread to another between calls:
+// this stops compiling if a handle's state ever stops being `Send`. (Not `Sync`: one handle
+// must never be used from two threads at once.)
+const _: fn() = || {
+    fn may_move_between_threads<T: Send>() {}
+    may_move_between_threads::<quicseal_tx>();
+    may_move_between_threads::<quicseal_rx>();
+};
