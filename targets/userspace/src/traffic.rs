@@ -741,7 +741,7 @@ mod tests {
         // A later report moves both.
         window.report(650);
         assert_eq!(window.largest_acked(), Some(649));
-        assert_eq!(window.credit, 650.max(612));
+        assert_eq!(window.credit, 650);
         assert_eq!(decoded(&window, 700, 649), 700);
         // A stale report moves neither back.
         window.report(10);
