@@ -214,6 +214,29 @@ fn sealing_refuses_what_it_cannot_see_past() {
 }
 
 #[test]
+fn a_flipped_header_form_bit_never_opens() {
+    // Set the header-form bit of a sealed short-header packet: it now reads as a long header,
+    // of whatever version its DCID bytes spell. Unknown versions pass through as they came
+    // (ciphertext), malformed ones are refused; no 1-RTT packet opens.
+    let mut sealed = sealed_one_by_one(&[packet(DCID, 1, 120)]).remove(0);
+    sealed[0] |= 0x80;
+    let mut rx = rx();
+    let mut out = vec![0u8; sealed.len()];
+    let outcome = rx.open(&[&sealed], &mut [&mut out]);
+    assert!(
+        matches!(
+            outcome,
+            Ok(quicseal::Datagram { packet: None, .. }) | Err(_)
+        ),
+        "{outcome:?}"
+    );
+    if let Ok(passed) = outcome {
+        assert_eq!(&out[..passed.len], &sealed[..passed.len]);
+    }
+    assert_eq!(rx.counters().opened, 0);
+}
+
+#[test]
 fn long_header_only_segment_breaks_the_layout_unless_last() {
     let lone = [handshake_of(80), handshake_of(STRIDE - 80)].concat();
     let cleartext = [
