@@ -616,7 +616,7 @@ fn boot(out: &Path, vmlinuz: &Path, initramfs: &Path) -> crate::Result<String> {
             "-m",
             "512M",
             "-smp",
-            "1",
+            "2",
             "-nographic",
             "-no-reboot",
         ])

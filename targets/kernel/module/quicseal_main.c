@@ -45,8 +45,9 @@ struct qs_sock {
 	spinlock_t rx_lock; /* encap_rcv runs in softirq */
 	struct qs_rx_state *rx;
 	void *rx_mem;
-	u8 rx_dcid_len;
+	bool hook; /* under tx_lock: encap_rcv installed (qs_install_hook()) */
 	bool recv_info;
+	bool closing; /* under rx_lock: destroy has taken the receive state away */
 };
 
 /*
@@ -65,7 +66,7 @@ struct qs_skb_cb {
 	u32 pn_hi;
 	u32 generation;
 	u16 passthrough_len;
-	u8 flags; /* QUICSEAL_RX_F_* */
+	u8 flags_hdr; /* bit 0: QUICSEAL_RX_F_KEY_UPDATE; bits 1-7: header_len (at most 25) */
 	u8 magic_status; /* QS_CB_MAGIC ^ status */
 };
 #define QS_CB_OFFSET ALIGN(sizeof(struct udp_skb_cb), 4)
@@ -89,6 +90,16 @@ static atomic64_t qs_tx_page_sends, qs_tx_page_fallbacks;
 static inline struct qs_sock *qs_sk(const struct sock *sk)
 {
 	return (struct qs_sock *)sk;
+}
+
+static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb);
+
+/* Whether UDP still hands every datagram to the module's hook (setsockopt refuses UDP_ENCAP
+ * at both UDP levels; this is the tripwire behind that). */
+static inline bool qs_hook_intact(struct qs_sock *qs)
+{
+	return READ_ONCE(qs->udp.encap_rcv) == qs_encap_rcv &&
+	       READ_ONCE(qs->udp.encap_type) == QS_ENCAP_TYPE;
 }
 
 /* The UDP methods under this socket's: udp_prot, or udpv6_prot for AF_INET6. */
@@ -186,25 +197,50 @@ static int qs_init_sock(struct sock *sk)
 	spin_lock_init(&qs->rx_lock);
 	qs->tx = NULL;
 	qs->rx = NULL;
+	qs->hook = false;
 	qs->recv_info = false;
+	qs->closing = false;
 	return 0;
 }
 
+/*
+ * sk_common_release() calls this while the socket is still hashed: a softirq on another CPU
+ * may have found it (RCU, no reference) and read encap_rcv before it is cleared. So the
+ * receive state is unpublished under rx_lock (the hook re-checks it there and drops once
+ * `closing` is set) and freed only after the unlock, and all of it before the base destroy.
+ */
 static void qs_destroy_sock(struct sock *sk)
 {
 	struct qs_sock *qs = qs_sk(sk);
+	struct qs_rx_state *rx;
+	void *rx_mem;
 
-	qs_base(sk)->destroy(sk);
-	qs_free_tx(qs->tx, qs->tx_mem);
-	qs->tx = NULL;
 	spin_lock_bh(&qs->rx_lock);
+	rx = qs->rx;
+	rx_mem = qs->rx_mem;
+	qs->rx = NULL;
+	qs->rx_mem = NULL;
+	qs->closing = true;
 	WRITE_ONCE(qs->udp.encap_rcv, NULL);
 	spin_unlock_bh(&qs->rx_lock);
-	qs_free_rx(qs->rx, qs->rx_mem);
-	qs->rx = NULL;
+	qs_free_rx(rx, rx_mem);
+	qs_free_tx(qs->tx, qs->tx_mem);
+	qs->tx = NULL;
+	qs_base(sk)->destroy(sk);
 }
 
 /* ---- receive ---------------------------------------------------------------------- */
+
+/* What every datagram carries until it is opened: "arrived before receive keys". */
+static void qs_stamp_plain(struct sk_buff *skb)
+{
+	struct qs_skb_cb *cb = QS_SKB_CB(skb);
+
+	BUILD_BUG_ON(QS_CB_OFFSET + sizeof(struct qs_skb_cb) >
+		     sizeof_field(struct sk_buff, cb) - sizeof(struct sock_skb_cb));
+	memset(cb, 0, sizeof(*cb));
+	cb->magic_status = QS_CB_MAGIC ^ QUICSEAL_RX_PLAIN;
+}
 
 /*
  * Called by udp_queue_rcv_one_skb() for each datagram (the stack has already segmented GRO
@@ -221,20 +257,23 @@ static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
 	size_t out_len = 0;
 	int status;
 
-	BUILD_BUG_ON(QS_CB_OFFSET + sizeof(struct qs_skb_cb) >
-		     sizeof_field(struct sk_buff, cb) - sizeof(struct sock_skb_cb));
-	memset(cb, 0, sizeof(*cb));
-	cb->magic_status = QS_CB_MAGIC ^ QUICSEAL_RX_PLAIN;
-
+	qs_stamp_plain(skb);
+	/* Poisoned: the interrupted call may have left rx_lock held; never touch it. */
+	if (READ_ONCE(qs_poisoned))
+		goto drop_unaccounted;
 	if (skb_ensure_writable(skb, skb->len))
 		goto drop_unaccounted;
 
 	spin_lock(&qs->rx_lock);
+	if (qs->closing) {
+		spin_unlock(&qs->rx_lock);
+		goto drop_unaccounted;
+	}
 	if (!qs->rx) {
 		spin_unlock(&qs->rx_lock);
 		return 1;
 	}
-	if (READ_ONCE(qs_poisoned)) {
+	if (unlikely(!qs_hook_intact(qs))) {
 		spin_unlock(&qs->rx_lock);
 		goto drop_unaccounted;
 	}
@@ -245,6 +284,14 @@ static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
 	qs_add_totals(&delta);
 	if (status != QS_OK)
 		goto drop;
+	/* Trust but verify what the core reports before it reaches the cmsg. */
+	if (out_len > skb->len - sizeof(struct udphdr) || info.passthrough_len > out_len ||
+	    info.generation > U32_MAX ||
+	    (info.status == QUICSEAL_RX_OPENED &&
+	     (!info.header_len || info.header_len > 0x7f ||
+	      (u64)info.passthrough_len + info.header_len + info.payload_len != out_len)) ||
+	    (info.status != QUICSEAL_RX_OPENED && info.status != QUICSEAL_RX_PASSTHROUGH))
+		goto drop_unaccounted;
 
 	if (out_len + sizeof(struct udphdr) < skb->len) {
 		__skb_trim(skb, out_len + sizeof(struct udphdr));
@@ -257,7 +304,8 @@ static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
 	cb->pn_hi = upper_32_bits(info.pn);
 	cb->generation = (u32)info.generation;
 	cb->passthrough_len = info.passthrough_len;
-	cb->flags = info.flags;
+	cb->flags_hdr = (info.flags & QUICSEAL_RX_F_KEY_UPDATE) |
+			(info.status == QUICSEAL_RX_OPENED ? info.header_len << 1 : 0);
 	cb->magic_status = QS_CB_MAGIC ^ info.status;
 	return 1;
 
@@ -268,26 +316,33 @@ drop:
 	return 0;
 }
 
-/* The cmsg for a datagram; false when encap_rcv never saw it. */
-static bool qs_rx_info_of(struct qs_sock *qs, struct sk_buff *skb, struct quicseal_rx_info *info)
+/*
+ * The cmsg for a datagram, from the stamp encap_rcv left (qs_install_hook() makes sure every
+ * queued datagram has one before QUICSEAL_RECV_INFO can be on); every field is checked
+ * against the datagram's length, and false means no cmsg.
+ */
+static bool qs_rx_info_of(struct sk_buff *skb, struct quicseal_rx_info *info)
 {
 	struct qs_skb_cb *cb = QS_SKB_CB(skb);
 	u8 status = cb->magic_status ^ QS_CB_MAGIC;
+	unsigned int header_len = cb->flags_hdr >> 1;
 
-	if (status > QUICSEAL_RX_PLAIN)
+	if (status > QUICSEAL_RX_PLAIN || cb->passthrough_len > skb->len)
 		return false;
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
 	info->status = status;
+	if (status == QUICSEAL_RX_PLAIN)
+		return true;
 	info->pn = ((u64)cb->pn_hi << 32) | cb->pn_lo;
 	info->generation = cb->generation;
 	info->passthrough_len = cb->passthrough_len;
-	info->flags = cb->flags;
-	if (status == QUICSEAL_RX_OPENED && skb->len > cb->passthrough_len) {
-		u8 first = skb->data[cb->passthrough_len];
-
-		info->header_len = 1 + qs->rx_dcid_len + (first & 3) + 1;
-		info->payload_len = skb->len - cb->passthrough_len - info->header_len;
+	info->flags = cb->flags_hdr & QUICSEAL_RX_F_KEY_UPDATE;
+	if (status == QUICSEAL_RX_OPENED) {
+		if (!header_len || cb->passthrough_len + header_len > skb->len)
+			return false;
+		info->header_len = header_len;
+		info->payload_len = skb->len - cb->passthrough_len - header_len;
 	}
 	return true;
 }
@@ -311,6 +366,9 @@ static int qs_recvmsg(struct sock *sk, struct msghdr *msg, size_t len, int flags
 	unsigned int ulen, copied;
 	int off, err, peeking = flags & MSG_PEEK;
 
+	/* Receive keys but no hook: datagrams would be queued unopened. */
+	if (READ_ONCE(qs->rx) && !(flags & MSG_ERRQUEUE) && unlikely(!qs_hook_intact(qs)))
+		return -EIO;
 	if (!READ_ONCE(qs->recv_info) || (flags & MSG_ERRQUEUE) ||
 	    (np && np->rxopt.bits.rxpmtu && READ_ONCE(np->rxpmtu)))
 		return qs_base(sk)->recvmsg(sk, msg, len, flags, addr_len);
@@ -398,7 +456,7 @@ try_again:
 	} else if (np && np->rxopt.all) {
 		ip6_datagram_recv_ctl(sk, msg, skb);
 	}
-	if (qs_rx_info_of(qs, skb, &info))
+	if (qs_rx_info_of(skb, &info))
 		put_cmsg(msg, SOL_QUICSEAL, QUICSEAL_CMSG_RX, sizeof(info), &info);
 
 	err = copied;
@@ -681,13 +739,46 @@ static int qs_sendpage(struct sock *sk, struct page *page, int offset, size_t si
 
 /* ---- socket options --------------------------------------------------------------- */
 
+/*
+ * Makes the module's encap_rcv the socket's receive hook, once, before receive keys or
+ * QUICSEAL_RECV_INFO are published: the static key first, then the hook. A datagram that was
+ * already past the hook check (softirq, RCU) when it was published is queued by the time
+ * the grace period ends (expedited: this runs once per socket, in setsockopt), so the walk over both receive queues afterwards stamps every
+ * datagram the hook did not see as QUICSEAL_RX_PLAIN (the hook stamps the same while no
+ * receive keys are installed). Process context: sleeps.
+ */
+static void qs_install_hook(struct qs_sock *qs)
+{
+	struct sock *sk = &qs->udp.inet.sk;
+	struct sk_buff_head *queues[] = { &sk->sk_receive_queue, &qs->udp.reader_queue };
+	struct sk_buff *skb;
+	unsigned int i;
+
+	mutex_lock(&qs->tx_lock);
+	if (qs->hook) {
+		mutex_unlock(&qs->tx_lock);
+		return;
+	}
+	udp_tunnel_encap_enable(sk);
+	WRITE_ONCE(qs->udp.encap_rcv, qs_encap_rcv);
+	WRITE_ONCE(qs->udp.encap_type, QS_ENCAP_TYPE);
+	synchronize_rcu_expedited();
+	for (i = 0; i < ARRAY_SIZE(queues); i++) {
+		spin_lock_bh(&queues[i]->lock);
+		skb_queue_walk(queues[i], skb)
+			qs_stamp_plain(skb);
+		spin_unlock_bh(&queues[i]->lock);
+	}
+	qs->hook = true;
+	mutex_unlock(&qs->tx_lock);
+}
+
 static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsigned int optlen)
 {
 	struct quicseal_keys keys;
 	void *mem = NULL, *old_mem;
 	void *state, *old;
 	int status;
-	u8 dcid_len;
 
 	/* Either layout; the Rust side always sees the whole struct, zero past `size`. */
 	if (optlen != QUICSEAL_KEYS_SIZE_V1 && optlen != QUICSEAL_KEYS_SIZE_V2)
@@ -713,7 +804,6 @@ static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsign
 		status = quicseal_tx_init(state, &keys);
 	else
 		status = quicseal_rx_init(state, &keys);
-	dcid_len = keys.dcid_len;
 	memzero_explicit(&keys, sizeof(keys));
 	if (status != QS_OK) {
 		kfree_sensitive(mem);
@@ -729,21 +819,14 @@ static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsign
 		mutex_unlock(&qs->tx_lock);
 		qs_free_tx(old, old_mem);
 	} else {
+		qs_install_hook(qs);
 		spin_lock_bh(&qs->rx_lock);
 		old = qs->rx;
 		old_mem = qs->rx_mem;
 		qs->rx_mem = mem;
 		qs->rx = state;
-		qs->rx_dcid_len = dcid_len;
 		spin_unlock_bh(&qs->rx_lock);
 		qs_free_rx(old, old_mem);
-		if (!old) {
-			struct udp_sock *up = &qs->udp;
-
-			WRITE_ONCE(up->encap_type, QS_ENCAP_TYPE);
-			WRITE_ONCE(up->encap_rcv, qs_encap_rcv);
-			udp_tunnel_encap_enable(&qs->udp.inet.sk);
-		}
 	}
 	return 0;
 }
@@ -755,8 +838,11 @@ static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optv
 	u64 largest;
 	int val;
 
-	if (level == SOL_UDP && (optname == UDP_ENCAP || optname == UDP_GRO))
-		return -EOPNOTSUPP; /* the socket's encap hook is ours; GRO batches are sliced */
+	/* The socket's encap hook is ours; GRO batches are sliced. udp_setsockopt() and
+	 * udpv6_setsockopt() hand SOL_UDPLITE to udp_lib_setsockopt() too. */
+	if ((level == SOL_UDP || level == SOL_UDPLITE) &&
+	    (optname == UDP_ENCAP || optname == UDP_GRO))
+		return -EOPNOTSUPP;
 	/* IPV6_ADDRFORM would swap in plain udp_prot: unsealed sends, state never freed. */
 	if (level == SOL_IPV6 && optname == IPV6_ADDRFORM)
 		return -EOPNOTSUPP;
@@ -774,6 +860,8 @@ static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optv
 			return -EINVAL;
 		if (copy_from_sockptr(&val, optval, sizeof(val)))
 			return -EFAULT;
+		if (val)
+			qs_install_hook(qs);
 		WRITE_ONCE(qs->recv_info, !!val);
 		return 0;
 	case QUICSEAL_RX_LARGEST_PN:

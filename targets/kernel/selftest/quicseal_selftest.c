@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,6 +39,12 @@
 #endif
 #ifndef UDP_GRO
 #define UDP_GRO 104
+#endif
+#ifndef UDP_ENCAP
+#define UDP_ENCAP 100
+#endif
+#ifndef SOL_UDPLITE
+#define SOL_UDPLITE 136
 #endif
 
 static int passed, failed;
@@ -797,6 +805,111 @@ static void check_bad_input(const struct flow *fl)
 	close(rx);
 }
 
+/*
+ * Receive-side hardening: datagrams queued before the hook existed and before keys are
+ * reported PLAIN; UDP_ENCAP is refused at SOL_UDP and SOL_UDPLITE, before and after keys,
+ * and forgeries are still dropped afterwards.
+ */
+static long long proc_value(const char *name);
+
+static void check_rx_hardening(const struct flow *fl)
+{
+	const struct packet *p = &fl->packets[0];
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_QUICSEAL, &rport), tx = udp_socket(IPPROTO_UDP, &tport);
+	int one = 1, zero = 0, refused = 0, level, i, good = 0;
+	uint64_t largest = largest_before(fl, 0);
+	struct quicseal_rx_info ri[3];
+	uint8_t plain[2][40], forged[1500];
+	ssize_t n[3];
+
+	connect_to(tx, rport);
+	for (i = 0; i < 2; i++) {
+		memset(plain[i], 0x70 + i, sizeof(plain[i]));
+		send(tx, plain[i], sizeof(plain[i]), 0);
+		if (i == 0) /* the first queued before the hook, the second after it */
+			setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RECV_INFO, &one, sizeof(one));
+	}
+	for (level = 0; level < 2; level++)
+		refused += setsockopt(rx, level ? SOL_UDPLITE : SOL_UDP, UDP_ENCAP, &zero,
+				      sizeof(zero)) == -1 && errno == EOPNOTSUPP;
+	set_keys(rx, QUICSEAL_RX_KEYS, keys_of(fl, largest));
+	for (level = 0; level < 2; level++)
+		refused += setsockopt(rx, level ? SOL_UDPLITE : SOL_UDP, UDP_ENCAP, &zero,
+				      sizeof(zero)) == -1 && errno == EOPNOTSUPP;
+	refused += setsockopt(rx, SOL_UDPLITE, UDP_GRO, &one, sizeof(one)) == -1 &&
+		   errno == EOPNOTSUPP;
+	send(tx, p->protected, p->protected_len, 0);
+	for (i = 0; i < 3; i++)
+		n[i] = recv_info(rx, buf + i * 2000, 2000, &ri[i], 0);
+	for (i = 0; i < 2; i++)
+		good += n[i] == (ssize_t)sizeof(plain[i]) && !memcmp(buf + i * 2000, plain[i], n[i]) &&
+			ri[i].size == sizeof(ri[i]) && ri[i].status == QUICSEAL_RX_PLAIN &&
+			ri[i].pn == 0 && ri[i].header_len == 0 && ri[i].payload_len == 0;
+	check(good == 2, "%s: datagrams queued before the hook and before keys: cmsg QUICSEAL_RX_PLAIN (%d/2; status %u %u)",
+	      fl->name, good, ri[0].status, ri[1].status);
+	check(n[2] == (ssize_t)(p->header_len + p->payload_len) &&
+		      ri[2].status == QUICSEAL_RX_OPENED && ri[2].pn == p->pn &&
+		      ri[2].header_len == p->header_len && ri[2].payload_len == p->payload_len,
+	      "%s: then the first packet with keys opened, header_len %u payload_len %u", fl->name,
+	      ri[2].header_len, ri[2].payload_len);
+	check(refused == 5, "%s: UDP_ENCAP at SOL_UDP and SOL_UDPLITE, before and after keys, and SOL_UDPLITE UDP_GRO -> EOPNOTSUPP (%d/5)",
+	      fl->name, refused);
+	memcpy(forged, p->protected, p->protected_len);
+	forged[p->protected_len - 1] ^= 1;
+	send(tx, forged, p->protected_len, 0);
+	n[0] = recv_info(rx, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+	if (n[0] == -EAGAIN)
+		usleep(20000), n[0] = recv_info(rx, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+	check(n[0] == -EAGAIN && info_of(rx, QUICSEAL_RX_INFO).counters.auth_failures == 1,
+	      "%s: a forgery after the refused UDP_ENCAP is dropped and counted (recv %zd)",
+	      fl->name, n[0]);
+	close(tx);
+	close(rx);
+}
+
+/*
+ * close() while datagrams arrive: a child sends valid packets at a port as fast as it can
+ * while the parent binds a receiver there, installs keys, reads a little and closes, over and
+ * over (the VM has two CPUs, so the softirq opening them runs beside the close).
+ */
+static void check_close_under_load(const struct flow *fl)
+{
+	const struct packet *p = &fl->packets[0];
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_QUICSEAL, &rport), tx, cycles = 0, bound = 0, i;
+	long long opened = proc_value("opened");
+	struct sockaddr_storage a;
+	socklen_t alen = loopback(&a, rport);
+	pid_t child;
+
+	close(rx);
+	child = fork();
+	if (child == 0) {
+		tx = udp_socket(IPPROTO_UDP, &tport);
+		connect_to(tx, rport);
+		for (;;)
+			send(tx, p->protected, p->protected_len, 0);
+	}
+	for (i = 0; i < 200; i++) {
+		rx = socket(family, SOCK_DGRAM, IPPROTO_QUICSEAL);
+		if (!bind(rx, (struct sockaddr *)&a, alen)) {
+			bound++;
+			set_keys(rx, QUICSEAL_RX_KEYS, keys_of(fl, largest_before(fl, 0)));
+			recv_info(rx, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+			if (i & 1)
+				usleep(1000);
+		}
+		close(rx);
+		cycles++;
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	check(cycles == 200 && bound > 100 && proc_value("opened") > opened,
+	      "%s: 200 closes of a receiver while packets arrive (%d bound, %lld opened meanwhile)",
+	      fl->name, bound, proc_value("opened") - opened);
+}
+
 /* Every check of one vector flow in the current family. */
 static void check_flow(const struct flow *fl)
 {
@@ -1012,6 +1125,7 @@ static void check_ipv6(void)
 		check_flow(&v6);
 		if (!v6.gso_size && v6.dcid_len == 8) {
 			check_end_to_end(&v6);
+			check_rx_hardening(&v6);
 			check_zero_copy(&v6);
 		}
 	}
@@ -1072,6 +1186,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < nflows; i++)
 		if (flows[i].npackets && !flows[i].gso_size && flows[i].dcid_len == 8) {
 			check_end_to_end(&flows[i]);
+			check_rx_hardening(&flows[i]);
+			check_close_under_load(&flows[i]);
 			check_bad_input(&flows[i]);
 			check_zero_copy(&flows[i]);
 			if (flows[i].resume_generation)
