@@ -161,10 +161,21 @@ static int qs_errno(int status)
 	}
 }
 
-/* State blobs: kmalloc guarantees 8 bytes of alignment, the Rust types may want more. */
+/* State blobs (the Tx one is over 8 KiB: kvzalloc). The allocator guarantees 8 bytes of
+ * alignment, the Rust types may want more; freed with kvfree_sensitive() of the same size. */
+static size_t qs_tx_mem_size(void)
+{
+	return quicseal_tx_state_size() + quicseal_tx_state_align();
+}
+
+static size_t qs_rx_mem_size(void)
+{
+	return quicseal_rx_state_size() + quicseal_rx_state_align();
+}
+
 static void *qs_alloc_state(size_t size, size_t align, void **mem)
 {
-	*mem = kzalloc(size + align, GFP_KERNEL);
+	*mem = kvzalloc(size + align, GFP_KERNEL);
 	return *mem ? PTR_ALIGN(*mem, align) : NULL;
 }
 
@@ -173,7 +184,7 @@ static void qs_free_tx(struct qs_tx_state *tx, void *mem)
 	if (!tx)
 		return;
 	quicseal_tx_drop(tx);
-	kfree_sensitive(mem);
+	kvfree_sensitive(mem, qs_tx_mem_size());
 }
 
 static void qs_free_rx(struct qs_rx_state *rx, void *mem)
@@ -181,7 +192,7 @@ static void qs_free_rx(struct qs_rx_state *rx, void *mem)
 	if (!rx)
 		return;
 	quicseal_rx_drop(rx);
-	kfree_sensitive(mem);
+	kvfree_sensitive(mem, qs_rx_mem_size());
 }
 
 static int qs_init_sock(struct sock *sk)
@@ -570,6 +581,8 @@ static noinline int qs_send_pages(struct sock *sk, struct msghdr *msg, struct pa
 	size_t left = len;
 	int err;
 
+	if (len > (size_t)npages * PAGE_SIZE)
+		return -EIO; /* more than the core was given room for */
 	for (i = 0; i < npages && left; i++) {
 		size_t piece = min_t(size_t, left, PAGE_SIZE);
 
@@ -598,6 +611,53 @@ static noinline int qs_send_pages(struct sock *sk, struct msghdr *msg, struct pa
 }
 
 /*
+ * Appends SOL_UDP/UDP_SEGMENT = gso_size (0 included: no segmentation) to the kernel copy of
+ * the caller's control messages, so that udp_cmsg_send() takes the value sealing used
+ * (appended last, it wins over the caller's own). The caller's buffer is restored by
+ * qs_unpin_gso().
+ */
+static int qs_pin_gso(struct msghdr *msg, u16 gso_size, char *stack, size_t stack_len,
+		      void **alloc, void **saved, size_t *saved_len)
+{
+	size_t old = msg->msg_controllen, at = CMSG_ALIGN(old);
+	size_t total = at + CMSG_SPACE(sizeof(u16));
+	struct cmsghdr *cmsg;
+	char *ctl;
+
+	if (old && msg->msg_control_is_user)
+		return -EINVAL; /* sendmsg() always hands protocols a kernel copy */
+	*alloc = NULL;
+	ctl = stack;
+	if (total > stack_len) {
+		ctl = kmalloc(total, GFP_KERNEL);
+		if (!ctl)
+			return -ENOBUFS;
+		*alloc = ctl;
+	}
+	if (old)
+		memcpy(ctl, msg->msg_control, old);
+	memset(ctl + old, 0, total - old);
+	cmsg = (struct cmsghdr *)(ctl + at);
+	cmsg->cmsg_len = CMSG_LEN(sizeof(u16));
+	cmsg->cmsg_level = SOL_UDP;
+	cmsg->cmsg_type = UDP_SEGMENT;
+	memcpy(CMSG_DATA(cmsg), &gso_size, sizeof(gso_size));
+	*saved = msg->msg_control;
+	*saved_len = old;
+	msg->msg_control = ctl;
+	msg->msg_control_is_user = false;
+	msg->msg_controllen = total;
+	return 0;
+}
+
+static void qs_unpin_gso(struct msghdr *msg, void *alloc, void *saved, size_t saved_len)
+{
+	msg->msg_control = saved;
+	msg->msg_controllen = saved_len;
+	kfree(alloc);
+}
+
+/*
  * Seals the user's cleartext: the user's pages are pinned and read once by the cipher, which
  * writes the ciphertext once (the one copy, fused with encryption) into fresh pages that the
  * skb then carries (tx_pages=1, qs_send_pages()), or into a buffer the family's sendmsg
@@ -617,6 +677,9 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	size_t segments = 1, out_max;
 	void *bounce = NULL, *out = NULL;
 	struct kvec kv;
+	char gso_ctl[128] __aligned(sizeof(long));
+	void *ctl_alloc = NULL, *saved_ctl;
+	size_t saved_ctllen;
 	int err, status;
 
 	if (!READ_ONCE(qs->tx))
@@ -626,6 +689,12 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	/* A datagram must arrive whole: no corking across calls. */
 	if ((msg->msg_flags & MSG_MORE) || udp_test_bit(CORK, sk))
 		return -EOPNOTSUPP;
+	/* MSG_PROBE sends nothing: it would spend packet numbers for no datagram. */
+	if (msg->msg_flags & MSG_PROBE)
+		return -EOPNOTSUPP;
+	/* Cleartext corked (MSG_MORE) before the keys: sealed bytes must not join it. */
+	if (READ_ONCE(udp_sk(sk)->pending))
+		return -EBUSY;
 	err = qs_parse_cmsgs(sk, msg, &args);
 	if (err)
 		return err;
@@ -641,6 +710,16 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 			return -EINVAL;
 	}
 	out_max = len + segments * QUICSEAL_TAG_LEN;
+	/* The largest UDP payload the family's sendmsg takes (IPv4: 65535 - 20 - 8; IPv6:
+	 * 65535 - 8), checked before sealing so that the refusal spends no packet number. */
+	if (out_max > (sk->sk_family == AF_INET6 ? 65527 : 65507))
+		return -EMSGSIZE;
+	/* Pin the GSO size sealing uses: the family's sendmsg would read the socket option
+	 * again, and a concurrent setsockopt(UDP_SEGMENT) would change the stride. */
+	err = qs_pin_gso(msg, args.gso_size, gso_ctl, sizeof(gso_ctl), &ctl_alloc, &saved_ctl,
+			 &saved_ctllen);
+	if (err)
+		return err;
 
 	/* Source: the user's pages, pinned and mapped. Kernel iterators, and iovecs too
 	 * scattered for QS_MAX_SG pieces, take a bounce copy instead. */
@@ -657,8 +736,10 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	}
 	if (!nsrc) {
 		bounce = kvmalloc(len, GFP_KERNEL);
-		if (!bounce)
-			return -ENOBUFS;
+		if (!bounce) {
+			err = -ENOBUFS;
+			goto out_pages;
+		}
 		if (!copy_from_iter_full(bounce, len, &msg->msg_iter)) {
 			err = -EFAULT;
 			goto out_pages;
@@ -699,21 +780,23 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	err = qs_errno(status);
 	mutex_unlock(&qs->tx_lock);
 	qs_add_totals(&delta);
+	if (!err && (res.len == 0 || res.len > out_max))
+		err = -EIO; /* trust but verify: the core wrote at most out_max */
 	if (!err && use_pages)
 		err = qs_send_pages(sk, msg, out_pages, nout, res.len);
 
 out_pages:
 	if (!bounce)
 		qs_release_source(src, nsrc, pages, npages);
-	kvfree(bounce);
+	else
+		kvfree_sensitive(bounce, len); /* the user's cleartext */
 	while (nout > 0)
 		put_page(out_pages[--nout]); /* the skb holds its own references */
-	if (err) {
+	if (err || use_pages) {
 		kvfree(out);
-		return err;
+		qs_unpin_gso(msg, ctl_alloc, saved_ctl, saved_ctllen);
+		return err ? err : len;
 	}
-	if (use_pages)
-		return len;
 
 	kv.iov_base = out;
 	kv.iov_len = res.len;
@@ -722,6 +805,7 @@ out_pages:
 	msg->msg_iter = saved_iter;
 	iov_iter_advance(&msg->msg_iter, len);
 	kvfree(out);
+	qs_unpin_gso(msg, ctl_alloc, saved_ctl, saved_ctllen);
 	if (err < 0)
 		return err;
 	return err == res.len ? len : -EIO;
@@ -788,7 +872,8 @@ static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsign
 		memzero_explicit(&keys, sizeof(keys));
 		return -EFAULT;
 	}
-	if (keys.size != optlen) {
+	/* The receive cmsg's stamp keeps 32 bits of generation (2^32 key updates: never). */
+	if (keys.size != optlen || keys.generation > U32_MAX) {
 		memzero_explicit(&keys, sizeof(keys));
 		return -EINVAL;
 	}
@@ -806,7 +891,7 @@ static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsign
 		status = quicseal_rx_init(state, &keys);
 	memzero_explicit(&keys, sizeof(keys));
 	if (status != QS_OK) {
-		kfree_sensitive(mem);
+		kvfree_sensitive(mem, optname == QUICSEAL_TX_KEYS ? qs_tx_mem_size() : qs_rx_mem_size());
 		return qs_errno(status);
 	}
 
@@ -1017,20 +1102,22 @@ static int qs6_register(void)
 	    !qs6_base->init || !qs6_base->destroy || !qs6_base->sendmsg || !qs6_base->recvmsg) {
 		pr_err("UDPv6 is not the 6.1 protocol this module knows: AF_INET only\n");
 		qs6_base = NULL;
-		return -EPROTONOSUPPORT;
+		return 0;
 	}
 	qs_fill_prot(&qs6_prot, qs6_base, "QUICSEALv6", sizeof(struct qs6_sock));
 	err = proto_register(&qs6_prot, 1);
 	if (err) {
+		pr_err("IPv6 registration failed (%d): AF_INET only\n", err);
 		qs6_base = NULL;
-		return err;
+		return 0;
 	}
 	err = inet6_register_protosw(&qs6_protosw);
 	if (err) {
+		pr_err("IPv6 registration failed (%d): AF_INET only\n", err);
 		proto_unregister(&qs6_prot);
 		qs6_base = NULL;
 	}
-	return err;
+	return 0;
 }
 
 static void qs6_unregister(void)

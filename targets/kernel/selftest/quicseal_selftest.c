@@ -43,6 +43,9 @@
 #ifndef UDP_ENCAP
 #define UDP_ENCAP 100
 #endif
+#ifndef MSG_PROBE
+#define MSG_PROBE 0x10 /* kernel-internal name; sendmsg passes the flag through */
+#endif
 #ifndef SOL_UDPLITE
 #define SOL_UDPLITE 136
 #endif
@@ -565,6 +568,10 @@ static void check_resume_bad_input(const struct flow *fl)
 	k = resume_keys_of(fl, QUICSEAL_NONE);
 	check(setsockopt(fd, SOL_QUICSEAL, QUICSEAL_TX_KEYS, &k, QUICSEAL_KEYS_SIZE_V1) == -1 &&
 		      errno == EINVAL, "resume: V2 size field with a V1 optlen -> EINVAL");
+	k = resume_keys_of(fl, QUICSEAL_NONE);
+	k.generation = 1ull << 32;
+	k.key_phase = 0;
+	check(set_keys(fd, QUICSEAL_RX_KEYS, k) == -EINVAL, "resume: generation 2^32 -> EINVAL");
 	k = keys_of(fl, QUICSEAL_NONE);
 	k.key_phase = 1;
 	check(set_keys(fd, QUICSEAL_TX_KEYS, k) == -EINVAL, "V1 layout with key phase 1 -> EINVAL");
@@ -634,7 +641,15 @@ static void check_gso(const struct flow *fl)
 	}
 	iov.iov_base = clear;
 	iov.iov_len = len;
-	s = send_cmsg(tx, &iov, 1, QUICSEAL_NONE, fl->gso_size);
+	if (strstr(fl->name, "[tx_pages=0]")) {
+		/* The socket option instead of the cmsg: the module pins the value it sealed at. */
+		int gso = fl->gso_size;
+
+		setsockopt(tx, SOL_UDP, UDP_SEGMENT, &gso, sizeof(gso));
+		s = send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 0);
+	} else {
+		s = send_cmsg(tx, &iov, 1, QUICSEAL_NONE, fl->gso_size);
+	}
 	for (i = 0; i < fl->npackets; i++) {
 		ssize_t n = recv_info(rx, buf, sizeof(buf), NULL, 0);
 
@@ -770,6 +785,23 @@ static void check_bad_input(const struct flow *fl)
 		      recv_info(rx, buf, sizeof(buf), NULL, 0) == sizeof(packet) &&
 		      !memcmp(buf, packet, sizeof(packet)),
 	      "before keys: a quicseal socket sends plain UDP");
+	/* Cleartext corked before keys: a send with keys must not append sealed bytes to it. */
+	{
+		int zero = 0;
+		ssize_t corked = send(tx, packet, 10, MSG_MORE), sealed_send, n;
+
+		set_keys(tx, QUICSEAL_TX_KEYS, keys_of(fl, QUICSEAL_NONE));
+		memset(packet, 0, sizeof(packet));
+		packet[0] = 0x40;
+		packet[1 + fl->dcid_len] = 1;
+		sealed_send = send(tx, packet, sizeof(packet), 0);
+		check(corked == 10 && sealed_send == -1 && errno == EBUSY,
+		      "bad input: a send with keys while cleartext is corked -> EBUSY");
+		setsockopt(tx, SOL_UDP, UDP_CORK, &zero, sizeof(zero)); /* flushes it, plain */
+		n = recv_info(rx, buf, sizeof(buf), NULL, 0);
+		check(n == 10 && buf[0] == 0x5a, "the corked cleartext went out alone when uncorked (%zd)",
+		      n);
+	}
 
 	set_keys(tx, QUICSEAL_TX_KEYS, keys_of(fl, QUICSEAL_NONE));
 	memset(packet, 0, sizeof(packet));
@@ -796,8 +828,24 @@ static void check_bad_input(const struct flow *fl)
 	check(send(tx, packet, 0, 0) == -1 && errno == EBADMSG, "bad input: empty datagram -> EBADMSG");
 	check(send(tx, packet, sizeof(packet), MSG_MORE) == -1 && errno == EOPNOTSUPP,
 	      "bad input: MSG_MORE (corking) -> EOPNOTSUPP");
+	check(send(tx, packet, sizeof(packet), MSG_PROBE) == -1 && errno == EOPNOTSUPP,
+	      "bad input: MSG_PROBE (sends nothing, would spend a packet number) -> EOPNOTSUPP");
+	{
+		/* Too large once sealed: refused before sealing, so the number is not spent. */
+		static uint8_t big[65500];
+		struct iovec biov = { big, sizeof(big) };
+
+		memcpy(big, packet, sizeof(packet));
+		big[1 + fl->dcid_len] = 6;
+		check(send_cmsg(tx, &biov, 1, QUICSEAL_NONE, 0) == -EMSGSIZE,
+		      "bad input: 65500 bytes + tag over the IP limit -> EMSGSIZE before sealing");
+		packet[1 + fl->dcid_len] = 6;
+		check(send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 0) == sizeof(packet) &&
+			      recv_info(rx, buf, sizeof(buf), NULL, 0) == sizeof(packet) + 16,
+		      "after EMSGSIZE the same packet number still seals (not spent)");
+	}
 	info = info_of(tx, QUICSEAL_TX_INFO);
-	check(info.counters.sealed == 1 && info.counters.malformed == 2 && info.counters.rejected == 2,
+	check(info.counters.sealed == 2 && info.counters.malformed == 2 && info.counters.rejected == 2,
 	      "bad input: counted (sealed %llu, malformed %llu, rejected %llu)",
 	      (unsigned long long)info.counters.sealed, (unsigned long long)info.counters.malformed,
 	      (unsigned long long)info.counters.rejected);
