@@ -21,7 +21,10 @@
 //!   connections on one socket.
 //! - Ciphers sit behind [`backend::Backend`]; [`backend::Portable`] uses RustCrypto.
 //!
-//! Features: `std` implements `std::error::Error`; `defmt` derives `defmt::Format`.
+//! Features: `std` implements `std::error::Error`; `defmt` derives `defmt::Format`, for
+//! firmware. `defmt` names its interned strings with JSON, which a shared library's export
+//! list cannot carry: don't enable it in a build that links the C ABI's `cdylib` (as
+//! `cargo build --workspace --all-features` would).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(
