@@ -27,6 +27,10 @@
 #include <net/protocol.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/icmp.h>
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
+#include <linux/errqueue.h>
 #include <net/transp_v6.h>
 #include <net/udp.h>
 #include <net/udp_tunnel.h>
@@ -233,6 +237,8 @@ static void qs_destroy_sock(struct sock *sk)
 	qs->rx_mem = NULL;
 	qs->closing = true;
 	WRITE_ONCE(qs->udp.encap_rcv, NULL);
+	/* encap_err_rcv stays: the stack tests it and calls it in two plain reads, and it
+	 * touches no receive state, only what plain UDP's error path touches. */
 	spin_unlock_bh(&qs->rx_lock);
 	qs_free_rx(rx, rx_mem);
 	qs_free_tx(qs->tx, qs->tx_mem);
@@ -325,6 +331,192 @@ drop_unaccounted:
 drop:
 	kfree_skb(skb);
 	return 0;
+}
+
+/* ---- ICMP errors -------------------------------------------------------------------- */
+
+/*
+ * With encap_type set, 6.1's __udp4_lib_err()/__udp6_lib_err() take this socket for a tunnel:
+ * they still update the path MTU (ipv4_sk_update_pmtu(), ip6_sk_update_pmtu() after
+ * ip6_sk_accept_pmtu()) and follow redirects, and then, instead of reporting the error to
+ * the socket, call udp_sk(sk)->encap_err_rcv(sk, skb, udp_offset) if set (softirq, RCU, no
+ * reference on sk; skb->data at the offending datagram's IP header, the UDP header's first
+ * eight bytes pulled, the transport header at the ICMP header and the network header at the
+ * outer IP header, as for plain UDP). The handler gets neither errno nor info, so both are
+ * worked out again from the ICMP header, exactly as the plain path and icmp_unreach()/
+ * icmpv6_rcv() do, and the rest of the plain path is repeated: the error queue entry when
+ * IP_RECVERR/IPV6_RECVERR is on, then sk_err and sk_error_report(). ip_icmp_error() and
+ * ipv6_icmp_error() are not exported in 6.1, so qs_ip_icmp_error()/qs_ipv6_icmp_error() are
+ * copies of them over exported pieces (skb_clone, sock_queue_err_skb,
+ * ip_icmp_error_rfc4884). The path MTU is not touched here: the stack has done it.
+ */
+static void qs_ip_icmp_error(struct sock *sk, struct sk_buff *skb, int err, __be16 port,
+			     u32 info, u8 *payload)
+{
+	struct sock_exterr_skb *serr;
+
+	skb = skb_clone(skb, GFP_ATOMIC);
+	if (!skb)
+		return;
+	serr = SKB_EXT_ERR(skb);
+	serr->ee.ee_errno = err;
+	serr->ee.ee_origin = SO_EE_ORIGIN_ICMP;
+	serr->ee.ee_type = icmp_hdr(skb)->type;
+	serr->ee.ee_code = icmp_hdr(skb)->code;
+	serr->ee.ee_pad = 0;
+	serr->ee.ee_info = info;
+	serr->ee.ee_data = 0;
+	serr->addr_offset = (u8 *)&(((struct iphdr *)(icmp_hdr(skb) + 1))->daddr) -
+			    skb_network_header(skb);
+	serr->port = port;
+	if (skb_pull(skb, payload - skb->data)) {
+		if (inet_sk(sk)->recverr_rfc4884) {
+			switch (icmp_hdr(skb)->type) {
+			case ICMP_DEST_UNREACH:
+			case ICMP_TIME_EXCEEDED:
+			case ICMP_PARAMETERPROB:
+				ip_icmp_error_rfc4884(skb, &serr->ee.ee_rfc4884,
+						      sizeof(struct icmphdr),
+						      icmp_hdr(skb)->un.reserved[1] * 4);
+			}
+		}
+		skb_reset_transport_header(skb);
+		if (sock_queue_err_skb(sk, skb) == 0)
+			return;
+	}
+	kfree_skb(skb);
+}
+
+/* __udp4_lib_err() from its switch on, for a socket it found. */
+static void qs_err4(struct sock *sk, struct sk_buff *skb, unsigned int udp_offset)
+{
+	const struct icmphdr *icmph = icmp_hdr(skb);
+	struct udphdr *uh = (struct udphdr *)(skb->data + udp_offset);
+	struct inet_sock *inet = inet_sk(sk);
+	int harderr = 0, err;
+	u32 info = 0;
+
+	switch (icmph->type) {
+	default:
+	case ICMP_TIME_EXCEEDED:
+		err = EHOSTUNREACH;
+		break;
+	case ICMP_SOURCE_QUENCH:
+		return;
+	case ICMP_PARAMETERPROB:
+		err = EPROTO;
+		harderr = 1;
+		info = ntohl(icmph->un.gateway) >> 24; /* icmp_unreach() */
+		break;
+	case ICMP_DEST_UNREACH:
+		if (icmph->code == ICMP_FRAG_NEEDED) {
+			if (inet->pmtudisc == IP_PMTUDISC_DONT)
+				return;
+			err = EMSGSIZE;
+			harderr = 1;
+			/* icmp_unreach(): the MTU only with ip_no_pmtu_disc 0 (with 2, and 3
+			 * for UDP, the error never gets here). */
+			if (!READ_ONCE(dev_net(skb->dev)->ipv4.sysctl_ip_no_pmtu_disc))
+				info = ntohs(icmph->un.frag.mtu);
+			break;
+		}
+		err = EHOSTUNREACH;
+		if (icmph->code <= NR_ICMP_UNREACH) {
+			harderr = icmp_err_convert[icmph->code].fatal;
+			err = icmp_err_convert[icmph->code].errno;
+		}
+		break;
+	case ICMP_REDIRECT:
+		return;
+	}
+	if (!inet->recverr) {
+		if (!harderr || sk->sk_state != TCP_ESTABLISHED)
+			return;
+	} else {
+		qs_ip_icmp_error(sk, skb, err, uh->dest, info, (u8 *)(uh + 1));
+	}
+	sk->sk_err = err;
+	sk_error_report(sk);
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+static void qs_ipv6_icmp_error(struct sock *sk, struct sk_buff *skb, int err, __be16 port,
+			       u32 info, u8 *payload)
+{
+	struct icmp6hdr *icmph = icmp6_hdr(skb);
+	struct sock_exterr_skb *serr;
+
+	skb = skb_clone(skb, GFP_ATOMIC);
+	if (!skb)
+		return;
+	skb->protocol = htons(ETH_P_IPV6);
+	serr = SKB_EXT_ERR(skb);
+	serr->ee.ee_errno = err;
+	serr->ee.ee_origin = SO_EE_ORIGIN_ICMP6;
+	serr->ee.ee_type = icmph->icmp6_type;
+	serr->ee.ee_code = icmph->icmp6_code;
+	serr->ee.ee_pad = 0;
+	serr->ee.ee_info = info;
+	serr->ee.ee_data = 0;
+	serr->addr_offset = (u8 *)&(((struct ipv6hdr *)(icmph + 1))->daddr) -
+			    skb_network_header(skb);
+	serr->port = port;
+	__skb_pull(skb, payload - skb->data);
+	if (inet6_sk(sk)->recverr_rfc4884) {
+		switch (icmp6_hdr(skb)->icmp6_type) {
+		case ICMPV6_TIME_EXCEED:
+		case ICMPV6_DEST_UNREACH:
+			ip_icmp_error_rfc4884(skb, &serr->ee.ee_rfc4884, sizeof(struct icmp6hdr),
+					      icmp6_hdr(skb)->icmp6_datagram_len * 8);
+		}
+	}
+	skb_reset_transport_header(skb);
+	if (sock_queue_err_skb(sk, skb))
+		kfree_skb(skb);
+}
+
+/* __udp6_lib_err() from icmpv6_err_convert() on, for a socket it found. icmpv6_rcv() passes
+ * the ICMPv6 header's second word as info (the MTU of a Packet Too Big). */
+static void qs_err6(struct sock *sk, struct sk_buff *skb, unsigned int udp_offset)
+{
+	const struct icmp6hdr *icmph = icmp6_hdr(skb);
+	struct udphdr *uh = (struct udphdr *)(skb->data + udp_offset);
+	struct ipv6_pinfo *np = inet6_sk(sk);
+	int harderr, err;
+
+	if (!np)
+		return;
+	harderr = icmpv6_err_convert(icmph->icmp6_type, icmph->icmp6_code, &err);
+	if (icmph->icmp6_type == ICMPV6_PKT_TOOBIG && np->pmtudisc != IPV6_PMTUDISC_DONT)
+		harderr = 1;
+	if (icmph->icmp6_type == NDISC_REDIRECT)
+		return;
+	if (!np->recverr) {
+		if (!harderr || sk->sk_state != TCP_ESTABLISHED)
+			return;
+	} else {
+		qs_ipv6_icmp_error(sk, skb, err, uh->dest, ntohl(icmph->icmp6_mtu),
+				   (u8 *)(uh + 1));
+	}
+	sk->sk_err = err;
+	sk_error_report(sk);
+}
+#endif
+
+/*
+ * udp_sk(sk)->encap_err_rcv: both families' error paths call it (an AF_INET6 socket bound to
+ * [::] also gets IPv4 errors, from __udp4_lib_err()), so the offending datagram's IP version
+ * picks the path, as the lookup that found the socket did.
+ */
+static void qs_encap_err_rcv(struct sock *sk, struct sk_buff *skb, unsigned int udp_offset)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	if (((const struct iphdr *)skb->data)->version == 6) {
+		qs_err6(sk, skb, udp_offset);
+		return;
+	}
+#endif
+	qs_err4(sk, skb, udp_offset);
 }
 
 /*
@@ -844,6 +1036,8 @@ static void qs_install_hook(struct qs_sock *qs)
 		return;
 	}
 	udp_tunnel_encap_enable(sk);
+	/* The error handler before encap_type: from then on ICMP errors go to it. */
+	WRITE_ONCE(qs->udp.encap_err_rcv, qs_encap_err_rcv);
 	WRITE_ONCE(qs->udp.encap_rcv, qs_encap_rcv);
 	WRITE_ONCE(qs->udp.encap_type, QS_ENCAP_TYPE);
 	synchronize_rcu_expedited();

@@ -28,6 +28,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <signal.h>
+#include <poll.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1139,6 +1140,132 @@ static void check_dual_stack(const struct flow *fl)
 	close(rx);
 }
 
+/* What a connected socket learnt from sending one datagram to a closed port. */
+struct icmp_seen {
+	int ok; /* the socket was set up */
+	int recv_errno; /* errno of the recv() after the send (0: it returned data or timed out) */
+	int queued; /* an entry came off the error queue */
+	struct sock_extended_err ee;
+	uint16_t port; /* the destination port msg_name names (the closed one) */
+};
+
+/*
+ * Sends one datagram from a connected socket (plain UDP or quicseal with receive keys, so the
+ * encap hook is installed) to a port nothing is bound to, over `family`'s loopback or, with
+ * `mapped`, from a dual-stack AF_INET6 socket to ::ffff:127.0.0.1. With `recverr` on
+ * (IP_RECVERR, IPV6_RECVERR for a non-mapped v6 socket) the error queue is read after recv().
+ */
+static struct icmp_seen icmp_refused(const struct flow *fl, int quicseal, int recverr, int mapped)
+{
+	struct icmp_seen r;
+	struct sockaddr_storage dst, err_from;
+	struct timeval tv = { .tv_sec = 1 };
+	char ctl[256];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = { .msg_name = &err_from, .msg_namelen = sizeof(err_from),
+			      .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct pollfd pfd;
+	struct cmsghdr *c;
+	socklen_t len;
+	uint16_t dead, port;
+	int saved = family, fd, one = 1, zero = 0, v6 = family == AF_INET6 && !mapped;
+
+	memset(&r, 0, sizeof(r));
+	if (mapped)
+		family = AF_INET;
+	fd = udp_socket(IPPROTO_UDP, &dead); /* bound, then closed: nothing listens there */
+	if (fd >= 0)
+		close(fd);
+	len = loopback(&dst, dead);
+	family = saved;
+	if (mapped) {
+		struct sockaddr_in6 any = { .sin6_family = AF_INET6,
+					    .sin6_addr = IN6ADDR_ANY_INIT };
+		struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
+
+		fd = socket(AF_INET6, SOCK_DGRAM, quicseal ? IPPROTO_QUICSEAL : IPPROTO_UDP);
+		if (fd < 0 || setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) ||
+		    bind(fd, (struct sockaddr *)&any, sizeof(any)))
+			goto out;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		memset(d6, 0, sizeof(*d6));
+		d6->sin6_family = AF_INET6;
+		d6->sin6_port = htons(dead);
+		inet_pton(AF_INET6, "::ffff:127.0.0.1", &d6->sin6_addr);
+		len = sizeof(*d6);
+	} else {
+		fd = udp_socket(quicseal ? IPPROTO_QUICSEAL : IPPROTO_UDP, &port);
+		if (fd < 0)
+			goto out;
+	}
+	if (quicseal && set_keys(fd, QUICSEAL_RX_KEYS, keys_of(fl, largest_before(fl, 0))))
+		goto out;
+	if (recverr && (v6 ? setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one))
+			   : setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one))))
+		goto out;
+	if (connect(fd, (struct sockaddr *)&dst, len) || send(fd, "x", 1, 0) != 1)
+		goto out;
+	r.ok = 1;
+	/* The ICMP error comes back through loopback; wait for it before reading. */
+	pfd.fd = fd;
+	pfd.events = 0;
+	poll(&pfd, 1, 1000);
+	if (recv(fd, buf, sizeof(buf), 0) < 0)
+		r.recv_errno = errno;
+	if (!recverr)
+		goto out;
+	if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+		goto out;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+		    (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+			memcpy(&r.ee, CMSG_DATA(c), sizeof(r.ee));
+			r.queued = 1;
+		}
+	r.port = ntohs(err_from.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&err_from)->sin6_port
+						       : ((struct sockaddr_in *)&err_from)->sin_port);
+	if (r.port != dead)
+		r.port = 0; /* 0: not the closed port */
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
+ * ICMP errors reach a quicseal socket whose encap hook is installed (receive keys) as they
+ * reach a plain UDP socket, which is checked first in the same run as the reference: port
+ * unreachable over `family`'s loopback fails the connected socket's recv() with ECONNREFUSED
+ * and, with IP_RECVERR/IPV6_RECVERR, queues an entry naming the ICMP message and the port.
+ * With `mapped`, a dual-stack AF_INET6 socket gets the IPv4 error (__udp4_lib_err()).
+ */
+static void check_icmp_errors(const struct flow *fl, int mapped)
+{
+	const char *fam = mapped ? "IPv4 on a dual-stack AF_INET6 socket"
+			  : family == AF_INET6 ? "IPv6" : "IPv4";
+	int v6 = family == AF_INET6 && !mapped;
+	int origin = v6 ? SO_EE_ORIGIN_ICMP6 : SO_EE_ORIGIN_ICMP;
+	int type = v6 ? 1 : 3, code = v6 ? 4 : 3; /* port unreachable */
+	int quicseal;
+
+	for (quicseal = 0; quicseal <= 1; quicseal++) {
+		const char *who = quicseal ? "quicseal socket with receive keys" : "plain UDP socket";
+		struct icmp_seen r = icmp_refused(fl, quicseal, 0, mapped);
+
+		check(r.ok && r.recv_errno == ECONNREFUSED,
+		      "ICMP %s: %s, connected, sending to a closed port -> recv ECONNREFUSED (%s)",
+		      fam, who, r.ok ? strerror(r.recv_errno) : "setup failed");
+		r = icmp_refused(fl, quicseal, 1, mapped);
+		check(r.ok && r.recv_errno == ECONNREFUSED && r.queued &&
+			      r.ee.ee_errno == ECONNREFUSED && r.ee.ee_origin == origin &&
+			      r.ee.ee_type == type && r.ee.ee_code == code && r.port,
+		      "ICMP %s: %s with %s -> ECONNREFUSED and an error-queue entry (errno %u origin %u type %u code %u, port %s)",
+		      fam, who, v6 ? "IPV6_RECVERR" : "IP_RECVERR", r.ee.ee_errno,
+		      r.ee.ee_origin, r.ee.ee_type, r.ee.ee_code, r.port ? "the closed one" : "wrong");
+	}
+}
+
 /*
  * IPv6: every flow's checks again through AF_INET6 sockets over ::1 (plain UDPv6 peers), the
  * end-to-end key updates, the module-wide totals, and the one option a v6 socket must refuse.
@@ -1163,6 +1290,8 @@ static void check_ipv6(void)
 	for (i = 0; i < nflows; i++)
 		if (flows[i].npackets && !flows[i].gso_size) {
 			check_dual_stack(&flows[i]);
+			check_icmp_errors(&flows[i], 0);
+			check_icmp_errors(&flows[i], 1);
 			break;
 		}
 	for (i = 0; i < nflows; i++) {
@@ -1195,7 +1324,7 @@ static int set_tx_pages(int on)
 
 int main(int argc, char **argv)
 {
-	int i, probe;
+	int i, probe, i_icmp = 0;
 	uint16_t port;
 	char line[128];
 	FILE *proc;
@@ -1238,6 +1367,8 @@ int main(int argc, char **argv)
 			check_close_under_load(&flows[i]);
 			check_bad_input(&flows[i]);
 			check_zero_copy(&flows[i]);
+			if (!i_icmp++)
+				check_icmp_errors(&flows[i], 0);
 			if (flows[i].resume_generation)
 				check_resume_bad_input(&flows[i]);
 		}
