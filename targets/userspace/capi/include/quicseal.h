@@ -329,7 +329,8 @@ typedef struct quicseal_tx_state {
      */
     uint64_t largest_sealed;
     /**
-     * Smallest `gso_size` `quicseal_tx_seal_gso` accepts for this flow.
+     * Smallest `gso_size` `quicseal_tx_seal_gso` and `quicseal_tx_seal_gso_in_place` accept
+     * for this flow.
      */
     size_t min_gso_size;
     /**
@@ -550,8 +551,9 @@ enum quicseal_status quicseal_tx_install_next_keys(struct quicseal_tx *tx,
  * it starts a key update) and payload; the full packet number is recovered from the
  * header's truncated one against the largest sealed so far, and must be larger.
  *
- * `dst` needs `src_len + QUICSEAL_TAG_LEN` bytes and must not overlap `src`. Nothing is
- * written to `dst` unless it succeeds. `result_out` (may be NULL) receives the outcome; the
+ * `dst` needs `src_len + QUICSEAL_TAG_LEN` bytes and must not overlap `src` (to seal where
+ * the datagram lies, use `quicseal_tx_seal_in_place`). Nothing is written to `dst` unless it
+ * succeeds. `result_out` (may be NULL) receives the outcome; the
  * return value is its status.
  *
  * # Safety
@@ -580,6 +582,27 @@ enum quicseal_status quicseal_tx_seal_numbered(struct quicseal_tx *tx,
                                                size_t src_len,
                                                uint8_t *dst,
                                                size_t dst_len,
+                                               struct quicseal_result *result_out);
+
+/**
+ * Seals one datagram where it lies, for stacks that build packets in their send buffer:
+ * `buf[0..len)` holds the cleartext datagram as for `quicseal_tx_seal` (long-header packets
+ * at its front stay as they are), and `buf[len..len + QUICSEAL_TAG_LEN)` is room for the
+ * tag, so `buf_len` must be at least `len + QUICSEAL_TAG_LEN` when the datagram ends in a
+ * 1-RTT packet (`QUICSEAL_BUFFER_TOO_SMALL` otherwise). On success the sealed datagram is the
+ * first `result_out->len` bytes of `buf`; nothing in `buf` is changed unless it succeeds.
+ * `result_out` (may be NULL) receives the outcome, and must not lie inside `buf`; the return
+ * value is its status.
+ *
+ * # Safety
+ *
+ * `tx` is NULL or a live handle; `buf` is valid for reads and writes of `buf_len` bytes;
+ * `result_out` is NULL or valid for writes.
+ */
+enum quicseal_status quicseal_tx_seal_in_place(struct quicseal_tx *tx,
+                                               uint8_t *buf,
+                                               size_t buf_len,
+                                               size_t len,
                                                struct quicseal_result *result_out);
 
 /**
@@ -614,6 +637,41 @@ enum quicseal_status quicseal_tx_seal_gso(struct quicseal_tx *tx,
                                           struct quicseal_result *results,
                                           size_t results_len,
                                           struct quicseal_batch *batch_out);
+
+/**
+ * Seals a GSO batch in place, for stacks that build packets in their send buffer:
+ * `buf[0..len)` is laid out as it will be sent, datagrams at a stride of `gso_size` (the
+ * last may be shorter), each holding its cleartext followed by `QUICSEAL_TAG_LEN` spare
+ * bytes for its tag. Each datagram is sealed where it lies, as by
+ * `quicseal_tx_seal_in_place`; when every one succeeds, `buf` is ready for one
+ * `UDP_SEGMENT` send of `len` bytes (`batch_out->len`) with segment size `gso_size`.
+ *
+ * Datagram `i` starts at `buf + i * gso_size` and its outcome goes to `results[i]`;
+ * `results_len` must cover every datagram. A datagram that does not come out filling its
+ * stretch exactly, such as one of long-header packets only (it gains no tag), fails with
+ * `QUICSEAL_GSO_LAYOUT`; a datagram that fails is left unsealed in `buf`, so a batch with
+ * `batch_out->failed > 0` must not be sent as it is.
+ *
+ * Returns `QUICSEAL_OK` when the batch was processed (check `results` or `batch_out`), or
+ * refuses it whole, touching nothing: `QUICSEAL_GSO_SIZE_TOO_SMALL` (below
+ * `quicseal_tx_state.min_gso_size`), `QUICSEAL_TOO_MANY_SEGMENTS`,
+ * `QUICSEAL_BUFFER_TOO_SMALL` (`results_len` short of the datagrams), `QUICSEAL_GSO_LAYOUT`
+ * (a last datagram of `QUICSEAL_TAG_LEN` bytes or fewer, with no room for a packet and its
+ * tag). `batch_out` may be NULL.
+ *
+ * # Safety
+ *
+ * `tx` is NULL or a live handle; `buf` is valid for reads and writes of `len` bytes,
+ * `results` for writes of `results_len` elements; `batch_out` is NULL or valid for writes.
+ * The buffers do not overlap.
+ */
+enum quicseal_status quicseal_tx_seal_gso_in_place(struct quicseal_tx *tx,
+                                                   uint8_t *buf,
+                                                   size_t len,
+                                                   size_t gso_size,
+                                                   struct quicseal_result *results,
+                                                   size_t results_len,
+                                                   struct quicseal_batch *batch_out);
 
 /**
  * Reads the flow's key-phase and packet-number state into `*state_out`.

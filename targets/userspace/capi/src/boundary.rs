@@ -186,9 +186,9 @@ impl Span {
 }
 
 /// Fails with `QUICSEAL_INVALID_ARGUMENT` if a span the call writes overlaps any other: Rust
-/// may not hold a mutable reference to memory that another reference sees. (The core can
-/// seal in place, `TxFlow::seal_in_place`; the C ABI does not offer it yet, so its seals
-/// take two disjoint buffers.)
+/// may not hold a mutable reference to memory that another reference sees. (Calls that work
+/// in place, such as `quicseal_tx_seal_in_place`, take one buffer that is both read and
+/// written, so there is nothing for it to overlap.)
 pub(crate) fn disjoint(spans: &[Span]) -> Status {
     for (i, a) in spans.iter().enumerate() {
         for b in &spans[i + 1..] {

@@ -220,8 +220,9 @@ pub unsafe extern "C" fn quicseal_tx_install_next_keys(
 /// it starts a key update) and payload; the full packet number is recovered from the
 /// header's truncated one against the largest sealed so far, and must be larger.
 ///
-/// `dst` needs `src_len + QUICSEAL_TAG_LEN` bytes and must not overlap `src`. Nothing is
-/// written to `dst` unless it succeeds. `result_out` (may be NULL) receives the outcome; the
+/// `dst` needs `src_len + QUICSEAL_TAG_LEN` bytes and must not overlap `src` (to seal where
+/// the datagram lies, use `quicseal_tx_seal_in_place`). Nothing is written to `dst` unless it
+/// succeeds. `result_out` (may be NULL) receives the outcome; the
 /// return value is its status.
 ///
 /// # Safety
@@ -299,6 +300,41 @@ unsafe fn seal_one(
     }
 }
 
+/// Seals one datagram where it lies, for stacks that build packets in their send buffer:
+/// `buf[0..len)` holds the cleartext datagram as for `quicseal_tx_seal` (long-header packets
+/// at its front stay as they are), and `buf[len..len + QUICSEAL_TAG_LEN)` is room for the
+/// tag, so `buf_len` must be at least `len + QUICSEAL_TAG_LEN` when the datagram ends in a
+/// 1-RTT packet (`QUICSEAL_BUFFER_TOO_SMALL` otherwise). On success the sealed datagram is the
+/// first `result_out->len` bytes of `buf`; nothing in `buf` is changed unless it succeeds.
+/// `result_out` (may be NULL) receives the outcome, and must not lie inside `buf`; the return
+/// value is its status.
+///
+/// # Safety
+///
+/// `tx` is NULL or a live handle; `buf` is valid for reads and writes of `buf_len` bytes;
+/// `result_out` is NULL or valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_tx_seal_in_place(
+    tx: *mut quicseal_tx,
+    buf: *mut u8,
+    buf_len: usize,
+    len: usize,
+    result_out: *mut quicseal_result,
+) -> quicseal_status {
+    // SAFETY: the caller's guarantees, passed on.
+    unsafe {
+        with_tx(tx, |tx| {
+            let result_out = optional_out(result_out)?;
+            disjoint(&[
+                Span::written(buf, buf_len)?,
+                Span::written_array(result_out, 1),
+            ])?;
+            let outcome = tx.flow.seal_in_place(bytes_mut(buf, buf_len)?, len);
+            report(result_out, &outcome)
+        })
+    }
+}
+
 /// Seals a GSO batch. `src` holds cleartext datagrams at a stride of
 /// `gso_size - QUICSEAL_TAG_LEN` bytes (the last may be shorter); each is sealed as by
 /// `quicseal_tx_seal` into `dst` at a stride of `gso_size`, so that every sealed datagram but
@@ -356,6 +392,66 @@ pub unsafe extern "C" fn quicseal_tx_seal_gso(
             let batch = tx
                 .flow
                 .seal_gso(&src, gso_size, &mut dst, &mut tx.outcomes)?;
+            put_results(results, &tx.outcomes[..batch.datagrams]);
+            if let Some(batch_out) = batch_out {
+                put(batch_out, quicseal_batch::from(batch));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Seals a GSO batch in place, for stacks that build packets in their send buffer:
+/// `buf[0..len)` is laid out as it will be sent, datagrams at a stride of `gso_size` (the
+/// last may be shorter), each holding its cleartext followed by `QUICSEAL_TAG_LEN` spare
+/// bytes for its tag. Each datagram is sealed where it lies, as by
+/// `quicseal_tx_seal_in_place`; when every one succeeds, `buf` is ready for one
+/// `UDP_SEGMENT` send of `len` bytes (`batch_out->len`) with segment size `gso_size`.
+///
+/// Datagram `i` starts at `buf + i * gso_size` and its outcome goes to `results[i]`;
+/// `results_len` must cover every datagram. A datagram that does not come out filling its
+/// stretch exactly, such as one of long-header packets only (it gains no tag), fails with
+/// `QUICSEAL_GSO_LAYOUT`; a datagram that fails is left unsealed in `buf`, so a batch with
+/// `batch_out->failed > 0` must not be sent as it is.
+///
+/// Returns `QUICSEAL_OK` when the batch was processed (check `results` or `batch_out`), or
+/// refuses it whole, touching nothing: `QUICSEAL_GSO_SIZE_TOO_SMALL` (below
+/// `quicseal_tx_state.min_gso_size`), `QUICSEAL_TOO_MANY_SEGMENTS`,
+/// `QUICSEAL_BUFFER_TOO_SMALL` (`results_len` short of the datagrams), `QUICSEAL_GSO_LAYOUT`
+/// (a last datagram of `QUICSEAL_TAG_LEN` bytes or fewer, with no room for a packet and its
+/// tag). `batch_out` may be NULL.
+///
+/// # Safety
+///
+/// `tx` is NULL or a live handle; `buf` is valid for reads and writes of `len` bytes,
+/// `results` for writes of `results_len` elements; `batch_out` is NULL or valid for writes.
+/// The buffers do not overlap.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_tx_seal_gso_in_place(
+    tx: *mut quicseal_tx,
+    buf: *mut u8,
+    len: usize,
+    gso_size: usize,
+    results: *mut quicseal_result,
+    results_len: usize,
+    batch_out: *mut quicseal_batch,
+) -> quicseal_status {
+    // SAFETY: the caller's guarantees, passed on.
+    unsafe {
+        with_tx(tx, |tx| {
+            let results = out_array(results, results_len)?;
+            let batch_out = optional_out(batch_out)?;
+            disjoint(&[
+                Span::written(buf, len)?,
+                Span::written_array(results, results_len),
+                Span::written_array(batch_out, 1),
+            ])?;
+            let buf = bytes_mut(buf, len)?;
+            let max_segments = tx.flow.config().max_segments;
+            let room = batch_room(len, gso_size, max_segments, results_len);
+            tx.outcomes.clear();
+            tx.outcomes.resize(room, Err(Error::Malformed));
+            let batch = tx.flow.seal_gso_in_place(buf, gso_size, &mut tx.outcomes)?;
             put_results(results, &tx.outcomes[..batch.datagrams]);
             if let Some(batch_out) = batch_out {
                 put(batch_out, quicseal_batch::from(batch));

@@ -146,7 +146,8 @@ pub struct quicseal_tx_state {
     pub sealed_in_generation: u64,
     /// The largest packet number sealed so far, if `has_largest_sealed`.
     pub largest_sealed: u64,
-    /// Smallest `gso_size` `quicseal_tx_seal_gso` accepts for this flow.
+    /// Smallest `gso_size` `quicseal_tx_seal_gso` and `quicseal_tx_seal_gso_in_place` accept
+    /// for this flow.
     pub min_gso_size: usize,
     /// The suite's TLS code point.
     pub suite: u16,
