@@ -634,6 +634,174 @@ done:
     end_case();
 }
 
+/* A sender from the vector's secret, at key generation 0, whose largest sealed packet
+ * number is `largest` if `has_largest`. */
+static quicseal_status new_vector_tx(const flow *f, int has_largest, uint64_t largest,
+                                     quicseal_tx **tx) {
+    quicseal_config config = quicseal_config_default(f->dcid_len);
+    if (has_largest) {
+        config.flags |= QUICSEAL_CONFIG_LARGEST_PACKET_NUMBER;
+        config.largest_packet_number = largest;
+    }
+    return quicseal_tx_new_from_secret(f->suite, f->secret.data, f->secret.len, &config, tx);
+}
+
+/* Seals, where it lies, a packet numbered `pn` with a 4-byte packet number: a packet the
+ * sender sent between two of a vector's. */
+static quicseal_status seal_filler(quicseal_tx *tx, size_t dcid_len, int key_phase,
+                                   uint64_t pn) {
+    uint8_t buf[1 + 20 + 4 + 20 + QUICSEAL_TAG_LEN];
+    size_t i, len = 1 + dcid_len + 4 + 20;
+    buf[0] = (uint8_t)(0x43 | (key_phase ? 0x04 : 0));
+    memset(buf + 1, 0xc1, dcid_len);
+    for (i = 0; i < 4; i++) {
+        buf[1 + dcid_len + i] = (uint8_t)(pn >> (24 - 8 * i));
+    }
+    memset(buf + 1 + dcid_len + 4, 0x5a, 20);
+    return quicseal_tx_seal_in_place(tx, buf, len + QUICSEAL_TAG_LEN, len, NULL);
+}
+
+/* The packet number a receiver whose largest is `largest` (none if `!has_largest`) decodes
+ * from `p`'s cleartext header (RFC 9000, appendix A.3). */
+static uint64_t decoded_pn(const packet *p, size_t dcid_len, int has_largest,
+                           uint64_t largest) {
+    size_t i, pn_len = (size_t)(p->header.data[0] & 3) + 1;
+    uint64_t truncated = 0, expected = has_largest ? largest + 1 : 0;
+    uint64_t win = UINT64_C(1) << (8 * pn_len), hwin = win / 2, candidate;
+    for (i = 0; i < pn_len; i++) {
+        truncated = truncated << 8 | p->header.data[1 + dcid_len + i];
+    }
+    candidate = (expected & ~(win - 1)) | truncated;
+    if (candidate + hwin <= expected && candidate < (UINT64_C(1) << 62) - win) {
+        return candidate + win;
+    }
+    if (candidate > expected + hwin && candidate >= win) {
+        return candidate - win;
+    }
+    return candidate;
+}
+
+/* Seals every packet where it lies, in a buffer of exactly the protected packet's length:
+ * the cleartext, then room for the tag.
+ *
+ * The in-place calls take the packet number from the header, decoded against the largest
+ * sealed (the copying check_seal gives it explicitly). The vectors choose their truncated
+ * numbers for a receiver, which may have seen other packets (a jump, a late packet); where
+ * one does not decode to its number against the sender's largest, the sender first seals
+ * the packet just below it, so that it does: a filler with a 4-byte packet number when that
+ * is within 2^31 of the largest sealed; otherwise no truncated number reaches it, so a new
+ * sender starts there and seals one filler per key update to reach the packet's generation.
+ */
+static void check_seal_in_place(const flow *f) {
+    quicseal_tx *tx = NULL;
+    quicseal_result result;
+    quicseal_counters counters;
+    uint8_t *cleartext = NULL, *buf = NULL;
+    const packet *first = &f->packets[0];
+    uint64_t generation = 0, largest = first->pn - 1, sealed = 0, target, g;
+    int has_largest = first->pn > 0;
+    size_t i, len;
+    begin_case(f->name, "seal packets in place");
+    CHECK(first->generation == 0);
+    OK(new_vector_tx(f, has_largest, largest, &tx));
+    for (i = 0; i < f->npackets; i++) {
+        const packet *p = &f->packets[i];
+        CHECK(p->header.len > 0 &&
+              p->header.len >= 1 + f->dcid_len + (size_t)(p->header.data[0] & 3) + 1);
+        if (decoded_pn(p, f->dcid_len, has_largest, largest) != p->pn) {
+            CHECK(p->pn > p->generation);
+            target = p->pn - 1;
+            if (has_largest && target > largest && target - largest < (UINT64_C(1) << 31)) {
+                OK(seal_filler(tx, f->dcid_len, (int)(generation & 1), target));
+                sealed++;
+            } else {
+                quicseal_tx_free(tx);
+                tx = NULL;
+                OK(new_vector_tx(f, 1, target - p->generation, &tx));
+                sealed = 0;
+                for (g = 1; g <= p->generation; g++) {
+                    OK(seal_filler(tx, f->dcid_len, (int)(g & 1), target - p->generation + g));
+                    sealed++;
+                }
+                generation = p->generation;
+            }
+            has_largest = 1;
+            largest = target;
+            CHECK(decoded_pn(p, f->dcid_len, has_largest, largest) == p->pn);
+        }
+        cleartext = cleartext_of(p, &len);
+        CHECK(len + QUICSEAL_TAG_LEN == p->protected_.len);
+        buf = xrealloc(NULL, p->protected_.len);
+        memcpy(buf, cleartext, len);
+        memset(buf + len, 0xee, QUICSEAL_TAG_LEN); /* whatever was there is overwritten */
+        OK(quicseal_tx_seal_in_place(tx, buf, p->protected_.len, len, &result));
+        sealed++;
+        CHECK(memcmp(buf, p->protected_.data, p->protected_.len) == 0);
+        CHECK(result.status == QUICSEAL_OK && result.has_packet);
+        CHECK(result.len == p->protected_.len && result.passthrough_len == 0);
+        CHECK(result.packet_number == p->pn && result.generation == p->generation);
+        CHECK(result.header_len == p->header.len && result.payload_len == p->payload.len);
+        CHECK(result.key_update == (p->generation != generation));
+        generation = p->generation;
+        has_largest = 1;
+        largest = p->pn;
+        free(cleartext);
+        free(buf);
+        cleartext = buf = NULL;
+    }
+    OK(quicseal_tx_get_counters(tx, &counters));
+    CHECK(counters.sealed == sealed && counters.dropped == 0);
+done:
+    quicseal_tx_free(tx);
+    free(cleartext);
+    free(buf);
+    end_case();
+}
+
+/* Seals the packets as one GSO batch in place: each cleartext at a stride of gso_size, with
+ * its tag's room after it, as a stack lays out its send buffer. */
+static void check_gso_in_place(const flow *f) {
+    quicseal_tx *tx = NULL;
+    quicseal_result *results = NULL;
+    quicseal_batch batch;
+    uint8_t *buf = NULL, *expected = NULL, *cleartext = NULL;
+    size_t i, expected_len = 0, len;
+    begin_case(f->name, "GSO batch sealed in place");
+    for (i = 0; i < f->npackets; i++) {
+        const packet *p = &f->packets[i];
+        CHECK(i + 1 == f->npackets || p->protected_.len == f->gso_size);
+        cleartext = cleartext_of(p, &len);
+        buf = xrealloc(buf, expected_len + p->protected_.len);
+        memcpy(buf + expected_len, cleartext, len);
+        memset(buf + expected_len + len, 0xee, QUICSEAL_TAG_LEN);
+        free(cleartext);
+        cleartext = NULL;
+        expected = xrealloc(expected, expected_len + p->protected_.len);
+        memcpy(expected + expected_len, p->protected_.data, p->protected_.len);
+        expected_len += p->protected_.len;
+    }
+    OK(new_vector_tx(f, f->packets[0].pn > 0, f->packets[0].pn - 1, &tx));
+    results = xrealloc(NULL, f->npackets * sizeof *results);
+    memset(results, 0xff, f->npackets * sizeof *results); /* the library must overwrite them */
+    OK(quicseal_tx_seal_gso_in_place(tx, buf, expected_len, f->gso_size, results, f->npackets,
+                                     &batch));
+    CHECK(batch.datagrams == f->npackets && batch.ok == f->npackets && batch.failed == 0);
+    CHECK(batch.len == expected_len);
+    CHECK(memcmp(buf, expected, expected_len) == 0);
+    for (i = 0; i < f->npackets; i++) {
+        const packet *p = &f->packets[i];
+        CHECK(results[i].status == QUICSEAL_OK && results[i].len == p->protected_.len);
+        CHECK(results[i].packet_number == p->pn && results[i].generation == p->generation);
+    }
+done:
+    quicseal_tx_free(tx);
+    free(results);
+    free(buf);
+    free(expected);
+    free(cleartext);
+    end_case();
+}
+
 /* A packet a receiver must drop, with the vector's expected error. */
 static void check_negative(const flow *f, size_t index) {
     const negative *n = &f->negatives[index];
@@ -676,8 +844,12 @@ static void check_flow(const flow *f) {
     if (f->nkeys > 0) {
         check_keys(f);
     }
+    if (f->npackets > 0) {
+        check_seal_in_place(f);
+    }
     if (f->npackets > 0 && f->gso_size > 0) {
         check_gso(f);
+        check_gso_in_place(f);
     } else if (f->npackets > 0) {
         check_seal(f, 0);
         check_open(f, 0);
@@ -784,6 +956,9 @@ static void check_null_pointers(void) {
            QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_tx_seal_gso(NULL, buf, 40, 60, out, sizeof out, results, 2, &batch),
            QUICSEAL_NULL_POINTER);
+    EXPECT(quicseal_tx_seal_in_place(NULL, out, sizeof out, 40, &result), QUICSEAL_NULL_POINTER);
+    EXPECT(quicseal_tx_seal_gso_in_place(NULL, out, sizeof out, 60, results, 2, &batch),
+           QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_tx_get_state(NULL, &tx_state), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_tx_get_counters(NULL, &counters), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_rx_install_next_keys(NULL, buf, 16, buf, 12), QUICSEAL_NULL_POINTER);
@@ -807,6 +982,11 @@ static void check_null_pointers(void) {
     EXPECT(quicseal_tx_seal(tx, buf, 40, NULL, 56, &result), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_tx_seal_gso(tx, buf, 40, 60, out, sizeof out, NULL, 2, &batch),
            QUICSEAL_NULL_POINTER);
+    EXPECT(quicseal_tx_seal_in_place(tx, NULL, 56, 40, &result), QUICSEAL_NULL_POINTER);
+    EXPECT(quicseal_tx_seal_gso_in_place(tx, NULL, 120, 60, results, 2, &batch),
+           QUICSEAL_NULL_POINTER);
+    EXPECT(quicseal_tx_seal_gso_in_place(tx, out, sizeof out, 60, NULL, 2, &batch),
+           QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_tx_install_next_keys(tx, NULL, 16, buf, 12), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_tx_get_state(tx, NULL), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_tx_get_counters(tx, NULL), QUICSEAL_NULL_POINTER);
@@ -819,6 +999,7 @@ static void check_null_pointers(void) {
     /* NULL with a zero length is an empty buffer; optional outputs may be NULL. */
     EXPECT(quicseal_rx_open_in_place(rx, NULL, 0, NULL), QUICSEAL_MALFORMED);
     OK(quicseal_tx_seal_gso(tx, NULL, 0, 60, NULL, 0, NULL, 0, NULL));
+    OK(quicseal_tx_seal_gso_in_place(tx, NULL, 0, 60, NULL, 0, NULL));
     /* An empty GRO buffer is one empty datagram: it needs a result slot. */
     EXPECT(quicseal_rx_open_gro(rx, NULL, 0, 40, NULL, 0, &batch), QUICSEAL_BUFFER_TOO_SMALL);
     /* Given one, it is refused as MALFORMED there, whatever the segment size. */
@@ -879,7 +1060,8 @@ static void check_arguments(void) {
     OK(new_rx(4, &rx));
     EXPECT(quicseal_tx_install_next_keys(tx, keys, 32, keys, 12), QUICSEAL_INVALID_KEY_LENGTH);
     len = make_packet(buf, 4, 0, 1, 40);
-    /* Sealing in place (dst overlapping src) is refused, as is a result in the output. */
+    /* quicseal_tx_seal with dst overlapping src is refused (quicseal_tx_seal_in_place is
+     * the call for that), as is a result in the output. */
     EXPECT(quicseal_tx_seal(tx, buf, len, buf, len + QUICSEAL_TAG_LEN, &result),
            QUICSEAL_INVALID_ARGUMENT);
     EXPECT(quicseal_tx_seal(tx, buf, len, buf + len - 1, len + QUICSEAL_TAG_LEN, &result),
@@ -935,7 +1117,8 @@ static void check_batches(void) {
     EXPECT(quicseal_tx_seal_gso(tx, src, sizeof src, GSO, dst, sizeof dst - 1, results, 4,
                                 &batch),
            QUICSEAL_BUFFER_TOO_SMALL);
-    /* Sealing in place, or results inside the output, is refused. */
+    /* dst overlapping src (quicseal_tx_seal_gso_in_place is the call for that), or results
+     * inside the output, is refused. */
     EXPECT(quicseal_tx_seal_gso(tx, src, sizeof src, GSO, src, sizeof src, results, 4, &batch),
            QUICSEAL_INVALID_ARGUMENT);
     CHECK(sizeof scratch >= sizeof dst);
@@ -1131,6 +1314,117 @@ done:
     end_case();
 }
 
+static void check_in_place(void) {
+    enum { GSO = 100, DCID = 8, HANDSHAKE = 40 };
+    quicseal_tx *tx = NULL, *copying = NULL, *limited = NULL;
+    quicseal_rx *rx = NULL;
+    quicseal_config config = quicseal_config_default(DCID);
+    quicseal_result result, results[4], scratch[16];
+    quicseal_batch batch;
+    quicseal_counters counters;
+    quicseal_tx_state state;
+    uint8_t buf[4 * GSO], before[sizeof buf], copied[sizeof buf], plain[sizeof buf];
+    size_t len, i;
+    begin_case("api", "sealing in place: one datagram, GSO batches, refusals");
+    memset(buf, 0, sizeof buf);
+    OK(new_tx(DCID, &tx));
+    OK(new_tx(DCID, &copying));
+    OK(new_rx(DCID, &rx));
+
+    /* One datagram: the same bytes as sealing into another buffer, and it opens. */
+    len = make_packet(buf, DCID, 0, 1, 50);
+    memcpy(plain, buf, len);
+    OK(quicseal_tx_seal(copying, plain, len, copied, sizeof copied, &result));
+    OK(quicseal_tx_seal_in_place(tx, buf, len + QUICSEAL_TAG_LEN, len, &result));
+    CHECK(result.len == len + QUICSEAL_TAG_LEN && result.has_packet);
+    CHECK(result.packet_number == 1);
+    CHECK(memcmp(buf, copied, result.len) == 0);
+    OK(quicseal_rx_open_in_place(rx, buf, result.len, &result));
+    CHECK(result.len == len && memcmp(buf, plain, len) == 0);
+
+    /* No room for the tag, or a datagram past the buffer: BUFFER_TOO_SMALL, buf untouched. */
+    len = make_packet(buf, DCID, 0, 2, 50);
+    memcpy(before, buf, sizeof buf);
+    EXPECT(quicseal_tx_seal_in_place(tx, buf, len + QUICSEAL_TAG_LEN - 1, len, &result),
+           QUICSEAL_BUFFER_TOO_SMALL);
+    CHECK(result.status == QUICSEAL_BUFFER_TOO_SMALL && result.len == 0);
+    EXPECT(quicseal_tx_seal_in_place(tx, buf, len - 1, len, &result),
+           QUICSEAL_BUFFER_TOO_SMALL);
+    CHECK(memcmp(buf, before, sizeof buf) == 0);
+    /* A result inside the buffer is refused before anything is done. */
+    EXPECT(quicseal_tx_seal_in_place(tx, (uint8_t *)scratch, sizeof scratch, len, scratch + 1),
+           QUICSEAL_INVALID_ARGUMENT);
+    /* Room to spare is fine: the sealed datagram is the first result.len bytes. */
+    OK(quicseal_tx_seal_in_place(tx, buf, sizeof buf, len, &result));
+    CHECK(result.len == len + QUICSEAL_TAG_LEN && result.packet_number == 2);
+    CHECK(memcmp(buf + result.len, before + result.len, sizeof buf - result.len) == 0);
+    len = make_packet(buf, DCID, 0, 2, 50);
+    EXPECT(quicseal_tx_seal_in_place(tx, buf, sizeof buf, len, NULL),
+           QUICSEAL_PACKET_NUMBER_REUSED);
+
+    /* Long-header packets in front stay as they are; alone, they need no room for a tag. */
+    make_handshake(buf, HANDSHAKE);
+    len = HANDSHAKE + make_packet(buf + HANDSHAKE, DCID, 0, 3, 30);
+    memcpy(before, buf, len);
+    OK(quicseal_tx_seal_in_place(tx, buf, len + QUICSEAL_TAG_LEN, len, &result));
+    CHECK(result.len == len + QUICSEAL_TAG_LEN && result.passthrough_len == HANDSHAKE);
+    CHECK(memcmp(buf, before, HANDSHAKE) == 0);
+    OK(quicseal_tx_seal_in_place(tx, buf, HANDSHAKE, HANDSHAKE, &result));
+    CHECK(result.len == HANDSHAKE && !result.has_packet && memcmp(buf, before, HANDSHAKE) == 0);
+    OK(quicseal_tx_get_counters(tx, &counters));
+    CHECK(counters.sealed == 3 && counters.passed_through == 2 && counters.rejected == 3);
+
+    /* A GSO batch laid out as it will be sent; the third datagram holds a long-header packet
+     * only, which gains no tag and would leave a hole: GSO_LAYOUT, and the others go on. */
+    for (i = 0; i < 4; i++) {
+        make_packet(buf + i * GSO, DCID, 0, (uint8_t)(i + 4),
+                    GSO - QUICSEAL_TAG_LEN - 2 - DCID);
+    }
+    make_handshake(buf + 2 * GSO, GSO - QUICSEAL_TAG_LEN);
+    memcpy(before, buf, sizeof buf);
+    OK(quicseal_tx_get_state(tx, &state));
+    EXPECT(quicseal_tx_seal_gso_in_place(tx, buf, sizeof buf, state.min_gso_size - 1, results,
+                                         4, &batch),
+           QUICSEAL_GSO_SIZE_TOO_SMALL);
+    EXPECT(quicseal_tx_seal_gso_in_place(tx, buf, sizeof buf, GSO, results, 3, &batch),
+           QUICSEAL_BUFFER_TOO_SMALL);
+    EXPECT(quicseal_tx_seal_gso_in_place(tx, buf, 3 * GSO + QUICSEAL_TAG_LEN, GSO, results, 4,
+                                         &batch),
+           QUICSEAL_GSO_LAYOUT);
+    CHECK(sizeof scratch >= sizeof buf);
+    EXPECT(quicseal_tx_seal_gso_in_place(tx, (uint8_t *)scratch, sizeof buf, GSO, scratch + 1,
+                                         4, &batch),
+           QUICSEAL_INVALID_ARGUMENT);
+    config.max_segments = 3;
+    OK(quicseal_tx_new_from_secret(QUICSEAL_TLS_AES_128_GCM_SHA256, SECRET32, 32, &config,
+                                   &limited));
+    EXPECT(quicseal_tx_seal_gso_in_place(limited, buf, sizeof buf, GSO, results, 4, &batch),
+           QUICSEAL_TOO_MANY_SEGMENTS);
+    CHECK(memcmp(buf, before, sizeof buf) == 0);
+    memset(results, 0xff, sizeof results);
+    OK(quicseal_tx_seal_gso_in_place(tx, buf, sizeof buf, GSO, results, 4, &batch));
+    CHECK(batch.datagrams == 4 && batch.ok == 3 && batch.failed == 1);
+    CHECK(results[2].status == QUICSEAL_GSO_LAYOUT && results[2].len == 0);
+    CHECK(memcmp(buf + 2 * GSO, before + 2 * GSO, GSO) == 0);
+    for (i = 0; i < 4; i++) {
+        if (i != 2) {
+            CHECK(results[i].status == QUICSEAL_OK && results[i].len == GSO);
+            CHECK(results[i].packet_number == i + 4);
+            OK(quicseal_rx_open_in_place(rx, buf + i * GSO, GSO, &result));
+            CHECK(result.len == GSO - QUICSEAL_TAG_LEN && result.packet_number == i + 4);
+            CHECK(memcmp(buf + i * GSO, before + i * GSO, result.len) == 0);
+        }
+    }
+    OK(quicseal_tx_get_counters(tx, &counters));
+    CHECK(counters.sealed == 6 && counters.rejected == 4);
+done:
+    quicseal_tx_free(tx);
+    quicseal_tx_free(copying);
+    quicseal_tx_free(limited);
+    quicseal_rx_free(rx);
+    end_case();
+}
+
 int main(int argc, char **argv) {
     FILE *in;
     flow f;
@@ -1157,6 +1451,7 @@ int main(int argc, char **argv) {
     check_batches();
     check_key_updates_and_limits();
     check_passthrough();
+    check_in_place();
     while ((status = read_flow(in, &f, &line_number)) == 1) {
         flows++;
         check_flow(&f);
