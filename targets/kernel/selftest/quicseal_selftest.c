@@ -1266,6 +1266,139 @@ static void check_icmp_errors(const struct flow *fl, int mapped)
 	}
 }
 
+static uint16_t inet_csum(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons(~sum & 0xffff);
+}
+
+/*
+ * Fragmentation Needed (IPv4, MTU 1200) or Packet Too Big (IPv6, MTU 1280) for a datagram from
+ * a connected socket (plain UDP or quicseal with receive keys) to an open peer port, forged
+ * through a raw ICMP socket on loopback (the VM runs as root). What the socket learnt: recv()
+ * fails with EMSGSIZE (a hard error with path MTU discovery on, UDP's default), and with
+ * IP_RECVERR/IPV6_RECVERR the entry carries the MTU in ee_info. Run last: the loopback
+ * route's path MTU stays lowered.
+ */
+static struct icmp_seen icmp_too_big(const struct flow *fl, int quicseal, int recverr, uint32_t mtu)
+{
+	struct icmp_seen r;
+	struct sockaddr_storage lo, err_from;
+	uint8_t pkt[128];
+	char ctl[256];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = { .msg_name = &err_from, .msg_namelen = sizeof(err_from),
+			      .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct pollfd pfd;
+	struct cmsghdr *c;
+	socklen_t lolen = loopback(&lo, 0);
+	uint16_t peer_port, port;
+	int v6 = family == AF_INET6, one = 1, raw = -1, fd;
+	int peer = udp_socket(IPPROTO_UDP, &peer_port);
+	size_t n;
+
+	memset(&r, 0, sizeof(r));
+	memset(pkt, 0, sizeof(pkt));
+	fd = udp_socket(quicseal ? IPPROTO_QUICSEAL : IPPROTO_UDP, &port);
+	if (peer < 0 || fd < 0 || connect_to(fd, peer_port))
+		goto out;
+	if (quicseal && set_keys(fd, QUICSEAL_RX_KEYS, keys_of(fl, largest_before(fl, 0))))
+		goto out;
+	if (recverr && (v6 ? setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one))
+			   : setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one))))
+		goto out;
+	raw = socket(family, SOCK_RAW, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	if (raw < 0)
+		goto out;
+	if (v6) {
+		/* ICMPv6 type 2 code 0, MTU; inner IPv6 header ::1 -> ::1 (UDP, 8 bytes); UDP
+		 * header. The kernel fills in the ICMPv6 checksum of a raw socket. */
+		pkt[0] = 2;
+		pkt[4] = mtu >> 24, pkt[5] = mtu >> 16, pkt[6] = mtu >> 8, pkt[7] = mtu;
+		pkt[8] = 0x60, pkt[13] = 8, pkt[14] = 17, pkt[15] = 64;
+		memcpy(pkt + 16, &in6addr_loopback, 16);
+		memcpy(pkt + 32, &in6addr_loopback, 16);
+		n = 48;
+	} else {
+		/* ICMP type 3 code 4, next-hop MTU; inner IPv4 header 127.0.0.1 -> 127.0.0.1. */
+		uint32_t a = htonl(INADDR_LOOPBACK);
+
+		pkt[0] = 3, pkt[1] = 4, pkt[6] = mtu >> 8, pkt[7] = mtu;
+		pkt[8] = 0x45, pkt[11] = 28, pkt[14] = 0x40, pkt[16] = 64, pkt[17] = 17;
+		memcpy(pkt + 20, &a, 4);
+		memcpy(pkt + 24, &a, 4);
+		memcpy(pkt + 18, &(uint16_t){ inet_csum(pkt + 8, 20) }, 2);
+		n = 28;
+	}
+	pkt[n] = port >> 8, pkt[n + 1] = port, pkt[n + 2] = peer_port >> 8, pkt[n + 3] = peer_port;
+	pkt[n + 5] = 8;
+	n += 8;
+	if (!v6)
+		memcpy(pkt + 2, &(uint16_t){ inet_csum(pkt, n) }, 2);
+	if (sendto(raw, pkt, n, 0, (struct sockaddr *)&lo, lolen) != (ssize_t)n)
+		goto out;
+	r.ok = 1;
+	pfd.fd = fd;
+	pfd.events = 0;
+	poll(&pfd, 1, 1000);
+	if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0)
+		r.recv_errno = errno;
+	if (!recverr || recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+		goto out;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+		    (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+			memcpy(&r.ee, CMSG_DATA(c), sizeof(r.ee));
+			r.queued = 1;
+		}
+	r.port = ntohs(v6 ? ((struct sockaddr_in6 *)&err_from)->sin6_port
+			  : ((struct sockaddr_in *)&err_from)->sin_port);
+	if (r.port != peer_port)
+		r.port = 0;
+out:
+	if (raw >= 0)
+		close(raw);
+	if (fd >= 0)
+		close(fd);
+	if (peer >= 0)
+		close(peer);
+	return r;
+}
+
+static void check_too_big(const struct flow *fl)
+{
+	int v6 = family == AF_INET6;
+	uint32_t mtu = v6 ? 1280 : 1200;
+	int quicseal;
+
+	for (quicseal = 0; quicseal <= 1; quicseal++) {
+		const char *who = quicseal ? "quicseal socket with receive keys" : "plain UDP socket";
+		const char *what = v6 ? "IPv6 Packet Too Big" : "IPv4 Fragmentation Needed";
+		struct icmp_seen r = icmp_too_big(fl, quicseal, 0, mtu);
+
+		check(r.ok && r.recv_errno == EMSGSIZE, "ICMP %s (MTU %u): %s, connected -> recv EMSGSIZE (%s)",
+		      what, mtu, who, r.ok ? strerror(r.recv_errno) : "setup failed");
+		r = icmp_too_big(fl, quicseal, 1, mtu);
+		check(r.ok && r.recv_errno == EMSGSIZE && r.queued && r.ee.ee_errno == EMSGSIZE &&
+			      r.ee.ee_origin == (v6 ? SO_EE_ORIGIN_ICMP6 : SO_EE_ORIGIN_ICMP) &&
+			      r.ee.ee_type == (v6 ? 2 : 3) && r.ee.ee_code == (v6 ? 0 : 4) &&
+			      r.ee.ee_info == mtu && r.port,
+		      "ICMP %s: %s with %s -> EMSGSIZE and an entry (errno %u origin %u type %u code %u info %u, port %s)",
+		      what, who, v6 ? "IPV6_RECVERR" : "IP_RECVERR", r.ee.ee_errno, r.ee.ee_origin,
+		      r.ee.ee_type, r.ee.ee_code, r.ee.ee_info, r.port ? "the peer's" : "wrong");
+	}
+}
+
 /*
  * IPv6: every flow's checks again through AF_INET6 sockets over ::1 (plain UDPv6 peers), the
  * end-to-end key updates, the module-wide totals, and the one option a v6 socket must refuse.
@@ -1373,6 +1506,15 @@ int main(int argc, char **argv)
 				check_resume_bad_input(&flows[i]);
 		}
 	check_ipv6();
+	/* Last: each lowers the loopback route's path MTU. */
+	for (i = 0; i < nflows; i++)
+		if (flows[i].npackets && !flows[i].gso_size) {
+			check_too_big(&flows[i]);
+			family = AF_INET6;
+			check_too_big(&flows[i]);
+			family = AF_INET;
+			break;
+		}
 	proc = fopen("/proc/net/quicseal", "r");
 	check(proc != NULL, "/proc/net/quicseal readable");
 	while (proc && fgets(line, sizeof(line), proc)) {
