@@ -34,6 +34,7 @@ impl<C: KeyInit + BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> AesGcmKey
         Ok(AesGcmKey { cipher, ghash })
     }
 
+    #[inline(always)]
     pub(super) fn begin(
         &self,
         nonce: &[u8; 12],
@@ -67,14 +68,17 @@ pub struct AesGcmStream<'k, C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U1
 }
 
 impl<C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> AesGcmStream<'_, C> {
+    #[inline(always)]
     pub(super) fn update(&mut self, input: &[u8], output: &mut [u8]) {
         self.text.update(input, output);
     }
 
+    #[inline(always)]
     pub(super) fn update_in_place(&mut self, data: &mut [u8]) {
         self.text.update_in_place(data);
     }
 
+    #[inline(always)]
     pub(super) fn finish(mut self) -> [u8; TAG_LEN] {
         let (mac, text_len) = self.text.end();
         let mut lengths = [0; 16];

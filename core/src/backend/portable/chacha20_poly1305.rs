@@ -25,6 +25,7 @@ impl ChaCha20Poly1305Key {
         })
     }
 
+    #[inline(always)]
     pub(super) fn begin(
         &self,
         nonce: &[u8; 12],
@@ -56,14 +57,17 @@ pub struct ChaCha20Poly1305Stream {
 }
 
 impl ChaCha20Poly1305Stream {
+    #[inline(always)]
     pub(super) fn update(&mut self, input: &[u8], output: &mut [u8]) {
         self.text.update(input, output);
     }
 
+    #[inline(always)]
     pub(super) fn update_in_place(&mut self, data: &mut [u8]) {
         self.text.update_in_place(data);
     }
 
+    #[inline(always)]
     pub(super) fn finish(self) -> [u8; TAG_LEN] {
         let (mac, text_len) = self.text.end();
         let mut lengths = [0; 16];

@@ -25,6 +25,7 @@ impl<C: StreamCipher, U: UniversalHash<BlockSize = U16>> CipherMac<C, U> {
         }
     }
 
+    #[inline(always)]
     pub(super) fn update(&mut self, input: &[u8], output: &mut [u8]) {
         match self.direction {
             Direction::Seal => {
@@ -38,6 +39,7 @@ impl<C: StreamCipher, U: UniversalHash<BlockSize = U16>> CipherMac<C, U> {
         }
     }
 
+    #[inline(always)]
     pub(super) fn update_in_place(&mut self, data: &mut [u8]) {
         match self.direction {
             Direction::Seal => {
@@ -52,6 +54,7 @@ impl<C: StreamCipher, U: UniversalHash<BlockSize = U16>> CipherMac<C, U> {
     }
 
     /// Ends the text section: the MAC, ready for the lengths block, and the text's length.
+    #[inline(always)]
     pub(super) fn end(mut self) -> (MacStream<U>, u64) {
         let text_len = self.mac.end_section();
         (self.mac, text_len)

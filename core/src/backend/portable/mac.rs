@@ -48,6 +48,7 @@ impl<U: UniversalHash<BlockSize = U16>> MacStream<U> {
 
     /// Ends the current section: zero-pads a partial block and returns the section's length
     /// in bytes.
+    #[inline(always)]
     pub(super) fn end_section(&mut self) -> u64 {
         if self.pending_len > 0 {
             self.mac.update_padded(&self.pending[..self.pending_len]);
@@ -57,6 +58,7 @@ impl<U: UniversalHash<BlockSize = U16>> MacStream<U> {
     }
 
     /// Hashes the final lengths block and returns the raw tag.
+    #[inline(always)]
     pub(super) fn finish(mut self, lengths: [u8; 16]) -> [u8; 16] {
         self.mac.update(&[Block::from(lengths)]);
         self.mac.finalize().into()

@@ -75,6 +75,7 @@ pub enum PortableStream<'k> {
 impl PacketKey for PortablePacketKey {
     type Stream<'k> = PortableStream<'k>;
 
+    #[inline(always)]
     fn begin(&self, nonce: &[u8; 12], aad: &[u8], direction: Direction) -> PortableStream<'_> {
         match self {
             PortablePacketKey::Aes128Gcm(k) => {
@@ -91,6 +92,7 @@ impl PacketKey for PortablePacketKey {
 }
 
 impl AeadStream for PortableStream<'_> {
+    #[inline(always)]
     fn update(&mut self, input: &[u8], output: &mut [u8]) {
         match self {
             PortableStream::Aes128Gcm(s) => s.update(input, output),
@@ -99,6 +101,7 @@ impl AeadStream for PortableStream<'_> {
         }
     }
 
+    #[inline(always)]
     fn update_in_place(&mut self, data: &mut [u8]) {
         match self {
             PortableStream::Aes128Gcm(s) => s.update_in_place(data),
@@ -107,6 +110,7 @@ impl AeadStream for PortableStream<'_> {
         }
     }
 
+    #[inline(always)]
     fn finish(self) -> [u8; TAG_LEN] {
         match self {
             PortableStream::Aes128Gcm(s) => s.finish(),
