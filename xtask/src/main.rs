@@ -8,12 +8,15 @@
 //! - `cargo xtask kernel-test`: build the kernel module and run its selftest in a VM.
 //! - `cargo xtask capi [--update-header]`: build the C ABI and run the C test program against
 //!   the vectors (under valgrind too), or regenerate its header.
+//! - `cargo xtask fuzz [--runs N] [target]`: build the cargo-fuzz targets in `fuzz/` and run
+//!   each a fixed number of times (20000 by default) from a fixed seed.
 //! - `cargo xtask bench`: measure the userspace datapath (sealed against unsealed traffic over
 //!   loopback) and rewrite its section of `docs/performance.md` and its figure.
 
 mod baremetal;
 mod bench;
 mod capi;
+mod fuzz;
 mod kernel;
 mod vectors;
 
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Some("capi") => capi::run(&args[1..]),
         Some("kernel-test") => kernel::run(),
         Some("bench") => bench::run(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match outcome {
@@ -49,12 +53,12 @@ fn main() -> ExitCode {
 
 const USAGE: &str = concat!(
     "usage: cargo xtask <test | demo | vectors [--check] | baremetal | capi [--update-header]",
-    " | kernel-test | bench>"
+    " | kernel-test | bench | fuzz [--runs N] [target]>"
 );
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [Step; 8] = [
+    let steps: [Step; 9] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
             cargo(&[
@@ -72,6 +76,9 @@ fn test() -> Result {
         }),
         ("vectors match their generator", || {
             vectors::run(&["--check".to_string()])
+        }),
+        ("fuzz smoke (cargo-fuzz, 20000 runs per target)", || {
+            fuzz::smoke(&fuzz::TARGETS, fuzz::DEFAULT_RUNS)
         }),
         ("bare-metal builds", baremetal::run),
         ("C ABI", || capi::run(&[])),

@@ -1,0 +1,255 @@
+//! `cargo xtask fuzz [--runs N] [target]`: coverage-guided fuzzing of the core (cargo-fuzz,
+//! libFuzzer), a fixed number of runs per target from a fixed seed, so that a run is
+//! repeatable.
+//!
+//! Each run first writes the seed corpus (`fuzz/corpus/<target>/seed-*`, a few valid packets
+//! from `vectors/*.json`; deterministic, so the committed files do not change), builds the
+//! targets with `cargo fuzz build` and runs each as `-runs=N -seed=1`. New inputs libFuzzer
+//! finds go to `target/fuzz-corpus/<target>`, outside the source tree; a crash's input goes to
+//! `fuzz/artifacts/<target>/`. libFuzzer needs nightly `-Z` flags: on a stable toolchain
+//! `RUSTC_BOOTSTRAP=1` lets rustc accept them. cargo-fuzz is installed if missing.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+const USAGE: &str =
+    "usage: cargo xtask fuzz [--runs N] [open | seal_open_roundtrip | long_headers | gro]";
+
+/// The fuzz targets, as `fuzz/Cargo.toml` names them.
+pub const TARGETS: [&str; 4] = ["open", "seal_open_roundtrip", "long_headers", "gro"];
+
+/// Runs per target unless `--runs` says otherwise: a smoke test of a few seconds each.
+pub const DEFAULT_RUNS: u64 = 20_000;
+
+/// The vector flows the `open` and `gro` targets receive, in the order of
+/// `quicseal_fuzz::VECTOR_FILES` (a seed's first byte indexes it).
+const VECTOR_FILES: [&str; 9] = [
+    "aes128gcm-dcid0.json",
+    "aes128gcm-dcid8.json",
+    "aes128gcm-dcid20.json",
+    "aes256gcm-dcid0.json",
+    "aes256gcm-dcid8.json",
+    "aes256gcm-dcid20.json",
+    "chacha20poly1305-dcid0.json",
+    "chacha20poly1305-dcid8.json",
+    "chacha20poly1305-dcid20.json",
+];
+
+pub fn run(args: &[String]) -> crate::Result {
+    let mut runs = DEFAULT_RUNS;
+    let mut targets: Vec<&str> = TARGETS.to_vec();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| USAGE.to_string())?;
+            }
+            name => match TARGETS.iter().find(|t| **t == name) {
+                Some(target) => targets = vec![target],
+                None => return Err(USAGE.into()),
+            },
+        }
+    }
+    smoke(&targets, runs)
+}
+
+/// Seeds, builds and runs `targets` for `runs` each; fails if any target fails.
+pub fn smoke(targets: &[&str], runs: u64) -> crate::Result {
+    let root = crate::workspace_root();
+    let fuzz_dir = root.join("fuzz");
+    write_seeds(&root)?;
+    ensure_cargo_fuzz()?;
+
+    eprintln!("fuzz: building {} target(s)", targets.len());
+    let started = Instant::now();
+    crate::run(cargo_fuzz(&fuzz_dir).args(["build"]))?;
+    eprintln!("fuzz: built in {:.1?}", started.elapsed());
+
+    let (mut passed, mut failed) = (0, 0);
+    for (index, target) in targets.iter().enumerate() {
+        let scratch = root.join("target/fuzz-corpus").join(target);
+        fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        let seeds = fuzz_dir.join("corpus").join(target);
+        eprintln!(
+            "fuzz: [{}/{}] {target}: {runs} runs, seed 1",
+            index + 1,
+            targets.len()
+        );
+        let started = Instant::now();
+        let outcome = crate::run(cargo_fuzz(&fuzz_dir).arg("run").arg(target).args([
+            scratch.as_os_str(),
+            seeds.as_os_str(),
+            "--".as_ref(),
+            format!("-runs={runs}").as_ref(),
+            "-seed=1".as_ref(),
+            "-print_final_stats=0".as_ref(),
+        ]));
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                eprintln!(
+                    "fuzz: [{}/{}] {target}: ok in {:.1?}",
+                    index + 1,
+                    targets.len(),
+                    started.elapsed()
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "fuzz: [{}/{}] {target}: FAILED ({e}); input in fuzz/artifacts/{target}/",
+                    index + 1,
+                    targets.len()
+                );
+            }
+        }
+    }
+    eprintln!("fuzz: {passed} passed, {failed} failed");
+    match failed {
+        0 => Ok(()),
+        _ => Err(format!("{failed} fuzz target(s) failed")),
+    }
+}
+
+/// `cargo fuzz` in `fuzz/`, with `RUSTC_BOOTSTRAP=1` so a stable toolchain takes the `-Z`
+/// flags libFuzzer builds need.
+fn cargo_fuzz(fuzz_dir: &Path) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .arg("fuzz")
+        .current_dir(fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1");
+    command
+}
+
+/// Installs cargo-fuzz (locked, with cargo's progress output) unless `cargo fuzz` runs.
+fn ensure_cargo_fuzz() -> crate::Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let present = Command::new(&cargo)
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!("fuzz: cargo-fuzz missing, installing it (cargo install cargo-fuzz --locked)");
+    crate::run(Command::new(&cargo).args(["install", "cargo-fuzz", "--locked"]))
+}
+
+/// Writes the seed corpus: for each target a few inputs in its own layout (see the target's
+/// doc comment) around packets of the vectors. Deterministic.
+fn write_seeds(root: &Path) -> crate::Result {
+    let mut seeds: Vec<(&str, String, Vec<u8>)> = Vec::new();
+
+    // `open` and `gro`: the vector flows' smallest generation-0 packets.
+    for (flow, cuts) in [(1u8, false), (3, true), (8, false)] {
+        let packets = smallest_packets(root, VECTOR_FILES[usize::from(flow)])?;
+        let (pn, first) = &packets[0];
+        let largest = pn.saturating_sub(1).to_le_bytes();
+        let mut open = vec![flow];
+        open.extend(largest);
+        open.push(0); // no destination shortfall
+        match cuts {
+            // One source cut after the first byte, one destination cut after the fifth.
+            true => open.extend([1, 1, 0, 1, 5, 0]),
+            false => open.extend([0, 0]),
+        }
+        open.extend(first);
+        seeds.push(("open", format!("seed-{flow}"), open));
+
+        // Two datagrams coalesced at the first one's length; the second is shorter.
+        let (_, second) = &packets[1];
+        let (big, small) = match first.len() >= second.len() {
+            true => (first, second),
+            false => (second, first),
+        };
+        let mut gro = vec![flow];
+        gro.extend(largest);
+        gro.extend((big.len() as u16).to_le_bytes());
+        gro.push(0);
+        gro.extend(big.iter().chain(small));
+        seeds.push(("gro", format!("seed-{flow}"), gro));
+    }
+
+    // `seal_open_roundtrip`: one packet per suite, packet-number lengths 1, 2 and 4.
+    for (suite, flags, dcid_len) in [(0u8, 0u8, 8u8), (1, 1 | 4, 0), (2, 3 | 8, 20)] {
+        let mut seed = vec![suite];
+        seed.extend((0..48).map(|i| i as u8 ^ 0x5c));
+        seed.extend([flags, dcid_len]);
+        seed.extend((0..20).map(|i| 0xc0 | i as u8));
+        seed.extend(0x1234_5678u64.to_le_bytes());
+        seed.extend([0, 0]);
+        seed.extend(b"PING frames and padding\0\0\0");
+        seeds.push(("seal_open_roundtrip", format!("seed-{suite}"), seed));
+    }
+
+    // `long_headers`: two coalesced v1 Handshake packets before a short header; a Version
+    // Negotiation packet; an Initial with a token; an unknown version.
+    for (name, hex) in [
+        (
+            "coalesced",
+            "00 e0000000010 2aaaa01bb020011e0000000010000 01ff4100",
+        ),
+        ("version-negotiation", "00 80000000000000 00000001"),
+        (
+            "initial-token",
+            "00 c000000001 01aa 00 02ffff 4005 0102030405 40",
+        ),
+        ("unknown-version", "00 c0faceb00c 00 00 0102"),
+    ] {
+        seeds.push(("long_headers", format!("seed-{name}"), unhex(hex)?));
+    }
+
+    for (target, name, bytes) in seeds {
+        let dir = root.join("fuzz/corpus").join(target);
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(name);
+        fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// A vector file's generation-0 packets, shortest first: (packet number, protected bytes).
+fn smallest_packets(root: &Path, file: &str) -> crate::Result<Vec<(u64, Vec<u8>)>> {
+    let path = root.join("vectors").join(file);
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: Value = serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
+    let mut packets = Vec::new();
+    for packet in json["packets"].as_array().into_iter().flatten() {
+        if packet["generation"].as_u64() != Some(0) {
+            continue;
+        }
+        let pn = packet["pn"].as_u64().ok_or(format!("{file}: pn"))?;
+        let protected = packet["protected"]
+            .as_str()
+            .ok_or(format!("{file}: protected"))?;
+        packets.push((pn, unhex(protected)?));
+    }
+    packets.sort_by_key(|(_, bytes)| bytes.len());
+    if packets.len() < 2 {
+        return Err(format!("{file}: fewer than two generation-0 packets"));
+    }
+    Ok(packets)
+}
+
+/// Hex (spaces ignored) to bytes.
+fn unhex(text: &str) -> crate::Result<Vec<u8>> {
+    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| {
+            digits
+                .get(i..i + 2)
+                .and_then(|d| u8::from_str_radix(d, 16).ok())
+                .ok_or_else(|| format!("bad hex: {text}"))
+        })
+        .collect()
+}
