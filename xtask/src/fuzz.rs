@@ -5,7 +5,7 @@
 //! Each run first writes the seed corpus (`fuzz/corpus/<target>/seed-*`, a few valid packets
 //! from `vectors/*.json`; deterministic, so the committed files do not change), builds the
 //! targets with `cargo fuzz build` and runs each as `-runs=N -seed=1`. New inputs libFuzzer
-//! finds go to `target/fuzz-corpus/<target>`, outside the source tree; a crash's input goes to
+//! finds go to `target/fuzz-corpus/<target>` (emptied first), outside the source tree; a crash's input goes to
 //! `fuzz/artifacts/<target>/`. libFuzzer needs nightly `-Z` flags: on a stable toolchain
 //! `RUSTC_BOOTSTRAP=1` lets rustc accept them. cargo-fuzz is installed if missing.
 
@@ -74,7 +74,11 @@ pub fn smoke(targets: &[&str], runs: u64) -> crate::Result {
 
     let (mut passed, mut failed) = (0, 0);
     for (index, target) in targets.iter().enumerate() {
+        // Emptied first: inputs kept from an earlier run would make this one differ.
         let scratch = root.join("target/fuzz-corpus").join(target);
+        if scratch.exists() {
+            fs::remove_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        }
         fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
         let seeds = fuzz_dir.join("corpus").join(target);
         eprintln!(
