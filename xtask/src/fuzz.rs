@@ -5,9 +5,11 @@
 //! Each run first writes the seed corpus (`fuzz/corpus/<target>/seed-*`, a few valid packets
 //! from `vectors/*.json`; deterministic, so the committed files do not change), builds the
 //! targets with `cargo fuzz build` and runs each as `-runs=N -seed=1`. New inputs libFuzzer
-//! finds go to `target/fuzz-corpus/<target>` (emptied first), outside the source tree; a crash's input goes to
-//! `fuzz/artifacts/<target>/`. libFuzzer needs nightly `-Z` flags: on a stable toolchain
-//! `RUSTC_BOOTSTRAP=1` lets rustc accept them. cargo-fuzz is installed if missing.
+//! finds go to `target/fuzz-corpus/<target>` (emptied first), outside the source tree; a
+//! crash's input goes to `fuzz/artifacts/<target>/`. Targets run with address-space
+//! randomization off (`setarch -R`), which is what makes a run repeat exactly. libFuzzer needs
+//! nightly `-Z` flags: on a stable toolchain `RUSTC_BOOTSTRAP=1` lets rustc accept them.
+//! cargo-fuzz is installed if missing.
 
 use std::fs;
 use std::path::Path;
@@ -87,7 +89,7 @@ pub fn smoke(targets: &[&str], runs: u64) -> crate::Result {
             targets.len()
         );
         let started = Instant::now();
-        let outcome = crate::run(cargo_fuzz(&fuzz_dir).arg("run").arg(target).args([
+        let outcome = crate::run(fuzz_run(&fuzz_dir).arg(target).args([
             scratch.as_os_str(),
             seeds.as_os_str(),
             "--".as_ref(),
@@ -129,6 +131,32 @@ fn cargo_fuzz(fuzz_dir: &Path) -> Command {
     let mut command = Command::new(cargo);
     command
         .arg("fuzz")
+        .current_dir(fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1");
+    command
+}
+
+/// `cargo fuzz run`, under `setarch -R` where there is one: with address-space layout
+/// randomization on, heap addresses reach libFuzzer's comparison traces and `-seed=1` runs
+/// differ from one another.
+fn fuzz_run(fuzz_dir: &Path) -> Command {
+    let arch = std::env::consts::ARCH;
+    let setarch = Command::new("setarch")
+        .args([arch, "-R", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !setarch {
+        eprintln!("fuzz: no setarch -R here; runs may differ slightly from one to the next");
+        let mut command = cargo_fuzz(fuzz_dir);
+        command.arg("run");
+        return command;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new("setarch");
+    command
+        .args([arch, "-R"])
+        .arg(cargo)
+        .args(["fuzz", "run"])
         .current_dir(fuzz_dir)
         .env("RUSTC_BOOTSTRAP", "1");
     command
