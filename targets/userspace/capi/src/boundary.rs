@@ -5,10 +5,10 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
-use quicseal_core::Outcome;
+use quicseal_core::{Batch, Error, Outcome};
 
-use crate::quicseal_result;
 use crate::quicseal_status::{self, *};
+use crate::{quicseal_batch, quicseal_result};
 
 /// What a body returns: `Err` carries the status to hand back.
 pub(crate) type Status<T = ()> = Result<T, quicseal_status>;
@@ -228,6 +228,33 @@ pub(crate) unsafe fn put_results(array: Option<NonNull<quicseal_result>>, result
         // bounds; `array` is aligned (checked by `out_array`).
         unsafe { put(array.add(i), quicseal_result::from(outcome)) }
     }
+}
+
+/// Runs one batch through the core: `outcomes` (the handle's reusable scratch) gets `room`
+/// slots, `process` fills them, then the batch's outcomes go to the C `results` array and its
+/// summary to `batch_out`, if given.
+///
+/// # Safety
+///
+/// As for [`put_results`] with `room` elements, and [`put`] for `batch_out`.
+pub(crate) unsafe fn run_batch(
+    outcomes: &mut Vec<Outcome>,
+    room: usize,
+    results: Option<NonNull<quicseal_result>>,
+    batch_out: Option<NonNull<quicseal_batch>>,
+    process: impl FnOnce(&mut [Outcome]) -> Result<Batch, Error>,
+) -> Status {
+    outcomes.clear();
+    outcomes.resize(room, Err(Error::Malformed));
+    let batch = process(outcomes)?;
+    // SAFETY: the caller's guarantees; the core writes at most `room` outcomes.
+    unsafe {
+        put_results(results, &outcomes[..batch.datagrams]);
+        if let Some(batch_out) = batch_out {
+            put(batch_out, quicseal_batch::from(batch));
+        }
+    }
+    Ok(())
 }
 
 /// Reports one datagram's outcome: writes it to `result_out` (if given) and returns its

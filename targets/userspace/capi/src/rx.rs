@@ -1,10 +1,10 @@
 //! The receiving direction: `quicseal_rx`.
 
-use quicseal_core::{Error, Outcome, RxFlow};
+use quicseal_core::{Outcome, RxFlow};
 
 use crate::boundary::{
     Handle, Span, Status, batch_room, bytes, bytes_mut, disjoint, new_handle, optional_out, out,
-    out_array, put, put_results, report,
+    out_array, put, report, run_batch,
 };
 use crate::config::suite;
 use crate::quicseal_status::{self, *};
@@ -345,14 +345,9 @@ pub unsafe extern "C" fn quicseal_rx_open_gro(
             let buf = bytes_mut(buf, len)?;
             let max_segments = rx.flow.config().max_segments;
             let room = batch_room(len, segment_size, max_segments, results_len);
-            rx.outcomes.clear();
-            rx.outcomes.resize(room, Err(Error::Malformed));
-            let batch = rx.flow.open_gro(buf, segment_size, &mut rx.outcomes)?;
-            put_results(results, &rx.outcomes[..batch.datagrams]);
-            if let Some(batch_out) = batch_out {
-                put(batch_out, quicseal_batch::from(batch));
-            }
-            Ok(())
+            run_batch(&mut rx.outcomes, room, results, batch_out, |outcomes| {
+                rx.flow.open_gro(buf, segment_size, outcomes)
+            })
         })
     }
 }

@@ -2,11 +2,11 @@
 
 use std::ptr::NonNull;
 
-use quicseal_core::{Error, KeyMaterial, Outcome, TxFlow};
+use quicseal_core::{KeyMaterial, Outcome, TxFlow};
 
 use crate::boundary::{
     Handle, Span, Status, batch_room, bytes, bytes_mut, disjoint, new_handle, optional_out, out,
-    out_array, put, put_results, report,
+    out_array, put, report, run_batch,
 };
 use crate::config::suite;
 use crate::quicseal_status::{self, *};
@@ -387,16 +387,9 @@ pub unsafe extern "C" fn quicseal_tx_seal_gso(
             };
             let max_segments = tx.flow.config().max_segments;
             let room = batch_room(src_len, stride, max_segments, results_len);
-            tx.outcomes.clear();
-            tx.outcomes.resize(room, Err(Error::Malformed));
-            let batch = tx
-                .flow
-                .seal_gso(&src, gso_size, &mut dst, &mut tx.outcomes)?;
-            put_results(results, &tx.outcomes[..batch.datagrams]);
-            if let Some(batch_out) = batch_out {
-                put(batch_out, quicseal_batch::from(batch));
-            }
-            Ok(())
+            run_batch(&mut tx.outcomes, room, results, batch_out, |outcomes| {
+                tx.flow.seal_gso(&src, gso_size, &mut dst, outcomes)
+            })
         })
     }
 }
@@ -449,14 +442,9 @@ pub unsafe extern "C" fn quicseal_tx_seal_gso_in_place(
             let buf = bytes_mut(buf, len)?;
             let max_segments = tx.flow.config().max_segments;
             let room = batch_room(len, gso_size, max_segments, results_len);
-            tx.outcomes.clear();
-            tx.outcomes.resize(room, Err(Error::Malformed));
-            let batch = tx.flow.seal_gso_in_place(buf, gso_size, &mut tx.outcomes)?;
-            put_results(results, &tx.outcomes[..batch.datagrams]);
-            if let Some(batch_out) = batch_out {
-                put(batch_out, quicseal_batch::from(batch));
-            }
-            Ok(())
+            run_batch(&mut tx.outcomes, room, results, batch_out, |outcomes| {
+                tx.flow.seal_gso_in_place(buf, gso_size, outcomes)
+            })
         })
     }
 }
