@@ -1,11 +1,18 @@
-//! Packet protection throughput: quicseal's copy-fused seal and open next to ring and
-//! RustCrypto's one-shot AEADs (`aes-gcm`, `chacha20poly1305`) doing the same job (copy the cleartext into the send buffer,
-//! encrypt it there, apply header protection), in one run, as ratios.
+//! Packet protection cost: quicseal next to ring, aws-lc-rs and RustCrypto's one-shot AEADs
+//! doing the same job, in one run, as ratios.
 //!
-//! `cargo bench -p quicseal --bench protect` prints the table; with `-- --write-docs` it also
-//! rewrites its section of docs/performance.md and docs/protect.svg. Timings are wall-clock
-//! medians of repeated runs on whatever machine runs it: compare the ratios, not the numbers
-//! across machines.
+//! The job is what a QUIC sender does with a packet it has built: protect it into the buffer
+//! it will send, header protection included. quicseal seals copy-fused, from a separate
+//! cleartext buffer into the send buffer, in one pass. The peers work as a stack using them
+//! would: ring and aws-lc-rs seal in place in the send buffer (the packet already built
+//! there), RustCrypto after a memcpy into it. Opening is in place for everyone, header
+//! protection removed first. `memcpy` alone is the floor.
+//!
+//! `cargo bench -p quicseal --bench protect` prints a table and one summary line per suite;
+//! `-- --quick` takes fewer samples; `-- --write-docs` also rewrites its section of
+//! docs/performance.md and docs/protect.svg. Timings are wall-clock medians of repeated runs:
+//! compare the ratios, not the numbers across machines. `QUICSEAL_BACKEND` picks quicseal's
+//! implementation as it does everywhere (the default is the fastest the CPU has).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -13,44 +20,110 @@ use std::time::{Duration, Instant};
 use aes::cipher::{BlockCipherEncrypt, KeyInit as _};
 use aes_gcm::aead::AeadInOut;
 use chacha20::cipher::{KeyIvInit as _, StreamCipher as _, StreamCipherSeek as _};
+use quicseal::backend::{Implementation, Portable};
 use quicseal::{CipherSuite, FlowConfig, KeyMaterial, RxFlow, TrafficSecret, TxFlow};
-use ring::aead::{self, quic};
 
-/// Bytes on the wire per packet: the QUIC default-sized datagram.
-const PACKET_LEN: usize = 1350;
+/// Datagram sizes on the wire, tag included.
+const SIZES: [usize; 5] = [64, 256, 1200, 1350, 1452];
+/// The size the summary lines and the figure report.
+const SUMMARY_SIZE: usize = 1350;
 const DCID_LEN: usize = 8;
+/// Short header: first byte, DCID, 2-byte packet number.
 const HEADER_LEN: usize = 1 + DCID_LEN + 2;
-const PAYLOAD_LEN: usize = PACKET_LEN - HEADER_LEN - 16;
-/// Packets per timed run.
-const BATCH: u64 = 2000;
-/// Timed runs per case; the median is reported.
-const RUNS: usize = 15;
+const PN_OFFSET: usize = 1 + DCID_LEN;
+const TAG_LEN: usize = 16;
 
-fn header(pn: u64) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[0] = 0x41;
-    h[1..1 + DCID_LEN].copy_from_slice(b"bench-id");
-    h[HEADER_LEN - 2..].copy_from_slice(&(pn as u16).to_be_bytes());
-    h
+/// How many samples to take.
+#[derive(Clone, Copy)]
+struct Effort {
+    /// Packets per timed run.
+    batch: u64,
+    /// Timed runs per case; the median is reported.
+    runs: usize,
 }
 
-fn cleartext(pn: u64) -> Vec<u8> {
-    let mut packet = header(pn).to_vec();
-    packet.extend((0..PAYLOAD_LEN).map(|i| i as u8));
+const FULL: Effort = Effort {
+    batch: 2000,
+    runs: 15,
+};
+const QUICK: Effort = Effort {
+    batch: 500,
+    runs: 7,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Operation {
+    Seal,
+    Open,
+}
+
+impl Operation {
+    fn name(self) -> &'static str {
+        match self {
+            Operation::Seal => "seal+HP",
+            Operation::Open => "open+HP",
+        }
+    }
+}
+
+const QUICSEAL: &str = "quicseal copy-fused";
+const QUICSEAL_PORTABLE: &str = "quicseal portable";
+const RING: &str = "ring in-place";
+const AWS_LC: &str = "aws-lc-rs in-place";
+const RUSTCRYPTO: &str = "memcpy+RustCrypto";
+const MEMCPY: &str = "memcpy";
+
+/// Column order of the table: quicseal first, then the peers.
+const IMPLEMENTATIONS: [&str; 6] = [
+    QUICSEAL,
+    QUICSEAL_PORTABLE,
+    RING,
+    AWS_LC,
+    RUSTCRYPTO,
+    MEMCPY,
+];
+
+/// One measurement.
+struct Sample {
+    suite: CipherSuite,
+    size: usize,
+    operation: Operation,
+    implementation: &'static str,
+    seconds_per_packet: f64,
+}
+
+fn short_name(suite: CipherSuite) -> &'static str {
+    match suite {
+        CipherSuite::Aes128GcmSha256 => "AES-128-GCM",
+        CipherSuite::Aes256GcmSha384 => "AES-256-GCM",
+        CipherSuite::ChaCha20Poly1305Sha256 => "ChaCha20-Poly1305",
+    }
+}
+
+/// A cleartext packet of `size` bytes on the wire (so `size - 16` before sealing).
+fn cleartext(size: usize, pn: u64) -> Vec<u8> {
+    let mut packet: Vec<u8> = (0..size - TAG_LEN).map(|i| i as u8).collect();
+    packet[0] = 0x41;
+    packet[1..PN_OFFSET].copy_from_slice(b"bench-id");
+    set_pn(&mut packet, pn);
     packet
 }
 
-/// Median seconds per packet of `f(pn)` over `RUNS` runs of `BATCH` packets.
-fn time(mut f: impl FnMut(u64)) -> f64 {
+fn set_pn(packet: &mut [u8], pn: u64) {
+    packet[PN_OFFSET..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
+}
+
+/// Median seconds per packet of `f(pn)`, packet numbers counting up from 1.
+fn time(effort: Effort, mut f: impl FnMut(u64)) -> f64 {
     let mut pn = 1u64;
-    for _ in 0..BATCH / 4 {
+    for _ in 0..effort.batch / 4 {
         f(pn);
         pn += 1;
     }
-    let mut samples: Vec<Duration> = (0..RUNS)
+    let mut samples: Vec<Duration> = (0..effort.runs)
         .map(|_| {
             let start = Instant::now();
-            for _ in 0..BATCH {
+            for _ in 0..effort.batch {
                 f(pn);
                 pn += 1;
             }
@@ -58,7 +131,12 @@ fn time(mut f: impl FnMut(u64)) -> f64 {
         })
         .collect();
     samples.sort();
-    samples[RUNS / 2].as_secs_f64() / BATCH as f64
+    samples[effort.runs / 2].as_secs_f64() / effort.batch as f64
+}
+
+/// Packets `time` will ask for.
+fn packets_needed(effort: Effort) -> u64 {
+    effort.batch / 4 + effort.batch * effort.runs as u64 + 1
 }
 
 /// Header protection by hand from the RustCrypto block ciphers, as a user of the one-shot
@@ -92,12 +170,14 @@ fn rustcrypto_mask(suite: CipherSuite, hp: &[u8], sample: &[u8]) -> [u8; 5] {
 
 fn apply_mask(packet: &mut [u8], mask: [u8; 5]) {
     packet[0] ^= mask[0] & 0x1f;
-    for (b, m) in packet[HEADER_LEN - 2..HEADER_LEN]
-        .iter_mut()
-        .zip(&mask[1..])
-    {
+    for (b, m) in packet[PN_OFFSET..HEADER_LEN].iter_mut().zip(&mask[1..]) {
         *b ^= m;
     }
+}
+
+/// The header-protection sample of a packet with a 2-byte packet number.
+fn sample(packet: &[u8]) -> &[u8] {
+    &packet[PN_OFFSET + 4..PN_OFFSET + 20]
 }
 
 fn nonce(iv: &[u8; 12], pn: u64) -> [u8; 12] {
@@ -108,253 +188,348 @@ fn nonce(iv: &[u8; 12], pn: u64) -> [u8; 12] {
     n
 }
 
-/// One row of the report.
-struct Row {
-    suite: CipherSuite,
-    operation: &'static str,
-    implementation: &'static str,
-    seconds_per_packet: f64,
+/// Seal and open closures for ring and aws-lc-rs, whose `aead` and `quic` APIs are the same.
+macro_rules! peer {
+    ($aead:path, $quic:path, $suite:expr, $keys:expr) => {{
+        use $aead as aead;
+        use $quic as quic;
+        let keys: &KeyMaterial = $keys;
+        let key = std::rc::Rc::new(aead::LessSafeKey::new(
+            aead::UnboundKey::new(
+                match $suite {
+                    CipherSuite::Aes128GcmSha256 => &aead::AES_128_GCM,
+                    CipherSuite::Aes256GcmSha384 => &aead::AES_256_GCM,
+                    CipherSuite::ChaCha20Poly1305Sha256 => &aead::CHACHA20_POLY1305,
+                },
+                keys.key(),
+            )
+            .unwrap(),
+        ));
+        let hp = std::rc::Rc::new(
+            quic::HeaderProtectionKey::new(
+                match $suite {
+                    CipherSuite::Aes128GcmSha256 => &quic::AES_128,
+                    CipherSuite::Aes256GcmSha384 => &quic::AES_256,
+                    CipherSuite::ChaCha20Poly1305Sha256 => &quic::CHACHA20,
+                },
+                keys.hp(),
+            )
+            .unwrap(),
+        );
+        let iv = *keys.iv();
+        let (seal_key, seal_hp) = (key.clone(), hp.clone());
+        // `packet` holds the built packet and room for the tag.
+        let seal = move |pn: u64, packet: &mut [u8]| {
+            set_pn(packet, pn);
+            let (head, body) = packet.split_at_mut(HEADER_LEN);
+            let (payload, tag_out) = body.split_at_mut(body.len() - TAG_LEN);
+            let tag = seal_key
+                .seal_in_place_separate_tag(
+                    aead::Nonce::assume_unique_for_key(nonce(&iv, pn)),
+                    aead::Aad::from(&*head),
+                    payload,
+                )
+                .unwrap();
+            tag_out.copy_from_slice(tag.as_ref());
+            let mask = seal_hp.new_mask(sample(packet)).unwrap();
+            apply_mask(packet, mask);
+        };
+        let open = move |pn: u64, packet: &mut [u8]| {
+            let mask = hp.new_mask(sample(packet)).unwrap();
+            apply_mask(packet, mask);
+            let (head, body) = packet.split_at_mut(HEADER_LEN);
+            let _ = black_box(key.open_in_place(
+                aead::Nonce::assume_unique_for_key(nonce(&iv, pn)),
+                aead::Aad::from(&*head),
+                body,
+            ));
+        };
+        (seal, open)
+    }};
 }
 
-fn bench_suite(suite: CipherSuite, rows: &mut Vec<Row>) {
+fn bench_size(suite: CipherSuite, size: usize, effort: Effort, samples: &mut Vec<Sample>) {
     let secret = vec![0x5a; suite.secret_len()];
     let keys: KeyMaterial = TrafficSecret::new(suite, &secret).unwrap().key_material();
     let config = FlowConfig::new(DCID_LEN);
-    let source = cleartext(0);
-    let mut out = vec![0u8; PACKET_LEN];
-    let mut row = |operation, implementation, seconds_per_packet| {
-        rows.push(Row {
+    let mut record = |operation, implementation, seconds_per_packet| {
+        samples.push(Sample {
             suite,
+            size,
             operation,
             implementation,
             seconds_per_packet,
         })
     };
+    let mut src = cleartext(size, 0);
+    let mut out = vec![0u8; size];
 
-    // quicseal: one pass from the caller's buffer into the send buffer.
+    // quicseal: one pass from the cleartext buffer into the send buffer.
     let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).unwrap();
-    row(
-        "seal",
-        "quicseal",
-        time(|pn| {
-            let mut src = source.clone();
-            src[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
+    record(
+        Operation::Seal,
+        QUICSEAL,
+        time(effort, |pn| {
+            set_pn(&mut src, pn);
             let _ = black_box(tx.seal(&[&src], &mut [&mut out]));
         }),
     );
-    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).unwrap();
-    let mut src = source.clone();
-    row(
-        "seal",
-        "quicseal, 4+2 segments",
-        time(|pn| {
-            src[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
-            let (a, rest) = src.split_at(7);
-            let (b, rest) = rest.split_at(400);
-            let (c, d) = rest.split_at(500);
-            let (x, y) = out.split_at_mut(700);
-            let _ = black_box(tx.seal(&[a, b, c, d], &mut [x, y]));
+    let mut tx: TxFlow<Portable> = TxFlow::from_secret(suite, &secret, config).unwrap();
+    record(
+        Operation::Seal,
+        QUICSEAL_PORTABLE,
+        time(effort, |pn| {
+            set_pn(&mut src, pn);
+            let _ = black_box(tx.seal(&[&src], &mut [&mut out]));
         }),
     );
 
-    // ring and RustCrypto: copy, encrypt in place, protect the header.
-    let ring_key = aead::LessSafeKey::new(
-        aead::UnboundKey::new(
-            match suite {
-                CipherSuite::Aes128GcmSha256 => &aead::AES_128_GCM,
-                CipherSuite::Aes256GcmSha384 => &aead::AES_256_GCM,
-                CipherSuite::ChaCha20Poly1305Sha256 => &aead::CHACHA20_POLY1305,
-            },
-            keys.key(),
-        )
-        .unwrap(),
+    // ring and aws-lc-rs: in place in the send buffer, where the packet was built.
+    let (ring_seal, ring_open) = peer!(ring::aead, ring::aead::quic, suite, &keys);
+    let (aws_seal, aws_open) = peer!(aws_lc_rs::aead, aws_lc_rs::aead::quic, suite, &keys);
+    out[..size - TAG_LEN].copy_from_slice(&src);
+    record(
+        Operation::Seal,
+        RING,
+        time(effort, |pn| ring_seal(pn, black_box(&mut out))),
     );
-    let ring_hp = quic::HeaderProtectionKey::new(
-        match suite {
-            CipherSuite::Aes128GcmSha256 => &quic::AES_128,
-            CipherSuite::Aes256GcmSha384 => &quic::AES_256,
-            CipherSuite::ChaCha20Poly1305Sha256 => &quic::CHACHA20,
-        },
-        keys.hp(),
-    )
-    .unwrap();
-    let ring_seal = |pn: u64, out: &mut [u8]| {
-        out[..PACKET_LEN - 16].copy_from_slice(&source);
-        out[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
-        let (head, body) = out.split_at_mut(HEADER_LEN);
-        let (payload, tag_out) = body.split_at_mut(PAYLOAD_LEN);
-        let tag = ring_key
-            .seal_in_place_separate_tag(
-                aead::Nonce::assume_unique_for_key(nonce(keys.iv(), pn)),
-                aead::Aad::from(&*head),
-                payload,
-            )
+    out[..size - TAG_LEN].copy_from_slice(&src);
+    record(
+        Operation::Seal,
+        AWS_LC,
+        time(effort, |pn| aws_seal(pn, black_box(&mut out))),
+    );
+
+    // RustCrypto: copy into the send buffer, encrypt there, protect the header.
+    let key = keys.key();
+    let aes128 = (key.len() == 16).then(|| aes_gcm::Aes128Gcm::new_from_slice(key).unwrap());
+    let aes256 = (suite == CipherSuite::Aes256GcmSha384)
+        .then(|| aes_gcm::Aes256Gcm::new_from_slice(key).unwrap());
+    let chacha = (suite == CipherSuite::ChaCha20Poly1305Sha256)
+        .then(|| chacha20poly1305::ChaCha20Poly1305::new_from_slice(key).unwrap());
+    // The AEAD key is expanded once; the header-protection key per packet, as the one-shot
+    // crates offer no cached form of it.
+    record(
+        Operation::Seal,
+        RUSTCRYPTO,
+        time(effort, |pn| {
+            let out = black_box(&mut out);
+            out[..size - TAG_LEN].copy_from_slice(&src);
+            set_pn(out, pn);
+            let n = nonce(keys.iv(), pn);
+            let (head, body) = out.split_at_mut(HEADER_LEN);
+            let (payload, tag_out) = body.split_at_mut(body.len() - TAG_LEN);
+            let tag = match (&aes128, &aes256, &chacha) {
+                (Some(k), _, _) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
+                (_, Some(k), _) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
+                (_, _, Some(k)) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
+                _ => unreachable!(),
+            }
             .unwrap();
-        tag_out.copy_from_slice(tag.as_ref());
-        let mask = ring_hp.new_mask(&out[DCID_LEN + 5..DCID_LEN + 21]).unwrap();
-        apply_mask(out, mask);
-    };
-    row(
-        "seal",
-        "ring",
-        time(|pn| ring_seal(pn, black_box(&mut out))),
+            tag_out.copy_from_slice(&tag);
+            let mask = rustcrypto_mask(suite, keys.hp(), sample(out));
+            apply_mask(out, mask);
+        }),
+    );
+    record(
+        Operation::Seal,
+        MEMCPY,
+        time(effort, |_| {
+            black_box(&mut out)[..size - TAG_LEN].copy_from_slice(black_box(&src))
+        }),
     );
 
-    let aes128 = aes_gcm::Aes128Gcm::new_from_slice(&keys.key()[..16]).unwrap();
-    let aes256 =
-        aes_gcm::Aes256Gcm::new_from_slice(&[keys.key(), keys.key()].concat()[..32]).unwrap();
-    let chacha = chacha20poly1305::ChaCha20Poly1305::new_from_slice(
-        &[keys.key(), keys.key()].concat()[..32],
-    )
-    .unwrap();
-    let rustcrypto_seal = |pn: u64, out: &mut [u8]| {
-        out[..PACKET_LEN - 16].copy_from_slice(&source);
-        out[HEADER_LEN - 2..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
-        let n = nonce(keys.iv(), pn);
-        let (head, body) = out.split_at_mut(HEADER_LEN);
-        let (payload, tag_out) = body.split_at_mut(PAYLOAD_LEN);
-        let tag = match suite {
-            CipherSuite::Aes128GcmSha256 => {
-                aes128.encrypt_inout_detached(&n.into(), head, payload.into())
-            }
-            CipherSuite::Aes256GcmSha384 => {
-                aes256.encrypt_inout_detached(&n.into(), head, payload.into())
-            }
-            CipherSuite::ChaCha20Poly1305Sha256 => {
-                chacha.encrypt_inout_detached(&n.into(), head, payload.into())
-            }
-        }
-        .unwrap();
-        tag_out.copy_from_slice(&tag);
-        let mask = rustcrypto_mask(suite, keys.hp(), &out[DCID_LEN + 5..DCID_LEN + 21]);
-        apply_mask(out, mask);
-    };
-    // The AEAD keys are expanded once (the other suites' ciphers are unused filler); the
-    // header-protection key per packet: the one-shot crates offer no cached form of it.
-    row(
-        "seal",
-        "RustCrypto one-shot",
-        time(|pn| rustcrypto_seal(pn, black_box(&mut out))),
-    );
-
-    // Open: quicseal in place vs ring in place, each removing header protection too.
-    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).unwrap();
-    let sealed: Vec<Vec<u8>> = (0..BATCH * (RUNS as u64 + 1) + BATCH / 4 + 1)
+    // Open: every implementation in place, from a copy of a sealed packet.
+    let mut tx: TxFlow<Portable> = TxFlow::from_secret(suite, &secret, config).unwrap();
+    let sealed: Vec<Vec<u8>> = (0..packets_needed(effort))
         .map(|pn| {
-            let mut o = vec![0u8; PACKET_LEN];
-            let _ = tx.seal(&[&cleartext(pn)], &mut [&mut o]).unwrap();
+            let mut o = vec![0u8; size];
+            let _ = tx.seal(&[&cleartext(size, pn)], &mut [&mut o]).unwrap();
             o
         })
         .collect();
+    let mut buffer = vec![0u8; size];
     let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, config).unwrap();
-    let mut buffer = vec![0u8; PACKET_LEN];
-    row(
-        "open",
-        "quicseal",
-        time(|pn| {
+    record(
+        Operation::Open,
+        QUICSEAL,
+        time(effort, |pn| {
             buffer.copy_from_slice(&sealed[pn as usize]);
             let _ = black_box(rx.open_in_place(&mut buffer));
         }),
     );
-    row(
-        "open",
-        "ring",
-        time(|pn| {
+    let mut rx: RxFlow<Portable> = RxFlow::from_secret(suite, &secret, config).unwrap();
+    record(
+        Operation::Open,
+        QUICSEAL_PORTABLE,
+        time(effort, |pn| {
             buffer.copy_from_slice(&sealed[pn as usize]);
-            let mask = ring_hp
-                .new_mask(&buffer[DCID_LEN + 5..DCID_LEN + 21])
-                .unwrap();
-            apply_mask(&mut buffer, mask);
-            let (head, body) = buffer.split_at_mut(HEADER_LEN);
-            let _ = black_box(ring_key.open_in_place(
-                aead::Nonce::assume_unique_for_key(nonce(keys.iv(), pn)),
-                aead::Aad::from(&*head),
-                body,
-            ));
+            let _ = black_box(rx.open_in_place(&mut buffer));
+        }),
+    );
+    record(
+        Operation::Open,
+        RING,
+        time(effort, |pn| {
+            buffer.copy_from_slice(&sealed[pn as usize]);
+            ring_open(pn, &mut buffer);
+        }),
+    );
+    record(
+        Operation::Open,
+        AWS_LC,
+        time(effort, |pn| {
+            buffer.copy_from_slice(&sealed[pn as usize]);
+            aws_open(pn, &mut buffer);
         }),
     );
 }
 
 fn main() {
-    let write_docs = std::env::args().any(|a| a == "--write-docs");
-    let mut rows = Vec::new();
-    for (i, suite) in CipherSuite::ALL.into_iter().enumerate() {
-        eprintln!("[{}/{}] {}", i + 1, CipherSuite::ALL.len(), suite.name());
-        bench_suite(suite, &mut rows);
+    let args: Vec<String> = std::env::args().collect();
+    let write_docs = args.iter().any(|a| a == "--write-docs");
+    let effort = if args.iter().any(|a| a == "--quick") {
+        QUICK
+    } else {
+        FULL
+    };
+    let implementation = Implementation::selected();
+    let mut samples = Vec::new();
+    let cases = CipherSuite::ALL.len() * SIZES.len();
+    let mut case = 0;
+    for suite in CipherSuite::ALL {
+        for size in SIZES {
+            case += 1;
+            eprint!("\r[{case}/{cases}] {} {size} B   ", short_name(suite));
+            bench_size(suite, size, effort, &mut samples);
+        }
     }
-    let table = render_table(&rows);
+    eprintln!();
+    let table = render_table(&samples);
     println!("{table}");
+    let summary = summary_lines(&samples, implementation);
     if write_docs {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::fs::write(root.join("docs/protect.svg"), render_svg(&rows)).unwrap();
-        update_docs(&root.join("docs/performance.md"), &table);
+        std::fs::write(root.join("docs/protect.svg"), render_svg(&samples)).unwrap();
+        update_docs(
+            &root.join("docs/performance.md"),
+            &table,
+            &summary,
+            implementation,
+            effort,
+        );
         eprintln!("wrote docs/performance.md and docs/protect.svg");
     }
+    println!("{summary}");
 }
 
-fn mbps(seconds_per_packet: f64) -> f64 {
-    PACKET_LEN as f64 / seconds_per_packet / 1e6
-}
-
-/// The ring row for the same suite and operation, the baseline of every ratio.
-fn baseline<'a>(rows: &'a [Row], row: &Row) -> &'a Row {
-    rows.iter()
-        .find(|r| {
-            r.suite == row.suite && r.operation == row.operation && r.implementation == "ring"
+fn find(
+    samples: &[Sample],
+    suite: CipherSuite,
+    size: usize,
+    operation: Operation,
+    implementation: &str,
+) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            (s.suite, s.size, s.operation, s.implementation)
+                == (suite, size, operation, implementation)
         })
-        .unwrap()
+        .map(|s| s.seconds_per_packet)
 }
 
-fn render_table(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| suite | operation | implementation | ns/packet | MB/s | vs ring |\n|---|---|---|---:|---:|---:|\n",
-    );
-    for row in rows {
-        let ratio = baseline(rows, row).seconds_per_packet / row.seconds_per_packet;
-        out += &format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.2}x |\n",
-            row.suite.name(),
-            row.operation,
-            row.implementation,
-            row.seconds_per_packet * 1e9,
-            mbps(row.seconds_per_packet),
-            ratio
-        );
+/// Per suite, the line the issue asks `cargo xtask bench --quick` to end with: ratio = peer
+/// ns / quicseal ns, so above 1 means quicseal is faster.
+fn summary_lines(samples: &[Sample], implementation: Implementation) -> String {
+    let mut out = String::new();
+    for suite in CipherSuite::ALL {
+        for operation in [Operation::Seal, Operation::Open] {
+            let Some(ours) = find(samples, suite, SUMMARY_SIZE, operation, QUICSEAL) else {
+                continue;
+            };
+            let mut line = format!(
+                "{} {SUMMARY_SIZE} B {}: quicseal copy-fused {:.0} ns",
+                short_name(suite),
+                operation.name(),
+                ours * 1e9
+            );
+            for peer in [RING, AWS_LC, RUSTCRYPTO] {
+                if let Some(theirs) = find(samples, suite, SUMMARY_SIZE, operation, peer) {
+                    line += &format!(", vs {peer} {:.2}x", theirs / ours);
+                }
+            }
+            line += &format!(" ({})\n", implementation.name());
+            out += &line;
+        }
     }
     out
 }
 
-/// A horizontal bar chart of MB/s, one bar per row, grouped by suite.
-fn render_svg(rows: &[Row]) -> String {
-    let (width, bar, gap, left) = (960.0, 18.0, 6.0, 440.0);
+fn render_table(samples: &[Sample]) -> String {
+    let mut out = String::from("| suite | bytes | operation |");
+    for implementation in IMPLEMENTATIONS {
+        out += &format!(" {implementation} ns |");
+    }
+    out += " vs ring | vs aws-lc-rs |\n|---|---:|---|";
+    out += &"---:|".repeat(IMPLEMENTATIONS.len() + 2);
+    out += "\n";
+    for suite in CipherSuite::ALL {
+        for operation in [Operation::Seal, Operation::Open] {
+            for size in SIZES {
+                out += &format!("| {} | {size} | {} |", short_name(suite), operation.name());
+                for implementation in IMPLEMENTATIONS {
+                    out += &match find(samples, suite, size, operation, implementation) {
+                        Some(s) => format!(" {:.0} |", s * 1e9),
+                        None => " |".to_string(),
+                    };
+                }
+                let ours = find(samples, suite, size, operation, QUICSEAL).unwrap_or(f64::NAN);
+                for peer in [RING, AWS_LC] {
+                    let theirs = find(samples, suite, size, operation, peer).unwrap_or(f64::NAN);
+                    out += &format!(" {:.2}x |", theirs / ours);
+                }
+                out += "\n";
+            }
+        }
+    }
+    out
+}
+
+/// Horizontal bars of ns per packet at the summary size, grouped by suite and operation.
+fn render_svg(samples: &[Sample]) -> String {
+    let rows: Vec<&Sample> = samples.iter().filter(|s| s.size == SUMMARY_SIZE).collect();
+    let (width, bar, gap, left) = (960.0, 16.0, 5.0, 380.0);
     let max = rows
         .iter()
-        .map(|r| mbps(r.seconds_per_packet))
+        .map(|s| s.seconds_per_packet * 1e9)
         .fold(0.0, f64::max);
     let height = 40.0 + rows.len() as f64 * (bar + gap) + 30.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"10\" y=\"20\" font-size=\"14\">1-RTT packet protection, {PACKET_LEN}-byte packets: MB/s (higher is better)</text>\n"
+         <text x=\"10\" y=\"20\" font-size=\"14\">1-RTT packet protection, {SUMMARY_SIZE}-byte datagrams: ns per packet (lower is better)</text>\n"
     );
     for (i, row) in rows.iter().enumerate() {
         let y = 35.0 + i as f64 * (bar + gap);
-        let value = mbps(row.seconds_per_packet);
+        let value = row.seconds_per_packet * 1e9;
         let w = (width - left - 80.0) * value / max;
         let color = match row.implementation {
-            "ring" => "#888888",
-            i if i.starts_with("quicseal") => "#2b6cb0",
+            QUICSEAL => "#2b6cb0",
+            QUICSEAL_PORTABLE => "#90cdf4",
+            RING | AWS_LC => "#888888",
+            MEMCPY => "#cccccc",
             _ => "#c05621",
         };
         svg += &format!(
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} {} — {}</text>\n<rect x=\"{left}\" y=\"{y}\" width=\"{w:.1}\" height=\"{bar}\" fill=\"{color}\"/>\n<text x=\"{:.1}\" y=\"{}\">{value:.0}</text>\n",
             left - 6.0,
-            y + 13.0,
-            row.suite.name().trim_start_matches("TLS_"),
-            row.operation,
+            y + 12.0,
+            short_name(row.suite),
+            row.operation.name(),
             row.implementation,
             left + w + 4.0,
-            y + 13.0,
+            y + 12.0,
         );
     }
     svg + "</svg>\n"
@@ -363,7 +538,13 @@ fn render_svg(rows: &[Row]) -> String {
 const BEGIN: &str = "<!-- BEGIN packet-protection (written by `cargo bench -p quicseal --bench protect -- --write-docs`) -->";
 const END: &str = "<!-- END packet-protection -->";
 
-fn update_docs(path: &std::path::Path, table: &str) {
+fn update_docs(
+    path: &std::path::Path,
+    table: &str,
+    summary: &str,
+    implementation: Implementation,
+    effort: Effort,
+) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -373,14 +554,18 @@ fn update_docs(path: &std::path::Path, table: &str) {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let (runs, batch) = (effort.runs, effort.batch);
     let section = format!(
         "{BEGIN}\n## Packet protection (core)\n\n\
-         Command: `cargo bench -p quicseal --bench protect -- --write-docs` (release, one thread).\n\
-         Machine: {cpu}, {cores} cores, shared VM: wall-clock medians of {RUNS} runs of {BATCH} packets; read the ratios.\n\n\
-         Each row protects {PACKET_LEN}-byte packets (8-byte DCID, 2-byte packet number, {PAYLOAD_LEN}-byte payload) from a\n\
-         cleartext buffer into a send buffer, header protection included. quicseal does it in one pass;\n\
-         ring and RustCrypto copy first and then encrypt in place, as a stack using them would.\n\n\
-         {table}\n![packet protection throughput](protect.svg)\n{END}"
+         Command: `cargo bench -p quicseal --bench protect -- --write-docs` (release, one thread,\n\
+         default build: no `target-cpu=native`). quicseal's implementation: `{}`.\n\
+         Machine: {cpu}, {cores} cores, shared VM: wall-clock medians of {runs} runs of {batch} packets; read the ratios.\n\n\
+         Each row protects datagrams of the given size on the wire (8-byte DCID, 2-byte packet number, tag\n\
+         included), header protection included. quicseal seals in one pass from a cleartext buffer into\n\
+         the send buffer; ring and aws-lc-rs seal in place in the send buffer; RustCrypto copies into it\n\
+         first. Opening is in place for all. Ratios are peer ns / quicseal ns: above 1, quicseal is faster.\n\n\
+         ```\n{summary}```\n\n{table}\n![packet protection cost](protect.svg)\n{END}",
+        implementation.name()
     );
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Performance\n".into());
     let new = match (old.find(BEGIN), old.find(END)) {

@@ -1,5 +1,6 @@
-//! QUIC 1-RTT packet protection (RFC 9000 §17.3, RFC 9001 §5-6) without `std`, `alloc` or
-//! `unsafe`, for kernels, userspace and NIC firmware alike.
+//! QUIC 1-RTT packet protection (RFC 9000 §17.3, RFC 9001 §5-6) without `std` or `alloc`, for
+//! kernels, userspace and NIC firmware alike. `unsafe` is denied everywhere but in the x86
+//! SIMD backend (`backend::x86`), where every block says which invariant makes it sound.
 //!
 //! A [`TxFlow`] seals and an [`RxFlow`] opens the 1-RTT packets of one direction of one
 //! connection. Each is a value the caller owns (a socket keeps its own), holding the suite's
@@ -19,14 +20,16 @@
 //!   [`Error`] carries no key-dependent detail.
 //! - [`FlowTable`] maps destination connection IDs to flows for callers that multiplex many
 //!   connections on one socket.
-//! - Ciphers sit behind [`backend::Backend`]; [`backend::Portable`] uses RustCrypto.
+//! - Ciphers sit behind [`backend::Backend`], which takes whole packets: [`backend::Auto`]
+//!   (the default) picks fused AES-GCM on x86_64 (AVX-512 or AES-NI) where the CPU has it,
+//!   [`backend::Portable`] (RustCrypto) otherwise.
 //!
 //! Features: `std` implements `std::error::Error`; `defmt` derives `defmt::Format`, for
 //! firmware. `defmt` names its interned strings with JSON, which a shared library's export
 //! list cannot carry: don't enable it in a build that links the C ABI's `cdylib` (as
 //! `cargo build --workspace --all-features` would).
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(
     missing_docs,
     unreachable_pub,

@@ -1,15 +1,15 @@
 //! Protecting and unprotecting one 1-RTT packet (RFC 9001 §5.3-5.4), given its keys.
 //!
-//! Sealing is one pass: the payload streams from the source through the AEAD into the
-//! destination, the tag follows, and header protection is applied last, from a sample of
+//! Sealing is one pass: the backend takes the payload from the source through the AEAD into
+//! the destination, the tag follows, and header protection is applied last, from a sample of
 //! the ciphertext just written. Opening removes header protection first (the sample needs no
-//! key but the header key), then streams the payload through the AEAD and compares tags in
+//! key but the header key), then has the backend decrypt the payload and compares tags in
 //! constant time; on a mismatch the plaintext written so far is wiped.
 
 use subtle::ConstantTimeEq;
 
 use crate::Error;
-use crate::backend::{AeadStream, Backend, Direction, HeaderKey, PacketKey, SAMPLE_LEN, TAG_LEN};
+use crate::backend::{Backend, HeaderKey, PacketKey, Payload, SAMPLE_LEN, TAG_LEN};
 use crate::generation::Generation;
 use crate::keys::nonce;
 use crate::packet_number::TruncatedPacketNumber;
@@ -210,17 +210,14 @@ pub(crate) fn seal<B: Backend>(
 ) {
     let payload_len = at.len - header.len;
     let nonce = nonce(&generation.iv, packet_number);
-    let mut stream = generation
-        .key
-        .begin(&nonce, header.as_bytes(), Direction::Seal);
-    let copied = dst.zip_from(
-        at.dst_at + header.len,
+    let payload = Payload::Copy {
         src,
-        at.src_at + header.len,
-        payload_len,
-        |i, o| stream.update(i, o),
-    );
-    let tag = stream.finish();
+        src_at: at.src_at + header.len,
+        dst: &mut *dst,
+        dst_at: at.dst_at + header.len,
+        len: payload_len,
+    };
+    let tag = generation.key.seal(&nonce, header.as_bytes(), payload);
     let mut sample = [0; SAMPLE_LEN];
     let written = dst.write(at.dst_at + header.len + payload_len, &tag)
         && dst.read(at.dst_at + header.pn_offset + 4, &mut sample)
@@ -228,7 +225,7 @@ pub(crate) fn seal<B: Backend>(
             at.dst_at,
             protect_header(header, header_key, &sample).as_bytes(),
         );
-    debug_assert!(copied && written, "caller checked both buffers' lengths");
+    debug_assert!(written, "caller checked both buffers' lengths");
 }
 
 /// Seals `packet` in place: its cleartext header (already read as `header`) and payload,
@@ -242,11 +239,9 @@ pub(crate) fn seal_in_place<B: Backend>(
 ) {
     let payload_end = packet.len() - TAG_LEN;
     let nonce = nonce(&generation.iv, packet_number);
-    let mut stream = generation
-        .key
-        .begin(&nonce, header.as_bytes(), Direction::Seal);
-    stream.update_in_place(&mut packet[header.len..payload_end]);
-    packet[payload_end..].copy_from_slice(&stream.finish());
+    let payload = Payload::InPlace(&mut packet[header.len..payload_end]);
+    let tag = generation.key.seal(&nonce, header.as_bytes(), payload);
+    packet[payload_end..].copy_from_slice(&tag);
     let mut sample = [0; SAMPLE_LEN];
     let sampled = packet.read_at(header.pn_offset + 4, &mut sample);
     debug_assert!(sampled, "read_cleartext checked the packet can be sampled");
@@ -268,20 +263,17 @@ pub(crate) fn open<B: Backend>(
 ) -> Result<(), Error> {
     let payload_len = at.len - header.len - TAG_LEN;
     let nonce = nonce(&generation.iv, packet_number);
-    let mut stream = generation
-        .key
-        .begin(&nonce, header.as_bytes(), Direction::Open);
-    let copied = dst.zip_from(
-        at.dst_at + header.len,
+    let payload = Payload::Copy {
         src,
-        at.src_at + header.len,
-        payload_len,
-        |i, o| stream.update(i, o),
-    );
-    let expected = stream.finish();
+        src_at: at.src_at + header.len,
+        dst: &mut *dst,
+        dst_at: at.dst_at + header.len,
+        len: payload_len,
+    };
+    let expected = generation.key.open(&nonce, header.as_bytes(), payload);
     let mut received = [0; TAG_LEN];
     let read = src.read(at.src_at + header.len + payload_len, &mut received);
-    debug_assert!(copied && read, "caller checked both buffers' lengths");
+    debug_assert!(read, "caller checked the source's length");
     match verdict(&expected, &received, header) {
         Ok(()) => {
             dst.write(at.dst_at, header.as_bytes());
@@ -305,11 +297,10 @@ pub(crate) fn open_in_place<B: Backend>(
     let (head, rest) = packet.split_at_mut(header.len);
     let (payload, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
     let nonce = nonce(&generation.iv, packet_number);
-    let mut stream = generation
+    let expected = generation
         .key
-        .begin(&nonce, header.as_bytes(), Direction::Open);
-    stream.update_in_place(payload);
-    match verdict(&stream.finish(), tag, header) {
+        .open(&nonce, header.as_bytes(), Payload::InPlace(&mut *payload));
+    match verdict(&expected, tag, header) {
         Ok(()) => {
             head.copy_from_slice(header.as_bytes());
             Ok(())

@@ -1,6 +1,6 @@
 //! The receiving direction: opens 1-RTT packets and follows the peer's key updates.
 
-use crate::backend::{Backend, Portable, TAG_LEN};
+use crate::backend::{Auto, Backend, TAG_LEN};
 use crate::flow::{Datagram, FlowConfig, PacketInfo};
 use crate::generation::{Generation, KeySet};
 use crate::packet_number::MAX_PACKET_NUMBER;
@@ -38,7 +38,7 @@ enum KeySlot {
 /// assert_eq!(&datagram[2..opened.len], b"hello");
 /// # Ok::<(), quicseal::Error>(())
 /// ```
-pub struct RxFlow<B: Backend = Portable> {
+pub struct RxFlow<B: Backend = Auto> {
     keys: KeySet<B>,
     previous: Option<Generation<B>>,
     config: FlowConfig,

@@ -1,6 +1,6 @@
 //! The sending direction: seals 1-RTT packets and follows the key phase the sender sets.
 
-use crate::backend::{Backend, Portable, TAG_LEN};
+use crate::backend::{Auto, Backend, TAG_LEN};
 use crate::flow::{Datagram, FlowConfig, PacketInfo};
 use crate::generation::Generation;
 use crate::generation::KeySet;
@@ -30,7 +30,7 @@ use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
 /// assert_eq!(sealed.packet.unwrap().number, 1);
 /// # Ok::<(), quicseal::Error>(())
 /// ```
-pub struct TxFlow<B: Backend = Portable> {
+pub struct TxFlow<B: Backend = Auto> {
     keys: KeySet<B>,
     config: FlowConfig,
     limits: Limits,

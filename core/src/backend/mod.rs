@@ -1,18 +1,29 @@
 //! Where the cipher work happens, behind small traits so that other implementations plug in:
-//! a fused SIMD AES-GCM, a NIC's crypto engine, RISC-V scalar-crypto instructions.
+//! fused SIMD AES-GCM, a kernel's crypto API, a NIC's crypto engine.
 //!
-//! The seam is a *streaming* AEAD. Copy-fused scatter-gather protection feeds a packet to the
-//! cipher in pieces whose boundaries fall wherever the caller's segments do, reading each byte
-//! once and writing it once, with no bounce buffer. Any backend that can encrypt a piece,
-//! remember a partial block, and finish with a tag fits.
+//! The seam is a *whole packet*: a backend gets the nonce, the header (the AAD) and the
+//! payload as one job, a scatter-gather source and destination or a buffer to transform in
+//! place, and returns the tag. How it walks the bytes is its own business: the portable
+//! backend streams them through RustCrypto's CTR and MAC, a fused backend runs many blocks of
+//! AES and GHASH per iteration and handles a block that straddles two segments itself. Per-key
+//! work (round keys, powers of the GHASH key) is done when a key is made, never per packet.
 //!
-//! [`Portable`] is built on RustCrypto's `aes`, `ctr`, `ghash`, `chacha20` and `poly1305`,
-//! which pick AES-NI/CLMUL or constant-time software at run time.
+//! - [`Portable`]: RustCrypto's `aes`, `ctr`, `ghash`, `chacha20` and `poly1305`, which pick
+//!   AES-NI/CLMUL or constant-time software at run time. The reference the others are checked
+//!   against.
+//! - [`Auto`]: the fastest [`Implementation`] this CPU has (x86_64: fused AES-GCM on VAES and
+//!   VPCLMULQDQ over 512-bit registers, or AES-NI and PCLMULQDQ), [`Portable`] elsewhere and for
+//!   what the fused code does not cover. The flows' default.
 
+mod auto;
 mod portable;
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod x86;
 
-pub use portable::{Portable, PortableHeaderKey, PortablePacketKey, PortableStream};
+pub use auto::{Auto, AutoHeaderKey, AutoPacketKey, Implementation};
+pub use portable::{Portable, PortableHeaderKey, PortablePacketKey};
 
+use crate::sg::{SgDestination, SgSource};
 use crate::{CipherSuite, Error};
 
 /// Length of the AEAD tag of every QUIC v1 suite.
@@ -22,16 +33,8 @@ pub const SAMPLE_LEN: usize = 16;
 /// Length of a header-protection mask the core uses: one byte for the first byte, four for the
 /// packet number.
 pub const MASK_LEN: usize = 5;
-
-/// Which way a stream transforms its input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Direction {
-    /// Plaintext in, ciphertext out: the tag covers the output.
-    Seal,
-    /// Ciphertext in, plaintext out: the tag covers the input.
-    Open,
-}
+/// Length of an AEAD nonce (RFC 9001 §5.3).
+pub const NONCE_LEN: usize = 12;
 
 /// A family of cipher implementations.
 pub trait Backend {
@@ -47,30 +50,64 @@ pub trait Backend {
     fn header_key(suite: CipherSuite, key: &[u8]) -> Result<Self::HeaderKey, Error>;
 }
 
-/// An AEAD key that protects one packet at a time as a stream.
+/// A packet's payload as the AEAD sees it: where to read it and where to write the result.
+#[derive(Debug)]
+pub enum Payload<'p, 's, 'd, 'b> {
+    /// `len` bytes read from `src` at `src_at`, written to `dst` at `dst_at`. Both ranges are
+    /// in bounds: the core checked them.
+    Copy {
+        /// Where the payload comes from.
+        src: &'p SgSource<'s>,
+        /// Its first byte in `src`.
+        src_at: usize,
+        /// Where the result goes.
+        dst: &'p mut SgDestination<'d, 'b>,
+        /// Its first byte in `dst`.
+        dst_at: usize,
+        /// Bytes of payload.
+        len: usize,
+    },
+    /// The payload, transformed where it lies.
+    InPlace(&'p mut [u8]),
+}
+
+impl Payload<'_, '_, '_, '_> {
+    /// Bytes of payload.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Copy { len, .. } => *len,
+            Payload::InPlace(data) => data.len(),
+        }
+    }
+
+    /// True for an empty payload.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An AEAD key that protects whole packets.
 ///
 /// Implementations wipe their key schedule when dropped.
 pub trait PacketKey {
-    /// The state of one packet's protection.
-    type Stream<'k>: AeadStream
-    where
-        Self: 'k;
+    /// Encrypts `payload` under `nonce`, authenticating `aad` (the packet's cleartext
+    /// header), and returns the tag.
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN];
 
-    /// Starts protecting (or opening) one packet with `nonce`, authenticating `aad`.
-    fn begin(&self, nonce: &[u8; 12], aad: &[u8], direction: Direction) -> Self::Stream<'_>;
-}
-
-/// One packet's AEAD in progress. Pieces may have any length, including 0.
-pub trait AeadStream {
-    /// Transforms `input` into `output`; the two have the same length.
-    fn update(&mut self, input: &[u8], output: &mut [u8]);
-
-    /// Transforms `data` where it lies.
-    fn update_in_place(&mut self, data: &mut [u8]);
-
-    /// Ends the packet and returns the tag: to append when sealing, to compare (in constant
-    /// time) when opening.
-    fn finish(self) -> [u8; TAG_LEN];
+    /// Decrypts `payload` under `nonce` and returns the tag its ciphertext and `aad` should
+    /// carry. The caller compares it with the received tag in constant time and wipes the
+    /// plaintext if they differ: nothing is released before that.
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN];
 }
 
 /// A header-protection key (RFC 9001 §5.4).

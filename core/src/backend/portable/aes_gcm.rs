@@ -10,10 +10,11 @@ use ctr::flavors::Ctr32BE;
 use ghash::GHash;
 use zeroize::Zeroize;
 
+use super::Direction;
 use super::cipher_mac::CipherMac;
 use super::mac::MacStream;
 use crate::Error;
-use crate::backend::{Direction, TAG_LEN};
+use crate::backend::TAG_LEN;
 
 type Block = aes::Block;
 
@@ -61,7 +62,7 @@ impl<C: KeyInit + BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> AesGcmKey
 }
 
 /// One packet's AES-GCM in progress.
-pub struct AesGcmStream<'k, C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> {
+pub(super) struct AesGcmStream<'k, C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> {
     text: CipherMac<StreamCipherCoreWrapper<CtrCore<&'k C, Ctr32BE>>, GHash>,
     tag_mask: [u8; 16],
     aad_len: u64,

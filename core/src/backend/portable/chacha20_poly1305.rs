@@ -6,10 +6,11 @@ use poly1305::Poly1305;
 use poly1305::universal_hash::KeyInit;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::Direction;
 use super::cipher_mac::CipherMac;
 use super::mac::MacStream;
 use crate::Error;
-use crate::backend::{Direction, TAG_LEN};
+use crate::backend::TAG_LEN;
 
 /// A ChaCha20-Poly1305 key. ChaCha20 has no key schedule to keep: the raw key is all there is.
 #[derive(Clone)]
@@ -51,7 +52,7 @@ impl ChaCha20Poly1305Key {
 }
 
 /// One packet's ChaCha20-Poly1305 in progress.
-pub struct ChaCha20Poly1305Stream {
+pub(super) struct ChaCha20Poly1305Stream {
     text: CipherMac<ChaCha20, Poly1305>,
     aad_len: u64,
 }

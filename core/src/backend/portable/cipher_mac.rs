@@ -4,8 +4,8 @@ use aes::cipher::StreamCipher;
 use universal_hash::UniversalHash;
 use universal_hash::consts::U16;
 
+use super::Direction;
 use super::mac::MacStream;
-use crate::backend::Direction;
 
 /// Encrypts (or decrypts) and MACs the ciphertext side of each piece: the output when sealing,
 /// the input when opening.

@@ -1,4 +1,5 @@
-//! The portable backend: RustCrypto primitives composed into streaming AEADs.
+//! The portable backend: RustCrypto primitives composed into streaming AEADs, which walk a
+//! packet's payload in whatever pieces its scatter-gather segments make.
 
 mod aes_gcm;
 mod chacha20_poly1305;
@@ -8,7 +9,7 @@ mod mac;
 
 use aes::{Aes128, Aes256};
 
-use super::{AeadStream, Backend, Direction, PacketKey, TAG_LEN};
+use super::{Backend, NONCE_LEN, PacketKey, Payload, TAG_LEN};
 use crate::{CipherSuite, Error};
 use aes_gcm::{AesGcmKey, AesGcmStream};
 use chacha20_poly1305::{ChaCha20Poly1305Key, ChaCha20Poly1305Stream};
@@ -60,10 +61,19 @@ impl core::fmt::Debug for PortablePacketKey {
     }
 }
 
+/// Which way a stream transforms its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    /// Plaintext in, ciphertext out: the tag covers the output.
+    Seal,
+    /// Ciphertext in, plaintext out: the tag covers the input.
+    Open,
+}
+
 /// One packet's protection in progress under a [`PortablePacketKey`].
 // It lives on the stack for one packet; boxing the large variants would need a heap.
 #[allow(clippy::large_enum_variant)]
-pub enum PortableStream<'k> {
+enum PortableStream<'k> {
     /// AEAD_AES_128_GCM.
     Aes128Gcm(AesGcmStream<'k, Aes128>),
     /// AEAD_AES_256_GCM.
@@ -72,11 +82,14 @@ pub enum PortableStream<'k> {
     ChaCha20Poly1305(ChaCha20Poly1305Stream),
 }
 
-impl PacketKey for PortablePacketKey {
-    type Stream<'k> = PortableStream<'k>;
-
+impl PortablePacketKey {
     #[inline(always)]
-    fn begin(&self, nonce: &[u8; 12], aad: &[u8], direction: Direction) -> PortableStream<'_> {
+    fn begin(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        direction: Direction,
+    ) -> PortableStream<'_> {
         match self {
             PortablePacketKey::Aes128Gcm(k) => {
                 PortableStream::Aes128Gcm(k.begin(nonce, aad, direction))
@@ -89,9 +102,55 @@ impl PacketKey for PortablePacketKey {
             }
         }
     }
+
+    /// Streams `payload` through the AEAD in the pieces its segments make.
+    #[inline(always)]
+    fn run(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+        direction: Direction,
+    ) -> [u8; TAG_LEN] {
+        let mut stream = self.begin(nonce, aad, direction);
+        match payload {
+            Payload::Copy {
+                src,
+                src_at,
+                dst,
+                dst_at,
+                len,
+            } => {
+                let walked = dst.zip_from(dst_at, src, src_at, len, |i, o| stream.update(i, o));
+                debug_assert!(walked, "the core checked both buffers' lengths");
+            }
+            Payload::InPlace(data) => stream.update_in_place(data),
+        }
+        stream.finish()
+    }
 }
 
-impl AeadStream for PortableStream<'_> {
+impl PacketKey for PortablePacketKey {
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN] {
+        self.run(nonce, aad, payload, Direction::Seal)
+    }
+
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN] {
+        self.run(nonce, aad, payload, Direction::Open)
+    }
+}
+
+impl PortableStream<'_> {
     #[inline(always)]
     fn update(&mut self, input: &[u8], output: &mut [u8]) {
         match self {

@@ -1,0 +1,213 @@
+//! The backend flows use by default: the fastest implementation this CPU has, chosen once.
+
+use super::portable::{Portable, PortableHeaderKey, PortablePacketKey};
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+use super::x86::{AesGcmKey, AesHeaderKey, Width};
+use super::{Backend, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, TAG_LEN};
+use crate::{CipherSuite, Error};
+
+/// An implementation of the AES-GCM suites that [`Auto`] can pick. ChaCha20-Poly1305 is
+/// [`Portable`]'s under every one of them for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Implementation {
+    /// Fused AES-GCM on VAES and VPCLMULQDQ over 512-bit registers (x86_64 with AVX-512).
+    Avx512,
+    /// Fused AES-GCM on AES-NI and PCLMULQDQ over 128-bit registers (x86_64).
+    AesNi,
+    /// RustCrypto's `aes`, `ctr` and `ghash` ([`Portable`]): every CPU.
+    Portable,
+}
+
+impl Implementation {
+    /// Every implementation, fastest first.
+    pub const ALL: [Implementation; 3] = [
+        Implementation::Avx512,
+        Implementation::AesNi,
+        Implementation::Portable,
+    ];
+
+    /// The name `QUICSEAL_BACKEND` takes: `avx512`, `aesni` or `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Implementation::Avx512 => "avx512",
+            Implementation::AesNi => "aesni",
+            Implementation::Portable => "portable",
+        }
+    }
+
+    /// The implementation called `name`.
+    pub fn from_name(name: &str) -> Option<Implementation> {
+        Implementation::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// True when this CPU (and this build) can run it: CPUID, read once and cached. Builds
+    /// without SSE2 (soft-float kernel targets) compile the x86 code out.
+    pub fn available(self) -> bool {
+        match self {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            Implementation::Avx512 => Width::Avx512.available(),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            Implementation::AesNi => Width::AesNi.available(),
+            Implementation::Portable => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The fastest implementation available.
+    pub fn detected() -> Implementation {
+        Implementation::ALL
+            .into_iter()
+            .find(|i| i.available())
+            .unwrap_or(Implementation::Portable)
+    }
+
+    /// What [`Auto`] uses: [`detected`](Self::detected), unless (in std builds) the
+    /// environment variable `QUICSEAL_BACKEND` names another available implementation, as
+    /// tests and benchmarks do to run each one. Read once per process.
+    pub fn selected() -> Implementation {
+        #[cfg(any(test, feature = "std"))]
+        {
+            static SELECTED: std::sync::OnceLock<Implementation> = std::sync::OnceLock::new();
+            *SELECTED.get_or_init(|| {
+                std::env::var("QUICSEAL_BACKEND")
+                    .ok()
+                    .and_then(|name| Implementation::from_name(&name))
+                    .filter(|i| i.available())
+                    .unwrap_or_else(Implementation::detected)
+            })
+        }
+        #[cfg(not(any(test, feature = "std")))]
+        Implementation::detected()
+    }
+}
+
+/// The fastest backend this CPU has, per [`Implementation::selected`]; [`Portable`] for what
+/// the fused code does not cover.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Auto;
+
+impl Backend for Auto {
+    type PacketKey = AutoPacketKey;
+    type HeaderKey = AutoHeaderKey;
+
+    fn packet_key(suite: CipherSuite, key: &[u8]) -> Result<AutoPacketKey, Error> {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if let (Some(width), true) = (
+            width(Implementation::selected()),
+            suite != CipherSuite::ChaCha20Poly1305Sha256,
+        ) {
+            return Ok(AutoPacketKey(PacketKeyInner::AesGcm(AesGcmKey::new(
+                width, key,
+            )?)));
+        }
+        Ok(AutoPacketKey(PacketKeyInner::Portable(
+            Portable::packet_key(suite, key)?,
+        )))
+    }
+
+    fn header_key(suite: CipherSuite, key: &[u8]) -> Result<AutoHeaderKey, Error> {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if let (Some(_), true) = (
+            width(Implementation::selected()),
+            suite != CipherSuite::ChaCha20Poly1305Sha256,
+        ) {
+            return Ok(AutoHeaderKey(HeaderKeyInner::Aes(AesHeaderKey::new(key)?)));
+        }
+        Ok(AutoHeaderKey(HeaderKeyInner::Portable(
+            Portable::header_key(suite, key)?,
+        )))
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn width(implementation: Implementation) -> Option<Width> {
+    match implementation {
+        Implementation::Avx512 => Some(Width::Avx512),
+        Implementation::AesNi => Some(Width::AesNi),
+        Implementation::Portable => None,
+    }
+}
+
+/// An AEAD key of the implementation [`Auto`] picked.
+#[derive(Clone)]
+pub struct AutoPacketKey(PacketKeyInner);
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum PacketKeyInner {
+    Portable(PortablePacketKey),
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    AesGcm(AesGcmKey),
+}
+
+impl core::fmt::Debug for AutoPacketKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match &self.0 {
+            PacketKeyInner::Portable(_) => "AutoPacketKey::Portable",
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(_) => "AutoPacketKey::AesGcm",
+        })
+    }
+}
+
+impl PacketKey for AutoPacketKey {
+    #[inline]
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN] {
+        match &self.0 {
+            PacketKeyInner::Portable(key) => key.seal(nonce, aad, payload),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(key) => key.seal(nonce, aad, payload),
+        }
+    }
+
+    #[inline]
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN] {
+        match &self.0 {
+            PacketKeyInner::Portable(key) => key.open(nonce, aad, payload),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(key) => key.open(nonce, aad, payload),
+        }
+    }
+}
+
+/// A header-protection key of the implementation [`Auto`] picked.
+#[derive(Clone)]
+pub struct AutoHeaderKey(HeaderKeyInner);
+
+// A flow holds one for its lifetime; boxing the larger variant would need a heap.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum HeaderKeyInner {
+    Portable(PortableHeaderKey),
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    Aes(AesHeaderKey),
+}
+
+impl core::fmt::Debug for AutoHeaderKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AutoHeaderKey")
+    }
+}
+
+impl HeaderKey for AutoHeaderKey {
+    #[inline]
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN] {
+        match &self.0 {
+            HeaderKeyInner::Portable(key) => key.mask(sample),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::Aes(key) => key.mask(sample),
+        }
+    }
+}

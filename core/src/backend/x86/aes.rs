@@ -1,0 +1,147 @@
+//! AES key expansion and single blocks with AES-NI (FIPS 197 §5.2, Intel's AES-NI white paper).
+
+use core::arch::x86_64::*;
+
+use zeroize::Zeroize;
+
+/// Round keys of AES-128 (11 used) or AES-256 (15), stored as bytes so that they can be wiped.
+#[derive(Clone)]
+pub(super) struct RoundKeys {
+    keys: [[u8; 16]; 15],
+    rounds: usize,
+}
+
+impl RoundKeys {
+    /// Expands a 16- or 32-byte key; `None` for any other length.
+    #[target_feature(enable = "aes,sse2")]
+    pub(super) fn expand(key: &[u8]) -> Option<RoundKeys> {
+        let mut expanded = [_mm_setzero_si128(); 15];
+        let rounds = match key.len() {
+            16 => {
+                expand128(load(key.first_chunk()?), &mut expanded);
+                10
+            }
+            32 => {
+                let (low, high) = key.split_first_chunk::<16>()?;
+                expand256(load(low), load(high.first_chunk()?), &mut expanded);
+                14
+            }
+            _ => return None,
+        };
+        let mut keys = [[0; 16]; 15];
+        for (bytes, key) in keys.iter_mut().zip(&expanded) {
+            store(bytes, *key);
+        }
+        Some(RoundKeys { keys, rounds })
+    }
+
+    /// Rounds: 10 for AES-128, 14 for AES-256.
+    pub(super) fn rounds(&self) -> usize {
+        self.rounds
+    }
+
+    /// Round key `i` (0 ..= rounds).
+    #[target_feature(enable = "sse2")]
+    pub(super) fn get(&self, i: usize) -> __m128i {
+        load(&self.keys[i])
+    }
+
+    /// Encrypts one block.
+    #[target_feature(enable = "aes,sse2")]
+    pub(super) fn encrypt(&self, block: __m128i) -> __m128i {
+        let mut state = _mm_xor_si128(block, self.get(0));
+        for i in 1..self.rounds {
+            state = _mm_aesenc_si128(state, self.get(i));
+        }
+        _mm_aesenclast_si128(state, self.get(self.rounds))
+    }
+}
+
+impl Drop for RoundKeys {
+    fn drop(&mut self) {
+        self.keys.zeroize();
+    }
+}
+
+/// Loads a block.
+#[target_feature(enable = "sse2")]
+pub(super) fn load(bytes: &[u8; 16]) -> __m128i {
+    // SAFETY: `bytes` is 16 readable bytes; `loadu` has no alignment requirement.
+    unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
+}
+
+/// Stores a block into 16 bytes.
+#[target_feature(enable = "sse2")]
+pub(super) fn store(bytes: &mut [u8; 16], block: __m128i) {
+    // SAFETY: `bytes` is 16 writable bytes; `storeu` has no alignment requirement.
+    unsafe { _mm_storeu_si128(bytes.as_mut_ptr().cast(), block) }
+}
+
+/// `key` with each 32-bit word XORed with all the words below it, then with `t`.
+#[target_feature(enable = "sse2")]
+fn mix(mut key: __m128i, t: __m128i) -> __m128i {
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+    _mm_xor_si128(key, t)
+}
+
+#[target_feature(enable = "aes,sse2")]
+fn expand128(key: __m128i, out: &mut [__m128i; 15]) {
+    macro_rules! round {
+        ($i:expr, $rcon:expr) => {
+            out[$i] = mix(
+                out[$i - 1],
+                _mm_shuffle_epi32(_mm_aeskeygenassist_si128(out[$i - 1], $rcon), 0xff),
+            );
+        };
+    }
+    out[0] = key;
+    round!(1, 0x01);
+    round!(2, 0x02);
+    round!(3, 0x04);
+    round!(4, 0x08);
+    round!(5, 0x10);
+    round!(6, 0x20);
+    round!(7, 0x40);
+    round!(8, 0x80);
+    round!(9, 0x1b);
+    round!(10, 0x36);
+}
+
+#[target_feature(enable = "aes,sse2")]
+fn expand256(low: __m128i, high: __m128i, out: &mut [__m128i; 15]) {
+    // Even round keys take RotWord+SubWord+Rcon of the previous odd one; odd round keys take
+    // SubWord (no rotation, no Rcon) of the previous even one.
+    macro_rules! even {
+        ($i:expr, $rcon:expr) => {
+            out[$i] = mix(
+                out[$i - 2],
+                _mm_shuffle_epi32(_mm_aeskeygenassist_si128(out[$i - 1], $rcon), 0xff),
+            );
+        };
+    }
+    macro_rules! odd {
+        ($i:expr) => {
+            out[$i] = mix(
+                out[$i - 2],
+                _mm_shuffle_epi32(_mm_aeskeygenassist_si128(out[$i - 1], 0), 0xaa),
+            );
+        };
+    }
+    out[0] = low;
+    out[1] = high;
+    even!(2, 0x01);
+    odd!(3);
+    even!(4, 0x02);
+    odd!(5);
+    even!(6, 0x04);
+    odd!(7);
+    even!(8, 0x08);
+    odd!(9);
+    even!(10, 0x10);
+    odd!(11);
+    even!(12, 0x20);
+    odd!(13);
+    even!(14, 0x40);
+}

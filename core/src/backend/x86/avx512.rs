@@ -1,0 +1,197 @@
+//! The 512-bit bulk loop: VAES and VPCLMULQDQ on four vectors of four blocks, 16 blocks per
+//! iteration with one GHASH reduction, and the tail (fewer than 16 blocks, the last maybe
+//! partial) with masked loads and stores instead of byte loops.
+
+use core::arch::x86_64::*;
+
+use super::Gcm;
+use super::ghash::{POWERS, Products, byte_swap_mask};
+
+/// Vectors per iteration.
+const VECTORS: usize = 4;
+
+/// Transforms `len` bytes from `src` to `dst`, counting blocks from `gcm.counter` and folding
+/// the ciphertext into `gcm.hash`.
+///
+/// # Safety
+/// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
+/// disjoint; `len` a multiple of 16 unless this is the payload's end; the CPU must have
+/// AVX-512F/BW/VL, VAES, VPCLMULQDQ, AES-NI and PCLMULQDQ.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
+pub(super) unsafe fn crypt(gcm: &mut Gcm<'_>, src: *const u8, dst: *mut u8, len: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match gcm.key.round_keys.rounds() {
+            10 => crypt_rounds::<10>(gcm, src, dst, len),
+            _ => crypt_rounds::<14>(gcm, src, dst, len),
+        }
+    }
+}
+
+/// The XOR of a vector's four 128-bit lanes.
+#[target_feature(enable = "avx512f")]
+fn fold_lanes(v: __m512i) -> __m128i {
+    let half = _mm256_xor_si256(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    _mm_xor_si128(
+        _mm256_castsi256_si128(half),
+        _mm256_extracti128_si256(half, 1),
+    )
+}
+
+/// Lane-wise partial products of 4 blocks at a time, summed.
+#[derive(Clone, Copy)]
+struct WideProducts {
+    low: __m512i,
+    middle: __m512i,
+    high: __m512i,
+}
+
+impl WideProducts {
+    #[target_feature(enable = "avx512f")]
+    fn zero() -> WideProducts {
+        WideProducts {
+            low: _mm512_setzero_si512(),
+            middle: _mm512_setzero_si512(),
+            high: _mm512_setzero_si512(),
+        }
+    }
+
+    #[target_feature(enable = "avx512f,vpclmulqdq")]
+    fn add(&mut self, a: __m512i, b: __m512i) {
+        self.low = _mm512_xor_si512(self.low, _mm512_clmulepi64_epi128(a, b, 0x00));
+        self.middle = _mm512_ternarylogic_epi32(
+            self.middle,
+            _mm512_clmulepi64_epi128(a, b, 0x01),
+            _mm512_clmulepi64_epi128(a, b, 0x10),
+            0x96,
+        );
+        self.high = _mm512_xor_si512(self.high, _mm512_clmulepi64_epi128(a, b, 0x11));
+    }
+
+    /// Adds the four lanes and reduces.
+    #[target_feature(enable = "avx512f,pclmulqdq")]
+    fn reduce(self) -> __m128i {
+        Products {
+            low: fold_lanes(self.low),
+            middle: fold_lanes(self.middle),
+            high: fold_lanes(self.high),
+        }
+        .reduce()
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
+unsafe fn crypt_rounds<const ROUNDS: usize>(
+    gcm: &mut Gcm<'_>,
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+) {
+    let swap = _mm512_broadcast_i32x4(byte_swap_mask());
+    let keys = &gcm.key.round_keys;
+    let round_keys: [__m512i; 15] = core::array::from_fn(|i| {
+        if i <= ROUNDS {
+            _mm512_broadcast_i32x4(keys.get(i))
+        } else {
+            _mm512_setzero_si512()
+        }
+    });
+    let encrypt = |counters: __m512i| {
+        let mut block = _mm512_xor_si512(_mm512_shuffle_epi8(counters, swap), round_keys[0]);
+        for key in &round_keys[1..ROUNDS] {
+            block = _mm512_aesenc_epi128(block, *key);
+        }
+        _mm512_aesenclast_epi128(block, round_keys[ROUNDS])
+    };
+    let powers = &gcm.key.powers;
+    // Lane i counts block counter + i; each vector moves on by four.
+    let c = gcm.counter as i32;
+    let mut counters = _mm512_add_epi32(
+        _mm512_broadcast_i32x4(gcm.counter_base),
+        _mm512_set_epi32(
+            0,
+            0,
+            0,
+            c.wrapping_add(3),
+            0,
+            0,
+            0,
+            c.wrapping_add(2),
+            0,
+            0,
+            0,
+            c.wrapping_add(1),
+            0,
+            0,
+            0,
+            c,
+        ),
+    );
+    let four = _mm512_set_epi32(0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4);
+    // SAFETY: `powers_from(n)` points at 64 readable bytes for n in 1 ..= 16.
+    let load_powers = |n: usize| unsafe { _mm512_loadu_si512(powers.powers_from(n).cast()) };
+    let wide_powers: [__m512i; VECTORS] = core::array::from_fn(|i| load_powers(POWERS - 4 * i));
+
+    let mut done = 0;
+    while len - done >= 64 * VECTORS {
+        let mut blocks = [_mm512_setzero_si512(); VECTORS];
+        for block in &mut blocks {
+            *block = _mm512_xor_si512(_mm512_shuffle_epi8(counters, swap), round_keys[0]);
+            counters = _mm512_add_epi32(counters, four);
+        }
+        for key in &round_keys[1..ROUNDS] {
+            for block in &mut blocks {
+                *block = _mm512_aesenc_epi128(*block, *key);
+            }
+        }
+        let mut products = WideProducts::zero();
+        for (i, block) in blocks.iter().enumerate() {
+            let at = done + 64 * i;
+            // SAFETY: `at + 64 <= len`: inside both ranges; read before written.
+            let (input, output) = unsafe {
+                let input = _mm512_loadu_si512(src.add(at).cast());
+                let output =
+                    _mm512_xor_si512(input, _mm512_aesenclast_epi128(*block, round_keys[ROUNDS]));
+                _mm512_storeu_si512(dst.add(at).cast(), output);
+                (input, output)
+            };
+            let mut text = _mm512_shuffle_epi8(if gcm.seal { output } else { input }, swap);
+            if i == 0 {
+                text = _mm512_xor_si512(text, _mm512_zextsi128_si512(gcm.hash));
+            }
+            products.add(text, wide_powers[i]);
+        }
+        gcm.hash = products.reduce();
+        gcm.counter = gcm.counter.wrapping_add(16);
+        done += 64 * VECTORS;
+    }
+
+    let rest = len - done;
+    if rest == 0 {
+        return;
+    }
+    let blocks = rest.div_ceil(16);
+    let mut products = WideProducts::zero();
+    for i in 0..blocks.div_ceil(4) {
+        let at = done + 64 * i;
+        let bytes = (rest - 64 * i).min(64);
+        let mask = u64::MAX >> (64 - bytes);
+        let keystream = encrypt(counters);
+        counters = _mm512_add_epi32(counters, four);
+        // SAFETY: the mask covers `bytes` bytes from `at`, inside both ranges; masked-off
+        // bytes are neither read nor written. Read before written.
+        let (input, output) = unsafe {
+            let input = _mm512_maskz_loadu_epi8(mask, src.add(at).cast());
+            let output = _mm512_xor_si512(input, keystream);
+            _mm512_mask_storeu_epi8(dst.add(at).cast(), mask, output);
+            (input, _mm512_maskz_mov_epi8(mask, output))
+        };
+        let mut text = _mm512_shuffle_epi8(if gcm.seal { output } else { input }, swap);
+        if i == 0 {
+            text = _mm512_xor_si512(text, _mm512_zextsi128_si512(gcm.hash));
+        }
+        products.add(text, load_powers(blocks - 4 * i));
+    }
+    gcm.hash = products.reduce();
+    gcm.counter = gcm.counter.wrapping_add(blocks as u32);
+}

@@ -1,0 +1,360 @@
+//! Fused AES-GCM for x86_64: counter-mode AES and GHASH in one pass over the payload, many
+//! blocks per iteration, with the round keys and the powers of the hash key prepared when a
+//! key is made.
+//!
+//! Two widths share everything but the bulk loop:
+//! - [`Width::Avx512`]: VAES and VPCLMULQDQ on 512-bit registers, 16 blocks per iteration,
+//!   tails with AVX-512 masked loads and stores.
+//! - [`Width::AesNi`]: AES-NI and PCLMULQDQ on 128-bit registers, 8 blocks per iteration.
+//!
+//! A key of a width is only made on a CPU that has the width's instructions (checked by
+//! [`Width::available`]); that is the invariant every `unsafe` call into a `target_feature`
+//! function below relies on.
+#![allow(unsafe_code)]
+
+mod aes;
+mod aesni;
+mod avx512;
+mod ghash;
+
+use core::arch::x86_64::*;
+
+use self::aes::{RoundKeys, load, store};
+use self::ghash::{KeyPowers, Products, byte_swap_mask, multiply};
+use crate::Error;
+use crate::backend::{MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, TAG_LEN};
+
+/// Which registers and instructions the fused AES-GCM uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Width {
+    /// VAES + VPCLMULQDQ on 512-bit registers (AVX-512F/BW/VL).
+    Avx512,
+    /// AES-NI + PCLMULQDQ on 128-bit registers.
+    AesNi,
+}
+
+impl Width {
+    /// True when this CPU can run the width: CPUID (and, for AVX-512, that the OS saves the
+    /// 512-bit registers) read once and cached, in std and no_std builds alike; a build whose
+    /// target features already promise the instructions skips the check.
+    pub(super) fn available(self) -> bool {
+        match self {
+            Width::Avx512 => avx512_cpuid::get(),
+            Width::AesNi => aesni_cpuid::get(),
+        }
+    }
+}
+
+cpufeatures::new!(aesni_cpuid, "aes", "pclmulqdq", "sse4.1", "ssse3");
+cpufeatures::new!(
+    avx512_cpuid,
+    "aes",
+    "pclmulqdq",
+    "sse4.1",
+    "ssse3",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "vaes",
+    "vpclmulqdq"
+);
+
+/// An AES-128-GCM or AES-256-GCM key: round keys and the powers of the hash key.
+#[derive(Clone)]
+pub(super) struct AesGcmKey {
+    width: Width,
+    round_keys: RoundKeys,
+    powers: KeyPowers,
+}
+
+impl AesGcmKey {
+    /// Prepares `key` (16 or 32 bytes) for `width`, which must be available.
+    pub(super) fn new(width: Width, key: &[u8]) -> Result<AesGcmKey, Error> {
+        if !width.available() {
+            return Err(Error::InvalidConfig);
+        }
+        // SAFETY: `Width::AesNi`'s features are a subset of every width's, checked just above.
+        unsafe { AesGcmKey::prepare(width, key) }
+    }
+
+    #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
+    fn prepare(width: Width, key: &[u8]) -> Result<AesGcmKey, Error> {
+        let round_keys = RoundKeys::expand(key).ok_or(Error::InvalidKeyLength)?;
+        let powers = KeyPowers::new(round_keys.encrypt(_mm_setzero_si128()));
+        Ok(AesGcmKey {
+            width,
+            round_keys,
+            powers,
+        })
+    }
+
+    /// Encrypts `payload` and returns the tag.
+    pub(super) fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN] {
+        // SAFETY: the key exists, so its width's features (a superset of these) are there.
+        unsafe { self.run(nonce, aad, payload, true) }
+    }
+
+    /// Decrypts `payload` and returns the tag its ciphertext should carry.
+    pub(super) fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN] {
+        // SAFETY: as for `seal`.
+        unsafe { self.run(nonce, aad, payload, false) }
+    }
+
+    #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
+    fn run(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+        seal: bool,
+    ) -> [u8; TAG_LEN] {
+        let mut gcm = Gcm::start(self, nonce, aad, payload.len(), seal);
+        match payload {
+            Payload::InPlace(data) => {
+                let at = data.as_mut_ptr();
+                // SAFETY: `at` is valid for reads and writes of `data.len()` bytes; source and
+                // destination are the same bytes, which `update` allows.
+                unsafe { gcm.update(at, at, data.len()) }
+            }
+            Payload::Copy {
+                src,
+                src_at,
+                dst,
+                dst_at,
+                len,
+            } => {
+                let walked = dst.zip_from(dst_at, src, src_at, len, |input, output| {
+                    // SAFETY: two slices of one length, one shared and one exclusive, so they
+                    // do not overlap.
+                    unsafe { gcm.update(input.as_ptr(), output.as_mut_ptr(), input.len()) }
+                });
+                debug_assert!(walked, "the core checked both buffers' lengths");
+            }
+        }
+        gcm.finish()
+    }
+}
+
+/// One packet's AES-GCM in progress.
+struct Gcm<'k> {
+    key: &'k AesGcmKey,
+    /// The nonce and a zero counter, byte-reversed, so that the counter is the low 32-bit
+    /// lane and adding to it is one instruction.
+    counter_base: __m128i,
+    /// The counter of the next keystream block.
+    counter: u32,
+    /// The GHASH accumulator, reflected.
+    hash: __m128i,
+    /// E_K(J0), which masks the tag.
+    tag_mask: __m128i,
+    /// Keystream of a block that straddles two pieces of the payload ...
+    keystream: [u8; 16],
+    /// ... its ciphertext so far ...
+    partial: [u8; 16],
+    /// ... and how many of its bytes are done; 16 when no block is open.
+    partial_len: usize,
+    /// Payload bytes not yet seen.
+    remaining: usize,
+    aad_len: usize,
+    text_len: usize,
+    seal: bool,
+}
+
+impl<'k> Gcm<'k> {
+    #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
+    fn start(
+        key: &'k AesGcmKey,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        text_len: usize,
+        seal: bool,
+    ) -> Gcm<'k> {
+        let mut j0 = [0u8; 16];
+        j0[..NONCE_LEN].copy_from_slice(nonce);
+        let counter_base = _mm_shuffle_epi8(load(&j0), byte_swap_mask());
+        let mut gcm = Gcm {
+            key,
+            counter_base,
+            counter: 2,
+            hash: _mm_setzero_si128(),
+            tag_mask: _mm_setzero_si128(),
+            keystream: [0; 16],
+            partial: [0; 16],
+            partial_len: 16,
+            remaining: text_len,
+            aad_len: aad.len(),
+            text_len,
+            seal,
+        };
+        gcm.tag_mask = key.round_keys.encrypt(gcm.counter_block(1));
+        let (blocks, tail) = aad.as_chunks::<16>();
+        for group in blocks.chunks(ghash::POWERS) {
+            gcm.hash_blocks(group.iter().copied());
+        }
+        if !tail.is_empty() {
+            let mut block = [0; 16];
+            block[..tail.len()].copy_from_slice(tail);
+            gcm.hash_blocks(core::iter::once(block));
+        }
+        gcm
+    }
+
+    /// The counter block for `counter`, ready for AES.
+    #[target_feature(enable = "sse2,ssse3")]
+    fn counter_block(&self, counter: u32) -> __m128i {
+        let block = _mm_add_epi32(self.counter_base, _mm_cvtsi32_si128(counter as i32));
+        _mm_shuffle_epi8(block, byte_swap_mask())
+    }
+
+    /// Folds up to 16 blocks (in GCM's byte order) into the hash with one reduction.
+    #[target_feature(enable = "sse2,ssse3,pclmulqdq")]
+    fn hash_blocks(&mut self, blocks: impl ExactSizeIterator<Item = [u8; 16]>) {
+        let count = blocks.len();
+        debug_assert!((1..=ghash::POWERS).contains(&count));
+        let mut products = Products::zero();
+        let mut carry = self.hash;
+        for (i, block) in blocks.enumerate() {
+            let block = _mm_xor_si128(_mm_shuffle_epi8(load(&block), byte_swap_mask()), carry);
+            carry = _mm_setzero_si128();
+            products.add(block, self.key.powers.power(count - i));
+        }
+        self.hash = products.reduce();
+    }
+
+    /// Transforms `len` bytes from `src` to `dst`.
+    ///
+    /// # Safety
+    /// `src` must be valid for reads and `dst` for writes of `len` bytes, and the two ranges
+    /// must be the same or not overlap. `len` is at most `self.remaining`.
+    #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
+    unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
+        debug_assert!(len <= self.remaining);
+        let mut done = 0;
+        if self.partial_len < 16 {
+            // SAFETY: forwarded from the caller.
+            done = unsafe { self.continue_block(src, dst, len) };
+        }
+        self.remaining -= len;
+        let rest = len - done;
+        // Only the payload's last piece may end inside a block; earlier pieces leave a
+        // straddling block to `continue_block`.
+        let bulk = if self.remaining == 0 {
+            rest
+        } else {
+            rest & !15
+        };
+        if bulk > 0 {
+            // SAFETY: `done + bulk <= len`, so both ranges are inside the caller's; the width's
+            // features are present because the key exists.
+            unsafe {
+                let (src, dst) = (src.add(done), dst.add(done));
+                match self.key.width {
+                    Width::Avx512 => avx512::crypt(self, src, dst, bulk),
+                    Width::AesNi => aesni::crypt(self, src, dst, bulk),
+                }
+            }
+            done += bulk;
+        }
+        if done < len {
+            let block = self.counter_block(self.counter);
+            self.counter = self.counter.wrapping_add(1);
+            store(&mut self.keystream, self.key.round_keys.encrypt(block));
+            self.partial_len = 0;
+            // SAFETY: `done < len`, inside the caller's ranges.
+            let more = unsafe { self.continue_block(src.add(done), dst.add(done), len - done) };
+            debug_assert_eq!(done + more, len);
+        }
+    }
+
+    /// Continues the open straddling block with up to `len` bytes; returns how many it took.
+    ///
+    /// # Safety
+    /// As for [`update`](Self::update).
+    #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
+    unsafe fn continue_block(&mut self, src: *const u8, dst: *mut u8, len: usize) -> usize {
+        let take = (16 - self.partial_len).min(len);
+        for i in 0..take {
+            // SAFETY: `i < len`; each byte is read before it is written, so in place works.
+            let (input, output) = unsafe {
+                let input = src.add(i).read();
+                let output = input ^ self.keystream[self.partial_len];
+                dst.add(i).write(output);
+                (input, output)
+            };
+            self.partial[self.partial_len] = if self.seal { output } else { input };
+            self.partial_len += 1;
+        }
+        if self.partial_len == 16 {
+            self.hash_blocks(core::iter::once(self.partial));
+        }
+        take
+    }
+
+    /// Ends the packet: hashes any open block and the lengths, and returns the tag.
+    #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
+    fn finish(mut self) -> [u8; TAG_LEN] {
+        if self.partial_len < 16 {
+            self.partial[self.partial_len..].fill(0);
+            self.hash_blocks(core::iter::once(self.partial));
+        }
+        let lengths = _mm_set_epi64x(
+            (self.aad_len as u64 * 8) as i64,
+            (self.text_len as u64 * 8) as i64,
+        );
+        let hash = multiply(_mm_xor_si128(self.hash, lengths), self.key.powers.power(1));
+        let mut tag = [0; TAG_LEN];
+        store(
+            &mut tag,
+            _mm_xor_si128(_mm_shuffle_epi8(hash, byte_swap_mask()), self.tag_mask),
+        );
+        tag
+    }
+}
+
+impl Drop for Gcm<'_> {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.keystream);
+        zeroize::Zeroize::zeroize(&mut self.partial);
+    }
+}
+
+/// An AES header-protection key: the sample encrypted with AES-ECB (RFC 9001 §5.4.3).
+#[derive(Clone)]
+pub(super) struct AesHeaderKey {
+    round_keys: RoundKeys,
+}
+
+impl AesHeaderKey {
+    /// Prepares a 16- or 32-byte key; fails on a CPU without AES-NI.
+    pub(super) fn new(key: &[u8]) -> Result<AesHeaderKey, Error> {
+        if !Width::AesNi.available() {
+            return Err(Error::InvalidConfig);
+        }
+        // SAFETY: AES-NI checked just above.
+        let round_keys = unsafe { RoundKeys::expand(key) }.ok_or(Error::InvalidKeyLength)?;
+        Ok(AesHeaderKey { round_keys })
+    }
+
+    /// The mask for `sample`.
+    pub(super) fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN] {
+        let mut block = [0; 16];
+        // SAFETY: the key exists, so AES-NI is there.
+        unsafe { store(&mut block, self.round_keys.encrypt(load(sample))) };
+        let mask = core::array::from_fn(|i| block[i]);
+        zeroize::Zeroize::zeroize(&mut block);
+        mask
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! Each width against RustCrypto's one-shot `aes-gcm` and the `aes` block cipher: every length
+//! from empty to past several bulk iterations, payloads cut into scatter-gather pieces at
+//! random points, in place and copied, both directions.
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use proptest::prelude::*;
+use std::vec::Vec;
+
+use super::*;
+use crate::sg::{SgDestination, SgSource};
+
+fn widths() -> Vec<Width> {
+    [Width::Avx512, Width::AesNi]
+        .into_iter()
+        .filter(|w| w.available())
+        .collect()
+}
+
+fn reference(key: &[u8], nonce: &[u8; 12], aad: &[u8], text: &[u8]) -> (Vec<u8>, [u8; 16]) {
+    let mut buffer = text.to_vec();
+    let tag = match key.len() {
+        16 => aes_gcm::Aes128Gcm::new_from_slice(key)
+            .unwrap()
+            .encrypt_inout_detached(nonce.into(), aad, buffer.as_mut_slice().into()),
+        _ => aes_gcm::Aes256Gcm::new_from_slice(key)
+            .unwrap()
+            .encrypt_inout_detached(nonce.into(), aad, buffer.as_mut_slice().into()),
+    }
+    .unwrap();
+    (buffer, tag.into())
+}
+
+/// Cuts `len` bytes into pieces at the given points.
+fn cut(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+    points.sort();
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for p in points.into_iter().chain([data.len()]) {
+        pieces.push(data[at..p].to_vec());
+        at = p;
+    }
+    pieces
+}
+
+/// Runs the AEAD over `text` as a scatter-gather copy, the source cut at `src_cuts` and the
+/// destination at `dst_cuts`.
+fn copied(
+    key: &AesGcmKey,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    text: &[u8],
+    seal: bool,
+    src_cuts: &[usize],
+    dst_cuts: &[usize],
+) -> (Vec<u8>, [u8; 16]) {
+    let src_pieces = cut(text, src_cuts);
+    let src_refs: Vec<&[u8]> = src_pieces.iter().map(|p| p.as_slice()).collect();
+    let src = SgSource::new(&src_refs);
+    let mut dst_pieces = cut(&std::vec![0u8; text.len()], dst_cuts);
+    let mut dst_refs: Vec<&mut [u8]> = dst_pieces.iter_mut().map(|p| p.as_mut_slice()).collect();
+    let mut dst = SgDestination::new(&mut dst_refs);
+    let payload = Payload::Copy {
+        src: &src,
+        src_at: 0,
+        dst: &mut dst,
+        dst_at: 0,
+        len: text.len(),
+    };
+    let tag = if seal {
+        key.seal(nonce, aad, payload)
+    } else {
+        key.open(nonce, aad, payload)
+    };
+    (dst_pieces.concat(), tag)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_width_matches_aes_gcm(
+        long_key in any::<bool>(),
+        key in prop::collection::vec(any::<u8>(), 32),
+        nonce in any::<[u8; 12]>(),
+        aad in prop::collection::vec(any::<u8>(), 0..300),
+        text in prop::collection::vec(any::<u8>(), 0..1600),
+        src_cuts in prop::collection::vec(any::<usize>(), 0..6),
+        dst_cuts in prop::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let key = &key[..if long_key { 32 } else { 16 }];
+        let (ciphertext, tag) = reference(key, &nonce, &aad, &text);
+        for width in widths() {
+            let fused = AesGcmKey::new(width, key).unwrap();
+            let mut in_place = text.clone();
+            let sealed = fused.seal(&nonce, &aad, Payload::InPlace(&mut in_place));
+            prop_assert_eq!((&in_place, sealed), (&ciphertext, tag), "{:?} seal in place", width);
+            let opened = fused.open(&nonce, &aad, Payload::InPlace(&mut in_place));
+            prop_assert_eq!((&in_place, opened), (&text, tag), "{:?} open in place", width);
+            let sealed = copied(&fused, &nonce, &aad, &text, true, &src_cuts, &dst_cuts);
+            prop_assert_eq!(&sealed, &(ciphertext.clone(), tag), "{:?} seal copied", width);
+            let opened = copied(&fused, &nonce, &aad, &ciphertext, false, &src_cuts, &dst_cuts);
+            prop_assert_eq!(&opened, &(text.clone(), tag), "{:?} open copied", width);
+        }
+    }
+
+    #[test]
+    fn header_masks_match_aes(long_key in any::<bool>(), key in any::<[u8; 32]>(), sample in any::<[u8; 16]>()) {
+        use ::aes::cipher::{BlockCipherEncrypt, KeyInit};
+        let key = &key[..if long_key { 32 } else { 16 }];
+        let mut block = ::aes::Block::from(sample);
+        match key.len() {
+            16 => ::aes::Aes128::new_from_slice(key).unwrap().encrypt_block(&mut block),
+            _ => ::aes::Aes256::new_from_slice(key).unwrap().encrypt_block(&mut block),
+        }
+        prop_assert_eq!(&AesHeaderKey::new(key).unwrap().mask(&sample)[..], &block[..MASK_LEN]);
+    }
+}
+
+#[test]
+fn this_cpu_has_a_width() {
+    // Every x86_64 CPU this project runs on has AES-NI; without it the fused code is never
+    // tested, so say so loudly.
+    assert!(
+        Width::AesNi.available(),
+        "no AES-NI: the fused AES-GCM is untested here"
+    );
+}
+
+#[test]
+fn key_lengths_are_checked() {
+    for width in widths() {
+        assert_eq!(
+            AesGcmKey::new(width, &[0; 24]).err(),
+            Some(Error::InvalidKeyLength)
+        );
+    }
+    assert_eq!(
+        AesHeaderKey::new(&[0; 17]).err(),
+        Some(Error::InvalidKeyLength)
+    );
+}
