@@ -41,19 +41,31 @@ impl RoundKeys {
     }
 
     /// Round key `i` (0 ..= rounds).
+    #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn get(&self, i: usize) -> __m128i {
         load(&self.keys[i])
     }
 
     /// Encrypts one block.
+    #[inline]
     #[target_feature(enable = "aes,sse2")]
     pub(super) fn encrypt(&self, block: __m128i) -> __m128i {
+        match self.rounds {
+            10 => self.encrypt_rounds::<10>(block),
+            _ => self.encrypt_rounds::<14>(block),
+        }
+    }
+
+    /// Encrypts one block with a round count known at compile time, so the rounds unroll.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn encrypt_rounds<const ROUNDS: usize>(&self, block: __m128i) -> __m128i {
         let mut state = _mm_xor_si128(block, self.get(0));
-        for i in 1..self.rounds {
+        for i in 1..ROUNDS {
             state = _mm_aesenc_si128(state, self.get(i));
         }
-        _mm_aesenclast_si128(state, self.get(self.rounds))
+        _mm_aesenclast_si128(state, self.get(ROUNDS))
     }
 }
 
@@ -64,6 +76,7 @@ impl Drop for RoundKeys {
 }
 
 /// Loads a block.
+#[inline]
 #[target_feature(enable = "sse2")]
 pub(super) fn load(bytes: &[u8; 16]) -> __m128i {
     // SAFETY: `bytes` is 16 readable bytes; `loadu` has no alignment requirement.
@@ -71,6 +84,7 @@ pub(super) fn load(bytes: &[u8; 16]) -> __m128i {
 }
 
 /// Stores a block into 16 bytes.
+#[inline]
 #[target_feature(enable = "sse2")]
 pub(super) fn store(bytes: &mut [u8; 16], block: __m128i) {
     // SAFETY: `bytes` is 16 writable bytes; `storeu` has no alignment requirement.

@@ -36,6 +36,11 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     dst: *mut u8,
     len: usize,
 ) {
+    // Locals, not fields: stores through `dst` could alias `gcm` as far as the compiler
+    // knows, and would force the hash and the counter through memory on every iteration.
+    let seal = gcm.seal;
+    let mut hash = gcm.hash;
+    let mut counter = gcm.counter;
     let swap = byte_swap_mask();
     let keys = &gcm.key.round_keys;
     let round_keys: [__m128i; 15] = core::array::from_fn(|i| {
@@ -59,7 +64,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
         let mut blocks = [_mm_setzero_si128(); BLOCKS];
         for (i, block) in blocks.iter_mut().enumerate() {
             *block = _mm_xor_si128(
-                gcm.counter_block(gcm.counter.wrapping_add(i as u32)),
+                gcm.counter_block(counter.wrapping_add(i as u32)),
                 round_keys[0],
             );
         }
@@ -79,50 +84,51 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm_storeu_si128(dst.add(at).cast(), output);
                 (input, output)
             };
-            let mut text = _mm_shuffle_epi8(if gcm.seal { output } else { input }, swap);
+            let mut text = _mm_shuffle_epi8(if seal { output } else { input }, swap);
             if i == 0 {
-                text = _mm_xor_si128(text, gcm.hash);
+                text = _mm_xor_si128(text, hash);
             }
             products.add(text, powers.power(BLOCKS - i));
         }
-        gcm.hash = products.reduce();
-        gcm.counter = gcm.counter.wrapping_add(BLOCKS as u32);
+        hash = products.reduce();
+        counter = counter.wrapping_add(BLOCKS as u32);
         done += 16 * BLOCKS;
     }
 
     let rest = len - done;
-    if rest == 0 {
-        return;
-    }
-    // Fewer than 8 blocks, the last maybe partial: through buffers on the stack.
-    let blocks = rest.div_ceil(16);
-    let mut input = [0u8; 16 * BLOCKS];
-    let mut output = [0u8; 16 * BLOCKS];
-    // SAFETY: `done + rest == len`: the rest of both ranges, into and out of buffers of
-    // 128 > `rest` bytes.
-    unsafe { ptr::copy_nonoverlapping(src.add(done), input.as_mut_ptr(), rest) };
-    {
-        let (inputs, _) = input.as_chunks::<16>();
-        let (outputs, _) = output.as_chunks_mut::<16>();
-        for (i, (text_in, text_out)) in inputs.iter().zip(outputs).take(blocks).enumerate() {
-            let keystream = encrypt(gcm.counter_block(gcm.counter.wrapping_add(i as u32)));
-            store(text_out, _mm_xor_si128(load(text_in), keystream));
+    if rest > 0 {
+        // Fewer than 8 blocks, the last maybe partial: through buffers on the stack.
+        let blocks = rest.div_ceil(16);
+        let mut input = [0u8; 16 * BLOCKS];
+        let mut output = [0u8; 16 * BLOCKS];
+        // SAFETY: `done + rest == len`: the rest of both ranges, into and out of buffers of
+        // 128 > `rest` bytes.
+        unsafe { ptr::copy_nonoverlapping(src.add(done), input.as_mut_ptr(), rest) };
+        {
+            let (inputs, _) = input.as_chunks::<16>();
+            let (outputs, _) = output.as_chunks_mut::<16>();
+            for (i, (text_in, text_out)) in inputs.iter().zip(outputs).take(blocks).enumerate() {
+                let keystream = encrypt(gcm.counter_block(counter.wrapping_add(i as u32)));
+                store(text_out, _mm_xor_si128(load(text_in), keystream));
+            }
         }
-    }
-    // SAFETY: as above.
-    unsafe { ptr::copy_nonoverlapping(output.as_ptr(), dst.add(done), rest) };
-    output[rest..].fill(0);
-    let (texts, _) = if gcm.seal { &output } else { &input }.as_chunks::<16>();
-    let mut products = Products::zero();
-    for (i, text) in texts.iter().take(blocks).enumerate() {
-        let mut text = _mm_shuffle_epi8(load(text), swap);
-        if i == 0 {
-            text = _mm_xor_si128(text, gcm.hash);
+        // SAFETY: as above.
+        unsafe { ptr::copy_nonoverlapping(output.as_ptr(), dst.add(done), rest) };
+        output[rest..].fill(0);
+        let (texts, _) = if seal { &output } else { &input }.as_chunks::<16>();
+        let mut products = Products::zero();
+        for (i, text) in texts.iter().take(blocks).enumerate() {
+            let mut text = _mm_shuffle_epi8(load(text), swap);
+            if i == 0 {
+                text = _mm_xor_si128(text, hash);
+            }
+            products.add(text, powers.power(blocks - i));
         }
-        products.add(text, powers.power(blocks - i));
+        hash = products.reduce();
+        counter = counter.wrapping_add(blocks as u32);
+        zeroize::Zeroize::zeroize(&mut input);
+        zeroize::Zeroize::zeroize(&mut output);
     }
-    gcm.hash = products.reduce();
-    gcm.counter = gcm.counter.wrapping_add(blocks as u32);
-    zeroize::Zeroize::zeroize(&mut input);
-    zeroize::Zeroize::zeroize(&mut output);
+    gcm.hash = hash;
+    gcm.counter = counter;
 }

@@ -87,6 +87,11 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     dst: *mut u8,
     len: usize,
 ) {
+    // Locals, not fields: stores through `dst` could alias `gcm` as far as the compiler
+    // knows, and would force the hash and the counter through memory on every iteration.
+    let seal = gcm.seal;
+    let mut hash = gcm.hash;
+    let mut counter = gcm.counter;
     let swap = _mm512_broadcast_i32x4(byte_swap_mask());
     let keys = &gcm.key.round_keys;
     let round_keys: [__m512i; 15] = core::array::from_fn(|i| {
@@ -105,7 +110,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     };
     let powers = &gcm.key.powers;
     // Lane i counts block counter + i; each vector moves on by four.
-    let c = gcm.counter as i32;
+    let c = counter as i32;
     let mut counters = _mm512_add_epi32(
         _mm512_broadcast_i32x4(gcm.counter_base),
         _mm512_set_epi32(
@@ -155,43 +160,44 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm512_storeu_si512(dst.add(at).cast(), output);
                 (input, output)
             };
-            let mut text = _mm512_shuffle_epi8(if gcm.seal { output } else { input }, swap);
+            let mut text = _mm512_shuffle_epi8(if seal { output } else { input }, swap);
             if i == 0 {
-                text = _mm512_xor_si512(text, _mm512_zextsi128_si512(gcm.hash));
+                text = _mm512_xor_si512(text, _mm512_zextsi128_si512(hash));
             }
             products.add(text, wide_powers[i]);
         }
-        gcm.hash = products.reduce();
-        gcm.counter = gcm.counter.wrapping_add(16);
+        hash = products.reduce();
+        counter = counter.wrapping_add(16);
         done += 64 * VECTORS;
     }
 
     let rest = len - done;
-    if rest == 0 {
-        return;
-    }
-    let blocks = rest.div_ceil(16);
-    let mut products = WideProducts::zero();
-    for i in 0..blocks.div_ceil(4) {
-        let at = done + 64 * i;
-        let bytes = (rest - 64 * i).min(64);
-        let mask = u64::MAX >> (64 - bytes);
-        let keystream = encrypt(counters);
-        counters = _mm512_add_epi32(counters, four);
-        // SAFETY: the mask covers `bytes` bytes from `at`, inside both ranges; masked-off
-        // bytes are neither read nor written. Read before written.
-        let (input, output) = unsafe {
-            let input = _mm512_maskz_loadu_epi8(mask, src.add(at).cast());
-            let output = _mm512_xor_si512(input, keystream);
-            _mm512_mask_storeu_epi8(dst.add(at).cast(), mask, output);
-            (input, _mm512_maskz_mov_epi8(mask, output))
-        };
-        let mut text = _mm512_shuffle_epi8(if gcm.seal { output } else { input }, swap);
-        if i == 0 {
-            text = _mm512_xor_si512(text, _mm512_zextsi128_si512(gcm.hash));
+    if rest > 0 {
+        let blocks = rest.div_ceil(16);
+        let mut products = WideProducts::zero();
+        for i in 0..blocks.div_ceil(4) {
+            let at = done + 64 * i;
+            let bytes = (rest - 64 * i).min(64);
+            let mask = u64::MAX >> (64 - bytes);
+            let keystream = encrypt(counters);
+            counters = _mm512_add_epi32(counters, four);
+            // SAFETY: the mask covers `bytes` bytes from `at`, inside both ranges; masked-off
+            // bytes are neither read nor written. Read before written.
+            let (input, output) = unsafe {
+                let input = _mm512_maskz_loadu_epi8(mask, src.add(at).cast());
+                let output = _mm512_xor_si512(input, keystream);
+                _mm512_mask_storeu_epi8(dst.add(at).cast(), mask, output);
+                (input, _mm512_maskz_mov_epi8(mask, output))
+            };
+            let mut text = _mm512_shuffle_epi8(if seal { output } else { input }, swap);
+            if i == 0 {
+                text = _mm512_xor_si512(text, _mm512_zextsi128_si512(hash));
+            }
+            products.add(text, load_powers(blocks - 4 * i));
         }
-        products.add(text, load_powers(blocks - 4 * i));
+        hash = products.reduce();
+        counter = counter.wrapping_add(blocks as u32);
     }
-    gcm.hash = products.reduce();
-    gcm.counter = gcm.counter.wrapping_add(blocks as u32);
+    gcm.hash = hash;
+    gcm.counter = counter;
 }

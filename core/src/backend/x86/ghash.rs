@@ -15,6 +15,7 @@ use super::aes::{load, store};
 pub(super) const POWERS: usize = 16;
 
 /// Reverses the bytes of each 128-bit lane: GCM's byte order to the reflected one and back.
+#[inline]
 #[target_feature(enable = "sse2")]
 pub(super) fn byte_swap_mask() -> __m128i {
     _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
@@ -22,6 +23,7 @@ pub(super) fn byte_swap_mask() -> __m128i {
 
 /// x^128 + x^127 + x^126 + x^121 + 1 in the reflected form, as the folds use it: the high
 /// half is x^63 + x^62 + x^57.
+#[inline]
 #[target_feature(enable = "sse2")]
 pub(super) fn polynomial() -> __m128i {
     _mm_set_epi64x(0xc200_0000_0000_0000_u64 as i64, 1)
@@ -54,6 +56,7 @@ impl KeyPowers {
     }
 
     /// H^n, for n in 1 ..= 16.
+    #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn power(&self, n: usize) -> __m128i {
         load(&self.powers[POWERS - n])
@@ -82,6 +85,7 @@ pub(super) struct Products {
 }
 
 impl Products {
+    #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn zero() -> Products {
         Products {
@@ -92,6 +96,7 @@ impl Products {
     }
 
     /// Adds the product of `a` and `b`.
+    #[inline]
     #[target_feature(enable = "sse2,pclmulqdq")]
     pub(super) fn add(&mut self, a: __m128i, b: __m128i) {
         self.low = _mm_xor_si128(self.low, _mm_clmulepi64_si128(a, b, 0x00));
@@ -106,6 +111,7 @@ impl Products {
     }
 
     /// Reduces the sum to 128 bits.
+    #[inline]
     #[target_feature(enable = "sse2,pclmulqdq")]
     pub(super) fn reduce(self) -> __m128i {
         let poly = polynomial();
@@ -121,6 +127,7 @@ impl Products {
 }
 
 /// a * b in the reflected field.
+#[inline]
 #[target_feature(enable = "sse2,pclmulqdq")]
 pub(super) fn multiply(a: __m128i, b: __m128i) -> __m128i {
     let mut products = Products::zero();

@@ -171,6 +171,7 @@ struct Gcm<'k> {
 }
 
 impl<'k> Gcm<'k> {
+    #[inline]
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
     fn start(
         key: &'k AesGcmKey,
@@ -210,6 +211,7 @@ impl<'k> Gcm<'k> {
     }
 
     /// The counter block for `counter`, ready for AES.
+    #[inline]
     #[target_feature(enable = "sse2,ssse3")]
     fn counter_block(&self, counter: u32) -> __m128i {
         let block = _mm_add_epi32(self.counter_base, _mm_cvtsi32_si128(counter as i32));
@@ -217,6 +219,7 @@ impl<'k> Gcm<'k> {
     }
 
     /// Folds up to 16 blocks (in GCM's byte order) into the hash with one reduction.
+    #[inline]
     #[target_feature(enable = "sse2,ssse3,pclmulqdq")]
     fn hash_blocks(&mut self, blocks: impl ExactSizeIterator<Item = [u8; 16]>) {
         let count = blocks.len();
@@ -301,6 +304,7 @@ impl<'k> Gcm<'k> {
     }
 
     /// Ends the packet: hashes any open block and the lengths, and returns the tag.
+    #[inline]
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
     fn finish(mut self) -> [u8; TAG_LEN] {
         if self.partial_len < 16 {
