@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use aes::cipher::{BlockCipherEncrypt, KeyInit as _};
 use aes_gcm::aead::AeadInOut;
 use chacha20::cipher::{KeyIvInit as _, StreamCipher as _, StreamCipherSeek as _};
-use quicseal::backend::{Implementation, Portable};
+use quicseal::backend::{Auto, Backend, Implementation, Portable};
 use quicseal::{CipherSuite, FlowConfig, KeyMaterial, RxFlow, TrafficSecret, TxFlow};
 
 /// Datagram sizes on the wire, tag included.
@@ -43,12 +43,12 @@ struct Effort {
 }
 
 const FULL: Effort = Effort {
-    batch: 2000,
-    runs: 15,
+    batch: 1000,
+    runs: 41,
 };
 const QUICK: Effort = Effort {
     batch: 500,
-    runs: 7,
+    runs: 15,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -113,30 +113,44 @@ fn set_pn(packet: &mut [u8], pn: u64) {
     packet[PN_OFFSET..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
 }
 
-/// Median seconds per packet of `f(pn)`, packet numbers counting up from 1.
-fn time(effort: Effort, mut f: impl FnMut(u64)) -> f64 {
+/// A contender: a name and what it does to packet `pn`.
+type Contender<'a> = (&'static str, Box<dyn FnMut(u64) + 'a>);
+
+/// Median seconds per packet of each contender, packet numbers counting up from 1. The
+/// contenders take turns, one batch each per round, so that a machine that speeds up or
+/// slows down during the measurement does so for all of them alike.
+fn race(effort: Effort, contenders: &mut [Contender<'_>]) -> Vec<(&'static str, f64)> {
+    let mut samples = vec![Vec::with_capacity(effort.runs); contenders.len()];
     let mut pn = 1u64;
-    for _ in 0..effort.batch / 4 {
-        f(pn);
-        pn += 1;
-    }
-    let mut samples: Vec<Duration> = (0..effort.runs)
-        .map(|_| {
+    for round in 0..=effort.runs {
+        for ((_, f), samples) in contenders.iter_mut().zip(&mut samples) {
             let start = Instant::now();
-            for _ in 0..effort.batch {
-                f(pn);
-                pn += 1;
+            for i in 0..effort.batch {
+                f(pn + i);
             }
-            start.elapsed()
-        })
-        .collect();
-    samples.sort();
-    samples[effort.runs / 2].as_secs_f64() / effort.batch as f64
+            // Round 0 warms up.
+            if round > 0 {
+                samples.push(start.elapsed());
+            }
+        }
+        pn += effort.batch;
+    }
+    contenders
+        .iter()
+        .zip(samples)
+        .map(
+            |((name, _), mut samples): (&Contender<'_>, Vec<Duration>)| {
+                samples.sort();
+                let median = samples[samples.len() / 2];
+                (*name, median.as_secs_f64() / effort.batch as f64)
+            },
+        )
+        .collect()
 }
 
-/// Packets `time` will ask for.
+/// Packets `race` will ask for.
 fn packets_needed(effort: Effort) -> u64 {
-    effort.batch / 4 + effort.batch * effort.runs as u64 + 1
+    effort.batch * (effort.runs as u64 + 1) + 1
 }
 
 /// Header protection by hand from the RustCrypto block ciphers, as a user of the one-shot
@@ -248,141 +262,169 @@ macro_rules! peer {
     }};
 }
 
-fn bench_size(suite: CipherSuite, size: usize, effort: Effort, samples: &mut Vec<Sample>) {
-    let secret = vec![0x5a; suite.secret_len()];
-    let keys: KeyMaterial = TrafficSecret::new(suite, &secret).unwrap().key_material();
-    let config = FlowConfig::new(DCID_LEN);
-    let mut record = |operation, implementation, seconds_per_packet| {
-        samples.push(Sample {
-            suite,
-            size,
-            operation,
-            implementation,
-            seconds_per_packet,
-        })
-    };
-    let mut src = cleartext(size, 0);
-    let mut out = vec![0u8; size];
+/// quicseal sealing copy-fused from its own cleartext buffer into its own send buffer.
+fn quicseal_seal<B: Backend>(mut tx: TxFlow<B>, src: &[u8], size: usize) -> impl FnMut(u64) {
+    let (mut src, mut out) = (src.to_vec(), vec![0u8; size]);
+    move |pn| {
+        set_pn(&mut src, pn);
+        let _ = black_box(tx.seal(&[&src], &mut [&mut out]));
+    }
+}
 
-    // quicseal: one pass from the cleartext buffer into the send buffer.
-    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).unwrap();
-    record(
-        Operation::Seal,
-        QUICSEAL,
-        time(effort, |pn| {
-            set_pn(&mut src, pn);
-            let _ = black_box(tx.seal(&[&src], &mut [&mut out]));
-        }),
-    );
-    let mut tx: TxFlow<Portable> = TxFlow::from_secret(suite, &secret, config).unwrap();
-    record(
-        Operation::Seal,
-        QUICSEAL_PORTABLE,
-        time(effort, |pn| {
-            set_pn(&mut src, pn);
-            let _ = black_box(tx.seal(&[&src], &mut [&mut out]));
-        }),
-    );
+/// quicseal opening a copy of sealed packet `pn` in place.
+fn quicseal_open<'a, B: Backend + 'a>(
+    mut rx: RxFlow<B>,
+    sealed: &'a [Vec<u8>],
+) -> impl FnMut(u64) + 'a {
+    let mut buffer = vec![0u8; sealed[0].len()];
+    move |pn| {
+        buffer.copy_from_slice(&sealed[pn as usize]);
+        let _ = black_box(rx.open_in_place(&mut buffer));
+    }
+}
 
-    // ring and aws-lc-rs: in place in the send buffer, where the packet was built.
-    let (ring_seal, ring_open) = peer!(ring::aead, ring::aead::quic, suite, &keys);
-    let (aws_seal, aws_open) = peer!(aws_lc_rs::aead, aws_lc_rs::aead::quic, suite, &keys);
-    out[..size - TAG_LEN].copy_from_slice(&src);
-    record(
-        Operation::Seal,
-        RING,
-        time(effort, |pn| ring_seal(pn, black_box(&mut out))),
-    );
-    out[..size - TAG_LEN].copy_from_slice(&src);
-    record(
-        Operation::Seal,
-        AWS_LC,
-        time(effort, |pn| aws_seal(pn, black_box(&mut out))),
-    );
+/// A peer's in-place operation on its own buffer, which starts as `packet`; with `sealed`,
+/// each call first copies sealed packet `pn` into it.
+fn in_place<'a>(
+    mut operation: impl FnMut(u64, &mut [u8]) + 'a,
+    packet: Vec<u8>,
+    sealed: Option<&'a [Vec<u8>]>,
+) -> Box<dyn FnMut(u64) + 'a> {
+    let mut buffer = packet;
+    Box::new(move |pn| {
+        if let Some(sealed) = sealed {
+            buffer.copy_from_slice(&sealed[pn as usize]);
+        }
+        operation(pn, black_box(&mut buffer));
+    })
+}
 
-    // RustCrypto: copy into the send buffer, encrypt there, protect the header.
+/// RustCrypto as a stack would use it: copy the packet into the send buffer, encrypt there,
+/// protect the header. The AEAD key is expanded once; the header-protection key per packet,
+/// as the one-shot crates offer no cached form of it.
+fn rustcrypto_seal<'a>(
+    suite: CipherSuite,
+    keys: &'a KeyMaterial,
+    src: &'a [u8],
+) -> impl FnMut(u64, &mut [u8]) + 'a {
     let key = keys.key();
-    let aes128 = (key.len() == 16).then(|| aes_gcm::Aes128Gcm::new_from_slice(key).unwrap());
+    let aes128 = (suite == CipherSuite::Aes128GcmSha256)
+        .then(|| aes_gcm::Aes128Gcm::new_from_slice(key).unwrap());
     let aes256 = (suite == CipherSuite::Aes256GcmSha384)
         .then(|| aes_gcm::Aes256Gcm::new_from_slice(key).unwrap());
     let chacha = (suite == CipherSuite::ChaCha20Poly1305Sha256)
         .then(|| chacha20poly1305::ChaCha20Poly1305::new_from_slice(key).unwrap());
-    // The AEAD key is expanded once; the header-protection key per packet, as the one-shot
-    // crates offer no cached form of it.
-    record(
-        Operation::Seal,
-        RUSTCRYPTO,
-        time(effort, |pn| {
-            let out = black_box(&mut out);
-            out[..size - TAG_LEN].copy_from_slice(&src);
-            set_pn(out, pn);
-            let n = nonce(keys.iv(), pn);
-            let (head, body) = out.split_at_mut(HEADER_LEN);
-            let (payload, tag_out) = body.split_at_mut(body.len() - TAG_LEN);
-            let tag = match (&aes128, &aes256, &chacha) {
-                (Some(k), _, _) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
-                (_, Some(k), _) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
-                (_, _, Some(k)) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
-                _ => unreachable!(),
-            }
-            .unwrap();
-            tag_out.copy_from_slice(&tag);
-            let mask = rustcrypto_mask(suite, keys.hp(), sample(out));
-            apply_mask(out, mask);
-        }),
-    );
-    record(
-        Operation::Seal,
-        MEMCPY,
-        time(effort, |_| {
-            black_box(&mut out)[..size - TAG_LEN].copy_from_slice(black_box(&src))
-        }),
-    );
+    move |pn, out: &mut [u8]| {
+        out[..src.len()].copy_from_slice(src);
+        set_pn(out, pn);
+        let n = nonce(keys.iv(), pn);
+        let (head, body) = out.split_at_mut(HEADER_LEN);
+        let (payload, tag_out) = body.split_at_mut(body.len() - TAG_LEN);
+        let tag = match (&aes128, &aes256, &chacha) {
+            (Some(k), _, _) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
+            (_, Some(k), _) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
+            (_, _, Some(k)) => k.encrypt_inout_detached(&n.into(), head, payload.into()),
+            _ => unreachable!("one cipher per suite"),
+        }
+        .unwrap();
+        tag_out.copy_from_slice(&tag);
+        let mask = rustcrypto_mask(suite, keys.hp(), sample(out));
+        apply_mask(out, mask);
+    }
+}
+
+fn bench_size(suite: CipherSuite, size: usize, effort: Effort, samples: &mut Vec<Sample>) {
+    let secret = vec![0x5a; suite.secret_len()];
+    let keys: KeyMaterial = TrafficSecret::new(suite, &secret).unwrap().key_material();
+    let config = FlowConfig::new(DCID_LEN);
+    let src = cleartext(size, 0);
+    // The packet built in its send buffer, with room for the tag.
+    let mut built = src.clone();
+    built.resize(size, 0);
+    let (ring_seal, ring_open) = peer!(ring::aead, ring::aead::quic, suite, &keys);
+    let (aws_seal, aws_open) = peer!(aws_lc_rs::aead, aws_lc_rs::aead::quic, suite, &keys);
+
+    let mut seal: Vec<Contender<'_>> = vec![
+        (
+            QUICSEAL,
+            Box::new(quicseal_seal(
+                TxFlow::<Auto>::from_secret(suite, &secret, config).unwrap(),
+                &src,
+                size,
+            )),
+        ),
+        (
+            QUICSEAL_PORTABLE,
+            Box::new(quicseal_seal(
+                TxFlow::<Portable>::from_secret(suite, &secret, config).unwrap(),
+                &src,
+                size,
+            )),
+        ),
+        (RING, in_place(ring_seal, built.clone(), None)),
+        (AWS_LC, in_place(aws_seal, built.clone(), None)),
+        (
+            RUSTCRYPTO,
+            in_place(rustcrypto_seal(suite, &keys, &src), built.clone(), None),
+        ),
+        (
+            MEMCPY,
+            in_place(
+                |_, out: &mut [u8]| out[..src.len()].copy_from_slice(black_box(&src)),
+                built.clone(),
+                None,
+            ),
+        ),
+    ];
+    for (implementation, seconds) in race(effort, &mut seal) {
+        samples.push(Sample {
+            suite,
+            size,
+            operation: Operation::Seal,
+            implementation,
+            seconds_per_packet: seconds,
+        });
+    }
+    drop(seal);
 
     // Open: every implementation in place, from a copy of a sealed packet.
     let mut tx: TxFlow<Portable> = TxFlow::from_secret(suite, &secret, config).unwrap();
     let sealed: Vec<Vec<u8>> = (0..packets_needed(effort))
         .map(|pn| {
-            let mut o = vec![0u8; size];
-            let _ = tx.seal(&[&cleartext(size, pn)], &mut [&mut o]).unwrap();
-            o
+            let mut packet = vec![0u8; size];
+            let _ = tx
+                .seal(&[&cleartext(size, pn)], &mut [&mut packet])
+                .unwrap();
+            packet
         })
         .collect();
-    let mut buffer = vec![0u8; size];
-    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, config).unwrap();
-    record(
-        Operation::Open,
-        QUICSEAL,
-        time(effort, |pn| {
-            buffer.copy_from_slice(&sealed[pn as usize]);
-            let _ = black_box(rx.open_in_place(&mut buffer));
-        }),
-    );
-    let mut rx: RxFlow<Portable> = RxFlow::from_secret(suite, &secret, config).unwrap();
-    record(
-        Operation::Open,
-        QUICSEAL_PORTABLE,
-        time(effort, |pn| {
-            buffer.copy_from_slice(&sealed[pn as usize]);
-            let _ = black_box(rx.open_in_place(&mut buffer));
-        }),
-    );
-    record(
-        Operation::Open,
-        RING,
-        time(effort, |pn| {
-            buffer.copy_from_slice(&sealed[pn as usize]);
-            ring_open(pn, &mut buffer);
-        }),
-    );
-    record(
-        Operation::Open,
-        AWS_LC,
-        time(effort, |pn| {
-            buffer.copy_from_slice(&sealed[pn as usize]);
-            aws_open(pn, &mut buffer);
-        }),
-    );
+    let mut open: Vec<Contender<'_>> = vec![
+        (
+            QUICSEAL,
+            Box::new(quicseal_open(
+                RxFlow::<Auto>::from_secret(suite, &secret, config).unwrap(),
+                &sealed,
+            )),
+        ),
+        (
+            QUICSEAL_PORTABLE,
+            Box::new(quicseal_open(
+                RxFlow::<Portable>::from_secret(suite, &secret, config).unwrap(),
+                &sealed,
+            )),
+        ),
+        (RING, in_place(ring_open, built.clone(), Some(&sealed))),
+        (AWS_LC, in_place(aws_open, built.clone(), Some(&sealed))),
+    ];
+    for (implementation, seconds) in race(effort, &mut open) {
+        samples.push(Sample {
+            suite,
+            size,
+            operation: Operation::Open,
+            implementation,
+            seconds_per_packet: seconds,
+        });
+    }
 }
 
 fn main() {

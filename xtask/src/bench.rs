@@ -1,8 +1,14 @@
-//! `cargo xtask bench`: the userspace datapath benchmark, with a release build.
+//! `cargo xtask bench [--quick]`: the benchmarks, with release builds.
 //!
-//! `quicseal bench` measures sealed against unsealed traffic over loopback and rewrites its
-//! section of `docs/performance.md` and the CSV beside the figure; then a matplotlib script
-//! draws the figure from the CSV.
+//! 1. Packet protection (`cargo bench -p quicseal --bench protect`): quicseal against ring,
+//!    aws-lc-rs and RustCrypto, which rewrites its section of `docs/performance.md` and
+//!    `docs/protect.svg`.
+//! 2. The userspace datapath (`quicseal bench`): sealed against unsealed traffic over
+//!    loopback, which rewrites its section and the CSV beside the figure; then a matplotlib
+//!    script draws the figure from the CSV.
+//!
+//! `--quick` runs the first with fewer samples and writes nothing; like the full run, it ends
+//! with the packet-protection summary lines (one per suite and operation).
 
 use std::process::Command;
 
@@ -11,7 +17,17 @@ use crate::{Result, cargo, workspace_root};
 const CSV: &str = "docs/figures/userspace-datapath.csv";
 const FIGURE: &str = "docs/figures/userspace-datapath.png";
 
-pub fn run() -> Result {
+pub fn run(args: &[String]) -> Result {
+    let quick = match args {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        _ => return Err("usage: cargo xtask bench [--quick]".into()),
+    };
+    let protect = ["bench", "--package", "quicseal", "--bench", "protect", "--"];
+    if quick {
+        return cargo(&[&protect[..], &["--quick"]].concat());
+    }
+    cargo(&[&protect[..], &["--write-docs"]].concat())?;
     cargo(&[
         "run",
         "--release",
@@ -33,5 +49,15 @@ pub fn run() -> Result {
     )
     .map_err(|e| {
         format!("{e}: drawing the figure needs python3 and matplotlib (pip install matplotlib)")
-    })
+    })?;
+    // The summary lines last, as with --quick, from the report just written.
+    let report = std::fs::read_to_string(workspace_root().join("docs/performance.md"))
+        .map_err(|e| format!("reading docs/performance.md: {e}"))?;
+    for line in report
+        .lines()
+        .filter(|l| l.contains(" B seal+HP: ") || l.contains(" B open+HP: "))
+    {
+        println!("{line}");
+    }
+    Ok(())
 }

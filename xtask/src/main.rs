@@ -10,8 +10,11 @@
 //!   the vectors (under valgrind too), or regenerate its header.
 //! - `cargo xtask fuzz [--runs N] [target]`: build the cargo-fuzz targets in `fuzz/` and run
 //!   each a fixed number of times (20000 by default) from a fixed seed.
-//! - `cargo xtask bench`: measure the userspace datapath (sealed against unsealed traffic over
-//!   loopback) and rewrite its section of `docs/performance.md` and its figure.
+//! - `cargo xtask bench [--quick]`: measure packet protection against ring, aws-lc-rs and
+//!   RustCrypto, then the userspace datapath (sealed against unsealed traffic over loopback),
+//!   rewriting their sections of `docs/performance.md` and their figures; `--quick` measures
+//!   packet protection only, with fewer samples, writes nothing, and ends with one summary
+//!   line per suite and operation.
 
 mod baremetal;
 mod bench;
@@ -23,6 +26,8 @@ mod vectors;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
+
+use quicseal::backend::Implementation;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -38,7 +43,7 @@ fn main() -> ExitCode {
         Some("baremetal") => baremetal::run(),
         Some("capi") => capi::run(&args[1..]),
         Some("kernel-test") => kernel::run(),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
@@ -53,12 +58,12 @@ fn main() -> ExitCode {
 
 const USAGE: &str = concat!(
     "usage: cargo xtask <test | demo | vectors [--check] | baremetal | capi [--update-header]",
-    " | kernel-test | bench | fuzz [--runs N] [target]>"
+    " | kernel-test | bench [--quick] | fuzz [--runs N] [target]>"
 );
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [Step; 9] = [
+    let steps: [Step; 10] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
             cargo(&[
@@ -74,6 +79,10 @@ fn test() -> Result {
         ("unit, property and vector tests", || {
             cargo(&["test", "--workspace", "--all-features"])
         }),
+        (
+            "core tests under each implementation this CPU has",
+            every_implementation,
+        ),
         ("vectors match their generator", || {
             vectors::run(&["--check".to_string()])
         }),
@@ -112,6 +121,26 @@ fn test() -> Result {
         steps.len(),
         total.elapsed()
     );
+    Ok(())
+}
+
+/// Runs the core's tests once per implementation the CPU can run besides the detected one
+/// (which the workspace step already tested), forced with `QUICSEAL_BACKEND`: every backend
+/// is checked against the one-shot crates, the vectors and ring on every run.
+fn every_implementation() -> Result {
+    let detected = Implementation::detected();
+    eprintln!("    detected: {}", detected.name());
+    for implementation in Implementation::ALL {
+        if implementation == detected || !implementation.available() {
+            continue;
+        }
+        eprintln!("    QUICSEAL_BACKEND={}", implementation.name());
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(Command::new(cargo)
+            .args(["test", "--package", "quicseal", "--all-features", "--quiet"])
+            .env("QUICSEAL_BACKEND", implementation.name())
+            .current_dir(workspace_root()))?;
+    }
     Ok(())
 }
 
