@@ -28,6 +28,14 @@ pub(super) unsafe fn crypt(gcm: &mut Gcm<'_>, src: *const u8, dst: *mut u8, len:
     }
 }
 
+/// Fewer than 16 bytes, zero-padded to a block, with one masked load.
+#[target_feature(enable = "avx512bw,avx512vl")]
+pub(super) fn load_partial(bytes: &[u8]) -> __m128i {
+    let mask = (1u16 << bytes.len().min(15)) - 1;
+    // SAFETY: the mask covers `bytes` only; masked-off bytes are not read.
+    unsafe { _mm_maskz_loadu_epi8(mask, bytes.as_ptr().cast()) }
+}
+
 /// The XOR of a vector's four 128-bit lanes.
 #[target_feature(enable = "avx512f")]
 fn fold_lanes(v: __m512i) -> __m128i {

@@ -18,6 +18,7 @@ mod avx512;
 mod ghash;
 
 use core::arch::x86_64::*;
+use core::ptr;
 
 use self::aes::{RoundKeys, load, store};
 use self::ghash::{KeyPowers, Products, byte_swap_mask, multiply};
@@ -180,9 +181,12 @@ impl<'k> Gcm<'k> {
         text_len: usize,
         seal: bool,
     ) -> Gcm<'k> {
-        let mut j0 = [0u8; 16];
-        j0[..NONCE_LEN].copy_from_slice(nonce);
-        let counter_base = _mm_shuffle_epi8(load(&j0), byte_swap_mask());
+        // The nonce into a register from scalar loads: a 16-byte load of a 12-byte copy would
+        // wait for the copy's stores to drain.
+        let word =
+            |i: usize| i32::from_le_bytes([nonce[i], nonce[i + 1], nonce[i + 2], nonce[i + 3]]);
+        let j0 = _mm_set_epi32(0, word(8), word(4), word(0));
+        let counter_base = _mm_shuffle_epi8(j0, byte_swap_mask());
         let mut gcm = Gcm {
             key,
             counter_base,
@@ -200,14 +204,30 @@ impl<'k> Gcm<'k> {
         gcm.tag_mask = key.round_keys.encrypt(gcm.counter_block(1));
         let (blocks, tail) = aad.as_chunks::<16>();
         for group in blocks.chunks(ghash::POWERS) {
-            gcm.hash_blocks(group.iter().copied());
+            gcm.hash_blocks(group.iter().map(|block| load(block)));
         }
         if !tail.is_empty() {
-            let mut block = [0; 16];
-            block[..tail.len()].copy_from_slice(tail);
+            let block = gcm.load_partial(tail);
             gcm.hash_blocks(core::iter::once(block));
         }
         gcm
+    }
+
+    /// Fewer than 16 bytes, zero-padded to a block: with a masked load on AVX-512, through
+    /// a block on the stack otherwise.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn load_partial(&self, bytes: &[u8]) -> __m128i {
+        debug_assert!(bytes.len() < 16);
+        match self.key.width {
+            // SAFETY: a key of this width exists, so the CPU has AVX-512BW/VL.
+            Width::Avx512 => unsafe { avx512::load_partial(bytes) },
+            Width::AesNi => {
+                let mut block = [0; 16];
+                block[..bytes.len()].copy_from_slice(bytes);
+                load(&block)
+            }
+        }
     }
 
     /// The counter block for `counter`, ready for AES.
@@ -221,13 +241,13 @@ impl<'k> Gcm<'k> {
     /// Folds up to 16 blocks (in GCM's byte order) into the hash with one reduction.
     #[inline]
     #[target_feature(enable = "sse2,ssse3,pclmulqdq")]
-    fn hash_blocks(&mut self, blocks: impl ExactSizeIterator<Item = [u8; 16]>) {
+    fn hash_blocks(&mut self, blocks: impl ExactSizeIterator<Item = __m128i>) {
         let count = blocks.len();
         debug_assert!((1..=ghash::POWERS).contains(&count));
         let mut products = Products::zero();
         let mut carry = self.hash;
         for (i, block) in blocks.enumerate() {
-            let block = _mm_xor_si128(_mm_shuffle_epi8(load(&block), byte_swap_mask()), carry);
+            let block = _mm_xor_si128(_mm_shuffle_epi8(block, byte_swap_mask()), carry);
             carry = _mm_setzero_si128();
             products.add(block, self.key.powers.power(count - i));
         }
@@ -298,7 +318,7 @@ impl<'k> Gcm<'k> {
             self.partial_len += 1;
         }
         if self.partial_len == 16 {
-            self.hash_blocks(core::iter::once(self.partial));
+            self.hash_blocks(core::iter::once(load(&self.partial)));
         }
         take
     }
@@ -309,7 +329,7 @@ impl<'k> Gcm<'k> {
     fn finish(mut self) -> [u8; TAG_LEN] {
         if self.partial_len < 16 {
             self.partial[self.partial_len..].fill(0);
-            self.hash_blocks(core::iter::once(self.partial));
+            self.hash_blocks(core::iter::once(load(&self.partial)));
         }
         let lengths = _mm_set_epi64x(
             (self.aad_len as u64 * 8) as i64,
@@ -327,8 +347,14 @@ impl<'k> Gcm<'k> {
 
 impl Drop for Gcm<'_> {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.keystream);
-        zeroize::Zeroize::zeroize(&mut self.partial);
+        // Whole-array volatile stores (two 16-byte writes), not `zeroize`'s byte at a time:
+        // this runs for every packet.
+        // SAFETY: both are valid, aligned, exclusively borrowed arrays.
+        unsafe {
+            ptr::write_volatile(&mut self.keystream, [0; 16]);
+            ptr::write_volatile(&mut self.partial, [0; 16]);
+        }
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     }
 }
 
