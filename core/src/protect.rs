@@ -312,6 +312,17 @@ pub(crate) fn open_in_place<B: Backend>(
     }
 }
 
+/// Compares two tags in constant time: their XOR folded into one 64-bit word, then one
+/// constant-time comparison with zero (`subtle`), with no branch or early exit on the bytes.
+fn tags_equal(expected: &[u8; TAG_LEN], received: &[u8]) -> bool {
+    let Ok(received) = <[u8; TAG_LEN]>::try_from(received) else {
+        return false;
+    };
+    let difference = u128::from_ne_bytes(*expected) ^ u128::from_ne_bytes(received);
+    let folded = (difference as u64) | ((difference >> 64) as u64);
+    bool::from(folded.ct_eq(&0))
+}
+
 /// Whether an opened packet may be released: its tag verified (compared in constant time)
 /// and, now that the header is known to be genuine, its reserved bits zero (RFC 9000
 /// §17.3.1). Either failure wipes the plaintext.
@@ -320,11 +331,28 @@ fn verdict(
     received: &[u8],
     header: &CleartextHeader,
 ) -> Result<(), Error> {
-    if !bool::from(expected.ct_eq(received)) {
+    if !tags_equal(expected, received) {
         Err(Error::AuthFailed)
     } else if header.reserved_bits_set() {
         Err(Error::ReservedBits)
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_equal_only_when_every_bit_is() {
+        let tag: [u8; TAG_LEN] = core::array::from_fn(|i| i as u8 * 17);
+        assert!(tags_equal(&tag, &tag));
+        for bit in 0..TAG_LEN * 8 {
+            let mut flipped = tag;
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(!tags_equal(&tag, &flipped), "bit {bit}");
+        }
+        assert!(!tags_equal(&tag, &tag[..TAG_LEN - 1]));
     }
 }
