@@ -9,7 +9,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::Error;
-use crate::backend::{Backend, HeaderKey, PacketKey, Payload, SAMPLE_LEN, TAG_LEN};
+use crate::backend::{Backend, HeaderKey, MASK_LEN, PacketKey, Payload, SAMPLE_LEN, TAG_LEN};
 use crate::generation::Generation;
 use crate::keys::nonce;
 use crate::packet_number::TruncatedPacketNumber;
@@ -68,6 +68,12 @@ impl CleartextHeader {
 
     pub(crate) fn reserved_bits_set(&self) -> bool {
         self.bytes[0] & RESERVED_BITS != 0
+    }
+
+    /// Where the header-protection sample starts, counted from the payload's first byte:
+    /// 4 bytes past the packet number's start (RFC 9001 §5.4.2), so 0 to 3.
+    pub(crate) fn sample_at(&self) -> usize {
+        self.pn_offset + 4 - self.len
     }
 
     pub(crate) fn packet_number(&self) -> TruncatedPacketNumber {
@@ -169,13 +175,8 @@ impl HeaderFormat {
     }
 }
 
-/// Applies header protection to `header` given the mask from `sample`.
-fn protect_header(
-    header: &CleartextHeader,
-    header_key: &impl HeaderKey,
-    sample: &[u8; SAMPLE_LEN],
-) -> CleartextHeader {
-    let mask = header_key.mask(sample);
+/// Applies header protection to `header` with `mask`.
+fn protect_header(header: &CleartextHeader, mask: &[u8; MASK_LEN]) -> CleartextHeader {
     let mut protected = *header;
     protected.bytes[0] ^= mask[0] & SHORT_HEADER_PROTECTED_BITS;
     for (b, m) in protected.bytes[header.pn_offset..header.len]
@@ -217,14 +218,15 @@ pub(crate) fn seal<B: Backend>(
         dst_at: at.dst_at + header.len,
         len: payload_len,
     };
-    let tag = generation.key.seal(&nonce, header.as_bytes(), payload);
-    let mut sample = [0; SAMPLE_LEN];
-    let written = dst.write(at.dst_at + header.len + payload_len, &tag)
-        && dst.read(at.dst_at + header.pn_offset + 4, &mut sample)
-        && dst.write(
-            at.dst_at,
-            protect_header(header, header_key, &sample).as_bytes(),
-        );
+    let sealed = generation.key.seal(
+        header_key,
+        &nonce,
+        header.as_bytes(),
+        header.sample_at(),
+        payload,
+    );
+    let written = dst.write(at.dst_at + header.len + payload_len, &sealed.tag)
+        && dst.write(at.dst_at, protect_header(header, &sealed.mask).as_bytes());
     debug_assert!(written, "caller checked both buffers' lengths");
 }
 
@@ -240,12 +242,15 @@ pub(crate) fn seal_in_place<B: Backend>(
     let payload_end = packet.len() - TAG_LEN;
     let nonce = nonce(&generation.iv, packet_number);
     let payload = Payload::InPlace(&mut packet[header.len..payload_end]);
-    let tag = generation.key.seal(&nonce, header.as_bytes(), payload);
-    packet[payload_end..].copy_from_slice(&tag);
-    let mut sample = [0; SAMPLE_LEN];
-    let sampled = packet.read_at(header.pn_offset + 4, &mut sample);
-    debug_assert!(sampled, "read_cleartext checked the packet can be sampled");
-    let protected = protect_header(header, header_key, &sample);
+    let sealed = generation.key.seal(
+        header_key,
+        &nonce,
+        header.as_bytes(),
+        header.sample_at(),
+        payload,
+    );
+    packet[payload_end..].copy_from_slice(&sealed.tag);
+    let protected = protect_header(header, &sealed.mask);
     packet[..header.len].copy_from_slice(protected.as_bytes());
 }
 

@@ -6,7 +6,9 @@
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use proptest::prelude::*;
 use quicseal::CipherSuite;
-use quicseal::backend::{Auto, Backend, Implementation, PacketKey, Payload, Portable};
+use quicseal::backend::{
+    Auto, Backend, HeaderKey, Implementation, PacketKey, Payload, Portable, SAMPLE_LEN,
+};
 use quicseal::sg::{SgDestination, SgSource};
 
 /// Tag and ciphertext from the one-shot crates.
@@ -54,19 +56,25 @@ fn cut(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
 }
 
 /// Runs `text` through `key`, copied from a source cut at `src_cuts` into a destination cut
-/// at `dst_cuts`, and in place; both must agree. Returns the output and the tag.
+/// at `dst_cuts`, and in place; both must agree. Returns the output, the tag and, when
+/// sealing, the header-protection mask of the sample at `sample_at`.
+#[allow(clippy::too_many_arguments)]
 fn run(
     key: &impl PacketKey,
+    header_key: &impl HeaderKey,
     nonce: &[u8; 12],
     aad: &[u8],
     text: &[u8],
-    seal: bool,
+    sample_at: Option<usize>,
     src_cuts: &[usize],
     dst_cuts: &[usize],
-) -> (Vec<u8>, Vec<u8>) {
-    let apply = |payload: Payload<'_, '_, '_, '_>| match seal {
-        true => key.seal(nonce, aad, payload),
-        false => key.open(nonce, aad, payload),
+) -> (Vec<u8>, Vec<u8>, Option<[u8; 5]>) {
+    let apply = |payload: Payload<'_, '_, '_, '_>| match sample_at {
+        Some(at) => {
+            let sealed = key.seal(header_key, nonce, aad, at, payload);
+            (sealed.tag, Some(sealed.mask))
+        }
+        None => (key.open(nonce, aad, payload), None),
     };
     let src_pieces = cut(text, src_cuts);
     let src_refs: Vec<&[u8]> = src_pieces.iter().map(Vec::as_slice).collect();
@@ -89,32 +97,51 @@ fn run(
         (&in_place, tag_in_place),
         "copied and in place differ"
     );
-    (copied, tag.to_vec())
+    (copied, tag.0.to_vec(), tag.1)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check<B: Backend>(
     suite: CipherSuite,
     key: &[u8],
     nonce: &[u8; 12],
     aad: &[u8],
     text: &[u8],
+    sample_at: usize,
     src_cuts: &[usize],
     dst_cuts: &[usize],
 ) -> Result<(), TestCaseError> {
     let packet_key = B::packet_key(suite, key).unwrap();
+    let header_key = B::header_key(suite, key).unwrap();
     let (ciphertext, tag) = reference(suite, key, nonce, aad, text);
-    let sealed = run(&packet_key, nonce, aad, text, true, src_cuts, dst_cuts);
-    prop_assert_eq!(&sealed, &(ciphertext.clone(), tag.clone()));
-    let opened = run(
+    // The sample: the protected packet's 16 bytes from `sample_at`, the tag after the text.
+    let protected = [ciphertext.as_slice(), &tag].concat();
+    let sample: [u8; SAMPLE_LEN] = protected[sample_at..sample_at + SAMPLE_LEN]
+        .try_into()
+        .unwrap();
+    let mask = Portable::header_key(suite, key).unwrap().mask(&sample);
+    let sealed = run(
         &packet_key,
+        &header_key,
         nonce,
         aad,
-        &ciphertext,
-        false,
+        text,
+        Some(sample_at),
         src_cuts,
         dst_cuts,
     );
-    prop_assert_eq!(opened, (text.to_vec(), tag));
+    prop_assert_eq!(&sealed, &(ciphertext.clone(), tag.clone(), Some(mask)));
+    let opened = run(
+        &packet_key,
+        &header_key,
+        nonce,
+        aad,
+        &ciphertext,
+        None,
+        src_cuts,
+        dst_cuts,
+    );
+    prop_assert_eq!(opened, (text.to_vec(), tag, None));
     Ok(())
 }
 
@@ -130,20 +157,25 @@ proptest! {
         text in prop::collection::vec(any::<u8>(), 0..1500),
         src_cuts in prop::collection::vec(any::<usize>(), 0..8),
         dst_cuts in prop::collection::vec(any::<usize>(), 0..8),
+        sample_at in 0usize..4,
     ) {
         let key = &key[..suite.key_len()];
-        check::<Portable>(suite, key, &nonce, &aad, &text, &src_cuts, &dst_cuts)?;
-        check::<Auto>(suite, key, &nonce, &aad, &text, &src_cuts, &dst_cuts)?;
+        // As in a packet: the payload is at least as long as the sample's offset.
+        let sample_at = sample_at.min(text.len());
+        check::<Portable>(suite, key, &nonce, &aad, &text, sample_at, &src_cuts, &dst_cuts)?;
+        check::<Auto>(suite, key, &nonce, &aad, &text, sample_at, &src_cuts, &dst_cuts)?;
     }
 }
 
 /// `QUICSEAL_BACKEND`, when set, must select what it names: a run meant to test one
-/// implementation must not quietly test another.
+/// implementation must not quietly test another. Only std builds read it.
 #[test]
 fn the_selected_implementation_is_the_one_asked_for() {
     match std::env::var("QUICSEAL_BACKEND") {
-        Ok(name) => assert_eq!(Implementation::selected().name(), name),
-        Err(_) => assert_eq!(Implementation::selected(), Implementation::detected()),
+        Ok(name) if cfg!(feature = "std") => {
+            assert_eq!(Implementation::selected().name(), name)
+        }
+        _ => assert_eq!(Implementation::selected(), Implementation::detected()),
     }
     assert!(Implementation::selected().available());
 }

@@ -3,7 +3,9 @@
 use super::portable::{Portable, PortableHeaderKey, PortablePacketKey};
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 use super::x86::{AesGcmKey, AesHeaderKey, Width};
-use super::{Backend, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, TAG_LEN};
+use super::{
+    Backend, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, Sealed, TAG_LEN,
+};
 use crate::{CipherSuite, Error};
 
 /// An implementation of the AES-GCM suites that [`Auto`] can pick. ChaCha20-Poly1305 is
@@ -156,14 +158,16 @@ impl PacketKey for AutoPacketKey {
     #[inline]
     fn seal(
         &self,
+        header_key: &impl HeaderKey,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
+        sample_at: usize,
         payload: Payload<'_, '_, '_, '_>,
-    ) -> [u8; TAG_LEN] {
+    ) -> Sealed {
         match &self.0 {
-            PacketKeyInner::Portable(key) => key.seal(nonce, aad, payload),
+            PacketKeyInner::Portable(key) => key.seal(header_key, nonce, aad, sample_at, payload),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            PacketKeyInner::AesGcm(key) => key.seal(nonce, aad, payload),
+            PacketKeyInner::AesGcm(key) => key.seal(header_key, nonce, aad, sample_at, payload),
         }
     }
 

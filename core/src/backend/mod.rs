@@ -3,7 +3,8 @@
 //!
 //! The seam is a *whole packet*: a backend gets the nonce, the header (the AAD) and the
 //! payload as one job, a scatter-gather source and destination or a buffer to transform in
-//! place, and returns the tag. How it walks the bytes is its own business: the portable
+//! place, and returns the tag; when sealing, also the header-protection mask, whose sample
+//! it takes from the ciphertext while it has it. How it walks the bytes is its own business: the portable
 //! backend streams them through RustCrypto's CTR and MAC, a fused backend runs many blocks of
 //! AES and GHASH per iteration and handles a block that straddles two segments itself. Per-key
 //! work (round keys, powers of the GHASH key) is done when a key is made, never per packet.
@@ -72,6 +73,28 @@ pub enum Payload<'p, 's, 'd, 'b> {
 }
 
 impl Payload<'_, '_, '_, '_> {
+    /// The 16 bytes of the protected packet from payload offset `at`, once the payload has
+    /// been sealed: ciphertext, then `tag` where the payload ends first. `at` is at most the
+    /// payload's length (the core refuses packets too short to sample); past it, or where
+    /// the destination runs out, the sample is zero-filled rather than panicking.
+    pub fn sample(&mut self, at: usize, tag: &[u8; TAG_LEN]) -> [u8; SAMPLE_LEN] {
+        let mut sample = [0; SAMPLE_LEN];
+        let from_payload = self.len().saturating_sub(at).min(SAMPLE_LEN);
+        let (text, rest) = sample.split_at_mut(from_payload);
+        match self {
+            Payload::Copy { dst, dst_at, .. } => {
+                dst.read(*dst_at + at, text);
+            }
+            Payload::InPlace(data) => {
+                if let Some(bytes) = data.get(at..at + from_payload) {
+                    text.copy_from_slice(bytes);
+                }
+            }
+        }
+        rest.copy_from_slice(&tag[..rest.len()]);
+        sample
+    }
+
     /// Bytes of payload.
     pub fn len(&self) -> usize {
         match self {
@@ -86,18 +109,31 @@ impl Payload<'_, '_, '_, '_> {
     }
 }
 
+/// What sealing a packet gives back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sealed {
+    /// The AEAD tag, to append to the payload.
+    pub tag: [u8; TAG_LEN],
+    /// The header-protection mask from the sealed packet's sample (RFC 9001 §5.4.2).
+    pub mask: [u8; MASK_LEN],
+}
+
 /// An AEAD key that protects whole packets.
 ///
 /// Implementations wipe their key schedule when dropped.
 pub trait PacketKey {
     /// Encrypts `payload` under `nonce`, authenticating `aad` (the packet's cleartext
-    /// header), and returns the tag.
+    /// header). Returns the tag and `header_key`'s mask of the sample: the 16 bytes of the
+    /// protected packet from payload offset `sample_at` (ciphertext, then the tag if the
+    /// payload ends first; see [`Payload::sample`]).
     fn seal(
         &self,
+        header_key: &impl HeaderKey,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
+        sample_at: usize,
         payload: Payload<'_, '_, '_, '_>,
-    ) -> [u8; TAG_LEN];
+    ) -> Sealed;
 
     /// Decrypts `payload` under `nonce` and returns the tag its ciphertext and `aad` should
     /// carry. The caller compares it with the received tag in constant time and wipes the

@@ -9,7 +9,7 @@ mod mac;
 
 use aes::{Aes128, Aes256};
 
-use super::{Backend, NONCE_LEN, PacketKey, Payload, TAG_LEN};
+use super::{Backend, HeaderKey, NONCE_LEN, PacketKey, Payload, Sealed, TAG_LEN};
 use crate::{CipherSuite, Error};
 use aes_gcm::{AesGcmKey, AesGcmStream};
 use chacha20_poly1305::{ChaCha20Poly1305Key, ChaCha20Poly1305Stream};
@@ -109,7 +109,7 @@ impl PortablePacketKey {
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        payload: Payload<'_, '_, '_, '_>,
+        payload: &mut Payload<'_, '_, '_, '_>,
         direction: Direction,
     ) -> [u8; TAG_LEN] {
         let mut stream = self.begin(nonce, aad, direction);
@@ -121,7 +121,7 @@ impl PortablePacketKey {
                 dst_at,
                 len,
             } => {
-                let walked = dst.zip_from(dst_at, src, src_at, len, |i, o| stream.update(i, o));
+                let walked = dst.zip_from(*dst_at, src, *src_at, *len, |i, o| stream.update(i, o));
                 debug_assert!(walked, "the core checked both buffers' lengths");
             }
             Payload::InPlace(data) => stream.update_in_place(data),
@@ -133,20 +133,24 @@ impl PortablePacketKey {
 impl PacketKey for PortablePacketKey {
     fn seal(
         &self,
+        header_key: &impl HeaderKey,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        payload: Payload<'_, '_, '_, '_>,
-    ) -> [u8; TAG_LEN] {
-        self.run(nonce, aad, payload, Direction::Seal)
+        sample_at: usize,
+        mut payload: Payload<'_, '_, '_, '_>,
+    ) -> Sealed {
+        let tag = self.run(nonce, aad, &mut payload, Direction::Seal);
+        let mask = header_key.mask(&payload.sample(sample_at, &tag));
+        Sealed { tag, mask }
     }
 
     fn open(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        payload: Payload<'_, '_, '_, '_>,
+        mut payload: Payload<'_, '_, '_, '_>,
     ) -> [u8; TAG_LEN] {
-        self.run(nonce, aad, payload, Direction::Open)
+        self.run(nonce, aad, &mut payload, Direction::Open)
     }
 }
 

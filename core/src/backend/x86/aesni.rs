@@ -4,27 +4,34 @@
 use core::arch::x86_64::*;
 use core::ptr;
 
-use super::Gcm;
 use super::aes::{load, store};
 use super::ghash::{Products, byte_swap_mask};
+use super::{Gcm, bytes_at};
 
 /// Blocks per iteration.
 const BLOCKS: usize = 8;
 
 /// Transforms `len` bytes from `src` to `dst`, counting blocks from `gcm.counter` and folding
-/// the ciphertext into `gcm.hash`.
+/// the ciphertext into `gcm.hash`. With `capture`, the call starts the payload and covers
+/// the header-protection sample at that offset: take it into `gcm.sample` on the way.
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
 /// disjoint; `len` a multiple of 16 unless this is the payload's end; the CPU must have
 /// AES-NI, PCLMULQDQ and SSE4.1.
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-pub(super) unsafe fn crypt(gcm: &mut Gcm<'_>, src: *const u8, dst: *mut u8, len: usize) {
+pub(super) unsafe fn crypt(
+    gcm: &mut Gcm<'_>,
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+    capture: Option<usize>,
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match gcm.key.round_keys.rounds() {
-            10 => crypt_rounds::<10>(gcm, src, dst, len),
-            _ => crypt_rounds::<14>(gcm, src, dst, len),
+            10 => crypt_rounds::<10>(gcm, src, dst, len, capture),
+            _ => crypt_rounds::<14>(gcm, src, dst, len, capture),
         }
     }
 }
@@ -35,12 +42,14 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     src: *const u8,
     dst: *mut u8,
     len: usize,
+    capture: Option<usize>,
 ) {
     // Locals, not fields: stores through `dst` could alias `gcm` as far as the compiler
     // knows, and would force the hash and the counter through memory on every iteration.
     let seal = gcm.seal;
     let mut hash = gcm.hash;
     let mut counter = gcm.counter;
+    let mut sample = None;
     let swap = byte_swap_mask();
     let keys = &gcm.key.round_keys;
     let round_keys: [__m128i; 15] = core::array::from_fn(|i| {
@@ -74,6 +83,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
             }
         }
         let mut products = Products::zero();
+        let mut previous = _mm_setzero_si128();
         for (i, block) in blocks.iter().enumerate() {
             let at = done + 16 * i;
             // SAFETY: `at + 16 <= len`: inside both ranges. Each block is read before it is
@@ -84,6 +94,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm_storeu_si128(dst.add(at).cast(), output);
                 (input, output)
             };
+            if let (16, Some(offset)) = (at, capture) {
+                sample = bytes_at(previous, output, offset);
+            }
+            previous = output;
             let mut text = _mm_shuffle_epi8(if seal { output } else { input }, swap);
             if i == 0 {
                 text = _mm_xor_si128(text, hash);
@@ -114,6 +128,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
         }
         // SAFETY: as above.
         unsafe { ptr::copy_nonoverlapping(output.as_ptr(), dst.add(done), rest) };
+        if let (0, Some(offset)) = (done, capture) {
+            let (blocks, _) = output.as_chunks::<16>();
+            sample = bytes_at(load(&blocks[0]), load(&blocks[1]), offset);
+        }
         output[rest..].fill(0);
         let (texts, _) = if seal { &output } else { &input }.as_chunks::<16>();
         let mut products = Products::zero();
@@ -131,4 +149,5 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     }
     gcm.hash = hash;
     gcm.counter = counter;
+    gcm.sample = gcm.sample.or(sample);
 }

@@ -4,26 +4,33 @@
 
 use core::arch::x86_64::*;
 
-use super::Gcm;
 use super::ghash::{POWERS, Products, byte_swap_mask};
+use super::{Gcm, bytes_at};
 
 /// Vectors per iteration.
 const VECTORS: usize = 4;
 
 /// Transforms `len` bytes from `src` to `dst`, counting blocks from `gcm.counter` and folding
-/// the ciphertext into `gcm.hash`.
+/// the ciphertext into `gcm.hash`. With `capture`, the call starts the payload and covers
+/// the header-protection sample at that offset: take it into `gcm.sample` on the way.
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
 /// disjoint; `len` a multiple of 16 unless this is the payload's end; the CPU must have
 /// AVX-512F/BW/VL, VAES, VPCLMULQDQ, AES-NI and PCLMULQDQ.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
-pub(super) unsafe fn crypt(gcm: &mut Gcm<'_>, src: *const u8, dst: *mut u8, len: usize) {
+pub(super) unsafe fn crypt(
+    gcm: &mut Gcm<'_>,
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+    capture: Option<usize>,
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match gcm.key.round_keys.rounds() {
-            10 => crypt_rounds::<10>(gcm, src, dst, len),
-            _ => crypt_rounds::<14>(gcm, src, dst, len),
+            10 => crypt_rounds::<10>(gcm, src, dst, len, capture),
+            _ => crypt_rounds::<14>(gcm, src, dst, len, capture),
         }
     }
 }
@@ -34,6 +41,17 @@ pub(super) fn load_partial(bytes: &[u8]) -> __m128i {
     let mask = (1u16 << bytes.len().min(15)) - 1;
     // SAFETY: the mask covers `bytes` only; masked-off bytes are not read.
     unsafe { _mm_maskz_loadu_epi8(mask, bytes.as_ptr().cast()) }
+}
+
+/// The sample at `offset` of the payload's first 32 bytes, which start `output`.
+#[inline]
+#[target_feature(enable = "avx512f,ssse3")]
+fn first_sample(output: __m512i, offset: usize) -> Option<__m128i> {
+    bytes_at(
+        _mm512_castsi512_si128(output),
+        _mm512_extracti32x4_epi32(output, 1),
+        offset,
+    )
 }
 
 /// The XOR of a vector's four 128-bit lanes.
@@ -94,12 +112,14 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     src: *const u8,
     dst: *mut u8,
     len: usize,
+    capture: Option<usize>,
 ) {
     // Locals, not fields: stores through `dst` could alias `gcm` as far as the compiler
     // knows, and would force the hash and the counter through memory on every iteration.
     let seal = gcm.seal;
     let mut hash = gcm.hash;
     let mut counter = gcm.counter;
+    let mut sample = None;
     let swap = _mm512_broadcast_i32x4(byte_swap_mask());
     let keys = &gcm.key.round_keys;
     let round_keys: [__m512i; 15] = core::array::from_fn(|i| {
@@ -168,6 +188,9 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm512_storeu_si512(dst.add(at).cast(), output);
                 (input, output)
             };
+            if let (0, Some(offset)) = (at, capture) {
+                sample = first_sample(output, offset);
+            }
             let mut text = _mm512_shuffle_epi8(if seal { output } else { input }, swap);
             if i == 0 {
                 text = _mm512_xor_si512(text, _mm512_zextsi128_si512(hash));
@@ -197,6 +220,9 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm512_mask_storeu_epi8(dst.add(at).cast(), mask, output);
                 (input, _mm512_maskz_mov_epi8(mask, output))
             };
+            if let (0, Some(offset)) = (at, capture) {
+                sample = first_sample(output, offset);
+            }
             let mut text = _mm512_shuffle_epi8(if seal { output } else { input }, swap);
             if i == 0 {
                 text = _mm512_xor_si512(text, _mm512_zextsi128_si512(hash));
@@ -208,4 +234,5 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     }
     gcm.hash = hash;
     gcm.counter = counter;
+    gcm.sample = gcm.sample.or(sample);
 }

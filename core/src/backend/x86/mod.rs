@@ -23,7 +23,7 @@ use core::ptr;
 use self::aes::{RoundKeys, load, store};
 use self::ghash::{KeyPowers, Products, byte_swap_mask, multiply};
 use crate::Error;
-use crate::backend::{MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, TAG_LEN};
+use crate::backend::{HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, Sealed, TAG_LEN};
 
 /// Which registers and instructions the fused AES-GCM uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,15 +89,25 @@ impl AesGcmKey {
         })
     }
 
-    /// Encrypts `payload` and returns the tag.
+    /// Encrypts `payload`; returns the tag and `header_key`'s mask of the sample at payload
+    /// offset `sample_at`.
     pub(super) fn seal(
         &self,
+        header_key: &impl HeaderKey,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        payload: Payload<'_, '_, '_, '_>,
-    ) -> [u8; TAG_LEN] {
+        sample_at: usize,
+        mut payload: Payload<'_, '_, '_, '_>,
+    ) -> Sealed {
         // SAFETY: the key exists, so its width's features (a superset of these) are there.
-        unsafe { self.run(nonce, aad, payload, true) }
+        let (tag, sample) = unsafe { self.run(nonce, aad, &mut payload, Some(sample_at)) };
+        // The sample usually came from a register while the ciphertext was in it; where it
+        // did not (a short payload, a first segment shorter than the sample), from memory.
+        let sample = sample.unwrap_or_else(|| payload.sample(sample_at, &tag));
+        Sealed {
+            tag,
+            mask: header_key.mask(&sample),
+        }
     }
 
     /// Decrypts `payload` and returns the tag its ciphertext should carry.
@@ -105,21 +115,23 @@ impl AesGcmKey {
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        payload: Payload<'_, '_, '_, '_>,
+        mut payload: Payload<'_, '_, '_, '_>,
     ) -> [u8; TAG_LEN] {
         // SAFETY: as for `seal`.
-        unsafe { self.run(nonce, aad, payload, false) }
+        unsafe { self.run(nonce, aad, &mut payload, None) }.0
     }
 
+    /// Runs the AEAD over `payload`: sealing if `sample_at` is given, and then also the sample
+    /// if the bulk loop could take it from a register.
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
     fn run(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        payload: Payload<'_, '_, '_, '_>,
-        seal: bool,
-    ) -> [u8; TAG_LEN] {
-        let mut gcm = Gcm::start(self, nonce, aad, payload.len(), seal);
+        payload: &mut Payload<'_, '_, '_, '_>,
+        sample_at: Option<usize>,
+    ) -> ([u8; TAG_LEN], Option<[u8; SAMPLE_LEN]>) {
+        let mut gcm = Gcm::start(self, nonce, aad, payload.len(), sample_at);
         match payload {
             Payload::InPlace(data) => {
                 let at = data.as_mut_ptr();
@@ -134,7 +146,7 @@ impl AesGcmKey {
                 dst_at,
                 len,
             } => {
-                let walked = dst.zip_from(dst_at, src, src_at, len, |input, output| {
+                let walked = dst.zip_from(*dst_at, src, *src_at, *len, |input, output| {
                     // SAFETY: two slices of one length, one shared and one exclusive, so they
                     // do not overlap.
                     unsafe { gcm.update(input.as_ptr(), output.as_mut_ptr(), input.len()) }
@@ -142,7 +154,12 @@ impl AesGcmKey {
                 debug_assert!(walked, "the core checked both buffers' lengths");
             }
         }
-        gcm.finish()
+        let sample = gcm.sample.map(|sample| {
+            let mut bytes = [0; SAMPLE_LEN];
+            store(&mut bytes, sample);
+            bytes
+        });
+        (gcm.finish(), sample)
     }
 }
 
@@ -166,6 +183,11 @@ struct Gcm<'k> {
     partial_len: usize,
     /// Payload bytes not yet seen.
     remaining: usize,
+    /// Where the header-protection sample starts in the payload, when sealing and the bulk
+    /// loop is to take it from a register ...
+    sample_at: Option<usize>,
+    /// ... and the sample, once taken.
+    sample: Option<__m128i>,
     aad_len: usize,
     text_len: usize,
     seal: bool,
@@ -179,7 +201,7 @@ impl<'k> Gcm<'k> {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         text_len: usize,
-        seal: bool,
+        sample_at: Option<usize>,
     ) -> Gcm<'k> {
         // The nonce into a register from scalar loads: a 16-byte load of a 12-byte copy would
         // wait for the copy's stores to drain.
@@ -197,9 +219,11 @@ impl<'k> Gcm<'k> {
             partial: [0; 16],
             partial_len: 16,
             remaining: text_len,
+            sample_at,
+            sample: None,
             aad_len: aad.len(),
             text_len,
-            seal,
+            seal: sample_at.is_some(),
         };
         gcm.tag_mask = key.round_keys.encrypt(gcm.counter_block(1));
         let (blocks, tail) = aad.as_chunks::<16>();
@@ -262,6 +286,7 @@ impl<'k> Gcm<'k> {
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
     unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
         debug_assert!(len <= self.remaining);
+        let start = self.text_len - self.remaining;
         let mut done = 0;
         if self.partial_len < 16 {
             // SAFETY: forwarded from the caller.
@@ -281,9 +306,13 @@ impl<'k> Gcm<'k> {
             // features are present because the key exists.
             unsafe {
                 let (src, dst) = (src.add(done), dst.add(done));
+                // The bulk loop takes the sample if it starts the payload and covers it.
+                let capture = self
+                    .sample_at
+                    .filter(|&at| start + done == 0 && at + SAMPLE_LEN <= bulk);
                 match self.key.width {
-                    Width::Avx512 => avx512::crypt(self, src, dst, bulk),
-                    Width::AesNi => aesni::crypt(self, src, dst, bulk),
+                    Width::Avx512 => avx512::crypt(self, src, dst, bulk, capture),
+                    Width::AesNi => aesni::crypt(self, src, dst, bulk, capture),
                 }
             }
             done += bulk;
@@ -356,6 +385,21 @@ impl Drop for Gcm<'_> {
         }
         core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// The 16 bytes at offset `at` (0 ..= 15) of the 32 bytes `low` then `high`.
+#[inline]
+#[target_feature(enable = "sse2,ssse3")]
+fn bytes_at(low: __m128i, high: __m128i, at: usize) -> Option<__m128i> {
+    macro_rules! shift {
+        ($($n:literal)*) => {
+            match at {
+                $($n => Some(_mm_alignr_epi8(high, low, $n)),)*
+                _ => None,
+            }
+        };
+    }
+    shift!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
 }
 
 /// An AES header-protection key: the sample encrypted with AES-ECB (RFC 9001 §5.4.3).
