@@ -100,14 +100,31 @@ impl AesGcmKey {
         mut payload: Payload<'_, '_, '_, '_>,
     ) -> Sealed {
         // SAFETY: the key exists, so its width's features (a superset of these) are there.
-        let (tag, sample) = unsafe { self.run(nonce, aad, &mut payload, Some(sample_at)) };
-        // The sample usually came from a register while the ciphertext was in it; where it
-        // did not (a short payload, a first segment shorter than the sample), from memory.
-        let sample = sample.unwrap_or_else(|| payload.sample(sample_at, &tag));
-        Sealed {
-            tag,
-            mask: header_key.mask(&sample),
-        }
+        unsafe { self.seal_with_features(header_key, nonce, aad, sample_at, &mut payload) }
+    }
+
+    #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
+    fn seal_with_features(
+        &self,
+        header_key: &impl HeaderKey,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        sample_at: usize,
+        payload: &mut Payload<'_, '_, '_, '_>,
+    ) -> Sealed {
+        let mut gcm = Gcm::start(self, nonce, aad, payload.len(), Some(sample_at));
+        gcm.run(payload);
+        // The sample usually came from a register while the ciphertext was in it: then the
+        // mask's AES runs beside the final GHASH. Where it did not (a short payload, a first
+        // segment shorter than the sample), it is read back once the tag is known.
+        let early = gcm.sample.map(|sample| {
+            let mut bytes = [0; SAMPLE_LEN];
+            store(&mut bytes, sample);
+            header_key.mask(&bytes)
+        });
+        let tag = gcm.finish();
+        let mask = early.unwrap_or_else(|| header_key.mask(&payload.sample(sample_at, &tag)));
+        Sealed { tag, mask }
     }
 
     /// Decrypts `payload` and returns the tag its ciphertext should carry.
@@ -118,48 +135,19 @@ impl AesGcmKey {
         mut payload: Payload<'_, '_, '_, '_>,
     ) -> [u8; TAG_LEN] {
         // SAFETY: as for `seal`.
-        unsafe { self.run(nonce, aad, &mut payload, None) }.0
+        unsafe { self.open_with_features(nonce, aad, &mut payload) }
     }
 
-    /// Runs the AEAD over `payload`: sealing if `sample_at` is given, and then also the sample
-    /// if the bulk loop could take it from a register.
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-    fn run(
+    fn open_with_features(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         payload: &mut Payload<'_, '_, '_, '_>,
-        sample_at: Option<usize>,
-    ) -> ([u8; TAG_LEN], Option<[u8; SAMPLE_LEN]>) {
-        let mut gcm = Gcm::start(self, nonce, aad, payload.len(), sample_at);
-        match payload {
-            Payload::InPlace(data) => {
-                let at = data.as_mut_ptr();
-                // SAFETY: `at` is valid for reads and writes of `data.len()` bytes; source and
-                // destination are the same bytes, which `update` allows.
-                unsafe { gcm.update(at, at, data.len()) }
-            }
-            Payload::Copy {
-                src,
-                src_at,
-                dst,
-                dst_at,
-                len,
-            } => {
-                let walked = dst.zip_from(*dst_at, src, *src_at, *len, |input, output| {
-                    // SAFETY: two slices of one length, one shared and one exclusive, so they
-                    // do not overlap.
-                    unsafe { gcm.update(input.as_ptr(), output.as_mut_ptr(), input.len()) }
-                });
-                debug_assert!(walked, "the core checked both buffers' lengths");
-            }
-        }
-        let sample = gcm.sample.map(|sample| {
-            let mut bytes = [0; SAMPLE_LEN];
-            store(&mut bytes, sample);
-            bytes
-        });
-        (gcm.finish(), sample)
+    ) -> [u8; TAG_LEN] {
+        let mut gcm = Gcm::start(self, nonce, aad, payload.len(), None);
+        gcm.run(payload);
+        gcm.finish()
     }
 }
 
@@ -250,6 +238,35 @@ impl<'k> Gcm<'k> {
                 let mut block = [0; 16];
                 block[..bytes.len()].copy_from_slice(bytes);
                 load(&block)
+            }
+        }
+    }
+
+    /// Runs the whole payload through [`update`](Self::update), in the pieces its segments
+    /// make.
+    #[inline]
+    #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
+    fn run(&mut self, payload: &mut Payload<'_, '_, '_, '_>) {
+        match payload {
+            Payload::InPlace(data) => {
+                let at = data.as_mut_ptr();
+                // SAFETY: `at` is valid for reads and writes of `data.len()` bytes; source and
+                // destination are the same bytes, which `update` allows.
+                unsafe { self.update(at, at, data.len()) }
+            }
+            Payload::Copy {
+                src,
+                src_at,
+                dst,
+                dst_at,
+                len,
+            } => {
+                let walked = dst.zip_from(*dst_at, src, *src_at, *len, |input, output| {
+                    // SAFETY: two slices of one length, one shared and one exclusive, so they
+                    // do not overlap.
+                    unsafe { self.update(input.as_ptr(), output.as_mut_ptr(), input.len()) }
+                });
+                debug_assert!(walked, "the core checked both buffers' lengths");
             }
         }
     }
@@ -420,11 +437,13 @@ impl AesHeaderKey {
     }
 
     /// The mask for `sample`.
+    #[inline]
     pub(super) fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN] {
         // SAFETY: the key exists, so AES-NI is there.
         unsafe { self.mask_aesni(sample) }
     }
 
+    #[inline]
     #[target_feature(enable = "aes,sse2,sse4.1")]
     fn mask_aesni(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN] {
         let block = self.round_keys.encrypt(load(sample));
