@@ -372,7 +372,7 @@ impl<'k> Gcm<'k> {
     /// Ends the packet: hashes any open block and the lengths, and returns the tag.
     #[inline]
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-    fn finish(mut self) -> [u8; TAG_LEN] {
+    fn finish(&mut self) -> [u8; TAG_LEN] {
         if self.partial_len < 16 {
             self.partial[self.partial_len..].fill(0);
             self.hash_blocks(core::iter::once(load(&self.partial)));
@@ -382,25 +382,20 @@ impl<'k> Gcm<'k> {
             (self.text_len as u64 * 8) as i64,
         );
         let hash = multiply(_mm_xor_si128(self.hash, lengths), self.key.powers.power(1));
-        let mut tag = [0; TAG_LEN];
-        store(
-            &mut tag,
-            _mm_xor_si128(_mm_shuffle_epi8(hash, byte_swap_mask()), self.tag_mask),
-        );
-        tag
-    }
-}
-
-impl Drop for Gcm<'_> {
-    fn drop(&mut self) {
-        // Whole-array volatile stores (two 16-byte writes), not `zeroize`'s byte at a time:
-        // this runs for every packet.
+        // Wiped here rather than on drop: a `Drop` impl keeps this state in memory, moved with
+        // a memcpy, where otherwise it lives in registers.
         // SAFETY: both are valid, aligned, exclusively borrowed arrays.
         unsafe {
             ptr::write_volatile(&mut self.keystream, [0; 16]);
             ptr::write_volatile(&mut self.partial, [0; 16]);
         }
         core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        let mut tag = [0; TAG_LEN];
+        store(
+            &mut tag,
+            _mm_xor_si128(_mm_shuffle_epi8(hash, byte_swap_mask()), self.tag_mask),
+        );
+        tag
     }
 }
 
