@@ -65,6 +65,16 @@ impl Implementation {
             .unwrap_or(Implementation::Portable)
     }
 
+    /// What protects `suite` when this implementation is selected: itself for the AES-GCM
+    /// suites, [`Portable`](Implementation::Portable) for ChaCha20-Poly1305, which has no
+    /// fused implementation yet.
+    pub fn for_suite(self, suite: CipherSuite) -> Implementation {
+        match suite {
+            CipherSuite::ChaCha20Poly1305Sha256 => Implementation::Portable,
+            CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => self,
+        }
+    }
+
     /// What [`Auto`] uses: [`detected`](Self::detected), unless (in std builds) the
     /// environment variable `QUICSEAL_BACKEND` names another available implementation, as
     /// tests and benchmarks do to run each one. Read once per process.
@@ -96,10 +106,7 @@ impl Backend for Auto {
 
     fn packet_key(suite: CipherSuite, key: &[u8]) -> Result<AutoPacketKey, Error> {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if let (Some(width), true) = (
-            width(Implementation::selected()),
-            suite != CipherSuite::ChaCha20Poly1305Sha256,
-        ) {
+        if let Some(width) = width(Implementation::selected().for_suite(suite)) {
             return Ok(AutoPacketKey(PacketKeyInner::AesGcm(AesGcmKey::new(
                 width, key,
             )?)));
@@ -111,10 +118,7 @@ impl Backend for Auto {
 
     fn header_key(suite: CipherSuite, key: &[u8]) -> Result<AutoHeaderKey, Error> {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if let (Some(_), true) = (
-            width(Implementation::selected()),
-            suite != CipherSuite::ChaCha20Poly1305Sha256,
-        ) {
+        if width(Implementation::selected().for_suite(suite)).is_some() {
             return Ok(AutoHeaderKey(HeaderKeyInner::Aes(AesHeaderKey::new(key)?)));
         }
         Ok(AutoHeaderKey(HeaderKeyInner::Portable(
