@@ -8,12 +8,13 @@
 //! there), RustCrypto after a memcpy into it. Opening is in place for everyone, header
 //! protection removed first. `memcpy` alone is the floor.
 //!
-//! `cargo bench -p quicseal --bench protect` prints a table and one summary line per suite;
-//! `-- --quick` takes fewer samples; other arguments pick cases (`-- AES-128-GCM 1350`);
-//! `-- --write-docs` also rewrites its section of
-//! docs/performance.md and docs/protect.svg. Timings are wall-clock medians of repeated runs:
-//! compare the ratios, not the numbers across machines. `QUICSEAL_BACKEND` picks quicseal's
-//! implementation as it does everywhere (the default is the fastest the CPU has).
+//! `cargo bench -p quicseal --features std --bench protect` prints a table and one summary
+//! line per suite and operation; `-- --quick` takes fewer samples; other arguments pick cases
+//! (`-- AES-128-GCM 1350`); `-- --write-docs` also rewrites its section of docs/performance.md
+//! and docs/protect.svg. Timings are wall-clock medians of repeated runs: compare the ratios,
+//! not the numbers across machines. `QUICSEAL_BACKEND` picks quicseal's
+//! implementation as it does everywhere (the default is the fastest the CPU has); the core
+//! reads it only with its `std` feature, hence `--features std`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -645,7 +646,7 @@ fn render_svg(samples: &[Sample]) -> String {
     svg + "</svg>\n"
 }
 
-const BEGIN: &str = "<!-- BEGIN packet-protection (written by `cargo bench -p quicseal --bench protect -- --write-docs`) -->";
+const BEGIN: &str = "<!-- BEGIN packet-protection (written by `cargo bench -p quicseal --features std --bench protect -- --write-docs`) -->";
 const END: &str = "<!-- END packet-protection -->";
 
 fn update_docs(
@@ -667,7 +668,7 @@ fn update_docs(
     let (runs, batch) = (effort.runs, effort.batch);
     let section = format!(
         "{BEGIN}\n## Packet protection (core)\n\n\
-         Command: `cargo bench -p quicseal --bench protect -- --write-docs` (release, one thread,\n\
+         Command: `cargo bench -p quicseal --features std --bench protect -- --write-docs` (release, one thread,\n\
          default build: no `target-cpu=native`). quicseal's implementation: `{}` (AES-GCM; ChaCha20-Poly1305\n\
          is `portable` under every implementation until a fused one exists).\n\
          Machine: {cpu}, {cores} cores, shared VM: wall-clock medians of {runs} runs of {batch} packets; read the ratios.\n\n\

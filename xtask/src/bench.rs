@@ -1,8 +1,8 @@
 //! `cargo xtask bench [--quick]`: the benchmarks, with release builds.
 //!
-//! 1. Packet protection (`cargo bench -p quicseal --bench protect`): quicseal against ring,
-//!    aws-lc-rs and RustCrypto, which rewrites its section of `docs/performance.md` and
-//!    `docs/protect.svg`.
+//! 1. Packet protection (`cargo bench -p quicseal --features std --bench protect`): quicseal
+//!    against ring, aws-lc-rs and RustCrypto, which rewrites its section of
+//!    `docs/performance.md` and `docs/protect.svg`.
 //! 2. The userspace datapath (`quicseal bench`): sealed against unsealed traffic over
 //!    loopback, which rewrites its section and the CSV beside the figure; then a matplotlib
 //!    script draws the figure from the CSV.
@@ -23,7 +23,17 @@ pub fn run(args: &[String]) -> Result {
         [flag] if flag == "--quick" => true,
         _ => return Err("usage: cargo xtask bench [--quick]".into()),
     };
-    let protect = ["bench", "--package", "quicseal", "--bench", "protect", "--"];
+    // `std` lets QUICSEAL_BACKEND pick the implementation, as everywhere else.
+    let protect = [
+        "bench",
+        "--package",
+        "quicseal",
+        "--features",
+        "std",
+        "--bench",
+        "protect",
+        "--",
+    ];
     if quick {
         return cargo(&[&protect[..], &["--quick"]].concat());
     }

@@ -15,6 +15,8 @@ use crate::{CipherSuite, Error};
 pub enum Implementation {
     /// Fused AES-GCM on VAES and VPCLMULQDQ over 512-bit registers (x86_64 with AVX-512).
     Avx512,
+    /// Fused AES-GCM on VAES and VPCLMULQDQ over 256-bit registers (x86_64 with AVX2).
+    Avx2,
     /// Fused AES-GCM on AES-NI and PCLMULQDQ over 128-bit registers (x86_64).
     AesNi,
     /// RustCrypto's `aes`, `ctr` and `ghash` ([`Portable`]): every CPU.
@@ -23,16 +25,18 @@ pub enum Implementation {
 
 impl Implementation {
     /// Every implementation, fastest first.
-    pub const ALL: [Implementation; 3] = [
+    pub const ALL: [Implementation; 4] = [
         Implementation::Avx512,
+        Implementation::Avx2,
         Implementation::AesNi,
         Implementation::Portable,
     ];
 
-    /// The name `QUICSEAL_BACKEND` takes: `avx512`, `aesni` or `portable`.
+    /// The name `QUICSEAL_BACKEND` takes: `avx512`, `avx2`, `aesni` or `portable`.
     pub fn name(self) -> &'static str {
         match self {
             Implementation::Avx512 => "avx512",
+            Implementation::Avx2 => "avx2",
             Implementation::AesNi => "aesni",
             Implementation::Portable => "portable",
         }
@@ -49,6 +53,8 @@ impl Implementation {
         match self {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Implementation::Avx512 => Width::Avx512.available(),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            Implementation::Avx2 => Width::Avx2.available(),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Implementation::AesNi => Width::AesNi.available(),
             Implementation::Portable => true,
@@ -131,6 +137,7 @@ impl Backend for Auto {
 fn width(implementation: Implementation) -> Option<Width> {
     match implementation {
         Implementation::Avx512 => Some(Width::Avx512),
+        Implementation::Avx2 => Some(Width::Avx2),
         Implementation::AesNi => Some(Width::AesNi),
         Implementation::Portable => None,
     }

@@ -2,9 +2,11 @@
 //! blocks per iteration, with the round keys and the powers of the hash key prepared when a
 //! key is made.
 //!
-//! Two widths share everything but the bulk loop:
+//! Three widths share everything but the bulk loop:
 //! - [`Width::Avx512`]: VAES and VPCLMULQDQ on 512-bit registers, 16 blocks per iteration,
 //!   tails with AVX-512 masked loads and stores.
+//! - [`Width::Avx2`]: VAES and VPCLMULQDQ on 256-bit registers, 8 blocks per iteration, for
+//!   CPUs with VAES but no AVX-512.
 //! - [`Width::AesNi`]: AES-NI and PCLMULQDQ on 128-bit registers, 8 blocks per iteration.
 //!
 //! A key of a width is only made on a CPU that has the width's instructions (checked by
@@ -14,6 +16,7 @@
 
 mod aes;
 mod aesni;
+mod avx2;
 mod avx512;
 mod ghash;
 
@@ -30,6 +33,8 @@ use crate::backend::{HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, Sealed
 pub(super) enum Width {
     /// VAES + VPCLMULQDQ on 512-bit registers (AVX-512F/BW/VL).
     Avx512,
+    /// VAES + VPCLMULQDQ on 256-bit registers (AVX2).
+    Avx2,
     /// AES-NI + PCLMULQDQ on 128-bit registers.
     AesNi,
 }
@@ -41,12 +46,23 @@ impl Width {
     pub(super) fn available(self) -> bool {
         match self {
             Width::Avx512 => avx512_cpuid::get(),
+            Width::Avx2 => avx2_cpuid::get(),
             Width::AesNi => aesni_cpuid::get(),
         }
     }
 }
 
 cpufeatures::new!(aesni_cpuid, "aes", "pclmulqdq", "sse4.1", "ssse3");
+cpufeatures::new!(
+    avx2_cpuid,
+    "aes",
+    "pclmulqdq",
+    "sse4.1",
+    "ssse3",
+    "avx2",
+    "vaes",
+    "vpclmulqdq"
+);
 cpufeatures::new!(
     avx512_cpuid,
     "aes",
@@ -234,7 +250,7 @@ impl<'k> Gcm<'k> {
         match self.key.width {
             // SAFETY: a key of this width exists, so the CPU has AVX-512BW/VL.
             Width::Avx512 => unsafe { avx512::load_partial(bytes) },
-            Width::AesNi => {
+            Width::Avx2 | Width::AesNi => {
                 let mut block = [0; 16];
                 block[..bytes.len()].copy_from_slice(bytes);
                 load(&block)
@@ -329,6 +345,7 @@ impl<'k> Gcm<'k> {
                     .filter(|&at| start + done == 0 && at + SAMPLE_LEN <= bulk);
                 match self.key.width {
                     Width::Avx512 => avx512::crypt(self, src, dst, bulk, capture),
+                    Width::Avx2 => avx2::crypt(self, src, dst, bulk, capture),
                     Width::AesNi => aesni::crypt(self, src, dst, bulk, capture),
                 }
             }

@@ -10,7 +10,7 @@ use super::*;
 use crate::sg::{SgDestination, SgSource};
 
 fn widths() -> Vec<Width> {
-    [Width::Avx512, Width::AesNi]
+    [Width::Avx512, Width::Avx2, Width::AesNi]
         .into_iter()
         .filter(|w| w.available())
         .collect()

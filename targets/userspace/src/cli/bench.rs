@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use quicseal::CipherSuite;
+use quicseal::backend::Implementation;
 use quicseal_userspace::traffic::{self, Endpoints, Protection, TrafficConfig, TrafficReport};
 
 use super::CliError;
@@ -328,8 +329,8 @@ above) and absolute numbers say little about a NIC. Loopback does none of the wo
 adds (checksums, segmentation in the driver, interrupts, a wire that is usually the \
 bottleneck) and hands each GSO batch to the receiver whole, so the unsealed path here is about \
 two copies and a few syscalls: sealing shows at its most expensive relative to the rest, and on \
-a real path the ratio moves towards 1. The crypto is the core's portable backend (RustCrypto, \
-AES-NI/CLMUL or SIMD ChaCha20 picked at run time).\n\
+a real path the ratio moves towards 1. The crypto is the core's default backend: `{aes}` for \
+AES-GCM, `{chacha}` (RustCrypto) for ChaCha20-Poly1305.\n\
 {SECTION_END}\n",
         count = args.count,
         size = args.packet_size,
@@ -339,6 +340,12 @@ AES-NI/CLMUL or SIMD ChaCha20 picked at run time).\n\
         before = load.before,
         after = load.after,
         reading = reading(args.batch, rows),
+        aes = Implementation::selected()
+            .for_suite(CipherSuite::Aes128GcmSha256)
+            .name(),
+        chacha = Implementation::selected()
+            .for_suite(CipherSuite::ChaCha20Poly1305Sha256)
+            .name(),
     )
 }
 
@@ -357,8 +364,9 @@ fn reading(batch: usize, rows: &[Row]) -> String {
         "How to read it: with GSO and GRO the syscalls are shared by {batch} packets and the \
          crypto is most of the work: sealed AES-128-GCM runs at {aes:.2}× the unsealed rate, and \
          its receiver spends {aes_rx:.0} ns per packet against {plain_rx:.0} unsealed, the \
-         difference being the core's `open` (compare the packet-protection section); \
-         ChaCha20-Poly1305 ({chacha:.2}×) is slower still in the portable backend. Without GSO \
+         core's `open` being the difference, within this VM's run-to-run spread (compare the \
+         packet-protection section); ChaCha20-Poly1305 ({chacha:.2}×) is slower, RustCrypto's \
+         until a fused one exists. Without GSO \
          one `sendmsg` per datagram dominates (on loopback the sender's time includes the \
          delivery the kernel does in its context), and sealing with AES-128-GCM keeps \
          {aes_nogso:.2}× of that rate. GSO itself is worth {gso_gain:.1}× to sealed AES-128-GCM \

@@ -1,0 +1,246 @@
+//! The 256-bit bulk loop: VAES and VPCLMULQDQ on four vectors of two blocks, 8 blocks per
+//! iteration with one GHASH reduction (Karatsuba, as the 512-bit loop), for CPUs that have
+//! VAES without AVX-512. The tail (fewer than 8 blocks, the last maybe partial) goes through
+//! buffers on the stack: AVX2 has no masked byte loads and stores.
+
+use core::arch::x86_64::*;
+use core::ptr;
+
+use super::ghash::{POWERS, Products, byte_swap_mask};
+use super::{Gcm, bytes_at};
+
+/// Vectors per iteration.
+const VECTORS: usize = 4;
+/// Blocks per iteration.
+const BLOCKS: usize = 2 * VECTORS;
+
+/// Transforms `len` bytes from `src` to `dst`, counting blocks from `gcm.counter` and folding
+/// the ciphertext into `gcm.hash`. With `capture`, the call starts the payload and covers
+/// the header-protection sample at that offset: take it into `gcm.sample` on the way.
+///
+/// # Safety
+/// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
+/// disjoint; `len` a multiple of 16 unless this is the payload's end; the CPU must have AVX2,
+/// VAES, VPCLMULQDQ, AES-NI, PCLMULQDQ and SSE4.1.
+#[target_feature(enable = "avx2,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
+pub(super) unsafe fn crypt(
+    gcm: &mut Gcm<'_>,
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+    capture: Option<usize>,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match gcm.key.round_keys.rounds() {
+            10 => crypt_rounds::<10>(gcm, src, dst, len, capture),
+            _ => crypt_rounds::<14>(gcm, src, dst, len, capture),
+        }
+    }
+}
+
+/// The XOR of a vector's two 128-bit lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn fold_lanes(v: __m256i) -> __m128i {
+    _mm_xor_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1))
+}
+
+/// Lane-wise partial products of 2 blocks at a time, summed, with Karatsuba's three
+/// multiplications per block.
+#[derive(Clone, Copy)]
+struct WideProducts {
+    low: __m256i,
+    /// Sum of (a.lo ^ a.hi) * (b.lo ^ b.hi); the true middle is this ^ low ^ high.
+    karatsuba: __m256i,
+    high: __m256i,
+}
+
+impl WideProducts {
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn zero() -> WideProducts {
+        WideProducts {
+            low: _mm256_setzero_si256(),
+            karatsuba: _mm256_setzero_si256(),
+            high: _mm256_setzero_si256(),
+        }
+    }
+
+    /// Adds the products of `a` and `b`, lane by lane; `b_folded` holds the XOR of each of
+    /// `b`'s lanes' halves.
+    #[inline]
+    #[target_feature(enable = "avx2,vpclmulqdq")]
+    fn add(&mut self, a: __m256i, b: __m256i, b_folded: __m256i) {
+        let a_folded = _mm256_xor_si256(a, _mm256_shuffle_epi32(a, 0x4e));
+        self.low = _mm256_xor_si256(self.low, _mm256_clmulepi64_epi128(a, b, 0x00));
+        self.karatsuba = _mm256_xor_si256(
+            self.karatsuba,
+            _mm256_clmulepi64_epi128(a_folded, b_folded, 0x00),
+        );
+        self.high = _mm256_xor_si256(self.high, _mm256_clmulepi64_epi128(a, b, 0x11));
+    }
+
+    /// Adds the two lanes and reduces.
+    #[inline]
+    #[target_feature(enable = "avx2,pclmulqdq")]
+    fn reduce(self) -> __m128i {
+        let middle = _mm256_xor_si256(_mm256_xor_si256(self.karatsuba, self.low), self.high);
+        Products {
+            low: fold_lanes(self.low),
+            middle: fold_lanes(middle),
+            high: fold_lanes(self.high),
+        }
+        .reduce()
+    }
+}
+
+#[target_feature(enable = "avx2,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
+unsafe fn crypt_rounds<const ROUNDS: usize>(
+    gcm: &mut Gcm<'_>,
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+    capture: Option<usize>,
+) {
+    // Locals, not fields: stores through `dst` could alias `gcm` as far as the compiler
+    // knows, and would force the hash and the counter through memory on every iteration.
+    let seal = gcm.seal;
+    let mut hash = gcm.hash;
+    let mut counter = gcm.counter;
+    let mut sample = None;
+    let swap = _mm256_broadcastsi128_si256(byte_swap_mask());
+    let keys = &gcm.key.round_keys;
+    let round_keys: [__m256i; 15] = core::array::from_fn(|i| {
+        if i <= ROUNDS {
+            _mm256_broadcastsi128_si256(keys.get(i))
+        } else {
+            _mm256_setzero_si256()
+        }
+    });
+    let encrypt = |counters: __m256i| {
+        let mut block = _mm256_xor_si256(_mm256_shuffle_epi8(counters, swap), round_keys[0]);
+        for key in &round_keys[1..ROUNDS] {
+            block = _mm256_aesenc_epi128(block, *key);
+        }
+        _mm256_aesenclast_epi128(block, round_keys[ROUNDS])
+    };
+    let powers = &gcm.key.powers;
+    // Lane i counts block counter + i; each vector moves on by two.
+    let c = counter as i32;
+    let mut counters = _mm256_add_epi32(
+        _mm256_broadcastsi128_si256(gcm.counter_base),
+        _mm256_set_epi32(0, 0, 0, c.wrapping_add(1), 0, 0, 0, c),
+    );
+    let two = _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 2);
+    // SAFETY: `powers_from(n)` and `folded_from(n)` point at 64 readable bytes for n in
+    // 1 ..= 16, so 32 are readable too.
+    let load_powers = |n: usize| unsafe {
+        (
+            _mm256_loadu_si256(powers.powers_from(n).cast()),
+            _mm256_loadu_si256(powers.folded_from(n).cast()),
+        )
+    };
+    let wide_powers: [(__m256i, __m256i); VECTORS] =
+        core::array::from_fn(|i| load_powers(BLOCKS - 2 * i));
+    const { assert!(BLOCKS <= POWERS) };
+
+    let mut done = 0;
+    while len - done >= 32 * VECTORS {
+        let mut blocks = [_mm256_setzero_si256(); VECTORS];
+        for block in &mut blocks {
+            *block = _mm256_xor_si256(_mm256_shuffle_epi8(counters, swap), round_keys[0]);
+            counters = _mm256_add_epi32(counters, two);
+        }
+        for key in &round_keys[1..ROUNDS] {
+            for block in &mut blocks {
+                *block = _mm256_aesenc_epi128(*block, *key);
+            }
+        }
+        let mut products = WideProducts::zero();
+        for (i, block) in blocks.iter().enumerate() {
+            let at = done + 32 * i;
+            // SAFETY: `at + 32 <= len`: inside both ranges; read before written.
+            let (input, output) = unsafe {
+                let input = _mm256_loadu_si256(src.add(at).cast());
+                let output =
+                    _mm256_xor_si256(input, _mm256_aesenclast_epi128(*block, round_keys[ROUNDS]));
+                _mm256_storeu_si256(dst.add(at).cast(), output);
+                (input, output)
+            };
+            if let (0, Some(offset)) = (at, capture) {
+                sample = first_sample(output, offset);
+            }
+            let mut text = _mm256_shuffle_epi8(if seal { output } else { input }, swap);
+            if i == 0 {
+                text = _mm256_xor_si256(text, _mm256_zextsi128_si256(hash));
+            }
+            products.add(text, wide_powers[i].0, wide_powers[i].1);
+        }
+        hash = products.reduce();
+        counter = counter.wrapping_add(BLOCKS as u32);
+        done += 32 * VECTORS;
+    }
+
+    let rest = len - done;
+    if rest > 0 {
+        // Fewer than 8 blocks, the last maybe partial: through buffers on the stack.
+        let blocks = rest.div_ceil(16);
+        let mut input = [0u8; 16 * BLOCKS];
+        let mut output = [0u8; 16 * BLOCKS];
+        // SAFETY: `done + rest == len`: the rest of both ranges, into and out of buffers of
+        // 128 > `rest` bytes.
+        unsafe { ptr::copy_nonoverlapping(src.add(done), input.as_mut_ptr(), rest) };
+        let (inputs, _) = input.as_chunks::<32>();
+        let (outputs, _) = output.as_chunks_mut::<32>();
+        for (text_in, text_out) in inputs.iter().zip(outputs).take(blocks.div_ceil(2)) {
+            let keystream = encrypt(counters);
+            counters = _mm256_add_epi32(counters, two);
+            // SAFETY: 32-byte arrays.
+            unsafe {
+                let text = _mm256_loadu_si256(text_in.as_ptr().cast());
+                _mm256_storeu_si256(
+                    text_out.as_mut_ptr().cast(),
+                    _mm256_xor_si256(text, keystream),
+                );
+            }
+        }
+        // SAFETY: as above.
+        unsafe { ptr::copy_nonoverlapping(output.as_ptr(), dst.add(done), rest) };
+        output[rest..].fill(0);
+        let texts = if seal { &output } else { &input };
+        let (pairs, _) = texts.as_chunks::<32>();
+        let mut products = WideProducts::zero();
+        for (i, pair) in pairs.iter().take(blocks.div_ceil(2)).enumerate() {
+            // SAFETY: a 32-byte array.
+            let text = unsafe { _mm256_loadu_si256(pair.as_ptr().cast()) };
+            if let (0, 0, Some(offset)) = (done, i, capture) {
+                sample = first_sample(text, offset);
+            }
+            let mut text = _mm256_shuffle_epi8(text, swap);
+            if i == 0 {
+                text = _mm256_xor_si256(text, _mm256_zextsi128_si256(hash));
+            }
+            let (power, folded) = load_powers(blocks - 2 * i);
+            products.add(text, power, folded);
+        }
+        hash = products.reduce();
+        counter = counter.wrapping_add(blocks as u32);
+        zeroize::Zeroize::zeroize(&mut input);
+        zeroize::Zeroize::zeroize(&mut output);
+    }
+    gcm.hash = hash;
+    gcm.counter = counter;
+    gcm.sample = gcm.sample.or(sample);
+}
+
+/// The sample at `offset` of the payload's first 32 bytes, which `output` holds.
+#[inline]
+#[target_feature(enable = "avx2,ssse3")]
+fn first_sample(output: __m256i, offset: usize) -> Option<__m128i> {
+    bytes_at(
+        _mm256_castsi256_si128(output),
+        _mm256_extracti128_si256(output, 1),
+        offset,
+    )
+}
