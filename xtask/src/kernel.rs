@@ -60,6 +60,8 @@ pub fn run() -> crate::Result {
     fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
 
     let step = |name: &str| eprintln!("kernel-test: {name} ...");
+    step("checking quicseal_rust.h's statuses against the core");
+    check_status_table(&root.join("targets/kernel/module/quicseal_rust.h"))?;
     step("checking packages");
     ensure_packages()?;
     let abi = headers_abi()?;
@@ -108,6 +110,53 @@ pub fn run() -> crate::Result {
         started.elapsed()
     );
     verdict.map(|_| ())
+}
+
+/// `enum qs_status` in the module's header must list every core `Error` under its
+/// SCREAMING_SNAKE_CASE name with the value `Error::status()` gives, and nothing else but
+/// `QS_OK` and the ABI's own `QS_EINVAL_ARGS`: the C side cannot read the core's table, so
+/// this is what keeps the two from drifting apart.
+fn check_status_table(header: &Path) -> crate::Result {
+    let text = fs::read_to_string(header).map_err(|e| format!("{}: {e}", header.display()))?;
+    let body = text
+        .split_once("enum qs_status {")
+        .and_then(|(_, rest)| rest.split_once("};"))
+        .map(|(body, _)| body)
+        .ok_or_else(|| format!("{}: no `enum qs_status`", header.display()))?;
+    let listed: Vec<(String, u32)> = body
+        .split(',')
+        .filter_map(|entry| {
+            let (name, value) = entry.split_once('=')?;
+            Some((name.trim().to_string(), value.trim().parse().ok()?))
+        })
+        .collect();
+    let mut expected: Vec<(String, u32)> = vec![("QS_OK".into(), 0)];
+    expected.extend(quicseal::Error::ALL.iter().map(|error| {
+        (
+            format!("QS_{}", screaming_snake(&format!("{error:?}"))),
+            u32::from(error.status()),
+        )
+    }));
+    expected.push(("QS_EINVAL_ARGS".into(), 100));
+    if listed != expected {
+        return Err(format!(
+            "{}: enum qs_status is {listed:?}, the core says {expected:?}",
+            header.display()
+        ));
+    }
+    Ok(())
+}
+
+/// `UnknownConnectionId` as `UNKNOWN_CONNECTION_ID`.
+fn screaming_snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 fn apt(args: &[&str]) -> crate::Result {

@@ -160,6 +160,10 @@ static int qs_errno(int status)
 	case QS_GSO_LAYOUT:
 	case QS_EINVAL_ARGS:
 		return -EINVAL;
+	case QS_UNKNOWN_CONNECTION_ID:
+	case QS_TABLE_FULL:
+		/* Flow-table errors: each socket has its own flow, so the object never reports
+		 * them; anything it does not document is an internal error. */
 	default:
 		return -EIO;
 	}

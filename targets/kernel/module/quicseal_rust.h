@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * The C ABI of the Rust object (targets/kernel/rust/src/lib.rs). Structures are the uapi's;
- * statuses are 1 + the position of the core's Error variant in Error::ALL.
+ * statuses are the core's Error::status() (1 + the variant's position in Error::ALL), and
+ * `cargo xtask kernel-test` checks this enum against the core before it builds anything.
  */
 #ifndef QUICSEAL_RUST_H
 #define QUICSEAL_RUST_H
@@ -26,6 +27,8 @@ enum qs_status {
 	QS_GSO_SIZE_TOO_SMALL = 13,
 	QS_TOO_MANY_SEGMENTS = 14,
 	QS_GSO_LAYOUT = 15,
+	QS_UNKNOWN_CONNECTION_ID = 16,
+	QS_TABLE_FULL = 17,
 	QS_EINVAL_ARGS = 100,
 };
 

@@ -32,9 +32,21 @@ pub const MAX_SG: usize = 48;
 /// The uapi's "none" for optional 64-bit fields.
 const NONE: u64 = u64::MAX;
 /// The AEAD tag every 1-RTT packet carries.
-const TAG_LEN: usize = 16;
+const TAG_LEN: usize = quicseal::backend::TAG_LEN;
+/// The uapi's `QUICSEAL_MAX_SECRET_LEN` and `QUICSEAL_MAX_HP_KEY_LEN`. The header writes
+/// these, `QUICSEAL_TAG_LEN` (16) and `QUICSEAL_MAX_DCID_LEN` (20) as literals, since C cannot
+/// read the core: the assertions below stop the build when the core no longer agrees.
 const MAX_SECRET_LEN: usize = 48;
 const MAX_HP_KEY_LEN: usize = 32;
+const _: () = {
+    let mut i = 0;
+    while i < CipherSuite::ALL.len() {
+        assert!(CipherSuite::ALL[i].secret_len() <= MAX_SECRET_LEN);
+        assert!(CipherSuite::ALL[i].key_len() <= MAX_HP_KEY_LEN);
+        i += 1;
+    }
+    assert!(TAG_LEN == 16 && quicseal::wire::MAX_CID_LEN == 20);
+};
 const KEYS_GREASE_QUIC_BIT: u32 = 1;
 /// `sizeof(struct quicseal_keys)` of the first layout, which always starts at generation 0.
 pub const KEYS_SIZE_V1: u32 = 88;
@@ -79,18 +91,33 @@ pub struct CCounters {
     key_updates: u64,
 }
 
+const _: () = assert!(size_of::<CCounters>() == 9 * size_of::<u64>());
+
 impl From<Counters> for CCounters {
-    fn from(c: Counters) -> CCounters {
+    fn from(counters: Counters) -> CCounters {
+        // Destructured whole: a counter added to the core fails to compile here until the
+        // uapi struct has it, rather than being dropped without a word.
+        let Counters {
+            sealed,
+            opened,
+            passed_through,
+            auth_failures,
+            malformed,
+            dropped_for_limits,
+            key_unavailable,
+            rejected,
+            key_updates,
+        } = counters;
         CCounters {
-            sealed: c.sealed,
-            opened: c.opened,
-            passed_through: c.passed_through,
-            auth_failures: c.auth_failures,
-            malformed: c.malformed,
-            limit_drops: c.dropped_for_limits,
-            key_unavailable: c.key_unavailable,
-            rejected: c.rejected,
-            key_updates: c.key_updates,
+            sealed,
+            opened,
+            passed_through,
+            auth_failures,
+            malformed,
+            limit_drops: dropped_for_limits,
+            key_unavailable,
+            rejected,
+            key_updates,
         }
     }
 }
@@ -170,13 +197,10 @@ pub const QS_OK: i32 = 0;
 /// The caller broke the ABI's contract (null pointer, too many segments, bad struct size).
 pub const QS_EINVAL_ARGS: i32 = 100;
 
-/// The status the shim maps to an errno: 1 + the variant's position in `Error::ALL`, so the
-/// table in `quicseal_rust.h` follows the core's list.
+/// The status the shim maps to an errno: the core's own `Error::status()`, which
+/// `quicseal_rust.h` lists (and `cargo xtask kernel-test` checks it does).
 pub fn status(error: Error) -> i32 {
-    Error::ALL
-        .iter()
-        .position(|e| *e == error)
-        .map_or(99, |i| i as i32 + 1)
+    i32::from(error.status())
 }
 
 #[unsafe(no_mangle)]

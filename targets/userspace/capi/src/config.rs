@@ -155,6 +155,7 @@ mod tests {
         }
         assert_eq!(quicseal_suite_key_len(0x1304), 0);
         assert_eq!(QUICSEAL_TAG_LEN, quicseal_core::backend::TAG_LEN);
+        assert_eq!(QUICSEAL_IV_LEN, quicseal_core::backend::NONCE_LEN);
         assert_eq!(QUICSEAL_MAX_CID_LEN, quicseal_core::wire::MAX_CID_LEN);
         assert_eq!(QUICSEAL_DEFAULT_MAX_SEGMENTS, DEFAULT_MAX_GSO_SEGMENTS);
     }

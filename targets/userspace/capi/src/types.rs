@@ -121,16 +121,29 @@ pub struct quicseal_counters {
 
 impl From<Counters> for quicseal_counters {
     fn from(counters: Counters) -> quicseal_counters {
+        // Destructured whole: a counter added to the core fails to compile here until this
+        // struct (and so the header) has it, rather than being dropped without a word.
+        let Counters {
+            sealed,
+            opened,
+            passed_through,
+            auth_failures,
+            malformed,
+            dropped_for_limits,
+            key_unavailable,
+            rejected,
+            key_updates,
+        } = counters;
         quicseal_counters {
-            sealed: counters.sealed,
-            opened: counters.opened,
-            passed_through: counters.passed_through,
-            auth_failures: counters.auth_failures,
-            malformed: counters.malformed,
-            dropped_for_limits: counters.dropped_for_limits,
-            key_unavailable: counters.key_unavailable,
-            rejected: counters.rejected,
-            key_updates: counters.key_updates,
+            sealed,
+            opened,
+            passed_through,
+            auth_failures,
+            malformed,
+            dropped_for_limits,
+            key_unavailable,
+            rejected,
+            key_updates,
             dropped: counters.dropped(),
         }
     }
