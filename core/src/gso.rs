@@ -7,10 +7,91 @@
 //! each is opened on its own. Either way one bad datagram gets its own error and the others go
 //! on.
 
-use crate::backend::{Backend, TAG_LEN};
+use crate::backend::{Backend, SAMPLE_LEN, TAG_LEN};
 use crate::flow::{Batch, Outcome};
+use crate::packet_number::MAX_PN_LEN;
 use crate::sg::{SgDestination, SgSource};
 use crate::{Error, RxFlow, TxFlow};
+
+/// The shape of a GSO batch, computed here once so that every shim sizes its buffers and
+/// result slices from the core's arithmetic instead of its own.
+///
+/// ```
+/// use quicseal::GsoLayout;
+///
+/// // Two full 100-byte datagrams and a 46-byte one, from 198 bytes of cleartext.
+/// let layout = GsoLayout::new(84 + 84 + 30, 100, 64)?;
+/// assert_eq!((layout.segments, layout.cleartext_stride, layout.sealed_len), (3, 84, 246));
+/// # Ok::<(), quicseal::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GsoLayout {
+    /// Datagrams in the batch.
+    pub segments: usize,
+    /// Bytes of cleartext per datagram: `gso_size` less the tag sealing adds.
+    pub cleartext_stride: usize,
+    /// Bytes of the sealed batch: the cleartext and one tag per datagram.
+    pub sealed_len: usize,
+}
+
+impl GsoLayout {
+    /// The layout of `cleartext_len` bytes of cleartext sealed at `gso_size` (tag included),
+    /// for a sender that takes at most `max_segments` datagrams in one batch. Fails with
+    /// [`Error::GsoSizeTooSmall`] when `gso_size` leaves no room beside the tag and
+    /// [`Error::TooManySegments`] past `max_segments`. A flow also refuses a `gso_size` below
+    /// its [`TxFlow::min_gso_size`]; [`TxFlow::gso_layout`] checks both.
+    pub const fn new(
+        cleartext_len: usize,
+        gso_size: usize,
+        max_segments: usize,
+    ) -> Result<GsoLayout, Error> {
+        if gso_size <= TAG_LEN {
+            return Err(Error::GsoSizeTooSmall);
+        }
+        let cleartext_stride = gso_size - TAG_LEN;
+        let segments = cleartext_len.div_ceil(cleartext_stride);
+        if segments > max_segments {
+            return Err(Error::TooManySegments);
+        }
+        Ok(GsoLayout {
+            segments,
+            cleartext_stride,
+            sealed_len: cleartext_len + segments * TAG_LEN,
+        })
+    }
+
+    /// The layout of a batch laid out in place: `buffer_len` bytes at a stride of `gso_size`,
+    /// each datagram holding its cleartext and room for its tag.
+    pub const fn in_place(
+        buffer_len: usize,
+        gso_size: usize,
+        max_segments: usize,
+    ) -> Result<GsoLayout, Error> {
+        if gso_size <= TAG_LEN {
+            return Err(Error::GsoSizeTooSmall);
+        }
+        let segments = buffer_len.div_ceil(gso_size);
+        if segments > max_segments {
+            return Err(Error::TooManySegments);
+        }
+        Ok(GsoLayout {
+            segments,
+            cleartext_stride: gso_size - TAG_LEN,
+            sealed_len: buffer_len,
+        })
+    }
+}
+
+/// Datagrams in a GRO buffer of `len` bytes coalesced at `segment_size`: an empty buffer is
+/// one (empty, so malformed) datagram; `None` for bytes with a zero segment size.
+pub const fn gro_datagrams(len: usize, segment_size: usize) -> Option<usize> {
+    match (len, segment_size) {
+        (0, _) => Some(1),
+        (_, 0) => None,
+        _ => Some(len.div_ceil(segment_size)),
+    }
+}
 
 /// Checks a batch's shape: `segments` datagrams against the flow's limit and the caller's
 /// result slice.
@@ -28,7 +109,30 @@ impl<B: Backend> TxFlow<B> {
     /// Smallest `gso_size` this flow accepts: a header with a 4-byte packet number, a sample
     /// and a tag.
     pub fn min_gso_size(&self) -> usize {
-        1 + self.config().dcid_len + 4 + 16 + TAG_LEN
+        1 + self.config().dcid_len + MAX_PN_LEN + SAMPLE_LEN + TAG_LEN
+    }
+
+    /// The layout [`seal_gso`](Self::seal_gso) gives `cleartext_len` bytes at `gso_size`, or
+    /// why it refuses the batch whole (a `gso_size` below
+    /// [`min_gso_size`](Self::min_gso_size), more segments than `FlowConfig::max_segments`).
+    pub fn gso_layout(&self, cleartext_len: usize, gso_size: usize) -> Result<GsoLayout, Error> {
+        if gso_size < self.min_gso_size() {
+            return Err(Error::GsoSizeTooSmall);
+        }
+        GsoLayout::new(cleartext_len, gso_size, self.config().max_segments)
+    }
+
+    /// Like [`gso_layout`](Self::gso_layout), for [`seal_gso_in_place`](Self::seal_gso_in_place)
+    /// on a buffer of `buffer_len` bytes.
+    pub fn gso_layout_in_place(
+        &self,
+        buffer_len: usize,
+        gso_size: usize,
+    ) -> Result<GsoLayout, Error> {
+        if gso_size < self.min_gso_size() {
+            return Err(Error::GsoSizeTooSmall);
+        }
+        GsoLayout::in_place(buffer_len, gso_size, self.config().max_segments)
     }
 
     /// Seals a GSO batch: `src` holds cleartext datagrams at a stride of `gso_size - 16`
@@ -64,15 +168,11 @@ impl<B: Backend> TxFlow<B> {
         dst: &mut [&mut [u8]],
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
-        if gso_size < self.min_gso_size() {
-            return Err(Error::GsoSizeTooSmall);
-        }
         let src = SgSource::new(src);
         let mut dst = SgDestination::new(dst);
-        let stride = gso_size - TAG_LEN;
-        let segments = src.len().div_ceil(stride);
-        check_batch(segments, self.config().max_segments, results.len())?;
-        if dst.len() < src.len() + segments * TAG_LEN {
+        let layout = self.gso_layout(src.len(), gso_size)?;
+        let (segments, stride) = (layout.segments, layout.cleartext_stride);
+        if segments > results.len() || dst.len() < layout.sealed_len {
             return Err(Error::BufferTooSmall);
         }
 
@@ -128,11 +228,10 @@ impl<B: Backend> TxFlow<B> {
         gso_size: usize,
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
-        if gso_size < self.min_gso_size() {
-            return Err(Error::GsoSizeTooSmall);
+        let segments = self.gso_layout_in_place(buffer.len(), gso_size)?.segments;
+        if segments > results.len() {
+            return Err(Error::BufferTooSmall);
         }
-        let segments = buffer.len().div_ceil(gso_size);
-        check_batch(segments, self.config().max_segments, results.len())?;
         let last = buffer.len() % gso_size;
         if last != 0 && last <= TAG_LEN {
             return Err(Error::GsoLayout);
@@ -194,9 +293,10 @@ pub(crate) fn open_segments(
     results: &mut [Outcome],
     mut open: impl FnMut(&mut [u8]) -> Outcome,
 ) -> Result<Batch, Error> {
+    let segments = gro_datagrams(buffer.len(), segment_size).ok_or(Error::InvalidConfig)?;
+    check_batch(segments, max_segments, results.len())?;
     if buffer.is_empty() {
         // One empty datagram: legitimate from the network, and malformed.
-        check_batch(1, max_segments, results.len())?;
         results[0] = open(buffer);
         let ok = usize::from(results[0].is_ok());
         return Ok(Batch {
@@ -206,11 +306,6 @@ pub(crate) fn open_segments(
             len: 0,
         });
     }
-    if segment_size == 0 {
-        return Err(Error::InvalidConfig);
-    }
-    let segments = buffer.len().div_ceil(segment_size);
-    check_batch(segments, max_segments, results.len())?;
     let mut batch = Batch {
         datagrams: segments,
         len: buffer.len(),
@@ -224,4 +319,53 @@ pub(crate) fn open_segments(
         }
     }
     Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts() {
+        assert_eq!(
+            GsoLayout::new(84 * 2 + 30, 100, 64),
+            Ok(GsoLayout {
+                segments: 3,
+                cleartext_stride: 84,
+                sealed_len: 84 * 2 + 30 + 3 * TAG_LEN,
+            })
+        );
+        assert_eq!(GsoLayout::new(0, 100, 64).map(|l| l.segments), Ok(0));
+        assert_eq!(GsoLayout::new(84 * 3, 100, 3).map(|l| l.segments), Ok(3));
+        assert_eq!(
+            GsoLayout::new(84 * 3 + 1, 100, 3),
+            Err(Error::TooManySegments)
+        );
+        assert_eq!(GsoLayout::new(10, TAG_LEN, 64), Err(Error::GsoSizeTooSmall));
+        assert_eq!(
+            GsoLayout::in_place(250, 100, 64),
+            Ok(GsoLayout {
+                segments: 3,
+                cleartext_stride: 84,
+                sealed_len: 250,
+            })
+        );
+        assert_eq!(
+            GsoLayout::in_place(201, 100, 2),
+            Err(Error::TooManySegments)
+        );
+    }
+
+    #[test]
+    fn gro_counts() {
+        assert_eq!(
+            gro_datagrams(0, 0),
+            Some(1),
+            "an empty buffer is one datagram"
+        );
+        assert_eq!(gro_datagrams(0, 1200), Some(1));
+        assert_eq!(gro_datagrams(1, 0), None);
+        assert_eq!(gro_datagrams(2400, 1200), Some(2));
+        assert_eq!(gro_datagrams(2401, 1200), Some(3));
+    }
 }

@@ -5,6 +5,10 @@ use crate::Error;
 /// Largest packet number QUIC allows (2^62 - 1).
 pub const MAX_PACKET_NUMBER: u64 = (1 << 62) - 1;
 
+/// Longest packet-number field on the wire, in bytes; header protection samples as if every
+/// packet number were this long (RFC 9001 §5.4.2).
+pub const MAX_PN_LEN: usize = 4;
+
 /// A packet number as it travels in a short header: its low 1 to 4 bytes.
 ///
 /// ```

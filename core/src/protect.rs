@@ -12,7 +12,7 @@ use crate::Error;
 use crate::backend::{Backend, HeaderKey, MASK_LEN, PacketKey, Payload, SAMPLE_LEN, TAG_LEN};
 use crate::generation::Generation;
 use crate::keys::nonce;
-use crate::packet_number::TruncatedPacketNumber;
+use crate::packet_number::{MAX_PN_LEN, TruncatedPacketNumber};
 use crate::sg::{SgDestination, SgSource};
 use crate::wire::short_header::{
     FIXED_BIT, KEY_PHASE_BIT, MAX_SHORT_HEADER_LEN, RESERVED_BITS, pn_len,
@@ -73,7 +73,7 @@ impl CleartextHeader {
     /// Where the header-protection sample starts, counted from the payload's first byte:
     /// 4 bytes past the packet number's start (RFC 9001 §5.4.2), so 0 to 3.
     pub(crate) fn sample_at(&self) -> usize {
-        self.pn_offset + 4 - self.len
+        self.pn_offset + MAX_PN_LEN - self.len
     }
 
     pub(crate) fn packet_number(&self) -> TruncatedPacketNumber {
@@ -95,7 +95,7 @@ impl HeaderFormat {
 
     /// Smallest protected packet: the sample, 4 bytes past the packet number's start, must fit.
     pub(crate) fn min_protected_len(self) -> usize {
-        self.pn_offset() + 4 + SAMPLE_LEN
+        self.pn_offset() + MAX_PN_LEN + SAMPLE_LEN
     }
 
     fn check_first_byte(self, first: u8) -> Result<(), Error> {
@@ -154,8 +154,8 @@ impl HeaderFormat {
         let mut bytes = [0; MAX_SHORT_HEADER_LEN];
         let mut sample = [0; SAMPLE_LEN];
         if packet_len < self.min_protected_len()
-            || !src.read_at(at, &mut bytes[..pn_offset + 4])
-            || !src.read_at(at + pn_offset + 4, &mut sample)
+            || !src.read_at(at, &mut bytes[..pn_offset + MAX_PN_LEN])
+            || !src.read_at(at + pn_offset + MAX_PN_LEN, &mut sample)
         {
             return Err(Error::Malformed);
         }

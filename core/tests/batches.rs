@@ -78,13 +78,17 @@ fn gso_batch_comes_out_at_gso_size() {
     let mut out = vec![0u8; 4 * GSO_SIZE + 66];
     let (x, y) = out.split_at_mut(17);
     let mut results = [Err(Error::Malformed); 8];
-    let batch = tx()
+    let mut tx = tx();
+    // The layout the core promises is the one sealing produces.
+    let layout = tx.gso_layout(cleartext.len(), GSO_SIZE).unwrap();
+    let batch = tx
         .seal_gso(&[a, b], GSO_SIZE, &mut [x, y], &mut results)
         .unwrap();
     assert_eq!(
         (batch.datagrams, batch.ok, batch.failed, batch.len),
         (5, 5, 0, 4 * GSO_SIZE + 66)
     );
+    assert_eq!((layout.segments, layout.sealed_len), (5, batch.len));
     let expected = sealed_one_by_one(&packets);
     for (i, (segment, result)) in out.chunks(GSO_SIZE).zip(&results).enumerate() {
         assert_eq!(result.unwrap().len, segment.len());
@@ -136,6 +140,11 @@ fn gso_refuses_bad_shapes_whole() {
     assert_eq!(
         tx.seal_gso(&[&cleartext], 44, &mut [&mut out], &mut results),
         Err(Error::GsoSizeTooSmall)
+    );
+    assert_eq!(
+        tx.gso_layout(cleartext.len(), 44),
+        Err(Error::GsoSizeTooSmall),
+        "the layout refuses what sealing refuses"
     );
     assert_eq!(
         tx.seal_gso(
