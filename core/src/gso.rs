@@ -36,6 +36,12 @@ pub struct GsoLayout {
 }
 
 impl GsoLayout {
+    /// Smallest `gso_size` a flow whose connection IDs are `dcid_len` bytes accepts: a short
+    /// header with the longest packet number, a header-protection sample and a tag.
+    pub const fn min_gso_size(dcid_len: usize) -> usize {
+        1 + dcid_len + MAX_PN_LEN + SAMPLE_LEN + TAG_LEN
+    }
+
     /// The layout of `cleartext_len` bytes of cleartext sealed at `gso_size` (tag included),
     /// for a sender that takes at most `max_segments` datagrams in one batch. Fails with
     /// [`Error::GsoSizeTooSmall`] when `gso_size` leaves no room beside the tag and
@@ -109,7 +115,7 @@ impl<B: Backend> TxFlow<B> {
     /// Smallest `gso_size` this flow accepts: a header with a 4-byte packet number, a sample
     /// and a tag.
     pub fn min_gso_size(&self) -> usize {
-        1 + self.config().dcid_len + MAX_PN_LEN + SAMPLE_LEN + TAG_LEN
+        GsoLayout::min_gso_size(self.config().dcid_len)
     }
 
     /// The layout [`seal_gso`](Self::seal_gso) gives `cleartext_len` bytes at `gso_size`, or

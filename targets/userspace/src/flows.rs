@@ -2,7 +2,9 @@
 //! connections share one socket.
 
 use quicseal::backend::{Backend, TAG_LEN};
-use quicseal::{Batch, DEFAULT_MAX_GSO_SEGMENTS, Error, FlowTable, Outcome, RxFlow, TxFlow};
+use quicseal::{
+    Batch, DEFAULT_MAX_GSO_SEGMENTS, Error, FlowTable, GsoLayout, Outcome, RxFlow, TxFlow,
+};
 
 /// Seals a GSO batch: cleartext datagrams at a stride of `gso_size - 16` in `src` become
 /// protected datagrams at a stride of `gso_size` in `dst`, with one outcome per datagram in
@@ -52,9 +54,10 @@ impl<B: Backend> SealGso for TxFlow<B> {
 /// Each datagram is sealed by the flow its destination connection ID names, so one batch
 /// may mix connections (as a server's batch to one address rarely does, but may).
 ///
-/// The core's table has no batch seal of its own, so this seals datagram by datagram with
-/// [`FlowTable::seal`] and applies [`TxFlow::seal_gso`]'s layout rule itself: every datagram
-/// but the last must come out exactly `gso_size` bytes long.
+/// The core's table seals a batch with the flow of its first datagram; this routes each
+/// datagram on its own with [`FlowTable::seal`], with the core's [`GsoLayout`] for the shape
+/// and [`TxFlow::seal_gso`]'s rule that every datagram but the last comes out exactly
+/// `gso_size` bytes long.
 impl<B: Backend, const N: usize> SealGso for FlowTable<TxFlow<B>, N> {
     fn seal_gso(
         &mut self,
@@ -63,16 +66,13 @@ impl<B: Backend, const N: usize> SealGso for FlowTable<TxFlow<B>, N> {
         dst: &mut [u8],
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
-        if gso_size <= TAG_LEN {
+        if gso_size < GsoLayout::min_gso_size(self.dcid_len()) {
             return Err(Error::GsoSizeTooSmall);
         }
-        let stride = gso_size - TAG_LEN;
         let total: usize = src.iter().map(|piece| piece.len()).sum();
-        let segments = total.div_ceil(stride);
-        if segments > DEFAULT_MAX_GSO_SEGMENTS {
-            return Err(Error::TooManySegments);
-        }
-        if segments > results.len() || dst.len() < total + segments * TAG_LEN {
+        let layout = GsoLayout::new(total, gso_size, DEFAULT_MAX_GSO_SEGMENTS)?;
+        let (segments, stride) = (layout.segments, layout.cleartext_stride);
+        if segments > results.len() || dst.len() < layout.sealed_len {
             return Err(Error::BufferTooSmall);
         }
         let mut batch = Batch {
@@ -86,7 +86,7 @@ impl<B: Backend, const N: usize> SealGso for FlowTable<TxFlow<B>, N> {
             sub_pieces(src, start, len, &mut pieces);
             let at = index * gso_size;
             let last = index + 1 == segments;
-            // In range: `dst` holds `total + segments * TAG_LEN` bytes, checked above.
+            // In range: `dst` holds the layout's `sealed_len` bytes, checked above.
             let out = &mut dst[at..at + len + TAG_LEN];
             *result = self.seal(&pieces, &mut [out]).and_then(|datagram| {
                 if datagram.len == gso_size || last {

@@ -4,7 +4,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use quicseal::{Batch, Datagram, Error, Outcome, PacketInfo};
+use quicseal::{Batch, Datagram, Error, Outcome, PacketInfo, gro_datagrams};
 use quinn_udp::RecvMeta;
 
 use crate::socket::MAX_SEGMENTS;
@@ -103,7 +103,7 @@ impl RecvBatch {
     pub(crate) fn datagram_count(&self) -> usize {
         self.metas[..self.filled]
             .iter()
-            .map(|meta| segment_count(meta.len, stride(meta)))
+            .map(|meta| datagrams_in(meta.len, stride(meta)))
             .sum()
     }
 
@@ -131,14 +131,6 @@ impl RecvBatch {
             let bytes = &mut buffer[..len];
             *opening = if meta.len >= capacity {
                 Opening::Refused(Error::BufferTooSmall)
-            } else if bytes.is_empty() {
-                // An empty datagram is a datagram too, and not a QUIC one.
-                outcomes[0] = Err(Error::Malformed);
-                Opening::Opened(Batch {
-                    datagrams: 1,
-                    failed: 1,
-                    ..Batch::default()
-                })
             } else {
                 open_message(flow, bytes, stride(meta), outcomes)
             };
@@ -166,18 +158,25 @@ impl RecvBatch {
     }
 }
 
-/// Opens one non-empty message of datagrams at `stride`, in calls of at most the flow's
+/// Opens one message of datagrams at `stride`, in calls of at most the flow's
 /// `max_segments` datagrams, so that a flow configured for fewer segments than the kernel
-/// coalesces still opens every datagram.
+/// coalesces still opens every datagram. An empty message is one empty datagram, which the
+/// core refuses (and counts) as malformed.
 fn open_message<O: OpenGro + ?Sized>(
     flow: &mut O,
     bytes: &mut [u8],
     stride: usize,
     outcomes: &mut [Outcome],
 ) -> Opening {
-    if segment_count(bytes.len(), stride) > outcomes.len() {
+    if gro_datagrams(bytes.len(), stride).is_none_or(|count| count > outcomes.len()) {
         // More datagrams than any GRO message holds: refuse before opening any.
         return Opening::Refused(Error::BufferTooSmall);
+    }
+    if bytes.is_empty() {
+        return match flow.open_gro(bytes, stride, outcomes) {
+            Ok(batch) => Opening::Opened(batch),
+            Err(error) => Opening::Refused(error),
+        };
     }
     let per_call = flow.max_segments().max(1).saturating_mul(stride);
     let mut total = Batch::default();
@@ -198,6 +197,12 @@ fn open_message<O: OpenGro + ?Sized>(
     Opening::Opened(total)
 }
 
+/// Datagrams in a message of `len` bytes at `stride`, as the core counts them; `stride` (from
+/// [`stride`]) is zero only for an empty message, which is one datagram.
+fn datagrams_in(len: usize, stride: usize) -> usize {
+    gro_datagrams(len, stride).unwrap_or(1)
+}
+
 /// The segment size of a message: GRO's, or its own length for a lone datagram.
 fn stride(meta: &RecvMeta) -> usize {
     if meta.stride == 0 || meta.stride > meta.len {
@@ -205,10 +210,6 @@ fn stride(meta: &RecvMeta) -> usize {
     } else {
         meta.stride
     }
-}
-
-fn segment_count(len: usize, stride: usize) -> usize {
-    if len == 0 { 1 } else { len.div_ceil(stride) }
 }
 
 /// One received message: a datagram, or a GRO batch of datagrams from one source.
@@ -247,7 +248,7 @@ impl<'a> Received<'a> {
 
     /// Number of datagrams in the message.
     pub fn datagram_count(&self) -> usize {
-        segment_count(self.bytes.len(), self.segment_size)
+        datagrams_in(self.bytes.len(), self.segment_size)
     }
 
     /// The datagrams' bytes as they lie now: as they came before opening; after it, each

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use quicseal::backend::{Backend, TAG_LEN};
-use quicseal::{DEFAULT_MAX_GSO_SEGMENTS, Error, Outcome, TxFlow};
+use quicseal::{DEFAULT_MAX_GSO_SEGMENTS, Error, GsoLayout, Outcome, TxFlow};
 use quinn_udp::{UdpSockRef, UdpSocketState};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
@@ -147,7 +147,7 @@ pub enum SocketError {
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The segment size must exceed the 16-byte tag and fit in one datagram.
-    #[error("segment size {0} out of range (17 to {MAX_UDP_PAYLOAD} bytes)")]
+    #[error("segment size {0} out of range ({min} to {MAX_UDP_PAYLOAD} bytes)", min = TAG_LEN + 1)]
     SegmentSize(usize),
     /// More datagrams than one GSO send may carry.
     #[error("{0} datagrams in one transmit; at most {MAX_SEGMENTS}")]
@@ -335,15 +335,17 @@ impl SealedSocket {
         // pass for its own.
         buffer.clear();
         let segment_size = transmit.segment_size;
-        if segment_size <= TAG_LEN || segment_size > MAX_UDP_PAYLOAD {
+        if segment_size > MAX_UDP_PAYLOAD {
             return Err(SendError::SegmentSize(segment_size));
         }
         let cleartext_len: usize = transmit.cleartext.iter().map(|piece| piece.len()).sum();
-        let datagrams = cleartext_len.div_ceil(segment_size - TAG_LEN);
+        let layout = GsoLayout::new(cleartext_len, segment_size, usize::MAX)
+            .map_err(|_| SendError::SegmentSize(segment_size))?;
+        let datagrams = layout.segments;
         if datagrams > MAX_SEGMENTS {
             return Err(SendError::TooManyDatagrams(datagrams));
         }
-        let (wire, outcomes) = buffer.prepare(cleartext_len + datagrams * TAG_LEN, datagrams);
+        let (wire, outcomes) = buffer.prepare(layout.sealed_len, datagrams);
         if datagrams == 0 {
             return Ok(Sent::default());
         }
@@ -354,7 +356,7 @@ impl SealedSocket {
             return Err(SendError::Seal(error));
         }
         let outcomes = &buffer.outcomes[..datagrams];
-        let wire = &buffer.wire[..cleartext_len + datagrams * TAG_LEN];
+        let wire = &buffer.wire[..layout.sealed_len];
 
         self.send_sealed(
             transmit.destination,
@@ -382,10 +384,12 @@ impl SealedSocket {
         segment_size: usize,
         outcomes: &mut [Outcome],
     ) -> Result<Sent, SendError> {
-        if segment_size <= TAG_LEN || segment_size > MAX_UDP_PAYLOAD {
+        if segment_size > MAX_UDP_PAYLOAD {
             return Err(SendError::SegmentSize(segment_size));
         }
-        let count = datagrams.len().div_ceil(segment_size);
+        let count = GsoLayout::in_place(datagrams.len(), segment_size, usize::MAX)
+            .map_err(|_| SendError::SegmentSize(segment_size))?
+            .segments;
         if count > MAX_SEGMENTS {
             return Err(SendError::TooManyDatagrams(count));
         }

@@ -508,6 +508,11 @@ fn bad_datagrams_are_dropped_one_by_one() {
         ]
     );
     assert_eq!(receiver.stats().datagrams_received, 4);
+    // The empty datagram is the core's to refuse, and so to count, like the other.
+    assert_eq!(
+        (rx.counters().malformed, rx.counters().auth_failures),
+        (2, 1)
+    );
 }
 
 #[test]
