@@ -278,28 +278,6 @@ pub(crate) unsafe fn report(
     }
 }
 
-/// How many outcomes a batch needs room for: its segments, but no more than the caller's
-/// result array or one past the flow's segment limit (the core refuses such a batch whole
-/// before it writes an outcome, and must still see that it is too large). An empty buffer
-/// gets one slot if the caller has one: opening takes it as one empty datagram (checked
-/// before the segment size), and sealing, which has no datagram in it, leaves the slot
-/// unused.
-pub(crate) fn batch_room(
-    bytes: usize,
-    segment: usize,
-    max_segments: usize,
-    results: usize,
-) -> usize {
-    match (bytes, segment) {
-        (0, _) => 1.min(results),
-        (_, 0) => 0,
-        _ => bytes
-            .div_ceil(segment)
-            .min(max_segments.saturating_add(1))
-            .min(results),
-    }
-}
-
 /// Builds a handle with `build` and stores it in `*handle_out`, which is set to NULL first,
 /// so that it is NULL on any failure.
 ///
@@ -325,16 +303,6 @@ pub(crate) unsafe fn new_handle<H>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_empty_buffer_gets_one_result_slot() {
-        assert_eq!(batch_room(0, 40, 64, 1), 1);
-        assert_eq!(batch_room(0, 0, 64, 4), 1, "before the zero segment size");
-        assert_eq!(batch_room(0, 40, 64, 0), 0);
-        assert_eq!(batch_room(100, 0, 64, 4), 0);
-        assert_eq!(batch_room(100, 40, 64, 4), 3);
-        assert_eq!(batch_room(100, 40, 1, 4), 2, "one past the limit");
-    }
 
     #[test]
     fn a_panic_becomes_a_status_and_poisons_the_handle() {

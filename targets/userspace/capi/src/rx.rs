@@ -1,10 +1,10 @@
 //! The receiving direction: `quicseal_rx`.
 
-use quicseal_core::{Outcome, RxFlow};
+use quicseal_core::{Outcome, RxFlow, gro_datagrams};
 
 use crate::boundary::{
-    Handle, Span, Status, batch_room, bytes, bytes_mut, disjoint, new_handle, optional_out, out,
-    out_array, put, report, run_batch,
+    Handle, Span, Status, bytes, bytes_mut, disjoint, new_handle, optional_out, out, out_array,
+    put, report, run_batch,
 };
 use crate::config::suite;
 use crate::quicseal_status::{self, *};
@@ -343,8 +343,9 @@ pub unsafe extern "C" fn quicseal_rx_open_gro(
                 Span::written_array(batch_out, 1),
             ])?;
             let buf = bytes_mut(buf, len)?;
-            let max_segments = rx.flow.config().max_segments;
-            let room = batch_room(len, segment_size, max_segments, results_len);
+            // The core's count of datagrams (an empty buffer is one); more than the flow takes
+            // is refused by the core before it looks at the results.
+            let room = gro_datagrams(len, segment_size).map_or(0, |count| count.min(results_len));
             run_batch(&mut rx.outcomes, room, results, batch_out, |outcomes| {
                 rx.flow.open_gro(buf, segment_size, outcomes)
             })

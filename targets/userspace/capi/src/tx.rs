@@ -5,14 +5,13 @@ use std::ptr::NonNull;
 use quicseal_core::{KeyMaterial, Outcome, TxFlow};
 
 use crate::boundary::{
-    Handle, Span, Status, batch_room, bytes, bytes_mut, disjoint, new_handle, optional_out, out,
-    out_array, put, report, run_batch,
+    Handle, Span, Status, bytes, bytes_mut, disjoint, new_handle, optional_out, out, out_array,
+    put, report, run_batch,
 };
 use crate::config::suite;
 use crate::quicseal_status::{self, *};
 use crate::{
-    QUICSEAL_TAG_LEN, quicseal_batch, quicseal_config, quicseal_counters, quicseal_result,
-    quicseal_tx_state,
+    quicseal_batch, quicseal_config, quicseal_counters, quicseal_result, quicseal_tx_state,
 };
 
 /// A sending flow: one connection's 1-RTT keys, key-phase state, packet numbers, limits and
@@ -381,12 +380,12 @@ pub unsafe extern "C" fn quicseal_tx_seal_gso(
             ])?;
             let src = [bytes(src, src_len)?];
             let mut dst = [bytes_mut(dst, dst_len)?];
-            let stride = match gso_size >= tx.flow.min_gso_size() {
-                true => gso_size - QUICSEAL_TAG_LEN,
-                false => 0,
-            };
-            let max_segments = tx.flow.config().max_segments;
-            let room = batch_room(src_len, stride, max_segments, results_len);
+            // Room for the core's count of datagrams, or none where the core refuses the
+            // batch's shape whole (it says why before it looks at the results).
+            let room = tx
+                .flow
+                .gso_layout(src_len, gso_size)
+                .map_or(0, |layout| layout.segments.min(results_len));
             run_batch(&mut tx.outcomes, room, results, batch_out, |outcomes| {
                 tx.flow.seal_gso(&src, gso_size, &mut dst, outcomes)
             })
@@ -440,8 +439,10 @@ pub unsafe extern "C" fn quicseal_tx_seal_gso_in_place(
                 Span::written_array(batch_out, 1),
             ])?;
             let buf = bytes_mut(buf, len)?;
-            let max_segments = tx.flow.config().max_segments;
-            let room = batch_room(len, gso_size, max_segments, results_len);
+            let room = tx
+                .flow
+                .gso_layout_in_place(len, gso_size)
+                .map_or(0, |layout| layout.segments.min(results_len));
             run_batch(&mut tx.outcomes, room, results, batch_out, |outcomes| {
                 tx.flow.seal_gso_in_place(buf, gso_size, outcomes)
             })
