@@ -80,18 +80,22 @@ impl Payload<'_, '_, '_, '_> {
     pub fn sample(&mut self, at: usize, tag: &[u8; TAG_LEN]) -> [u8; SAMPLE_LEN] {
         let mut sample = [0; SAMPLE_LEN];
         let from_payload = self.len().saturating_sub(at).min(SAMPLE_LEN);
-        let (text, rest) = sample.split_at_mut(from_payload);
-        match self {
-            Payload::Copy { dst, dst_at, .. } => {
-                dst.read(*dst_at + at, text);
-            }
-            Payload::InPlace(data) => {
-                if let Some(bytes) = data.get(at..at + from_payload) {
-                    text.copy_from_slice(bytes);
+        // `get`, not indexing: the kernel object keeps no panic path it can avoid.
+        if let Some(text) = sample.get_mut(..from_payload) {
+            match self {
+                Payload::Copy { dst, dst_at, .. } => {
+                    dst.read(dst_at.saturating_add(at), text);
+                }
+                Payload::InPlace(data) => {
+                    if let Some(bytes) = data.get(at..).and_then(|d| d.get(..from_payload)) {
+                        text.copy_from_slice(bytes);
+                    }
                 }
             }
         }
-        rest.copy_from_slice(&tag[..rest.len()]);
+        for (byte, tag_byte) in sample.iter_mut().skip(from_payload).zip(tag) {
+            *byte = *tag_byte;
+        }
         sample
     }
 

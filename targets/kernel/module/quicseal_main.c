@@ -870,7 +870,7 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	struct iov_iter saved_iter;
 	unsigned int npages = 0, nsrc = 0, nout = 0;
 	bool use_pages = false;
-	size_t segments = 1, out_max;
+	size_t segments, out_max;
 	void *bounce = NULL, *out = NULL;
 	struct kvec kv;
 	char gso_ctl[128] __aligned(sizeof(long));
@@ -896,16 +896,12 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 		return err;
 	if (len == 0 || len > 0xffff)
 		return len ? -EMSGSIZE : -EBADMSG;
-	if (args.gso_size) {
-		if (args.gso_size <= QUICSEAL_TAG_LEN)
-			return -EINVAL;
-		if (args.pn != QUICSEAL_NONE)
-			return -EINVAL;
-		segments = DIV_ROUND_UP(len, args.gso_size - QUICSEAL_TAG_LEN);
-		if (segments > QS_MAX_SEGMENTS)
-			return -EINVAL;
-	}
-	out_max = len + segments * QUICSEAL_TAG_LEN;
+	if (args.gso_size && args.pn != QUICSEAL_NONE)
+		return -EINVAL;
+	/* The core's arithmetic: how many datagrams, and how long once sealed (or why not). */
+	err = qs_errno(quicseal_gso_layout(len, args.gso_size, &segments, &out_max));
+	if (err)
+		return err;
 	/* The largest UDP payload the family's sendmsg takes (IPv4: 65535 - 20 - 8; IPv6:
 	 * 65535 - 8), checked before sealing so that the refusal spends no packet number. */
 	if (out_max > (sk->sk_family == AF_INET6 ? 65527 : 65507))

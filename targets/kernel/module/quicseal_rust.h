@@ -32,7 +32,6 @@ enum qs_status {
 	QS_EINVAL_ARGS = 100,
 };
 
-#define QS_MAX_SEGMENTS 128 /* datagrams per GSO batch (UDP_MAX_SEGMENTS) */
 #define QS_MAX_SG 48        /* source or destination segments per call */
 
 struct qs_seg {
@@ -56,6 +55,7 @@ size_t quicseal_tx_state_align(void);
 size_t quicseal_rx_state_size(void);
 size_t quicseal_rx_state_align(void);
 
+int quicseal_gso_layout(size_t len, size_t gso_size, size_t *segments, size_t *sealed_len);
 int quicseal_tx_init(struct qs_tx_state *state, const struct quicseal_keys *keys);
 void quicseal_tx_drop(struct qs_tx_state *state);
 int quicseal_tx_seal(struct qs_tx_state *state, const struct qs_seg *src, size_t nsrc,

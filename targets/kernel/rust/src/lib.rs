@@ -23,7 +23,9 @@ use core::panic::PanicInfo;
 use core::ptr::addr_of_mut;
 use core::slice;
 
-use quicseal::{CipherSuite, Counters, Error, FlowConfig, Limits, Outcome, RxFlow, TxFlow};
+use quicseal::{
+    CipherSuite, Counters, Error, FlowConfig, GsoLayout, Limits, Outcome, RxFlow, TxFlow,
+};
 
 /// Most datagrams in one GSO batch: Linux's `UDP_MAX_SEGMENTS`.
 pub const MAX_SEGMENTS: usize = 128;
@@ -529,6 +531,38 @@ unsafe fn seal(
         }
         Err(error) => status(error),
     }
+}
+
+/// The shape of a send of `len` bytes of cleartext: `*segments` datagrams and at most
+/// `*sealed_len` bytes once sealed, from the core's `GsoLayout` (`gso_size` 0: one datagram,
+/// one tag). A status other than `QS_OK` says why the send cannot be sealed as asked; the
+/// flow may still refuse a `gso_size` below its own minimum when it seals.
+///
+/// # Safety
+/// `segments` and `sealed_len` are writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_gso_layout(
+    len: usize,
+    gso_size: usize,
+    segments: *mut usize,
+    sealed_len: *mut usize,
+) -> i32 {
+    if segments.is_null() || sealed_len.is_null() {
+        return QS_EINVAL_ARGS;
+    }
+    let (count, sealed) = match gso_size {
+        0 => (1, len.saturating_add(TAG_LEN)),
+        _ => match GsoLayout::new(len, gso_size, MAX_SEGMENTS) {
+            Ok(layout) => (layout.segments, layout.sealed_len),
+            Err(error) => return status(error),
+        },
+    };
+    // SAFETY: checked non-null; the caller guarantees they are writable.
+    unsafe {
+        segments.write(count);
+        sealed_len.write(sealed);
+    }
+    QS_OK
 }
 
 /// Opens one datagram of `len` bytes at `data` in place. On success `out` says what it held
