@@ -2,14 +2,15 @@
 
 use super::portable::{Portable, PortableHeaderKey, PortablePacketKey};
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-use super::x86::{AesGcmKey, AesHeaderKey, Width};
+use super::x86::{AesGcmKey, AesHeaderKey, ChaCha20Poly1305Key, Width};
 use super::{
     Backend, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, Sealed, TAG_LEN,
 };
 use crate::{CipherSuite, Error};
 
-/// An implementation of the AES-GCM suites that [`Auto`] can pick. ChaCha20-Poly1305 is
-/// [`Portable`]'s under every one of them for now.
+/// An implementation that [`Auto`] can pick: fused AES-GCM at each width, and fused
+/// ChaCha20-Poly1305 under [`Avx512`](Implementation::Avx512) (elsewhere it is
+/// [`Portable`]'s; see [`for_suite`](Implementation::for_suite)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Implementation {
@@ -72,12 +73,14 @@ impl Implementation {
     }
 
     /// What protects `suite` when this implementation is selected: itself for the AES-GCM
-    /// suites, [`Portable`](Implementation::Portable) for ChaCha20-Poly1305, which has no
-    /// fused implementation yet.
+    /// suites; for ChaCha20-Poly1305, itself under `Avx512` and
+    /// [`Portable`](Implementation::Portable) under the others, which have no fused
+    /// ChaCha20-Poly1305 yet.
     pub fn for_suite(self, suite: CipherSuite) -> Implementation {
-        match suite {
-            CipherSuite::ChaCha20Poly1305Sha256 => Implementation::Portable,
-            CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => self,
+        match (self, suite) {
+            (Implementation::Avx512, _)
+            | (_, CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384) => self,
+            (_, CipherSuite::ChaCha20Poly1305Sha256) => Implementation::Portable,
         }
     }
 
@@ -113,9 +116,15 @@ impl Backend for Auto {
     fn packet_key(suite: CipherSuite, key: &[u8]) -> Result<AutoPacketKey, Error> {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if let Some(width) = width(Implementation::selected().for_suite(suite)) {
-            return Ok(AutoPacketKey(PacketKeyInner::AesGcm(AesGcmKey::new(
-                width, key,
-            )?)));
+            let inner = match suite {
+                CipherSuite::ChaCha20Poly1305Sha256 => {
+                    PacketKeyInner::ChaCha20Poly1305(ChaCha20Poly1305Key::new(key)?)
+                }
+                CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => {
+                    PacketKeyInner::AesGcm(AesGcmKey::new(width, key)?)
+                }
+            };
+            return Ok(AutoPacketKey(inner));
         }
         Ok(AutoPacketKey(PacketKeyInner::Portable(
             Portable::packet_key(suite, key)?,
@@ -123,8 +132,11 @@ impl Backend for Auto {
     }
 
     fn header_key(suite: CipherSuite, key: &[u8]) -> Result<AutoHeaderKey, Error> {
+        // ChaCha20's header protection is one block: RustCrypto's serves.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if width(Implementation::selected().for_suite(suite)).is_some() {
+        if width(Implementation::selected().for_suite(suite)).is_some()
+            && suite != CipherSuite::ChaCha20Poly1305Sha256
+        {
             return Ok(AutoHeaderKey(HeaderKeyInner::Aes(AesHeaderKey::new(key)?)));
         }
         Ok(AutoHeaderKey(HeaderKeyInner::Portable(
@@ -153,6 +165,8 @@ enum PacketKeyInner {
     Portable(PortablePacketKey),
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     AesGcm(AesGcmKey),
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    ChaCha20Poly1305(ChaCha20Poly1305Key),
 }
 
 impl core::fmt::Debug for AutoPacketKey {
@@ -161,6 +175,8 @@ impl core::fmt::Debug for AutoPacketKey {
             PacketKeyInner::Portable(_) => "AutoPacketKey::Portable",
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::AesGcm(_) => "AutoPacketKey::AesGcm",
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(_) => "AutoPacketKey::ChaCha20Poly1305",
         })
     }
 }
@@ -179,6 +195,10 @@ impl PacketKey for AutoPacketKey {
             PacketKeyInner::Portable(key) => key.seal(header_key, nonce, aad, sample_at, payload),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::AesGcm(key) => key.seal(header_key, nonce, aad, sample_at, payload),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(key) => {
+                key.seal(header_key, nonce, aad, sample_at, payload)
+            }
         }
     }
 
@@ -193,6 +213,8 @@ impl PacketKey for AutoPacketKey {
             PacketKeyInner::Portable(key) => key.open(nonce, aad, payload),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::AesGcm(key) => key.open(nonce, aad, payload),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(key) => key.open(nonce, aad, payload),
         }
     }
 }

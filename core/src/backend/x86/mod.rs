@@ -1,6 +1,6 @@
 //! Fused AES-GCM for x86_64: counter-mode AES and GHASH in one pass over the payload, many
 //! blocks per iteration, with the round keys and the powers of the hash key prepared when a
-//! key is made.
+//! key is made; and ChaCha20-Poly1305 on AVX-512 ([`ChaCha20Poly1305Key`]).
 //!
 //! Three widths share everything but the bulk loop:
 //! - [`Width::Avx512`]: VAES and VPCLMULQDQ on 512-bit registers, 16 blocks per iteration,
@@ -18,7 +18,12 @@ mod aes;
 mod aesni;
 mod avx2;
 mod avx512;
+mod chacha20;
+mod chacha20_poly1305;
 mod ghash;
+mod poly1305;
+
+pub(super) use self::chacha20_poly1305::ChaCha20Poly1305Key;
 
 use core::arch::x86_64::*;
 use core::ptr;

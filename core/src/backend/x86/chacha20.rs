@@ -1,0 +1,229 @@
+//! ChaCha20 (RFC 8439 §2.3) on 512-bit registers: four blocks per register (one in each
+//! 128-bit lane, the state's rows in four registers), four registers' worth (16 blocks,
+//! 1 KiB) per iteration, rotations in one instruction (AVX-512's `vprold`).
+
+use core::arch::x86_64::*;
+
+/// The key and nonce of one packet's keystream, as the state's rows 1 to 3 (row 3 with a zero
+/// block counter).
+#[derive(Clone, Copy)]
+pub(super) struct ChaChaState {
+    key_low: __m128i,
+    key_high: __m128i,
+    nonce: __m128i,
+}
+
+/// "expand 32-byte k".
+const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+
+impl ChaChaState {
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn new(key: &[u8; 32], nonce: &[u8; 12]) -> ChaChaState {
+        let word = |bytes: &[u8], i: usize| {
+            i32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]])
+        };
+        ChaChaState {
+            key_low: _mm_set_epi32(word(key, 12), word(key, 8), word(key, 4), word(key, 0)),
+            key_high: _mm_set_epi32(word(key, 28), word(key, 24), word(key, 20), word(key, 16)),
+            nonce: _mm_set_epi32(word(nonce, 8), word(nonce, 4), word(nonce, 0), 0),
+        }
+    }
+}
+
+/// Four blocks' rows: lane i holds block `counter + i`.
+#[derive(Clone, Copy)]
+struct Rows {
+    a: __m512i,
+    b: __m512i,
+    c: __m512i,
+    d: __m512i,
+}
+
+impl Rows {
+    #[inline(always)]
+    fn start(state: &ChaChaState, counter: u32) -> Rows {
+        // SAFETY (of the intrinsics): only called from functions with AVX-512F enabled.
+        unsafe {
+            let counters = _mm512_set_epi32(
+                0,
+                0,
+                0,
+                counter.wrapping_add(3) as i32,
+                0,
+                0,
+                0,
+                counter.wrapping_add(2) as i32,
+                0,
+                0,
+                0,
+                counter.wrapping_add(1) as i32,
+                0,
+                0,
+                0,
+                counter as i32,
+            );
+            Rows {
+                a: _mm512_broadcast_i32x4(_mm_set_epi32(
+                    SIGMA[3] as i32,
+                    SIGMA[2] as i32,
+                    SIGMA[1] as i32,
+                    SIGMA[0] as i32,
+                )),
+                b: _mm512_broadcast_i32x4(state.key_low),
+                c: _mm512_broadcast_i32x4(state.key_high),
+                d: _mm512_add_epi32(_mm512_broadcast_i32x4(state.nonce), counters),
+            }
+        }
+    }
+}
+
+/// One quarter round on every column (or, after diagonalising, every diagonal) of four
+/// blocks' worth of rows at once.
+macro_rules! quarter_round {
+    ($r:expr) => {
+        $r.a = _mm512_add_epi32($r.a, $r.b);
+        $r.d = _mm512_rol_epi32(_mm512_xor_si512($r.d, $r.a), 16);
+        $r.c = _mm512_add_epi32($r.c, $r.d);
+        $r.b = _mm512_rol_epi32(_mm512_xor_si512($r.b, $r.c), 12);
+        $r.a = _mm512_add_epi32($r.a, $r.b);
+        $r.d = _mm512_rol_epi32(_mm512_xor_si512($r.d, $r.a), 8);
+        $r.c = _mm512_add_epi32($r.c, $r.d);
+        $r.b = _mm512_rol_epi32(_mm512_xor_si512($r.b, $r.c), 7);
+    };
+}
+
+/// The keystream of `N` groups of four blocks from `counter` on, as 4 * `N` blocks in order:
+/// `out[g][i]` is block `counter + 4 * g + i`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn keystream<const N: usize>(state: &ChaChaState, counter: u32) -> [[__m512i; 4]; N] {
+    let start = |g: usize| Rows::start(state, counter.wrapping_add(4 * g as u32));
+    let mut rows: [Rows; N] = core::array::from_fn(start);
+    for _ in 0..10 {
+        for r in &mut rows {
+            quarter_round!(r);
+            r.b = _mm512_shuffle_epi32(r.b, _MM_PERM_ADCB);
+            r.c = _mm512_shuffle_epi32(r.c, _MM_PERM_BADC);
+            r.d = _mm512_shuffle_epi32(r.d, _MM_PERM_CBAD);
+        }
+        for r in &mut rows {
+            quarter_round!(r);
+            r.b = _mm512_shuffle_epi32(r.b, _MM_PERM_CBAD);
+            r.c = _mm512_shuffle_epi32(r.c, _MM_PERM_BADC);
+            r.d = _mm512_shuffle_epi32(r.d, _MM_PERM_ADCB);
+        }
+    }
+    core::array::from_fn(|g| {
+        // The starting rows again, cheaper to rebuild than to keep in registers all along.
+        let (r, s) = (rows[g], start(g));
+        let a = _mm512_add_epi32(r.a, s.a);
+        let b = _mm512_add_epi32(r.b, s.b);
+        let c = _mm512_add_epi32(r.c, s.c);
+        let d = _mm512_add_epi32(r.d, s.d);
+        // Lane i of a, b, c, d is block i's 16-byte rows: transpose to whole blocks.
+        let ab_low = _mm512_shuffle_i32x4(a, b, 0x44);
+        let cd_low = _mm512_shuffle_i32x4(c, d, 0x44);
+        let ab_high = _mm512_shuffle_i32x4(a, b, 0xee);
+        let cd_high = _mm512_shuffle_i32x4(c, d, 0xee);
+        [
+            _mm512_shuffle_i32x4(ab_low, cd_low, 0x88),
+            _mm512_shuffle_i32x4(ab_low, cd_low, 0xdd),
+            _mm512_shuffle_i32x4(ab_high, cd_high, 0x88),
+            _mm512_shuffle_i32x4(ab_high, cd_high, 0xdd),
+        ]
+    })
+}
+
+/// XORs `len` bytes from `src` with the keystream from block `counter` on into `dst`; the last
+/// block may be partial. Returns the counter of the block after the last one used.
+///
+/// # Safety
+/// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
+/// disjoint; the CPU must have AVX-512F and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn xor(
+    state: &ChaChaState,
+    counter: u32,
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+) -> u32 {
+    let mut done = 0;
+    let mut counter = counter;
+    while len - done >= 1024 {
+        let groups = keystream::<4>(state, counter);
+        for (g, blocks) in groups.iter().enumerate() {
+            for (i, block) in blocks.iter().enumerate() {
+                let at = done + 256 * g + 64 * i;
+                // SAFETY: `at + 64 <= len`; read before written.
+                unsafe {
+                    let text = _mm512_loadu_si512(src.add(at).cast());
+                    _mm512_storeu_si512(dst.add(at).cast(), _mm512_xor_si512(text, *block));
+                }
+            }
+        }
+        counter = counter.wrapping_add(16);
+        done += 1024;
+    }
+    if done < len {
+        // The rest, fewer than 16 blocks, from one keystream call: the groups' rounds run
+        // side by side instead of one group's after another's.
+        let rest = len - done;
+        // SAFETY: forwarded, for the rest of both ranges.
+        unsafe {
+            let (src, dst) = (src.add(done), dst.add(done));
+            counter = match rest.div_ceil(256) {
+                1 => tail::<1>(state, counter, src, dst, rest),
+                2 => tail::<2>(state, counter, src, dst, rest),
+                3 => tail::<3>(state, counter, src, dst, rest),
+                _ => tail::<4>(state, counter, src, dst, rest),
+            };
+        }
+    }
+    counter
+}
+
+/// XORs the last `len` bytes (at most `4 * N` blocks) with `N` groups' keystream.
+///
+/// # Safety
+/// As for [`xor`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn tail<const N: usize>(
+    state: &ChaChaState,
+    counter: u32,
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+) -> u32 {
+    let groups = keystream::<N>(state, counter);
+    let mut done = 0;
+    for block in groups.iter().flatten() {
+        if done >= len {
+            break;
+        }
+        let bytes = (len - done).min(64);
+        let mask = u64::MAX >> (64 - bytes);
+        // SAFETY: the mask covers `bytes` bytes from `done`, inside both ranges; masked-off
+        // bytes are neither read nor written; read before written.
+        unsafe {
+            let text = _mm512_maskz_loadu_epi8(mask, src.add(done).cast());
+            _mm512_mask_storeu_epi8(dst.add(done).cast(), mask, _mm512_xor_si512(text, *block));
+        }
+        done += bytes;
+    }
+    counter.wrapping_add(len.div_ceil(64) as u32)
+}
+
+/// One keystream block, for the one-time Poly1305 key (block 0) and for blocks that straddle
+/// two segments.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn block(state: &ChaChaState, counter: u32) -> [u8; 64] {
+    let [blocks] = keystream::<1>(state, counter);
+    let mut out = [0u8; 64];
+    // SAFETY: 64 writable bytes.
+    unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), blocks[0]) };
+    out
+}

@@ -1,0 +1,240 @@
+//! Poly1305 (RFC 8439 §2.5) with 44-bit limbs and 64×64→128-bit multiplications, after
+//! poly1305-donna-64: scalar code on the integer units. One block at a time, every block's
+//! multiplication waits for the one before; so whole runs of four blocks are hashed as
+//! h = (h + m0)·r⁴ + m1·r³ + m2·r² + m3·r, four independent multiplications and one
+//! reduction, with r², r³ and r⁴ computed once per packet (the one-time key changes with
+//! every packet).
+
+use zeroize::Zeroize;
+
+const MASK44: u64 = (1 << 44) - 1;
+const MASK42: u64 = (1 << 42) - 1;
+
+/// A power of r as a multiplier: its limbs, and 5 * 4 times its two upper limbs (the
+/// reduction folded into the multiplication).
+#[derive(Clone, Copy, Default)]
+struct Multiplier {
+    r: [u64; 3],
+    s: [u64; 2],
+}
+
+impl Multiplier {
+    fn new(r: [u64; 3]) -> Multiplier {
+        Multiplier {
+            r,
+            s: [r[1] * (5 << 2), r[2] * (5 << 2)],
+        }
+    }
+}
+
+/// Sums of the three 128-bit column products, to add several multiplications into before one
+/// reduction.
+#[derive(Clone, Copy, Default)]
+struct Columns([u128; 3]);
+
+impl Columns {
+    /// Adds x * m.
+    #[inline(always)]
+    fn add(&mut self, x: [u64; 3], m: &Multiplier) {
+        let mul = |a: u64, b: u64| u128::from(a) * u128::from(b);
+        let ([r0, r1, r2], [s1, s2]) = (m.r, m.s);
+        self.0[0] += mul(x[0], r0) + mul(x[1], s2) + mul(x[2], s1);
+        self.0[1] += mul(x[0], r1) + mul(x[1], r0) + mul(x[2], s2);
+        self.0[2] += mul(x[0], r2) + mul(x[1], r1) + mul(x[2], r0);
+    }
+
+    /// Carries back into three limbs, partly reduced mod 2^130 - 5.
+    #[inline(always)]
+    fn carry(self) -> [u64; 3] {
+        let [d0, mut d1, mut d2] = self.0;
+        d1 += d0 >> 44;
+        let h0 = (d0 as u64) & MASK44;
+        d2 += d1 >> 44;
+        let h1 = (d1 as u64) & MASK44;
+        let h2 = (d2 as u64) & MASK42;
+        let h0 = h0 + ((d2 >> 42) as u64) * 5;
+        [h0 & MASK44, h1 + (h0 >> 44), h2]
+    }
+}
+
+/// A block as limbs, with the 2^128 bit every AEAD block carries.
+#[inline(always)]
+fn limbs(block: &[u8; 16]) -> [u64; 3] {
+    // One 16-byte load, not sixteen byte loads.
+    let value = u128::from_le_bytes(*block);
+    let (t0, t1) = (value as u64, (value >> 64) as u64);
+    [
+        t0 & MASK44,
+        ((t0 >> 44) | (t1 << 20)) & MASK44,
+        ((t1 >> 24) & MASK42) | (1 << 40),
+    ]
+}
+
+/// Poly1305 in progress, fed in pieces of any length.
+pub(super) struct Poly1305 {
+    /// r, r², r³, r⁴.
+    powers: [Multiplier; 4],
+    h: [u64; 3],
+    pad: [u64; 2],
+    pending: [u8; 16],
+    pending_len: usize,
+}
+
+impl Poly1305 {
+    /// Starts with the one-time key: r (clamped) then s.
+    #[inline]
+    pub(super) fn new(key: &[u8; 32]) -> Poly1305 {
+        let word = |i: usize| u64::from_le_bytes(core::array::from_fn(|j| key[i + j]));
+        let (t0, t1) = (word(0), word(8));
+        let r0 = t0 & 0xffc_0fff_ffff;
+        let r1 = ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff;
+        let r2 = (t1 >> 24) & 0x00f_ffff_fc0f;
+        let r = Multiplier::new([r0, r1, r2]);
+        let square = |m: &Multiplier, n: &Multiplier| {
+            let mut columns = Columns::default();
+            columns.add(m.r, n);
+            Multiplier::new(columns.carry())
+        };
+        let r2 = square(&r, &r);
+        let (r3, r4) = (square(&r2, &r), square(&r2, &r2));
+        Poly1305 {
+            powers: [r, r2, r3, r4],
+            h: [0; 3],
+            pad: [word(16), word(24)],
+            pending: [0; 16],
+            pending_len: 0,
+        }
+    }
+
+    /// Hashes `data` as the continuation of the current section.
+    #[inline]
+    pub(super) fn absorb(&mut self, mut data: &[u8]) {
+        if self.pending_len > 0 {
+            let take = (16 - self.pending_len).min(data.len());
+            let (head, rest) = data.split_at(take);
+            for (slot, byte) in self.pending[self.pending_len..].iter_mut().zip(head) {
+                *slot = *byte;
+            }
+            self.pending_len += take;
+            data = rest;
+            if self.pending_len < 16 {
+                return;
+            }
+            let block = self.pending;
+            self.block(&block);
+            self.pending_len = 0;
+        }
+        let (blocks, rest) = data.as_chunks::<16>();
+        let (fours, ones) = blocks.as_chunks::<4>();
+        for [m0, m1, m2, m3] in fours {
+            let [a, b, c] = limbs(m0);
+            let mut columns = Columns::default();
+            columns.add(
+                [self.h[0] + a, self.h[1] + b, self.h[2] + c],
+                &self.powers[3],
+            );
+            columns.add(limbs(m1), &self.powers[2]);
+            columns.add(limbs(m2), &self.powers[1]);
+            columns.add(limbs(m3), &self.powers[0]);
+            self.h = columns.carry();
+        }
+        for block in ones {
+            self.block(block);
+        }
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.pending_len = rest.len();
+    }
+
+    /// Ends the current section: a partial block is zero-padded (RFC 8439 §2.8).
+    #[inline]
+    pub(super) fn pad(&mut self) {
+        if self.pending_len > 0 {
+            self.pending[self.pending_len..].fill(0);
+            let block = self.pending;
+            self.block(&block);
+            self.pending_len = 0;
+        }
+    }
+
+    /// h = (h + block + 2^128) * r, partly reduced.
+    #[inline(always)]
+    fn block(&mut self, block: &[u8; 16]) {
+        let [a, b, c] = limbs(block);
+        let mut columns = Columns::default();
+        columns.add(
+            [self.h[0] + a, self.h[1] + b, self.h[2] + c],
+            &self.powers[0],
+        );
+        self.h = columns.carry();
+    }
+
+    /// Hashes the lengths block and returns the tag: h fully reduced mod 2^130 - 5, plus s.
+    #[inline]
+    pub(super) fn finish(mut self, lengths: &[u8; 16]) -> [u8; 16] {
+        self.block(lengths);
+        let [mut h0, mut h1, mut h2] = self.h;
+        let mut c;
+        c = h1 >> 44;
+        h1 &= MASK44;
+        h2 += c;
+        c = h2 >> 42;
+        h2 &= MASK42;
+        h0 += c * 5;
+        c = h0 >> 44;
+        h0 &= MASK44;
+        h1 += c;
+        c = h1 >> 44;
+        h1 &= MASK44;
+        h2 += c;
+        c = h2 >> 42;
+        h2 &= MASK42;
+        h0 += c * 5;
+        c = h0 >> 44;
+        h0 &= MASK44;
+        h1 += c;
+        // h - p, chosen without a branch when it does not borrow.
+        let mut g0 = h0 + 5;
+        c = g0 >> 44;
+        g0 &= MASK44;
+        let mut g1 = h1 + c;
+        c = g1 >> 44;
+        g1 &= MASK44;
+        let mut g2 = (h2 + c).wrapping_sub(1 << 42);
+        let keep_g = (g2 >> 63).wrapping_sub(1);
+        g0 &= keep_g;
+        g1 &= keep_g;
+        g2 &= keep_g;
+        let keep_h = !keep_g;
+        h0 = (h0 & keep_h) | g0;
+        h1 = (h1 & keep_h) | g1;
+        h2 = (h2 & keep_h) | g2;
+        // + s, mod 2^128.
+        let [t0, t1] = self.pad;
+        h0 += t0 & MASK44;
+        c = h0 >> 44;
+        h0 &= MASK44;
+        h1 += (((t0 >> 44) | (t1 << 20)) & MASK44) + c;
+        c = h1 >> 44;
+        h1 &= MASK44;
+        h2 += ((t1 >> 24) & MASK42) + c;
+        h2 &= MASK42;
+        let low = h0 | (h1 << 44);
+        let high = (h1 >> 20) | (h2 << 24);
+        let mut tag = [0; 16];
+        tag[..8].copy_from_slice(&low.to_le_bytes());
+        tag[8..].copy_from_slice(&high.to_le_bytes());
+        tag
+    }
+}
+
+impl Drop for Poly1305 {
+    fn drop(&mut self) {
+        for power in &mut self.powers {
+            power.r.zeroize();
+            power.s.zeroize();
+        }
+        self.h.zeroize();
+        self.pad.zeroize();
+        self.pending.zeroize();
+    }
+}
