@@ -330,7 +330,7 @@ adds (checksums, segmentation in the driver, interrupts, a wire that is usually 
 bottleneck) and hands each GSO batch to the receiver whole, so the unsealed path here is about \
 two copies and a few syscalls: sealing shows at its most expensive relative to the rest, and on \
 a real path the ratio moves towards 1. The crypto is the core's default backend: `{aes}` for \
-AES-GCM, `{chacha}` (RustCrypto) for ChaCha20-Poly1305.\n\
+AES-GCM, `{chacha}` for ChaCha20-Poly1305.\n\
 {SECTION_END}\n",
         count = args.count,
         size = args.packet_size,
@@ -365,8 +365,8 @@ fn reading(batch: usize, rows: &[Row]) -> String {
          crypto is most of the work: sealed AES-128-GCM runs at {aes:.2}× the unsealed rate, and \
          its receiver spends {aes_rx:.0} ns per packet against {plain_rx:.0} unsealed, the \
          core's `open` being the difference, within this VM's run-to-run spread (compare the \
-         packet-protection section); ChaCha20-Poly1305 ({chacha:.2}×) is slower, RustCrypto's \
-         until a fused one exists. Without GSO \
+         packet-protection section); ChaCha20-Poly1305 ({chacha:.2}×) is slower, as it is \
+         there. Without GSO \
          one `sendmsg` per datagram dominates (on loopback the sender's time includes the \
          delivery the kernel does in its context), and sealing with AES-128-GCM keeps \
          {aes_nogso:.2}× of that rate. GSO itself is worth {gso_gain:.1}× to sealed AES-128-GCM \
