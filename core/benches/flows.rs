@@ -1,0 +1,195 @@
+//! Opening packets of 1, 1 000 and 65 536 connections through one `FlowTable`, in random
+//! order: what a server (or a NIC) pays per packet when the packets' key state is no longer
+//! in the caches, against the same work for one connection.
+//!
+//! `cargo bench -p quicseal --features std --bench flows` prints the table; `-- --quick` opens
+//! fewer packets; `-- --write-docs` also rewrites its section of docs/performance.md. Each
+//! connection has its own secret; each round opens one packet of every connection, the
+//! connections in a fresh random order, so a packet's flow was last touched a whole round
+//! earlier. The packets (1350 bytes) are sealed beforehand and copied into the receive buffer
+//! first, as a receiver's socket would fill it.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use quicseal::backend::Implementation;
+use quicseal::wire::ConnectionId;
+use quicseal::{CipherSuite, FlowConfig, FlowTable, RxFlow, TxFlow};
+
+/// Table capacity: a power of two, as `FlowTable` requires; the same for every row.
+const CAPACITY: usize = 65_536;
+const FLOWS: [usize; 3] = [1, 1_000, 65_536];
+const PACKET_LEN: usize = 1350;
+const DCID_LEN: usize = 8;
+const SUITE: CipherSuite = CipherSuite::Aes128GcmSha256;
+
+type Table = FlowTable<RxFlow, CAPACITY>;
+
+/// xorshift64*: deterministic shuffles without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, (self.next() % (i as u64 + 1)) as usize);
+        }
+    }
+}
+
+fn dcid(flow: usize) -> [u8; DCID_LEN] {
+    (flow as u64).to_be_bytes()
+}
+
+fn secret(flow: usize) -> [u8; 32] {
+    let mut secret = [0x5a; 32];
+    secret[..8].copy_from_slice(&(flow as u64).to_le_bytes());
+    secret
+}
+
+/// One row: opening `packets` packets spread over `flows` connections.
+struct Row {
+    flows: usize,
+    packets: usize,
+    ns_per_packet: f64,
+}
+
+fn measure(flows: usize, total_packets: usize, rng: &mut Rng) -> Row {
+    let config = FlowConfig::new(DCID_LEN);
+    let rounds = total_packets.div_ceil(flows);
+    // The sealed packets, round by round, each round's connections shuffled.
+    let mut order: Vec<usize> = (0..flows).collect();
+    let mut senders: Vec<TxFlow> = (0..flows)
+        .map(|f| TxFlow::from_secret(SUITE, &secret(f), config).unwrap())
+        .collect();
+    let mut sealed = Vec::with_capacity(rounds * flows);
+    for round in 0..rounds {
+        rng.shuffle(&mut order);
+        for &flow in &order {
+            let mut cleartext: Vec<u8> = (0..PACKET_LEN - 16).map(|i| i as u8).collect();
+            cleartext[0] = 0x41;
+            cleartext[1..1 + DCID_LEN].copy_from_slice(&dcid(flow));
+            cleartext[1 + DCID_LEN..3 + DCID_LEN]
+                .copy_from_slice(&(round as u16 + 1).to_be_bytes());
+            let mut packet = vec![0u8; PACKET_LEN];
+            let _ = senders[flow]
+                .seal(&[&cleartext], &mut [&mut packet])
+                .unwrap();
+            sealed.push(packet);
+        }
+    }
+    drop(senders);
+    // The table lives on the heap: 65 536 flows of key state are far too large for a stack.
+    let mut table: Box<Table> = Box::new(Table::new(DCID_LEN).unwrap());
+    for flow in 0..flows {
+        let receiver = RxFlow::from_secret(SUITE, &secret(flow), config).unwrap();
+        let _ = table
+            .insert(ConnectionId::new(&dcid(flow)).unwrap(), receiver)
+            .unwrap();
+    }
+    let mut buffer = vec![0u8; PACKET_LEN];
+    let start = Instant::now();
+    for packet in &sealed {
+        buffer.copy_from_slice(packet);
+        let _ = black_box(table.open_in_place(&mut buffer));
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(
+        table.totals().opened,
+        sealed.len() as u64,
+        "every packet opened"
+    );
+    Row {
+        flows,
+        packets: sealed.len(),
+        ns_per_packet: elapsed.as_secs_f64() * 1e9 / sealed.len() as f64,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let write_docs = args.iter().any(|a| a == "--write-docs");
+    let packets = if args.iter().any(|a| a == "--quick") {
+        65_536
+    } else {
+        262_144
+    };
+    let table_bytes = size_of::<Table>();
+    let flow_bytes = size_of::<RxFlow>();
+    // Building a 65 536-flow table moves a value of this size: give it a stack that holds it.
+    let rows = std::thread::Builder::new()
+        .stack_size(4 * table_bytes + (64 << 20))
+        .spawn(move || {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+            FLOWS
+                .iter()
+                .enumerate()
+                .map(|(i, &flows)| {
+                    eprint!("\r[{}/{}] {flows} flows   ", i + 1, FLOWS.len());
+                    measure(flows, packets, &mut rng)
+                })
+                .collect::<Vec<Row>>()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    eprintln!();
+    let one = rows[0].ns_per_packet;
+    let mut table = String::from(
+        "| flows | packets opened | ns/packet | vs one flow |\n|---:|---:|---:|---:|\n",
+    );
+    for row in &rows {
+        table += &format!(
+            "| {} | {} | {:.0} | {:.2}x |\n",
+            row.flows,
+            row.packets,
+            row.ns_per_packet,
+            row.ns_per_packet / one
+        );
+    }
+    let state = format!(
+        "State per flow: {flow_bytes} bytes of `RxFlow` (current, next and previous key generations \
+         and the header-protection key, as `Auto` lays them out), {} bytes per slot of a \
+         {CAPACITY}-slot table with its index.",
+        table_bytes / CAPACITY
+    );
+    println!("{table}\n{state}");
+    if write_docs {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance.md");
+        update_docs(&path, &table, &state);
+        eprintln!("wrote docs/performance.md");
+    }
+}
+
+const BEGIN: &str = "<!-- BEGIN flows (written by `cargo bench -p quicseal --features std --bench flows -- --write-docs`) -->";
+const END: &str = "<!-- END flows -->";
+
+fn update_docs(path: &std::path::Path, table: &str, state: &str) {
+    let section = format!(
+        "{BEGIN}\n## Many connections (core)\n\n\
+         Command: `cargo bench -p quicseal --features std --bench flows -- --write-docs`. \
+         {SUITE_NAME}, {PACKET_LEN}-byte packets, quicseal's implementation `{}`. Each round \
+         opens one packet of every connection through one `FlowTable`, the connections in a \
+         fresh random order, so the larger tables' key state comes from memory rather than the \
+         caches. Each row includes copying the packet into the receive buffer.\n\n\
+         {table}\n{state}\n{END}",
+        Implementation::selected().for_suite(SUITE).name()
+    );
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Performance\n".into());
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) => format!("{}{section}{}", &old[..b], &old[e + END.len()..]),
+        _ => match old.find("<!-- BEGIN kernel -->") {
+            Some(at) => format!("{}{section}\n\n{}", &old[..at], &old[at..]),
+            None => format!("{}\n{section}\n", old.trim_end()),
+        },
+    };
+    std::fs::write(path, new).unwrap();
+}
+
+const SUITE_NAME: &str = "AES-128-GCM";
