@@ -19,27 +19,9 @@ use crate::{Result, cargo, workspace_root};
 const CSV: &str = "docs/figures/userspace-datapath.csv";
 const FIGURE: &str = "docs/figures/userspace-datapath.png";
 
-pub fn run(args: &[String]) -> Result {
-    let quick = match args {
-        [] => false,
-        [flag] if flag == "--quick" => true,
-        _ => return Err("usage: cargo xtask bench [--quick]".into()),
-    };
-    // `std` lets QUICSEAL_BACKEND pick the implementation, as everywhere else.
-    let protect = [
-        "bench",
-        "--package",
-        "quicseal",
-        "--features",
-        "std",
-        "--bench",
-        "protect",
-        "--",
-    ];
-    if quick {
-        return cargo(&[&protect[..], &["--quick"]].concat());
-    }
-    cargo(&[&protect[..], &["--write-docs"]].concat())?;
+/// Runs one of the core's benchmarks with `flag`. `std` lets `QUICSEAL_BACKEND` pick the
+/// implementation, as everywhere else.
+fn core_bench(name: &str, flag: &str) -> Result {
     cargo(&[
         "bench",
         "--package",
@@ -47,10 +29,23 @@ pub fn run(args: &[String]) -> Result {
         "--features",
         "std",
         "--bench",
-        "flows",
+        name,
         "--",
-        "--write-docs",
-    ])?;
+        flag,
+    ])
+}
+
+pub fn run(args: &[String]) -> Result {
+    let quick = match args {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        _ => return Err("usage: cargo xtask bench [--quick]".into()),
+    };
+    if quick {
+        return core_bench("protect", "--quick");
+    }
+    core_bench("protect", "--write-docs")?;
+    core_bench("flows", "--write-docs")?;
     cargo(&[
         "run",
         "--release",

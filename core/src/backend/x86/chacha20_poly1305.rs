@@ -3,9 +3,9 @@
 
 use zeroize::Zeroizing;
 
-use super::Width;
 use super::chacha20::{self, ChaChaState};
 use super::poly1305::Poly1305;
+use super::{Width, walk};
 use crate::Error;
 use crate::backend::{HeaderKey, NONCE_LEN, Payload, Sealed, TAG_LEN};
 
@@ -91,28 +91,11 @@ impl ChaCha20Poly1305Key {
             used: BLOCK,
             remaining: payload.len(),
         };
-        match payload {
-            Payload::InPlace(data) => {
-                let at = data.as_mut_ptr();
-                // SAFETY: `at` is valid for reads and writes of `data.len()` bytes; source and
-                // destination are the same bytes, which `update` allows.
-                unsafe { cipher.update(at, at, data.len()) }
-            }
-            Payload::Copy {
-                src,
-                src_at,
-                dst,
-                dst_at,
-                len,
-            } => {
-                let walked = dst.zip_from(*dst_at, src, *src_at, *len, |input, output| {
-                    // SAFETY: two slices of one length, one shared and one exclusive, so they
-                    // do not overlap.
-                    unsafe { cipher.update(input.as_ptr(), output.as_mut_ptr(), input.len()) }
-                });
-                debug_assert!(walked, "the core checked both buffers' lengths");
-            }
-        }
+        // SAFETY: `walk` hands over ranges valid for `update`, the same or disjoint; the key
+        // exists, so the CPU has AVX-512.
+        walk(payload, |src, dst, len| unsafe {
+            cipher.update(src, dst, len)
+        });
         if !hash_first {
             hash_text(&mut poly, aad, payload, seal);
         }

@@ -268,28 +268,10 @@ impl<'k> Gcm<'k> {
     #[inline]
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
     fn run(&mut self, payload: &mut Payload<'_, '_, '_, '_>) {
-        match payload {
-            Payload::InPlace(data) => {
-                let at = data.as_mut_ptr();
-                // SAFETY: `at` is valid for reads and writes of `data.len()` bytes; source and
-                // destination are the same bytes, which `update` allows.
-                unsafe { self.update(at, at, data.len()) }
-            }
-            Payload::Copy {
-                src,
-                src_at,
-                dst,
-                dst_at,
-                len,
-            } => {
-                let walked = dst.zip_from(*dst_at, src, *src_at, *len, |input, output| {
-                    // SAFETY: two slices of one length, one shared and one exclusive, so they
-                    // do not overlap.
-                    unsafe { self.update(input.as_ptr(), output.as_mut_ptr(), input.len()) }
-                });
-                debug_assert!(walked, "the core checked both buffers' lengths");
-            }
-        }
+        // SAFETY: `walk` hands over ranges valid for `update`, the same or disjoint.
+        walk(payload, |src, dst, len| unsafe {
+            self.update(src, dst, len)
+        });
     }
 
     /// The counter block for `counter`, ready for AES.
@@ -418,6 +400,32 @@ impl<'k> Gcm<'k> {
             _mm_xor_si128(_mm_shuffle_epi8(hash, byte_swap_mask()), self.tag_mask),
         );
         tag
+    }
+}
+
+/// Calls `update(src, dst, len)` on the pieces of `payload` its segments make, in order:
+/// `src` valid for reads and `dst` for writes of `len` bytes, the same bytes (in place) or
+/// disjoint (a copy), which is what the fused ciphers' raw-pointer loops need.
+#[inline]
+fn walk(payload: &mut Payload<'_, '_, '_, '_>, mut update: impl FnMut(*const u8, *mut u8, usize)) {
+    match payload {
+        Payload::InPlace(data) => {
+            let at = data.as_mut_ptr();
+            update(at, at, data.len());
+        }
+        Payload::Copy {
+            src,
+            src_at,
+            dst,
+            dst_at,
+            len,
+        } => {
+            // Two slices of one length, one shared and one exclusive: they do not overlap.
+            let walked = dst.zip_from(*dst_at, src, *src_at, *len, |input, output| {
+                update(input.as_ptr(), output.as_mut_ptr(), input.len())
+            });
+            debug_assert!(walked, "the core checked both buffers' lengths");
+        }
     }
 }
 

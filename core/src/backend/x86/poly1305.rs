@@ -174,24 +174,18 @@ impl Poly1305 {
         self.block(lengths);
         let [mut h0, mut h1, mut h2] = self.h;
         let mut c;
-        c = h1 >> 44;
-        h1 &= MASK44;
-        h2 += c;
-        c = h2 >> 42;
-        h2 &= MASK42;
-        h0 += c * 5;
-        c = h0 >> 44;
-        h0 &= MASK44;
-        h1 += c;
-        c = h1 >> 44;
-        h1 &= MASK44;
-        h2 += c;
-        c = h2 >> 42;
-        h2 &= MASK42;
-        h0 += c * 5;
-        c = h0 >> 44;
-        h0 &= MASK44;
-        h1 += c;
+        // Two rounds of carries bring every limb within its width.
+        for _ in 0..2 {
+            c = h1 >> 44;
+            h1 &= MASK44;
+            h2 += c;
+            c = h2 >> 42;
+            h2 &= MASK42;
+            h0 += c * 5;
+            c = h0 >> 44;
+            h0 &= MASK44;
+            h1 += c;
+        }
         // h - p, chosen without a branch when it does not borrow.
         let mut g0 = h0 + 5;
         c = g0 >> 44;
