@@ -57,13 +57,22 @@ const QUICK: Effort = Effort {
 enum Operation {
     Seal,
     Open,
+    /// Sealing a GSO batch of `GSO_BATCH` packets in one call (peers: one call a packet).
+    SealBatch,
+    /// Opening a GRO batch of `GSO_BATCH` packets in one call (peers: one call a packet).
+    OpenBatch,
 }
+
+/// Packets in one GSO (or GRO) batch.
+const GSO_BATCH: usize = 64;
 
 impl Operation {
     fn name(self) -> &'static str {
         match self {
             Operation::Seal => "seal+HP",
             Operation::Open => "open+HP",
+            Operation::SealBatch => "seal+HP, batch of 64",
+            Operation::OpenBatch => "open+HP, batch of 64",
         }
     }
 }
@@ -116,6 +125,9 @@ fn cleartext(size: usize, pn: u64) -> Vec<u8> {
 fn set_pn(packet: &mut [u8], pn: u64) {
     packet[PN_OFFSET..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
 }
+
+/// A peer's operation on one packet in place: `(pn, packet)`.
+type PeerOperation = Box<dyn Fn(u64, &mut [u8])>;
 
 /// A contender: a name and what it does to packet `pn`.
 type Contender<'a> = (&'static str, Box<dyn FnMut(u64) + 'a>);
@@ -474,6 +486,132 @@ fn bench_size(suite: CipherSuite, size: usize, effort: Effort, samples: &mut Vec
             seconds_per_packet: seconds,
         });
     }
+    drop(open);
+    bench_batches(suite, size, effort, &keys, samples);
+}
+
+/// Batches of `GSO_BATCH` packets: quicseal seals a GSO batch and opens a GRO batch in one
+/// call each; the peers take the packets one by one, as they have no batch call.
+fn bench_batches(
+    suite: CipherSuite,
+    size: usize,
+    effort: Effort,
+    keys: &KeyMaterial,
+    samples: &mut Vec<Sample>,
+) {
+    let secret = vec![0x5a; suite.secret_len()];
+    let config = FlowConfig::new(DCID_LEN);
+    // Fewer calls per timed run: each call is a whole batch.
+    let effort = Effort {
+        batch: (effort.batch / 64).max(4),
+        runs: effort.runs,
+    };
+    let stride = size - TAG_LEN;
+    let cleartext = cleartext(size, 0).repeat(GSO_BATCH);
+    // Packet `i` of call `call` carries packet number `call * GSO_BATCH + i + 1`.
+    let number = |call: u64, i: usize| call * GSO_BATCH as u64 + i as u64 + 1;
+    let (ring_seal, ring_open) = peer!(ring::aead, ring::aead::quic, suite, keys);
+    let (aws_seal, aws_open) = peer!(aws_lc_rs::aead, aws_lc_rs::aead::quic, suite, keys);
+    let one_by_one = |seal: PeerOperation| -> Box<dyn FnMut(u64)> {
+        let mut out = cleartext
+            .chunks(stride)
+            .flat_map(|packet| packet.iter().copied().chain([0; TAG_LEN]))
+            .collect::<Vec<u8>>();
+        Box::new(move |call| {
+            for (i, packet) in out.chunks_mut(size).enumerate() {
+                seal(number(call, i), black_box(packet));
+            }
+        })
+    };
+    let mut seal: Vec<Contender<'_>> = vec![
+        (
+            QUICSEAL,
+            Box::new({
+                let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).unwrap();
+                let mut src = cleartext.clone();
+                let mut out = vec![0u8; size * GSO_BATCH];
+                let mut results = [Err(quicseal::Error::Malformed); GSO_BATCH];
+                move |call| {
+                    for (i, packet) in src.chunks_mut(stride).enumerate() {
+                        set_pn(packet, number(call, i));
+                    }
+                    let _ = black_box(tx.seal_gso(&[&src], size, &mut [&mut out], &mut results));
+                }
+            }),
+        ),
+        (RING, one_by_one(Box::new(ring_seal))),
+        (AWS_LC, one_by_one(Box::new(aws_seal))),
+    ];
+    for (implementation, seconds) in race(effort, &mut seal, |_, _| {}) {
+        samples.push(Sample {
+            suite,
+            size,
+            operation: Operation::SealBatch,
+            implementation,
+            seconds_per_packet: seconds / GSO_BATCH as f64,
+        });
+    }
+    drop(seal);
+
+    // Sealed batches, one per call.
+    let mut tx: TxFlow<Portable> = TxFlow::from_secret(suite, &secret, config).unwrap();
+    let batches: Vec<Vec<u8>> = (0..packets_needed(effort))
+        .map(|call| {
+            let mut src = cleartext.clone();
+            for (i, packet) in src.chunks_mut(stride).enumerate() {
+                set_pn(packet, number(call, i));
+            }
+            let mut out = vec![0u8; size * GSO_BATCH];
+            let mut results = [Err(quicseal::Error::Malformed); GSO_BATCH];
+            let _ = tx
+                .seal_gso(&[&src], size, &mut [&mut out], &mut results)
+                .unwrap();
+            out
+        })
+        .collect();
+    let open_one_by_one = |open: PeerOperation| -> Box<dyn FnMut(u64) + '_> {
+        let mut buffer = vec![0u8; size * GSO_BATCH];
+        let batches = &batches;
+        Box::new(move |call| {
+            buffer.copy_from_slice(&batches[call as usize]);
+            for (i, packet) in buffer.chunks_mut(size).enumerate() {
+                open(number(call, i), black_box(packet));
+            }
+        })
+    };
+    let mut open: Vec<Contender<'_>> = vec![
+        (
+            QUICSEAL,
+            Box::new({
+                let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, config).unwrap();
+                let mut buffer = vec![0u8; size * GSO_BATCH];
+                let mut results = [Err(quicseal::Error::Malformed); GSO_BATCH];
+                let batches = &batches;
+                move |call| {
+                    buffer.copy_from_slice(&batches[call as usize]);
+                    let _ = black_box(rx.open_gro(&mut buffer, size, &mut results));
+                }
+            }),
+        ),
+        (RING, open_one_by_one(Box::new(ring_open))),
+        (AWS_LC, open_one_by_one(Box::new(aws_open))),
+    ];
+    let warm = |first: u64, count: u64| {
+        let touched = batches[first as usize..(first + count) as usize]
+            .iter()
+            .flat_map(|batch| batch.iter().step_by(64))
+            .fold(0u8, |a, b| a ^ b);
+        black_box(touched);
+    };
+    for (implementation, seconds) in race(effort, &mut open, warm) {
+        samples.push(Sample {
+            suite,
+            size,
+            operation: Operation::OpenBatch,
+            implementation,
+            seconds_per_packet: seconds / GSO_BATCH as f64,
+        });
+    }
 }
 
 fn main() {
@@ -583,7 +721,12 @@ fn render_table(samples: &[Sample]) -> String {
     out += &"---:|".repeat(IMPLEMENTATIONS.len() + 2);
     out += "\n";
     for suite in CipherSuite::ALL {
-        for operation in [Operation::Seal, Operation::Open] {
+        for operation in [
+            Operation::Seal,
+            Operation::Open,
+            Operation::SealBatch,
+            Operation::OpenBatch,
+        ] {
             for size in SIZES {
                 if find(samples, suite, size, operation, QUICSEAL).is_none() {
                     continue;
