@@ -113,6 +113,25 @@ impl<B: Backend> KeySet<B> {
         Ok(())
     }
 
+    /// Makes the next generation current and leaves the one after it for
+    /// [`prepare_next`](Self::prepare_next). Returns the retired generation, its secret wiped
+    /// (dropping it wipes the rest).
+    pub(crate) fn promote_deferring_next(&mut self) -> Result<Generation<B>, Error> {
+        let next = self.next.take().ok_or(Error::KeyUnavailable)?;
+        let mut retired = core::mem::replace(&mut self.current, next);
+        retired.secret = None;
+        Ok(retired)
+    }
+
+    /// Derives the next generation if it is missing and the current one has a secret to derive
+    /// it from (flows built from explicit keys are given theirs by the caller).
+    pub(crate) fn prepare_next(&mut self) -> Result<(), Error> {
+        if self.next.is_none() {
+            self.next = self.current.derive_next().transpose()?;
+        }
+        Ok(())
+    }
+
     /// Makes the next generation current and derives the one after it. Returns the retired
     /// generation, which the caller keeps or drops (dropping wipes it); it keeps only its key
     /// and IV, its secret is wiped now. Nothing changes if the derivation fails.

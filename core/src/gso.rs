@@ -273,7 +273,9 @@ impl<B: Backend> TxFlow<B> {
 impl<B: Backend> RxFlow<B> {
     /// Opens a GRO batch in place: `buffer` holds datagrams coalesced at `segment_size`
     /// bytes (the last may be shorter); each is opened where it lies (see
-    /// [`open_in_place`](Self::open_in_place)) and its outcome goes to `results[i]`.
+    /// [`open_in_place`](Self::open_in_place)) and its outcome goes to `results[i]`. Once
+    /// they are, the next key generation is prepared if a key update used it up
+    /// ([`prepare_next_keys`](Self::prepare_next_keys)).
     ///
     /// Fails as a whole, touching nothing, for a zero `segment_size`, more segments than
     /// `FlowConfig::max_segments`, or too small a `results` slice.
@@ -284,9 +286,13 @@ impl<B: Backend> RxFlow<B> {
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
         let max_segments = self.config().max_segments;
-        open_segments(buffer, segment_size, max_segments, results, |datagram| {
+        let batch = open_segments(buffer, segment_size, max_segments, results, |datagram| {
             self.open_in_place(datagram)
-        })
+        })?;
+        // A key update in the batch used up the next generation: derive the one after it now,
+        // with every datagram of the batch opened.
+        self.prepare_next_keys()?;
+        Ok(batch)
     }
 }
 

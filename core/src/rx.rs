@@ -22,9 +22,15 @@ enum KeySlot {
 /// Key update (RFC 9001 §6.3-6.5): a packet whose key phase differs from the current one is
 /// opened with the previous generation's keys if it is older than the first packet of the
 /// current generation and those keys are still kept, and otherwise with the next generation's
-/// keys, which are derived in advance so that a forged packet costs no more time than a real
-/// one. Only a packet that authenticates moves the flow forward; the generation it replaces
+/// keys. Only a packet that authenticates moves the flow forward; the generation it replaces
 /// is kept for late packets until [`retire_previous_keys`](Self::retire_previous_keys).
+///
+/// The next generation's keys are derived ahead of the packets that need them, and not by
+/// the packet that moves the flow forward: that one only promotes keys already there.
+/// [`prepare_next_keys`](Self::prepare_next_keys) derives the following generation, off the
+/// receive path; [`open_gro`](Self::open_gro) does it once its batch is done. A flow whose
+/// owner never calls it derives them when a packet of the next phase first arrives, before
+/// trying to open it, so that a forged packet costs the same time as a real one.
 ///
 /// ```
 /// use quicseal::{CipherSuite, FlowConfig, RxFlow, TxFlow};
@@ -101,6 +107,19 @@ impl<B: Backend> RxFlow<B> {
         self.keys.install_next(material)
     }
 
+    /// Derives the next key generation's keys if a key update has used them up: work to do
+    /// off the receive path (after a batch, from a timer), so that no packet waits for it.
+    /// Nothing to do, and `Ok`, when they are there or cannot be derived (explicit keys:
+    /// [`install_next_keys`](Self::install_next_keys)).
+    pub fn prepare_next_keys(&mut self) -> Result<(), Error> {
+        self.keys.prepare_next()
+    }
+
+    /// True when the next generation's keys are ready for the peer's key update.
+    pub fn next_keys_ready(&self) -> bool {
+        self.keys.next.is_some()
+    }
+
     /// Drops (and wipes) the previous generation's keys: late packets of the old key phase
     /// will no longer open. RFC 9001 §6.5 suggests doing so about three PTOs after a key
     /// update.
@@ -111,6 +130,7 @@ impl<B: Backend> RxFlow<B> {
     /// Moves to the next generation without a packet, as when state is restored; the
     /// previous generation's keys are dropped.
     pub fn advance_generation(&mut self) -> Result<(), Error> {
+        self.keys.prepare_next()?;
         self.keys.promote()?;
         self.previous = None;
         self.current_first = None;
@@ -244,6 +264,10 @@ impl<B: Backend> RxFlow<B> {
         }
         let number = header.packet_number().decode(self.largest_received);
         let slot = self.key_slot(header.key_phase(), number);
+        if slot == KeySlot::Next {
+            // Only when the owner has not prepared them since the last key update.
+            self.keys.prepare_next()?;
+        }
         let generation = match slot {
             KeySlot::Current => Some(&self.keys.current),
             KeySlot::Previous => self.previous.as_ref(),
@@ -255,7 +279,7 @@ impl<B: Backend> RxFlow<B> {
 
         match slot {
             KeySlot::Next => {
-                self.previous = Some(self.keys.promote()?);
+                self.previous = Some(self.keys.promote_deferring_next()?);
                 self.current_first = Some(number);
             }
             KeySlot::Current => {

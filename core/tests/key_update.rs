@@ -101,6 +101,51 @@ fn sender_flip_and_receiver_follow() {
 }
 
 #[test]
+fn the_next_generation_is_derived_off_the_packet_that_updates() {
+    let mut tx: TxFlow = TxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    assert!(
+        rx.next_keys_ready(),
+        "generation 1 is derived with the flow"
+    );
+    let p1 = seal(&mut tx, &packet(1, true, b"generation one")).unwrap();
+    assert_eq!(open(&mut rx, &p1), Ok(1));
+    assert!(
+        !rx.next_keys_ready(),
+        "the updating packet promoted generation 1 and derived nothing"
+    );
+    rx.prepare_next_keys().unwrap();
+    assert!(rx.next_keys_ready());
+    let p2 = seal(&mut tx, &packet(2, false, b"generation two")).unwrap();
+    assert_eq!(open(&mut rx, &p2), Ok(2));
+
+    // An owner that never prepares still follows: the keys are derived when the next phase
+    // first shows up, before its packet is tried.
+    assert!(!rx.next_keys_ready());
+    let p3 = seal(&mut tx, &packet(3, true, b"generation three")).unwrap();
+    assert_eq!(open(&mut rx, &p3), Ok(3));
+    assert_eq!(rx.counters().key_updates, 3);
+}
+
+#[test]
+fn a_gro_batch_prepares_the_next_generation_once_it_is_opened() {
+    let mut tx: TxFlow = TxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
+    let packets = [
+        seal(&mut tx, &packet(1, false, b"zero")).unwrap(),
+        seal(&mut tx, &packet(2, true, b"one!")).unwrap(),
+    ];
+    assert_eq!(packets[0].len(), packets[1].len());
+    let mut buffer = packets.concat();
+    let mut results = [Err(Error::Malformed); 2];
+    let batch = rx
+        .open_gro(&mut buffer, packets[0].len(), &mut results)
+        .unwrap();
+    assert_eq!((batch.ok, rx.generation()), (2, 1));
+    assert!(rx.next_keys_ready(), "generation 2 derived after the batch");
+}
+
+#[test]
 fn forged_packet_in_the_next_phase_promotes_nothing() {
     let mut tx: TxFlow = TxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
     let mut rx: RxFlow = RxFlow::from_secret(SUITE, &SECRET, config()).unwrap();
