@@ -268,3 +268,112 @@ mod chacha20_poly1305 {
         }
     }
 }
+
+/// Every seventh length to 2.6 KB (single and several 1 KiB chunks, tails of every size),
+/// sealed and opened in place, copied, and copied from segments cut inside blocks: the tag
+/// must be the crate's each time (the hash is fed from inside the cipher's loop).
+#[test]
+fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
+    if !Width::Avx512.available() {
+        return;
+    }
+    use chacha20poly1305::aead::{AeadInOut, KeyInit};
+    let key = [3u8; 32];
+    let nonce = [5u8; 12];
+    let k = ChaCha20Poly1305Key::new(&key).unwrap();
+    for len in (0..2600usize).step_by(7) {
+        let text: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut expected = text.clone();
+        let tag = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key)
+            .unwrap()
+            .encrypt_inout_detached(&nonce.into(), b"aad", expected.as_mut_slice().into())
+            .unwrap();
+        let mut inplace = text.clone();
+        let sealed = k.seal(&NoMask, &nonce, b"aad", 0, Payload::InPlace(&mut inplace));
+        assert_eq!(inplace, expected, "ct len {len}");
+        assert_eq!(&sealed.tag[..], &tag[..], "in place tag len {len}");
+        let src_refs = [text.as_slice()];
+        let src = SgSource::new(&src_refs);
+        let mut out = std::vec![0u8; len];
+        let mut outs = [out.as_mut_slice()];
+        let mut dst = SgDestination::new(&mut outs);
+        let sealed = k.seal(
+            &NoMask,
+            &nonce,
+            b"aad",
+            0,
+            Payload::Copy {
+                src: &src,
+                src_at: 0,
+                dst: &mut dst,
+                dst_at: 0,
+                len,
+            },
+        );
+        assert_eq!(&sealed.tag[..], &tag[..], "copy tag len {len}");
+        let mut opened = expected.clone();
+        let t = k.open(&nonce, b"aad", Payload::InPlace(&mut opened));
+        assert_eq!(
+            (&opened, &t[..]),
+            (&text, &tag[..]),
+            "open in place len {len}"
+        );
+        let src_refs = [expected.as_slice()];
+        let src = SgSource::new(&src_refs);
+        let mut out = std::vec![0u8; len];
+        let mut outs = [out.as_mut_slice()];
+        let mut dst = SgDestination::new(&mut outs);
+        let t = k.open(
+            &nonce,
+            b"aad",
+            Payload::Copy {
+                src: &src,
+                src_at: 0,
+                dst: &mut dst,
+                dst_at: 0,
+                len,
+            },
+        );
+        assert_eq!(&t[..], &tag[..], "open copy len {len}");
+        for cuts in [[5usize, 70], [64, 128], [100, 1100], [1, 2]] {
+            let pieces = cut(&text, &cuts);
+            let refs: std::vec::Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
+            let src = SgSource::new(&refs);
+            let mut out = std::vec![0u8; len];
+            let mut outs = [out.as_mut_slice()];
+            let mut dst = SgDestination::new(&mut outs);
+            let sealed = k.seal(
+                &NoMask,
+                &nonce,
+                b"aad",
+                0,
+                Payload::Copy {
+                    src: &src,
+                    src_at: 0,
+                    dst: &mut dst,
+                    dst_at: 0,
+                    len,
+                },
+            );
+            assert_eq!(&sealed.tag[..], &tag[..], "cut seal {cuts:?} len {len}");
+            let pieces = cut(&expected, &cuts);
+            let refs: std::vec::Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
+            let src = SgSource::new(&refs);
+            let mut out = std::vec![0u8; len];
+            let mut outs = [out.as_mut_slice()];
+            let mut dst = SgDestination::new(&mut outs);
+            let t = k.open(
+                &nonce,
+                b"aad",
+                Payload::Copy {
+                    src: &src,
+                    src_at: 0,
+                    dst: &mut dst,
+                    dst_at: 0,
+                    len,
+                },
+            );
+            assert_eq!(&t[..], &tag[..], "cut open {cuts:?} len {len}");
+        }
+    }
+}
