@@ -269,111 +269,72 @@ mod chacha20_poly1305 {
     }
 }
 
+/// Runs `data` through `key` copied, from a source cut at `cuts` into one destination:
+/// the output and the tag.
+fn chacha_copied(
+    key: &ChaCha20Poly1305Key,
+    nonce: &[u8; 12],
+    data: &[u8],
+    cuts: &[usize],
+    seal: bool,
+) -> (Vec<u8>, [u8; 16]) {
+    let pieces = cut(data, cuts);
+    let refs: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
+    let src = SgSource::new(&refs);
+    let mut out = std::vec![0u8; data.len()];
+    let mut outs = [out.as_mut_slice()];
+    let mut dst = SgDestination::new(&mut outs);
+    let payload = Payload::Copy {
+        src: &src,
+        src_at: 0,
+        dst: &mut dst,
+        dst_at: 0,
+        len: data.len(),
+    };
+    let tag = match seal {
+        true => key.seal(&NoMask, nonce, b"aad", 0, payload).tag,
+        false => key.open(nonce, b"aad", payload),
+    };
+    (out, tag)
+}
+
 /// Every seventh length to 2.6 KB (single and several 1 KiB chunks, tails of every size),
-/// sealed and opened in place, copied, and copied from segments cut inside blocks: the tag
-/// must be the crate's each time (the hash is fed from inside the cipher's loop).
+/// sealed and opened in place, copied, and copied from segments cut inside blocks: output and
+/// tag must be the crate's each time.
 #[test]
 fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
     if !Width::Avx512.available() {
         return;
     }
     use chacha20poly1305::aead::{AeadInOut, KeyInit};
-    let key = [3u8; 32];
-    let nonce = [5u8; 12];
-    let k = ChaCha20Poly1305Key::new(&key).unwrap();
+    let (key, nonce) = ([3u8; 32], [5u8; 12]);
+    let fused = ChaCha20Poly1305Key::new(&key).unwrap();
     for len in (0..2600usize).step_by(7) {
         let text: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        let mut expected = text.clone();
-        let tag = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key)
+        let mut ciphertext = text.clone();
+        let tag: [u8; 16] = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key)
             .unwrap()
-            .encrypt_inout_detached(&nonce.into(), b"aad", expected.as_mut_slice().into())
-            .unwrap();
-        let mut inplace = text.clone();
-        let sealed = k.seal(&NoMask, &nonce, b"aad", 0, Payload::InPlace(&mut inplace));
-        assert_eq!(inplace, expected, "ct len {len}");
-        assert_eq!(&sealed.tag[..], &tag[..], "in place tag len {len}");
-        let src_refs = [text.as_slice()];
-        let src = SgSource::new(&src_refs);
-        let mut out = std::vec![0u8; len];
-        let mut outs = [out.as_mut_slice()];
-        let mut dst = SgDestination::new(&mut outs);
-        let sealed = k.seal(
-            &NoMask,
-            &nonce,
-            b"aad",
-            0,
-            Payload::Copy {
-                src: &src,
-                src_at: 0,
-                dst: &mut dst,
-                dst_at: 0,
-                len,
-            },
-        );
-        assert_eq!(&sealed.tag[..], &tag[..], "copy tag len {len}");
-        let mut opened = expected.clone();
-        let t = k.open(&nonce, b"aad", Payload::InPlace(&mut opened));
+            .encrypt_inout_detached(&nonce.into(), b"aad", ciphertext.as_mut_slice().into())
+            .unwrap()
+            .into();
+        let mut in_place = text.clone();
+        let sealed = fused.seal(&NoMask, &nonce, b"aad", 0, Payload::InPlace(&mut in_place));
         assert_eq!(
-            (&opened, &t[..]),
-            (&text, &tag[..]),
-            "open in place len {len}"
+            (&in_place, sealed.tag),
+            (&ciphertext, tag),
+            "seal in place, {len} B"
         );
-        let src_refs = [expected.as_slice()];
-        let src = SgSource::new(&src_refs);
-        let mut out = std::vec![0u8; len];
-        let mut outs = [out.as_mut_slice()];
-        let mut dst = SgDestination::new(&mut outs);
-        let t = k.open(
-            &nonce,
-            b"aad",
-            Payload::Copy {
-                src: &src,
-                src_at: 0,
-                dst: &mut dst,
-                dst_at: 0,
-                len,
-            },
-        );
-        assert_eq!(&t[..], &tag[..], "open copy len {len}");
-        for cuts in [[5usize, 70], [64, 128], [100, 1100], [1, 2]] {
-            let pieces = cut(&text, &cuts);
-            let refs: std::vec::Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
-            let src = SgSource::new(&refs);
-            let mut out = std::vec![0u8; len];
-            let mut outs = [out.as_mut_slice()];
-            let mut dst = SgDestination::new(&mut outs);
-            let sealed = k.seal(
-                &NoMask,
-                &nonce,
-                b"aad",
-                0,
-                Payload::Copy {
-                    src: &src,
-                    src_at: 0,
-                    dst: &mut dst,
-                    dst_at: 0,
-                    len,
-                },
+        let opened = fused.open(&nonce, b"aad", Payload::InPlace(&mut in_place));
+        assert_eq!((&in_place, opened), (&text, tag), "open in place, {len} B");
+        for cuts in [&[][..], &[5, 70], &[64, 128], &[100, 1100], &[1, 2]] {
+            let sealed = chacha_copied(&fused, &nonce, &text, cuts, true);
+            assert_eq!(
+                sealed,
+                (ciphertext.clone(), tag),
+                "seal {len} B cut at {cuts:?}"
             );
-            assert_eq!(&sealed.tag[..], &tag[..], "cut seal {cuts:?} len {len}");
-            let pieces = cut(&expected, &cuts);
-            let refs: std::vec::Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
-            let src = SgSource::new(&refs);
-            let mut out = std::vec![0u8; len];
-            let mut outs = [out.as_mut_slice()];
-            let mut dst = SgDestination::new(&mut outs);
-            let t = k.open(
-                &nonce,
-                b"aad",
-                Payload::Copy {
-                    src: &src,
-                    src_at: 0,
-                    dst: &mut dst,
-                    dst_at: 0,
-                    len,
-                },
-            );
-            assert_eq!(&t[..], &tag[..], "cut open {cuts:?} len {len}");
+            let opened = chacha_copied(&fused, &nonce, &ciphertext, cuts, false);
+            assert_eq!(opened, (text.clone(), tag), "open {len} B cut at {cuts:?}");
         }
     }
 }
