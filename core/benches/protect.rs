@@ -171,6 +171,18 @@ fn race(
         .collect()
 }
 
+/// What `race` calls before each batch that opens `sealed[first..first + count]`: touches a
+/// byte of every cache line of them, untimed, so every contender finds them cached alike.
+fn warm(sealed: &[Vec<u8>]) -> impl Fn(u64, u64) + '_ {
+    move |first, count| {
+        let touched = sealed[first as usize..(first + count) as usize]
+            .iter()
+            .flat_map(|packet| packet.iter().step_by(64))
+            .fold(0u8, |a, b| a ^ b);
+        black_box(touched);
+    }
+}
+
 /// Packets `race` will ask for.
 fn packets_needed(effort: Effort) -> u64 {
     effort.batch * (effort.runs as u64 + 1) + 1
@@ -470,14 +482,7 @@ fn bench_size(suite: CipherSuite, size: usize, effort: Effort, samples: &mut Vec
         (RING, in_place(ring_open, built.clone(), Some(&sealed))),
         (AWS_LC, in_place(aws_open, built.clone(), Some(&sealed))),
     ];
-    let warm = |first: u64, count: u64| {
-        let touched = sealed[first as usize..(first + count) as usize]
-            .iter()
-            .flat_map(|packet| packet.iter().step_by(64))
-            .fold(0u8, |a, b| a ^ b);
-        black_box(touched);
-    };
-    for (implementation, seconds) in race(effort, &mut open, warm) {
+    for (implementation, seconds) in race(effort, &mut open, warm(&sealed)) {
         samples.push(Sample {
             suite,
             size,
@@ -596,14 +601,7 @@ fn bench_batches(
         (RING, open_one_by_one(Box::new(ring_open))),
         (AWS_LC, open_one_by_one(Box::new(aws_open))),
     ];
-    let warm = |first: u64, count: u64| {
-        let touched = batches[first as usize..(first + count) as usize]
-            .iter()
-            .flat_map(|batch| batch.iter().step_by(64))
-            .fold(0u8, |a, b| a ^ b);
-        black_box(touched);
-    };
-    for (implementation, seconds) in race(effort, &mut open, warm) {
+    for (implementation, seconds) in race(effort, &mut open, warm(&batches)) {
         samples.push(Sample {
             suite,
             size,
