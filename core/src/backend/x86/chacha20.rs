@@ -97,7 +97,7 @@ macro_rules! quarter_round {
 /// `out[g][i]` is block `counter + 4 * g + i`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn keystream<const N: usize>(state: &ChaChaState, counter: u32) -> [[__m512i; 4]; N] {
+pub(super) fn keystream<const N: usize>(state: &ChaChaState, counter: u32) -> [[__m512i; 4]; N] {
     let start = |g: usize| Rows::start(state, counter.wrapping_add(4 * g as u32));
     let mut rows: [Rows; N] = core::array::from_fn(start);
     for _ in 0..10 {
@@ -216,14 +216,25 @@ unsafe fn tail<const N: usize>(
     counter.wrapping_add(len.div_ceil(64) as u32)
 }
 
-/// One keystream block, for the one-time Poly1305 key (block 0) and for blocks that straddle
-/// two segments.
+/// XORs `len` bytes from `src` with the keystream at `keystream` into `dst`.
+///
+/// # Safety
+/// `keystream` and `src` must be valid for reads and `dst` for writes of `len` bytes, `src`
+/// and `dst` the same bytes or disjoint; the CPU must have AVX-512F and AVX-512BW.
 #[inline]
-#[target_feature(enable = "avx512f")]
-pub(super) fn block(state: &ChaChaState, counter: u32) -> [u8; 64] {
-    let [blocks] = keystream::<1>(state, counter);
-    let mut out = [0u8; 64];
-    // SAFETY: 64 writable bytes.
-    unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), blocks[0]) };
-    out
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn xor_with(keystream: *const u8, src: *const u8, dst: *mut u8, len: usize) {
+    let mut done = 0;
+    while done < len {
+        let bytes = (len - done).min(64);
+        let mask = u64::MAX >> (64 - bytes);
+        // SAFETY: the mask covers `bytes` bytes from `done`, inside all three ranges;
+        // masked-off bytes are neither read nor written; read before written.
+        unsafe {
+            let key = _mm512_maskz_loadu_epi8(mask, keystream.add(done).cast());
+            let text = _mm512_maskz_loadu_epi8(mask, src.add(done).cast());
+            _mm512_mask_storeu_epi8(dst.add(done).cast(), mask, _mm512_xor_si512(text, key));
+        }
+        done += bytes;
+    }
 }

@@ -1,5 +1,9 @@
 //! ChaCha20-Poly1305 (RFC 8439 §2.8) for x86_64 with AVX-512: the keystream 16 blocks at a
-//! time on the vector units, Poly1305 on the integer units, one pass over the payload.
+//! time on the vector units, then Poly1305 over the ciphertext, eight blocks at a time on the
+//! vector units where the CPU has AVX-512 IFMA and on the integer units elsewhere.
+
+use core::arch::x86_64::*;
+use core::ptr;
 
 use zeroize::Zeroizing;
 
@@ -17,6 +21,8 @@ const BLOCK: usize = 64;
 #[derive(Clone)]
 pub(in crate::backend) struct ChaCha20Poly1305Key {
     key: Zeroizing<[u8; 32]>,
+    /// Whether Poly1305's long runs go to the vector units (the CPU has AVX-512 IFMA).
+    vector_poly1305: bool,
 }
 
 impl ChaCha20Poly1305Key {
@@ -28,7 +34,16 @@ impl ChaCha20Poly1305Key {
         let key: [u8; 32] = key.try_into().map_err(|_| Error::InvalidKeyLength)?;
         Ok(ChaCha20Poly1305Key {
             key: Zeroizing::new(key),
+            vector_poly1305: super::ifma_cpuid::get(),
         })
+    }
+
+    /// The same key with Poly1305 kept on the integer units, for tests of that path on CPUs
+    /// with IFMA.
+    #[cfg(test)]
+    pub(in crate::backend) fn with_scalar_poly1305(mut self) -> ChaCha20Poly1305Key {
+        self.vector_poly1305 = false;
+        self
     }
 
     /// Encrypts `payload`; returns the tag and `header_key`'s mask of the sample at payload
@@ -61,10 +76,10 @@ impl ChaCha20Poly1305Key {
     }
 
     /// Two passes over the payload, each a simple loop: the cipher (16 blocks at a time on
-    /// the vector units) and Poly1305 over the ciphertext (on the integer units), the
-    /// ciphertext read back from the cache when sealing. The one-time key's block is issued
-    /// first, so that its rounds overlap the cipher's pass. Opening in place must hash the
-    /// ciphertext before it is overwritten, so there the hash goes first.
+    /// the vector units) and Poly1305 over the ciphertext, the ciphertext read back from the
+    /// cache when sealing. The one-time key's block comes from the cipher's first keystream
+    /// call, with up to 15 of the payload's. Opening in place must hash the ciphertext before
+    /// it is overwritten, so there the hash goes first.
     #[target_feature(enable = "avx512f,avx512bw")]
     fn run(
         &self,
@@ -73,26 +88,14 @@ impl ChaCha20Poly1305Key {
         payload: &mut Payload<'_, '_, '_, '_>,
         seal: bool,
     ) -> [u8; TAG_LEN] {
-        let state = ChaChaState::new(&self.key, nonce);
-        // Block 0's first 32 bytes are the one-time Poly1305 key; the text starts at block 1.
-        let mut poly = {
-            let block0 = Zeroizing::new(chacha20::block(&state, 0));
-            let key: Zeroizing<[u8; 32]> = Zeroizing::new(core::array::from_fn(|i| block0[i]));
-            Poly1305::new(&key)
-        };
+        let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
+        let mut poly = Poly1305::new(cipher.one_time_key(), self.vector_poly1305);
         let hash_first = !seal && matches!(payload, Payload::InPlace(_));
         if hash_first {
             hash_text(&mut poly, aad, payload, false);
         }
-        let mut cipher = Cipher {
-            state,
-            counter: 1,
-            keystream: Zeroizing::new([0; BLOCK]),
-            used: BLOCK,
-            remaining: payload.len(),
-        };
-        // SAFETY: `walk` hands over ranges valid for `update`, the same or disjoint; the key
-        // exists, so the CPU has AVX-512.
+        // SAFETY: `walk` hands over ranges valid for `update`, the same or disjoint, `len`
+        // bytes in all; the key exists, so the CPU has AVX-512.
         walk(payload, |src, dst, len| unsafe {
             cipher.update(src, dst, len)
         });
@@ -134,17 +137,47 @@ fn hash_text(poly: &mut Poly1305, aad: &[u8], payload: &mut Payload<'_, '_, '_, 
 /// One packet's keystream in progress, walked in the pieces the payload's segments make.
 struct Cipher {
     state: ChaChaState,
-    /// The block counter of the next keystream block.
+    /// The block counter of the next keystream block to compute.
     counter: u32,
-    /// A keystream block that straddles two pieces of the payload ...
-    keystream: Zeroizing<[u8; BLOCK]>,
-    /// ... and how much of it is used; `BLOCK` when none is open.
+    /// Keystream computed ahead: block 0 and the payload's first blocks, or later a block that
+    /// straddles two pieces of the payload ...
+    buffer: Keystream,
+    /// ... its bytes used ...
     used: usize,
+    /// ... and its bytes computed.
+    filled: usize,
     /// Payload bytes not yet seen.
     remaining: usize,
 }
 
 impl Cipher {
+    /// Starts the keystream of a `len`-byte payload: block 0 (the one-time key) and as many
+    /// of the payload's first blocks as share its keystream call, up to 15.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn new(state: ChaChaState, len: usize) -> Cipher {
+        let mut buffer = Keystream::new();
+        let groups = match (1 + len.div_ceil(BLOCK)).div_ceil(4) {
+            1 => buffer.fill(chacha20::keystream::<1>(&state, 0)),
+            2 => buffer.fill(chacha20::keystream::<2>(&state, 0)),
+            3 => buffer.fill(chacha20::keystream::<3>(&state, 0)),
+            _ => buffer.fill(chacha20::keystream::<4>(&state, 0)),
+        };
+        Cipher {
+            state,
+            counter: 4 * groups as u32,
+            buffer,
+            used: BLOCK,
+            filled: 4 * groups * BLOCK,
+            remaining: len,
+        }
+    }
+
+    /// The one-time Poly1305 key: the first 32 bytes of block 0.
+    fn one_time_key(&self) -> &[u8; 32] {
+        &self.buffer.0[0]
+    }
+
     /// Transforms `len` bytes from `src` to `dst`.
     ///
     /// # Safety
@@ -153,11 +186,8 @@ impl Cipher {
     #[target_feature(enable = "avx512f,avx512bw")]
     unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
         debug_assert!(len <= self.remaining);
-        let mut done = 0;
-        if self.used < BLOCK {
-            // SAFETY: forwarded.
-            done = unsafe { self.continue_block(src, dst, len) };
-        }
+        // SAFETY: forwarded.
+        let mut done = unsafe { self.xor_buffered(src, dst, len) };
         self.remaining -= len;
         let rest = len - done;
         // Only the payload's last piece may end inside a block.
@@ -180,29 +210,66 @@ impl Cipher {
             done += bulk;
         }
         if done < len {
-            *self.keystream = chacha20::block(&self.state, self.counter);
-            self.counter = self.counter.wrapping_add(1);
-            self.used = 0;
+            // A block that the next piece finishes, computed with the three after it.
+            let groups = self
+                .buffer
+                .fill(chacha20::keystream::<1>(&self.state, self.counter));
+            self.counter = self.counter.wrapping_add(4 * groups as u32);
+            (self.used, self.filled) = (0, 4 * groups * BLOCK);
             // SAFETY: `done < len`, inside the caller's ranges.
-            let more = unsafe { self.continue_block(src.add(done), dst.add(done), len - done) };
+            let more = unsafe { self.xor_buffered(src.add(done), dst.add(done), len - done) };
             debug_assert_eq!(done + more, len);
         }
     }
 
-    /// Continues the open straddling block with up to `len` bytes; returns how many it took.
+    /// XORs up to `len` bytes with the buffer's unused keystream; returns how many.
     ///
     /// # Safety
     /// As for [`update`](Self::update).
-    unsafe fn continue_block(&mut self, src: *const u8, dst: *mut u8, len: usize) -> usize {
-        let take = (BLOCK - self.used).min(len);
-        for (i, key) in self.keystream[self.used..self.used + take]
-            .iter()
-            .enumerate()
-        {
-            // SAFETY: `i < take <= len`; each byte is read before it is written.
-            unsafe { dst.add(i).write(src.add(i).read() ^ key) };
-        }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn xor_buffered(&mut self, src: *const u8, dst: *mut u8, len: usize) -> usize {
+        let take = (self.filled - self.used).min(len);
+        let keystream = &self.buffer.bytes()[self.used..self.used + take];
+        // SAFETY: `take <= len`: inside the caller's ranges; the keystream slice holds
+        // `take` bytes.
+        unsafe { chacha20::xor_with(keystream.as_ptr(), src, dst, take) };
         self.used += take;
         take
+    }
+}
+
+/// Keystream blocks kept in memory, wiped with whole-register stores when dropped.
+/// Kept as 32-byte halves, the first of which is the one-time key.
+#[repr(C, align(64))]
+struct Keystream([[u8; 32]; 32]);
+
+impl Keystream {
+    fn new() -> Keystream {
+        Keystream([[0; 32]; 32])
+    }
+
+    /// Stores `groups` from the start; returns how many groups that was.
+    #[inline(always)]
+    fn fill<const N: usize>(&mut self, groups: [[__m512i; 4]; N]) -> usize {
+        for (i, block) in groups.iter().flatten().enumerate() {
+            // SAFETY: at most 16 blocks of 64 bytes: inside the buffer. The intrinsic needs
+            // AVX-512F, which every caller enables.
+            unsafe { _mm512_storeu_si512(self.0.as_mut_ptr().add(2 * i).cast(), *block) };
+        }
+        N
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.as_flattened()
+    }
+}
+
+impl Drop for Keystream {
+    fn drop(&mut self) {
+        for half in &mut self.0 {
+            // SAFETY: a whole 32-byte half, writable; a volatile write is not optimised away.
+            unsafe { ptr::write_volatile(half, [0; 32]) };
+        }
     }
 }

@@ -68,6 +68,8 @@ cpufeatures::new!(
     "vaes",
     "vpclmulqdq"
 );
+// Poly1305 on the vector units (beside the AVX-512 this module's ChaCha20 needs anyway).
+cpufeatures::new!(ifma_cpuid, "avx512f", "avx512ifma");
 cpufeatures::new!(
     avx512_cpuid,
     "aes",

@@ -1,11 +1,15 @@
-//! Poly1305 (RFC 8439 §2.5) with 44-bit limbs and 64×64→128-bit multiplications, after
-//! poly1305-donna-64: scalar code on the integer units. One block at a time, every block's
-//! multiplication waits for the one before; so whole runs of four blocks are hashed as
-//! h = (h + m0)·r⁴ + m1·r³ + m2·r² + m3·r, four independent multiplications and one
-//! reduction, with r², r³ and r⁴ computed once per packet (the one-time key changes with
-//! every packet).
+//! Poly1305 (RFC 8439 §2.5) with 44-bit limbs, after poly1305-donna-64. Long runs of blocks go
+//! to the vector units where the CPU has AVX-512 IFMA ([`vector`]): eight blocks at a time, one
+//! per 64-bit lane, each lane multiplied by r⁸. Everything else is scalar code on the integer
+//! units, where one block's multiplication waits for the one before; so whole runs of four
+//! blocks are hashed as h = (h + m0)·r⁴ + m1·r³ + m2·r² + m3·r, four independent
+//! multiplications and one reduction. The powers of r are computed per packet (the one-time
+//! key changes with every packet): r² to r⁴ always, r⁵ to r⁸ only for a run long enough for the
+//! vector units.
 
 use zeroize::Zeroize;
+
+mod vector;
 
 const MASK44: u64 = (1 << 44) - 1;
 const MASK42: u64 = (1 << 42) - 1;
@@ -13,7 +17,7 @@ const MASK42: u64 = (1 << 42) - 1;
 /// A power of r as a multiplier: its limbs, and 5 * 4 times its two upper limbs (the
 /// reduction folded into the multiplication).
 #[derive(Clone, Copy, Default)]
-struct Multiplier {
+pub(super) struct Multiplier {
     r: [u64; 3],
     s: [u64; 2],
 }
@@ -24,6 +28,13 @@ impl Multiplier {
             r,
             s: [r[1] * (5 << 2), r[2] * (5 << 2)],
         }
+    }
+
+    /// self * other, partly reduced.
+    fn times(&self, other: &Multiplier) -> Multiplier {
+        let mut columns = Columns::default();
+        columns.add(self.r, other);
+        Multiplier::new(columns.carry())
     }
 }
 
@@ -74,6 +85,8 @@ fn limbs(block: &[u8; 16]) -> [u64; 3] {
 pub(super) struct Poly1305 {
     /// r, r², r³, r⁴.
     powers: [Multiplier; 4],
+    /// Whether long runs go to the vector units (the CPU has AVX-512F and IFMA).
+    vector: bool,
     h: [u64; 3],
     pad: [u64; 2],
     pending: [u8; 16],
@@ -81,24 +94,21 @@ pub(super) struct Poly1305 {
 }
 
 impl Poly1305 {
-    /// Starts with the one-time key: r (clamped) then s.
+    /// Starts with the one-time key: r (clamped) then s. `vector` says the CPU has AVX-512F
+    /// and AVX-512 IFMA, so that long runs may go to [`vector`].
     #[inline]
-    pub(super) fn new(key: &[u8; 32]) -> Poly1305 {
+    pub(super) fn new(key: &[u8; 32], vector: bool) -> Poly1305 {
         let word = |i: usize| u64::from_le_bytes(core::array::from_fn(|j| key[i + j]));
         let (t0, t1) = (word(0), word(8));
         let r0 = t0 & 0xffc_0fff_ffff;
         let r1 = ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff;
         let r2 = (t1 >> 24) & 0x00f_ffff_fc0f;
         let r = Multiplier::new([r0, r1, r2]);
-        let square = |m: &Multiplier, n: &Multiplier| {
-            let mut columns = Columns::default();
-            columns.add(m.r, n);
-            Multiplier::new(columns.carry())
-        };
-        let r2 = square(&r, &r);
-        let (r3, r4) = (square(&r2, &r), square(&r2, &r2));
+        let r2 = r.times(&r);
+        let (r3, r4) = (r2.times(&r), r2.times(&r2));
         Poly1305 {
             powers: [r, r2, r3, r4],
+            vector,
             h: [0; 3],
             pad: [word(16), word(24)],
             pending: [0; 16],
@@ -124,7 +134,14 @@ impl Poly1305 {
             self.block(&block);
             self.pending_len = 0;
         }
-        let (blocks, rest) = data.as_chunks::<16>();
+        let (mut blocks, rest) = data.as_chunks::<16>();
+        if self.vector && blocks.len() >= vector::MIN_BLOCKS {
+            let (eights, others) = blocks.as_chunks::<{ vector::LANES }>();
+            let higher = self.higher_powers();
+            // SAFETY: `vector` is only set on a CPU with AVX-512F and IFMA.
+            self.h = unsafe { vector::absorb(self.h, eights, &self.powers, &higher) };
+            blocks = others;
+        }
         let (fours, ones) = blocks.as_chunks::<4>();
         for [m0, m1, m2, m3] in fours {
             let [a, b, c] = limbs(m0);
@@ -143,6 +160,12 @@ impl Poly1305 {
         }
         self.pending[..rest.len()].copy_from_slice(rest);
         self.pending_len = rest.len();
+    }
+
+    /// r⁵ to r⁸, for the vector units.
+    fn higher_powers(&self) -> [Multiplier; 4] {
+        let r4 = &self.powers[3];
+        core::array::from_fn(|i| r4.times(&self.powers[i]))
     }
 
     /// Ends the current section: a partial block is zero-padded (RFC 8439 §2.8).

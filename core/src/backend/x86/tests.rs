@@ -201,8 +201,8 @@ mod chacha20_poly1305 {
     use ::chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
     use ::poly1305::universal_hash::{KeyInit, UniversalHash};
 
-    fn poly(key: &[u8; 32], data: &[u8], cuts: &[usize]) -> [u8; 16] {
-        let mut mac = Poly1305::new(key);
+    fn poly(key: &[u8; 32], data: &[u8], cuts: &[usize], vector: bool) -> [u8; 16] {
+        let mut mac = Poly1305::new(key, vector);
         for piece in cut(data, cuts) {
             mac.absorb(&piece);
         }
@@ -224,7 +224,7 @@ mod chacha20_poly1305 {
         #[test]
         fn poly1305_matches_the_crate(
             key in any::<[u8; 32]>(),
-            data in prop::collection::vec(any::<u8>(), 0..700),
+            data in prop::collection::vec(any::<u8>(), 0..1600),
             cuts in prop::collection::vec(any::<usize>(), 0..6),
             saturate in any::<bool>(),
         ) {
@@ -237,7 +237,11 @@ mod chacha20_poly1305 {
             } else {
                 (key, data)
             };
-            prop_assert_eq!(poly(&key, &data, &cuts), reference_poly(&key, &data));
+            let expected = reference_poly(&key, &data);
+            prop_assert_eq!(poly(&key, &data, &cuts, false), expected);
+            if ifma_cpuid::get() {
+                prop_assert_eq!(poly(&key, &data, &cuts, true), expected);
+            }
         }
 
         #[test]
@@ -299,8 +303,9 @@ fn chacha_copied(
 }
 
 /// Every seventh length to 2.6 KB (single and several 1 KiB chunks, tails of every size),
-/// sealed and opened in place, copied, and copied from segments cut inside blocks: output and
-/// tag must be the crate's each time.
+/// sealed and opened in place, copied, and copied from segments cut inside blocks, with
+/// Poly1305 on the vector units (where the CPU has IFMA) and on the integer units: output
+/// and tag must be the crate's each time.
 #[test]
 fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
     if !Width::Avx512.available() {
@@ -308,8 +313,12 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
     }
     use chacha20poly1305::aead::{AeadInOut, KeyInit};
     let (key, nonce) = ([3u8; 32], [5u8; 12]);
-    let fused = ChaCha20Poly1305Key::new(&key).unwrap();
-    for len in (0..2600usize).step_by(7) {
+    let vector = ChaCha20Poly1305Key::new(&key).unwrap();
+    let scalar = vector.clone().with_scalar_poly1305();
+    for (len, fused) in (0..2600usize)
+        .step_by(7)
+        .flat_map(|len| [(len, &vector), (len, &scalar)])
+    {
         let text: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let mut ciphertext = text.clone();
         let tag: [u8; 16] = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key)
@@ -327,13 +336,13 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
         let opened = fused.open(&nonce, b"aad", Payload::InPlace(&mut in_place));
         assert_eq!((&in_place, opened), (&text, tag), "open in place, {len} B");
         for cuts in [&[][..], &[5, 70], &[64, 128], &[100, 1100], &[1, 2]] {
-            let sealed = chacha_copied(&fused, &nonce, &text, cuts, true);
+            let sealed = chacha_copied(fused, &nonce, &text, cuts, true);
             assert_eq!(
                 sealed,
                 (ciphertext.clone(), tag),
                 "seal {len} B cut at {cuts:?}"
             );
-            let opened = chacha_copied(&fused, &nonce, &ciphertext, cuts, false);
+            let opened = chacha_copied(fused, &nonce, &ciphertext, cuts, false);
             assert_eq!(opened, (text.clone(), tag), "open {len} B cut at {cuts:?}");
         }
     }

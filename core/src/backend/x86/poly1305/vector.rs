@@ -1,0 +1,162 @@
+//! Poly1305's long runs on 512-bit registers with AVX-512 IFMA (52-bit multiply-accumulate):
+//! eight interleaved hashes, lane j taking blocks j, j + 8, j + 16 and so on, each multiplied
+//! by r⁸ per step; the last step multiplies lane j by r^(8 - j) instead, so that the lanes'
+//! sum is the one hash of the whole run. Limbs stay 44, 44 and 42 bits as in the scalar code,
+//! well inside IFMA's 52, and each step reduces only partly.
+
+use core::arch::x86_64::*;
+
+use super::{MASK42, MASK44, Multiplier};
+
+/// Blocks per step: one per 64-bit lane.
+pub(super) const LANES: usize = 8;
+
+/// The shortest run worth the vector units: below it, r⁵ to r⁸, loading the lanes and adding
+/// them up cost more than the scalar code saves.
+pub(super) const MIN_BLOCKS: usize = 16;
+
+/// Lane-wise multipliers: limbs r0, r1, r2 and the reduction's 20·r1, 20·r2.
+#[derive(Clone, Copy)]
+struct Lanes {
+    r: [__m512i; 3],
+    s: [__m512i; 2],
+}
+
+impl Lanes {
+    /// `power(j)` in lane j.
+    #[inline(always)]
+    fn new(power: impl Fn(usize) -> Multiplier) -> Lanes {
+        let lanes: [Multiplier; LANES] = core::array::from_fn(power);
+        let pick = |limb: fn(&Multiplier) -> u64| {
+            let words: [u64; LANES] = core::array::from_fn(|j| limb(&lanes[j]));
+            // SAFETY (of the intrinsic): only called from functions with AVX-512F enabled;
+            // the array is 64 readable bytes.
+            unsafe { _mm512_loadu_si512(words.as_ptr().cast()) }
+        };
+        Lanes {
+            r: [pick(|m| m.r[0]), pick(|m| m.r[1]), pick(|m| m.r[2])],
+            s: [pick(|m| m.s[0]), pick(|m| m.s[1])],
+        }
+    }
+}
+
+/// Hashes `chunks` into `h`: returns (((h + m0)·r + m1)·r + ...)·r over every
+/// block in order, partly reduced.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512 IFMA.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(super) unsafe fn absorb(
+    h: [u64; 3],
+    chunks: &[[[u8; 16]; LANES]],
+    low: &[Multiplier; 4],
+    high: &[Multiplier; 4],
+) -> [u64; 3] {
+    // Lane j's power in the last step is r^(8 - j): r⁸ to r⁵ from `high`, r⁴ to r from `low`.
+    let power = |k: usize| if k > 4 { high[k - 5] } else { low[k - 1] };
+    let every = Lanes::new(|_| high[3]);
+    let last = Lanes::new(|j| power(LANES - j));
+    let zero = _mm512_setzero_si512();
+    // The running hash enters lane 0, added to the run's first block.
+    let mut acc = [
+        _mm512_mask_set1_epi64(zero, 1, h[0] as i64),
+        _mm512_mask_set1_epi64(zero, 1, h[1] as i64),
+        _mm512_mask_set1_epi64(zero, 1, h[2] as i64),
+    ];
+    let Some((final_chunk, chunks)) = chunks.split_last() else {
+        return h;
+    };
+    for chunk in chunks {
+        acc = multiply(add(acc, message(chunk)), &every);
+    }
+    let acc = multiply(add(acc, message(final_chunk)), &last);
+    let sum = acc.map(|limb| _mm512_reduce_add_epi64(limb) as u64);
+    // Eight lanes' limbs add up to 47 bits at most: carry them back within their widths.
+    let [mut h0, mut h1, mut h2] = sum;
+    h1 += h0 >> 44;
+    h0 &= MASK44;
+    h2 += h1 >> 44;
+    h1 &= MASK44;
+    h0 += (h2 >> 42) * 5;
+    h2 &= MASK42;
+    h1 += h0 >> 44;
+    [h0 & MASK44, h1, h2]
+}
+
+/// Eight blocks as limbs, block j in lane j, with the 2^128 bit every AEAD block carries.
+#[inline(always)]
+fn message(chunk: &[[u8; 16]; LANES]) -> [__m512i; 3] {
+    // SAFETY (of the intrinsics): only called from functions with AVX-512F enabled; the chunk
+    // is 128 readable bytes.
+    unsafe {
+        let first = _mm512_loadu_si512(chunk.as_ptr().cast());
+        let second = _mm512_loadu_si512(chunk[4..].as_ptr().cast());
+        // Each block's low and high 64-bit words, gathered across the two registers.
+        let low =
+            _mm512_permutex2var_epi64(first, _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), second);
+        let high =
+            _mm512_permutex2var_epi64(first, _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1), second);
+        let mask44 = _mm512_set1_epi64(MASK44 as i64);
+        [
+            _mm512_and_si512(low, mask44),
+            _mm512_and_si512(
+                _mm512_or_si512(_mm512_srli_epi64(low, 44), _mm512_slli_epi64(high, 20)),
+                mask44,
+            ),
+            _mm512_or_si512(_mm512_srli_epi64(high, 24), _mm512_set1_epi64(1 << 40)),
+        ]
+    }
+}
+
+#[inline(always)]
+fn add(a: [__m512i; 3], b: [__m512i; 3]) -> [__m512i; 3] {
+    // SAFETY (of the intrinsic): only called from functions with AVX-512F enabled.
+    core::array::from_fn(|i| unsafe { _mm512_add_epi64(a[i], b[i]) })
+}
+
+/// h · m lane by lane, partly reduced: limbs back under 44, 44 + a few and 42 bits.
+///
+/// Each column sums three 88-bit products; IFMA yields a product's bits 0-51 and 52-103
+/// separately, so each column comes as a low and a high sum. A high sum's unit, 2^52, is 2^8
+/// of the next column's 2^44; the third column's high sum lands at 2^140 = 2^130 · 2^10,
+/// which is 5 · 2^10 modulo 2^130 - 5.
+#[inline(always)]
+fn multiply(h: [__m512i; 3], m: &Lanes) -> [__m512i; 3] {
+    // SAFETY (of the intrinsics): only called from functions with AVX-512F and IFMA enabled.
+    unsafe {
+        let ([r0, r1, r2], [s1, s2]) = (m.r, m.s);
+        let zero = _mm512_setzero_si512();
+        let column = |a: __m512i, b: __m512i, c: __m512i, high: bool| {
+            if high {
+                let x = _mm512_madd52hi_epu64(zero, h[0], a);
+                let x = _mm512_madd52hi_epu64(x, h[1], b);
+                _mm512_madd52hi_epu64(x, h[2], c)
+            } else {
+                let x = _mm512_madd52lo_epu64(zero, h[0], a);
+                let x = _mm512_madd52lo_epu64(x, h[1], b);
+                _mm512_madd52lo_epu64(x, h[2], c)
+            }
+        };
+        let (d0, e0) = (column(r0, s2, s1, false), column(r0, s2, s1, true));
+        let (d1, e1) = (column(r1, r0, s2, false), column(r1, r0, s2, true));
+        let (d2, e2) = (column(r2, r1, r0, false), column(r2, r1, r0, true));
+        let mask44 = _mm512_set1_epi64(MASK44 as i64);
+        let mask42 = _mm512_set1_epi64(MASK42 as i64);
+        let h0 = _mm512_and_si512(d0, mask44);
+        let d1 = _mm512_add_epi64(
+            _mm512_add_epi64(d1, _mm512_srli_epi64(d0, 44)),
+            _mm512_slli_epi64(e0, 8),
+        );
+        let h1 = _mm512_and_si512(d1, mask44);
+        let d2 = _mm512_add_epi64(
+            _mm512_add_epi64(d2, _mm512_srli_epi64(d1, 44)),
+            _mm512_slli_epi64(e1, 8),
+        );
+        let h2 = _mm512_and_si512(d2, mask42);
+        let c = _mm512_add_epi64(_mm512_srli_epi64(d2, 42), _mm512_slli_epi64(e2, 10));
+        // h0 + 5c, then its carry into h1.
+        let h0 = _mm512_add_epi64(h0, _mm512_add_epi64(c, _mm512_slli_epi64(c, 2)));
+        let h1 = _mm512_add_epi64(h1, _mm512_srli_epi64(h0, 44));
+        [_mm512_and_si512(h0, mask44), h1, h2]
+    }
+}
