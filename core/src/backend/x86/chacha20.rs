@@ -1,6 +1,7 @@
-//! ChaCha20 (RFC 8439 §2.3) on 512-bit registers: four blocks per register (one in each
-//! 128-bit lane, the state's rows in four registers), four registers' worth (16 blocks,
-//! 1 KiB) per iteration, rotations in one instruction (AVX-512's `vprold`).
+//! ChaCha20 (RFC 8439 §2.3) on 512-bit registers, rotations in one instruction (AVX-512's
+//! `vprold`), in two layouts: sixteen blocks "vertically" ([`keystream16`], a register per
+//! state word, for the bulk), and groups of four blocks by rows ([`keystream`], one block in
+//! each 128-bit lane, the rows in four registers, for the first and last few blocks).
 
 use core::arch::x86_64::*;
 
@@ -135,6 +136,88 @@ pub(super) fn keystream<const N: usize>(state: &ChaChaState, counter: u32) -> [[
     })
 }
 
+/// Sixteen blocks from `counter` on, in order, computed "vertically": register `w` holds
+/// word `w` of all sixteen blocks (block j in 32-bit lane j), so the rounds need no
+/// shuffles; one transposition at the end turns the words into blocks. Four rotations in
+/// sixteen registers' worth of rounds, against a quarter of them plus three shuffles per
+/// half round in the row layout of [`keystream`]: what the bulk of a long payload wants.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn keystream16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
+    let words: [u32; 16] = {
+        let mut words = [0u32; 16];
+        let rows = [state.key_low, state.key_high, state.nonce];
+        words[..4].copy_from_slice(&SIGMA);
+        for (row, chunk) in rows.iter().zip(words[4..].chunks_exact_mut(4)) {
+            let mut out = [0u32; 4];
+            // SAFETY: 16 writable bytes; SSE2 is part of AVX-512F.
+            unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), *row) };
+            chunk.copy_from_slice(&out);
+        }
+        words
+    };
+    let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let start: [__m512i; 16] = core::array::from_fn(|w| {
+        let word = _mm512_set1_epi32(words[w] as i32);
+        if w == 12 {
+            _mm512_add_epi32(_mm512_set1_epi32(counter as i32), lanes)
+        } else {
+            word
+        }
+    });
+    let mut x = start;
+    macro_rules! quarter {
+        ($a:literal, $b:literal, $c:literal, $d:literal) => {
+            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm512_rol_epi32(_mm512_xor_si512(x[$d], x[$a]), 16);
+            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm512_rol_epi32(_mm512_xor_si512(x[$b], x[$c]), 12);
+            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm512_rol_epi32(_mm512_xor_si512(x[$d], x[$a]), 8);
+            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm512_rol_epi32(_mm512_xor_si512(x[$b], x[$c]), 7);
+        };
+    }
+    for _ in 0..10 {
+        quarter!(0, 4, 8, 12);
+        quarter!(1, 5, 9, 13);
+        quarter!(2, 6, 10, 14);
+        quarter!(3, 7, 11, 15);
+        quarter!(0, 5, 10, 15);
+        quarter!(1, 6, 11, 12);
+        quarter!(2, 7, 8, 13);
+        quarter!(3, 4, 9, 14);
+    }
+    let x: [__m512i; 16] = core::array::from_fn(|w| _mm512_add_epi32(x[w], start[w]));
+    // Transpose: first each 128-bit lane's 4x4 words of four registers, so that a register
+    // holds words 4q..4q+3 of one block in each lane ...
+    let quads: [[__m512i; 4]; 4] = core::array::from_fn(|q| {
+        let [a, b, c, d] = [x[4 * q], x[4 * q + 1], x[4 * q + 2], x[4 * q + 3]];
+        let (ab_low, ab_high) = (_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+        let (cd_low, cd_high) = (_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+        [
+            _mm512_unpacklo_epi64(ab_low, cd_low),
+            _mm512_unpackhi_epi64(ab_low, cd_low),
+            _mm512_unpacklo_epi64(ab_high, cd_high),
+            _mm512_unpackhi_epi64(ab_high, cd_high),
+        ]
+    });
+    // ... then the 128-bit lanes: quads[q][k] lane l is words 4q.. of block 4l + k.
+    let mut out = [_mm512_setzero_si512(); 16];
+    for k in 0..4 {
+        let [a, b, c, d] = [quads[0][k], quads[1][k], quads[2][k], quads[3][k]];
+        let ab_low = _mm512_shuffle_i32x4(a, b, 0x44);
+        let cd_low = _mm512_shuffle_i32x4(c, d, 0x44);
+        let ab_high = _mm512_shuffle_i32x4(a, b, 0xee);
+        let cd_high = _mm512_shuffle_i32x4(c, d, 0xee);
+        out[k] = _mm512_shuffle_i32x4(ab_low, cd_low, 0x88);
+        out[4 + k] = _mm512_shuffle_i32x4(ab_low, cd_low, 0xdd);
+        out[8 + k] = _mm512_shuffle_i32x4(ab_high, cd_high, 0x88);
+        out[12 + k] = _mm512_shuffle_i32x4(ab_high, cd_high, 0xdd);
+    }
+    out
+}
+
 /// XORs `len` bytes from `src` with the keystream from block `counter` on into `dst`; the last
 /// block may be partial. Returns the counter of the block after the last one used.
 ///
@@ -152,15 +235,12 @@ pub(super) unsafe fn xor(
     let mut done = 0;
     let mut counter = counter;
     while len - done >= 1024 {
-        let groups = keystream::<4>(state, counter);
-        for (g, blocks) in groups.iter().enumerate() {
-            for (i, block) in blocks.iter().enumerate() {
-                let at = done + 256 * g + 64 * i;
-                // SAFETY: `at + 64 <= len`; read before written.
-                unsafe {
-                    let text = _mm512_loadu_si512(src.add(at).cast());
-                    _mm512_storeu_si512(dst.add(at).cast(), _mm512_xor_si512(text, *block));
-                }
+        for (i, block) in keystream16(state, counter).iter().enumerate() {
+            let at = done + 64 * i;
+            // SAFETY: `at + 64 <= len`; read before written.
+            unsafe {
+                let text = _mm512_loadu_si512(src.add(at).cast());
+                _mm512_storeu_si512(dst.add(at).cast(), _mm512_xor_si512(text, *block));
             }
         }
         counter = counter.wrapping_add(16);

@@ -161,7 +161,7 @@ impl Cipher {
             1 => buffer.fill(chacha20::keystream::<1>(&state, 0)),
             2 => buffer.fill(chacha20::keystream::<2>(&state, 0)),
             3 => buffer.fill(chacha20::keystream::<3>(&state, 0)),
-            _ => buffer.fill(chacha20::keystream::<4>(&state, 0)),
+            _ => buffer.fill([chacha20::keystream16(&state, 0)]),
         };
         Cipher {
             state,
@@ -249,15 +249,16 @@ impl Keystream {
         Keystream([[0; 32]; 32])
     }
 
-    /// Stores `groups` from the start; returns how many groups that was.
+    /// Stores `N` groups of `M` blocks from the start; returns how many groups of four
+    /// blocks that was.
     #[inline(always)]
-    fn fill<const N: usize>(&mut self, groups: [[__m512i; 4]; N]) -> usize {
+    fn fill<const N: usize, const M: usize>(&mut self, groups: [[__m512i; M]; N]) -> usize {
         for (i, block) in groups.iter().flatten().enumerate() {
             // SAFETY: at most 16 blocks of 64 bytes: inside the buffer. The intrinsic needs
             // AVX-512F, which every caller enables.
             unsafe { _mm512_storeu_si512(self.0.as_mut_ptr().add(2 * i).cast(), *block) };
         }
-        N
+        N * M / 4
     }
 
     fn bytes(&self) -> &[u8] {
