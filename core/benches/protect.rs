@@ -651,17 +651,17 @@ fn main() {
     eprintln!();
     let table = render_table(&samples);
     println!("{table}");
-    let mut summary = summary_lines(&samples, implementation);
-    if let Some(limit) = aes_round_limit() {
-        summary.push_str(&limit);
-    }
+    let summary = summary_lines(&samples, implementation);
+    // Printed before the summary lines, which end the output.
+    let limit = aes_round_limit().unwrap_or_default();
+    print!("{limit}");
     if write_docs {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         std::fs::write(root.join("docs/protect.svg"), render_svg(&samples)).unwrap();
         update_docs(
             &root.join("docs/performance.md"),
             &table,
-            &summary,
+            &format!("{limit}{summary}"),
             implementation,
             effort,
         );
