@@ -138,9 +138,9 @@ pub(super) fn keystream<const N: usize>(state: &ChaChaState, counter: u32) -> [[
 
 /// Sixteen blocks from `counter` on, in order, computed "vertically": register `w` holds
 /// word `w` of all sixteen blocks (block j in 32-bit lane j), so the rounds need no
-/// shuffles; one transposition at the end turns the words into blocks. Four rotations in
-/// sixteen registers' worth of rounds, against a quarter of them plus three shuffles per
-/// half round in the row layout of [`keystream`]: what the bulk of a long payload wants.
+/// shuffles; one transposition at the end turns the words into blocks. The row layout of
+/// [`keystream`] spends three shuffles per half round on every four blocks, so this is the
+/// one for the bulk of a long payload.
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn keystream16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
@@ -157,13 +157,9 @@ pub(super) fn keystream16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
         words
     };
     let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    let start: [__m512i; 16] = core::array::from_fn(|w| {
-        let word = _mm512_set1_epi32(words[w] as i32);
-        if w == 12 {
-            _mm512_add_epi32(_mm512_set1_epi32(counter as i32), lanes)
-        } else {
-            word
-        }
+    let start: [__m512i; 16] = core::array::from_fn(|w| match w {
+        12 => _mm512_add_epi32(_mm512_set1_epi32(counter as i32), lanes),
+        _ => _mm512_set1_epi32(words[w] as i32),
     });
     let mut x = start;
     macro_rules! quarter {

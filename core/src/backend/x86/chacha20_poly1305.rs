@@ -157,7 +157,7 @@ impl Cipher {
     #[target_feature(enable = "avx512f")]
     fn new(state: ChaChaState, len: usize) -> Cipher {
         let mut buffer = Keystream::new();
-        let groups = match (1 + len.div_ceil(BLOCK)).div_ceil(4) {
+        let blocks = match (1 + len.div_ceil(BLOCK)).div_ceil(4) {
             1 => buffer.fill(chacha20::keystream::<1>(&state, 0)),
             2 => buffer.fill(chacha20::keystream::<2>(&state, 0)),
             3 => buffer.fill(chacha20::keystream::<3>(&state, 0)),
@@ -165,10 +165,10 @@ impl Cipher {
         };
         Cipher {
             state,
-            counter: 4 * groups as u32,
+            counter: blocks as u32,
             buffer,
             used: BLOCK,
-            filled: 4 * groups * BLOCK,
+            filled: blocks * BLOCK,
             remaining: len,
         }
     }
@@ -211,11 +211,11 @@ impl Cipher {
         }
         if done < len {
             // A block that the next piece finishes, computed with the three after it.
-            let groups = self
+            let blocks = self
                 .buffer
                 .fill(chacha20::keystream::<1>(&self.state, self.counter));
-            self.counter = self.counter.wrapping_add(4 * groups as u32);
-            (self.used, self.filled) = (0, 4 * groups * BLOCK);
+            self.counter = self.counter.wrapping_add(blocks as u32);
+            (self.used, self.filled) = (0, blocks * BLOCK);
             // SAFETY: `done < len`, inside the caller's ranges.
             let more = unsafe { self.xor_buffered(src.add(done), dst.add(done), len - done) };
             debug_assert_eq!(done + more, len);
@@ -239,8 +239,8 @@ impl Cipher {
     }
 }
 
-/// Keystream blocks kept in memory, wiped with whole-register stores when dropped.
-/// Kept as 32-byte halves, the first of which is the one-time key.
+/// Up to 16 keystream blocks kept in memory, as 32-byte halves (the first is the one-time
+/// key), wiped with whole-half stores when dropped.
 #[repr(C, align(64))]
 struct Keystream([[u8; 32]; 32]);
 
@@ -249,8 +249,7 @@ impl Keystream {
         Keystream([[0; 32]; 32])
     }
 
-    /// Stores `N` groups of `M` blocks from the start; returns how many groups of four
-    /// blocks that was.
+    /// Stores `N` groups of `M` blocks from the start; returns how many blocks that was.
     #[inline(always)]
     fn fill<const N: usize, const M: usize>(&mut self, groups: [[__m512i; M]; N]) -> usize {
         for (i, block) in groups.iter().flatten().enumerate() {
@@ -258,7 +257,7 @@ impl Keystream {
             // AVX-512F, which every caller enables.
             unsafe { _mm512_storeu_si512(self.0.as_mut_ptr().add(2 * i).cast(), *block) };
         }
-        N * M / 4
+        N * M
     }
 
     fn bytes(&self) -> &[u8] {

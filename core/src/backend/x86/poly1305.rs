@@ -41,7 +41,7 @@ impl Multiplier {
 /// Sums of the three 128-bit column products, to add several multiplications into before one
 /// reduction.
 #[derive(Clone, Copy, Default)]
-struct Columns([u128; 3]);
+pub(super) struct Columns(pub(super) [u128; 3]);
 
 impl Columns {
     /// Adds x * m.
@@ -56,7 +56,7 @@ impl Columns {
 
     /// Carries back into three limbs, partly reduced mod 2^130 - 5.
     #[inline(always)]
-    fn carry(self) -> [u64; 3] {
+    pub(super) fn carry(self) -> [u64; 3] {
         let [d0, mut d1, mut d2] = self.0;
         d1 += d0 >> 44;
         let h0 = (d0 as u64) & MASK44;

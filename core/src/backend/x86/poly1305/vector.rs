@@ -6,7 +6,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{MASK42, MASK44, Multiplier};
+use super::{Columns, MASK42, MASK44, Multiplier};
 
 /// Blocks per step: one per 64-bit lane.
 pub(super) const LANES: usize = 8;
@@ -70,17 +70,9 @@ pub(super) unsafe fn absorb(
         acc = multiply(add(acc, message(chunk)), &every);
     }
     let acc = multiply(add(acc, message(final_chunk)), &last);
-    let sum = acc.map(|limb| _mm512_reduce_add_epi64(limb) as u64);
-    // Eight lanes' limbs add up to 47 bits at most: carry them back within their widths.
-    let [mut h0, mut h1, mut h2] = sum;
-    h1 += h0 >> 44;
-    h0 &= MASK44;
-    h2 += h1 >> 44;
-    h1 &= MASK44;
-    h0 += (h2 >> 42) * 5;
-    h2 &= MASK42;
-    h1 += h0 >> 44;
-    [h0 & MASK44, h1, h2]
+    // Eight lanes' limbs add up to 47 bits at most: carried back within their widths as the
+    // scalar code carries its column sums.
+    Columns(acc.map(|limb| u128::from(_mm512_reduce_add_epi64(limb) as u64))).carry()
 }
 
 /// Eight blocks as limbs, block j in lane j, with the 2^128 bit every AEAD block carries.
