@@ -7,9 +7,10 @@
 //! each is opened on its own. Either way one bad datagram gets its own error and the others go
 //! on.
 
-use crate::backend::{Backend, SAMPLE_LEN, TAG_LEN};
+use crate::backend::{Backend, BatchBuffers, SAMPLE_LEN, TAG_LEN};
 use crate::flow::{Batch, Outcome};
 use crate::packet_number::MAX_PN_LEN;
+use crate::protect::PendingSeals;
 use crate::sg::{SgDestination, SgSource};
 use crate::{Error, RxFlow, TxFlow};
 
@@ -186,12 +187,17 @@ impl<B: Backend> TxFlow<B> {
             datagrams: segments,
             ..Batch::default()
         };
+        let mut pending = PendingSeals::new();
+        let mut buffers = BatchBuffers::Copy {
+            src: &src,
+            dst: &mut dst,
+        };
         for (index, result) in results[..segments].iter_mut().enumerate() {
             let src_at = index * stride;
             let len = stride.min(src.len() - src_at);
             let last = index + 1 == segments;
             *result = self
-                .seal_datagram(&src, src_at, len, &mut dst, index * gso_size, None)
+                .queue_datagram(&mut pending, &mut buffers, src_at, len, index * gso_size)
                 .and_then(|datagram| match datagram.len == gso_size || last {
                     true => Ok(datagram),
                     // A datagram of long-header packets only gains no tag: it would leave a
@@ -206,8 +212,10 @@ impl<B: Backend> TxFlow<B> {
                 Err(_) => batch.failed += 1,
             }
         }
+        self.seal_pending(&mut pending, &mut buffers);
         Ok(batch)
     }
+
     /// Seals a GSO batch in place: `buffer` is laid out as it will be sent, datagrams at a
     /// stride of `gso_size` (the last may be shorter), each holding its cleartext followed by
     /// 16 spare bytes for its tag. Outcomes go to `results[i]`, as for
@@ -246,26 +254,28 @@ impl<B: Backend> TxFlow<B> {
             datagrams: segments,
             ..Batch::default()
         };
-        for (index, (datagram, result)) in buffer
-            .chunks_mut(gso_size)
-            .zip(results.iter_mut())
-            .enumerate()
-        {
-            let len = datagram.len() - TAG_LEN;
-            *result = self.seal_in_place(datagram, len).and_then(|sealed| {
-                match sealed.len == datagram.len() {
+        let buffer_len = buffer.len();
+        let mut pending = PendingSeals::new();
+        let mut buffers = BatchBuffers::InPlace(buffer);
+        for (index, result) in results[..segments].iter_mut().enumerate() {
+            let at = index * gso_size;
+            let datagram_len = gso_size.min(buffer_len - at);
+            let len = datagram_len - TAG_LEN;
+            *result = self
+                .queue_datagram(&mut pending, &mut buffers, at, len, at)
+                .and_then(|sealed| match sealed.len == datagram_len {
                     true => Ok(sealed),
                     false => Err(self.refuse(Error::GsoLayout)),
-                }
-            });
+                });
             match result {
                 Ok(sealed) => {
                     batch.ok += 1;
-                    batch.len = index * gso_size + sealed.len;
+                    batch.len = at + sealed.len;
                 }
                 Err(_) => batch.failed += 1,
             }
         }
+        self.seal_pending(&mut pending, &mut buffers);
         Ok(batch)
     }
 }

@@ -9,7 +9,10 @@
 use subtle::ConstantTimeEq;
 
 use crate::Error;
-use crate::backend::{Backend, HeaderKey, MASK_LEN, PacketKey, Payload, SAMPLE_LEN, TAG_LEN};
+use crate::backend::{
+    Backend, BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, SealJob,
+    Sealed, TAG_LEN,
+};
 use crate::generation::Generation;
 use crate::keys::nonce;
 use crate::packet_number::{MAX_PN_LEN, TruncatedPacketNumber};
@@ -195,6 +198,132 @@ pub(crate) struct Placement {
     pub(crate) src_at: usize,
     pub(crate) dst_at: usize,
     pub(crate) len: usize,
+}
+
+/// Most packets one [`PacketKey::seal_batch`] call takes: enough for a backend to fill its
+/// vector lanes with several packets' work, few enough to keep the queue on the stack.
+pub(crate) const SEAL_BATCH: usize = 16;
+
+/// Packets of a batch committed for sealing and not yet sealed. A flow queues each 1-RTT
+/// packet as it commits it and seals the queue, under the generation that committed them,
+/// when it is full, before a key update retires that generation, and at the batch's end.
+pub(crate) struct PendingSeals {
+    packets: [PendingSeal; SEAL_BATCH],
+    len: usize,
+}
+
+/// One queued packet: its cleartext header, nonce and placement.
+#[derive(Clone, Copy)]
+struct PendingSeal {
+    header: CleartextHeader,
+    nonce: [u8; NONCE_LEN],
+    at: Placement,
+}
+
+impl PendingSeals {
+    pub(crate) fn new() -> PendingSeals {
+        let empty = PendingSeal {
+            header: CleartextHeader {
+                bytes: [0; MAX_SHORT_HEADER_LEN],
+                len: 0,
+                pn_offset: 0,
+            },
+            nonce: [0; NONCE_LEN],
+            at: Placement {
+                src_at: 0,
+                dst_at: 0,
+                len: 0,
+            },
+        };
+        PendingSeals {
+            packets: [empty; SEAL_BATCH],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == SEAL_BATCH
+    }
+
+    /// Queues packet `packet_number` of `generation`, whose cleartext `header` was read at
+    /// `at.src_at` (payload following it), to be sealed to `at.dst_at`, where there is room
+    /// for `at.len + TAG_LEN` bytes (checked by the caller). The queue must not be full.
+    pub(crate) fn push<B: Backend>(
+        &mut self,
+        generation: &Generation<B>,
+        packet_number: u64,
+        header: &CleartextHeader,
+        at: Placement,
+    ) {
+        debug_assert!(!self.is_full(), "the caller seals a full queue");
+        if let Some(slot) = self.packets.get_mut(self.len) {
+            *slot = PendingSeal {
+                header: *header,
+                nonce: nonce(&generation.iv, packet_number),
+                at,
+            };
+            self.len += 1;
+        }
+    }
+
+    /// Seals every queued packet with `generation` (the one that committed them) between
+    /// `buffers`, writes their tags and protected headers, and empties the queue.
+    pub(crate) fn seal<B: Backend>(
+        &mut self,
+        generation: &Generation<B>,
+        header_key: &B::HeaderKey,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+    ) {
+        let pending = &self.packets[..self.len];
+        self.len = 0;
+        if pending.is_empty() {
+            return;
+        }
+        let jobs: [SealJob<'_>; SEAL_BATCH] = core::array::from_fn(|i| {
+            let PendingSeal { header, nonce, at } = &self.packets[i];
+            SealJob {
+                nonce: *nonce,
+                aad: header.as_bytes(),
+                sample_at: header.sample_at(),
+                src_at: at.src_at + header.len,
+                dst_at: at.dst_at + header.len,
+                len: at.len - header.len,
+            }
+        });
+        let mut sealed = [Sealed {
+            tag: [0; TAG_LEN],
+            mask: [0; MASK_LEN],
+        }; SEAL_BATCH];
+        let jobs = &jobs[..pending.len()];
+        generation
+            .key
+            .seal_batch(header_key, buffers, jobs, &mut sealed);
+        for ((packet, job), sealed) in pending.iter().zip(jobs).zip(&sealed) {
+            let protected = protect_header(&packet.header, &sealed.mask);
+            let written = write(buffers, job.dst_at + job.len, &sealed.tag)
+                && write(buffers, packet.at.dst_at, protected.as_bytes());
+            debug_assert!(written, "caller checked both buffers' lengths");
+        }
+    }
+}
+
+/// Writes `bytes` to `buffers`' destination at `at`; false if they do not fit.
+fn write(buffers: &mut BatchBuffers<'_, '_, '_, '_>, at: usize, bytes: &[u8]) -> bool {
+    match buffers {
+        BatchBuffers::Copy { dst, .. } => dst.write(at, bytes),
+        BatchBuffers::InPlace(buffer) => {
+            match at
+                .checked_add(bytes.len())
+                .and_then(|end| buffer.get_mut(at..end))
+            {
+                Some(out) => {
+                    out.copy_from_slice(bytes);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
 }
 
 /// Seals the packet whose cleartext `header` was read at `at.src_at` (payload following it)

@@ -1,11 +1,11 @@
 //! The sending direction: seals 1-RTT packets and follows the key phase the sender sets.
 
-use crate::backend::{Auto, Backend, TAG_LEN};
+use crate::backend::{Auto, Backend, BatchBuffers, TAG_LEN};
 use crate::flow::{Datagram, FlowConfig, PacketInfo};
 use crate::generation::Generation;
 use crate::generation::KeySet;
 use crate::packet_number::MAX_PACKET_NUMBER;
-use crate::protect::{self, CleartextHeader, Placement, ReadAt};
+use crate::protect::{self, CleartextHeader, PendingSeals, Placement, ReadAt};
 use crate::sg::{SgDestination, SgSource};
 use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
@@ -145,6 +145,80 @@ impl<B: Backend> TxFlow<B> {
     ) -> Result<Datagram, Error> {
         let outcome = self.try_seal(src, src_at, len, dst, dst_at, packet_number);
         self.count(outcome)
+    }
+
+    /// Plans the datagram of `len` bytes at `src_at` in `buffers`' source, to go to `dst_at`
+    /// in their destination (in place: the same offset, with room for the tag after it):
+    /// copies its long-header packets and commits its 1-RTT packet to `pending`, which it
+    /// seals first when the packet starts a key update (the queued packets belong to the
+    /// generation that update retires) and after when it is full. Counts the outcome; nothing
+    /// is written unless it succeeds, and the packet's bytes once `pending` is sealed.
+    pub(crate) fn queue_datagram(
+        &mut self,
+        pending: &mut PendingSeals,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        src_at: usize,
+        len: usize,
+        dst_at: usize,
+    ) -> Result<Datagram, Error> {
+        let outcome = self.try_queue(pending, buffers, src_at, len, dst_at);
+        self.count(outcome)
+    }
+
+    /// Seals what `pending` holds, with the generation that queued it.
+    pub(crate) fn seal_pending(
+        &self,
+        pending: &mut PendingSeals,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+    ) {
+        pending.seal(&self.keys.current, &self.keys.header_key, buffers);
+    }
+
+    fn try_queue(
+        &mut self,
+        pending: &mut PendingSeals,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        src_at: usize,
+        len: usize,
+        dst_at: usize,
+    ) -> Result<Datagram, Error> {
+        let plan = match buffers {
+            BatchBuffers::Copy { src, dst } => {
+                let source = Window { src, at: src_at };
+                let plan = self.plan(&source, |i| src.byte(src_at + i), len, None)?;
+                if dst.len() < dst_at + plan.output_len(len) {
+                    return Err(Error::BufferTooSmall);
+                }
+                copy(src, src_at, dst, dst_at, plan.passthrough_len);
+                plan
+            }
+            BatchBuffers::InPlace(buffer) => {
+                let datagram = src_at
+                    .checked_add(len)
+                    .and_then(|end| buffer.get(src_at..end))
+                    .ok_or(Error::BufferTooSmall)?;
+                let plan = self.plan(datagram, |i| datagram.get(i).copied(), len, None)?;
+                if src_at != dst_at || buffer.len() < dst_at + plan.output_len(len) {
+                    return Err(Error::BufferTooSmall);
+                }
+                plan
+            }
+        };
+        if plan.starts_key_update() {
+            self.seal_pending(pending, buffers);
+        }
+        let datagram = self.commit(plan, len, |generation, _, number, header| {
+            let at = Placement {
+                src_at: src_at + plan.passthrough_len,
+                dst_at: dst_at + plan.passthrough_len,
+                len: len - plan.passthrough_len,
+            };
+            pending.push(generation, number, header, at);
+        });
+        if pending.is_full() {
+            self.seal_pending(pending, buffers);
+        }
+        Ok(datagram)
     }
 
     /// Counts a datagram refused after the fact (by a batch's layout check) and returns why.
@@ -361,6 +435,11 @@ struct Plan {
 }
 
 impl Plan {
+    /// True when the datagram's 1-RTT packet moves the flow to the next generation.
+    fn starts_key_update(&self) -> bool {
+        matches!(self.packet, Some((_, _, true)))
+    }
+
     /// Bytes of output for a datagram of `len` bytes: a tag more if it has a 1-RTT packet.
     fn output_len(&self, len: usize) -> usize {
         if self.packet.is_some() {

@@ -113,6 +113,62 @@ impl Payload<'_, '_, '_, '_> {
     }
 }
 
+/// The buffers a batch of packets is sealed between: one source and one destination for the
+/// whole batch (a GSO batch's cleartext and its send buffer), or one buffer sealed in place.
+/// Each [`SealJob`] says where its packet lies in them.
+#[derive(Debug)]
+pub enum BatchBuffers<'p, 's, 'd, 'b> {
+    /// Payloads read from `src` and written to `dst`.
+    Copy {
+        /// Where the payloads come from.
+        src: &'p SgSource<'s>,
+        /// Where the results go.
+        dst: &'p mut SgDestination<'d, 'b>,
+    },
+    /// Payloads transformed where they lie.
+    InPlace(&'p mut [u8]),
+}
+
+impl<'s, 'd, 'b> BatchBuffers<'_, 's, 'd, 'b> {
+    /// `job`'s payload. Its ranges are in bounds (the core checked them); were they not, an
+    /// in-place payload would come out empty rather than panic.
+    pub fn payload(&mut self, job: &SealJob<'_>) -> Payload<'_, 's, 'd, 'b> {
+        match self {
+            BatchBuffers::Copy { src, dst } => Payload::Copy {
+                src,
+                src_at: job.src_at,
+                dst,
+                dst_at: job.dst_at,
+                len: job.len,
+            },
+            BatchBuffers::InPlace(buffer) => Payload::InPlace(
+                job.dst_at
+                    .checked_add(job.len)
+                    .and_then(|end| buffer.get_mut(job.dst_at..end))
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+}
+
+/// One packet of a batch to seal: its nonce, its cleartext header (the AAD), where its
+/// header-protection sample starts, and where its payload lies in the [`BatchBuffers`].
+#[derive(Clone, Copy, Debug)]
+pub struct SealJob<'h> {
+    /// The AEAD nonce (RFC 9001 §5.3).
+    pub nonce: [u8; NONCE_LEN],
+    /// The cleartext header.
+    pub aad: &'h [u8],
+    /// Where the sample starts, from the payload's first byte (see [`Payload::sample`]).
+    pub sample_at: usize,
+    /// The payload's first byte in the source (in place: the same as `dst_at`).
+    pub src_at: usize,
+    /// The payload's first byte in the destination.
+    pub dst_at: usize,
+    /// Bytes of payload.
+    pub len: usize,
+}
+
 /// What sealing a packet gives back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sealed {
@@ -139,6 +195,24 @@ pub trait PacketKey {
         payload: Payload<'_, '_, '_, '_>,
     ) -> Sealed;
 
+    /// Seals a batch: `jobs[i]`'s packet, as [`seal`](Self::seal) would, its result in
+    /// `sealed[i]` (`sealed` is at least as long as `jobs`). The jobs' payloads do not
+    /// overlap. A backend that gains from seeing several packets at once (interleaving their
+    /// dependent chains, sharing a key schedule's loads) does its own; this one seals them one
+    /// after the other.
+    fn seal_batch(
+        &self,
+        header_key: &impl HeaderKey,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        for (job, sealed) in jobs.iter().zip(sealed) {
+            let payload = buffers.payload(job);
+            *sealed = self.seal(header_key, &job.nonce, job.aad, job.sample_at, payload);
+        }
+    }
+
     /// Decrypts `payload` under `nonce` and returns the tag its ciphertext and `aad` should
     /// carry. The caller compares it with the received tag in constant time and wipes the
     /// plaintext if they differ: nothing is released before that.
@@ -154,4 +228,13 @@ pub trait PacketKey {
 pub trait HeaderKey {
     /// The mask for `sample`; only its first [`MASK_LEN`] bytes are used.
     fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN];
+
+    /// The masks for several samples: `masks[i]` for `samples[i]` (`masks` is at least as
+    /// long). A key whose mask is one long dependent chain computes several side by side;
+    /// this one computes them one after the other.
+    fn masks(&self, samples: &[[u8; SAMPLE_LEN]], masks: &mut [[u8; MASK_LEN]]) {
+        for (sample, mask) in samples.iter().zip(masks) {
+            *mask = self.mask(sample);
+        }
+    }
 }
