@@ -7,7 +7,8 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use proptest::prelude::*;
 use quicseal::CipherSuite;
 use quicseal::backend::{
-    Auto, Backend, HeaderKey, Implementation, PacketKey, Payload, Portable, SAMPLE_LEN,
+    Auto, Backend, BatchBuffers, HeaderKey, Implementation, PacketKey, Payload, Portable,
+    SAMPLE_LEN, SealJob, Sealed,
 };
 use quicseal::sg::{SgDestination, SgSource};
 
@@ -164,6 +165,109 @@ proptest! {
         let sample_at = sample_at.min(text.len());
         check::<Portable>(suite, key, &nonce, &aad, &text, sample_at, &src_cuts, &dst_cuts)?;
         check::<Auto>(suite, key, &nonce, &aad, &text, sample_at, &src_cuts, &dst_cuts)?;
+    }
+}
+
+/// One packet of a batch: nonce, AAD, payload and sample offset.
+type Job = ([u8; 12], Vec<u8>, Vec<u8>, usize);
+
+/// Packets sized like a GSO batch's (mostly short, some full), a few bytes apart.
+fn jobs() -> impl Strategy<Value = Vec<Job>> {
+    let text = prop_oneof![
+        3 => prop::collection::vec(any::<u8>(), 0..260),
+        1 => prop::collection::vec(any::<u8>(), 0..1500),
+    ];
+    let job = (
+        any::<[u8; 12]>(),
+        prop::collection::vec(any::<u8>(), 0..30),
+        text,
+        0usize..4,
+    );
+    prop::collection::vec(job, 1..40)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `seal_batch` (which a backend may do several packets at a time) gives each packet
+    /// what the one-shot crates and RustCrypto's header protection give it, from a source
+    /// and into a destination cut anywhere, and in place; `masks` gives what `mask` does.
+    #[test]
+    fn batches_match_the_one_shot_crates(
+        suite in prop::sample::select(CipherSuite::ALL.to_vec()),
+        key in prop::collection::vec(any::<u8>(), 32),
+        jobs in jobs(),
+        gap in 0usize..5,
+        src_cuts in prop::collection::vec(any::<usize>(), 0..12),
+        dst_cuts in prop::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let key = &key[..suite.key_len()];
+        let packet_key = Auto::packet_key(suite, key).unwrap();
+        let header_key = Auto::header_key(suite, key).unwrap();
+        let reference_header_key = Portable::header_key(suite, key).unwrap();
+        // The payloads laid out one after the other, `gap` bytes apart.
+        let mut layout = Vec::new();
+        let mut at = 0;
+        for (_, _, text, _) in &jobs {
+            layout.push(at);
+            at += text.len() + gap;
+        }
+        let mut source = vec![0xee; at];
+        let mut expected = Vec::new();
+        let mut samples = Vec::new();
+        for ((nonce, aad, text, sample_at), &at) in jobs.iter().zip(&layout) {
+            source[at..at + text.len()].copy_from_slice(text);
+            let (ciphertext, tag) = reference(suite, key, nonce, aad, text);
+            let sample_at = (*sample_at).min(text.len());
+            let protected = [ciphertext.as_slice(), &tag].concat();
+            let sample: [u8; SAMPLE_LEN] =
+                protected[sample_at..sample_at + SAMPLE_LEN].try_into().unwrap();
+            samples.push(sample);
+            let mask = reference_header_key.mask(&sample);
+            expected.push((ciphertext, tag, mask));
+        }
+        let seal_jobs: Vec<SealJob<'_>> = jobs
+            .iter()
+            .zip(&layout)
+            .map(|((nonce, aad, text, sample_at), &at)| SealJob {
+                nonce: *nonce,
+                aad,
+                sample_at: (*sample_at).min(text.len()),
+                src_at: at,
+                dst_at: at,
+                len: text.len(),
+            })
+            .collect();
+        let blank = Sealed { tag: [0; 16], mask: [0; 5] };
+
+        let src_pieces = cut(&source, &src_cuts);
+        let src_refs: Vec<&[u8]> = src_pieces.iter().map(Vec::as_slice).collect();
+        let src = SgSource::new(&src_refs);
+        let mut dst_pieces = cut(&vec![0xee; source.len()], &dst_cuts);
+        let mut dst_refs: Vec<&mut [u8]> = dst_pieces.iter_mut().map(Vec::as_mut_slice).collect();
+        let mut dst = SgDestination::new(&mut dst_refs);
+        let mut copied = vec![blank; jobs.len()];
+        let mut buffers = BatchBuffers::Copy { src: &src, dst: &mut dst };
+        packet_key.seal_batch(&header_key, &mut buffers, &seal_jobs, &mut copied);
+        let copied_bytes = dst_pieces.concat();
+
+        let mut in_place_bytes = source.clone();
+        let mut in_place = vec![blank; jobs.len()];
+        let mut buffers = BatchBuffers::InPlace(&mut in_place_bytes);
+        packet_key.seal_batch(&header_key, &mut buffers, &seal_jobs, &mut in_place);
+
+        for (i, (job, (ciphertext, tag, mask))) in seal_jobs.iter().zip(&expected).enumerate() {
+            let range = job.dst_at..job.dst_at + job.len;
+            prop_assert_eq!(&copied_bytes[range.clone()], ciphertext.as_slice(), "packet {} copied", i);
+            prop_assert_eq!(&in_place_bytes[range], ciphertext.as_slice(), "packet {} in place", i);
+            prop_assert_eq!(copied[i], Sealed { tag: tag.as_slice().try_into().unwrap(), mask: *mask }, "packet {}", i);
+            prop_assert_eq!(in_place[i], copied[i], "packet {} in place", i);
+        }
+
+        let mut masks = vec![[0u8; 5]; samples.len()];
+        header_key.masks(&samples, &mut masks);
+        let expected_masks: Vec<[u8; 5]> = expected.iter().map(|(_, _, mask)| *mask).collect();
+        prop_assert_eq!(masks, expected_masks);
     }
 }
 

@@ -2,9 +2,10 @@
 
 use super::portable::{Portable, PortableHeaderKey, PortablePacketKey};
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-use super::x86::{AesGcmKey, AesHeaderKey, ChaCha20Poly1305Key, Width};
+use super::x86::{AesGcmKey, AesHeaderKey, ChaCha20HeaderKey, ChaCha20Poly1305Key, Width};
 use super::{
-    Backend, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, Sealed, TAG_LEN,
+    Backend, BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, SealJob,
+    Sealed, TAG_LEN, seal_each,
 };
 use crate::{CipherSuite, Error};
 
@@ -132,12 +133,17 @@ impl Backend for Auto {
     }
 
     fn header_key(suite: CipherSuite, key: &[u8]) -> Result<AutoHeaderKey, Error> {
-        // ChaCha20's header protection is one block: RustCrypto's serves.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if width(Implementation::selected().for_suite(suite)).is_some()
-            && suite != CipherSuite::ChaCha20Poly1305Sha256
-        {
-            return Ok(AutoHeaderKey(HeaderKeyInner::Aes(AesHeaderKey::new(key)?)));
+        if width(Implementation::selected().for_suite(suite)).is_some() {
+            let inner = match suite {
+                CipherSuite::ChaCha20Poly1305Sha256 => {
+                    HeaderKeyInner::ChaCha20(ChaCha20HeaderKey::new(key)?)
+                }
+                CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => {
+                    HeaderKeyInner::Aes(AesHeaderKey::new(key)?)
+                }
+            };
+            return Ok(AutoHeaderKey(inner));
         }
         Ok(AutoHeaderKey(HeaderKeyInner::Portable(
             Portable::header_key(suite, key)?,
@@ -203,6 +209,23 @@ impl PacketKey for AutoPacketKey {
     }
 
     #[inline]
+    fn seal_batch(
+        &self,
+        header_key: &impl HeaderKey,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(key) => {
+                key.seal_batch(header_key, buffers, jobs, sealed)
+            }
+            _ => seal_each(self, header_key, buffers, jobs, sealed),
+        }
+    }
+
+    #[inline]
     fn open(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -230,6 +253,8 @@ enum HeaderKeyInner {
     Portable(PortableHeaderKey),
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     Aes(AesHeaderKey),
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    ChaCha20(ChaCha20HeaderKey),
 }
 
 impl core::fmt::Debug for AutoHeaderKey {
@@ -245,6 +270,21 @@ impl HeaderKey for AutoHeaderKey {
             HeaderKeyInner::Portable(key) => key.mask(sample),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             HeaderKeyInner::Aes(key) => key.mask(sample),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::ChaCha20(key) => key.mask(sample),
+        }
+    }
+
+    #[inline]
+    fn masks(&self, samples: &[[u8; SAMPLE_LEN]], masks: &mut [[u8; MASK_LEN]]) {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::ChaCha20(key) => key.masks(samples, masks),
+            _ => {
+                for (sample, mask) in samples.iter().zip(masks) {
+                    *mask = self.mask(sample);
+                }
+            }
         }
     }
 }

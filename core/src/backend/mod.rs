@@ -207,10 +207,7 @@ pub trait PacketKey {
         jobs: &[SealJob<'_>],
         sealed: &mut [Sealed],
     ) {
-        for (job, sealed) in jobs.iter().zip(sealed) {
-            let payload = buffers.payload(job);
-            *sealed = self.seal(header_key, &job.nonce, job.aad, job.sample_at, payload);
-        }
+        seal_each(self, header_key, buffers, jobs, sealed);
     }
 
     /// Decrypts `payload` under `nonce` and returns the tag its ciphertext and `aad` should
@@ -236,5 +233,20 @@ pub trait HeaderKey {
         for (sample, mask) in samples.iter().zip(masks) {
             *mask = self.mask(sample);
         }
+    }
+}
+
+/// [`PacketKey::seal_batch`] one packet after the other: its default, and what a backend
+/// that overrides it for some keys does for the others.
+pub fn seal_each(
+    key: &(impl PacketKey + ?Sized),
+    header_key: &impl HeaderKey,
+    buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+    jobs: &[SealJob<'_>],
+    sealed: &mut [Sealed],
+) {
+    for (job, sealed) in jobs.iter().zip(sealed) {
+        let payload = buffers.payload(job);
+        *sealed = key.seal(header_key, &job.nonce, job.aad, job.sample_at, payload);
     }
 }

@@ -144,22 +144,69 @@ pub(super) fn keystream<const N: usize>(state: &ChaChaState, counter: u32) -> [[
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn keystream16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
-    let words: [u32; 16] = {
-        let mut words = [0u32; 16];
-        let rows = [state.key_low, state.key_high, state.nonce];
-        words[..4].copy_from_slice(&SIGMA);
-        for (row, chunk) in rows.iter().zip(words[4..].chunks_exact_mut(4)) {
-            let mut out = [0u32; 4];
-            // SAFETY: 16 writable bytes; SSE2 is part of AVX-512F.
-            unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), *row) };
-            chunk.copy_from_slice(&out);
-        }
-        words
-    };
     let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let counters = _mm512_add_epi32(_mm512_set1_epi32(counter as i32), lanes);
+    let nonce = state.words(3);
+    let nonces = [1, 2, 3].map(|w| _mm512_set1_epi32(nonce[w] as i32));
+    transpose(vertical(&state.key_words(), counters, nonces))
+}
+
+impl ChaChaState {
+    /// Row `row` (1 and 2: the key, 3: counter and nonce) as words.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn words(&self, row: usize) -> [u32; 4] {
+        let row = match row {
+            1 => self.key_low,
+            2 => self.key_high,
+            _ => self.nonce,
+        };
+        let mut words = [0u32; 4];
+        // SAFETY: 16 writable bytes.
+        unsafe { _mm_storeu_si128(words.as_mut_ptr().cast(), row) };
+        words
+    }
+
+    /// The key's eight words.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn key_words(&self) -> KeyWords {
+        let (low, high) = (self.words(1), self.words(2));
+        KeyWords(core::array::from_fn(|w| {
+            if w < 4 { low[w] } else { high[w - 4] }
+        }))
+    }
+}
+
+/// A key as ChaCha20's eight state words, wiped when dropped.
+pub(super) struct KeyWords([u32; 8]);
+
+impl KeyWords {
+    pub(super) fn new(key: &[u8; 32]) -> KeyWords {
+        KeyWords(core::array::from_fn(|w| {
+            u32::from_le_bytes([key[4 * w], key[4 * w + 1], key[4 * w + 2], key[4 * w + 3]])
+        }))
+    }
+}
+
+impl Drop for KeyWords {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// Sixteen blocks under one key, each with its own counter and nonce (lane j of `counters`
+/// and of the three `nonces` words): the state after the rounds and the final addition,
+/// word `w` of every block in register `w`. Sixteen packets' header-protection masks, or
+/// the first blocks of several short packets, come from one call, at the cost of one.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn vertical(key: &KeyWords, counters: __m512i, nonces: [__m512i; 3]) -> [__m512i; 16] {
     let start: [__m512i; 16] = core::array::from_fn(|w| match w {
-        12 => _mm512_add_epi32(_mm512_set1_epi32(counter as i32), lanes),
-        _ => _mm512_set1_epi32(words[w] as i32),
+        0..4 => _mm512_set1_epi32(SIGMA[w] as i32),
+        4..12 => _mm512_set1_epi32(key.0[w - 4] as i32),
+        12 => counters,
+        _ => nonces[w - 13],
     });
     let mut x = start;
     macro_rules! quarter {
@@ -184,9 +231,15 @@ pub(super) fn keystream16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
         quarter!(2, 7, 8, 13);
         quarter!(3, 4, 9, 14);
     }
-    let x: [__m512i; 16] = core::array::from_fn(|w| _mm512_add_epi32(x[w], start[w]));
-    // Transpose: first each 128-bit lane's 4x4 words of four registers, so that a register
-    // holds words 4q..4q+3 of one block in each lane ...
+    core::array::from_fn(|w| _mm512_add_epi32(x[w], start[w]))
+}
+
+/// Turns [`vertical`]'s words into blocks: register j is block j.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn transpose(x: [__m512i; 16]) -> [__m512i; 16] {
+    // First each 128-bit lane's 4x4 words of four registers, so that a register holds words
+    // 4q..4q+3 of one block in each lane ...
     let quads: [[__m512i; 4]; 4] = core::array::from_fn(|q| {
         let [a, b, c, d] = [x[4 * q], x[4 * q + 1], x[4 * q + 2], x[4 * q + 3]];
         let (ab_low, ab_high) = (_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));

@@ -7,11 +7,13 @@ use core::ptr;
 
 use zeroize::Zeroizing;
 
-use super::chacha20::{self, ChaChaState};
+use super::chacha20::{self, ChaChaState, KeyWords};
 use super::poly1305::Poly1305;
 use super::{Width, walk};
 use crate::Error;
-use crate::backend::{HeaderKey, NONCE_LEN, Payload, Sealed, TAG_LEN};
+use crate::backend::{
+    BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
+};
 
 /// Bytes of one ChaCha20 block.
 const BLOCK: usize = 64;
@@ -75,6 +77,128 @@ impl ChaCha20Poly1305Key {
         unsafe { self.run(nonce, aad, &mut payload, false) }
     }
 
+    /// Seals a batch, sixteen packets at a time: short packets in groups whose keystream
+    /// blocks (the one-time key's and the payload's) share one sixteen-lane call, longer ones
+    /// one by one, and then the header-protection masks of all sixteen together. A packet
+    /// alone needs two ChaCha20 chains one after the other (its keystream, then the block of
+    /// its ciphertext's sample); here a chain serves many packets.
+    pub(in crate::backend) fn seal_batch(
+        &self,
+        header_key: &impl HeaderKey,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        for (jobs, sealed) in jobs.chunks(LANES).zip(sealed.chunks_mut(LANES)) {
+            // SAFETY: the key exists, so the CPU has AVX-512.
+            unsafe { self.seal_sixteen(header_key, buffers, jobs, sealed) }
+        }
+    }
+
+    /// [`seal_batch`](Self::seal_batch) of at most sixteen packets.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn seal_sixteen(
+        &self,
+        header_key: &impl HeaderKey,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        let mut first = 0;
+        while first < jobs.len() {
+            let group = group_len(&jobs[first..]);
+            let range = first..first + group;
+            if let [job] = &jobs[range.clone()] {
+                sealed[first].tag = self.run(&job.nonce, job.aad, &mut buffers.payload(job), true);
+            } else {
+                self.seal_group(buffers, &jobs[range.clone()], &mut sealed[range]);
+            }
+            first += group;
+        }
+        let mut samples = [[0; SAMPLE_LEN]; LANES];
+        for ((job, sealed), sample) in jobs.iter().zip(&*sealed).zip(&mut samples) {
+            *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
+        }
+        let mut masks = [[0; MASK_LEN]; LANES];
+        header_key.masks(&samples[..jobs.len()], &mut masks);
+        for (sealed, mask) in sealed.iter_mut().zip(masks) {
+            sealed.mask = mask;
+        }
+    }
+
+    /// Seals short packets whose blocks, one-time key's included, fit in sixteen lanes: one
+    /// keystream call for all, lane by lane each packet's counters 0, 1, ... and its nonce.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn seal_group(
+        &self,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        let mut counters = [0u32; LANES];
+        let mut nonces = [[0u32; LANES]; 3];
+        let mut lane = 0;
+        for job in jobs {
+            let words: [u32; 3] = core::array::from_fn(|w| {
+                let bytes = &job.nonce[4 * w..4 * w + 4];
+                u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+            });
+            for counter in 0..blocks(job.len) {
+                if lane < LANES {
+                    counters[lane] = counter as u32;
+                    for (nonce, word) in nonces.iter_mut().zip(words) {
+                        nonce[lane] = word;
+                    }
+                    lane += 1;
+                }
+            }
+        }
+        // SAFETY: each array holds sixteen words: one 64-byte load.
+        let load = |words: [u32; LANES]| unsafe { _mm512_loadu_si512(words.as_ptr().cast()) };
+        let vertical =
+            chacha20::vertical(&KeyWords::new(&self.key), load(counters), nonces.map(load));
+        let mut keystream = Keystream::new();
+        keystream.fill([chacha20::transpose(vertical)]);
+        let mut lane = 0;
+        for (job, sealed) in jobs.iter().zip(sealed) {
+            let end = lane + blocks(job.len);
+            let stream = keystream.bytes().get(lane * BLOCK..end * BLOCK);
+            debug_assert!(stream.is_some(), "group_len keeps a group within the lanes");
+            if let Some(stream) = stream {
+                sealed.tag = self.seal_with(stream, job.aad, &mut buffers.payload(job));
+            }
+            lane = end;
+        }
+    }
+
+    /// Seals `payload` with `keystream`, computed ahead: block 0 (the one-time key), then at
+    /// least the payload's length.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn seal_with(
+        &self,
+        keystream: &[u8],
+        aad: &[u8],
+        payload: &mut Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN] {
+        let (Some(one_time_key), Some(stream)) =
+            (keystream.first_chunk::<32>(), keystream.get(BLOCK..))
+        else {
+            return [0; TAG_LEN];
+        };
+        debug_assert!(stream.len() >= payload.len());
+        let mut poly = Poly1305::new(one_time_key, self.vector_poly1305);
+        let mut used = 0;
+        // SAFETY: `walk` hands over ranges valid for `len` bytes, the same or disjoint, and
+        // `len` bytes in all: the keystream holds at least that many from `used` on. The key
+        // exists, so the CPU has AVX-512.
+        walk(payload, |src, dst, len| unsafe {
+            chacha20::xor_with(stream.as_ptr().add(used), src, dst, len);
+            used += len;
+        });
+        hash_text(&mut poly, aad, payload, true);
+        poly.finish(&lengths(aad.len(), payload.len()))
+    }
+
     /// Two passes over the payload, each a simple loop: the cipher (16 blocks at a time on
     /// the vector units) and Poly1305 over the ciphertext, the ciphertext read back from the
     /// cache when sealing. The one-time key's block comes from the cipher's first keystream
@@ -102,11 +226,45 @@ impl ChaCha20Poly1305Key {
         if !hash_first {
             hash_text(&mut poly, aad, payload, seal);
         }
-        let mut lengths = [0; 16];
-        lengths[..8].copy_from_slice(&(aad.len() as u64).to_le_bytes());
-        lengths[8..].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        poly.finish(&lengths)
+        poly.finish(&lengths(aad.len(), payload.len()))
     }
+}
+
+/// Lanes of a vertical keystream call, and packets per [`ChaCha20Poly1305Key::seal_batch`]
+/// round.
+const LANES: usize = 16;
+
+/// Most blocks (one-time key's included) of a packet sealed in a group: at most half the
+/// lanes, so that a group holds two packets or more; longer packets fill their own calls.
+const MAX_GROUPED_BLOCKS: usize = LANES / 2;
+
+/// Keystream blocks a `len`-byte payload needs, the one-time key's included.
+fn blocks(len: usize) -> usize {
+    1 + len.div_ceil(BLOCK)
+}
+
+/// How many of `jobs`, from the first, one keystream call serves: those short enough to
+/// group whose blocks fit in the lanes, and at least one.
+fn group_len(jobs: &[SealJob<'_>]) -> usize {
+    let mut lanes = 0;
+    let mut count = 0;
+    for job in jobs {
+        let needed = blocks(job.len);
+        if needed > MAX_GROUPED_BLOCKS || lanes + needed > LANES {
+            break;
+        }
+        lanes += needed;
+        count += 1;
+    }
+    count.max(1)
+}
+
+/// Poly1305's last block: the AAD's and the text's lengths, little-endian.
+fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
+    let mut lengths = [0; 16];
+    lengths[..8].copy_from_slice(&(aad_len as u64).to_le_bytes());
+    lengths[8..].copy_from_slice(&(text_len as u64).to_le_bytes());
+    lengths
 }
 
 /// Hashes the AAD and the ciphertext, each padded: the destination's bytes once sealed, the

@@ -19,10 +19,12 @@ mod aesni;
 mod avx2;
 mod avx512;
 mod chacha20;
+mod chacha20_header;
 mod chacha20_poly1305;
 mod ghash;
 mod poly1305;
 
+pub(super) use self::chacha20_header::ChaCha20HeaderKey;
 pub(super) use self::chacha20_poly1305::ChaCha20Poly1305Key;
 
 use core::arch::x86_64::*;
