@@ -6,7 +6,7 @@ use heapless::index_map::FnvIndexMap;
 
 use crate::backend::Backend;
 use crate::flow::{Batch, Outcome};
-use crate::gso::open_segments;
+use crate::gso::{each_datagram, open_segments};
 use crate::sg::SgSource;
 use crate::wire::{ConnectionId, MAX_CID_LEN};
 use crate::{Counters, Error, RxFlow, TxFlow};
@@ -210,8 +210,16 @@ impl<B: Backend, const N: usize> FlowTable<RxFlow<B>, N> {
         segment_size: usize,
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
-        open_segments(buffer, segment_size, usize::MAX, results, |datagram| {
-            self.open_in_place(datagram)
-        })
+        open_segments(
+            buffer,
+            segment_size,
+            usize::MAX,
+            results,
+            |group, results| {
+                each_datagram(group, segment_size, results, |datagram| {
+                    self.open_in_place(datagram)
+                })
+            },
+        )
     }
 }

@@ -10,7 +10,7 @@
 use crate::backend::{Backend, BatchBuffers, SAMPLE_LEN, TAG_LEN};
 use crate::flow::{Batch, Outcome};
 use crate::packet_number::MAX_PN_LEN;
-use crate::protect::PendingSeals;
+use crate::protect::{PendingSeals, SEAL_BATCH};
 use crate::sg::{SgDestination, SgSource};
 use crate::{Error, RxFlow, TxFlow};
 
@@ -296,9 +296,13 @@ impl<B: Backend> RxFlow<B> {
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
         let max_segments = self.config().max_segments;
-        let batch = open_segments(buffer, segment_size, max_segments, results, |datagram| {
-            self.open_in_place(datagram)
-        })?;
+        let batch = open_segments(
+            buffer,
+            segment_size,
+            max_segments,
+            results,
+            |group, results| self.open_group(group, segment_size, results),
+        )?;
         // A key update in the batch used up the next generation: derive the one after it now,
         // with every datagram of the batch opened.
         self.prepare_next_keys()?;
@@ -306,41 +310,62 @@ impl<B: Backend> RxFlow<B> {
     }
 }
 
-/// Splits a GRO `buffer` at `segment_size` and opens each datagram with `open`, writing the
-/// outcomes to `results`. An empty buffer is one empty datagram.
+/// Datagrams of a GRO batch opened as a group: as many as a backend computes header-protection
+/// masks for at once.
+pub(crate) const OPEN_GROUP: usize = SEAL_BATCH;
+
+/// Splits a GRO `buffer` at `segment_size` and hands `open_group` up to [`OPEN_GROUP`]
+/// datagrams at a time (coalesced as they came, with their slice of `results` to fill; see
+/// [`each_datagram`]), then tallies the outcomes. An empty buffer is one empty datagram.
 pub(crate) fn open_segments(
     buffer: &mut [u8],
     segment_size: usize,
     max_segments: usize,
     results: &mut [Outcome],
-    mut open: impl FnMut(&mut [u8]) -> Outcome,
+    mut open_group: impl FnMut(&mut [u8], &mut [Outcome]),
 ) -> Result<Batch, Error> {
     let segments = gro_datagrams(buffer.len(), segment_size).ok_or(Error::InvalidConfig)?;
     check_batch(segments, max_segments, results.len())?;
+    let results = &mut results[..segments];
+    let len = buffer.len();
     if buffer.is_empty() {
         // One empty datagram: legitimate from the network, and malformed.
-        results[0] = open(buffer);
-        let ok = usize::from(results[0].is_ok());
-        return Ok(Batch {
-            datagrams: 1,
-            ok,
-            failed: 1 - ok,
-            len: 0,
-        });
-    }
-    let mut batch = Batch {
-        datagrams: segments,
-        len: buffer.len(),
-        ..Batch::default()
-    };
-    for (datagram, result) in buffer.chunks_mut(segment_size).zip(results.iter_mut()) {
-        *result = open(datagram);
-        match result {
-            Ok(_) => batch.ok += 1,
-            Err(_) => batch.failed += 1,
+        open_group(buffer, results);
+    } else {
+        let group_len = segment_size.saturating_mul(OPEN_GROUP);
+        for (group, results) in buffer
+            .chunks_mut(group_len)
+            .zip(results.chunks_mut(OPEN_GROUP))
+        {
+            open_group(group, results);
         }
     }
-    Ok(batch)
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    Ok(Batch {
+        datagrams: segments,
+        ok,
+        failed: segments - ok,
+        len,
+    })
+}
+
+/// Opens each datagram of a group from [`open_segments`] with `open`, its outcome to
+/// `results[i]`; an empty group is one empty datagram.
+pub(crate) fn each_datagram(
+    group: &mut [u8],
+    segment_size: usize,
+    results: &mut [Outcome],
+    mut open: impl FnMut(&mut [u8]) -> Outcome,
+) {
+    if group.is_empty() {
+        if let Some(result) = results.first_mut() {
+            *result = open(group);
+        }
+        return;
+    }
+    for (datagram, result) in group.chunks_mut(segment_size).zip(results) {
+        *result = open(datagram);
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,13 @@ pub(crate) struct CleartextHeader {
 }
 
 impl CleartextHeader {
+    /// No header yet: a slot that [`HeaderFormat::read_cleartext`] fills.
+    pub(crate) const EMPTY: CleartextHeader = CleartextHeader {
+        bytes: [0; MAX_SHORT_HEADER_LEN],
+        len: 0,
+        pn_offset: 0,
+    };
+
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
@@ -112,13 +119,17 @@ impl HeaderFormat {
     }
 
     /// Reads the cleartext header of a packet of `packet_len` bytes at `at` that is about to
-    /// be sealed, and checks that the sealed packet will be long enough to sample.
+    /// be sealed into `header`, and checks that the sealed packet will be long enough to
+    /// sample. `header` is written where it will be used (a batch's queue slot) rather than
+    /// returned: copying the bytes right after their narrow stores would stall on store
+    /// forwarding. Bytes past the header's length are left as they were.
     pub(crate) fn read_cleartext(
         self,
         src: &(impl ReadAt + ?Sized),
         at: usize,
         packet_len: usize,
-    ) -> Result<CleartextHeader, Error> {
+        header: &mut CleartextHeader,
+    ) -> Result<(), Error> {
         let mut first = [0u8];
         if !src.read_at(at, &mut first) {
             return Err(Error::Malformed);
@@ -133,15 +144,12 @@ impl HeaderFormat {
         if packet_len + TAG_LEN < self.min_protected_len() || packet_len < len {
             return Err(Error::Malformed);
         }
-        let mut bytes = [0; MAX_SHORT_HEADER_LEN];
-        if !src.read_at(at, &mut bytes[..len]) {
+        if !src.read_at(at, &mut header.bytes[..len]) {
             return Err(Error::Malformed);
         }
-        Ok(CleartextHeader {
-            bytes,
-            len,
-            pn_offset,
-        })
+        header.len = len;
+        header.pn_offset = pn_offset;
+        Ok(())
     }
 
     /// Removes header protection from the packet of `packet_len` bytes at `at`, returning
@@ -153,6 +161,48 @@ impl HeaderFormat {
         at: usize,
         packet_len: usize,
     ) -> Result<CleartextHeader, Error> {
+        self.unprotect_by(src, at, packet_len, |sample| header_key.mask(sample))
+    }
+
+    /// [`unprotect`](Self::unprotect) with the mask of the packet's sample, computed already.
+    pub(crate) fn unprotect_with(
+        self,
+        mask: &[u8; MASK_LEN],
+        src: &(impl ReadAt + ?Sized),
+        at: usize,
+        packet_len: usize,
+    ) -> Result<CleartextHeader, Error> {
+        self.unprotect_by(src, at, packet_len, |_| *mask)
+    }
+
+    /// The header-protection sample of the packet of `packet_len` bytes at `at`, 4 bytes past
+    /// the packet number's start (RFC 9001 §5.4.2); fails for a packet too short to hold it.
+    pub(crate) fn sample(
+        self,
+        src: &(impl ReadAt + ?Sized),
+        at: usize,
+        packet_len: usize,
+    ) -> Result<[u8; SAMPLE_LEN], Error> {
+        let mut sample = [0; SAMPLE_LEN];
+        if packet_len < self.min_protected_len()
+            || !src.read_at(at + self.pn_offset() + MAX_PN_LEN, &mut sample)
+        {
+            return Err(Error::Malformed);
+        }
+        Ok(sample)
+    }
+
+    /// Removes header protection with the mask `mask` gives for the packet's sample. One
+    /// function, the header's bytes in one local array throughout: moving them between
+    /// functions made a 16-byte load wait on the bytes' narrower stores (about 20 ns).
+    #[inline(always)]
+    fn unprotect_by(
+        self,
+        src: &(impl ReadAt + ?Sized),
+        at: usize,
+        packet_len: usize,
+        mask: impl FnOnce(&[u8; SAMPLE_LEN]) -> [u8; MASK_LEN],
+    ) -> Result<CleartextHeader, Error> {
         let pn_offset = self.pn_offset();
         let mut bytes = [0; MAX_SHORT_HEADER_LEN];
         let mut sample = [0; SAMPLE_LEN];
@@ -163,7 +213,7 @@ impl HeaderFormat {
             return Err(Error::Malformed);
         }
         self.check_first_byte(bytes[0])?;
-        let mask = header_key.mask(&sample);
+        let mask = mask(&sample);
         bytes[0] ^= mask[0] & SHORT_HEADER_PROTECTED_BITS;
         let len = pn_offset + pn_len(bytes[0]);
         for (b, m) in bytes[pn_offset..len].iter_mut().zip(&mask[1..]) {
@@ -223,11 +273,7 @@ struct PendingSeal {
 impl PendingSeals {
     pub(crate) fn new() -> PendingSeals {
         let empty = PendingSeal {
-            header: CleartextHeader {
-                bytes: [0; MAX_SHORT_HEADER_LEN],
-                len: 0,
-                pn_offset: 0,
-            },
+            header: CleartextHeader::EMPTY,
             nonce: [0; NONCE_LEN],
             at: Placement {
                 src_at: 0,
@@ -245,30 +291,47 @@ impl PendingSeals {
         self.len == SEAL_BATCH
     }
 
-    /// Queues packet `packet_number` of `generation`, whose cleartext `header` was read at
-    /// `at.src_at` (payload following it), to be sealed to `at.dst_at`, where there is room
-    /// for `at.len + TAG_LEN` bytes (checked by the caller). The queue must not be full.
+    /// The next packet's header, staged in its slot: read it here, then [`push`](Self::push)
+    /// the packet. The queue must not be full.
+    pub(crate) fn staged_header(&mut self) -> &mut CleartextHeader {
+        debug_assert!(!self.is_full(), "the caller seals a full queue");
+        let last = SEAL_BATCH - 1;
+        &mut self.packets[self.len.min(last)].header
+    }
+
+    /// Queues packet `packet_number` of `generation`, whose cleartext header is the staged
+    /// one, read at `at.src_at` (payload following it), to be sealed to `at.dst_at`, where
+    /// there is room for `at.len + TAG_LEN` bytes (checked by the caller).
     pub(crate) fn push<B: Backend>(
         &mut self,
         generation: &Generation<B>,
         packet_number: u64,
-        header: &CleartextHeader,
         at: Placement,
     ) {
-        debug_assert!(!self.is_full(), "the caller seals a full queue");
         if let Some(slot) = self.packets.get_mut(self.len) {
-            *slot = PendingSeal {
-                header: *header,
-                nonce: nonce(&generation.iv, packet_number),
-                at,
-            };
+            slot.nonce = nonce(&generation.iv, packet_number);
+            slot.at = at;
             self.len += 1;
         }
     }
 
     /// Seals every queued packet with `generation` (the one that committed them) between
-    /// `buffers`, writes their tags and protected headers, and empties the queue.
+    /// `buffers`, writes their tags and protected headers, and empties the queue, keeping a
+    /// staged header staged.
     pub(crate) fn seal<B: Backend>(
+        &mut self,
+        generation: &Generation<B>,
+        header_key: &B::HeaderKey,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+    ) {
+        let queued = self.len;
+        self.seal_queued(generation, header_key, buffers);
+        if let Some(staged) = self.packets.get(queued).map(|p| p.header) {
+            self.packets[0].header = staged;
+        }
+    }
+
+    fn seal_queued<B: Backend>(
         &mut self,
         generation: &Generation<B>,
         header_key: &B::HeaderKey,

@@ -1,15 +1,29 @@
 //! The receiving direction: opens 1-RTT packets and follows the peer's key updates.
 
-use crate::backend::{Auto, Backend, TAG_LEN};
-use crate::flow::{Datagram, FlowConfig, PacketInfo};
+use crate::backend::{Auto, Backend, HeaderKey, MASK_LEN, SAMPLE_LEN, TAG_LEN};
+use crate::flow::{Datagram, FlowConfig, Outcome, PacketInfo};
 use crate::generation::{Generation, KeySet};
+use crate::gso::{OPEN_GROUP, each_datagram};
 use crate::packet_number::MAX_PACKET_NUMBER;
-use crate::protect::{self, CleartextHeader, Placement};
+use crate::protect::{self, CleartextHeader, HeaderFormat, Placement};
 use crate::sg::{SgDestination, SgSource};
 use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
 
 /// Which generation's keys a packet needs.
+/// The header-protection sample of `datagram`'s 1-RTT packet, if it has one long enough.
+fn packet_sample(format: HeaderFormat, datagram: &[u8]) -> Option<[u8; SAMPLE_LEN]> {
+    let len = datagram.len();
+    let (passthrough_len, _) = leading_long_packets(
+        |i| datagram.get(i).copied(),
+        len,
+        UnknownVersions::PassThrough,
+    )
+    .ok()?;
+    let packet = datagram.get(passthrough_len..).filter(|p| !p.is_empty())?;
+    format.sample(packet, 0, packet.len()).ok()
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KeySlot {
     Previous,
@@ -151,7 +165,7 @@ impl<B: Backend> RxFlow<B> {
     /// cleartext at the same place (the tag's 16 bytes after them are left as they were); on
     /// an authentication failure the payload is zeroed.
     pub fn open_in_place(&mut self, datagram: &mut [u8]) -> Result<Datagram, Error> {
-        let outcome = self.try_open_in_place(datagram);
+        let outcome = self.try_open_in_place(datagram, None);
         self.count(outcome)
     }
 
@@ -218,7 +232,56 @@ impl<B: Backend> RxFlow<B> {
         })
     }
 
-    fn try_open_in_place(&mut self, datagram: &mut [u8]) -> Result<Datagram, Error> {
+    /// Opens a group of at most [`OPEN_GROUP`] datagrams of a GRO batch, each `segment_size`
+    /// bytes (the last may be shorter), their outcomes to `results`. A header key that
+    /// batches its masks (ChaCha20's, whose mask is a long dependent chain) takes the
+    /// group's samples together first and computes them side by side.
+    pub(crate) fn open_group(
+        &mut self,
+        group: &mut [u8],
+        segment_size: usize,
+        results: &mut [Outcome],
+    ) {
+        if !self.keys.header_key.batches_masks() {
+            each_datagram(group, segment_size, results, |datagram| {
+                self.open_in_place(datagram)
+            });
+            return;
+        }
+        let format = self.config.header_format();
+        let mut samples = [[0; SAMPLE_LEN]; OPEN_GROUP];
+        let mut sampled = [false; OPEN_GROUP];
+        let mut count = 0;
+        for (datagram, sampled) in group.chunks(segment_size.max(1)).zip(&mut sampled) {
+            if let (Some(sample), Some(slot)) =
+                (packet_sample(format, datagram), samples.get_mut(count))
+            {
+                *slot = sample;
+                *sampled = true;
+                count += 1;
+            }
+        }
+        let mut masks = [[0; MASK_LEN]; OPEN_GROUP];
+        self.keys.header_key.masks(&samples[..count], &mut masks);
+        let mut masks = masks.into_iter();
+        let mut sampled = sampled.into_iter();
+        each_datagram(group, segment_size, results, |datagram| {
+            let mask = match sampled.next() {
+                Some(true) => masks.next(),
+                _ => None,
+            };
+            let outcome = self.try_open_in_place(datagram, mask);
+            self.count(outcome)
+        });
+    }
+
+    /// Opens `datagram` in place, its 1-RTT packet's header-protection mask given when the
+    /// caller has computed it already.
+    fn try_open_in_place(
+        &mut self,
+        datagram: &mut [u8],
+        mask: Option<[u8; MASK_LEN]>,
+    ) -> Result<Datagram, Error> {
         let len = datagram.len();
         let (passthrough_len, long_packets) = leading_long_packets(
             |i| datagram.get(i).copied(),
@@ -235,12 +298,11 @@ impl<B: Backend> RxFlow<B> {
         }
         let packet = &mut datagram[passthrough_len..];
         let packet_len = packet.len();
-        let header = self.config.header_format().unprotect(
-            &self.keys.header_key,
-            &*packet,
-            0,
-            packet_len,
-        )?;
+        let format = self.config.header_format();
+        let header = match mask {
+            Some(mask) => format.unprotect_with(&mask, &*packet, 0, packet_len)?,
+            None => format.unprotect(&self.keys.header_key, &*packet, 0, packet_len)?,
+        };
         let info = self.open_packet(header, packet_len, |generation, number, header| {
             protect::open_in_place(generation, number, header, packet)
         })?;

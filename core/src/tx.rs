@@ -182,10 +182,11 @@ impl<B: Backend> TxFlow<B> {
         len: usize,
         dst_at: usize,
     ) -> Result<Datagram, Error> {
+        let header = pending.staged_header();
         let plan = match buffers {
             BatchBuffers::Copy { src, dst } => {
                 let source = Window { src, at: src_at };
-                let plan = self.plan(&source, |i| src.byte(src_at + i), len, None)?;
+                let plan = self.plan(&source, |i| src.byte(src_at + i), len, None, header)?;
                 if dst.len() < dst_at + plan.output_len(len) {
                     return Err(Error::BufferTooSmall);
                 }
@@ -197,23 +198,24 @@ impl<B: Backend> TxFlow<B> {
                     .checked_add(len)
                     .and_then(|end| buffer.get(src_at..end))
                     .ok_or(Error::BufferTooSmall)?;
-                let plan = self.plan(datagram, |i| datagram.get(i).copied(), len, None)?;
+                let plan = self.plan(datagram, |i| datagram.get(i).copied(), len, None, header)?;
                 if src_at != dst_at || buffer.len() < dst_at + plan.output_len(len) {
                     return Err(Error::BufferTooSmall);
                 }
                 plan
             }
         };
+        let header_len = header.len();
         if plan.starts_key_update() {
             self.seal_pending(pending, buffers);
         }
-        let datagram = self.commit(plan, len, |generation, _, number, header| {
+        let datagram = self.commit(plan, header_len, len, |generation, _, number| {
             let at = Placement {
                 src_at: src_at + plan.passthrough_len,
                 dst_at: dst_at + plan.passthrough_len,
                 len: len - plan.passthrough_len,
             };
-            pending.push(generation, number, header, at);
+            pending.push(generation, number, at);
         });
         if pending.is_full() {
             self.seal_pending(pending, buffers);
@@ -244,44 +246,59 @@ impl<B: Backend> TxFlow<B> {
         packet_number: Option<u64>,
     ) -> Result<Datagram, Error> {
         let source = Window { src, at: src_at };
-        let plan = self.plan(&source, |i| src.byte(src_at + i), len, packet_number)?;
+        let mut header = CleartextHeader::EMPTY;
+        let plan = self.plan(
+            &source,
+            |i| src.byte(src_at + i),
+            len,
+            packet_number,
+            &mut header,
+        )?;
         if dst.len() < dst_at + plan.output_len(len) {
             return Err(Error::BufferTooSmall);
         }
         copy(src, src_at, dst, dst_at, plan.passthrough_len);
         Ok(
-            self.commit(plan, len, |generation, header_key, number, header| {
+            self.commit(plan, header.len(), len, |generation, header_key, number| {
                 let at = Placement {
                     src_at: src_at + plan.passthrough_len,
                     dst_at: dst_at + plan.passthrough_len,
                     len: len - plan.passthrough_len,
                 };
-                protect::seal(generation, header_key, number, header, src, dst, at);
+                protect::seal(generation, header_key, number, &header, src, dst, at);
             }),
         )
     }
 
     fn try_seal_in_place(&mut self, buffer: &mut [u8], len: usize) -> Result<Datagram, Error> {
         let datagram = buffer.get(..len).ok_or(Error::BufferTooSmall)?;
-        let plan = self.plan(datagram, |i| datagram.get(i).copied(), len, None)?;
+        let mut header = CleartextHeader::EMPTY;
+        let plan = self.plan(
+            datagram,
+            |i| datagram.get(i).copied(),
+            len,
+            None,
+            &mut header,
+        )?;
         let packet = buffer
             .get_mut(plan.passthrough_len..plan.output_len(len))
             .ok_or(Error::BufferTooSmall)?;
         Ok(
-            self.commit(plan, len, |generation, header_key, number, header| {
-                protect::seal_in_place(generation, header_key, number, header, packet);
+            self.commit(plan, header.len(), len, |generation, header_key, number| {
+                protect::seal_in_place(generation, header_key, number, &header, packet);
             }),
         )
     }
 
     /// Checks everything about sealing the datagram of `len` bytes that `bytes` reads,
-    /// changing nothing.
+    /// changing nothing but `header`, where its 1-RTT packet's cleartext header goes.
     fn plan(
         &self,
         bytes: &(impl ReadAt + ?Sized),
         byte: impl Fn(usize) -> Option<u8>,
         len: usize,
         packet_number: Option<u64>,
+        header: &mut CleartextHeader,
     ) -> Result<Plan, Error> {
         let (passthrough_len, long_packets) =
             leading_long_packets(byte, len, UnknownVersions::Refuse)?;
@@ -293,10 +310,9 @@ impl<B: Backend> TxFlow<B> {
             });
         }
         let packet_len = len - passthrough_len;
-        let header =
-            self.config
-                .header_format()
-                .read_cleartext(bytes, passthrough_len, packet_len)?;
+        self.config
+            .header_format()
+            .read_cleartext(bytes, passthrough_len, packet_len, header)?;
         let key_update = header.key_phase() != self.keys.current.key_phase();
         if key_update && self.keys.next.is_none() {
             return Err(Error::KeyUnavailable);
@@ -321,20 +337,21 @@ impl<B: Backend> TxFlow<B> {
         Ok(Plan {
             passthrough_len,
             long_packets,
-            packet: Some((header, number, key_update)),
+            packet: Some((number, key_update)),
         })
     }
 
-    /// Carries out a plan: moves to the next generation if the packet asks for it, lets
-    /// `seal` protect the packet, and counts.
+    /// Carries out a plan whose packet has a header of `header_len` bytes: moves to the next
+    /// generation if the packet asks for it, lets `seal` protect the packet, and counts.
     fn commit(
         &mut self,
         plan: Plan,
+        header_len: usize,
         len: usize,
-        seal: impl FnOnce(&Generation<B>, &B::HeaderKey, u64, &CleartextHeader),
+        seal: impl FnOnce(&Generation<B>, &B::HeaderKey, u64),
     ) -> Datagram {
         self.counters.passed_through += plan.long_packets;
-        let Some((header, number, key_update)) = plan.packet else {
+        let Some((number, key_update)) = plan.packet else {
             return Datagram {
                 len,
                 passthrough_len: plan.passthrough_len,
@@ -349,7 +366,7 @@ impl<B: Backend> TxFlow<B> {
             self.sealed_in_generation = 0;
             self.counters.key_updates += 1;
         }
-        seal(&self.keys.current, &self.keys.header_key, number, &header);
+        seal(&self.keys.current, &self.keys.header_key, number);
         self.sealed_in_generation += 1;
         self.largest_sealed = Some(number);
         self.counters.sealed += 1;
@@ -359,8 +376,8 @@ impl<B: Backend> TxFlow<B> {
             packet: Some(PacketInfo {
                 number,
                 generation: self.keys.current.number,
-                header_len: header.len(),
-                payload_len: len - plan.passthrough_len - header.len(),
+                header_len,
+                payload_len: len - plan.passthrough_len - header_len,
                 key_update,
             }),
         }
@@ -430,14 +447,14 @@ fn copy(
 struct Plan {
     passthrough_len: usize,
     long_packets: u64,
-    /// The 1-RTT packet's header, full packet number, and whether it starts a key update.
-    packet: Option<(CleartextHeader, u64, bool)>,
+    /// The 1-RTT packet's full packet number, and whether it starts a key update.
+    packet: Option<(u64, bool)>,
 }
 
 impl Plan {
     /// True when the datagram's 1-RTT packet moves the flow to the next generation.
     fn starts_key_update(&self) -> bool {
-        matches!(self.packet, Some((_, _, true)))
+        matches!(self.packet, Some((_, true)))
     }
 
     /// Bytes of output for a datagram of `len` bytes: a tag more if it has a 1-RTT packet.

@@ -459,7 +459,8 @@ fn tx_flow_table_seals_with_the_named_flow() {
 
 /// Long GSO batches go through the backend in groups (`seal_batch`); what comes out is what
 /// sealing one datagram at a time gives, across groups, a key update in the middle of one,
-/// and a refused datagram, for every suite and small and large segments, copied and in place.
+/// and a refused datagram, for every suite and small and large segments, copied and in place;
+/// and opening them as one GRO batch matches opening them one at a time.
 #[test]
 fn long_gso_batches_match_one_datagram_at_a_time() {
     let suites = [
@@ -524,6 +525,32 @@ fn long_gso_batches_match_one_datagram_at_a_time() {
                 let got = &in_place[at..at + expected.len()];
                 assert_eq!(got, expected.as_slice(), "{what}: datagram {i} in place");
             }
+
+            // Opened as one GRO batch (in groups, the header masks of each group together),
+            // the datagrams open as they do one at a time: the refused one's stretch fails.
+            let new_rx = || RxFlow::<quicseal::backend::Auto>::from_secret(suite, secret, config());
+            let mut one_by_one = new_rx().unwrap();
+            let opened: Vec<(Outcome, Vec<u8>)> = out
+                .chunks(gso_size)
+                .map(|datagram| {
+                    let mut datagram = datagram.to_vec();
+                    let outcome = one_by_one.open_in_place(&mut datagram);
+                    (outcome, datagram)
+                })
+                .collect();
+            let mut rx = new_rx().unwrap();
+            let mut gro = out.clone();
+            let batch = rx.open_gro(&mut gro, gso_size, &mut results).unwrap();
+            assert_eq!((batch.ok, batch.failed), (39, 1), "{what}");
+            assert_eq!(rx.counters(), one_by_one.counters(), "{what}");
+            assert_eq!(rx.generation(), 1, "{what}");
+            for (i, (datagram, (outcome, expected))) in
+                gro.chunks(gso_size).zip(&opened).enumerate()
+            {
+                assert_eq!(results[i], *outcome, "{what}: datagram {i}");
+                assert_eq!(datagram, expected.as_slice(), "{what}: datagram {i}");
+            }
+            assert_eq!(&opened[5].1[..stride], packets[5].as_slice(), "{what}");
         }
     }
 }

@@ -276,6 +276,15 @@ impl HeaderKey for AutoHeaderKey {
     }
 
     #[inline]
+    fn batches_masks(&self) -> bool {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::ChaCha20(key) => key.batches_masks(),
+            _ => false,
+        }
+    }
+
+    #[inline]
     fn masks(&self, samples: &[[u8; SAMPLE_LEN]], masks: &mut [[u8; MASK_LEN]]) {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]

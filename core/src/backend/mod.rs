@@ -226,6 +226,13 @@ pub trait HeaderKey {
     /// The mask for `sample`; only its first [`MASK_LEN`] bytes are used.
     fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN];
 
+    /// True when [`masks`](Self::masks) costs less than a [`mask`](Self::mask) for each
+    /// sample, so that a caller gains from collecting samples first (a receiver looks ahead
+    /// over the datagrams of a GRO batch); false by default.
+    fn batches_masks(&self) -> bool {
+        false
+    }
+
     /// The masks for several samples: `masks[i]` for `samples[i]` (`masks` is at least as
     /// long). A key whose mask is one long dependent chain computes several side by side;
     /// this one computes them one after the other.

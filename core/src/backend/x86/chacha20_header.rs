@@ -86,6 +86,10 @@ impl HeaderKey for ChaCha20HeaderKey {
         unsafe { self.one(sample) }
     }
 
+    fn batches_masks(&self) -> bool {
+        true
+    }
+
     fn masks(&self, samples: &[[u8; SAMPLE_LEN]], masks: &mut [[u8; MASK_LEN]]) {
         for (samples, masks) in samples.chunks(16).zip(masks.chunks_mut(16)) {
             if samples.len() < MIN_LANES {
