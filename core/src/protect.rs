@@ -342,6 +342,8 @@ impl PendingSeals {
         if pending.is_empty() {
             return;
         }
+        // Slots past the queue hold a staged header or an earlier batch's packet: their jobs
+        // are built (an array needs every element) but not handed over.
         let jobs: [SealJob<'_>; SEAL_BATCH] = core::array::from_fn(|i| {
             let PendingSeal { header, nonce, at } = &self.packets[i];
             SealJob {
@@ -350,7 +352,7 @@ impl PendingSeals {
                 sample_at: header.sample_at(),
                 src_at: at.src_at + header.len,
                 dst_at: at.dst_at + header.len,
-                len: at.len - header.len,
+                len: at.len.saturating_sub(header.len),
             }
         });
         let mut sealed = [Sealed {

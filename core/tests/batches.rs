@@ -459,7 +459,7 @@ fn tx_flow_table_seals_with_the_named_flow() {
 
 /// Long GSO batches go through the backend in groups (`seal_batch`); what comes out is what
 /// sealing one datagram at a time gives, across groups, a key update in the middle of one,
-/// and a refused datagram, for every suite and small and large segments, copied and in place;
+/// and refused datagrams, for every suite and small and large segments, copied and in place;
 /// and opening them as one GRO batch matches opening them one at a time.
 #[test]
 fn long_gso_batches_match_one_datagram_at_a_time() {
@@ -473,7 +473,9 @@ fn long_gso_batches_match_one_datagram_at_a_time() {
             let stride = gso_size - 16;
             let packets: Vec<Vec<u8>> = (1..=40u64)
                 .map(|n| {
-                    let mut p = packet(DCID, n, if n == 40 { stride - 5 } else { stride });
+                    let len = if n == 40 { stride - 5 } else { stride };
+                    // Packet 30 reuses 29's number: refused once its header is read.
+                    let mut p = packet(DCID, if n == 30 { 29 } else { n }, len);
                     if n >= 21 {
                         p[0] ^= 0x04; // key phase 1 from packet 21 on
                     }
@@ -501,8 +503,9 @@ fn long_gso_batches_match_one_datagram_at_a_time() {
             let batch = tx
                 .seal_gso(&[&cleartext], gso_size, &mut [&mut out], &mut results)
                 .unwrap();
-            assert_eq!((batch.ok, batch.failed), (39, 1), "{what}");
+            assert_eq!((batch.ok, batch.failed), (38, 2), "{what}");
             assert_eq!(results[6], Err(Error::ReservedBits), "{what}");
+            assert_eq!(results[29], Err(Error::PacketNumberReused), "{what}");
             assert_eq!(tx.counters(), one_by_one.counters(), "{what}");
             assert_eq!(tx.generation(), 1, "{what}");
 
@@ -514,7 +517,7 @@ fn long_gso_batches_match_one_datagram_at_a_time() {
             let batch = tx
                 .seal_gso_in_place(&mut in_place, gso_size, &mut results)
                 .unwrap();
-            assert_eq!((batch.ok, batch.failed), (39, 1), "{what}");
+            assert_eq!((batch.ok, batch.failed), (38, 2), "{what}");
             assert_eq!(tx.counters(), one_by_one.counters(), "{what}");
 
             for (i, expected) in expected.iter().enumerate() {
@@ -541,7 +544,7 @@ fn long_gso_batches_match_one_datagram_at_a_time() {
             let mut rx = new_rx().unwrap();
             let mut gro = out.clone();
             let batch = rx.open_gro(&mut gro, gso_size, &mut results).unwrap();
-            assert_eq!((batch.ok, batch.failed), (39, 1), "{what}");
+            assert_eq!((batch.ok, batch.failed), (38, 2), "{what}");
             assert_eq!(rx.counters(), one_by_one.counters(), "{what}");
             assert_eq!(rx.generation(), 1, "{what}");
             for (i, (datagram, (outcome, expected))) in
@@ -553,4 +556,31 @@ fn long_gso_batches_match_one_datagram_at_a_time() {
             assert_eq!(&opened[5].1[..stride], packets[5].as_slice(), "{what}");
         }
     }
+}
+
+/// A datagram refused after its header was read, in a queue slot no packet has used yet, does
+/// not disturb the packets queued before it.
+#[test]
+fn a_refused_last_datagram_leaves_the_queue_intact() {
+    let packets = [
+        packet(DCID, 1, STRIDE),
+        packet(DCID, 2, STRIDE),
+        packet(DCID, 2, 50),
+    ];
+    let mut out = vec![0u8; 2 * GSO_SIZE + 66];
+    let mut results = [Err(Error::Malformed); 3];
+    let batch = tx()
+        .seal_gso(
+            &[&packets.concat()],
+            GSO_SIZE,
+            &mut [&mut out],
+            &mut results,
+        )
+        .unwrap();
+    assert_eq!((batch.ok, batch.failed), (2, 1));
+    assert_eq!(results[2], Err(Error::PacketNumberReused));
+    assert_eq!(
+        out[..2 * GSO_SIZE],
+        sealed_one_by_one(&packets[..2]).concat()
+    );
 }

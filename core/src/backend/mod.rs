@@ -4,7 +4,9 @@
 //! The seam is a *whole packet*: a backend gets the nonce, the header (the AAD) and the
 //! payload as one job, a scatter-gather source and destination or a buffer to transform in
 //! place, and returns the tag; when sealing, also the header-protection mask, whose sample
-//! it takes from the ciphertext while it has it. How it walks the bytes is its own business: the portable
+//! it takes from the ciphertext while it has it. Or a batch of them
+//! ([`PacketKey::seal_batch`], [`HeaderKey::masks`]), so that a backend can run several
+//! packets' dependent chains side by side. How it walks the bytes is its own business: the portable
 //! backend streams them through RustCrypto's CTR and MAC, a fused backend runs many blocks of
 //! AES and GHASH per iteration and handles a block that straddles two segments itself. Per-key
 //! work (round keys, powers of the GHASH key) is done when a key is made, never per packet.
@@ -13,8 +15,9 @@
 //!   AES-NI/CLMUL or constant-time software at run time. The reference the others are checked
 //!   against.
 //! - [`Auto`]: the fastest [`Implementation`] this CPU has (x86_64: fused AES-GCM on VAES and
-//!   VPCLMULQDQ over 512-bit registers, or AES-NI and PCLMULQDQ), [`Portable`] elsewhere and for
-//!   what the fused code does not cover. The flows' default.
+//!   VPCLMULQDQ over 512-bit or 256-bit registers, or AES-NI and PCLMULQDQ; ChaCha20-Poly1305
+//!   on AVX-512), [`Portable`] elsewhere and for what the fused code does not cover. The flows'
+//!   default.
 
 mod auto;
 mod portable;
