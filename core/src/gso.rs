@@ -10,8 +10,9 @@
 use crate::backend::{Backend, BatchBuffers, SAMPLE_LEN, TAG_LEN};
 use crate::flow::{Batch, Outcome};
 use crate::packet_number::MAX_PN_LEN;
-use crate::protect::{PendingSeals, SEAL_BATCH};
+use crate::protect::SEAL_BATCH;
 use crate::sg::{SgDestination, SgSource};
+use crate::tx::Segment;
 use crate::{Error, RxFlow, TxFlow};
 
 /// The shape of a GSO batch, computed here once so that every shim sizes its buffers and
@@ -183,37 +184,23 @@ impl<B: Backend> TxFlow<B> {
             return Err(Error::BufferTooSmall);
         }
 
-        let mut batch = Batch {
-            datagrams: segments,
-            ..Batch::default()
-        };
-        let mut pending = PendingSeals::new();
         let mut buffers = BatchBuffers::Copy {
             src: &src,
             dst: &mut dst,
         };
-        for (index, result) in results[..segments].iter_mut().enumerate() {
+        let src_len = src.len();
+        let place = |index: usize| {
             let src_at = index * stride;
-            let len = stride.min(src.len() - src_at);
-            let last = index + 1 == segments;
-            *result = self
-                .queue_datagram(&mut pending, &mut buffers, src_at, len, index * gso_size)
-                .and_then(|datagram| match datagram.len == gso_size || last {
-                    true => Ok(datagram),
-                    // A datagram of long-header packets only gains no tag: it would leave a
-                    // hole in the layout.
-                    false => Err(self.refuse(Error::GsoLayout)),
-                });
-            match result {
-                Ok(datagram) => {
-                    batch.ok += 1;
-                    batch.len = index * gso_size + datagram.len;
-                }
-                Err(_) => batch.failed += 1,
+            Segment {
+                src_at,
+                len: stride.min(src_len - src_at),
+                dst_at: index * gso_size,
+                // A datagram of long-header packets only gains no tag: unless it is the
+                // last, it would leave a hole in the layout.
+                sealed_len: (index + 1 < segments).then_some(gso_size),
             }
-        }
-        self.seal_pending(&mut pending, &mut buffers);
-        Ok(batch)
+        };
+        Ok(self.seal_segments(&mut buffers, &mut results[..segments], place))
     }
 
     /// Seals a GSO batch in place: `buffer` is laid out as it will be sent, datagrams at a
@@ -250,33 +237,19 @@ impl<B: Backend> TxFlow<B> {
         if last != 0 && last <= TAG_LEN {
             return Err(Error::GsoLayout);
         }
-        let mut batch = Batch {
-            datagrams: segments,
-            ..Batch::default()
-        };
         let buffer_len = buffer.len();
-        let mut pending = PendingSeals::new();
         let mut buffers = BatchBuffers::InPlace(buffer);
-        for (index, result) in results[..segments].iter_mut().enumerate() {
+        let place = |index: usize| {
             let at = index * gso_size;
             let datagram_len = gso_size.min(buffer_len - at);
-            let len = datagram_len - TAG_LEN;
-            *result = self
-                .queue_datagram(&mut pending, &mut buffers, at, len, at)
-                .and_then(|sealed| match sealed.len == datagram_len {
-                    true => Ok(sealed),
-                    false => Err(self.refuse(Error::GsoLayout)),
-                });
-            match result {
-                Ok(sealed) => {
-                    batch.ok += 1;
-                    batch.len = at + sealed.len;
-                }
-                Err(_) => batch.failed += 1,
+            Segment {
+                src_at: at,
+                len: datagram_len - TAG_LEN,
+                dst_at: at,
+                sealed_len: Some(datagram_len),
             }
-        }
-        self.seal_pending(&mut pending, &mut buffers);
-        Ok(batch)
+        };
+        Ok(self.seal_segments(&mut buffers, &mut results[..segments], place))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The sending direction: seals 1-RTT packets and follows the key phase the sender sets.
 
-use crate::backend::{Auto, Backend, BatchBuffers, TAG_LEN};
-use crate::flow::{Datagram, FlowConfig, PacketInfo};
+use crate::backend::{Auto, Backend, BatchBuffers, PacketKey, TAG_LEN};
+use crate::flow::{Batch, Datagram, FlowConfig, Outcome, PacketInfo};
 use crate::generation::Generation;
 use crate::generation::KeySet;
 use crate::packet_number::MAX_PACKET_NUMBER;
@@ -147,41 +147,124 @@ impl<B: Backend> TxFlow<B> {
         self.count(outcome)
     }
 
-    /// Plans the datagram of `len` bytes at `src_at` in `buffers`' source, to go to `dst_at`
-    /// in their destination (in place: the same offset, with room for the tag after it):
-    /// copies its long-header packets and commits its 1-RTT packet to `pending`, which it
-    /// seals first when the packet starts a key update (the queued packets belong to the
-    /// generation that update retires) and after when it is full. Counts the outcome; nothing
-    /// is written unless it succeeds, and the packet's bytes once `pending` is sealed.
-    pub(crate) fn queue_datagram(
+    /// Seals a batch's datagrams, `place(i)` saying where datagram `i` lies, each outcome to
+    /// `results[i]`. Where the key seals batches faster than packet by packet, the packets
+    /// are queued and handed over together; elsewhere each is sealed as it is committed, and
+    /// the queue (a few KB) never takes stack space, which a kernel's sending path counts.
+    pub(crate) fn seal_segments(
+        &mut self,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        results: &mut [Outcome],
+        place: impl Fn(usize) -> Segment,
+    ) -> Batch {
+        if self.keys.current.key.batches_seals() {
+            self.seal_segments_queued(buffers, results, place)
+        } else {
+            self.seal_each_segment(buffers, results, place, None)
+        }
+    }
+
+    #[inline(never)]
+    fn seal_segments_queued(
+        &mut self,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        results: &mut [Outcome],
+        place: impl Fn(usize) -> Segment,
+    ) -> Batch {
+        let mut pending = PendingSeals::new();
+        let batch = self.seal_each_segment(buffers, results, place, Some(&mut pending));
+        pending.seal(&self.keys.current, &self.keys.header_key, buffers);
+        batch
+    }
+
+    #[inline(always)]
+    fn seal_each_segment(
+        &mut self,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        results: &mut [Outcome],
+        place: impl Fn(usize) -> Segment,
+        mut pending: Option<&mut PendingSeals>,
+    ) -> Batch {
+        let mut batch = Batch {
+            datagrams: results.len(),
+            ..Batch::default()
+        };
+        for (index, result) in results.iter_mut().enumerate() {
+            let segment = place(index);
+            *result = match pending.as_deref_mut() {
+                Some(pending) => self.queue_datagram(pending, buffers, segment),
+                None => self.seal_segment(buffers, segment),
+            }
+            .and_then(|datagram| match segment.sealed_len {
+                Some(len) if len != datagram.len => Err(self.refuse(Error::GsoLayout)),
+                _ => Ok(datagram),
+            });
+            match result {
+                Ok(datagram) => {
+                    batch.ok += 1;
+                    batch.len = segment.dst_at + datagram.len;
+                }
+                Err(_) => batch.failed += 1,
+            }
+        }
+        batch
+    }
+
+    /// Seals `segment`'s datagram at once, as [`seal`](Self::seal) or
+    /// [`seal_in_place`](Self::seal_in_place) would (the same code, so that a caller of both
+    /// carries one copy of the cipher's state on its stack).
+    fn seal_segment(
+        &mut self,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        segment: Segment,
+    ) -> Result<Datagram, Error> {
+        let Segment {
+            src_at,
+            len,
+            dst_at,
+            ..
+        } = segment;
+        match buffers {
+            BatchBuffers::Copy { src, dst } => {
+                self.seal_datagram(src, src_at, len, dst, dst_at, None)
+            }
+            BatchBuffers::InPlace(buffer) => {
+                let end = dst_at.saturating_add(len).saturating_add(TAG_LEN);
+                match buffer.get_mut(dst_at..end) {
+                    Some(datagram) if src_at == dst_at => self.seal_in_place(datagram, len),
+                    _ => Err(self.refuse(Error::BufferTooSmall)),
+                }
+            }
+        }
+    }
+
+    /// Plans `segment`'s datagram in `buffers`: copies its long-header packets and commits
+    /// its 1-RTT packet to `pending`, which it seals first when the packet starts a key
+    /// update (the queued packets belong to the generation that update retires) and after
+    /// when it is full. Counts the outcome; nothing is written unless it succeeds, and the
+    /// packet's bytes once the queue is sealed.
+    fn queue_datagram(
         &mut self,
         pending: &mut PendingSeals,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
-        src_at: usize,
-        len: usize,
-        dst_at: usize,
+        segment: Segment,
     ) -> Result<Datagram, Error> {
-        let outcome = self.try_queue(pending, buffers, src_at, len, dst_at);
+        let outcome = self.try_queue(pending, buffers, segment);
         self.count(outcome)
-    }
-
-    /// Seals what `pending` holds, with the generation that queued it.
-    pub(crate) fn seal_pending(
-        &self,
-        pending: &mut PendingSeals,
-        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
-    ) {
-        pending.seal(&self.keys.current, &self.keys.header_key, buffers);
     }
 
     fn try_queue(
         &mut self,
         pending: &mut PendingSeals,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
-        src_at: usize,
-        len: usize,
-        dst_at: usize,
+        segment: Segment,
     ) -> Result<Datagram, Error> {
+        let Segment {
+            src_at,
+            len,
+            dst_at,
+            ..
+        } = segment;
         let header = pending.staged_header();
         let plan = match buffers {
             BatchBuffers::Copy { src, dst } => {
@@ -207,18 +290,18 @@ impl<B: Backend> TxFlow<B> {
         };
         let header_len = header.len();
         if plan.starts_key_update() {
-            self.seal_pending(pending, buffers);
+            pending.seal(&self.keys.current, &self.keys.header_key, buffers);
         }
+        let at = Placement {
+            src_at: src_at + plan.passthrough_len,
+            dst_at: dst_at + plan.passthrough_len,
+            len: len - plan.passthrough_len,
+        };
         let datagram = self.commit(plan, header_len, len, |generation, _, number| {
-            let at = Placement {
-                src_at: src_at + plan.passthrough_len,
-                dst_at: dst_at + plan.passthrough_len,
-                len: len - plan.passthrough_len,
-            };
             pending.push(generation, number, at);
         });
         if pending.is_full() {
-            self.seal_pending(pending, buffers);
+            pending.seal(&self.keys.current, &self.keys.header_key, buffers);
         }
         Ok(datagram)
     }
@@ -440,6 +523,16 @@ fn copy(
 ) {
     let copied = dst.zip_from(dst_at, src, src_at, len, |i, o| o.copy_from_slice(i));
     debug_assert!(copied, "caller checked both buffers' lengths");
+}
+
+/// Where one datagram of a batch lies: `len` bytes of cleartext at `src_at`, sealed to
+/// `dst_at`, and the sealed length the batch's layout needs of it, if any.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Segment {
+    pub(crate) src_at: usize,
+    pub(crate) len: usize,
+    pub(crate) dst_at: usize,
+    pub(crate) sealed_len: Option<usize>,
 }
 
 /// What sealing a datagram will do, decided before anything is written.

@@ -209,6 +209,15 @@ impl PacketKey for AutoPacketKey {
     }
 
     #[inline]
+    fn batches_seals(&self) -> bool {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(_) => true,
+            _ => false,
+        }
+    }
+
+    #[inline]
     fn seal_batch(
         &self,
         header_key: &impl HeaderKey,

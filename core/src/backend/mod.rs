@@ -198,6 +198,13 @@ pub trait PacketKey {
         payload: Payload<'_, '_, '_, '_>,
     ) -> Sealed;
 
+    /// True when [`seal_batch`](Self::seal_batch) costs less than [`seal`](Self::seal) for
+    /// each packet, so that a caller gains from queueing a batch's packets first; false by
+    /// default.
+    fn batches_seals(&self) -> bool {
+        false
+    }
+
     /// Seals a batch: `jobs[i]`'s packet, as [`seal`](Self::seal) would, its result in
     /// `sealed[i]` (`sealed` is at least as long as `jobs`). The jobs' payloads do not
     /// overlap. A backend that gains from seeing several packets at once (interleaving their
