@@ -5,6 +5,11 @@
 
 use core::arch::x86_64::*;
 
+use zeroize::Zeroizing;
+
+use super::Width;
+use crate::Error;
+
 /// The key and nonce of one packet's keystream, as the state's rows 1 to 3 (row 3 with a zero
 /// block counter).
 #[derive(Clone, Copy)]
@@ -176,6 +181,16 @@ impl ChaChaState {
             if w < 4 { low[w] } else { high[w - 4] }
         }))
     }
+}
+
+/// A 32-byte key for this module's code, kept wiped on drop; fails on a CPU without AVX-512
+/// (the invariant every caller's `unsafe` relies on) or for a key of another length.
+pub(super) fn avx512_key(key: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
+    if !Width::Avx512.available() {
+        return Err(Error::InvalidConfig);
+    }
+    let key: [u8; 32] = key.try_into().map_err(|_| Error::InvalidKeyLength)?;
+    Ok(Zeroizing::new(key))
 }
 
 /// A key as ChaCha20's eight state words, wiped when dropped.

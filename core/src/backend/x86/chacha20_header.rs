@@ -7,7 +7,6 @@ use core::arch::x86_64::*;
 
 use zeroize::Zeroizing;
 
-use super::Width;
 use super::chacha20::{self, ChaChaState, KeyWords};
 use crate::Error;
 use crate::backend::{HeaderKey, MASK_LEN, SAMPLE_LEN};
@@ -25,12 +24,8 @@ pub(in crate::backend) struct ChaCha20HeaderKey {
 impl ChaCha20HeaderKey {
     /// Wraps a 32-byte key; fails on a CPU without AVX-512.
     pub(in crate::backend) fn new(key: &[u8]) -> Result<ChaCha20HeaderKey, Error> {
-        if !Width::Avx512.available() {
-            return Err(Error::InvalidConfig);
-        }
-        let key: [u8; 32] = key.try_into().map_err(|_| Error::InvalidKeyLength)?;
         Ok(ChaCha20HeaderKey {
-            key: Zeroizing::new(key),
+            key: chacha20::avx512_key(key)?,
         })
     }
 

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::chacha20::{self, ChaChaState, KeyWords};
 use super::poly1305::Poly1305;
-use super::{Width, walk};
+use super::walk;
 use crate::Error;
 use crate::backend::{
     BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
@@ -30,12 +30,8 @@ pub(in crate::backend) struct ChaCha20Poly1305Key {
 impl ChaCha20Poly1305Key {
     /// Wraps a 32-byte key; fails on a CPU without AVX-512.
     pub(in crate::backend) fn new(key: &[u8]) -> Result<ChaCha20Poly1305Key, Error> {
-        if !Width::Avx512.available() {
-            return Err(Error::InvalidConfig);
-        }
-        let key: [u8; 32] = key.try_into().map_err(|_| Error::InvalidKeyLength)?;
         Ok(ChaCha20Poly1305Key {
-            key: Zeroizing::new(key),
+            key: chacha20::avx512_key(key)?,
             vector_poly1305: super::ifma_cpuid::get(),
         })
     }
