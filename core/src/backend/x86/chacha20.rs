@@ -104,41 +104,69 @@ macro_rules! quarter_round {
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn keystream<const N: usize>(state: &ChaChaState, counter: u32) -> [[__m512i; 4]; N] {
-    let start = |g: usize| Rows::start(state, counter.wrapping_add(4 * g as u32));
-    let mut rows: [Rows; N] = core::array::from_fn(start);
-    for _ in 0..10 {
-        for r in &mut rows {
-            quarter_round!(r);
-            r.b = _mm512_shuffle_epi32(r.b, _MM_PERM_ADCB);
-            r.c = _mm512_shuffle_epi32(r.c, _MM_PERM_BADC);
-            r.d = _mm512_shuffle_epi32(r.d, _MM_PERM_CBAD);
+    // SAFETY: AVX-512F is enabled here.
+    unsafe { keystream_with::<N>(state, counter, |_| ()) }
+}
+
+/// [`keystream`], calling `side(i)` in double round `i` (0 to 9): work of the caller's that
+/// does not depend on this keystream (Poly1305 of earlier ciphertext) runs in the gaps of the
+/// rounds' dependency chains rather than after them. Always inlined, so that `side` is too,
+/// into a caller that may enable more features than this module's functions do.
+///
+/// # Safety
+/// The caller must enable AVX-512F.
+#[inline(always)]
+pub(super) unsafe fn keystream_with<const N: usize>(
+    state: &ChaChaState,
+    counter: u32,
+    mut side: impl FnMut(usize),
+) -> [[__m512i; 4]; N] {
+    // SAFETY (of the intrinsics): the caller enables AVX-512F.
+    unsafe {
+        // Loops, not `array::from_fn`: a closure here would not inherit the caller's target
+        // features, and its intrinsics would stay calls.
+        let start = |g: usize| Rows::start(state, counter.wrapping_add(4 * g as u32));
+        let mut rows = [start(0); N];
+        for (g, r) in rows.iter_mut().enumerate() {
+            *r = start(g);
         }
-        for r in &mut rows {
-            quarter_round!(r);
-            r.b = _mm512_shuffle_epi32(r.b, _MM_PERM_CBAD);
-            r.c = _mm512_shuffle_epi32(r.c, _MM_PERM_BADC);
-            r.d = _mm512_shuffle_epi32(r.d, _MM_PERM_ADCB);
+        for round in 0..10 {
+            side(round);
+            for r in &mut rows {
+                quarter_round!(r);
+                r.b = _mm512_shuffle_epi32(r.b, _MM_PERM_ADCB);
+                r.c = _mm512_shuffle_epi32(r.c, _MM_PERM_BADC);
+                r.d = _mm512_shuffle_epi32(r.d, _MM_PERM_CBAD);
+            }
+            for r in &mut rows {
+                quarter_round!(r);
+                r.b = _mm512_shuffle_epi32(r.b, _MM_PERM_CBAD);
+                r.c = _mm512_shuffle_epi32(r.c, _MM_PERM_BADC);
+                r.d = _mm512_shuffle_epi32(r.d, _MM_PERM_ADCB);
+            }
         }
+        let mut out = [[_mm512_setzero_si512(); 4]; N];
+        for (g, out) in out.iter_mut().enumerate() {
+            // The starting rows again, cheaper to rebuild than to keep in registers all along.
+            let (r, s) = (rows[g], start(g));
+            let a = _mm512_add_epi32(r.a, s.a);
+            let b = _mm512_add_epi32(r.b, s.b);
+            let c = _mm512_add_epi32(r.c, s.c);
+            let d = _mm512_add_epi32(r.d, s.d);
+            // Lane i of a, b, c, d is block i's 16-byte rows: transpose to whole blocks.
+            let ab_low = _mm512_shuffle_i32x4(a, b, 0x44);
+            let cd_low = _mm512_shuffle_i32x4(c, d, 0x44);
+            let ab_high = _mm512_shuffle_i32x4(a, b, 0xee);
+            let cd_high = _mm512_shuffle_i32x4(c, d, 0xee);
+            *out = [
+                _mm512_shuffle_i32x4(ab_low, cd_low, 0x88),
+                _mm512_shuffle_i32x4(ab_low, cd_low, 0xdd),
+                _mm512_shuffle_i32x4(ab_high, cd_high, 0x88),
+                _mm512_shuffle_i32x4(ab_high, cd_high, 0xdd),
+            ];
+        }
+        out
     }
-    core::array::from_fn(|g| {
-        // The starting rows again, cheaper to rebuild than to keep in registers all along.
-        let (r, s) = (rows[g], start(g));
-        let a = _mm512_add_epi32(r.a, s.a);
-        let b = _mm512_add_epi32(r.b, s.b);
-        let c = _mm512_add_epi32(r.c, s.c);
-        let d = _mm512_add_epi32(r.d, s.d);
-        // Lane i of a, b, c, d is block i's 16-byte rows: transpose to whole blocks.
-        let ab_low = _mm512_shuffle_i32x4(a, b, 0x44);
-        let cd_low = _mm512_shuffle_i32x4(c, d, 0x44);
-        let ab_high = _mm512_shuffle_i32x4(a, b, 0xee);
-        let cd_high = _mm512_shuffle_i32x4(c, d, 0xee);
-        [
-            _mm512_shuffle_i32x4(ab_low, cd_low, 0x88),
-            _mm512_shuffle_i32x4(ab_low, cd_low, 0xdd),
-            _mm512_shuffle_i32x4(ab_high, cd_high, 0x88),
-            _mm512_shuffle_i32x4(ab_high, cd_high, 0xdd),
-        ]
-    })
 }
 
 /// Sixteen blocks from `counter` on, in order, computed "vertically": register `w` holds
@@ -149,11 +177,32 @@ pub(super) fn keystream<const N: usize>(state: &ChaChaState, counter: u32) -> [[
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn keystream16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
-    let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    let counters = _mm512_add_epi32(_mm512_set1_epi32(counter as i32), lanes);
-    let nonce = state.words(3);
-    let nonces = [1, 2, 3].map(|w| _mm512_set1_epi32(nonce[w] as i32));
-    transpose(vertical(&state.key_words(), counters, nonces))
+    // SAFETY: AVX-512F is enabled here.
+    unsafe { keystream16_with(state, counter, |_| ()) }
+}
+
+/// [`keystream16`], calling `side(i)` in double round `i` as [`keystream_with`] does.
+///
+/// # Safety
+/// The caller must enable AVX-512F.
+#[inline(always)]
+pub(super) unsafe fn keystream16_with(
+    state: &ChaChaState,
+    counter: u32,
+    side: impl FnMut(usize),
+) -> [__m512i; 16] {
+    // SAFETY: the caller enables AVX-512F, which the intrinsics and the callees need.
+    unsafe {
+        let lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        let counters = _mm512_add_epi32(_mm512_set1_epi32(counter as i32), lanes);
+        let nonce = state.words(3);
+        let nonces = [
+            _mm512_set1_epi32(nonce[1] as i32),
+            _mm512_set1_epi32(nonce[2] as i32),
+            _mm512_set1_epi32(nonce[3] as i32),
+        ];
+        transpose(vertical_with(&state.key_words(), counters, nonces, side))
+    }
 }
 
 impl ChaChaState {
@@ -217,36 +266,62 @@ impl Drop for KeyWords {
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn vertical(key: &KeyWords, counters: __m512i, nonces: [__m512i; 3]) -> [__m512i; 16] {
-    let start: [__m512i; 16] = core::array::from_fn(|w| match w {
-        0..4 => _mm512_set1_epi32(SIGMA[w] as i32),
-        4..12 => _mm512_set1_epi32(key.0[w - 4] as i32),
-        12 => counters,
-        _ => nonces[w - 13],
-    });
-    let mut x = start;
-    macro_rules! quarter {
-        ($a:literal, $b:literal, $c:literal, $d:literal) => {
-            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm512_rol_epi32(_mm512_xor_si512(x[$d], x[$a]), 16);
-            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
-            x[$b] = _mm512_rol_epi32(_mm512_xor_si512(x[$b], x[$c]), 12);
-            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm512_rol_epi32(_mm512_xor_si512(x[$d], x[$a]), 8);
-            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
-            x[$b] = _mm512_rol_epi32(_mm512_xor_si512(x[$b], x[$c]), 7);
-        };
+    // SAFETY: AVX-512F is enabled here.
+    unsafe { vertical_with(key, counters, nonces, |_| ()) }
+}
+
+/// [`vertical`], calling `side(i)` in double round `i` as [`keystream_with`] does.
+///
+/// # Safety
+/// The caller must enable AVX-512F.
+#[inline(always)]
+unsafe fn vertical_with(
+    key: &KeyWords,
+    counters: __m512i,
+    nonces: [__m512i; 3],
+    mut side: impl FnMut(usize),
+) -> [__m512i; 16] {
+    // SAFETY (of the intrinsics): the caller enables AVX-512F.
+    unsafe {
+        // Loops, not `array::from_fn`, as in `keystream_with`.
+        let mut start = [counters; 16];
+        for (w, word) in start.iter_mut().enumerate() {
+            *word = match w {
+                0..4 => _mm512_set1_epi32(SIGMA[w] as i32),
+                4..12 => _mm512_set1_epi32(key.0[w - 4] as i32),
+                12 => counters,
+                _ => nonces[w - 13],
+            };
+        }
+        let mut x = start;
+        macro_rules! quarter {
+            ($a:literal, $b:literal, $c:literal, $d:literal) => {
+                x[$a] = _mm512_add_epi32(x[$a], x[$b]);
+                x[$d] = _mm512_rol_epi32(_mm512_xor_si512(x[$d], x[$a]), 16);
+                x[$c] = _mm512_add_epi32(x[$c], x[$d]);
+                x[$b] = _mm512_rol_epi32(_mm512_xor_si512(x[$b], x[$c]), 12);
+                x[$a] = _mm512_add_epi32(x[$a], x[$b]);
+                x[$d] = _mm512_rol_epi32(_mm512_xor_si512(x[$d], x[$a]), 8);
+                x[$c] = _mm512_add_epi32(x[$c], x[$d]);
+                x[$b] = _mm512_rol_epi32(_mm512_xor_si512(x[$b], x[$c]), 7);
+            };
+        }
+        for round in 0..10 {
+            side(round);
+            quarter!(0, 4, 8, 12);
+            quarter!(1, 5, 9, 13);
+            quarter!(2, 6, 10, 14);
+            quarter!(3, 7, 11, 15);
+            quarter!(0, 5, 10, 15);
+            quarter!(1, 6, 11, 12);
+            quarter!(2, 7, 8, 13);
+            quarter!(3, 4, 9, 14);
+        }
+        for (x, start) in x.iter_mut().zip(start) {
+            *x = _mm512_add_epi32(*x, start);
+        }
+        x
     }
-    for _ in 0..10 {
-        quarter!(0, 4, 8, 12);
-        quarter!(1, 5, 9, 13);
-        quarter!(2, 6, 10, 14);
-        quarter!(3, 7, 11, 15);
-        quarter!(0, 5, 10, 15);
-        quarter!(1, 6, 11, 12);
-        quarter!(2, 7, 8, 13);
-        quarter!(3, 4, 9, 14);
-    }
-    core::array::from_fn(|w| _mm512_add_epi32(x[w], start[w]))
 }
 
 /// Turns [`vertical`]'s words into blocks: register j is block j.

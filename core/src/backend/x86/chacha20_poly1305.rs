@@ -1,6 +1,9 @@
 //! ChaCha20-Poly1305 (RFC 8439 §2.8) for x86_64 with AVX-512: the keystream 16 blocks at a
-//! time on the vector units, then Poly1305 over the ciphertext, eight blocks at a time on the
-//! vector units where the CPU has AVX-512 IFMA and on the integer units elsewhere.
+//! time on the vector units, and Poly1305 over the ciphertext, eight blocks at a time on the
+//! vector units where the CPU has AVX-512 IFMA and on the integer units elsewhere. With IFMA,
+//! a payload in one piece that needs more than one keystream call has its Poly1305 steps
+//! spread over the later calls' rounds (`seal_interleaved`, `open_interleaved`); otherwise
+//! the cipher and the hash run one after the other.
 
 use core::arch::x86_64::*;
 use core::ptr;
@@ -8,7 +11,7 @@ use core::ptr;
 use zeroize::Zeroizing;
 
 use super::chacha20::{self, ChaChaState, KeyWords};
-use super::poly1305::Poly1305;
+use super::poly1305::{Poly1305, VECTOR_LANES};
 use super::walk;
 use crate::Error;
 use crate::backend::{
@@ -208,6 +211,22 @@ impl ChaCha20Poly1305Key {
         payload: &mut Payload<'_, '_, '_, '_>,
         seal: bool,
     ) -> [u8; TAG_LEN] {
+        if self.vector_poly1305
+            && payload.len() > FIRST_CALL
+            && let Some((src, dst, len)) = contiguous(payload)
+        {
+            // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA, and
+            // AVX-512BW comes with the AVX-512 width; `contiguous` hands over ranges valid for
+            // `len` bytes, the same or disjoint.
+            unsafe {
+                if seal {
+                    return self.seal_interleaved(nonce, aad, src, dst, len);
+                }
+                if len <= 2 * FIRST_CALL + BLOCK {
+                    return self.open_interleaved(nonce, aad, src, dst, len);
+                }
+            }
+        }
         let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
         let mut poly = Poly1305::new(cipher.one_time_key(), self.vector_poly1305);
         let hash_first = !seal && matches!(payload, Payload::InPlace(_));
@@ -224,6 +243,180 @@ impl ChaCha20Poly1305Key {
         }
         poly.finish(&lengths(aad.len(), payload.len()))
     }
+
+    /// Seals a payload longer than the first keystream call covers, lying in one piece, with
+    /// Poly1305 on the vector units: each keystream call after the first hashes up to ten
+    /// chunks of the ciphertext already written, one in each double round, so that the
+    /// hash's multiply chains fill the gaps in the rounds' instead of running after them.
+    ///
+    /// # Safety
+    /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
+    /// disjoint; the CPU must have AVX-512F, AVX-512BW and AVX-512 IFMA.
+    #[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
+    unsafe fn seal_interleaved(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        src: *const u8,
+        dst: *mut u8,
+        len: usize,
+    ) -> [u8; TAG_LEN] {
+        debug_assert!(len > FIRST_CALL);
+        let state = ChaChaState::new(&self.key, nonce);
+        let mut stream = Keystream::new();
+        stream.fill([chacha20::keystream16(&state, 0)]);
+        let mut poly = Poly1305::new(stream.one_time_key(), true);
+        poly.absorb(aad);
+        poly.pad();
+        let chunks = len / CHUNK;
+        let mut run = poly.vector_run(chunks);
+        // SAFETY: the first call's 15 payload blocks, inside both ranges (`len` is longer).
+        unsafe { chacha20::xor_with(stream.bytes()[BLOCK..].as_ptr(), src, dst, FIRST_CALL) };
+        let (mut done, mut hashed, mut counter) = (FIRST_CALL, 0, 16u32);
+        while done < len {
+            let take = (done / CHUNK - hashed).min(10);
+            let blocks = (len - done).div_ceil(BLOCK).min(16);
+            let side = |round: usize| {
+                if round < take {
+                    // SAFETY: chunk `hashed + round` lies before `done`: ciphertext written.
+                    run.step(unsafe { chunk_at(dst, hashed + round) });
+                }
+            };
+            // SAFETY: AVX-512F is enabled here.
+            unsafe { fill_with(&mut stream, &state, counter, blocks, side) };
+            hashed += take;
+            let bytes = (len - done).min(blocks * BLOCK);
+            // SAFETY: `done + bytes <= len`; the buffer holds `blocks` blocks.
+            unsafe {
+                chacha20::xor_with(stream.bytes().as_ptr(), src.add(done), dst.add(done), bytes)
+            };
+            done += bytes;
+            counter += blocks as u32;
+        }
+        for chunk in hashed..chunks {
+            // SAFETY: all `len` bytes are written.
+            run.step(unsafe { chunk_at(dst, chunk) });
+        }
+        poly.end_run(run);
+        // SAFETY: the bytes after the whole chunks, written.
+        poly.absorb(unsafe { tail(dst, chunks, len) });
+        poly.pad();
+        poly.finish(&lengths(aad.len(), len))
+    }
+
+    /// Opens a payload of two keystream calls, lying in one piece, with Poly1305 on the vector
+    /// units: the second call hashes up to ten chunks of ciphertext in its double rounds, as
+    /// [`seal_interleaved`](Self::seal_interleaved) does. Opening in place overwrites the
+    /// ciphertext, so both calls' keystream waits in buffers until the hash is done.
+    ///
+    /// # Safety
+    /// As for [`seal_interleaved`](Self::seal_interleaved); and `len` is at most
+    /// `2 * FIRST_CALL + BLOCK` (the second call's sixteen blocks).
+    #[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
+    unsafe fn open_interleaved(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        src: *const u8,
+        dst: *mut u8,
+        len: usize,
+    ) -> [u8; TAG_LEN] {
+        debug_assert!(len > FIRST_CALL && len <= 2 * FIRST_CALL + BLOCK);
+        let state = ChaChaState::new(&self.key, nonce);
+        let mut first = Keystream::new();
+        first.fill([chacha20::keystream16(&state, 0)]);
+        let mut poly = Poly1305::new(first.one_time_key(), true);
+        poly.absorb(aad);
+        poly.pad();
+        let chunks = len / CHUNK;
+        let mut run = poly.vector_run(chunks);
+        let take = chunks.min(10);
+        let side = |round: usize| {
+            if round < take {
+                // SAFETY: chunk `round` is inside the source, not yet overwritten.
+                run.step(unsafe { chunk_at(src, round) });
+            }
+        };
+        let mut second = Keystream::new();
+        let blocks = (len - FIRST_CALL).div_ceil(BLOCK);
+        // SAFETY: AVX-512F is enabled here.
+        unsafe { fill_with(&mut second, &state, 16, blocks, side) };
+        for chunk in take..chunks {
+            // SAFETY: inside the source, not yet overwritten.
+            run.step(unsafe { chunk_at(src, chunk) });
+        }
+        poly.end_run(run);
+        // SAFETY: the bytes after the whole chunks, not yet overwritten.
+        poly.absorb(unsafe { tail(src, chunks, len) });
+        poly.pad();
+        // SAFETY: both calls' ranges, inside `len`; each buffer holds its call's blocks.
+        unsafe {
+            chacha20::xor_with(first.bytes()[BLOCK..].as_ptr(), src, dst, FIRST_CALL);
+            let (src, dst) = (src.add(FIRST_CALL), dst.add(FIRST_CALL));
+            chacha20::xor_with(second.bytes().as_ptr(), src, dst, len - FIRST_CALL);
+        }
+        poly.finish(&lengths(aad.len(), len))
+    }
+}
+
+/// Payload bytes the first keystream call covers: fifteen blocks after the one-time key's.
+const FIRST_CALL: usize = 15 * BLOCK;
+
+/// Bytes of one vector Poly1305 step.
+const CHUNK: usize = 16 * VECTOR_LANES;
+
+/// Whole chunk `index` from `text`.
+///
+/// # Safety
+/// `text` must be valid for reads of `CHUNK * (index + 1)` bytes, not written meanwhile.
+#[inline(always)]
+unsafe fn chunk_at<'a>(text: *const u8, index: usize) -> &'a [[u8; 16]; VECTOR_LANES] {
+    // SAFETY: forwarded; the array has alignment 1.
+    unsafe { &*text.add(CHUNK * index).cast() }
+}
+
+/// The bytes of `len` after `chunks` whole chunks.
+///
+/// # Safety
+/// `text` must be valid for reads of `len` bytes, not written meanwhile.
+#[inline(always)]
+unsafe fn tail<'a>(text: *const u8, chunks: usize, len: usize) -> &'a [u8] {
+    // SAFETY: forwarded.
+    unsafe { core::slice::from_raw_parts(text.add(CHUNK * chunks), len - CHUNK * chunks) }
+}
+
+/// Fills `stream` with `blocks` (1 to 16) keystream blocks from `counter` on, calling `side`
+/// in each double round; the layout by rows for up to twelve blocks, vertical beyond.
+///
+/// # Safety
+/// The caller must enable AVX-512F.
+#[inline(always)]
+unsafe fn fill_with(
+    stream: &mut Keystream,
+    state: &ChaChaState,
+    counter: u32,
+    blocks: usize,
+    side: impl FnMut(usize),
+) {
+    // SAFETY: forwarded.
+    unsafe {
+        match blocks.div_ceil(4) {
+            1 => stream.fill(chacha20::keystream_with::<1>(state, counter, side)),
+            2 => stream.fill(chacha20::keystream_with::<2>(state, counter, side)),
+            3 => stream.fill(chacha20::keystream_with::<3>(state, counter, side)),
+            _ => stream.fill([chacha20::keystream16_with(state, counter, side)]),
+        };
+    }
+}
+
+/// The payload's source and destination, if each lies in one piece.
+fn contiguous(payload: &mut Payload<'_, '_, '_, '_>) -> Option<(*const u8, *mut u8, usize)> {
+    let (mut pieces, mut first) = (0, None);
+    walk(payload, |src, dst, len| {
+        pieces += 1;
+        first = Some((src, dst, len));
+    });
+    first.filter(|_| pieces == 1)
 }
 
 /// Lanes of a vertical keystream call, and packets per [`ChaCha20Poly1305Key::seal_batch`]
@@ -329,7 +522,7 @@ impl Cipher {
 
     /// The one-time Poly1305 key: the first 32 bytes of block 0.
     fn one_time_key(&self) -> &[u8; 32] {
-        &self.buffer.0[0]
+        self.buffer.one_time_key()
     }
 
     /// Transforms `len` bytes from `src` to `dst`.
@@ -416,6 +609,11 @@ impl Keystream {
 
     fn bytes(&self) -> &[u8] {
         self.0.as_flattened()
+    }
+
+    /// The one-time Poly1305 key, where the buffer starts at block 0: its first 32 bytes.
+    fn one_time_key(&self) -> &[u8; 32] {
+        &self.0[0]
     }
 }
 

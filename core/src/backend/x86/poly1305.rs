@@ -10,6 +10,7 @@
 use zeroize::Zeroize;
 
 mod vector;
+pub(super) use vector::LANES as VECTOR_LANES;
 
 const MASK44: u64 = (1 << 44) - 1;
 const MASK42: u64 = (1 << 42) - 1;
@@ -137,9 +138,14 @@ impl Poly1305 {
         let (mut blocks, rest) = data.as_chunks::<16>();
         if self.vector && blocks.len() >= vector::MIN_BLOCKS {
             let (eights, others) = blocks.as_chunks::<{ vector::LANES }>();
-            let higher = self.higher_powers();
             // SAFETY: `vector` is only set on a CPU with AVX-512F and IFMA.
-            self.h = unsafe { vector::absorb(self.h, eights, &self.powers, &higher) };
+            unsafe {
+                let mut run = self.vector_run(eights.len());
+                for chunk in eights {
+                    run.step(chunk);
+                }
+                self.end_run(run);
+            }
             blocks = others;
         }
         let (fours, ones) = blocks.as_chunks::<4>();
@@ -162,10 +168,23 @@ impl Poly1305 {
         self.pending_len = rest.len();
     }
 
-    /// r⁵ to r⁸, for the vector units.
-    fn higher_powers(&self) -> [Multiplier; 4] {
+    /// Starts a run of `chunks` eight-block chunks on the vector units, to be fed chunk by
+    /// chunk and handed back to [`end_run`](Self::end_run) before anything else is hashed.
+    /// The section so far must end on a block boundary.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn vector_run(&self, chunks: usize) -> vector::Run {
+        debug_assert_eq!(self.pending_len, 0);
         let r4 = &self.powers[3];
-        core::array::from_fn(|i| r4.times(&self.powers[i]))
+        let higher = core::array::from_fn(|i| r4.times(&self.powers[i]));
+        vector::Run::new(self.h, chunks, &self.powers, &higher)
+    }
+
+    /// Takes the hash back from a finished run.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn end_run(&mut self, run: vector::Run) {
+        self.h = run.finish();
     }
 
     /// Ends the current section: a partial block is zero-padded (RFC 8439 §2.8).

@@ -9,7 +9,7 @@ use core::arch::x86_64::*;
 use super::{Columns, MASK42, MASK44, Multiplier};
 
 /// Blocks per step: one per 64-bit lane.
-pub(super) const LANES: usize = 8;
+pub(in crate::backend::x86) const LANES: usize = 8;
 
 /// The shortest run worth the vector units: below it, r⁵ to r⁸, loading the lanes and adding
 /// them up cost more than the scalar code saves.
@@ -40,39 +40,72 @@ impl Lanes {
     }
 }
 
-/// Hashes `chunks` into `h`: returns (((h + m0)·r + m1)·r + ...)·r over every
-/// block in order, partly reduced.
-///
-/// # Safety
-/// The CPU must have AVX-512F and AVX-512 IFMA.
-#[target_feature(enable = "avx512f,avx512ifma")]
-pub(super) unsafe fn absorb(
-    h: [u64; 3],
-    chunks: &[[[u8; 16]; LANES]],
-    low: &[Multiplier; 4],
-    high: &[Multiplier; 4],
-) -> [u64; 3] {
-    // Lane j's power in the last step is r^(8 - j): r⁸ to r⁵ from `high`, r⁴ to r from `low`.
-    let power = |k: usize| if k > 4 { high[k - 5] } else { low[k - 1] };
-    let every = Lanes::new(|_| high[3]);
-    let last = Lanes::new(|j| power(LANES - j));
-    let zero = _mm512_setzero_si512();
-    // The running hash enters lane 0, added to the run's first block.
-    let mut acc = [
-        _mm512_mask_set1_epi64(zero, 1, h[0] as i64),
-        _mm512_mask_set1_epi64(zero, 1, h[1] as i64),
-        _mm512_mask_set1_epi64(zero, 1, h[2] as i64),
-    ];
-    let Some((final_chunk, chunks)) = chunks.split_last() else {
-        return h;
-    };
-    for chunk in chunks {
-        acc = multiply(add(acc, message(chunk)), &every);
+/// A run of whole eight-block chunks in progress on the vector units, fed one chunk at a time
+/// so that a caller can spread the chunks between other work (ChaCha20's rounds).
+pub(in crate::backend::x86) struct Run {
+    acc: [__m512i; 3],
+    every: Lanes,
+    last: Lanes,
+    /// Chunks still to come.
+    left: usize,
+}
+
+impl Run {
+    /// Starts a run of `chunks` chunks after the running hash `h`, given r to r⁴ (`low`) and
+    /// r⁵ to r⁸ (`high`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn new(
+        h: [u64; 3],
+        chunks: usize,
+        low: &[Multiplier; 4],
+        high: &[Multiplier; 4],
+    ) -> Run {
+        // Lane j's power in the last step is r^(8 - j): r⁸ to r⁵ from `high`, r⁴ to r from
+        // `low`.
+        let power = |k: usize| if k > 4 { high[k - 5] } else { low[k - 1] };
+        let zero = _mm512_setzero_si512();
+        Run {
+            // The running hash enters lane 0, added to the run's first block.
+            acc: [
+                _mm512_mask_set1_epi64(zero, 1, h[0] as i64),
+                _mm512_mask_set1_epi64(zero, 1, h[1] as i64),
+                _mm512_mask_set1_epi64(zero, 1, h[2] as i64),
+            ],
+            every: Lanes::new(|_| high[3]),
+            last: Lanes::new(|j| power(LANES - j)),
+            left: chunks,
+        }
     }
-    let acc = multiply(add(acc, message(final_chunk)), &last);
-    // Eight lanes' limbs add up to 47 bits at most: carried back within their widths as the
-    // scalar code carries its column sums.
-    Columns(acc.map(|limb| u128::from(_mm512_reduce_add_epi64(limb) as u64))).carry()
+
+    /// Hashes the next chunk: its lanes multiplied by r⁸, or for the run's last chunk by the
+    /// powers that line the lanes up. A chunk must be left.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(in crate::backend::x86) fn step(&mut self, chunk: &[[u8; 16]; LANES]) {
+        debug_assert!(self.left > 0);
+        self.left -= 1;
+        let m = if self.left == 0 {
+            &self.last
+        } else {
+            &self.every
+        };
+        self.acc = multiply(add(self.acc, message(chunk)), m);
+    }
+
+    /// The hash after the run, partly reduced; every chunk must have been hashed.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn finish(self) -> [u64; 3] {
+        debug_assert_eq!(self.left, 0);
+        // Eight lanes' limbs add up to 47 bits at most: carried back within their widths as
+        // the scalar code carries its column sums.
+        Columns(
+            self.acc
+                .map(|limb| u128::from(_mm512_reduce_add_epi64(limb) as u64)),
+        )
+        .carry()
+    }
 }
 
 /// Eight blocks as limbs, block j in lane j, with the 2^128 bit every AEAD block carries.
