@@ -99,6 +99,33 @@ macro_rules! quarter_round {
     };
 }
 
+/// One double round of the vertical layouts, on an array `x` of sixteen registers (word `w`
+/// of every lane's block in `x[w]`), with the width's add, xor and rotate.
+macro_rules! vertical_double_round {
+    ($x:ident, $add:ident, $xor:ident, $rol:ident) => {
+        macro_rules! quarter {
+            ($a:literal, $b:literal, $c:literal, $d:literal) => {
+                $x[$a] = $add($x[$a], $x[$b]);
+                $x[$d] = $rol($xor($x[$d], $x[$a]), 16);
+                $x[$c] = $add($x[$c], $x[$d]);
+                $x[$b] = $rol($xor($x[$b], $x[$c]), 12);
+                $x[$a] = $add($x[$a], $x[$b]);
+                $x[$d] = $rol($xor($x[$d], $x[$a]), 8);
+                $x[$c] = $add($x[$c], $x[$d]);
+                $x[$b] = $rol($xor($x[$b], $x[$c]), 7);
+            };
+        }
+        quarter!(0, 4, 8, 12);
+        quarter!(1, 5, 9, 13);
+        quarter!(2, 6, 10, 14);
+        quarter!(3, 7, 11, 15);
+        quarter!(0, 5, 10, 15);
+        quarter!(1, 6, 11, 12);
+        quarter!(2, 7, 8, 13);
+        quarter!(3, 4, 9, 14);
+    };
+}
+
 /// The keystream of `N` groups of four blocks from `counter` on, as 4 * `N` blocks in order:
 /// `out[g][i]` is block `counter + 4 * g + i`.
 #[inline]
@@ -294,33 +321,86 @@ unsafe fn vertical_with(
             };
         }
         let mut x = start;
-        macro_rules! quarter {
-            ($a:literal, $b:literal, $c:literal, $d:literal) => {
-                x[$a] = _mm512_add_epi32(x[$a], x[$b]);
-                x[$d] = _mm512_rol_epi32(_mm512_xor_si512(x[$d], x[$a]), 16);
-                x[$c] = _mm512_add_epi32(x[$c], x[$d]);
-                x[$b] = _mm512_rol_epi32(_mm512_xor_si512(x[$b], x[$c]), 12);
-                x[$a] = _mm512_add_epi32(x[$a], x[$b]);
-                x[$d] = _mm512_rol_epi32(_mm512_xor_si512(x[$d], x[$a]), 8);
-                x[$c] = _mm512_add_epi32(x[$c], x[$d]);
-                x[$b] = _mm512_rol_epi32(_mm512_xor_si512(x[$b], x[$c]), 7);
-            };
-        }
         for round in 0..10 {
             side(round);
-            quarter!(0, 4, 8, 12);
-            quarter!(1, 5, 9, 13);
-            quarter!(2, 6, 10, 14);
-            quarter!(3, 7, 11, 15);
-            quarter!(0, 5, 10, 15);
-            quarter!(1, 6, 11, 12);
-            quarter!(2, 7, 8, 13);
-            quarter!(3, 4, 9, 14);
+            vertical_double_round!(x, _mm512_add_epi32, _mm512_xor_si512, _mm512_rol_epi32);
         }
         for (x, start) in x.iter_mut().zip(start) {
             *x = _mm512_add_epi32(*x, start);
         }
         x
+    }
+}
+
+/// Eight blocks from `counter` on, in the vertical layout on 256-bit registers: the same
+/// dependency chains as [`keystream16`]'s, so about the same time when the chains, not the
+/// vector units, are what limits (a payload's last few blocks), and a third less than the
+/// row layout's [`keystream`] of two groups. Block j is `out[2 * j]` (its first 32 bytes)
+/// then `out[2 * j + 1]`. Calls `side(i)` in double round `i` as [`keystream_with`] does.
+///
+/// # Safety
+/// The caller must enable AVX-512F and AVX-512VL.
+#[inline(always)]
+pub(super) unsafe fn keystream8_with(
+    state: &ChaChaState,
+    counter: u32,
+    mut side: impl FnMut(usize),
+) -> [__m256i; 16] {
+    // SAFETY (of the intrinsics): the caller enables AVX-512F and AVX-512VL.
+    unsafe {
+        let key = state.key_words();
+        let nonce = state.words(3);
+        let lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+        // Loops, not `array::from_fn`, as in `keystream_with`.
+        let mut start = [lanes; 16];
+        for (w, word) in start.iter_mut().enumerate() {
+            *word = match w {
+                0..4 => _mm256_set1_epi32(SIGMA[w] as i32),
+                4..12 => _mm256_set1_epi32(key.0[w - 4] as i32),
+                12 => _mm256_add_epi32(_mm256_set1_epi32(counter as i32), lanes),
+                _ => _mm256_set1_epi32(nonce[w - 12] as i32),
+            };
+        }
+        let mut x = start;
+        for round in 0..10 {
+            side(round);
+            vertical_double_round!(x, _mm256_add_epi32, _mm256_xor_si256, _mm256_rol_epi32);
+        }
+        for (x, start) in x.iter_mut().zip(start) {
+            *x = _mm256_add_epi32(*x, start);
+        }
+        // Words 0-7 and 8-15 of the eight blocks, each an 8x8 transposition: within 128-bit
+        // lanes first, then across them. No closures: they would not inherit the caller's
+        // target features.
+        let mut out = [lanes; 16];
+        for half in 0..2 {
+            let x = &x[8 * half..8 * half + 8];
+            // pairs[p]: words 2p and 2p + 1 interleaved, of blocks 0, 1, 4, 5 (low) and 2, 3,
+            // 6, 7 (high).
+            let mut pairs = [[lanes; 2]; 4];
+            for (p, pair) in pairs.iter_mut().enumerate() {
+                let (a, b) = (x[2 * p], x[2 * p + 1]);
+                *pair = [_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b)];
+            }
+            for k in 0..4 {
+                // Words 0-3 (front) and 4-7 (back) of blocks k and 4 + k.
+                let (i, high) = (k / 2, k % 2 == 1);
+                let (front, back) = if high {
+                    (
+                        _mm256_unpackhi_epi64(pairs[0][i], pairs[1][i]),
+                        _mm256_unpackhi_epi64(pairs[2][i], pairs[3][i]),
+                    )
+                } else {
+                    (
+                        _mm256_unpacklo_epi64(pairs[0][i], pairs[1][i]),
+                        _mm256_unpacklo_epi64(pairs[2][i], pairs[3][i]),
+                    )
+                };
+                out[2 * k + half] = _mm256_permute2x128_si256(front, back, 0x20);
+                out[2 * (4 + k) + half] = _mm256_permute2x128_si256(front, back, 0x31);
+            }
+        }
+        out
     }
 }
 
@@ -362,8 +442,8 @@ pub(super) fn transpose(x: [__m512i; 16]) -> [__m512i; 16] {
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
-/// disjoint; the CPU must have AVX-512F and AVX-512BW.
-#[target_feature(enable = "avx512f,avx512bw")]
+/// disjoint; the CPU must have AVX-512F, AVX-512BW and AVX-512VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(super) unsafe fn xor(
     state: &ChaChaState,
     counter: u32,
@@ -408,7 +488,7 @@ pub(super) unsafe fn xor(
 /// # Safety
 /// As for [`xor`].
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn tail<const N: usize>(
     state: &ChaChaState,
     counter: u32,
@@ -439,9 +519,9 @@ unsafe fn tail<const N: usize>(
 ///
 /// # Safety
 /// `keystream` and `src` must be valid for reads and `dst` for writes of `len` bytes, `src`
-/// and `dst` the same bytes or disjoint; the CPU must have AVX-512F and AVX-512BW.
+/// and `dst` the same bytes or disjoint; the CPU must have AVX-512F, AVX-512BW and AVX-512VL.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(super) unsafe fn xor_with(keystream: *const u8, src: *const u8, dst: *mut u8, len: usize) {
     let mut done = 0;
     while done < len {

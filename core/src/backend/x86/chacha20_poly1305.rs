@@ -95,7 +95,7 @@ impl ChaCha20Poly1305Key {
     }
 
     /// [`seal_batch`](Self::seal_batch) of at most sixteen packets.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     fn seal_sixteen(
         &self,
         header_key: &impl HeaderKey,
@@ -127,7 +127,7 @@ impl ChaCha20Poly1305Key {
 
     /// Seals short packets whose blocks, one-time key's included, fit in sixteen lanes: one
     /// keystream call for all, lane by lane each packet's counters 0, 1, ... and its nonce.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     fn seal_group(
         &self,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
@@ -172,7 +172,7 @@ impl ChaCha20Poly1305Key {
 
     /// Seals `payload` with `keystream`, computed ahead: block 0 (the one-time key), then at
     /// least the payload's length.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     fn seal_with(
         &self,
         keystream: &[u8],
@@ -203,7 +203,7 @@ impl ChaCha20Poly1305Key {
     /// cache when sealing. The one-time key's block comes from the cipher's first keystream
     /// call, with up to 15 of the payload's. Opening in place must hash the ciphertext before
     /// it is overwritten, so there the hash goes first.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     fn run(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -216,7 +216,7 @@ impl ChaCha20Poly1305Key {
             && let Some((src, dst, len)) = contiguous(payload)
         {
             // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA, and
-            // AVX-512BW comes with the AVX-512 width; `contiguous` hands over ranges valid for
+            // AVX-512BW and VL come with the AVX-512 width; `contiguous` hands over ranges valid for
             // `len` bytes, the same or disjoint.
             unsafe {
                 if seal {
@@ -251,8 +251,8 @@ impl ChaCha20Poly1305Key {
     ///
     /// # Safety
     /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
-    /// disjoint; the CPU must have AVX-512F, AVX-512BW and AVX-512 IFMA.
-    #[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
+    /// disjoint; the CPU must have AVX-512F, AVX-512BW, AVX-512VL and AVX-512 IFMA.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512ifma")]
     unsafe fn seal_interleaved(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -312,7 +312,7 @@ impl ChaCha20Poly1305Key {
     /// # Safety
     /// As for [`seal_interleaved`](Self::seal_interleaved); and `len` is at most
     /// `2 * FIRST_CALL + BLOCK` (the second call's sixteen blocks).
-    #[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512ifma")]
     unsafe fn open_interleaved(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -385,11 +385,13 @@ unsafe fn tail<'a>(text: *const u8, chunks: usize, len: usize) -> &'a [u8] {
     unsafe { core::slice::from_raw_parts(text.add(CHUNK * chunks), len - CHUNK * chunks) }
 }
 
-/// Fills `stream` with `blocks` (1 to 16) keystream blocks from `counter` on, calling `side`
-/// in each double round; the layout by rows for up to twelve blocks, vertical beyond.
+/// Fills `stream` with at least `blocks` (at most 16) keystream blocks from `counter` on,
+/// calling `side` in each double round; returns how many. The layout by rows for up to four
+/// blocks or nine to twelve, vertical on 256-bit registers for five to eight, on 512-bit
+/// registers beyond: whichever has the shortest chains for the blocks it computes.
 ///
 /// # Safety
-/// The caller must enable AVX-512F.
+/// The caller must enable AVX-512F and AVX-512VL.
 #[inline(always)]
 unsafe fn fill_with(
     stream: &mut Keystream,
@@ -397,15 +399,15 @@ unsafe fn fill_with(
     counter: u32,
     blocks: usize,
     side: impl FnMut(usize),
-) {
+) -> usize {
     // SAFETY: forwarded.
     unsafe {
         match blocks.div_ceil(4) {
             1 => stream.fill(chacha20::keystream_with::<1>(state, counter, side)),
-            2 => stream.fill(chacha20::keystream_with::<2>(state, counter, side)),
+            2 => stream.fill_halves(chacha20::keystream8_with(state, counter, side)),
             3 => stream.fill(chacha20::keystream_with::<3>(state, counter, side)),
             _ => stream.fill([chacha20::keystream16_with(state, counter, side)]),
-        };
+        }
     }
 }
 
@@ -501,15 +503,11 @@ impl Cipher {
     /// Starts the keystream of a `len`-byte payload: block 0 (the one-time key) and as many
     /// of the payload's first blocks as share its keystream call, up to 15.
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512vl")]
     fn new(state: ChaChaState, len: usize) -> Cipher {
         let mut buffer = Keystream::new();
-        let blocks = match (1 + len.div_ceil(BLOCK)).div_ceil(4) {
-            1 => buffer.fill(chacha20::keystream::<1>(&state, 0)),
-            2 => buffer.fill(chacha20::keystream::<2>(&state, 0)),
-            3 => buffer.fill(chacha20::keystream::<3>(&state, 0)),
-            _ => buffer.fill([chacha20::keystream16(&state, 0)]),
-        };
+        // SAFETY: AVX-512F and AVX-512VL are enabled here.
+        let blocks = unsafe { fill_with(&mut buffer, &state, 0, 1 + len.div_ceil(BLOCK), |_| ()) };
         Cipher {
             state,
             counter: blocks as u32,
@@ -529,8 +527,8 @@ impl Cipher {
     ///
     /// # Safety
     /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
-    /// disjoint; `len` is at most `self.remaining`; the CPU has AVX-512F and AVX-512BW.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    /// disjoint; `len` is at most `self.remaining`; the CPU has AVX-512F, AVX-512BW and AVX-512VL.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
         debug_assert!(len <= self.remaining);
         // SAFETY: forwarded.
@@ -574,7 +572,7 @@ impl Cipher {
     /// # Safety
     /// As for [`update`](Self::update).
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn xor_buffered(&mut self, src: *const u8, dst: *mut u8, len: usize) -> usize {
         let take = (self.filled - self.used).min(len);
         let keystream = &self.buffer.bytes()[self.used..self.used + take];
@@ -605,6 +603,17 @@ impl Keystream {
             unsafe { _mm512_storeu_si512(self.0.as_mut_ptr().add(2 * i).cast(), *block) };
         }
         N * M
+    }
+
+    /// Stores eight blocks given as 32-byte halves, in order, from the start; returns 8.
+    #[inline(always)]
+    fn fill_halves(&mut self, halves: [__m256i; 16]) -> usize {
+        for (i, half) in halves.iter().enumerate() {
+            // SAFETY: sixteen halves of 32 bytes: inside the buffer. The intrinsic needs AVX,
+            // which every caller's AVX-512F implies.
+            unsafe { _mm256_storeu_si256(self.0.as_mut_ptr().add(i).cast(), *half) };
+        }
+        halves.len() / 2
     }
 
     fn bytes(&self) -> &[u8] {
