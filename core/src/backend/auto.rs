@@ -202,9 +202,10 @@ impl PacketKey for AutoPacketKey {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::AesGcm(key) => key.seal(header_key, nonce, aad, sample_at, payload),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            PacketKeyInner::ChaCha20Poly1305(key) => {
-                key.seal(header_key, nonce, aad, sample_at, payload)
-            }
+            PacketKeyInner::ChaCha20Poly1305(key) => match chacha20_header_key(header_key) {
+                Some(own) => key.seal_with_chacha20_mask(own, nonce, aad, sample_at, payload),
+                None => key.seal(header_key, nonce, aad, sample_at, payload),
+            },
         }
     }
 
@@ -248,6 +249,18 @@ impl PacketKey for AutoPacketKey {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => key.open(nonce, aad, payload),
         }
+    }
+}
+
+/// `header_key` as [`Auto`]'s own fused ChaCha20 header key, if it is one: the packet key
+/// then runs the mask's block beside its own keystream instead of after the tag. The type
+/// test is decided at compile time; only the variant is checked at run time.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn chacha20_header_key(header_key: &impl HeaderKey) -> Option<&ChaCha20HeaderKey> {
+    let header_key: &dyn core::any::Any = header_key;
+    match &header_key.downcast_ref::<AutoHeaderKey>()?.0 {
+        HeaderKeyInner::ChaCha20(key) => Some(key),
+        _ => None,
     }
 }
 

@@ -232,7 +232,10 @@ pub trait PacketKey {
 }
 
 /// A header-protection key (RFC 9001 §5.4).
-pub trait HeaderKey {
+///
+/// Keys own their material, hence `'static`: a packet key handed a header key may recognise
+/// one of its own backend's and fuse the mask into its own work ([`Auto`]'s ChaCha20 does).
+pub trait HeaderKey: 'static {
     /// The mask for `sample`; only its first [`MASK_LEN`] bytes are used.
     fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN];
 

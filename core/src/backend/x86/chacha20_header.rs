@@ -67,6 +67,44 @@ impl ChaCha20HeaderKey {
     }
 }
 
+impl ChaCha20HeaderKey {
+    /// Starts the mask of `sample` as one block in four 128-bit rows, for a caller that
+    /// advances it a double round at a time beside other work: the packet key's second
+    /// keystream call, which does not wait for it (nor it for the call).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    pub(super) fn begin(&self, sample: &[u8; SAMPLE_LEN]) -> PendingMask {
+        let (counter, nonce) = split(sample);
+        let start = chacha20::Row4::start(&ChaChaState::new(&self.key, &nonce), counter);
+        PendingMask { rows: start, start }
+    }
+}
+
+/// A header-protection mask in progress ([`ChaCha20HeaderKey::begin`]).
+pub(super) struct PendingMask {
+    rows: chacha20::Row4,
+    start: chacha20::Row4,
+}
+
+impl PendingMask {
+    /// One of the block's ten double rounds.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    pub(super) fn double_round(&mut self) {
+        self.rows.double_round();
+    }
+
+    /// The mask, once the ten double rounds are done.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    pub(super) fn finish(self) -> [u8; MASK_LEN] {
+        let first = self.rows.first_word_pair(&self.start);
+        let mut mask = [0; MASK_LEN];
+        mask.copy_from_slice(&first.to_le_bytes()[..MASK_LEN]);
+        mask
+    }
+}
+
 /// The block counter (the sample's first four bytes, little-endian) and the nonce (the rest).
 fn split(sample: &[u8; SAMPLE_LEN]) -> (u32, [u8; 12]) {
     let counter = u32::from_le_bytes([sample[0], sample[1], sample[2], sample[3]]);

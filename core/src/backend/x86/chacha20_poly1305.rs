@@ -11,6 +11,7 @@ use core::ptr;
 use zeroize::Zeroizing;
 
 use super::chacha20::{self, ChaChaState, KeyWords};
+use super::chacha20_header::ChaCha20HeaderKey;
 use super::poly1305::{Poly1305, VECTOR_LANES};
 use super::walk;
 use crate::Error;
@@ -55,14 +56,62 @@ impl ChaCha20Poly1305Key {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         sample_at: usize,
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> Sealed {
+        self.seal_masking(header_key, None, nonce, aad, sample_at, payload)
+    }
+
+    /// [`seal`](Self::seal) with this module's own ChaCha20 header key, whose mask's block
+    /// can run beside the payload's last keystream call rather than after the tag.
+    pub(in crate::backend) fn seal_with_chacha20_mask(
+        &self,
+        header_key: &ChaCha20HeaderKey,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        sample_at: usize,
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> Sealed {
+        let fused = Some((header_key, sample_at));
+        self.seal_masking(header_key, fused, nonce, aad, sample_at, payload)
+    }
+
+    fn seal_masking(
+        &self,
+        header_key: &impl HeaderKey,
+        fused: Option<(&ChaCha20HeaderKey, usize)>,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        sample_at: usize,
         mut payload: Payload<'_, '_, '_, '_>,
     ) -> Sealed {
         // SAFETY: the key exists, so the CPU has AVX-512.
-        let tag = unsafe { self.run(nonce, aad, &mut payload, true) };
+        let (tag, mask) = unsafe { self.seal_payload(nonce, aad, &mut payload, fused) };
         Sealed {
             tag,
-            mask: header_key.mask(&payload.sample(sample_at, &tag)),
+            mask: mask.unwrap_or_else(|| header_key.mask(&payload.sample(sample_at, &tag))),
         }
+    }
+
+    /// Seals `payload`: the interleaved code where it applies, which also computes the
+    /// header-protection mask when given the key and the sample's offset; the two passes of
+    /// [`run`](Self::run) elsewhere.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn seal_payload(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: &mut Payload<'_, '_, '_, '_>,
+        mask: Option<(&ChaCha20HeaderKey, usize)>,
+    ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
+        if self.vector_poly1305
+            && payload.len() > FIRST_CALL
+            && let Some((src, dst, len)) = contiguous(payload)
+        {
+            // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA;
+            // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
+            return unsafe { self.seal_interleaved(nonce, aad, src, dst, len, mask) };
+        }
+        (self.run(nonce, aad, payload, true), None)
     }
 
     /// Decrypts `payload` and returns the tag its ciphertext should carry.
@@ -108,7 +157,8 @@ impl ChaCha20Poly1305Key {
             let group = group_len(&jobs[first..]);
             let range = first..first + group;
             if let [job] = &jobs[range.clone()] {
-                sealed[first].tag = self.run(&job.nonce, job.aad, &mut buffers.payload(job), true);
+                let payload = &mut buffers.payload(job);
+                sealed[first].tag = self.seal_payload(&job.nonce, job.aad, payload, None).0;
             } else {
                 self.seal_group(buffers, &jobs[range.clone()], &mut sealed[range]);
             }
@@ -211,21 +261,14 @@ impl ChaCha20Poly1305Key {
         payload: &mut Payload<'_, '_, '_, '_>,
         seal: bool,
     ) -> [u8; TAG_LEN] {
-        if self.vector_poly1305
-            && payload.len() > FIRST_CALL
+        if !seal
+            && self.vector_poly1305
+            && (FIRST_CALL + 1..=2 * FIRST_CALL + BLOCK).contains(&payload.len())
             && let Some((src, dst, len)) = contiguous(payload)
         {
-            // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA, and
-            // AVX-512BW and VL come with the AVX-512 width; `contiguous` hands over ranges valid for
-            // `len` bytes, the same or disjoint.
-            unsafe {
-                if seal {
-                    return self.seal_interleaved(nonce, aad, src, dst, len);
-                }
-                if len <= 2 * FIRST_CALL + BLOCK {
-                    return self.open_interleaved(nonce, aad, src, dst, len);
-                }
-            }
+            // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA;
+            // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
+            return unsafe { self.open_interleaved(nonce, aad, src, dst, len) };
         }
         let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
         let mut poly = Poly1305::new(cipher.one_time_key(), self.vector_poly1305);
@@ -248,6 +291,8 @@ impl ChaCha20Poly1305Key {
     /// Poly1305 on the vector units: each keystream call after the first hashes up to ten
     /// chunks of the ciphertext already written, one in each double round, so that the
     /// hash's multiply chains fill the gaps in the rounds' instead of running after them.
+    /// Given the header key and the sample's offset (inside the first call's blocks), the
+    /// mask's block runs in the second call's double rounds too, and comes back with the tag.
     ///
     /// # Safety
     /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
@@ -260,7 +305,8 @@ impl ChaCha20Poly1305Key {
         src: *const u8,
         dst: *mut u8,
         len: usize,
-    ) -> [u8; TAG_LEN] {
+        mask: Option<(&ChaCha20HeaderKey, usize)>,
+    ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         debug_assert!(len > FIRST_CALL);
         let state = ChaChaState::new(&self.key, nonce);
         let mut stream = Keystream::new();
@@ -270,20 +316,42 @@ impl ChaCha20Poly1305Key {
         poly.pad();
         let chunks = len / CHUNK;
         let mut run = poly.vector_run(chunks);
+        // The sample's ciphertext, from the source and the keystream rather than read back
+        // from the masked stores about to be made (and before they overwrite the source).
+        let mut pending = mask
+            .filter(|&(_, at)| at + SAMPLE_LEN <= FIRST_CALL)
+            .map(|(key, at)| {
+                let mut sample = [0; SAMPLE_LEN];
+                let stream = &stream.bytes()[BLOCK + at..BLOCK + at + SAMPLE_LEN];
+                for (i, (out, key)) in sample.iter_mut().zip(stream).enumerate() {
+                    // SAFETY: `at + SAMPLE_LEN <= FIRST_CALL < len`: inside the source.
+                    *out = unsafe { *src.add(at + i) } ^ key;
+                }
+                key.begin(&sample)
+            });
         // SAFETY: the first call's 15 payload blocks, inside both ranges (`len` is longer).
         unsafe { chacha20::xor_with(stream.bytes()[BLOCK..].as_ptr(), src, dst, FIRST_CALL) };
+        let mut mask = None;
         let (mut done, mut hashed, mut counter) = (FIRST_CALL, 0, 16u32);
         while done < len {
             let take = (done / CHUNK - hashed).min(10);
             let blocks = (len - done).div_ceil(BLOCK).min(16);
+            // The mask's ten double rounds, in the first of these calls.
+            let mut header = pending.take();
             let side = |round: usize| {
                 if round < take {
                     // SAFETY: chunk `hashed + round` lies before `done`: ciphertext written.
                     run.step(unsafe { chunk_at(dst, hashed + round) });
                 }
+                if let Some(header) = header.as_mut() {
+                    header.double_round();
+                }
             };
-            // SAFETY: AVX-512F is enabled here.
+            // SAFETY: AVX-512F and AVX-512VL are enabled here.
             unsafe { fill_with(&mut stream, &state, counter, blocks, side) };
+            if let Some(header) = header {
+                mask = Some(header.finish());
+            }
             hashed += take;
             let bytes = (len - done).min(blocks * BLOCK);
             // SAFETY: `done + bytes <= len`; the buffer holds `blocks` blocks.
@@ -301,7 +369,7 @@ impl ChaCha20Poly1305Key {
         // SAFETY: the bytes after the whole chunks, written.
         poly.absorb(unsafe { tail(dst, chunks, len) });
         poly.pad();
-        poly.finish(&lengths(aad.len(), len))
+        (poly.finish(&lengths(aad.len(), len)), mask)
     }
 
     /// Opens a payload of two keystream calls, lying in one piece, with Poly1305 on the vector

@@ -350,3 +350,66 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
         }
     }
 }
+
+/// Sealing with this module's ChaCha20 header key, whose mask's block runs beside the last
+/// keystream calls where the payload is long enough, gives the ciphertext, tag and mask that
+/// sealing with the portable (RustCrypto) header key gives: at lengths each side of the
+/// interleaved code's thresholds, at every sample offset a packet number's length makes and
+/// at one past the first call's blocks, in place and copied, whole and cut into pieces.
+#[test]
+fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
+    use crate::backend::{Backend, Portable};
+    if !Width::Avx512.available() {
+        return;
+    }
+    let key = ChaCha20Poly1305Key::new(&[3; 32]).unwrap();
+    let own = ChaCha20HeaderKey::new(&[9; 32]).unwrap();
+    let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
+    let portable = portable.unwrap();
+    let nonce = [5; 12];
+    for len in [20, 959, 960, 961, 1000, 1323, 1425, 1984, 1985, 3000, 5000] {
+        let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        for sample_at in [0, 1, 2, 3, 945, 946] {
+            if sample_at > len {
+                continue;
+            }
+            let mut expected = text.clone();
+            let want = key.seal(
+                &portable,
+                &nonce,
+                b"hdr",
+                sample_at,
+                Payload::InPlace(&mut expected),
+            );
+            let mut in_place = text.clone();
+            let payload = Payload::InPlace(&mut in_place);
+            let got = key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload);
+            assert_eq!(
+                (&in_place, got),
+                (&expected, want),
+                "in place, {len} B at {sample_at}"
+            );
+            for cuts in [&[][..], &[5, 70]] {
+                let pieces = cut(&text, cuts);
+                let refs: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
+                let src = SgSource::new(&refs);
+                let mut out = std::vec![0u8; len];
+                let mut outs = [out.as_mut_slice()];
+                let mut dst = SgDestination::new(&mut outs);
+                let payload = Payload::Copy {
+                    src: &src,
+                    src_at: 0,
+                    dst: &mut dst,
+                    dst_at: 0,
+                    len,
+                };
+                let got = key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload);
+                assert_eq!(
+                    (&out, got),
+                    (&expected, want),
+                    "copied {len} B at {sample_at}, cut at {cuts:?}"
+                );
+            }
+        }
+    }
+}
