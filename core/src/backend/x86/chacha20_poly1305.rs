@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::chacha20::{self, ChaChaState, KeyWords};
 use super::chacha20_header::ChaCha20HeaderKey;
-use super::poly1305::{Poly1305, VECTOR_LANES};
+use super::poly1305::{Poly1305, VECTOR_LANES, VECTOR_MIN_BYTES};
 use super::walk;
 use crate::Error;
 use crate::backend::{
@@ -111,7 +111,67 @@ impl ChaCha20Poly1305Key {
             // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
             return unsafe { self.seal_interleaved(nonce, aad, src, dst, len, mask) };
         }
+        // Cut into pieces, a payload long enough for the vector units would go to the integer
+        // units' Poly1305: slower by more than the mask's chain.
+        if let Some((header_key, sample_at)) = mask
+            && sample_at + SAMPLE_LEN <= payload.len()
+            && (!self.vector_poly1305 || payload.len() < VECTOR_MIN_BYTES)
+            && let Some((src, dst, len)) = contiguous(payload)
+        {
+            // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
+            // disjoint; the sample lies inside them.
+            return unsafe { self.seal_short(nonce, aad, src, dst, len, header_key, sample_at) };
+        }
         (self.run(nonce, aad, payload, true), None)
+    }
+
+    /// Seals a payload lying in one piece with its header-protection mask, where
+    /// [`seal_interleaved`](Self::seal_interleaved) does not apply and Poly1305 runs on the
+    /// integer units (a payload too short for the vector units, or no IFMA): the mask's block, a chain of its own once the ciphertext is written, runs a
+    /// double round at a time between pieces of the Poly1305 work instead of after the tag.
+    ///
+    /// # Safety
+    /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
+    /// disjoint, `sample_at + SAMPLE_LEN` at most `len`; the CPU must have AVX-512F,
+    /// AVX-512BW and AVX-512VL.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn seal_short(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        src: *const u8,
+        dst: *mut u8,
+        len: usize,
+        header_key: &ChaCha20HeaderKey,
+        sample_at: usize,
+    ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
+        debug_assert!(sample_at + SAMPLE_LEN <= len);
+        let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), len);
+        let mut poly = Poly1305::new(cipher.one_time_key(), self.vector_poly1305);
+        // SAFETY: forwarded: the whole payload.
+        unsafe { cipher.update(src, dst, len) };
+        // SAFETY: the sample lies inside the written destination.
+        let sample = unsafe { &*dst.add(sample_at).cast::<[u8; SAMPLE_LEN]>() };
+        let mut header = header_key.begin(sample);
+        // SAFETY: the written destination, `len` bytes.
+        let text = unsafe { core::slice::from_raw_parts(dst, len) };
+        // The AAD with the first double round, then the ciphertext in nine pieces of whole
+        // 64-byte runs (the scalar code's four blocks), one with each of the others.
+        let piece = len.div_ceil(9).next_multiple_of(BLOCK).max(BLOCK);
+        let mut pieces = text.chunks(piece);
+        header.double_round();
+        poly.absorb(aad);
+        poly.pad();
+        for _ in 1..10 {
+            header.double_round();
+            if let Some(piece) = pieces.next() {
+                poly.absorb(piece);
+            }
+        }
+        poly.pad();
+        let tag = poly.finish(&lengths(aad.len(), len));
+        (tag, Some(header.finish()))
     }
 
     /// Decrypts `payload` and returns the tag its ciphertext should carry.

@@ -12,6 +12,9 @@ use zeroize::Zeroize;
 mod vector;
 pub(super) use vector::LANES as VECTOR_LANES;
 
+/// Bytes of the shortest piece [`Poly1305::absorb`] hands to the vector units.
+pub(super) const VECTOR_MIN_BYTES: usize = 16 * vector::MIN_BLOCKS;
+
 const MASK44: u64 = (1 << 44) - 1;
 const MASK42: u64 = (1 << 42) - 1;
 

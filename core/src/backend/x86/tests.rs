@@ -352,22 +352,31 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
 }
 
 /// Sealing with this module's ChaCha20 header key, whose mask's block runs beside the last
-/// keystream calls where the payload is long enough, gives the ciphertext, tag and mask that
+/// keystream call or beside Poly1305 when the payload is in one piece, gives the ciphertext,
+/// tag and mask that
 /// sealing with the portable (RustCrypto) header key gives: at lengths each side of the
 /// interleaved code's thresholds, at every sample offset a packet number's length makes and
-/// at one past the first call's blocks, in place and copied, whole and cut into pieces.
+/// at one past the first call's blocks, in place and copied, whole and cut into pieces, with
+/// Poly1305 on the vector units (where the CPU has IFMA) and on the integer units.
 #[test]
 fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     use crate::backend::{Backend, Portable};
     if !Width::Avx512.available() {
         return;
     }
-    let key = ChaCha20Poly1305Key::new(&[3; 32]).unwrap();
+    let vector = ChaCha20Poly1305Key::new(&[3; 32]).unwrap();
+    let scalar = vector.clone().with_scalar_poly1305();
     let own = ChaCha20HeaderKey::new(&[9; 32]).unwrap();
     let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
     let portable = portable.unwrap();
     let nonce = [5; 12];
-    for len in [20, 959, 960, 961, 1000, 1323, 1425, 1984, 1985, 3000, 5000] {
+    let lengths = [
+        16, 19, 20, 37, 64, 229, 448, 959, 960, 961, 1000, 1323, 1425, 1984, 3000,
+    ];
+    for (len, key) in lengths
+        .into_iter()
+        .flat_map(|len| [(len, &vector), (len, &scalar)])
+    {
         let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
         for sample_at in [0, 1, 2, 3, 945, 946] {
             if sample_at > len {
