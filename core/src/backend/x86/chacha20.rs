@@ -1,7 +1,9 @@
-//! ChaCha20 (RFC 8439 §2.3) on 512-bit registers, rotations in one instruction (AVX-512's
-//! `vprold`), in two layouts: sixteen blocks "vertically" ([`keystream16`], a register per
-//! state word, for the bulk), and groups of four blocks by rows ([`keystream`], one block in
-//! each 128-bit lane, the rows in four registers, for the first and last few blocks).
+//! ChaCha20 (RFC 8439 §2.3) with AVX-512, rotations in one instruction (`vprold`), in three
+//! layouts: sixteen blocks "vertically" ([`keystream16`], a register per state word, for the
+//! bulk), eight the same way on 256-bit registers ([`keystream8_with`]), and groups of four
+//! blocks by rows ([`keystream`], one block in each 128-bit lane, the rows in four registers;
+//! [`Row4`] for a single block advanced a double round at a time). The `_with` forms call
+//! a hook in each double round, for work to run in the gaps of the rounds' chains.
 
 use core::arch::x86_64::*;
 
