@@ -105,46 +105,42 @@ impl ChaCha20Poly1305Key {
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         if self.vector_poly1305
             && payload.len() > FIRST_CALL
-            && let Some((src, dst, len)) = contiguous(payload)
+            && let Some(span) = contiguous(payload)
         {
             // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA;
             // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
-            return unsafe { self.seal_interleaved(nonce, aad, src, dst, len, mask) };
+            return unsafe { self.seal_interleaved(nonce, aad, span, mask) };
         }
         // Cut into pieces, a payload long enough for the vector units would go to the integer
         // units' Poly1305: slower by more than the mask's chain.
         if let Some((header_key, sample_at)) = mask
             && sample_at + SAMPLE_LEN <= payload.len()
             && (!self.vector_poly1305 || payload.len() < VECTOR_MIN_BYTES)
-            && let Some((src, dst, len)) = contiguous(payload)
+            && let Some(span) = contiguous(payload)
         {
             // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
             // disjoint; the sample lies inside them.
-            return unsafe { self.seal_short(nonce, aad, src, dst, len, header_key, sample_at) };
+            return unsafe { self.seal_short(nonce, aad, span, (header_key, sample_at)) };
         }
         (self.run(nonce, aad, payload, true), None)
     }
 
     /// Seals a payload lying in one piece with its header-protection mask, where
     /// [`seal_interleaved`](Self::seal_interleaved) does not apply and Poly1305 runs on the
-    /// integer units (a payload too short for the vector units, or no IFMA): the mask's block, a chain of its own once the ciphertext is written, runs a
-    /// double round at a time between pieces of the Poly1305 work instead of after the tag.
+    /// integer units (a payload too short for the vector units, or no IFMA): the mask's
+    /// block, a chain of its own once the ciphertext is written, runs a double round at a
+    /// time between pieces of the Poly1305 work instead of after the tag.
     ///
     /// # Safety
-    /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
-    /// disjoint, `sample_at + SAMPLE_LEN` at most `len`; the CPU must have AVX-512F,
-    /// AVX-512BW and AVX-512VL.
-    #[allow(clippy::too_many_arguments)]
+    /// As for [`Span`]; the sample (at `sample_at`) lies inside it; the CPU must have
+    /// AVX-512F, AVX-512BW and AVX-512VL.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn seal_short(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        src: *const u8,
-        dst: *mut u8,
-        len: usize,
-        header_key: &ChaCha20HeaderKey,
-        sample_at: usize,
+        Span { src, dst, len }: Span,
+        (header_key, sample_at): (&ChaCha20HeaderKey, usize),
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         debug_assert!(sample_at + SAMPLE_LEN <= len);
         let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), len);
@@ -324,11 +320,11 @@ impl ChaCha20Poly1305Key {
         if !seal
             && self.vector_poly1305
             && (FIRST_CALL + 1..=2 * FIRST_CALL + BLOCK).contains(&payload.len())
-            && let Some((src, dst, len)) = contiguous(payload)
+            && let Some(span) = contiguous(payload)
         {
             // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA;
             // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
-            return unsafe { self.open_interleaved(nonce, aad, src, dst, len) };
+            return unsafe { self.open_interleaved(nonce, aad, span) };
         }
         let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
         let mut poly = Poly1305::new(cipher.one_time_key(), self.vector_poly1305);
@@ -355,16 +351,13 @@ impl ChaCha20Poly1305Key {
     /// mask's block runs in the second call's double rounds too, and comes back with the tag.
     ///
     /// # Safety
-    /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
-    /// disjoint; the CPU must have AVX-512F, AVX-512BW, AVX-512VL and AVX-512 IFMA.
+    /// As for [`Span`]; the CPU must have AVX-512F, AVX-512BW, AVX-512VL and AVX-512 IFMA.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512ifma")]
     unsafe fn seal_interleaved(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        src: *const u8,
-        dst: *mut u8,
-        len: usize,
+        Span { src, dst, len }: Span,
         mask: Option<(&ChaCha20HeaderKey, usize)>,
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         debug_assert!(len > FIRST_CALL);
@@ -438,16 +431,14 @@ impl ChaCha20Poly1305Key {
     /// ciphertext, so both calls' keystream waits in buffers until the hash is done.
     ///
     /// # Safety
-    /// As for [`seal_interleaved`](Self::seal_interleaved); and `len` is at most
-    /// `2 * FIRST_CALL + BLOCK` (the second call's sixteen blocks).
+    /// As for [`seal_interleaved`](Self::seal_interleaved); and the span is at most
+    /// `2 * FIRST_CALL + BLOCK` bytes long (the second call's sixteen blocks).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512ifma")]
     unsafe fn open_interleaved(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        src: *const u8,
-        dst: *mut u8,
-        len: usize,
+        Span { src, dst, len }: Span,
     ) -> [u8; TAG_LEN] {
         debug_assert!(len > FIRST_CALL && len <= 2 * FIRST_CALL + BLOCK);
         let state = ChaChaState::new(&self.key, nonce);
@@ -539,12 +530,21 @@ unsafe fn fill_with(
     }
 }
 
+/// A payload in one piece: `src` is valid for reads and `dst` for writes of `len` bytes,
+/// the same bytes or disjoint, for as long as the payload is borrowed.
+#[derive(Clone, Copy)]
+struct Span {
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+}
+
 /// The payload's source and destination, if each lies in one piece.
-fn contiguous(payload: &mut Payload<'_, '_, '_, '_>) -> Option<(*const u8, *mut u8, usize)> {
+fn contiguous(payload: &mut Payload<'_, '_, '_, '_>) -> Option<Span> {
     let (mut pieces, mut first) = (0, None);
     walk(payload, |src, dst, len| {
         pieces += 1;
-        first = Some((src, dst, len));
+        first = Some(Span { src, dst, len });
     });
     first.filter(|_| pieces == 1)
 }

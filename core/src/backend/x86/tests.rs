@@ -273,6 +273,29 @@ mod chacha20_poly1305 {
     }
 }
 
+/// Hands `operation` `data` as a payload copied from a source cut at `cuts` into one
+/// destination: the destination after it, and what it returned.
+fn through_copy<T>(
+    data: &[u8],
+    cuts: &[usize],
+    operation: impl FnOnce(Payload<'_, '_, '_, '_>) -> T,
+) -> (Vec<u8>, T) {
+    let pieces = cut(data, cuts);
+    let refs: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
+    let src = SgSource::new(&refs);
+    let mut out = std::vec![0u8; data.len()];
+    let mut outs = [out.as_mut_slice()];
+    let mut dst = SgDestination::new(&mut outs);
+    let result = operation(Payload::Copy {
+        src: &src,
+        src_at: 0,
+        dst: &mut dst,
+        dst_at: 0,
+        len: data.len(),
+    });
+    (out, result)
+}
+
 /// Runs `data` through `key` copied, from a source cut at `cuts` into one destination:
 /// the output and the tag.
 fn chacha_copied(
@@ -282,24 +305,10 @@ fn chacha_copied(
     cuts: &[usize],
     seal: bool,
 ) -> (Vec<u8>, [u8; 16]) {
-    let pieces = cut(data, cuts);
-    let refs: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
-    let src = SgSource::new(&refs);
-    let mut out = std::vec![0u8; data.len()];
-    let mut outs = [out.as_mut_slice()];
-    let mut dst = SgDestination::new(&mut outs);
-    let payload = Payload::Copy {
-        src: &src,
-        src_at: 0,
-        dst: &mut dst,
-        dst_at: 0,
-        len: data.len(),
-    };
-    let tag = match seal {
+    through_copy(data, cuts, |payload| match seal {
         true => key.seal(&NoMask, nonce, b"aad", 0, payload).tag,
         false => key.open(nonce, b"aad", payload),
-    };
-    (out, tag)
+    })
 }
 
 /// Every seventh length to 2.6 KB (single and several 1 KiB chunks, tails of every size), and
@@ -399,23 +408,12 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
                 "in place, {len} B at {sample_at}"
             );
             for cuts in [&[][..], &[5, 70]] {
-                let pieces = cut(&text, cuts);
-                let refs: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
-                let src = SgSource::new(&refs);
-                let mut out = std::vec![0u8; len];
-                let mut outs = [out.as_mut_slice()];
-                let mut dst = SgDestination::new(&mut outs);
-                let payload = Payload::Copy {
-                    src: &src,
-                    src_at: 0,
-                    dst: &mut dst,
-                    dst_at: 0,
-                    len,
-                };
-                let got = key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload);
+                let got = through_copy(&text, cuts, |payload| {
+                    key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload)
+                });
                 assert_eq!(
-                    (&out, got),
-                    (&expected, want),
+                    got,
+                    (expected.clone(), want),
                     "copied {len} B at {sample_at}, cut at {cuts:?}"
                 );
             }
