@@ -2,16 +2,18 @@
 
 use super::portable::{Portable, PortableHeaderKey, PortablePacketKey};
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-use super::x86::{AesGcmKey, AesHeaderKey, ChaCha20HeaderKey, ChaCha20Poly1305Key, Width};
+use super::x86::{
+    AesGcmKey, AesHeaderKey, ChaCha20Avx2HeaderKey, ChaCha20HeaderKey, ChaCha20Poly1305Avx2Key,
+    ChaCha20Poly1305Key, Width,
+};
 use super::{
     Backend, BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, SealJob,
     Sealed, TAG_LEN, seal_each,
 };
 use crate::{CipherSuite, Error};
 
-/// An implementation that [`Auto`] can pick: fused AES-GCM at each width, and fused
-/// ChaCha20-Poly1305 under [`Avx512`](Implementation::Avx512) (elsewhere it is
-/// [`Portable`]'s; see [`for_suite`](Implementation::for_suite)).
+/// An implementation that [`Auto`] can pick: fused AES-GCM at each width, and
+/// ChaCha20-Poly1305 on AVX-512 or AVX2 (see [`for_suite`](Implementation::for_suite)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Implementation {
@@ -74,14 +76,20 @@ impl Implementation {
     }
 
     /// What protects `suite` when this implementation is selected: itself for the AES-GCM
-    /// suites; for ChaCha20-Poly1305, itself under `Avx512` and
-    /// [`Portable`](Implementation::Portable) under the others, which have no fused
-    /// ChaCha20-Poly1305 yet.
+    /// suites and for ChaCha20-Poly1305 under `Avx512`, `Avx2` and `Portable`. ChaCha20 needs
+    /// no AES instructions, so under `AesNi` (a CPU without VAES, or a forced choice) it runs
+    /// on AVX2 where the CPU has that, as most AES-NI CPUs since 2013 do, and
+    /// [`Portable`](Implementation::Portable) elsewhere.
     pub fn for_suite(self, suite: CipherSuite) -> Implementation {
         match (self, suite) {
-            (Implementation::Avx512, _)
-            | (_, CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384) => self,
-            (_, CipherSuite::ChaCha20Poly1305Sha256) => Implementation::Portable,
+            (Implementation::AesNi, CipherSuite::ChaCha20Poly1305Sha256) => {
+                if chacha20_avx2_available() {
+                    Implementation::Avx2
+                } else {
+                    Implementation::Portable
+                }
+            }
+            _ => self,
         }
     }
 
@@ -118,8 +126,11 @@ impl Backend for Auto {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         if let Some(width) = width(Implementation::selected().for_suite(suite)) {
             let inner = match suite {
-                CipherSuite::ChaCha20Poly1305Sha256 => {
+                CipherSuite::ChaCha20Poly1305Sha256 if width == Width::Avx512 => {
                     PacketKeyInner::ChaCha20Poly1305(ChaCha20Poly1305Key::new(key)?)
+                }
+                CipherSuite::ChaCha20Poly1305Sha256 => {
+                    PacketKeyInner::ChaCha20Poly1305Avx2(ChaCha20Poly1305Avx2Key::new(key)?)
                 }
                 CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => {
                     PacketKeyInner::AesGcm(AesGcmKey::new(width, key)?)
@@ -134,10 +145,13 @@ impl Backend for Auto {
 
     fn header_key(suite: CipherSuite, key: &[u8]) -> Result<AutoHeaderKey, Error> {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if width(Implementation::selected().for_suite(suite)).is_some() {
+        if let Some(width) = width(Implementation::selected().for_suite(suite)) {
             let inner = match suite {
-                CipherSuite::ChaCha20Poly1305Sha256 => {
+                CipherSuite::ChaCha20Poly1305Sha256 if width == Width::Avx512 => {
                     HeaderKeyInner::ChaCha20(ChaCha20HeaderKey::new(key)?)
+                }
+                CipherSuite::ChaCha20Poly1305Sha256 => {
+                    HeaderKeyInner::ChaCha20Avx2(ChaCha20Avx2HeaderKey::new(key)?)
                 }
                 CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => {
                     HeaderKeyInner::Aes(AesHeaderKey::new(key)?)
@@ -149,6 +163,15 @@ impl Backend for Auto {
             Portable::header_key(suite, key)?,
         )))
     }
+}
+
+/// True when this CPU (and this build) has the AVX2 that ChaCha20-Poly1305 needs under
+/// [`Implementation::Avx2`].
+fn chacha20_avx2_available() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    return super::x86::chacha20_avx2_available();
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    false
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -173,6 +196,8 @@ enum PacketKeyInner {
     AesGcm(AesGcmKey),
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     ChaCha20Poly1305(ChaCha20Poly1305Key),
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    ChaCha20Poly1305Avx2(ChaCha20Poly1305Avx2Key),
 }
 
 impl core::fmt::Debug for AutoPacketKey {
@@ -183,6 +208,8 @@ impl core::fmt::Debug for AutoPacketKey {
             PacketKeyInner::AesGcm(_) => "AutoPacketKey::AesGcm",
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(_) => "AutoPacketKey::ChaCha20Poly1305",
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(_) => "AutoPacketKey::ChaCha20Poly1305Avx2",
         })
     }
 }
@@ -206,6 +233,10 @@ impl PacketKey for AutoPacketKey {
                 Some(own) => key.seal_with_chacha20_mask(own, nonce, aad, sample_at, payload),
                 None => key.seal(header_key, nonce, aad, sample_at, payload),
             },
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => {
+                key.seal(header_key, nonce, aad, sample_at, payload)
+            }
         }
     }
 
@@ -248,6 +279,8 @@ impl PacketKey for AutoPacketKey {
             PacketKeyInner::AesGcm(key) => key.open(nonce, aad, payload),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => key.open(nonce, aad, payload),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => key.open(nonce, aad, payload),
         }
     }
 }
@@ -277,6 +310,8 @@ enum HeaderKeyInner {
     Aes(AesHeaderKey),
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     ChaCha20(ChaCha20HeaderKey),
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    ChaCha20Avx2(ChaCha20Avx2HeaderKey),
 }
 
 impl core::fmt::Debug for AutoHeaderKey {
@@ -294,6 +329,8 @@ impl HeaderKey for AutoHeaderKey {
             HeaderKeyInner::Aes(key) => key.mask(sample),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             HeaderKeyInner::ChaCha20(key) => key.mask(sample),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::ChaCha20Avx2(key) => key.mask(sample),
         }
     }
 
@@ -302,6 +339,8 @@ impl HeaderKey for AutoHeaderKey {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             HeaderKeyInner::ChaCha20(key) => key.batches_masks(),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::ChaCha20Avx2(key) => key.batches_masks(),
             _ => false,
         }
     }
@@ -311,6 +350,8 @@ impl HeaderKey for AutoHeaderKey {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             HeaderKeyInner::ChaCha20(key) => key.masks(samples, masks),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::ChaCha20Avx2(key) => key.masks(samples, masks),
             _ => {
                 for (sample, mask) in samples.iter().zip(masks) {
                     *mask = self.mask(sample);

@@ -22,7 +22,7 @@ pub(super) struct ChaChaState {
 }
 
 /// "expand 32-byte k".
-const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+pub(super) const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
 impl ChaChaState {
     #[inline]
@@ -191,6 +191,8 @@ macro_rules! vertical_double_round {
     };
 }
 
+pub(super) use vertical_double_round;
+
 /// The keystream of `N` groups of four blocks from `counter` on, as 4 * `N` blocks in order:
 /// `out[g][i]` is block `counter + 4 * g + i`.
 #[inline]
@@ -301,7 +303,7 @@ impl ChaChaState {
     /// Row `row` (1 and 2: the key, 3: counter and nonce) as words.
     #[inline]
     #[target_feature(enable = "sse2")]
-    fn words(&self, row: usize) -> [u32; 4] {
+    pub(super) fn words(&self, row: usize) -> [u32; 4] {
         let row = match row {
             1 => self.key_low,
             2 => self.key_high,
@@ -316,7 +318,7 @@ impl ChaChaState {
     /// The key's eight words.
     #[inline]
     #[target_feature(enable = "sse2")]
-    fn key_words(&self) -> KeyWords {
+    pub(super) fn key_words(&self) -> KeyWords {
         let (low, high) = (self.words(1), self.words(2));
         KeyWords(core::array::from_fn(|w| {
             if w < 4 { low[w] } else { high[w - 4] }
@@ -335,7 +337,7 @@ pub(super) fn avx512_key(key: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
 }
 
 /// A key as ChaCha20's eight state words, wiped when dropped.
-pub(super) struct KeyWords([u32; 8]);
+pub(super) struct KeyWords(pub(super) [u32; 8]);
 
 impl KeyWords {
     pub(super) fn new(key: &[u8; 32]) -> KeyWords {
@@ -434,17 +436,29 @@ pub(super) unsafe fn keystream8_with(
         for (x, start) in x.iter_mut().zip(start) {
             *x = _mm256_add_epi32(*x, start);
         }
-        // Words 0-7 and 8-15 of the eight blocks, each an 8x8 transposition: within 128-bit
-        // lanes first, then across them. No closures: they would not inherit the caller's
-        // target features.
-        let mut out = [lanes; 16];
+        transpose8(x)
+    }
+}
+
+/// Turns eight blocks' words in the vertical layout on 256-bit registers (word `w` of block
+/// `j` in lane `j` of `x[w]`) into blocks: block j is `out[2 * j]` (its first 32 bytes) then
+/// `out[2 * j + 1]`. Words 0-7 and 8-15 are each an 8x8 transposition: within 128-bit lanes
+/// first, then across them. No closures: they would not inherit the caller's target features.
+///
+/// # Safety
+/// The caller must enable AVX2.
+#[inline(always)]
+pub(super) unsafe fn transpose8(x: [__m256i; 16]) -> [__m256i; 16] {
+    // SAFETY (of the intrinsics): the caller enables AVX2.
+    unsafe {
+        let mut out = x;
         for half in 0..2 {
-            let x = &x[8 * half..8 * half + 8];
+            let words = &x[8 * half..8 * half + 8];
             // pairs[p]: words 2p and 2p + 1 interleaved, of blocks 0, 1, 4, 5 (low) and 2, 3,
             // 6, 7 (high).
-            let mut pairs = [[lanes; 2]; 4];
+            let mut pairs = [[x[0]; 2]; 4];
             for (p, pair) in pairs.iter_mut().enumerate() {
-                let (a, b) = (x[2 * p], x[2 * p + 1]);
+                let (a, b) = (words[2 * p], words[2 * p + 1]);
                 *pair = [_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b)];
             }
             for k in 0..4 {

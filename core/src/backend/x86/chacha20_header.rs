@@ -106,7 +106,7 @@ impl PendingMask {
 }
 
 /// The block counter (the sample's first four bytes, little-endian) and the nonce (the rest).
-fn split(sample: &[u8; SAMPLE_LEN]) -> (u32, [u8; 12]) {
+pub(super) fn split(sample: &[u8; SAMPLE_LEN]) -> (u32, [u8; 12]) {
     let counter = u32::from_le_bytes([sample[0], sample[1], sample[2], sample[3]]);
     let mut nonce = [0; 12];
     nonce.copy_from_slice(&sample[4..]);

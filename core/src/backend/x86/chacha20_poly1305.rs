@@ -20,7 +20,7 @@ use crate::backend::{
 };
 
 /// Bytes of one ChaCha20 block.
-const BLOCK: usize = 64;
+pub(super) const BLOCK: usize = 64;
 
 /// A ChaCha20-Poly1305 key: the raw key is all the state there is (the Poly1305 key is new
 /// for every packet).
@@ -579,7 +579,7 @@ fn group_len(jobs: &[SealJob<'_>]) -> usize {
 }
 
 /// Poly1305's last block: the AAD's and the text's lengths, little-endian.
-fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
+pub(super) fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
     let mut lengths = [0; 16];
     lengths[..8].copy_from_slice(&(aad_len as u64).to_le_bytes());
     lengths[8..].copy_from_slice(&(text_len as u64).to_le_bytes());
@@ -588,7 +588,12 @@ fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
 
 /// Hashes the AAD and the ciphertext, each padded: the destination's bytes once sealed, the
 /// source's when opening.
-fn hash_text(poly: &mut Poly1305, aad: &[u8], payload: &mut Payload<'_, '_, '_, '_>, sealed: bool) {
+pub(super) fn hash_text(
+    poly: &mut Poly1305,
+    aad: &[u8],
+    payload: &mut Payload<'_, '_, '_, '_>,
+    sealed: bool,
+) {
     poly.absorb(aad);
     poly.pad();
     match payload {
@@ -715,10 +720,10 @@ impl Cipher {
 /// Up to 16 keystream blocks kept in memory, as 32-byte halves (the first is the one-time
 /// key), wiped with whole-half stores when dropped.
 #[repr(C, align(64))]
-struct Keystream([[u8; 32]; 32]);
+pub(super) struct Keystream([[u8; 32]; 32]);
 
 impl Keystream {
-    fn new() -> Keystream {
+    pub(super) fn new() -> Keystream {
         Keystream([[0; 32]; 32])
     }
 
@@ -735,7 +740,7 @@ impl Keystream {
 
     /// Stores eight blocks given as 32-byte halves, in order, from the start; returns 8.
     #[inline(always)]
-    fn fill_halves(&mut self, halves: [__m256i; 16]) -> usize {
+    pub(super) fn fill_halves(&mut self, halves: [__m256i; 16]) -> usize {
         for (i, half) in halves.iter().enumerate() {
             // SAFETY: sixteen halves of 32 bytes: inside the buffer. The intrinsic needs AVX,
             // which every caller's AVX-512F implies.
@@ -744,12 +749,12 @@ impl Keystream {
         halves.len() / 2
     }
 
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         self.0.as_flattened()
     }
 
     /// The one-time Poly1305 key, where the buffer starts at block 0: its first 32 bytes.
-    fn one_time_key(&self) -> &[u8; 32] {
+    pub(super) fn one_time_key(&self) -> &[u8; 32] {
         &self.0[0]
     }
 }

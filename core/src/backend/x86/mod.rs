@@ -19,11 +19,15 @@ mod aesni;
 mod avx2;
 mod avx512;
 mod chacha20;
+mod chacha20_avx2;
 mod chacha20_header;
 mod chacha20_poly1305;
 mod ghash;
 mod poly1305;
 
+pub(super) use self::chacha20_avx2::{
+    ChaCha20Avx2HeaderKey, ChaCha20Poly1305Avx2Key, available as chacha20_avx2_available,
+};
 pub(super) use self::chacha20_header::ChaCha20HeaderKey;
 pub(super) use self::chacha20_poly1305::ChaCha20Poly1305Key;
 

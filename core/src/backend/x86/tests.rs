@@ -296,41 +296,77 @@ fn through_copy<T>(
     (out, result)
 }
 
+/// The ChaCha20-Poly1305 keys under test, behind one interface: sealing returns the tag.
+trait ChaChaAead {
+    fn seal_tag(&self, nonce: &[u8; 12], aad: &[u8], payload: Payload<'_, '_, '_, '_>) -> [u8; 16];
+    fn open_tag(&self, nonce: &[u8; 12], aad: &[u8], payload: Payload<'_, '_, '_, '_>) -> [u8; 16];
+}
+
+impl ChaChaAead for ChaCha20Poly1305Key {
+    fn seal_tag(&self, nonce: &[u8; 12], aad: &[u8], payload: Payload<'_, '_, '_, '_>) -> [u8; 16] {
+        self.seal(&NoMask, nonce, aad, 0, payload).tag
+    }
+
+    fn open_tag(&self, nonce: &[u8; 12], aad: &[u8], payload: Payload<'_, '_, '_, '_>) -> [u8; 16] {
+        self.open(nonce, aad, payload)
+    }
+}
+
+impl ChaChaAead for ChaCha20Poly1305Avx2Key {
+    fn seal_tag(&self, nonce: &[u8; 12], aad: &[u8], payload: Payload<'_, '_, '_, '_>) -> [u8; 16] {
+        self.seal(&NoMask, nonce, aad, 0, payload).tag
+    }
+
+    fn open_tag(&self, nonce: &[u8; 12], aad: &[u8], payload: Payload<'_, '_, '_, '_>) -> [u8; 16] {
+        self.open(nonce, aad, payload)
+    }
+}
+
+/// Every ChaCha20-Poly1305 key this CPU can run for `key`, named: on AVX-512 with Poly1305
+/// on the vector units (where the CPU has IFMA) and on the integer units, and on AVX2.
+fn chacha_keys(key: &[u8; 32]) -> Vec<(&'static str, std::boxed::Box<dyn ChaChaAead>)> {
+    let mut keys: Vec<(&'static str, std::boxed::Box<dyn ChaChaAead>)> = Vec::new();
+    if let Ok(vector) = ChaCha20Poly1305Key::new(key) {
+        keys.push(("avx512", std::boxed::Box::new(vector.clone())));
+        keys.push((
+            "avx512, scalar Poly1305",
+            std::boxed::Box::new(vector.with_scalar_poly1305()),
+        ));
+    }
+    if let Ok(avx2) = ChaCha20Poly1305Avx2Key::new(key) {
+        keys.push(("avx2", std::boxed::Box::new(avx2)));
+    }
+    keys
+}
+
 /// Runs `data` through `key` copied, from a source cut at `cuts` into one destination:
 /// the output and the tag.
 fn chacha_copied(
-    key: &ChaCha20Poly1305Key,
+    key: &dyn ChaChaAead,
     nonce: &[u8; 12],
     data: &[u8],
     cuts: &[usize],
     seal: bool,
 ) -> (Vec<u8>, [u8; 16]) {
     through_copy(data, cuts, |payload| match seal {
-        true => key.seal(&NoMask, nonce, b"aad", 0, payload).tag,
-        false => key.open(nonce, b"aad", payload),
+        true => key.seal_tag(nonce, b"aad", payload),
+        false => key.open_tag(nonce, b"aad", payload),
     })
 }
 
 /// Every seventh length to 2.6 KB (single and several 1 KiB chunks, tails of every size), and
 /// each side of the lengths where the interleaved code starts and where its opening stops
-/// (one and two keystream calls), sealed and opened in place, copied, and copied from
-/// segments cut inside blocks, with
-/// Poly1305 on the vector units (where the CPU has IFMA) and on the integer units: output
-/// and tag must be the crate's each time.
+/// (one and two keystream calls) and where the AVX2 code's calls of eight blocks end,
+/// sealed and opened in place, copied, and copied from segments cut inside blocks, by every
+/// key of [`chacha_keys`]: output and tag must be the crate's each time.
 #[test]
 fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
-    if !Width::Avx512.available() {
-        return;
-    }
     use chacha20poly1305::aead::{AeadInOut, KeyInit};
     let (key, nonce) = ([3u8; 32], [5u8; 12]);
-    let vector = ChaCha20Poly1305Key::new(&key).unwrap();
-    let scalar = vector.clone().with_scalar_poly1305();
-    for (len, fused) in (0..2600usize)
-        .step_by(7)
-        .chain([959, 960, 961, 1023, 1024, 1025, 1983, 1984, 1985, 2048])
-        .flat_map(|len| [(len, &vector), (len, &scalar)])
-    {
+    let keys = chacha_keys(&key);
+    for len in (0..2600usize).step_by(7).chain([
+        447, 448, 449, 959, 960, 961, 1023, 1024, 1025, 1983, 1984, 1985, 2048,
+    ]) {
         let text: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let mut ciphertext = text.clone();
         let tag: [u8; 16] = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key)
@@ -338,24 +374,35 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
             .encrypt_inout_detached(&nonce.into(), b"aad", ciphertext.as_mut_slice().into())
             .unwrap()
             .into();
-        let mut in_place = text.clone();
-        let sealed = fused.seal(&NoMask, &nonce, b"aad", 0, Payload::InPlace(&mut in_place));
-        assert_eq!(
-            (&in_place, sealed.tag),
-            (&ciphertext, tag),
-            "seal in place, {len} B"
-        );
-        let opened = fused.open(&nonce, b"aad", Payload::InPlace(&mut in_place));
-        assert_eq!((&in_place, opened), (&text, tag), "open in place, {len} B");
-        for cuts in [&[][..], &[5, 70], &[64, 128], &[100, 1100], &[1, 2]] {
-            let sealed = chacha_copied(fused, &nonce, &text, cuts, true);
+        for (name, fused) in &keys {
+            let fused = fused.as_ref();
+            let mut in_place = text.clone();
+            let sealed = fused.seal_tag(&nonce, b"aad", Payload::InPlace(&mut in_place));
             assert_eq!(
-                sealed,
-                (ciphertext.clone(), tag),
-                "seal {len} B cut at {cuts:?}"
+                (&in_place, sealed),
+                (&ciphertext, tag),
+                "{name}: seal in place, {len} B"
             );
-            let opened = chacha_copied(fused, &nonce, &ciphertext, cuts, false);
-            assert_eq!(opened, (text.clone(), tag), "open {len} B cut at {cuts:?}");
+            let opened = fused.open_tag(&nonce, b"aad", Payload::InPlace(&mut in_place));
+            assert_eq!(
+                (&in_place, opened),
+                (&text, tag),
+                "{name}: open in place, {len} B"
+            );
+            for cuts in [&[][..], &[5, 70], &[64, 128], &[100, 1100], &[1, 2]] {
+                let sealed = chacha_copied(fused, &nonce, &text, cuts, true);
+                assert_eq!(
+                    sealed,
+                    (ciphertext.clone(), tag),
+                    "{name}: seal {len} B cut at {cuts:?}"
+                );
+                let opened = chacha_copied(fused, &nonce, &ciphertext, cuts, false);
+                assert_eq!(
+                    opened,
+                    (text.clone(), tag),
+                    "{name}: open {len} B cut at {cuts:?}"
+                );
+            }
         }
     }
 }
@@ -418,5 +465,30 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
                 );
             }
         }
+    }
+}
+
+/// The AVX2 header key's masks, one at a time and in batches of every size around its eight
+/// lanes, are the portable (RustCrypto) key's.
+#[test]
+fn chacha20_avx2_masks_match_the_portable_key() {
+    use crate::backend::{Backend, Portable};
+    let Ok(avx2) = ChaCha20Avx2HeaderKey::new(&[9; 32]) else {
+        return;
+    };
+    let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
+    let portable = portable.unwrap();
+    // Counters near zero and near the top, nonces of every byte.
+    let samples: Vec<[u8; 16]> = (0..20u8)
+        .map(|i| core::array::from_fn(|b| i.wrapping_mul(37).wrapping_add(b as u8 * 11) ^ 0xf0))
+        .collect();
+    for sample in &samples {
+        assert_eq!(avx2.mask(sample), portable.mask(sample), "{sample:?}");
+    }
+    for n in [1, 2, 7, 8, 9, 16, 17, 20] {
+        let mut got = std::vec![[0u8; 5]; n];
+        avx2.masks(&samples[..n], &mut got);
+        let want: Vec<[u8; 5]> = samples[..n].iter().map(|s| portable.mask(s)).collect();
+        assert_eq!(got, want, "batch of {n}");
     }
 }

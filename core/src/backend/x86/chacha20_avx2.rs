@@ -1,0 +1,336 @@
+//! ChaCha20-Poly1305 and ChaCha20 header protection for x86_64 CPUs with AVX2 but without the
+//! AVX-512 that [`ChaCha20Poly1305Key`](super::ChaCha20Poly1305Key) needs (Intel before Ice
+//! Lake, AMD before Zen 4). ChaCha20 runs eight blocks at a time in the vertical layout on
+//! 256-bit registers, a register per state word; AVX2 has no rotate instruction, so rotations
+//! by 16 and 8 bits are byte shuffles and those by 12 and 7 two shifts and an OR. Poly1305
+//! runs on the integer units. The payload is walked twice, cipher then hash, each pass over
+//! bytes still in the L1 cache.
+
+use core::arch::x86_64::*;
+
+use zeroize::Zeroizing;
+
+use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8, vertical_double_round};
+use super::chacha20_header::split;
+use super::chacha20_poly1305::{BLOCK, Keystream, hash_text, lengths};
+use super::poly1305::Poly1305;
+use super::walk;
+use crate::Error;
+use crate::backend::{HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, Sealed, TAG_LEN};
+
+cpufeatures::new!(avx2_cpuid, "avx2");
+
+/// Blocks per keystream call: one in each 32-bit lane of a 256-bit register.
+const LANES: usize = 8;
+
+/// A 32-byte key for this module's code, kept wiped on drop; fails on a CPU without AVX2 (the
+/// invariant every caller's `unsafe` relies on) or for a key of another length.
+fn avx2_key(key: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
+    if !avx2_cpuid::get() {
+        return Err(Error::InvalidConfig);
+    }
+    let key: [u8; 32] = key.try_into().map_err(|_| Error::InvalidKeyLength)?;
+    Ok(Zeroizing::new(key))
+}
+
+/// True when this CPU has AVX2: what the keys of this module need.
+pub(in crate::backend) fn available() -> bool {
+    avx2_cpuid::get()
+}
+
+/// `x` rotated left by `bits` (16, 12, 8 or 7) in each 32-bit lane.
+///
+/// # Safety
+/// The caller must enable AVX2.
+#[inline(always)]
+unsafe fn rotate(x: __m256i, bits: i32) -> __m256i {
+    // SAFETY (of the intrinsics): the caller enables AVX2.
+    unsafe {
+        match bits {
+            // Byte i of each word comes from byte (i - bits / 8) mod 4.
+            16 => _mm256_shuffle_epi8(
+                x,
+                _mm256_set_epi8(
+                    13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11,
+                    10, 5, 4, 7, 6, 1, 0, 3, 2,
+                ),
+            ),
+            8 => _mm256_shuffle_epi8(
+                x,
+                _mm256_set_epi8(
+                    14, 13, 12, 15, 10, 9, 8, 11, 6, 5, 4, 7, 2, 1, 0, 3, 14, 13, 12, 15, 10, 9, 8,
+                    11, 6, 5, 4, 7, 2, 1, 0, 3,
+                ),
+            ),
+            12 => _mm256_or_si256(_mm256_slli_epi32(x, 12), _mm256_srli_epi32(x, 20)),
+            _ => _mm256_or_si256(_mm256_slli_epi32(x, 7), _mm256_srli_epi32(x, 25)),
+        }
+    }
+}
+
+/// Eight blocks under one key, lane j with the counter and nonce of lane j of `counters` and
+/// the three `nonces` words: the state after the rounds and the final addition, word `w` of
+/// every block in register `w`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn vertical(key: &KeyWords, counters: __m256i, nonces: [__m256i; 3]) -> [__m256i; 16] {
+    // Loops, not `array::from_fn`: a closure would not inherit this function's features.
+    let mut start = [counters; 16];
+    for (w, word) in start.iter_mut().enumerate() {
+        *word = match w {
+            0..4 => _mm256_set1_epi32(SIGMA[w] as i32),
+            4..12 => _mm256_set1_epi32(key.0[w - 4] as i32),
+            12 => counters,
+            _ => nonces[w - 13],
+        };
+    }
+    let mut x = start;
+    for _ in 0..10 {
+        // SAFETY: `rotate` needs AVX2, enabled here.
+        unsafe {
+            vertical_double_round!(x, _mm256_add_epi32, _mm256_xor_si256, rotate);
+        }
+    }
+    for (x, start) in x.iter_mut().zip(start) {
+        *x = _mm256_add_epi32(*x, start);
+    }
+    x
+}
+
+/// The keystream of blocks `counter` to `counter + 7`: block j is `out[2 * j]` (its first 32
+/// bytes) then `out[2 * j + 1]`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn keystream(state: &ChaChaState, counter: u32) -> [__m256i; 16] {
+    let nonce = state.words(3);
+    let counters = _mm256_add_epi32(
+        _mm256_set1_epi32(counter as i32),
+        _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+    );
+    let nonces = [
+        _mm256_set1_epi32(nonce[1] as i32),
+        _mm256_set1_epi32(nonce[2] as i32),
+        _mm256_set1_epi32(nonce[3] as i32),
+    ];
+    let x = vertical(&state.key_words(), counters, nonces);
+    // SAFETY: AVX2 is enabled here.
+    unsafe { transpose8(x) }
+}
+
+/// XORs `len` bytes from `src` with those at `keystream` into `dst`.
+///
+/// # Safety
+/// `keystream` and `src` must be valid for reads and `dst` for writes of `len` bytes, `src`
+/// and `dst` the same bytes or disjoint; the CPU must have AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn xor(keystream: *const u8, src: *const u8, dst: *mut u8, len: usize) {
+    let mut done = 0;
+    // SAFETY: every access is below `len` in all three ranges; each is read before written.
+    unsafe {
+        while len - done >= 32 {
+            let key = _mm256_loadu_si256(keystream.add(done).cast());
+            let text = _mm256_loadu_si256(src.add(done).cast());
+            _mm256_storeu_si256(dst.add(done).cast(), _mm256_xor_si256(text, key));
+            done += 32;
+        }
+        while done < len {
+            *dst.add(done) = *src.add(done) ^ *keystream.add(done);
+            done += 1;
+        }
+    }
+}
+
+/// One packet's keystream in progress, eight blocks computed at a time and used in the
+/// pieces the payload's segments make.
+struct Cipher {
+    state: ChaChaState,
+    /// The block counter of the next keystream call.
+    counter: u32,
+    /// The last call's blocks ...
+    buffer: Keystream,
+    /// ... and how many of their bytes are used.
+    used: usize,
+}
+
+impl Cipher {
+    /// Starts a payload's keystream: block 0, whose first 32 bytes are the one-time Poly1305
+    /// key, and the payload's first seven blocks.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn new(state: ChaChaState) -> Cipher {
+        let mut buffer = Keystream::new();
+        buffer.fill_halves(keystream(&state, 0));
+        Cipher {
+            state,
+            counter: LANES as u32,
+            buffer,
+            used: BLOCK,
+        }
+    }
+
+    /// Transforms `len` bytes from `src` to `dst`.
+    ///
+    /// # Safety
+    /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
+    /// disjoint; the CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
+        let mut done = 0;
+        while done < len {
+            if self.used == LANES * BLOCK {
+                self.buffer
+                    .fill_halves(keystream(&self.state, self.counter));
+                self.counter = self.counter.wrapping_add(LANES as u32);
+                self.used = 0;
+            }
+            let take = (LANES * BLOCK - self.used).min(len - done);
+            // SAFETY: `done + take <= len`: inside the caller's ranges; the buffer holds
+            // `take` bytes from `used` on.
+            unsafe {
+                let keystream = self.buffer.bytes().as_ptr().add(self.used);
+                xor(keystream, src.add(done), dst.add(done), take);
+            }
+            self.used += take;
+            done += take;
+        }
+    }
+}
+
+/// A ChaCha20-Poly1305 key for CPUs with AVX2: the raw key is all the state there is (the
+/// Poly1305 key is new for every packet).
+#[derive(Clone)]
+pub(in crate::backend) struct ChaCha20Poly1305Avx2Key {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl ChaCha20Poly1305Avx2Key {
+    /// Wraps a 32-byte key; fails on a CPU without AVX2.
+    pub(in crate::backend) fn new(key: &[u8]) -> Result<ChaCha20Poly1305Avx2Key, Error> {
+        Ok(ChaCha20Poly1305Avx2Key {
+            key: avx2_key(key)?,
+        })
+    }
+
+    /// Encrypts `payload`; returns the tag and `header_key`'s mask of the sample at payload
+    /// offset `sample_at`.
+    pub(in crate::backend) fn seal(
+        &self,
+        header_key: &impl HeaderKey,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        sample_at: usize,
+        mut payload: Payload<'_, '_, '_, '_>,
+    ) -> Sealed {
+        // SAFETY: the key exists, so the CPU has AVX2.
+        let tag = unsafe { self.run(nonce, aad, &mut payload, true) };
+        Sealed {
+            tag,
+            mask: header_key.mask(&payload.sample(sample_at, &tag)),
+        }
+    }
+
+    /// Decrypts `payload` and returns the tag its ciphertext should carry.
+    pub(in crate::backend) fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        mut payload: Payload<'_, '_, '_, '_>,
+    ) -> [u8; TAG_LEN] {
+        // SAFETY: as for `seal`.
+        unsafe { self.run(nonce, aad, &mut payload, false) }
+    }
+
+    /// The cipher over the payload, then Poly1305 over the ciphertext: read back from the
+    /// cache when sealing, and hashed first when opening in place, before the cipher
+    /// overwrites it.
+    #[target_feature(enable = "avx2")]
+    fn run(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: &mut Payload<'_, '_, '_, '_>,
+        seal: bool,
+    ) -> [u8; TAG_LEN] {
+        let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce));
+        let mut poly = Poly1305::new(cipher.buffer.one_time_key(), false);
+        let hash_first = !seal && matches!(payload, Payload::InPlace(_));
+        if hash_first {
+            hash_text(&mut poly, aad, payload, false);
+        }
+        // SAFETY: `walk` hands over ranges valid for `update`, the same or disjoint; AVX2 is
+        // enabled here.
+        walk(payload, |src, dst, len| unsafe {
+            cipher.update(src, dst, len)
+        });
+        if !hash_first {
+            hash_text(&mut poly, aad, payload, seal);
+        }
+        poly.finish(&lengths(aad.len(), payload.len()))
+    }
+}
+
+/// A ChaCha20 header-protection key (RFC 9001 §5.4.4) for CPUs with AVX2: eight samples'
+/// masks from one keystream call, one sample in each lane, for about the time of one.
+#[derive(Clone)]
+pub(in crate::backend) struct ChaCha20Avx2HeaderKey {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl ChaCha20Avx2HeaderKey {
+    /// Wraps a 32-byte key; fails on a CPU without AVX2.
+    pub(in crate::backend) fn new(key: &[u8]) -> Result<ChaCha20Avx2HeaderKey, Error> {
+        Ok(ChaCha20Avx2HeaderKey {
+            key: avx2_key(key)?,
+        })
+    }
+
+    /// Up to eight masks from one call.
+    #[target_feature(enable = "avx2")]
+    fn eight(&self, samples: &[[u8; SAMPLE_LEN]], masks: &mut [[u8; MASK_LEN]]) {
+        // Word w of every sample, lane by lane; lanes past the samples stay zero.
+        let mut words = [[0u32; LANES]; 4];
+        for (lane, sample) in samples.iter().enumerate().take(LANES) {
+            let (counter, nonce) = split(sample);
+            words[0][lane] = counter;
+            for (w, bytes) in nonce.chunks_exact(4).enumerate() {
+                words[1 + w][lane] = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            }
+        }
+        // SAFETY: each array holds eight words: one 32-byte load.
+        let [counters, n0, n1, n2] =
+            words.map(|w| unsafe { _mm256_loadu_si256(w.as_ptr().cast()) });
+        let x = vertical(&KeyWords::new(&self.key), counters, [n0, n1, n2]);
+        // The mask is word 0 and the first byte of word 1 of each block.
+        let mut first = Zeroizing::new([[0u32; LANES]; 2]);
+        // SAFETY: each array holds eight words: one 32-byte store.
+        unsafe {
+            _mm256_storeu_si256(first[0].as_mut_ptr().cast(), x[0]);
+            _mm256_storeu_si256(first[1].as_mut_ptr().cast(), x[1]);
+        }
+        for (lane, mask) in masks.iter_mut().enumerate().take(samples.len().min(LANES)) {
+            mask[..4].copy_from_slice(&first[0][lane].to_le_bytes());
+            mask[4] = first[1][lane] as u8;
+        }
+    }
+}
+
+impl HeaderKey for ChaCha20Avx2HeaderKey {
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN] {
+        let mut mask = [[0; MASK_LEN]];
+        // SAFETY: the key exists, so the CPU has AVX2.
+        unsafe { self.eight(core::slice::from_ref(sample), &mut mask) };
+        mask[0]
+    }
+
+    fn batches_masks(&self) -> bool {
+        true
+    }
+
+    fn masks(&self, samples: &[[u8; SAMPLE_LEN]], masks: &mut [[u8; MASK_LEN]]) {
+        for (samples, masks) in samples.chunks(LANES).zip(masks.chunks_mut(LANES)) {
+            // SAFETY: as for `mask`.
+            unsafe { self.eight(samples, masks) }
+        }
+    }
+}
