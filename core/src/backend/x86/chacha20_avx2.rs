@@ -3,7 +3,7 @@
 //! Lake, AMD before Zen 4). ChaCha20 runs eight blocks at a time in the vertical layout on
 //! 256-bit registers, a register per state word; AVX2 has no rotate instruction, so rotations
 //! by 16 and 8 bits are byte shuffles and those by 12 and 7 two shifts and an OR. Poly1305
-//! runs on the integer units. The payload is walked twice, cipher then hash, each pass over
+//! runs four blocks at a time on the same registers. The payload is walked twice, cipher then hash, each pass over
 //! bytes still in the L1 cache.
 
 use core::arch::x86_64::*;
@@ -13,12 +13,10 @@ use zeroize::Zeroizing;
 use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8, vertical_double_round};
 use super::chacha20_header::split;
 use super::chacha20_poly1305::{BLOCK, Keystream, hash_text, lengths};
-use super::poly1305::Poly1305;
+use super::poly1305::{Engine, Poly1305};
 use super::walk;
 use crate::Error;
 use crate::backend::{HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, Sealed, TAG_LEN};
-
-cpufeatures::new!(avx2_cpuid, "avx2");
 
 /// Blocks per keystream call: one in each 32-bit lane of a 256-bit register.
 const LANES: usize = 8;
@@ -26,7 +24,7 @@ const LANES: usize = 8;
 /// A 32-byte key for this module's code, kept wiped on drop; fails on a CPU without AVX2 (the
 /// invariant every caller's `unsafe` relies on) or for a key of another length.
 fn avx2_key(key: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
-    if !avx2_cpuid::get() {
+    if !super::avx2_cpuid::get() {
         return Err(Error::InvalidConfig);
     }
     let key: [u8; 32] = key.try_into().map_err(|_| Error::InvalidKeyLength)?;
@@ -35,7 +33,7 @@ fn avx2_key(key: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
 
 /// True when this CPU has AVX2: what the keys of this module need.
 pub(in crate::backend) fn available() -> bool {
-    avx2_cpuid::get()
+    super::avx2_cpuid::get()
 }
 
 /// `x` rotated left by `bits` (16, 12, 8 or 7) in each 32-bit lane.
@@ -253,7 +251,7 @@ impl ChaCha20Poly1305Avx2Key {
         seal: bool,
     ) -> [u8; TAG_LEN] {
         let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce));
-        let mut poly = Poly1305::new(cipher.buffer.one_time_key(), false);
+        let mut poly = Poly1305::new(cipher.buffer.one_time_key(), Engine::Avx2);
         let hash_first = !seal && matches!(payload, Payload::InPlace(_));
         if hash_first {
             hash_text(&mut poly, aad, payload, false);

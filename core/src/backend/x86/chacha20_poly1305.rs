@@ -1,6 +1,6 @@
 //! ChaCha20-Poly1305 (RFC 8439 §2.8) for x86_64 with AVX-512: the keystream 16 blocks at a
-//! time on the vector units, and Poly1305 over the ciphertext, eight blocks at a time on the
-//! vector units where the CPU has AVX-512 IFMA and on the integer units elsewhere. With IFMA,
+//! time on the vector units, and Poly1305 over the ciphertext on the vector units too: eight
+//! blocks at a time with AVX-512 IFMA where the CPU has it, four with AVX2 elsewhere. With IFMA,
 //! a payload in one piece that needs more than one keystream call has its Poly1305 steps
 //! spread over the later calls' rounds (`seal_interleaved`, `open_interleaved`); otherwise
 //! the cipher and the hash run one after the other.
@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::chacha20::{self, ChaChaState, KeyWords};
 use super::chacha20_header::ChaCha20HeaderKey;
-use super::poly1305::{Poly1305, VECTOR_LANES, VECTOR_MIN_BYTES};
+use super::poly1305::{Engine, Poly1305, VECTOR_LANES};
 use super::walk;
 use crate::Error;
 use crate::backend::{
@@ -27,8 +27,8 @@ pub(super) const BLOCK: usize = 64;
 #[derive(Clone)]
 pub(in crate::backend) struct ChaCha20Poly1305Key {
     key: Zeroizing<[u8; 32]>,
-    /// Whether Poly1305's long runs go to the vector units (the CPU has AVX-512 IFMA).
-    vector_poly1305: bool,
+    /// Where Poly1305's long runs go: AVX-512 IFMA where the CPU has it, AVX2 elsewhere.
+    poly1305: Engine,
 }
 
 impl ChaCha20Poly1305Key {
@@ -36,15 +36,15 @@ impl ChaCha20Poly1305Key {
     pub(in crate::backend) fn new(key: &[u8]) -> Result<ChaCha20Poly1305Key, Error> {
         Ok(ChaCha20Poly1305Key {
             key: chacha20::avx512_key(key)?,
-            vector_poly1305: super::ifma_cpuid::get(),
+            poly1305: Engine::detected(),
         })
     }
 
-    /// The same key with Poly1305 kept on the integer units, for tests of that path on CPUs
-    /// with IFMA.
+    /// The same key with Poly1305's long runs on `engine` (which the CPU must have), for
+    /// tests of each engine on CPUs that would pick another.
     #[cfg(test)]
-    pub(in crate::backend) fn with_scalar_poly1305(mut self) -> ChaCha20Poly1305Key {
-        self.vector_poly1305 = false;
+    pub(super) fn with_poly1305(mut self, engine: Engine) -> ChaCha20Poly1305Key {
+        self.poly1305 = engine;
         self
     }
 
@@ -103,11 +103,11 @@ impl ChaCha20Poly1305Key {
         payload: &mut Payload<'_, '_, '_, '_>,
         mask: Option<(&ChaCha20HeaderKey, usize)>,
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
-        if self.vector_poly1305
+        if self.poly1305 == Engine::Ifma
             && payload.len() > FIRST_CALL
             && let Some(span) = contiguous(payload)
         {
-            // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA;
+            // SAFETY: the engine is only IFMA on a CPU with AVX-512F and IFMA;
             // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
             return unsafe { self.seal_interleaved(nonce, aad, span, mask) };
         }
@@ -115,7 +115,7 @@ impl ChaCha20Poly1305Key {
         // units' Poly1305: slower by more than the mask's chain.
         if let Some((header_key, sample_at)) = mask
             && sample_at + SAMPLE_LEN <= payload.len()
-            && (!self.vector_poly1305 || payload.len() < VECTOR_MIN_BYTES)
+            && payload.len() < self.poly1305.min_vector_bytes()
             && let Some(span) = contiguous(payload)
         {
             // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
@@ -144,7 +144,7 @@ impl ChaCha20Poly1305Key {
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         debug_assert!(sample_at + SAMPLE_LEN <= len);
         let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), len);
-        let mut poly = Poly1305::new(cipher.one_time_key(), self.vector_poly1305);
+        let mut poly = Poly1305::new(cipher.one_time_key(), self.poly1305);
         // SAFETY: forwarded: the whole payload.
         unsafe { cipher.update(src, dst, len) };
         // SAFETY: the sample lies inside the written destination.
@@ -291,7 +291,7 @@ impl ChaCha20Poly1305Key {
             return [0; TAG_LEN];
         };
         debug_assert!(stream.len() >= payload.len());
-        let mut poly = Poly1305::new(one_time_key, self.vector_poly1305);
+        let mut poly = Poly1305::new(one_time_key, self.poly1305);
         let mut used = 0;
         // SAFETY: `walk` hands over ranges valid for `len` bytes, the same or disjoint, and
         // `len` bytes in all: the keystream holds at least that many from `used` on. The key
@@ -318,16 +318,16 @@ impl ChaCha20Poly1305Key {
         seal: bool,
     ) -> [u8; TAG_LEN] {
         if !seal
-            && self.vector_poly1305
+            && self.poly1305 == Engine::Ifma
             && (FIRST_CALL + 1..=2 * FIRST_CALL + BLOCK).contains(&payload.len())
             && let Some(span) = contiguous(payload)
         {
-            // SAFETY: `vector_poly1305` is only set on a CPU with AVX-512F and IFMA;
+            // SAFETY: the engine is only IFMA on a CPU with AVX-512F and IFMA;
             // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
             return unsafe { self.open_interleaved(nonce, aad, span) };
         }
         let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
-        let mut poly = Poly1305::new(cipher.one_time_key(), self.vector_poly1305);
+        let mut poly = Poly1305::new(cipher.one_time_key(), self.poly1305);
         let hash_first = !seal && matches!(payload, Payload::InPlace(_));
         if hash_first {
             hash_text(&mut poly, aad, payload, false);
@@ -364,7 +364,7 @@ impl ChaCha20Poly1305Key {
         let state = ChaChaState::new(&self.key, nonce);
         let mut stream = Keystream::new();
         stream.fill([chacha20::keystream16(&state, 0)]);
-        let mut poly = Poly1305::new(stream.one_time_key(), true);
+        let mut poly = Poly1305::new(stream.one_time_key(), Engine::Ifma);
         poly.absorb(aad);
         poly.pad();
         let chunks = len / CHUNK;
@@ -444,7 +444,7 @@ impl ChaCha20Poly1305Key {
         let state = ChaChaState::new(&self.key, nonce);
         let mut first = Keystream::new();
         first.fill([chacha20::keystream16(&state, 0)]);
-        let mut poly = Poly1305::new(first.one_time_key(), true);
+        let mut poly = Poly1305::new(first.one_time_key(), Engine::Ifma);
         poly.absorb(aad);
         poly.pad();
         let chunks = len / CHUNK;

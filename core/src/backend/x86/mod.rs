@@ -57,7 +57,7 @@ impl Width {
     pub(super) fn available(self) -> bool {
         match self {
             Width::Avx512 => avx512_cpuid::get(),
-            Width::Avx2 => avx2_cpuid::get(),
+            Width::Avx2 => vaes_avx2_cpuid::get(),
             Width::AesNi => aesni_cpuid::get(),
         }
     }
@@ -65,7 +65,7 @@ impl Width {
 
 cpufeatures::new!(aesni_cpuid, "aes", "pclmulqdq", "sse4.1", "ssse3");
 cpufeatures::new!(
-    avx2_cpuid,
+    vaes_avx2_cpuid,
     "aes",
     "pclmulqdq",
     "sse4.1",
@@ -74,8 +74,10 @@ cpufeatures::new!(
     "vaes",
     "vpclmulqdq"
 );
-// Poly1305 on the vector units (beside the AVX-512 this module's ChaCha20 needs anyway).
+// Poly1305 on the vector units (beside the AVX-512 this module's ChaCha20 needs anyway) ...
 cpufeatures::new!(ifma_cpuid, "avx512f", "avx512ifma");
+// ... or on AVX2, and ChaCha20 on AVX2 for CPUs without AVX-512.
+cpufeatures::new!(avx2_cpuid, "avx2");
 cpufeatures::new!(
     avx512_cpuid,
     "aes",

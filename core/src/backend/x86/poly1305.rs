@@ -1,6 +1,7 @@
 //! Poly1305 (RFC 8439 §2.5) with 44-bit limbs, after poly1305-donna-64. Long runs of blocks go
-//! to the vector units where the CPU has AVX-512 IFMA ([`vector`]): eight blocks at a time, one
-//! per 64-bit lane, each lane multiplied by r⁸. Everything else is scalar code on the integer
+//! to the vector units ([`Engine`]): with AVX-512 IFMA ([`vector`]) eight blocks at a time, one
+//! per 64-bit lane, each lane multiplied by r⁸; with AVX2 ([`avx2`]) four at a time in 26-bit
+//! limbs, each lane multiplied by r⁴. Everything else is scalar code on the integer
 //! units, where one block's multiplication waits for the one before; so whole runs of four
 //! blocks are hashed as h = (h + m0)·r⁴ + m1·r³ + m2·r² + m3·r, four independent
 //! multiplications and one reduction. The powers of r are computed per packet (the one-time
@@ -9,11 +10,44 @@
 
 use zeroize::Zeroize;
 
+mod avx2;
 mod vector;
 pub(super) use vector::LANES as VECTOR_LANES;
 
-/// Bytes of the shortest piece [`Poly1305::absorb`] hands to the vector units.
-pub(super) const VECTOR_MIN_BYTES: usize = 16 * vector::MIN_BLOCKS;
+/// Where [`Poly1305::absorb`] hashes long runs of blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Engine {
+    /// The integer units only.
+    Integer,
+    /// 256-bit registers, four blocks a step (the CPU has AVX2).
+    Avx2,
+    /// 512-bit registers with 52-bit multiply-accumulate, eight blocks a step (the CPU has
+    /// AVX-512F and AVX-512 IFMA).
+    Ifma,
+}
+
+impl Engine {
+    /// The fastest engine this CPU has.
+    pub(super) fn detected() -> Engine {
+        if super::ifma_cpuid::get() {
+            Engine::Ifma
+        } else if super::avx2_cpuid::get() {
+            Engine::Avx2
+        } else {
+            Engine::Integer
+        }
+    }
+
+    /// Bytes of the shortest run this engine takes to the vector units: shorter ones stay on
+    /// the integer units.
+    pub(super) fn min_vector_bytes(self) -> usize {
+        match self {
+            Engine::Integer => usize::MAX,
+            Engine::Avx2 => 16 * avx2::MIN_BLOCKS,
+            Engine::Ifma => 16 * vector::MIN_BLOCKS,
+        }
+    }
+}
 
 const MASK44: u64 = (1 << 44) - 1;
 const MASK42: u64 = (1 << 42) - 1;
@@ -89,8 +123,8 @@ fn limbs(block: &[u8; 16]) -> [u64; 3] {
 pub(super) struct Poly1305 {
     /// r, r², r³, r⁴.
     powers: [Multiplier; 4],
-    /// Whether long runs go to the vector units (the CPU has AVX-512F and IFMA).
-    vector: bool,
+    /// Where long runs go: the CPU has what it needs.
+    engine: Engine,
     h: [u64; 3],
     pad: [u64; 2],
     pending: [u8; 16],
@@ -98,10 +132,10 @@ pub(super) struct Poly1305 {
 }
 
 impl Poly1305 {
-    /// Starts with the one-time key: r (clamped) then s. `vector` says the CPU has AVX-512F
-    /// and AVX-512 IFMA, so that long runs may go to [`vector`].
+    /// Starts with the one-time key: r (clamped) then s. Long runs go to `engine`, which
+    /// the CPU must have.
     #[inline]
-    pub(super) fn new(key: &[u8; 32], vector: bool) -> Poly1305 {
+    pub(super) fn new(key: &[u8; 32], engine: Engine) -> Poly1305 {
         let word = |i: usize| u64::from_le_bytes(core::array::from_fn(|j| key[i + j]));
         let (t0, t1) = (word(0), word(8));
         let r0 = t0 & 0xffc_0fff_ffff;
@@ -112,7 +146,7 @@ impl Poly1305 {
         let (r3, r4) = (r2.times(&r), r2.times(&r2));
         Poly1305 {
             powers: [r, r2, r3, r4],
-            vector,
+            engine,
             h: [0; 3],
             pad: [word(16), word(24)],
             pending: [0; 16],
@@ -139,17 +173,29 @@ impl Poly1305 {
             self.pending_len = 0;
         }
         let (mut blocks, rest) = data.as_chunks::<16>();
-        if self.vector && blocks.len() >= vector::MIN_BLOCKS {
-            let (eights, others) = blocks.as_chunks::<{ vector::LANES }>();
-            // SAFETY: `vector` is only set on a CPU with AVX-512F and IFMA.
-            unsafe {
-                let mut run = self.vector_run(eights.len());
-                for chunk in eights {
-                    run.step(chunk);
+        if 16 * blocks.len() >= self.engine.min_vector_bytes() {
+            match self.engine {
+                Engine::Ifma => {
+                    let (eights, others) = blocks.as_chunks::<{ vector::LANES }>();
+                    // SAFETY: the engine is only chosen on a CPU with AVX-512F and IFMA.
+                    unsafe {
+                        let mut run = self.vector_run(eights.len());
+                        for chunk in eights {
+                            run.step(chunk);
+                        }
+                        self.end_run(run);
+                    }
+                    blocks = others;
                 }
-                self.end_run(run);
+                Engine::Avx2 => {
+                    let (eights, others) = blocks.as_chunks::<{ avx2::BLOCKS }>();
+                    let higher = self.higher_powers();
+                    // SAFETY: the engine is only chosen on a CPU with AVX2.
+                    self.h = unsafe { avx2::absorb(self.h, eights, &self.powers, &higher) };
+                    blocks = others;
+                }
+                Engine::Integer => {}
             }
-            blocks = others;
         }
         let (fours, ones) = blocks.as_chunks::<4>();
         for [m0, m1, m2, m3] in fours {
@@ -178,9 +224,15 @@ impl Poly1305 {
     #[target_feature(enable = "avx512f")]
     pub(super) fn vector_run(&self, chunks: usize) -> vector::Run {
         debug_assert_eq!(self.pending_len, 0);
+        vector::Run::new(self.h, chunks, &self.powers, &self.higher_powers())
+    }
+
+    /// r⁵ to r⁸, for the vector units' runs: computed per run, as few packets are long
+    /// enough to need them.
+    #[inline]
+    fn higher_powers(&self) -> [Multiplier; 4] {
         let r4 = &self.powers[3];
-        let higher = core::array::from_fn(|i| r4.times(&self.powers[i]));
-        vector::Run::new(self.h, chunks, &self.powers, &higher)
+        core::array::from_fn(|i| r4.times(&self.powers[i]))
     }
 
     /// Takes the hash back from a finished run.

@@ -196,13 +196,13 @@ fn key_lengths_are_checked() {
 
 mod chacha20_poly1305 {
     use super::super::chacha20::{self, ChaChaState};
-    use super::super::poly1305::Poly1305;
+    use super::super::poly1305::{Engine, Poly1305};
     use super::*;
     use ::chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
     use ::poly1305::universal_hash::{KeyInit, UniversalHash};
 
-    fn poly(key: &[u8; 32], data: &[u8], cuts: &[usize], vector: bool) -> [u8; 16] {
-        let mut mac = Poly1305::new(key, vector);
+    fn poly(key: &[u8; 32], data: &[u8], cuts: &[usize], engine: Engine) -> [u8; 16] {
+        let mut mac = Poly1305::new(key, engine);
         for piece in cut(data, cuts) {
             mac.absorb(&piece);
         }
@@ -238,9 +238,8 @@ mod chacha20_poly1305 {
                 (key, data)
             };
             let expected = reference_poly(&key, &data);
-            prop_assert_eq!(poly(&key, &data, &cuts, false), expected);
-            if ifma_cpuid::get() {
-                prop_assert_eq!(poly(&key, &data, &cuts, true), expected);
+            for engine in poly1305_engines() {
+                prop_assert_eq!(poly(&key, &data, &cuts, engine), expected, "{:?}", engine);
             }
         }
 
@@ -322,19 +321,34 @@ impl ChaChaAead for ChaCha20Poly1305Avx2Key {
     }
 }
 
-/// Every ChaCha20-Poly1305 key this CPU can run for `key`, named: on AVX-512 with Poly1305
-/// on the vector units (where the CPU has IFMA) and on the integer units, and on AVX2.
-fn chacha_keys(key: &[u8; 32]) -> Vec<(&'static str, std::boxed::Box<dyn ChaChaAead>)> {
-    let mut keys: Vec<(&'static str, std::boxed::Box<dyn ChaChaAead>)> = Vec::new();
-    if let Ok(vector) = ChaCha20Poly1305Key::new(key) {
-        keys.push(("avx512", std::boxed::Box::new(vector.clone())));
-        keys.push((
-            "avx512, scalar Poly1305",
-            std::boxed::Box::new(vector.with_scalar_poly1305()),
-        ));
+/// Every Poly1305 engine this CPU can run.
+fn poly1305_engines() -> Vec<self::poly1305::Engine> {
+    use self::poly1305::Engine;
+    let mut engines = std::vec![Engine::Integer];
+    if avx2_cpuid::get() {
+        engines.push(Engine::Avx2);
+    }
+    if ifma_cpuid::get() {
+        engines.push(Engine::Ifma);
+    }
+    engines
+}
+
+/// Every ChaCha20-Poly1305 key this CPU can run for `key`: on AVX-512 with each Poly1305
+/// engine, and on AVX2.
+fn chacha_keys(key: &[u8; 32]) -> Vec<(std::string::String, std::boxed::Box<dyn ChaChaAead>)> {
+    let mut keys: Vec<(std::string::String, std::boxed::Box<dyn ChaChaAead>)> = Vec::new();
+    if let Ok(avx512) = ChaCha20Poly1305Key::new(key) {
+        for engine in poly1305_engines() {
+            let name = std::format!("avx512, Poly1305 {engine:?}");
+            keys.push((
+                name,
+                std::boxed::Box::new(avx512.clone().with_poly1305(engine)),
+            ));
+        }
     }
     if let Ok(avx2) = ChaCha20Poly1305Avx2Key::new(key) {
-        keys.push(("avx2", std::boxed::Box::new(avx2)));
+        keys.push(("avx2".into(), std::boxed::Box::new(avx2)));
     }
     keys
 }
@@ -413,15 +427,18 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
 /// sealing with the portable (RustCrypto) header key gives: at lengths each side of the
 /// interleaved code's thresholds, at every sample offset a packet number's length makes and
 /// at one past the first call's blocks, in place and copied, whole and cut into pieces, with
-/// Poly1305 on the vector units (where the CPU has IFMA) and on the integer units.
+/// each Poly1305 engine the CPU has.
 #[test]
 fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     use crate::backend::{Backend, Portable};
     if !Width::Avx512.available() {
         return;
     }
-    let vector = ChaCha20Poly1305Key::new(&[3; 32]).unwrap();
-    let scalar = vector.clone().with_scalar_poly1305();
+    let key = ChaCha20Poly1305Key::new(&[3; 32]).unwrap();
+    let keys: Vec<ChaCha20Poly1305Key> = poly1305_engines()
+        .into_iter()
+        .map(|engine| key.clone().with_poly1305(engine))
+        .collect();
     let own = ChaCha20HeaderKey::new(&[9; 32]).unwrap();
     let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
     let portable = portable.unwrap();
@@ -431,7 +448,7 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     ];
     for (len, key) in lengths
         .into_iter()
-        .flat_map(|len| [(len, &vector), (len, &scalar)])
+        .flat_map(|len| keys.iter().map(move |key| (len, key)))
     {
         let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
         for sample_at in [0, 1, 2, 3, 945, 946] {
