@@ -31,14 +31,32 @@ impl<'a> SgSource<'a> {
     }
 
     /// The byte at `at`, if there is one.
+    #[inline]
     pub fn byte(&self, at: usize) -> Option<u8> {
+        if let Some(byte) = self.segments.first().and_then(|first| first.get(at)) {
+            return Some(*byte);
+        }
         let (index, offset) = locate(self.segments.iter().map(|s| s.len()), at)?;
         self.segments.get(index)?.get(offset).copied()
     }
 
     /// Fills `out` with the bytes from `at` on; false (with `out` partly written) if they run
     /// out first.
+    #[inline]
     pub fn read(&self, at: usize, out: &mut [u8]) -> bool {
+        // The common case, bytes inside the first segment, without the walk.
+        if let Some(bytes) = self
+            .segments
+            .first()
+            .and_then(|first| range(first, at, out.len()))
+        {
+            out.copy_from_slice(bytes);
+            return true;
+        }
+        self.read_across(at, out)
+    }
+
+    fn read_across(&self, at: usize, out: &mut [u8]) -> bool {
         let mut filled = 0;
         self.for_each_chunk(at, out.len(), |chunk| {
             out[filled..filled + chunk.len()].copy_from_slice(chunk);
@@ -96,7 +114,40 @@ impl<'a, 'b> SgDestination<'a, 'b> {
     }
 
     /// Copies `data` to `at`; false (with part of it written) if it runs past the end.
+    #[inline]
     pub fn write(&mut self, at: usize, data: &[u8]) -> bool {
+        // The common case, bytes inside the first segment, without the walk.
+        if let Some(bytes) = self
+            .segments
+            .first_mut()
+            .and_then(|first| range_mut(first, at, data.len()))
+        {
+            bytes.copy_from_slice(data);
+            return true;
+        }
+        self.write_across(at, data)
+    }
+
+    /// XORs `data` into the bytes at `at`; false (with part of them changed) if it runs past
+    /// the end.
+    #[inline]
+    pub fn xor(&mut self, at: usize, data: &[u8]) -> bool {
+        if let Some(bytes) = self
+            .segments
+            .first_mut()
+            .and_then(|first| range_mut(first, at, data.len()))
+        {
+            xor_into(bytes, data);
+            return true;
+        }
+        let mut taken = 0;
+        self.for_each_chunk_mut(at, data.len(), |chunk| {
+            xor_into(chunk, data.get(taken..).unwrap_or_default());
+            taken += chunk.len();
+        })
+    }
+
+    fn write_across(&mut self, at: usize, data: &[u8]) -> bool {
         let mut taken = 0;
         self.for_each_chunk_mut(at, data.len(), |chunk| {
             chunk.copy_from_slice(&data[taken..taken + chunk.len()]);
@@ -190,6 +241,26 @@ impl<'a, 'b> SgDestination<'a, 'b> {
     }
 }
 
+/// XORs `data` into `bytes`, as far as both go.
+#[inline]
+pub(crate) fn xor_into(bytes: &mut [u8], data: &[u8]) {
+    for (byte, d) in bytes.iter_mut().zip(data) {
+        *byte ^= d;
+    }
+}
+
+/// `len` bytes of `segment` from `at`, if it holds them.
+#[inline]
+fn range(segment: &[u8], at: usize, len: usize) -> Option<&[u8]> {
+    segment.get(at..at.checked_add(len)?)
+}
+
+/// `len` bytes of `segment` from `at`, if it holds them.
+#[inline]
+fn range_mut(segment: &mut [u8], at: usize, len: usize) -> Option<&mut [u8]> {
+    segment.get_mut(at..at.checked_add(len)?)
+}
+
 /// Total length of segments, saturating: segments that alias one buffer can add up past
 /// `usize::MAX` on 32-bit targets.
 fn total_len(lens: impl Iterator<Item = usize>) -> usize {
@@ -239,6 +310,19 @@ mod tests {
         let mut back = [0; 4];
         assert!(dst.read(0, &mut back));
         assert_eq!(&back, b"xyz1");
+    }
+
+    #[test]
+    fn xor_changes_bytes_across_segments() {
+        let (mut a, mut b) = ([1u8; 2], [1u8; 3]);
+        let mut segments: [&mut [u8]; 2] = [&mut a, &mut b];
+        let mut dst = SgDestination::new(&mut segments);
+        assert!(dst.xor(1, &[2, 3, 4]));
+        assert!(dst.xor(0, &[8]));
+        assert!(!dst.xor(4, &[1, 1]));
+        let mut back = [0; 5];
+        assert!(dst.read(0, &mut back));
+        assert_eq!(back, [9, 3, 2, 5, 0]);
     }
 
     #[test]

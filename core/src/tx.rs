@@ -521,6 +521,10 @@ fn copy(
     dst_at: usize,
     len: usize,
 ) {
+    // Most datagrams carry no long header packet before their 1-RTT one.
+    if len == 0 {
+        return;
+    }
     let copied = dst.zip_from(dst_at, src, src_at, len, |i, o| o.copy_from_slice(i));
     debug_assert!(copied, "caller checked both buffers' lengths");
 }
