@@ -315,6 +315,17 @@ impl ChaChaState {
         words
     }
 
+    /// Row `row` (1 and 2: the key, 3: a zero counter and the nonce).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn row(&self, row: usize) -> __m128i {
+        match row {
+            1 => self.key_low,
+            2 => self.key_high,
+            _ => self.nonce,
+        }
+    }
+
     /// The key's eight words.
     #[inline]
     #[target_feature(enable = "sse2")]

@@ -523,7 +523,7 @@ unsafe fn fill_with(
     unsafe {
         match blocks.div_ceil(4) {
             1 => stream.fill(chacha20::keystream_with::<1>(state, counter, side)),
-            2 => stream.fill_halves(chacha20::keystream8_with(state, counter, side)),
+            2 => stream.fill_halves(&chacha20::keystream8_with(state, counter, side)),
             3 => stream.fill(chacha20::keystream_with::<3>(state, counter, side)),
             _ => stream.fill([chacha20::keystream16_with(state, counter, side)]),
         }
@@ -738,12 +738,13 @@ impl Keystream {
         N * M
     }
 
-    /// Stores eight blocks given as 32-byte halves, in order, from the start; returns 8.
+    /// Stores blocks (at most 16) given as 32-byte halves, in order, from the start;
+    /// returns how many blocks that was.
     #[inline(always)]
-    pub(super) fn fill_halves(&mut self, halves: [__m256i; 16]) -> usize {
-        for (i, half) in halves.iter().enumerate() {
-            // SAFETY: sixteen halves of 32 bytes: inside the buffer. The intrinsic needs AVX,
-            // which every caller's AVX-512F implies.
+    pub(super) fn fill_halves(&mut self, halves: &[__m256i]) -> usize {
+        for (i, half) in halves.iter().enumerate().take(self.0.len()) {
+            // SAFETY: at most 32 halves of 32 bytes: inside the buffer. The intrinsic needs
+            // AVX, which every caller enables.
             unsafe { _mm256_storeu_si256(self.0.as_mut_ptr().add(i).cast(), *half) };
         }
         halves.len() / 2

@@ -370,7 +370,8 @@ fn chacha_copied(
 
 /// Every seventh length to 2.6 KB (single and several 1 KiB chunks, tails of every size), and
 /// each side of the lengths where the interleaved code starts and where its opening stops
-/// (one and two keystream calls) and where the AVX2 code's calls of eight blocks end,
+/// (one and two keystream calls) and where the AVX2 code switches from rows to eight-block
+/// calls and where those end,
 /// sealed and opened in place, copied, and copied from segments cut inside blocks, by every
 /// key of [`chacha_keys`]: output and tag must be the crate's each time.
 #[test]
@@ -379,7 +380,7 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
     let (key, nonce) = ([3u8; 32], [5u8; 12]);
     let keys = chacha_keys(&key);
     for len in (0..2600usize).step_by(7).chain([
-        447, 448, 449, 959, 960, 961, 1023, 1024, 1025, 1983, 1984, 1985, 2048,
+        64, 65, 192, 193, 447, 448, 449, 959, 960, 961, 1023, 1024, 1025, 1983, 1984, 1985, 2048,
     ]) {
         let text: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let mut ciphertext = text.clone();
@@ -485,8 +486,8 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     }
 }
 
-/// The AVX2 header key's masks, one at a time and in batches of every size around its eight
-/// lanes, are the portable (RustCrypto) key's.
+/// The AVX2 header key's masks, one at a time and in batches of every size around its row
+/// groups (two and four samples) and its eight lanes, are the portable (RustCrypto) key's.
 #[test]
 fn chacha20_avx2_masks_match_the_portable_key() {
     use crate::backend::{Backend, Portable};
@@ -502,7 +503,7 @@ fn chacha20_avx2_masks_match_the_portable_key() {
     for sample in &samples {
         assert_eq!(avx2.mask(sample), portable.mask(sample), "{sample:?}");
     }
-    for n in [1, 2, 7, 8, 9, 16, 17, 20] {
+    for n in [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 20] {
         let mut got = std::vec![[0u8; 5]; n];
         avx2.masks(&samples[..n], &mut got);
         let want: Vec<[u8; 5]> = samples[..n].iter().map(|s| portable.mask(s)).collect();
