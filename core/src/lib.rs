@@ -22,8 +22,8 @@
 //!   connections on one socket.
 //! - Ciphers sit behind [`backend::Backend`], which takes whole packets, one or a batch:
 //!   [`backend::Auto`] (the default) picks fused AES-GCM (AVX-512, AVX2 or AES-NI) and
-//!   ChaCha20-Poly1305 (AVX-512) on x86_64 where the CPU has them, [`backend::Portable`]
-//!   (RustCrypto) otherwise.
+//!   ChaCha20-Poly1305 (AVX-512 or AVX2) on x86_64 where the CPU has them,
+//!   [`backend::Portable`] (RustCrypto) otherwise.
 //!
 //! Features: `std` implements `std::error::Error`; `defmt` derives `defmt::Format`, for
 //! firmware. `defmt` names its interned strings with JSON, which a shared library's export

@@ -16,8 +16,8 @@
 //!   against.
 //! - [`Auto`]: the fastest [`Implementation`] this CPU has (x86_64: fused AES-GCM on VAES and
 //!   VPCLMULQDQ over 512-bit or 256-bit registers, or AES-NI and PCLMULQDQ; ChaCha20-Poly1305
-//!   on AVX-512), [`Portable`] elsewhere and for what the fused code does not cover. The flows'
-//!   default.
+//!   on AVX-512 or AVX2), [`Portable`] elsewhere and for what the fused code does not cover.
+//!   The flows' default.
 
 mod auto;
 mod portable;
