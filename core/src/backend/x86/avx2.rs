@@ -133,13 +133,12 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
         _mm256_set_epi32(0, 0, 0, c.wrapping_add(1), 0, 0, 0, c),
     );
     let two = _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 2);
-    // SAFETY: `powers_from(n)` and `folded_from(n)` point at 64 readable bytes for n in
-    // 1 ..= 16, so 32 are readable too.
-    let load_powers = |n: usize| unsafe {
-        (
-            _mm256_loadu_si256(powers.powers_from(n).cast()),
-            _mm256_loadu_si256(powers.folded_from(n).cast()),
-        )
+    // Two powers and their folded halves. SAFETY: `powers_from(n)` points at 64 readable
+    // bytes for n in 1 ..= 16, so 32 are readable too.
+    let load_powers = |n: usize| {
+        let power = unsafe { _mm256_loadu_si256(powers.powers_from(n).cast()) };
+        let folded = _mm256_xor_si256(power, _mm256_shuffle_epi32(power, 0x4e));
+        (power, folded)
     };
     let wide_powers: [(__m256i, __m256i); VECTORS] =
         core::array::from_fn(|i| load_powers(BLOCKS - 2 * i));

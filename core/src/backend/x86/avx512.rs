@@ -166,13 +166,12 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
         ),
     );
     let four = _mm512_set_epi32(0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4);
-    // SAFETY: `powers_from(n)` and `folded_from(n)` point at 64 readable bytes for n in
-    // 1 ..= 16.
-    let load_powers = |n: usize| unsafe {
-        (
-            _mm512_loadu_si512(powers.powers_from(n).cast()),
-            _mm512_loadu_si512(powers.folded_from(n).cast()),
-        )
+    // Four powers and their folded halves. SAFETY: `powers_from(n)` points at 64 readable
+    // bytes for n in 1 ..= 16.
+    let load_powers = |n: usize| {
+        let power = unsafe { _mm512_loadu_si512(powers.powers_from(n).cast()) };
+        let folded = _mm512_xor_si512(power, _mm512_shuffle_epi32(power, _MM_PERM_BADC));
+        (power, folded)
     };
     let wide_powers: [(__m512i, __m512i); VECTORS] =
         core::array::from_fn(|i| load_powers(POWERS - 4 * i));

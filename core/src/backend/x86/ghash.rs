@@ -30,12 +30,13 @@ pub(super) fn polynomial() -> __m128i {
 }
 
 /// The powers H^16 .. H^1 of a hash key, highest first, then three zero blocks so that a
-/// 64-byte load starting at any power stays inside (the zero lanes meet zeroed data); and
-/// beside each power the XOR of its two halves (in both), for Karatsuba's middle product.
+/// 64-byte load starting at any power stays inside (the zero lanes meet zeroed data).
+/// Karatsuba's folded halves of each power are not kept: two instructions per loaded vector
+/// make them, and a flow's key state, read from memory when many flows take turns, stays a
+/// third smaller.
 #[derive(Clone)]
 pub(super) struct KeyPowers {
     powers: [[u8; 16]; POWERS + 3],
-    folded: [[u8; 16]; POWERS + 3],
 }
 
 impl KeyPowers {
@@ -49,15 +50,12 @@ impl KeyPowers {
         let fold = _mm_set_epi32(0xc200_0000_u32 as i32, 1, 0, 1);
         let h = _mm_xor_si128(_mm_add_epi64(h, h), _mm_and_si128(carries, fold));
         let mut powers = [[0; 16]; POWERS + 3];
-        let mut folded = [[0; 16]; POWERS + 3];
         let mut power = h;
-        for (slot, fold) in powers[..POWERS].iter_mut().zip(&mut folded).rev() {
+        for slot in powers[..POWERS].iter_mut().rev() {
             store(slot, power);
-            let halves = _mm_xor_si128(power, _mm_shuffle_epi32(power, 0x4e));
-            store(fold, halves);
             power = multiply(power, h);
         }
-        KeyPowers { powers, folded }
+        KeyPowers { powers }
     }
 
     /// H^n, for n in 1 ..= 16.
@@ -72,17 +70,11 @@ impl KeyPowers {
     pub(super) fn powers_from(&self, n: usize) -> *const u8 {
         self.powers[POWERS - n..].as_ptr().cast()
     }
-
-    /// Like [`powers_from`](Self::powers_from), for the folded halves.
-    pub(super) fn folded_from(&self, n: usize) -> *const u8 {
-        self.folded[POWERS - n..].as_ptr().cast()
-    }
 }
 
 impl Drop for KeyPowers {
     fn drop(&mut self) {
         self.powers.zeroize();
-        self.folded.zeroize();
     }
 }
 
