@@ -5,8 +5,9 @@
 //! units, where one block's multiplication waits for the one before; so whole runs of four
 //! blocks are hashed as h = (h + m0)·r⁴ + m1·r³ + m2·r² + m3·r, four independent
 //! multiplications and one reduction. The powers of r are computed per packet (the one-time
-//! key changes with every packet): r² to r⁴ always, r⁵ to r⁸ only for a run long enough for the
-//! vector units.
+//! key changes with every packet): r² to r⁴ when a run of four blocks first needs them (a
+//! short packet's pieces seldom do), r⁵ to r⁸ only for a run long enough for the vector
+//! units.
 
 use zeroize::Zeroize;
 
@@ -121,8 +122,10 @@ fn limbs(block: &[u8; 16]) -> [u64; 3] {
 
 /// Poly1305 in progress, fed in pieces of any length.
 pub(super) struct Poly1305 {
-    /// r, r², r³, r⁴.
+    /// r, then r², r³, r⁴ once `raised`: a short packet's hash never needs them, and they
+    /// are three multiplications.
     powers: [Multiplier; 4],
+    raised: bool,
     /// Where long runs go: the CPU has what it needs.
     engine: Engine,
     h: [u64; 3],
@@ -142,16 +145,27 @@ impl Poly1305 {
         let r1 = ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff;
         let r2 = (t1 >> 24) & 0x00f_ffff_fc0f;
         let r = Multiplier::new([r0, r1, r2]);
-        let r2 = r.times(&r);
-        let (r3, r4) = (r2.times(&r), r2.times(&r2));
         Poly1305 {
-            powers: [r, r2, r3, r4],
+            powers: [r; 4],
+            raised: false,
             engine,
             h: [0; 3],
             pad: [word(16), word(24)],
             pending: [0; 16],
             pending_len: 0,
         }
+    }
+
+    /// r to r⁴, computing r² to r⁴ the first time.
+    #[inline]
+    fn raised(&mut self) -> &[Multiplier; 4] {
+        if !self.raised {
+            let r = self.powers[0];
+            let r2 = r.times(&r);
+            self.powers[1..].copy_from_slice(&[r2, r2.times(&r), r2.times(&r2)]);
+            self.raised = true;
+        }
+        &self.powers
     }
 
     /// Hashes `data` as the continuation of the current section.
@@ -190,14 +204,18 @@ impl Poly1305 {
                 Engine::Avx2 => {
                     let (eights, others) = blocks.as_chunks::<{ avx2::BLOCKS }>();
                     let higher = self.higher_powers();
+                    let (h, powers) = (self.h, self.raised());
                     // SAFETY: the engine is only chosen on a CPU with AVX2.
-                    self.h = unsafe { avx2::absorb(self.h, eights, &self.powers, &higher) };
+                    self.h = unsafe { avx2::absorb(h, eights, powers, &higher) };
                     blocks = others;
                 }
                 Engine::Integer => {}
             }
         }
         let (fours, ones) = blocks.as_chunks::<4>();
+        if !fours.is_empty() {
+            self.raised();
+        }
         for [m0, m1, m2, m3] in fours {
             let [a, b, c] = limbs(m0);
             let mut columns = Columns::default();
@@ -222,17 +240,19 @@ impl Poly1305 {
     /// The section so far must end on a block boundary.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn vector_run(&self, chunks: usize) -> vector::Run {
+    pub(super) fn vector_run(&mut self, chunks: usize) -> vector::Run {
         debug_assert_eq!(self.pending_len, 0);
-        vector::Run::new(self.h, chunks, &self.powers, &self.higher_powers())
+        let higher = self.higher_powers();
+        vector::Run::new(self.h, chunks, &self.powers, &higher)
     }
 
     /// r⁵ to r⁸, for the vector units' runs: computed per run, as few packets are long
     /// enough to need them.
     #[inline]
-    fn higher_powers(&self) -> [Multiplier; 4] {
-        let r4 = &self.powers[3];
-        core::array::from_fn(|i| r4.times(&self.powers[i]))
+    fn higher_powers(&mut self) -> [Multiplier; 4] {
+        let powers = self.raised();
+        let r4 = &powers[3];
+        core::array::from_fn(|i| r4.times(&powers[i]))
     }
 
     /// Takes the hash back from a finished run.
