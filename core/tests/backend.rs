@@ -7,7 +7,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use proptest::prelude::*;
 use quicseal::CipherSuite;
 use quicseal::backend::{
-    Auto, Backend, BatchBuffers, HeaderKey, Implementation, PacketKey, Payload, Portable,
+    Auto, Backend, BatchBuffers, HeaderKey, Implementation, OpenJob, PacketKey, Payload, Portable,
     SAMPLE_LEN, SealJob, Sealed,
 };
 use quicseal::sg::{SgDestination, SgSource};
@@ -191,7 +191,8 @@ proptest! {
 
     /// `seal_batch` (which a backend may do several packets at a time) gives each packet
     /// what the one-shot crates and RustCrypto's header protection give it, from a source
-    /// and into a destination cut anywhere, and in place; `masks` gives what `mask` does.
+    /// and into a destination cut anywhere, and in place; `masks` gives what `mask` does;
+    /// `open_batch` gives back each packet's cleartext and the tag it was sealed with.
     #[test]
     fn batches_match_the_one_shot_crates(
         suite in prop::sample::select(CipherSuite::ALL.to_vec()),
@@ -268,6 +269,24 @@ proptest! {
         header_key.masks(&samples, &mut masks);
         let expected_masks: Vec<[u8; 5]> = expected.iter().map(|(_, _, mask)| *mask).collect();
         prop_assert_eq!(masks, expected_masks);
+
+        let mut sealed_bytes = vec![0xee; source.len()];
+        for ((ciphertext, _, _), job) in expected.iter().zip(&seal_jobs) {
+            sealed_bytes[job.dst_at..job.dst_at + job.len].copy_from_slice(ciphertext);
+        }
+        let open_jobs: Vec<OpenJob<'_>> = seal_jobs
+            .iter()
+            .map(|job| OpenJob { nonce: job.nonce, aad: job.aad, at: job.dst_at, len: job.len })
+            .collect();
+        let mut tags = vec![[0u8; 16]; jobs.len()];
+        packet_key.open_batch(&mut sealed_bytes, &open_jobs, &mut tags);
+        for (i, ((_, _, text, _), (job, (_, tag, _)))) in
+            jobs.iter().zip(open_jobs.iter().zip(&expected)).enumerate()
+        {
+            prop_assert_eq!(&sealed_bytes[job.at..job.at + job.len], text.as_slice(), "packet {} opened", i);
+            prop_assert_eq!(tags[i].as_slice(), tag.as_slice(), "packet {} tag", i);
+        }
+        prop_assert_eq!(sealed_bytes, source, "the gaps between the payloads untouched");
     }
 }
 

@@ -7,8 +7,8 @@ use super::x86::{
     ChaCha20Poly1305Key, Width,
 };
 use super::{
-    Backend, BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, Payload, SAMPLE_LEN, SealJob,
-    Sealed, TAG_LEN, seal_each,
+    Backend, BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, PacketKey, Payload, SAMPLE_LEN,
+    SealJob, Sealed, TAG_LEN, open_each, seal_each,
 };
 use crate::{CipherSuite, Error};
 
@@ -281,6 +281,24 @@ impl PacketKey for AutoPacketKey {
             PacketKeyInner::ChaCha20Poly1305(key) => key.open(nonce, aad, payload),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305Avx2(key) => key.open(nonce, aad, payload),
+        }
+    }
+
+    #[inline]
+    fn batches_opens(&self) -> bool {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(_) => true,
+            _ => false,
+        }
+    }
+
+    #[inline]
+    fn open_batch(&self, buffer: &mut [u8], jobs: &[OpenJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(key) => key.open_batch(buffer, jobs, tags),
+            _ => open_each(self, buffer, jobs, tags),
         }
     }
 }

@@ -16,7 +16,8 @@ use super::poly1305::{Engine, Poly1305, VECTOR_LANES};
 use super::walk;
 use crate::Error;
 use crate::backend::{
-    BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
+    BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, Payload, SAMPLE_LEN, SealJob, Sealed,
+    TAG_LEN,
 };
 
 /// Bytes of one ChaCha20 block.
@@ -210,7 +211,7 @@ impl ChaCha20Poly1305Key {
     ) {
         let mut first = 0;
         while first < jobs.len() {
-            let group = group_len(&jobs[first..]);
+            let group = group_len(jobs[first..].iter().map(|job| job.len));
             let range = first..first + group;
             if let [job] = &jobs[range.clone()] {
                 let payload = &mut buffers.payload(job);
@@ -240,15 +241,35 @@ impl ChaCha20Poly1305Key {
         jobs: &[SealJob<'_>],
         sealed: &mut [Sealed],
     ) {
+        let keystream = self.group_keystream(jobs.iter().map(|job| (&job.nonce, job.len)));
+        let mut lane = 0;
+        for (job, sealed) in jobs.iter().zip(sealed) {
+            let end = lane + blocks(job.len);
+            let stream = keystream.bytes().get(lane * BLOCK..end * BLOCK);
+            debug_assert!(stream.is_some(), "group_len keeps a group within the lanes");
+            if let Some(stream) = stream {
+                sealed.tag = self.seal_with(stream, job.aad, &mut buffers.payload(job));
+            }
+            lane = end;
+        }
+    }
+
+    /// The keystream of short packets (nonce and payload length each) that fit in the lanes,
+    /// from one sixteen-lane call: lane by lane each packet's counters 0, 1, ... and its nonce.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn group_keystream<'n>(
+        &self,
+        packets: impl Iterator<Item = (&'n [u8; NONCE_LEN], usize)>,
+    ) -> Keystream {
         let mut counters = [0u32; LANES];
         let mut nonces = [[0u32; LANES]; 3];
         let mut lane = 0;
-        for job in jobs {
+        for (nonce, len) in packets {
             let words: [u32; 3] = core::array::from_fn(|w| {
-                let bytes = &job.nonce[4 * w..4 * w + 4];
+                let bytes = &nonce[4 * w..4 * w + 4];
                 u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
             });
-            for counter in 0..blocks(job.len) {
+            for counter in 0..blocks(len) {
                 if lane < LANES {
                     counters[lane] = counter as u32;
                     for (nonce, word) in nonces.iter_mut().zip(words) {
@@ -264,16 +285,74 @@ impl ChaCha20Poly1305Key {
             chacha20::vertical(&KeyWords::new(&self.key), load(counters), nonces.map(load));
         let mut keystream = Keystream::new();
         keystream.fill([chacha20::transpose(vertical)]);
+        keystream
+    }
+
+    /// Opens a batch in place, sixteen lanes at a time as [`seal_batch`](Self::seal_batch)
+    /// seals: short packets in groups whose keystream blocks share one call, longer ones one
+    /// by one. A packet alone waits for a whole keystream call's chain; here a chain serves
+    /// several packets.
+    pub(in crate::backend) fn open_batch(
+        &self,
+        buffer: &mut [u8],
+        jobs: &[OpenJob<'_>],
+        tags: &mut [[u8; TAG_LEN]],
+    ) {
+        let mut first = 0;
+        while first < jobs.len() {
+            let group = group_len(jobs[first..].iter().map(|job| job.len));
+            let range = first..first + group;
+            match (&jobs[range.clone()], tags.get_mut(range)) {
+                ([job], Some([tag])) => {
+                    *tag = self.open(&job.nonce, job.aad, Payload::InPlace(job.payload(buffer)));
+                }
+                (jobs, Some(tags)) => {
+                    // SAFETY: the key exists, so the CPU has AVX-512.
+                    unsafe { self.open_group(buffer, jobs, tags) }
+                }
+                (_, None) => return,
+            }
+            first += group;
+        }
+    }
+
+    /// Opens short packets whose blocks, one-time key's included, fit in sixteen lanes, from
+    /// one keystream call.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn open_group(&self, buffer: &mut [u8], jobs: &[OpenJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
+        let keystream = self.group_keystream(jobs.iter().map(|job| (&job.nonce, job.len)));
         let mut lane = 0;
-        for (job, sealed) in jobs.iter().zip(sealed) {
+        for (job, tag) in jobs.iter().zip(tags) {
             let end = lane + blocks(job.len);
             let stream = keystream.bytes().get(lane * BLOCK..end * BLOCK);
             debug_assert!(stream.is_some(), "group_len keeps a group within the lanes");
             if let Some(stream) = stream {
-                sealed.tag = self.seal_with(stream, job.aad, &mut buffers.payload(job));
+                *tag = self.open_with(stream, job.aad, job.payload(buffer));
             }
             lane = end;
         }
+    }
+
+    /// Opens `payload` in place with `keystream`, computed ahead: block 0 (the one-time key),
+    /// then at least the payload's length. The ciphertext is hashed before it is decrypted.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn open_with(&self, keystream: &[u8], aad: &[u8], payload: &mut [u8]) -> [u8; TAG_LEN] {
+        let (Some(one_time_key), Some(stream)) =
+            (keystream.first_chunk::<32>(), keystream.get(BLOCK..))
+        else {
+            return [0; TAG_LEN];
+        };
+        debug_assert!(stream.len() >= payload.len());
+        let mut poly = Poly1305::new(one_time_key, self.poly1305);
+        poly.absorb(aad);
+        poly.pad();
+        poly.absorb(payload);
+        poly.pad();
+        let at = payload.as_mut_ptr();
+        // SAFETY: the keystream holds at least the payload's length; in place. The key exists,
+        // so the CPU has AVX-512.
+        unsafe { chacha20::xor_with(stream.as_ptr(), at, at, payload.len().min(stream.len())) };
+        poly.finish(&lengths(aad.len(), payload.len()))
     }
 
     /// Seals `payload` with `keystream`, computed ahead: block 0 (the one-time key), then at
@@ -562,13 +641,13 @@ fn blocks(len: usize) -> usize {
     1 + len.div_ceil(BLOCK)
 }
 
-/// How many of `jobs`, from the first, one keystream call serves: those short enough to
-/// group whose blocks fit in the lanes, and at least one.
-fn group_len(jobs: &[SealJob<'_>]) -> usize {
+/// How many packets, from the first, of payloads `lens` long, one keystream call serves:
+/// those short enough to group whose blocks fit in the lanes, and at least one.
+fn group_len(lens: impl Iterator<Item = usize>) -> usize {
     let mut lanes = 0;
     let mut count = 0;
-    for job in jobs {
-        let needed = blocks(job.len);
+    for len in lens {
+        let needed = blocks(len);
         if needed > MAX_GROUPED_BLOCKS || lanes + needed > LANES {
             break;
         }
