@@ -523,13 +523,39 @@ pub(crate) fn open_in_place<B: Backend>(
     header: &CleartextHeader,
     packet: &mut [u8],
 ) -> Result<(), Error> {
+    let expected = decrypt_in_place(generation, packet_number, header, packet);
+    release_in_place(header, packet, &expected)
+}
+
+/// Decrypts the payload of `packet` (laid out as for [`open_in_place`]) under
+/// `packet_number`'s nonce, releasing nothing: returns the tag its ciphertext should carry.
+/// Decrypting is a keystream XOR, so doing it again under the same number restores the
+/// ciphertext: how a receiver undoes a batch's guess at a packet number that proved wrong.
+pub(crate) fn decrypt_in_place<B: Backend>(
+    generation: &Generation<B>,
+    packet_number: u64,
+    header: &CleartextHeader,
+    packet: &mut [u8],
+) -> [u8; TAG_LEN] {
+    let payload_end = packet.len() - TAG_LEN;
+    let nonce = nonce(&generation.iv, packet_number);
+    let payload = &mut packet[header.len..payload_end];
+    generation
+        .key
+        .open(&nonce, header.as_bytes(), Payload::InPlace(payload))
+}
+
+/// Ends opening `packet` in place once its payload is decrypted and `expected` is the tag
+/// its ciphertext should carry: on a match (and reserved bits zero) the cleartext header
+/// goes in front; otherwise the payload is zeroed.
+pub(crate) fn release_in_place(
+    header: &CleartextHeader,
+    packet: &mut [u8],
+    expected: &[u8; TAG_LEN],
+) -> Result<(), Error> {
     let (head, rest) = packet.split_at_mut(header.len);
     let (payload, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
-    let nonce = nonce(&generation.iv, packet_number);
-    let expected = generation
-        .key
-        .open(&nonce, header.as_bytes(), Payload::InPlace(&mut *payload));
-    match verdict(&expected, tag, header) {
+    match verdict(expected, tag, header) {
         Ok(()) => {
             head.copy_from_slice(header.as_bytes());
             Ok(())

@@ -1,9 +1,10 @@
 //! The receiving direction: opens 1-RTT packets and follows the peer's key updates.
 
-use crate::backend::{Auto, Backend, HeaderKey, MASK_LEN, SAMPLE_LEN, TAG_LEN};
+use crate::backend::{Auto, Backend, HeaderKey, MASK_LEN, OpenJob, PacketKey, SAMPLE_LEN, TAG_LEN};
 use crate::flow::{Datagram, FlowConfig, Outcome, PacketInfo};
 use crate::generation::{Generation, KeySet};
 use crate::gso::{OPEN_GROUP, each_datagram};
+use crate::keys::nonce;
 use crate::packet_number::MAX_PACKET_NUMBER;
 use crate::protect::{self, CleartextHeader, HeaderFormat, Placement};
 use crate::sg::{SgDestination, SgSource};
@@ -22,6 +23,15 @@ fn packet_sample(format: HeaderFormat, datagram: &[u8]) -> Option<[u8; SAMPLE_LE
     .ok()?;
     let packet = datagram.get(passthrough_len..).filter(|p| !p.is_empty())?;
     format.sample(packet, 0, packet.len()).ok()
+}
+
+/// A datagram of a group opened ahead, in a batch: the packet number it was opened under
+/// (the number it decodes to if the datagrams before it authenticate) and the tag its
+/// ciphertext should carry.
+#[derive(Clone, Copy)]
+struct Guess {
+    number: u64,
+    tag: [u8; TAG_LEN],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,7 +175,7 @@ impl<B: Backend> RxFlow<B> {
     /// cleartext at the same place (the tag's 16 bytes after them are left as they were); on
     /// an authentication failure the payload is zeroed.
     pub fn open_in_place(&mut self, datagram: &mut [u8]) -> Result<Datagram, Error> {
-        let outcome = self.try_open_in_place(datagram, None);
+        let outcome = self.try_open_in_place(datagram, None, None);
         self.count(outcome)
     }
 
@@ -235,7 +245,10 @@ impl<B: Backend> RxFlow<B> {
     /// Opens a group of at most [`OPEN_GROUP`] datagrams of a GRO batch, each `segment_size`
     /// bytes (the last may be shorter), their outcomes to `results`. A header key that
     /// batches its masks (ChaCha20's, whose mask is a long dependent chain) takes the
-    /// group's samples together first and computes them side by side.
+    /// group's samples together first and computes them side by side; a packet key that
+    /// batches its opens then decrypts the group's packets together too ([`open_ahead`]).
+    ///
+    /// [`open_ahead`]: Self::open_ahead
     pub(crate) fn open_group(
         &mut self,
         group: &mut [u8],
@@ -263,24 +276,123 @@ impl<B: Backend> RxFlow<B> {
         }
         let mut masks = [[0; MASK_LEN]; OPEN_GROUP];
         self.keys.header_key.masks(&samples[..count], &mut masks);
+        // Each datagram's mask, where it had a sample.
+        let mut datagram_masks = [None; OPEN_GROUP];
         let mut masks = masks.into_iter();
-        let mut sampled = sampled.into_iter();
+        for (mask, sampled) in datagram_masks.iter_mut().zip(sampled) {
+            if sampled {
+                *mask = masks.next();
+            }
+        }
+        // No payload is longer than a segment less its tag.
+        let guesses = if self
+            .keys
+            .current
+            .key
+            .batches_opens(segment_size.saturating_sub(TAG_LEN))
+        {
+            self.open_ahead(group, segment_size, &datagram_masks)
+        } else {
+            [None; OPEN_GROUP]
+        };
+        let mut index = 0;
         each_datagram(group, segment_size, results, |datagram| {
-            let mask = match sampled.next() {
-                Some(true) => masks.next(),
-                _ => None,
-            };
-            let outcome = self.try_open_in_place(datagram, mask);
+            let mask = datagram_masks.get(index).copied().flatten();
+            let guess = guesses.get(index).copied().flatten();
+            index += 1;
+            let outcome = self.try_open_in_place(datagram, mask, guess);
             self.count(outcome)
         });
     }
 
+    /// Decrypts a group's packets ahead, in one batch, under the current keys and the packet
+    /// numbers they decode to if every datagram before them authenticates: which number a
+    /// datagram decodes to, and so its nonce, depends on the largest number received so far.
+    /// Stops at the first datagram it cannot read or whose packet would not use the current
+    /// keys (a key update, a late packet of the previous generation): those after it open one
+    /// by one. Changes no state of the flow; the datagrams' payloads are decrypted, their
+    /// headers still protected. Each datagram then opens in order as usual and takes its
+    /// guess where the number it really decodes to is the guessed one; where not (a datagram
+    /// before it failed, and the failure moved where the numbers wrap), its payload is
+    /// decrypted again under the guess, which restores the ciphertext, and opened afresh.
+    fn open_ahead(
+        &self,
+        group: &mut [u8],
+        segment_size: usize,
+        masks: &[Option<[u8; MASK_LEN]>; OPEN_GROUP],
+    ) -> [Option<Guess>; OPEN_GROUP] {
+        let mut guesses = [None; OPEN_GROUP];
+        if self.counters.auth_failures >= self.limits.integrity {
+            return guesses;
+        }
+        let format = self.config.header_format();
+        let generation = &self.keys.current;
+        let mut headers = [CleartextHeader::EMPTY; OPEN_GROUP];
+        // Per packet opened ahead: its datagram's index, its number, its payload's range.
+        let mut packets = [(0, 0, 0, 0); OPEN_GROUP];
+        let mut count = 0;
+        let (mut largest, mut first) = (self.largest_received, self.current_first);
+        for (index, (datagram, mask)) in group.chunks(segment_size.max(1)).zip(masks).enumerate() {
+            let Ok((passthrough_len, _)) = leading_long_packets(
+                |i| datagram.get(i).copied(),
+                datagram.len(),
+                UnknownVersions::PassThrough,
+            ) else {
+                break;
+            };
+            let Some(packet) = datagram.get(passthrough_len..).filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            let Some(header) =
+                mask.and_then(|mask| format.unprotect_with(&mask, packet, 0, packet.len()).ok())
+            else {
+                break;
+            };
+            let number = header.packet_number().decode(largest);
+            let (Some(slot), Some(entry)) = (headers.get_mut(count), packets.get_mut(count)) else {
+                break;
+            };
+            if self.key_slot_after(first, header.key_phase(), number) != KeySlot::Current {
+                break;
+            }
+            largest = Some(largest.map_or(number, |l| l.max(number)));
+            first = Some(first.map_or(number, |f| f.min(number)));
+            let at = index * segment_size + passthrough_len + header.len();
+            let len = packet.len().saturating_sub(header.len() + TAG_LEN);
+            (*slot, *entry) = (header, (index, number, at, len));
+            count += 1;
+        }
+        // One packet gains nothing from a batch.
+        if count < 2 {
+            return guesses;
+        }
+        let jobs: [OpenJob<'_>; OPEN_GROUP] = core::array::from_fn(|k| {
+            let (_, number, at, len) = packets[k];
+            OpenJob {
+                nonce: nonce(&generation.iv, number),
+                aad: headers[k].as_bytes(),
+                at,
+                len,
+            }
+        });
+        let mut tags = [[0; TAG_LEN]; OPEN_GROUP];
+        generation.key.open_batch(group, &jobs[..count], &mut tags);
+        for (&(index, number, _, _), tag) in packets[..count].iter().zip(tags) {
+            if let Some(guess) = guesses.get_mut(index) {
+                *guess = Some(Guess { number, tag });
+            }
+        }
+        guesses
+    }
+
     /// Opens `datagram` in place, its 1-RTT packet's header-protection mask given when the
-    /// caller has computed it already.
+    /// caller has computed it already, and its payload already decrypted under the current
+    /// keys and a guessed packet number when [`open_ahead`](Self::open_ahead) did that.
     fn try_open_in_place(
         &mut self,
         datagram: &mut [u8],
         mask: Option<[u8; MASK_LEN]>,
+        guess: Option<Guess>,
     ) -> Result<Datagram, Error> {
         let len = datagram.len();
         let (passthrough_len, long_packets) = leading_long_packets(
@@ -303,9 +415,27 @@ impl<B: Backend> RxFlow<B> {
             Some(mask) => format.unprotect_with(&mask, &*packet, 0, packet_len)?,
             None => format.unprotect(&self.keys.header_key, &*packet, 0, packet_len)?,
         };
+        let mut guess_used = false;
         let info = self.open_packet(header, packet_len, |generation, number, header| {
-            protect::open_in_place(generation, number, header, packet)
-        })?;
+            guess_used = true;
+            match guess {
+                // The guessed generation is the current one, and so is this packet's: the
+                // guess stopped before any packet that could move the keys on.
+                Some(guess) if guess.number == number => {
+                    protect::release_in_place(header, packet, &guess.tag)
+                }
+                Some(guess) => {
+                    protect::decrypt_in_place(generation, guess.number, header, packet);
+                    protect::open_in_place(generation, number, header, packet)
+                }
+                None => protect::open_in_place(generation, number, header, packet),
+            }
+        });
+        if let (Err(_), Some(guess), false) = (&info, guess, guess_used) {
+            // Refused before decrypting (the integrity limit): the ciphertext back.
+            protect::decrypt_in_place(&self.keys.current, guess.number, &header, packet);
+        }
+        let info = info?;
         Ok(Datagram {
             len: len - TAG_LEN,
             passthrough_len,
@@ -362,10 +492,15 @@ impl<B: Backend> RxFlow<B> {
     /// RFC 9001 §6.5: a different key phase on a packet older than the current generation's
     /// first means the previous keys (while kept); otherwise it is the peer's key update.
     fn key_slot(&self, key_phase: bool, number: u64) -> KeySlot {
+        self.key_slot_after(self.current_first, key_phase, number)
+    }
+
+    /// [`key_slot`](Self::key_slot) with `current_first` as the current generation's first
+    /// packet number.
+    fn key_slot_after(&self, current_first: Option<u64>, key_phase: bool, number: u64) -> KeySlot {
         if key_phase == self.keys.current.key_phase() {
             KeySlot::Current
-        } else if self.previous.is_some() && self.current_first.is_some_and(|first| number < first)
-        {
+        } else if self.previous.is_some() && current_first.is_some_and(|first| number < first) {
             KeySlot::Previous
         } else {
             KeySlot::Next

@@ -285,10 +285,10 @@ impl PacketKey for AutoPacketKey {
     }
 
     #[inline]
-    fn batches_opens(&self) -> bool {
+    fn batches_opens(&self, payload_len: usize) -> bool {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            PacketKeyInner::ChaCha20Poly1305(_) => true,
+            PacketKeyInner::ChaCha20Poly1305(key) => key.batches_opens(payload_len),
             _ => false,
         }
     }

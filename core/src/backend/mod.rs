@@ -246,9 +246,10 @@ pub trait PacketKey {
     ) -> [u8; TAG_LEN];
 
     /// True when [`open_batch`](Self::open_batch) costs less than [`open`](Self::open) for
-    /// each packet, so that a receiver gains from working out a batch's nonces ahead; false by
-    /// default.
-    fn batches_opens(&self) -> bool {
+    /// each packet of payloads up to `payload_len` bytes, so that a receiver gains from
+    /// working out a batch's nonces ahead; false by default.
+    fn batches_opens(&self, payload_len: usize) -> bool {
+        let _ = payload_len;
         false
     }
 

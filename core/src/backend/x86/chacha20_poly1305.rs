@@ -211,7 +211,7 @@ impl ChaCha20Poly1305Key {
     ) {
         let mut first = 0;
         while first < jobs.len() {
-            let group = group_len(jobs[first..].iter().map(|job| job.len));
+            let group = group_len(jobs[first..].iter().map(|job| job.len), MAX_GROUPED_BLOCKS);
             let range = first..first + group;
             if let [job] = &jobs[range.clone()] {
                 let payload = &mut buffers.payload(job);
@@ -288,6 +288,12 @@ impl ChaCha20Poly1305Key {
         keystream
     }
 
+    /// True when payloads of `payload_len` bytes are short enough for
+    /// [`open_batch`](Self::open_batch) to share keystream calls between packets.
+    pub(in crate::backend) fn batches_opens(&self, payload_len: usize) -> bool {
+        blocks(payload_len) <= MAX_GROUPED_OPEN_BLOCKS
+    }
+
     /// Opens a batch in place, sixteen lanes at a time as [`seal_batch`](Self::seal_batch)
     /// seals: short packets in groups whose keystream blocks share one call, longer ones one
     /// by one. A packet alone waits for a whole keystream call's chain; here a chain serves
@@ -300,7 +306,8 @@ impl ChaCha20Poly1305Key {
     ) {
         let mut first = 0;
         while first < jobs.len() {
-            let group = group_len(jobs[first..].iter().map(|job| job.len));
+            let lens = jobs[first..].iter().map(|job| job.len);
+            let group = group_len(lens, MAX_GROUPED_OPEN_BLOCKS);
             let range = first..first + group;
             match (&jobs[range.clone()], tags.get_mut(range)) {
                 ([job], Some([tag])) => {
@@ -636,19 +643,24 @@ const LANES: usize = 16;
 /// lanes, so that a group holds two packets or more; longer packets fill their own calls.
 const MAX_GROUPED_BLOCKS: usize = LANES / 2;
 
+/// Most blocks of a packet opened in a group: a third of the lanes, so that a group holds
+/// three packets or more. Two packets to a call measured no faster than one call each (the
+/// receiver's work to find their nonces ahead eats what the shared call saves).
+const MAX_GROUPED_OPEN_BLOCKS: usize = LANES / 3;
+
 /// Keystream blocks a `len`-byte payload needs, the one-time key's included.
 fn blocks(len: usize) -> usize {
     1 + len.div_ceil(BLOCK)
 }
 
 /// How many packets, from the first, of payloads `lens` long, one keystream call serves:
-/// those short enough to group whose blocks fit in the lanes, and at least one.
-fn group_len(lens: impl Iterator<Item = usize>) -> usize {
+/// those of at most `max_blocks` blocks whose blocks fit in the lanes, and at least one.
+fn group_len(lens: impl Iterator<Item = usize>, max_blocks: usize) -> usize {
     let mut lanes = 0;
     let mut count = 0;
     for len in lens {
         let needed = blocks(len);
-        if needed > MAX_GROUPED_BLOCKS || lanes + needed > LANES {
+        if needed > max_blocks || lanes + needed > LANES {
             break;
         }
         lanes += needed;
