@@ -291,7 +291,7 @@ impl<B: Backend> RxFlow<B> {
             .key
             .batches_opens(segment_size.saturating_sub(TAG_LEN))
         {
-            self.open_ahead(group, segment_size, &datagram_masks)
+            self.open_ahead(group, segment_size, &datagram_masks, results.len())
         } else {
             [None; OPEN_GROUP]
         };
@@ -315,11 +315,13 @@ impl<B: Backend> RxFlow<B> {
     /// guess where the number it really decodes to is the guessed one; where not (a datagram
     /// before it failed, and the failure moved where the numbers wrap), its payload is
     /// decrypted again under the guess, which restores the ciphertext, and opened afresh.
+    /// Only the first `opened` datagrams, those the caller goes on to open, are decrypted.
     fn open_ahead(
         &self,
         group: &mut [u8],
         segment_size: usize,
         masks: &[Option<[u8; MASK_LEN]>; OPEN_GROUP],
+        opened: usize,
     ) -> [Option<Guess>; OPEN_GROUP] {
         let mut guesses = [None; OPEN_GROUP];
         if self.counters.auth_failures >= self.limits.integrity {
@@ -332,7 +334,8 @@ impl<B: Backend> RxFlow<B> {
         let mut packets = [(0, 0, 0, 0); OPEN_GROUP];
         let mut count = 0;
         let (mut largest, mut first) = (self.largest_received, self.current_first);
-        for (index, (datagram, mask)) in group.chunks(segment_size.max(1)).zip(masks).enumerate() {
+        let datagrams = group.chunks(segment_size.max(1)).zip(masks).take(opened);
+        for (index, (datagram, mask)) in datagrams.enumerate() {
             let Ok((passthrough_len, _)) = leading_long_packets(
                 |i| datagram.get(i).copied(),
                 datagram.len(),
