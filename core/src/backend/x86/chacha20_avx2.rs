@@ -15,9 +15,8 @@ use zeroize::Zeroizing;
 
 use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8, vertical_double_round};
 use super::chacha20_header::split;
-use super::chacha20_poly1305::{BLOCK, Keystream, hash_text, lengths};
-use super::poly1305::{Engine, Poly1305};
-use super::walk;
+use super::chacha20_poly1305::{BLOCK, Keystream, PacketCipher, two_passes};
+use super::poly1305::Engine;
 use crate::Error;
 use crate::backend::{HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, Sealed, TAG_LEN};
 
@@ -289,13 +288,12 @@ impl Cipher {
         }
     }
 
-    /// Transforms `len` bytes from `src` to `dst`.
+    /// [`PacketCipher::update`].
     ///
     /// # Safety
-    /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
-    /// disjoint; the CPU must have AVX2.
+    /// As there; the CPU must have AVX2.
     #[target_feature(enable = "avx2")]
-    unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
+    unsafe fn transform(&mut self, src: *const u8, dst: *mut u8, len: usize) {
         let mut done = 0;
         while done < len {
             if self.used == self.filled {
@@ -315,6 +313,18 @@ impl Cipher {
             self.used += take;
             done += take;
         }
+    }
+}
+
+impl PacketCipher for Cipher {
+    fn one_time_key(&self) -> &[u8; 32] {
+        self.buffer.one_time_key()
+    }
+
+    #[inline(always)]
+    unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: forwarded; a `Cipher` is only made on a CPU with AVX2.
+        unsafe { self.transform(src, dst, len) }
     }
 }
 
@@ -373,21 +383,9 @@ impl ChaCha20Poly1305Avx2Key {
         payload: &mut Payload<'_, '_, '_, '_>,
         seal: bool,
     ) -> [u8; TAG_LEN] {
-        let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
-        let mut poly = Poly1305::new(cipher.buffer.one_time_key(), Engine::Avx2);
-        let hash_first = !seal && matches!(payload, Payload::InPlace(_));
-        if hash_first {
-            hash_text(&mut poly, aad, payload, false);
-        }
-        // SAFETY: `walk` hands over ranges valid for `update`, the same or disjoint; AVX2 is
-        // enabled here.
-        walk(payload, |src, dst, len| unsafe {
-            cipher.update(src, dst, len)
-        });
-        if !hash_first {
-            hash_text(&mut poly, aad, payload, seal);
-        }
-        poly.finish(&lengths(aad.len(), payload.len()))
+        let cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
+        // SAFETY: AVX2 is enabled here.
+        unsafe { two_passes(cipher, Engine::Avx2, aad, payload, seal) }
     }
 }
 

@@ -242,15 +242,9 @@ impl ChaCha20Poly1305Key {
         sealed: &mut [Sealed],
     ) {
         let keystream = self.group_keystream(jobs.iter().map(|job| (&job.nonce, job.len)));
-        let mut lane = 0;
-        for (job, sealed) in jobs.iter().zip(sealed) {
-            let end = lane + blocks(job.len);
-            let stream = keystream.bytes().get(lane * BLOCK..end * BLOCK);
-            debug_assert!(stream.is_some(), "group_len keeps a group within the lanes");
-            if let Some(stream) = stream {
-                sealed.tag = self.seal_with(stream, job.aad, &mut buffers.payload(job));
-            }
-            lane = end;
+        let streams = streams(&keystream, jobs.iter().map(|job| job.len));
+        for ((job, sealed), stream) in jobs.iter().zip(sealed).zip(streams) {
+            sealed.tag = self.seal_with(stream, job.aad, &mut buffers.payload(job));
         }
     }
 
@@ -328,15 +322,9 @@ impl ChaCha20Poly1305Key {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     fn open_group(&self, buffer: &mut [u8], jobs: &[OpenJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
         let keystream = self.group_keystream(jobs.iter().map(|job| (&job.nonce, job.len)));
-        let mut lane = 0;
-        for (job, tag) in jobs.iter().zip(tags) {
-            let end = lane + blocks(job.len);
-            let stream = keystream.bytes().get(lane * BLOCK..end * BLOCK);
-            debug_assert!(stream.is_some(), "group_len keeps a group within the lanes");
-            if let Some(stream) = stream {
-                *tag = self.open_with(stream, job.aad, job.payload(buffer));
-            }
-            lane = end;
+        let streams = streams(&keystream, jobs.iter().map(|job| job.len));
+        for ((job, tag), stream) in jobs.iter().zip(tags).zip(streams) {
+            *tag = self.open_with(stream, job.aad, job.payload(buffer));
         }
     }
 
@@ -412,21 +400,9 @@ impl ChaCha20Poly1305Key {
             // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
             return unsafe { self.open_interleaved(nonce, aad, span) };
         }
-        let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
-        let mut poly = Poly1305::new(cipher.one_time_key(), self.poly1305);
-        let hash_first = !seal && matches!(payload, Payload::InPlace(_));
-        if hash_first {
-            hash_text(&mut poly, aad, payload, false);
-        }
-        // SAFETY: `walk` hands over ranges valid for `update`, the same or disjoint, `len`
-        // bytes in all; the key exists, so the CPU has AVX-512.
-        walk(payload, |src, dst, len| unsafe {
-            cipher.update(src, dst, len)
-        });
-        if !hash_first {
-            hash_text(&mut poly, aad, payload, seal);
-        }
-        poly.finish(&lengths(aad.len(), payload.len()))
+        let cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
+        // SAFETY: the key exists, so the CPU has AVX-512.
+        unsafe { two_passes(cipher, self.poly1305, aad, payload, seal) }
     }
 
     /// Seals a payload longer than the first keystream call covers, lying in one piece, with
@@ -669,8 +645,24 @@ fn group_len(lens: impl Iterator<Item = usize>, max_blocks: usize) -> usize {
     count.max(1)
 }
 
+/// Each packet's keystream (its one-time key's block, then its payload's) in a group's
+/// `keystream`, the packets' payloads `lens` long and laid out lane after lane.
+fn streams(
+    keystream: &Keystream,
+    lens: impl Iterator<Item = usize>,
+) -> impl Iterator<Item = &[u8]> {
+    let mut lane = 0;
+    lens.map_while(move |len| {
+        let end = lane + blocks(len);
+        let stream = keystream.bytes().get(lane * BLOCK..end * BLOCK);
+        debug_assert!(stream.is_some(), "group_len keeps a group within the lanes");
+        lane = end;
+        stream
+    })
+}
+
 /// Poly1305's last block: the AAD's and the text's lengths, little-endian.
-pub(super) fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
+fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
     let mut lengths = [0; 16];
     lengths[..8].copy_from_slice(&(aad_len as u64).to_le_bytes());
     lengths[8..].copy_from_slice(&(text_len as u64).to_le_bytes());
@@ -679,7 +671,7 @@ pub(super) fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
 
 /// Hashes the AAD and the ciphertext, each padded: the destination's bytes once sealed, the
 /// source's when opening.
-pub(super) fn hash_text(
+fn hash_text(
     poly: &mut Poly1305,
     aad: &[u8],
     payload: &mut Payload<'_, '_, '_, '_>,
@@ -705,6 +697,49 @@ pub(super) fn hash_text(
         }
     }
     poly.pad();
+}
+
+/// A packet's keystream as [`two_passes`] walks it.
+pub(super) trait PacketCipher {
+    /// The one-time Poly1305 key: the first 32 bytes of block 0.
+    fn one_time_key(&self) -> &[u8; 32];
+
+    /// Transforms the payload's next `len` bytes from `src` to `dst`.
+    ///
+    /// # Safety
+    /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
+    /// disjoint; the CPU must have what the cipher needs.
+    unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize);
+}
+
+/// The cipher over the payload, then Poly1305 over the ciphertext on `engine`, each a simple
+/// loop; the ciphertext is read back from the cache when sealing. Opening in place must
+/// hash the ciphertext before it is overwritten, so there the hash goes first.
+///
+/// # Safety
+/// The CPU must have what `cipher` and `engine` need.
+#[inline(always)]
+pub(super) unsafe fn two_passes(
+    mut cipher: impl PacketCipher,
+    engine: Engine,
+    aad: &[u8],
+    payload: &mut Payload<'_, '_, '_, '_>,
+    seal: bool,
+) -> [u8; TAG_LEN] {
+    let mut poly = Poly1305::new(cipher.one_time_key(), engine);
+    let hash_first = !seal && matches!(payload, Payload::InPlace(_));
+    if hash_first {
+        hash_text(&mut poly, aad, payload, false);
+    }
+    // SAFETY: `walk` hands over ranges valid for `update`, the same or disjoint; the caller
+    // promises the CPU.
+    walk(payload, |src, dst, len| unsafe {
+        cipher.update(src, dst, len)
+    });
+    if !hash_first {
+        hash_text(&mut poly, aad, payload, seal);
+    }
+    poly.finish(&lengths(aad.len(), payload.len()))
 }
 
 /// One packet's keystream in progress, walked in the pieces the payload's segments make.
@@ -742,18 +777,12 @@ impl Cipher {
         }
     }
 
-    /// The one-time Poly1305 key: the first 32 bytes of block 0.
-    fn one_time_key(&self) -> &[u8; 32] {
-        self.buffer.one_time_key()
-    }
-
-    /// Transforms `len` bytes from `src` to `dst`.
+    /// [`PacketCipher::update`]; `len` is at most `self.remaining`.
     ///
     /// # Safety
-    /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
-    /// disjoint; `len` is at most `self.remaining`; the CPU has AVX-512F, AVX-512BW and AVX-512VL.
+    /// As there; the CPU has AVX-512F, AVX-512BW and AVX-512VL.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
+    unsafe fn transform(&mut self, src: *const u8, dst: *mut u8, len: usize) {
         debug_assert!(len <= self.remaining);
         // SAFETY: forwarded.
         let mut done = unsafe { self.xor_buffered(src, dst, len) };
@@ -805,6 +834,18 @@ impl Cipher {
         unsafe { chacha20::xor_with(keystream.as_ptr(), src, dst, take) };
         self.used += take;
         take
+    }
+}
+
+impl PacketCipher for Cipher {
+    fn one_time_key(&self) -> &[u8; 32] {
+        self.buffer.one_time_key()
+    }
+
+    #[inline(always)]
+    unsafe fn update(&mut self, src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: forwarded; a `Cipher` is only made on a CPU with AVX-512.
+        unsafe { self.transform(src, dst, len) }
     }
 }
 
