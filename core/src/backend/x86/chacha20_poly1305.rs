@@ -671,12 +671,7 @@ fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
 
 /// Hashes the AAD and the ciphertext, each padded: the destination's bytes once sealed, the
 /// source's when opening.
-fn hash_text(
-    poly: &mut Poly1305,
-    aad: &[u8],
-    payload: &mut Payload<'_, '_, '_, '_>,
-    sealed: bool,
-) {
+fn hash_text(poly: &mut Poly1305, aad: &[u8], payload: &mut Payload<'_, '_, '_, '_>, sealed: bool) {
     poly.absorb(aad);
     poly.pad();
     match payload {
