@@ -139,18 +139,13 @@ impl Poly1305 {
     /// the CPU must have.
     #[inline]
     pub(super) fn new(key: &[u8; 32], engine: Engine) -> Poly1305 {
-        let word = |i: usize| u64::from_le_bytes(core::array::from_fn(|j| key[i + j]));
-        let (t0, t1) = (word(0), word(8));
-        let r0 = t0 & 0xffc_0fff_ffff;
-        let r1 = ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff;
-        let r2 = (t1 >> 24) & 0x00f_ffff_fc0f;
-        let r = Multiplier::new([r0, r1, r2]);
+        let (r, pad) = split_key(key);
         Poly1305 {
             powers: [r; 4],
             raised: false,
             engine,
             h: [0; 3],
-            pad: [word(16), word(24)],
+            pad,
             pending: [0; 16],
             pending_len: 0,
         }
@@ -289,53 +284,133 @@ impl Poly1305 {
     #[inline]
     pub(super) fn finish(mut self, lengths: &[u8; 16]) -> [u8; 16] {
         self.block(lengths);
-        let [mut h0, mut h1, mut h2] = self.h;
-        let mut c;
-        // Two rounds of carries bring every limb within its width.
-        for _ in 0..2 {
-            c = h1 >> 44;
-            h1 &= MASK44;
-            h2 += c;
-            c = h2 >> 42;
-            h2 &= MASK42;
-            h0 += c * 5;
-            c = h0 >> 44;
-            h0 &= MASK44;
-            h1 += c;
-        }
-        // h - p, chosen without a branch when it does not borrow.
-        let mut g0 = h0 + 5;
-        c = g0 >> 44;
-        g0 &= MASK44;
-        let mut g1 = h1 + c;
-        c = g1 >> 44;
-        g1 &= MASK44;
-        let mut g2 = (h2 + c).wrapping_sub(1 << 42);
-        let keep_g = (g2 >> 63).wrapping_sub(1);
-        g0 &= keep_g;
-        g1 &= keep_g;
-        g2 &= keep_g;
-        let keep_h = !keep_g;
-        h0 = (h0 & keep_h) | g0;
-        h1 = (h1 & keep_h) | g1;
-        h2 = (h2 & keep_h) | g2;
-        // + s, mod 2^128.
-        let [t0, t1] = self.pad;
-        h0 += t0 & MASK44;
-        c = h0 >> 44;
-        h0 &= MASK44;
-        h1 += (((t0 >> 44) | (t1 << 20)) & MASK44) + c;
+        tag(self.h, self.pad)
+    }
+}
+
+/// The one-time key's halves: r, clamped, as a multiplier, and s.
+#[inline]
+fn split_key(key: &[u8; 32]) -> (Multiplier, [u64; 2]) {
+    let word = |i: usize| u64::from_le_bytes(core::array::from_fn(|j| key[i + j]));
+    let (t0, t1) = (word(0), word(8));
+    let r0 = t0 & 0xffc_0fff_ffff;
+    let r1 = ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff;
+    let r2 = (t1 >> 24) & 0x00f_ffff_fc0f;
+    (Multiplier::new([r0, r1, r2]), [word(16), word(24)])
+}
+
+/// The tag from the final hash `h` (partly reduced) and s: h fully reduced mod 2^130 - 5,
+/// plus s.
+#[inline]
+fn tag(h: [u64; 3], pad: [u64; 2]) -> [u8; 16] {
+    let [mut h0, mut h1, mut h2] = h;
+    let mut c;
+    // Two rounds of carries bring every limb within its width.
+    for _ in 0..2 {
         c = h1 >> 44;
         h1 &= MASK44;
-        h2 += ((t1 >> 24) & MASK42) + c;
+        h2 += c;
+        c = h2 >> 42;
         h2 &= MASK42;
-        let low = h0 | (h1 << 44);
-        let high = (h1 >> 20) | (h2 << 24);
-        let mut tag = [0; 16];
-        tag[..8].copy_from_slice(&low.to_le_bytes());
-        tag[8..].copy_from_slice(&high.to_le_bytes());
-        tag
+        h0 += c * 5;
+        c = h0 >> 44;
+        h0 &= MASK44;
+        h1 += c;
     }
+    // h - p, chosen without a branch when it does not borrow.
+    let mut g0 = h0 + 5;
+    c = g0 >> 44;
+    g0 &= MASK44;
+    let mut g1 = h1 + c;
+    c = g1 >> 44;
+    g1 &= MASK44;
+    let mut g2 = (h2 + c).wrapping_sub(1 << 42);
+    let keep_g = (g2 >> 63).wrapping_sub(1);
+    g0 &= keep_g;
+    g1 &= keep_g;
+    g2 &= keep_g;
+    let keep_h = !keep_g;
+    h0 = (h0 & keep_h) | g0;
+    h1 = (h1 & keep_h) | g1;
+    h2 = (h2 & keep_h) | g2;
+    // + s, mod 2^128.
+    let [t0, t1] = pad;
+    h0 += t0 & MASK44;
+    c = h0 >> 44;
+    h0 &= MASK44;
+    h1 += (((t0 >> 44) | (t1 << 20)) & MASK44) + c;
+    c = h1 >> 44;
+    h1 &= MASK44;
+    h2 += ((t1 >> 24) & MASK42) + c;
+    h2 &= MASK42;
+    let low = h0 | (h1 << 44);
+    let high = (h1 >> 20) | (h2 << 24);
+    let mut tag = [0; 16];
+    tag[..8].copy_from_slice(&low.to_le_bytes());
+    tag[8..].copy_from_slice(&high.to_le_bytes());
+    tag
+}
+
+/// The tags of up to eight messages hashed side by side on the vector units (AVX-512 IFMA),
+/// one in each lane, for packets too short for one message's hash to fill the lanes: one
+/// step multiplies all eight messages' running hashes, each by its own r. Message j is
+/// `aads[j]` then `texts[j]`, each zero-padded to whole blocks, then `lengths`, under the
+/// one-time key `keys[j]`; every message's AAD and text must be as long as the first
+/// message's. `tags[j]` gets message j's tag.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(super) fn tags_side_by_side(
+    keys: &[&[u8; 32]],
+    aads: &[&[u8]],
+    texts: &[&[u8]],
+    lengths: &[u8; 16],
+    tags: &mut [[u8; 16]],
+) {
+    let count = keys
+        .len()
+        .min(aads.len())
+        .min(texts.len())
+        .min(vector::LANES);
+    let (Some(aad), Some(text)) = (aads.first(), texts.first()) else {
+        return;
+    };
+    debug_assert!(aads[..count].iter().all(|a| a.len() == aad.len()));
+    debug_assert!(texts[..count].iter().all(|t| t.len() == text.len()));
+    let (aad_blocks, text_blocks) = (aad.len().div_ceil(16), text.len().div_ceil(16));
+    let mut r = [Multiplier::default(); vector::LANES];
+    let mut pads = [[0u64; 2]; vector::LANES];
+    for ((r, pad), key) in r.iter_mut().zip(&mut pads).zip(keys) {
+        (*r, *pad) = split_key(key);
+    }
+    // Block i of lane j's message, zero-padded; lanes past the messages hash zero blocks.
+    let block = |i: usize| -> [[u8; 16]; vector::LANES] {
+        let mut blocks = [[0u8; 16]; vector::LANES];
+        for (j, out) in blocks.iter_mut().enumerate().take(count) {
+            let piece = if i < aad_blocks {
+                aads[j].get(16 * i..)
+            } else if i < aad_blocks + text_blocks {
+                texts[j].get(16 * (i - aad_blocks)..)
+            } else {
+                Some(&lengths[..])
+            };
+            match piece.map(|p| (p.first_chunk::<16>(), p)) {
+                Some((Some(whole), _)) => *out = *whole,
+                Some((None, part)) => out[..part.len()].copy_from_slice(part),
+                None => {}
+            }
+        }
+        blocks
+    };
+    let mut h = [[0u64; 3]; vector::LANES];
+    vector::hash_lanes(&mut h, &r, aad_blocks + text_blocks + 1, block);
+    for ((h, pad), tag_out) in h.iter().zip(&pads).zip(tags.iter_mut().take(count)) {
+        *tag_out = tag(*h, *pad);
+    }
+    for r in &mut r {
+        r.r.zeroize();
+        r.s.zeroize();
+    }
+    pads.zeroize();
+    h.zeroize();
 }
 
 impl Drop for Poly1305 {

@@ -244,6 +244,38 @@ mod chacha20_poly1305 {
         }
 
         #[test]
+        fn poly1305_side_by_side_matches_the_crate(
+            keys in prop::collection::vec(any::<[u8; 32]>(), 1..=8),
+            aad_len in 0usize..40,
+            text_len in 0usize..300,
+            seed in any::<u8>(),
+        ) {
+            if !ifma_cpuid::get() {
+                return Ok(());
+            }
+            let n = keys.len();
+            let aads: Vec<Vec<u8>> = (0..n).map(|j| (0..aad_len).map(|i| (i * 7 + j) as u8 ^ seed).collect()).collect();
+            let texts: Vec<Vec<u8>> = (0..n).map(|j| (0..text_len).map(|i| (i * 13 + j * 3) as u8 ^ seed).collect()).collect();
+            let lengths = [9u8; 16];
+            let key_refs: Vec<&[u8; 32]> = keys.iter().collect();
+            let aad_refs: Vec<&[u8]> = aads.iter().map(Vec::as_slice).collect();
+            let text_refs: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
+            let mut tags = std::vec![[0u8; 16]; n];
+            // SAFETY: IFMA checked above.
+            unsafe {
+                super::super::poly1305::tags_side_by_side(&key_refs, &aad_refs, &text_refs, &lengths, &mut tags);
+            }
+            for j in 0..n {
+                let mut mac = ::poly1305::Poly1305::new((&keys[j]).into());
+                mac.update_padded(&aads[j]);
+                mac.update_padded(&texts[j]);
+                mac.update_padded(&lengths);
+                let expected: [u8; 16] = mac.finalize().into();
+                prop_assert_eq!(tags[j], expected, "message {}", j);
+            }
+        }
+
+        #[test]
         fn chacha20_matches_the_crate(
             key in any::<[u8; 32]>(),
             nonce in any::<[u8; 12]>(),

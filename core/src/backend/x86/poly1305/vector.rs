@@ -108,6 +108,39 @@ impl Run {
     }
 }
 
+/// Hashes `steps` blocks of up to eight messages side by side, message j in lane j under its
+/// own key `keys[j]` (r, not a power: each lane is one message's whole hash) from the
+/// running hash `h[j]`; `block(i)` gives block i of every lane's message. Returns each
+/// lane's hash, partly reduced as the scalar code leaves it. One step is one dependent
+/// multiplication for all eight: the messages' chains run side by side.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(super) fn hash_lanes(
+    h: &mut [[u64; 3]; LANES],
+    keys: &[Multiplier; LANES],
+    steps: usize,
+    mut block: impl FnMut(usize) -> [[u8; 16]; LANES],
+) {
+    let lanes = Lanes::new(|j| keys[j]);
+    let mut acc = [_mm512_setzero_si512(); 3];
+    for (limb, acc) in acc.iter_mut().enumerate() {
+        let words: [u64; LANES] = core::array::from_fn(|j| h[j][limb]);
+        // SAFETY: 64 readable bytes.
+        *acc = unsafe { _mm512_loadu_si512(words.as_ptr().cast()) };
+    }
+    for i in 0..steps {
+        acc = multiply(add(acc, message(&block(i))), &lanes);
+    }
+    let mut limbs = [[0u64; LANES]; 3];
+    for (limb, acc) in limbs.iter_mut().zip(acc) {
+        // SAFETY: 64 writable bytes.
+        unsafe { _mm512_storeu_si512(limb.as_mut_ptr().cast(), acc) };
+    }
+    for (j, h) in h.iter_mut().enumerate() {
+        // Partly reduced lanes, carried within their widths as the scalar code leaves them.
+        *h = Columns([0, 1, 2].map(|limb| u128::from(limbs[limb][j]))).carry();
+    }
+}
+
 /// Eight blocks as limbs, block j in lane j, with the 2^128 bit every AEAD block carries.
 #[inline(always)]
 fn message(chunk: &[[u8; 16]; LANES]) -> [__m512i; 3] {
