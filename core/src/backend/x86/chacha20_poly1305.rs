@@ -209,6 +209,10 @@ impl ChaCha20Poly1305Key {
         jobs: &[SealJob<'_>],
         sealed: &mut [Sealed],
     ) {
+        // The grouped packets' one-time keys and ciphertexts, kept until every group's
+        // payloads are encrypted, so that packets of different groups hash side by side.
+        let mut one_time_keys = Zeroizing::new([[0u8; 32]; LANES]);
+        let mut texts: [Option<Option<Span>>; LANES] = [None; LANES];
         let mut first = 0;
         while first < jobs.len() {
             let group = group_len(jobs[first..].iter().map(|job| job.len), MAX_GROUPED_BLOCKS);
@@ -217,10 +221,16 @@ impl ChaCha20Poly1305Key {
                 let payload = &mut buffers.payload(job);
                 sealed[first].tag = self.seal_payload(&job.nonce, job.aad, payload, None).0;
             } else {
-                self.seal_group(buffers, &jobs[range.clone()], &mut sealed[range]);
+                self.encrypt_group(
+                    buffers,
+                    &jobs[range.clone()],
+                    &mut one_time_keys[range.clone()],
+                    &mut texts[range],
+                );
             }
             first += group;
         }
+        self.hash_grouped(buffers, jobs, &one_time_keys, &texts, sealed);
         let mut samples = [[0; SAMPLE_LEN]; LANES];
         for ((job, sealed), sample) in jobs.iter().zip(&*sealed).zip(&mut samples) {
             *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
@@ -232,72 +242,84 @@ impl ChaCha20Poly1305Key {
         }
     }
 
-    /// Seals short packets whose blocks, one-time key's included, fit in sixteen lanes: one
-    /// keystream call for all, lane by lane each packet's counters 0, 1, ... and its nonce.
+    /// Encrypts short packets whose blocks, one-time key's included, fit in sixteen lanes,
+    /// from one keystream call, lane by lane each packet's counters 0, 1, ... and its nonce;
+    /// keeps each one's one-time key and, where its ciphertext lies in one piece, where it
+    /// is (`texts[k]` is `Some`: the packet was encrypted here).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn seal_group(
+    fn encrypt_group(
         &self,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
         jobs: &[SealJob<'_>],
-        sealed: &mut [Sealed],
+        one_time_keys: &mut [[u8; 32]],
+        texts: &mut [Option<Option<Span>>],
     ) {
         let keystream = self.group_keystream(jobs.iter().map(|job| (&job.nonce, job.len)));
-        let streams: heapless::Vec<&[u8], LANES> =
-            streams(&keystream, jobs.iter().map(|job| job.len)).collect();
-        if self.poly1305 != Engine::Ifma || jobs.len() < MIN_SIDE_BY_SIDE {
-            for ((job, sealed), stream) in jobs.iter().zip(sealed).zip(&streams) {
-                sealed.tag = self.seal_with(stream, job.aad, &mut buffers.payload(job));
-            }
-            return;
-        }
-        // The payloads first, then their Poly1305s side by side over the ciphertext written,
-        // where each lies in one piece.
-        let mut spans = [None; LANES];
-        for ((job, stream), span) in jobs.iter().zip(&streams).zip(&mut spans) {
-            let payload = &mut buffers.payload(job);
-            let stream = stream.get(BLOCK..).unwrap_or_default();
-            let mut used = 0;
+        let streams = streams(&keystream, jobs.iter().map(|job| job.len));
+        for (((job, stream), key), text) in jobs.iter().zip(streams).zip(one_time_keys).zip(texts) {
+            let (Some(one_time_key), Some(stream)) =
+                (stream.first_chunk::<32>(), stream.get(BLOCK..))
+            else {
+                continue;
+            };
             debug_assert!(stream.len() >= job.len);
+            let payload = &mut buffers.payload(job);
+            let mut used = 0;
             // SAFETY: `walk` hands over ranges valid for `len` bytes, the same or disjoint,
             // `len` bytes in all: the stream holds at least that many from `used` on.
             walk(payload, |src, dst, len| unsafe {
                 chacha20::xor_with(stream.as_ptr().add(used), src, dst, len);
                 used += len;
             });
-            *span = contiguous(payload);
+            *key = *one_time_key;
+            *text = Some(contiguous(payload));
         }
+    }
+
+    /// The tags of the packets [`encrypt_group`](Self::encrypt_group) encrypted: with IFMA,
+    /// those whose ciphertext lies in one piece side by side ([`Group`]); the others one by
+    /// one.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn hash_grouped(
+        &self,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        one_time_keys: &[[u8; 32]; LANES],
+        texts: &[Option<Option<Span>>; LANES],
+        sealed: &mut [Sealed],
+    ) {
         let mut tags = [[0; TAG_LEN]; LANES];
-        let hashed = {
+        let mut side_by_side = [false; LANES];
+        if self.poly1305 == Engine::Ifma {
             let mut group = Group::new();
-            for ((job, stream), span) in jobs.iter().zip(&streams).zip(spans) {
-                let Some(span) = span else {
-                    break;
-                };
-                // SAFETY: the ciphertext just written, `len` bytes; the jobs' payloads do not
-                // overlap, and nothing writes to them while the group lives.
-                let text = unsafe { core::slice::from_raw_parts(span.dst.cast_const(), span.len) };
-                group.push(stream, job.aad, text);
+            let mut members = [0; LANES];
+            for (k, (job, text)) in jobs.iter().zip(texts).enumerate() {
+                if let Some(Some(span)) = text {
+                    // SAFETY: the ciphertext just written, `len` bytes; the jobs' payloads do
+                    // not overlap, and nothing writes to them while the group lives.
+                    let text =
+                        unsafe { core::slice::from_raw_parts(span.dst.cast_const(), span.len) };
+                    members[group.texts.len()] = k;
+                    group.push(&one_time_keys[k], job.aad, text);
+                }
             }
+            let mut group_tags = [[0; TAG_LEN]; LANES];
             // SAFETY: the engine is only IFMA on a CPU with AVX-512F and IFMA.
-            unsafe { group.tags(&mut tags) };
-            group.streams.len()
-        };
-        for (sealed, tag) in sealed.iter_mut().zip(&tags[..hashed]) {
-            sealed.tag = *tag;
+            unsafe { group.tags(&mut group_tags) };
+            for (&k, tag) in members.iter().zip(group_tags).take(group.texts.len()) {
+                (tags[k], side_by_side[k]) = (tag, true);
+            }
         }
-        // A payload in pieces (and those after it): hashed one by one.
-        for ((job, sealed), stream) in jobs
-            .iter()
-            .zip(sealed.iter_mut())
-            .zip(&streams)
-            .skip(hashed)
-        {
-            let mut poly = Poly1305::new(
-                stream.first_chunk::<32>().unwrap_or(&[0; 32]),
-                self.poly1305,
-            );
-            hash_text(&mut poly, job.aad, &mut buffers.payload(job), true);
-            sealed.tag = poly.finish(&lengths(job.aad.len(), job.len));
+        for (k, ((job, sealed), text)) in jobs.iter().zip(sealed).zip(texts).enumerate() {
+            if text.is_none() {
+                continue;
+            }
+            if !side_by_side[k] {
+                let mut poly = Poly1305::new(&one_time_keys[k], self.poly1305);
+                hash_text(&mut poly, job.aad, &mut buffers.payload(job), true);
+                tags[k] = poly.finish(&lengths(job.aad.len(), job.len));
+            }
+            sealed.tag = tags[k];
         }
     }
 
@@ -425,34 +447,6 @@ impl ChaCha20Poly1305Key {
         // SAFETY: the keystream holds at least the payload's length; in place. The key exists,
         // so the CPU has AVX-512.
         unsafe { chacha20::xor_with(stream.as_ptr(), at, at, payload.len().min(stream.len())) };
-        poly.finish(&lengths(aad.len(), payload.len()))
-    }
-
-    /// Seals `payload` with `keystream`, computed ahead: block 0 (the one-time key), then at
-    /// least the payload's length.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn seal_with(
-        &self,
-        keystream: &[u8],
-        aad: &[u8],
-        payload: &mut Payload<'_, '_, '_, '_>,
-    ) -> [u8; TAG_LEN] {
-        let (Some(one_time_key), Some(stream)) =
-            (keystream.first_chunk::<32>(), keystream.get(BLOCK..))
-        else {
-            return [0; TAG_LEN];
-        };
-        debug_assert!(stream.len() >= payload.len());
-        let mut poly = Poly1305::new(one_time_key, self.poly1305);
-        let mut used = 0;
-        // SAFETY: `walk` hands over ranges valid for `len` bytes, the same or disjoint, and
-        // `len` bytes in all: the keystream holds at least that many from `used` on. The key
-        // exists, so the CPU has AVX-512.
-        walk(payload, |src, dst, len| unsafe {
-            chacha20::xor_with(stream.as_ptr().add(used), src, dst, len);
-            used += len;
-        });
-        hash_text(&mut poly, aad, payload, true);
         poly.finish(&lengths(aad.len(), payload.len()))
     }
 
