@@ -363,68 +363,118 @@ impl ChaCha20Poly1305Key {
         blocks(payload_len) <= MAX_GROUPED_OPEN_BLOCKS
     }
 
-    /// Opens a batch in place, sixteen lanes at a time as [`seal_batch`](Self::seal_batch)
-    /// seals: short packets in groups whose keystream blocks share one call, longer ones one
-    /// by one. A packet alone waits for a whole keystream call's chain; here a chain serves
-    /// several packets.
+    /// Opens a batch in place, sixteen packets at a time: short packets in groups whose
+    /// keystream blocks share one sixteen-lane call as [`seal_batch`](Self::seal_batch)
+    /// seals, longer ones one by one. A packet alone waits for a whole keystream call's
+    /// chain; here a chain serves several packets. With IFMA the short packets' Poly1305s,
+    /// over their ciphertexts and before those are decrypted, then run side by side across
+    /// the groups ([`Group`]).
     pub(in crate::backend) fn open_batch(
         &self,
         buffer: &mut [u8],
         jobs: &[OpenJob<'_>],
         tags: &mut [[u8; TAG_LEN]],
     ) {
+        for (jobs, tags) in jobs.chunks(LANES).zip(tags.chunks_mut(LANES)) {
+            // SAFETY: the key exists, so the CPU has AVX-512.
+            unsafe { self.open_sixteen(buffer, jobs, tags) }
+        }
+    }
+
+    /// [`open_batch`](Self::open_batch) of at most sixteen packets. A group of four or more
+    /// packets opens as soon as its keystream is there; smaller groups' keystreams wait in a
+    /// [`StreamStore`] so that their Poly1305s fill the lanes together.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn open_sixteen(&self, buffer: &mut [u8], jobs: &[OpenJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
+        let mut store = StreamStore::new();
+        let mut waiting: heapless::Vec<(usize, (usize, usize)), LANES> = heapless::Vec::new();
         let mut first = 0;
         while first < jobs.len() {
             let lens = jobs[first..].iter().map(|job| job.len);
             let group = group_len(lens, MAX_GROUPED_OPEN_BLOCKS);
             let range = first..first + group;
-            match (&jobs[range.clone()], tags.get_mut(range)) {
-                ([job], Some([tag])) => {
-                    *tag = self.open(&job.nonce, job.aad, Payload::InPlace(job.payload(buffer)));
+            if let ([job], Some(tag)) = (&jobs[range.clone()], tags.get_mut(first)) {
+                *tag = self.open(&job.nonce, job.aad, Payload::InPlace(job.payload(buffer)));
+            } else {
+                let group_jobs = &jobs[range.clone()];
+                let keystream =
+                    self.group_keystream(group_jobs.iter().map(|job| (&job.nonce, job.len)));
+                let streams = streams(&keystream, group_jobs.iter().map(|job| job.len));
+                if group >= MIN_SIDE_BY_SIDE || self.poly1305 != Engine::Ifma {
+                    let streams: heapless::Vec<&[u8], LANES> = streams.collect();
+                    let members: heapless::Vec<usize, LANES> = range.collect();
+                    self.open_with_streams(buffer, jobs, &members, &streams, tags);
+                } else {
+                    for (k, stream) in range.zip(streams) {
+                        if let Some(blocks) = store.push(stream) {
+                            let waits = waiting.push((k, blocks)).is_ok();
+                            debug_assert!(waits, "at most sixteen packets");
+                        }
+                    }
                 }
-                (jobs, Some(tags)) => {
-                    // SAFETY: the key exists, so the CPU has AVX-512.
-                    unsafe { self.open_group(buffer, jobs, tags) }
-                }
-                (_, None) => return,
             }
             first += group;
         }
+        let members: heapless::Vec<usize, LANES> = waiting.iter().map(|&(k, _)| k).collect();
+        let streams: heapless::Vec<&[u8], LANES> = waiting
+            .iter()
+            .map(|&(_, blocks)| store.get(blocks))
+            .collect();
+        self.open_with_streams(buffer, jobs, &members, &streams, tags);
     }
 
-    /// Opens short packets whose blocks, one-time key's included, fit in sixteen lanes, from
-    /// one keystream call. With IFMA, their Poly1305s run side by side too ([`group_tags`])
-    /// before the payloads are decrypted.
+    /// Opens the packets `jobs[members[i]]`, whose keystreams (the one-time key's block, then
+    /// the payload's) are `streams[i]`: with IFMA, their Poly1305s side by side over the
+    /// ciphertexts ([`Group`]), then the payloads decrypted; one by one otherwise. Each
+    /// packet's tag goes to `tags[members[i]]`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn open_group(&self, buffer: &mut [u8], jobs: &[OpenJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
-        let keystream = self.group_keystream(jobs.iter().map(|job| (&job.nonce, job.len)));
-        let streams: heapless::Vec<&[u8], LANES> =
-            streams(&keystream, jobs.iter().map(|job| job.len)).collect();
-        if self.poly1305 != Engine::Ifma || jobs.len() < MIN_SIDE_BY_SIDE {
-            for ((job, tag), stream) in jobs.iter().zip(tags).zip(&streams) {
-                *tag = self.open_with(stream, job.aad, job.payload(buffer));
+    fn open_with_streams(
+        &self,
+        buffer: &mut [u8],
+        jobs: &[OpenJob<'_>],
+        members: &[usize],
+        streams: &[&[u8]],
+        tags: &mut [[u8; TAG_LEN]],
+    ) {
+        if self.poly1305 != Engine::Ifma {
+            for (&k, stream) in members.iter().zip(streams) {
+                if let (Some(job), Some(tag)) = (jobs.get(k), tags.get_mut(k)) {
+                    *tag = self.open_with(stream, job.aad, job.payload(buffer));
+                }
             }
             return;
         }
         {
             let mut group = Group::new();
-            for (job, stream) in jobs.iter().zip(&streams) {
+            for (&k, stream) in members.iter().zip(streams) {
+                let Some(job) = jobs.get(k) else {
+                    continue;
+                };
                 let text = job
                     .at
                     .checked_add(job.len)
                     .and_then(|end| buffer.get(job.at..end));
                 group.push(stream, job.aad, text.unwrap_or_default());
             }
+            let mut group_tags = [[0; TAG_LEN]; LANES];
             // SAFETY: the engine is only IFMA on a CPU with AVX-512F and IFMA.
-            unsafe { group.tags(tags) };
+            unsafe { group.tags(&mut group_tags) };
+            for (&k, tag) in members.iter().zip(group_tags) {
+                if let Some(out) = tags.get_mut(k) {
+                    *out = tag;
+                }
+            }
         }
-        for (job, stream) in jobs.iter().zip(&streams) {
+        for (&k, stream) in members.iter().zip(streams) {
+            let Some(job) = jobs.get(k) else {
+                continue;
+            };
             let payload = job.payload(buffer);
             let at = payload.as_mut_ptr();
-            let stream = stream.get(BLOCK..).unwrap_or_default();
+            let keys = stream.get(BLOCK..).unwrap_or_default();
             // SAFETY: the stream holds at least the payload's length (`streams` gives each
             // packet its blocks); in place; AVX-512 is enabled here.
-            unsafe { chacha20::xor_with(stream.as_ptr(), at, at, payload.len().min(stream.len())) };
+            unsafe { chacha20::xor_with(keys.as_ptr(), at, at, payload.len().min(keys.len())) };
         }
     }
 
@@ -737,6 +787,57 @@ fn streams(
 /// lanes, and with fewer the scalar code's runs of four blocks measured faster (two
 /// 448-byte packets: 448 -> 638 ns a packet side by side; three 256-byte ones even).
 const MIN_SIDE_BY_SIDE: usize = 4;
+
+/// Keystream kept across a batch's groups, packet after packet, in whole blocks: only what
+/// is stored is written (no clearing of the whole store first) and wiped when dropped.
+struct StreamStore {
+    blocks: [core::mem::MaybeUninit<[u8; BLOCK]>; LANES * MAX_GROUPED_OPEN_BLOCKS],
+    len: usize,
+}
+
+impl StreamStore {
+    fn new() -> StreamStore {
+        StreamStore {
+            blocks: [core::mem::MaybeUninit::uninit(); LANES * MAX_GROUPED_OPEN_BLOCKS],
+            len: 0,
+        }
+    }
+
+    /// Appends `stream`, whole blocks; which blocks it went to, or `None` if it does not fit.
+    fn push(&mut self, stream: &[u8]) -> Option<(usize, usize)> {
+        let (blocks, rest) = stream.as_chunks::<BLOCK>();
+        debug_assert!(rest.is_empty(), "a keystream comes in whole blocks");
+        let end = self.len.checked_add(blocks.len())?;
+        let slots = self.blocks.get_mut(self.len..end)?;
+        for (slot, block) in slots.iter_mut().zip(blocks) {
+            slot.write(*block);
+        }
+        let range = (self.len, end);
+        self.len = end;
+        Some(range)
+    }
+
+    /// The bytes of the blocks `push` stored at `range`.
+    fn get(&self, (start, end): (usize, usize)) -> &[u8] {
+        match self.blocks.get(start..end.min(self.len)) {
+            // SAFETY: blocks below `len` were written by `push`; `MaybeUninit<T>` has `T`'s
+            // layout.
+            Some(blocks) => unsafe {
+                core::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), blocks.len() * BLOCK)
+            },
+            None => &[],
+        }
+    }
+}
+
+impl Drop for StreamStore {
+    fn drop(&mut self) {
+        for block in &mut self.blocks[..self.len] {
+            // SAFETY: a whole 64-byte block, writable; a volatile write is not optimised away.
+            unsafe { ptr::write_volatile(block.as_mut_ptr(), [0; BLOCK]) };
+        }
+    }
+}
 
 /// A group's packets for their Poly1305s side by side: each one's keystream (the one-time
 /// key's block first), AAD and ciphertext.
