@@ -5,12 +5,12 @@
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use proptest::prelude::*;
-use quicseal::CipherSuite;
 use quicseal::backend::{
     Auto, Backend, BatchBuffers, HeaderKey, Implementation, OpenJob, PacketKey, Payload, Portable,
     SAMPLE_LEN, SealJob, Sealed,
 };
 use quicseal::sg::{SgDestination, SgSource};
+use quicseal::{CipherSuite, Error};
 
 /// Tag and ciphertext from the one-shot crates.
 fn reference(
@@ -292,6 +292,33 @@ proptest! {
 
 /// `QUICSEAL_BACKEND`, when set, must select what it names: a run meant to test one
 /// implementation must not quietly test another. Only std builds read it.
+/// A key of another suite's length is refused, whichever implementation would take it:
+/// the fused AES-GCM and AES header keys accept 16 and 32 bytes alike, and only the suite
+/// says which is right (a resumed flow's header key comes from its caller).
+#[test]
+fn keys_of_the_wrong_length_for_the_suite_are_refused() {
+    fn refuses<B: Backend>(suite: CipherSuite, len: usize) {
+        let key = vec![7; len];
+        let right = len == suite.key_len();
+        assert_eq!(
+            B::packet_key(suite, &key).err(),
+            (!right).then_some(Error::InvalidKeyLength),
+            "{suite:?} packet key of {len} bytes"
+        );
+        assert_eq!(
+            B::header_key(suite, &key).err(),
+            (!right).then_some(Error::InvalidKeyLength),
+            "{suite:?} header key of {len} bytes"
+        );
+    }
+    for suite in CipherSuite::ALL {
+        for len in [0, 8, 16, 24, 32, 48] {
+            refuses::<Auto>(suite, len);
+            refuses::<Portable>(suite, len);
+        }
+    }
+}
+
 #[test]
 fn the_selected_implementation_is_the_one_asked_for() {
     match std::env::var("QUICSEAL_BACKEND") {

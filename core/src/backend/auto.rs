@@ -118,13 +118,25 @@ impl Implementation {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Auto;
 
+impl Auto {
+    /// The implementation that protects `suite` in the keys [`Auto`] makes: what a program
+    /// (or the kernel module's `/proc` file and getsockopt) reports as in use.
+    pub fn implementation(suite: CipherSuite) -> Implementation {
+        Implementation::selected().for_suite(suite)
+    }
+}
+
 impl Backend for Auto {
     type PacketKey = AutoPacketKey;
     type HeaderKey = AutoHeaderKey;
 
     fn packet_key(suite: CipherSuite, key: &[u8]) -> Result<AutoPacketKey, Error> {
+        // The fused AES-GCM key takes either AES key length: the suite decides which is right.
+        if key.len() != suite.key_len() {
+            return Err(Error::InvalidKeyLength);
+        }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if let Some(width) = width(Implementation::selected().for_suite(suite)) {
+        if let Some(width) = width(Auto::implementation(suite)) {
             let inner = match suite {
                 CipherSuite::ChaCha20Poly1305Sha256 if width == Width::Avx512 => {
                     PacketKeyInner::ChaCha20Poly1305(ChaCha20Poly1305Key::new(key)?)
@@ -144,8 +156,11 @@ impl Backend for Auto {
     }
 
     fn header_key(suite: CipherSuite, key: &[u8]) -> Result<AutoHeaderKey, Error> {
+        if key.len() != suite.key_len() {
+            return Err(Error::InvalidKeyLength);
+        }
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        if let Some(width) = width(Implementation::selected().for_suite(suite)) {
+        if let Some(width) = width(Auto::implementation(suite)) {
             let inner = match suite {
                 CipherSuite::ChaCha20Poly1305Sha256 if width == Width::Avx512 => {
                     HeaderKeyInner::ChaCha20(ChaCha20HeaderKey::new(key)?)
