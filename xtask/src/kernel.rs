@@ -23,7 +23,10 @@ use crate::{run as run_command, workspace_root};
 
 const RUSTC: &str = "/usr/bin/rustc";
 const CARGO: &str = "/usr/bin/cargo";
-const TARGET: &str = "x86_64-unknown-none";
+/// The kernel target the object's own target is made from (see [`target_spec`]).
+const BASE_TARGET: &str = "x86_64-unknown-none";
+/// The object's target: `BASE_TARGET` with SSE on (file and directory name).
+const TARGET: &str = "x86_64-quicseal-kernel";
 const APT_PACKAGES: [&str; 10] = [
     "linux-headers-amd64",
     "qemu-system-x86",
@@ -39,15 +42,11 @@ const APT_PACKAGES: [&str; 10] = [
 
 /// The recipe of /work/shared/TOOLCHAIN.md: kernel code model comes with the target; static
 /// relocations, PLT calls (otherwise memcpy becomes GOTPCREL, which insmod refuses), the
-/// kernel's retpoline and return thunks (objtool-clean), no unwind tables. Plus the
-/// RustCrypto software backends: their SIMD backends crash rustc on this soft-float target
-/// (see xtask/src/baremetal.rs).
+/// kernel's retpoline and return thunks (objtool-clean), no unwind tables.
 const RUSTFLAGS: &str = concat!(
     "-C relocation-model=static -C force-unwind-tables=no -Z plt=yes ",
     "-Z direct-access-external-data=yes -Z retpoline-external-thunk ",
-    "-Z function-return=thunk-extern ",
-    r#"--cfg aes_backend="soft" --cfg chacha20_backend="soft" --cfg poly1305_backend="soft" "#,
-    r#"--cfg polyval_backend="soft" --cfg sha2_backend="soft""#,
+    "-Z function-return=thunk-extern",
 );
 
 /// How long the VM may take: boot + tests + power-off is a few seconds under TCG.
@@ -62,6 +61,10 @@ pub fn run() -> crate::Result {
     let step = |name: &str| eprintln!("kernel-test: {name} ...");
     step("checking quicseal_rust.h's statuses against the core");
     check_status_table(&root.join("targets/kernel/module/quicseal_rust.h"))?;
+    check_op_table(
+        &root.join("targets/kernel/module/quicseal_rust.h"),
+        &root.join("targets/kernel/rust/src/lib.rs"),
+    )?;
     step("checking packages");
     ensure_packages()?;
     let abi = headers_abi()?;
@@ -148,6 +151,47 @@ fn check_status_table(header: &Path) -> crate::Result {
 }
 
 /// `UnknownConnectionId` as `UNKNOWN_CONNECTION_ID`.
+/// `enum qs_op` in the module's header must list the Rust object's `OP_*` constants (the
+/// operations `quicseal_call` dispatches on) under the same names with `QS_` in front and the
+/// same values, in the same order.
+fn check_op_table(header: &Path, object_source: &Path) -> crate::Result {
+    let read =
+        |path: &Path| fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+    let (header_text, source) = (read(header)?, read(object_source)?);
+    let body = header_text
+        .split_once("enum qs_op {")
+        .and_then(|(_, rest)| rest.split_once("};"))
+        .map(|(body, _)| body)
+        .ok_or_else(|| format!("{}: no `enum qs_op`", header.display()))?;
+    let listed: Vec<(String, u32)> = body
+        .lines()
+        .filter_map(|line| {
+            let (name, rest) = line.trim().split_once('=')?;
+            let value = rest.split(',').next()?.trim().parse().ok()?;
+            Some((name.trim().to_string(), value))
+        })
+        .collect();
+    let expected: Vec<(String, u32)> = source
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("const OP_")?;
+            let (name, value) = rest.split_once(": u32 =")?;
+            Some((
+                format!("QS_OP_{name}"),
+                value.trim().trim_end_matches(';').parse().ok()?,
+            ))
+        })
+        .collect();
+    if listed.is_empty() || listed != expected {
+        return Err(format!(
+            "{}: enum qs_op is {listed:?}, {} says {expected:?}",
+            header.display(),
+            object_source.display()
+        ));
+    }
+    Ok(())
+}
+
 fn screaming_snake(name: &str) -> String {
     let mut out = String::new();
     for (i, c) in name.chars().enumerate() {
@@ -277,6 +321,7 @@ fn kernel_image(abi: &str, out: &Path) -> crate::Result<PathBuf> {
 fn build_rust_object(root: &Path, out: &Path) -> crate::Result<PathBuf> {
     let crate_dir = root.join("targets/kernel/rust");
     let target_dir = out.join("rust");
+    let spec = target_spec(out)?;
     let mut command = Command::new(CARGO);
     command
         .current_dir(&crate_dir)
@@ -294,9 +339,11 @@ fn build_rust_object(root: &Path, out: &Path) -> crate::Result<PathBuf> {
             "--release",
             "--locked",
             "--quiet",
+            "-Z",
+            "json-target-spec",
             "--target",
-            TARGET,
         ])
+        .arg(&spec)
         .args(["-Z", "build-std=core,compiler_builtins"])
         .arg("--target-dir")
         .arg(&target_dir);
@@ -346,6 +393,58 @@ fn build_rust_object(root: &Path, out: &Path) -> crate::Result<PathBuf> {
         );
     }
     Ok(staticlib)
+}
+
+/// Writes the object's target spec, `BASE_TARGET`'s own (as this rustc prints it) with SSE
+/// and SSE2 on and its soft-float ABI taken out, and returns its path.
+///
+/// Why: on the soft-float kernel target LLVM cannot compile `#[target_feature]` SIMD code
+/// (the core's x86 backends, RustCrypto's), and `cpufeatures` says "no". With SSE2 in the
+/// baseline the core compiles its fused AES-NI/VAES/AVX2/AVX-512 backends in and picks one
+/// at run time by CPUID, as in user space (`"os": "linux"`, or cpufeatures would not look);
+/// AVX and wider stay per-function (`#[target_feature]`). The price: the compiler may now use XMM registers in any
+/// function of the object, so the module calls into it only inside a kernel FPU section
+/// (`QS_FPU` in quicseal_main.c). A spec of its own rather than `-C target-feature=-soft-float`,
+/// which rustc warns is going away (issue 116344).
+fn target_spec(out: &Path) -> crate::Result<PathBuf> {
+    let printed = capture(
+        Command::new(RUSTC)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["-Z", "unstable-options", "--print", "target-spec-json"])
+            .args(["--target", BASE_TARGET]),
+    )?;
+    let mut spec: Value =
+        serde_json::from_str(&printed).map_err(|e| format!("{BASE_TARGET}'s target spec: {e}"))?;
+    let fields = spec
+        .as_object_mut()
+        .ok_or("the target spec is not a JSON object")?;
+    let features = fields
+        .get("features")
+        .and_then(Value::as_str)
+        .ok_or("the target spec has no features")?;
+    if !features.contains("+soft-float") {
+        return Err(format!(
+            "{BASE_TARGET} is no longer soft-float ({features}): revisit"
+        ));
+    }
+    fields.insert("features".into(), "-mmx,+sse,+sse2".into());
+    fields.remove("rustc-abi");
+    // cpufeatures answers "no" for every feature on `target_os = "none"` (a freestanding
+    // program may run where no one enabled the vector registers' state); Linux enables
+    // them, and cpufeatures still checks XCR0 for the AVX and AVX-512 state.
+    fields.insert("os".into(), "linux".into());
+    if let Some(metadata) = fields.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert(
+            "description".into(),
+            "x86_64 kernel object with SSE2 (quicseal, built by cargo xtask kernel-test)".into(),
+        );
+    }
+    let path = out.join(format!("{TARGET}.json"));
+    let text = serde_json::to_string_pretty(&spec).map_err(|e| e.to_string())?;
+    if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(path)
 }
 
 /// The functions of `object` that call into core's panic entry points, other than those entry

@@ -35,6 +35,8 @@
 #include <net/udp.h>
 #include <net/udp_tunnel.h>
 #include <net/net_namespace.h>
+#include <asm/fpu/api.h>
+#include <asm/irq_stack.h>
 
 #include "quicseal_rust.h"
 
@@ -52,6 +54,7 @@ struct qs_sock {
 	bool hook; /* under tx_lock: encap_rcv installed (qs_install_hook()) */
 	bool recv_info;
 	bool closing; /* under rx_lock: destroy has taken the receive state away */
+	bool rx_deferred; /* some datagram was queued sealed: recvmsg must take qs_recvmsg() */
 };
 
 /*
@@ -87,9 +90,144 @@ MODULE_PARM_DESC(tx_pages, "seal into pages the skb carries without another copy
 static bool tx_zc_report;
 module_param(tx_zc_report, bool, 0644);
 MODULE_PARM_DESC(tx_zc_report, "for tests: queue the kernel's MSG_ZEROCOPY completion of each page send on the socket's error queue");
+static bool rx_defer;
+module_param(rx_defer, bool, 0644);
+MODULE_PARM_DESC(rx_defer, "for tests: leave every datagram for recvmsg to open, as when softirq finds the FPU in use");
 static atomic64_t qs_totals[sizeof(struct quicseal_counters) / sizeof(u64)];
+/* Datagrams softirq left sealed for recvmsg to open (the FPU was in use, or rx_defer). */
+static atomic64_t qs_rx_deferred;
+/* The Rust state blobs' sizes and alignments, asked once at load. */
+static size_t qs_tx_size, qs_tx_align, qs_rx_size, qs_rx_align;
 /* Sends of ciphertext pages with a zero-copy buffer, and without one (UDP copied them). */
 static atomic64_t qs_tx_page_sends, qs_tx_page_fallbacks;
+
+/* ---- calls into the Rust object -------------------------------------------------------- */
+
+/*
+ * Every call into the Rust object is qs_rust(): inside a kernel FPU section, on a stack of
+ * the object's own.
+ *
+ * The FPU section: the object is built with SSE2 in its baseline (xtask/src/kernel.rs,
+ * target_spec()) so that it carries the core's AES-NI, VAES, AVX2 and AVX-512 backends,
+ * picked at run time by CPUID, and the compiler may use vector registers in any of its
+ * functions. Process context (sendmsg, setsockopt, getsockopt, recvmsg, load) may always
+ * take the FPU; softirq only when irq_fpu_usable() says so, which qs_encap_rcv() asks first
+ * (qs_rx_simd_usable()), and leaves the datagram sealed for recvmsg otherwise.
+ *
+ * The stack: the core's fast paths keep keystream and batch state in frames of kilobytes
+ * (a GSO batch's seal goes some 20 KiB deep), more than a 16 KiB kernel stack can spare,
+ * and the object assumes the 16-byte stack alignment of the x86_64 ABI, which kernel code
+ * (built for 8) does not keep. So each CPU has a stack for it, entered with the kernel's own
+ * call_on_stack(). One call at a time per CPU: kernel_fpu_begin() disables preemption, and
+ * while it is held irq_fpu_usable() is false, so no softirq or interrupt on that CPU can
+ * enter the object. /proc/net/quicseal reports the deepest use seen (rust_stack_peak).
+ */
+#define QS_RUST_STACK_SIZE (64 * 1024)
+#define QS_RUST_STACK_PAINT 0x5a
+static DEFINE_PER_CPU(u8 *, qs_rust_stack);
+
+static long qs_rust(struct qs_call *call)
+{
+	u8 *top;
+
+	kernel_fpu_begin();
+	/* The top slot keeps the kernel stack pointer; the call leaves the ABI's alignment.
+	 * (Not named `tos`: call_on_stack() declares its own.) */
+	top = this_cpu_read(qs_rust_stack) + QS_RUST_STACK_SIZE - 16;
+	call_on_stack(top, quicseal_call, ASM_CALL_ARG1, , [arg1] "r"(call));
+	kernel_fpu_end();
+	return call->ret;
+}
+
+#define QS_RUST(operation, ...) \
+	qs_rust(&(struct qs_call){ .op = (operation), .args = { __VA_ARGS__ } })
+
+static int qs_rust_stacks_alloc(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		u8 *stack = vmalloc_node(QS_RUST_STACK_SIZE, cpu_to_node(cpu));
+
+		if (!stack)
+			return -ENOMEM;
+		memset(stack, QS_RUST_STACK_PAINT, QS_RUST_STACK_SIZE);
+		per_cpu(qs_rust_stack, cpu) = stack;
+	}
+	return 0;
+}
+
+static void qs_rust_stacks_free(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		vfree(per_cpu(qs_rust_stack, cpu));
+		per_cpu(qs_rust_stack, cpu) = NULL;
+	}
+}
+
+/* The deepest any CPU's Rust stack has been written: the paint left below it. */
+static size_t qs_rust_stack_peak(void)
+{
+	size_t peak = 0, unused;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		const u8 *stack = per_cpu(qs_rust_stack, cpu);
+
+		for (unused = 0; unused < QS_RUST_STACK_SIZE; unused++)
+			if (stack[unused] != QS_RUST_STACK_PAINT)
+				break;
+		peak = max(peak, QS_RUST_STACK_SIZE - unused);
+	}
+	return peak;
+}
+
+/* quicseal_rust.h's operations, typed. Not inlined: each call's struct stays in a small
+ * frame of its own rather than in sendmsg's, which is near the kernel's limit. */
+static noinline int qs_gso_layout(size_t len, size_t gso_size, size_t *segments, size_t *sealed_len)
+{
+	return QS_RUST(QS_OP_GSO_LAYOUT, len, gso_size, (uintptr_t)segments,
+		       (uintptr_t)sealed_len);
+}
+
+static int qs_tx_init(struct qs_tx_state *state, const struct quicseal_keys *keys)
+{
+	return QS_RUST(QS_OP_TX_INIT, (uintptr_t)state, (uintptr_t)keys);
+}
+
+static noinline int qs_tx_seal(struct qs_tx_state *state, const struct qs_seg *src,
+			       size_t nsrc, const struct qs_seg *dst, size_t ndst,
+			       size_t gso_size, u64 pn, struct qs_seal_result *out,
+			       struct quicseal_counters *delta)
+{
+	return QS_RUST(QS_OP_TX_SEAL, (uintptr_t)state, (uintptr_t)src, nsrc, (uintptr_t)dst,
+		       ndst, gso_size, pn, (uintptr_t)out, (uintptr_t)delta);
+}
+
+static int qs_rx_init(struct qs_rx_state *state, const struct quicseal_keys *keys)
+{
+	return QS_RUST(QS_OP_RX_INIT, (uintptr_t)state, (uintptr_t)keys);
+}
+
+static int qs_rx_open(struct qs_rx_state *state, void *data, size_t len,
+		      struct quicseal_rx_info *out, size_t *out_len,
+		      struct quicseal_counters *delta)
+{
+	return QS_RUST(QS_OP_RX_OPEN, (uintptr_t)state, (uintptr_t)data, len, (uintptr_t)out,
+		       (uintptr_t)out_len, (uintptr_t)delta);
+}
+
+static int qs_rx_advance(struct qs_rx_state *state)
+{
+	return QS_RUST(QS_OP_RX_ADVANCE, (uintptr_t)state);
+}
+
+static size_t qs_implementation(u16 suite, char *out, size_t cap)
+{
+	return QS_RUST(QS_OP_IMPLEMENTATION, suite, (uintptr_t)out, cap);
+}
 
 static inline struct qs_sock *qs_sk(const struct sock *sk)
 {
@@ -173,12 +311,12 @@ static int qs_errno(int status)
  * alignment, the Rust types may want more; freed with kvfree_sensitive() of the same size. */
 static size_t qs_tx_mem_size(void)
 {
-	return quicseal_tx_state_size() + quicseal_tx_state_align();
+	return qs_tx_size + qs_tx_align;
 }
 
 static size_t qs_rx_mem_size(void)
 {
-	return quicseal_rx_state_size() + quicseal_rx_state_align();
+	return qs_rx_size + qs_rx_align;
 }
 
 static void *qs_alloc_state(size_t size, size_t align, void **mem)
@@ -191,7 +329,7 @@ static void qs_free_tx(struct qs_tx_state *tx, void *mem)
 {
 	if (!tx)
 		return;
-	quicseal_tx_drop(tx);
+	QS_RUST(QS_OP_TX_DROP, (uintptr_t)tx);
 	kvfree_sensitive(mem, qs_tx_mem_size());
 }
 
@@ -199,7 +337,7 @@ static void qs_free_rx(struct qs_rx_state *rx, void *mem)
 {
 	if (!rx)
 		return;
-	quicseal_rx_drop(rx);
+	QS_RUST(QS_OP_RX_DROP, (uintptr_t)rx);
 	kvfree_sensitive(mem, qs_rx_mem_size());
 }
 
@@ -219,6 +357,7 @@ static int qs_init_sock(struct sock *sk)
 	qs->hook = false;
 	qs->recv_info = false;
 	qs->closing = false;
+	qs->rx_deferred = false;
 	return 0;
 }
 
@@ -264,6 +403,70 @@ static void qs_stamp_plain(struct sk_buff *skb)
 }
 
 /*
+ * Statuses of the stamp that never reach a cmsg (qs_rx_info_of() takes only the uapi's):
+ * left sealed by softirq for recvmsg to open, and refused by recvmsg (to be dropped by
+ * whichever reader holds it).
+ */
+#define QS_RX_DEFERRED 0x40
+#define QS_RX_REFUSED 0x41
+
+static inline u8 qs_cb_status(struct sk_buff *skb)
+{
+	/* Acquire: a datagram seen opened is seen with its cleartext (qs_open_skb()). */
+	return smp_load_acquire(&QS_SKB_CB(skb)->magic_status) ^ QS_CB_MAGIC;
+}
+
+/* Whether softirq may open now: the Rust object needs the FPU (qs_rust()). */
+static inline bool qs_rx_simd_usable(void)
+{
+	return !READ_ONCE(rx_defer) && irq_fpu_usable();
+}
+
+/*
+ * Opens the datagram at skb->data + hdr in place (hdr: the UDP header in softirq; 0 in
+ * recvmsg, where UDP has pulled it), trims the tag away and stamps the cb for recvmsg's
+ * cmsg. Under rx_lock, with qs->rx set and the FPU usable. Returns 0; -EBADMSG to drop a
+ * datagram the core refused (and counted); -EIO to drop one it reported impossibly.
+ */
+static int qs_open_skb(struct qs_sock *qs, struct sk_buff *skb, unsigned int hdr)
+{
+	struct qs_skb_cb *cb = QS_SKB_CB(skb);
+	struct quicseal_rx_info info;
+	struct quicseal_counters delta;
+	size_t len = skb->len - hdr, out_len = 0;
+	int status;
+
+	memset(&delta, 0, sizeof(delta));
+	status = qs_rx_open(qs->rx, skb->data + hdr, len, &info, &out_len, &delta);
+	qs_add_totals(&delta);
+	if (status != QS_OK)
+		return -EBADMSG;
+	/* Trust but verify what the core reports before it reaches the cmsg. */
+	if (out_len > len || info.passthrough_len > out_len || info.generation > U32_MAX ||
+	    (info.status == QUICSEAL_RX_OPENED &&
+	     (!info.header_len || info.header_len > 0x7f ||
+	      (u64)info.passthrough_len + info.header_len + info.payload_len != out_len)) ||
+	    (info.status != QUICSEAL_RX_OPENED && info.status != QUICSEAL_RX_PASSTHROUGH))
+		return -EIO;
+
+	if (out_len < len) {
+		__skb_trim(skb, hdr + out_len);
+		udp_hdr(skb)->len = htons(out_len + sizeof(struct udphdr));
+	}
+	/* Verified before the hook; the payload changed, so no checksum is left to check. */
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+	skb->csum_valid = 1;
+	cb->pn_lo = lower_32_bits(info.pn);
+	cb->pn_hi = upper_32_bits(info.pn);
+	cb->generation = (u32)info.generation;
+	cb->passthrough_len = info.passthrough_len;
+	cb->flags_hdr = (info.flags & QUICSEAL_RX_F_KEY_UPDATE) |
+			(info.status == QUICSEAL_RX_OPENED ? info.header_len << 1 : 0);
+	smp_store_release(&cb->magic_status, QS_CB_MAGIC ^ info.status);
+	return 0;
+}
+
+/*
  * Called by udp_queue_rcv_one_skb() for each datagram (the stack has already segmented GRO
  * batches, because this socket never sets UDP_GRO), with skb->data at the UDP header and
  * the checksum verified. Returns 1 to deliver the (opened) datagram as UDP, 0 when it was
@@ -272,11 +475,7 @@ static void qs_stamp_plain(struct sk_buff *skb)
 static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
 {
 	struct qs_sock *qs = qs_sk(sk);
-	struct quicseal_rx_info info;
-	struct quicseal_counters delta;
-	struct qs_skb_cb *cb = QS_SKB_CB(skb);
-	size_t out_len = 0;
-	int status;
+	int err;
 
 	qs_stamp_plain(skb);
 	/* Poisoned: the interrupted call may have left rx_lock held; never touch it. */
@@ -298,36 +497,26 @@ static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
 		spin_unlock(&qs->rx_lock);
 		goto drop_unaccounted;
 	}
-	memset(&delta, 0, sizeof(delta));
-	status = quicseal_rx_open(qs->rx, skb->data + sizeof(struct udphdr),
-				  skb->len - sizeof(struct udphdr), &info, &out_len, &delta);
-	spin_unlock(&qs->rx_lock);
-	qs_add_totals(&delta);
-	if (status != QS_OK)
-		goto drop;
-	/* Trust but verify what the core reports before it reaches the cmsg. */
-	if (out_len > skb->len - sizeof(struct udphdr) || info.passthrough_len > out_len ||
-	    info.generation > U32_MAX ||
-	    (info.status == QUICSEAL_RX_OPENED &&
-	     (!info.header_len || info.header_len > 0x7f ||
-	      (u64)info.passthrough_len + info.header_len + info.payload_len != out_len)) ||
-	    (info.status != QUICSEAL_RX_OPENED && info.status != QUICSEAL_RX_PASSTHROUGH))
-		goto drop_unaccounted;
-
-	if (out_len + sizeof(struct udphdr) < skb->len) {
-		__skb_trim(skb, out_len + sizeof(struct udphdr));
-		udp_hdr(skb)->len = htons(out_len + sizeof(struct udphdr));
+	if (unlikely(!qs_rx_simd_usable())) {
+		/*
+		 * This softirq interrupted a kernel FPU section: queue the datagram sealed, with
+		 * its checksum already verified, for recvmsg to open in process context
+		 * (qs_open_deferred()). Never a guess and never a sleep here.
+		 */
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+		skb->csum_valid = 1;
+		QS_SKB_CB(skb)->magic_status = QS_CB_MAGIC ^ QS_RX_DEFERRED;
+		WRITE_ONCE(qs->rx_deferred, true);
+		spin_unlock(&qs->rx_lock);
+		atomic64_inc(&qs_rx_deferred);
+		return 1;
 	}
-	/* Verified before the hook; the payload changed, so no checksum is left to check. */
-	skb->ip_summed = CHECKSUM_UNNECESSARY;
-	skb->csum_valid = 1;
-	cb->pn_lo = lower_32_bits(info.pn);
-	cb->pn_hi = upper_32_bits(info.pn);
-	cb->generation = (u32)info.generation;
-	cb->passthrough_len = info.passthrough_len;
-	cb->flags_hdr = (info.flags & QUICSEAL_RX_F_KEY_UPDATE) |
-			(info.status == QUICSEAL_RX_OPENED ? info.header_len << 1 : 0);
-	cb->magic_status = QS_CB_MAGIC ^ info.status;
+	err = qs_open_skb(qs, skb, sizeof(struct udphdr));
+	spin_unlock(&qs->rx_lock);
+	if (err == -EBADMSG)
+		goto drop;
+	if (err)
+		goto drop_unaccounted;
 	return 1;
 
 drop_unaccounted:
@@ -335,6 +524,35 @@ drop_unaccounted:
 drop:
 	kfree_skb(skb);
 	return 0;
+}
+
+/*
+ * recvmsg's half of a datagram softirq left sealed: opens it now, in process context, under
+ * rx_lock, and refreshes the length UDP cached at enqueue (udp_skb_len()). A reader that
+ * peeked the same datagram meanwhile finds it opened, or refused. Returns 0 when the
+ * datagram is ready to read, an error when it is to be dropped.
+ */
+static int qs_open_deferred(struct qs_sock *qs, struct sk_buff *skb)
+{
+	int err = 0;
+
+	spin_lock_bh(&qs->rx_lock);
+	if (qs_cb_status(skb) == QS_RX_DEFERRED) {
+		if (qs->closing || !qs->rx || !qs_hook_intact(qs) || READ_ONCE(qs_poisoned))
+			err = -EIO;
+		else
+			err = qs_open_skb(qs, skb, 0);
+		if (err)
+			QS_SKB_CB(skb)->magic_status = QS_CB_MAGIC ^ QS_RX_REFUSED;
+#if BITS_PER_LONG == 64
+		else
+			udp_skb_scratch(skb)->len = skb->len;
+#endif
+	} else if (qs_cb_status(skb) == QS_RX_REFUSED) {
+		err = -EBADMSG;
+	}
+	spin_unlock_bh(&qs->rx_lock);
+	return err;
 }
 
 /* ---- ICMP errors -------------------------------------------------------------------- */
@@ -576,7 +794,8 @@ static int qs_recvmsg(struct sock *sk, struct msghdr *msg, size_t len, int flags
 	/* Receive keys but no hook: datagrams would be queued unopened. */
 	if (READ_ONCE(qs->rx) && !(flags & MSG_ERRQUEUE) && unlikely(!qs_hook_intact(qs)))
 		return -EIO;
-	if (!READ_ONCE(qs->recv_info) || (flags & MSG_ERRQUEUE) ||
+	/* Once a datagram has been left sealed (qs_open_deferred()), every read comes here. */
+	if ((!READ_ONCE(qs->recv_info) && !READ_ONCE(qs->rx_deferred)) || (flags & MSG_ERRQUEUE) ||
 	    (np && np->rxopt.bits.rxpmtu && READ_ONCE(np->rxpmtu)))
 		return qs_base(sk)->recvmsg(sk, msg, len, flags, addr_len);
 
@@ -585,6 +804,12 @@ try_again:
 	skb = __skb_recv_udp(sk, flags, &off, &err);
 	if (!skb)
 		return err;
+	if (unlikely(qs_cb_status(skb) >= QS_RX_DEFERRED) && qs_open_deferred(qs, skb)) {
+		__sk_queue_drop_skb(sk, &udp_sk(sk)->reader_queue, skb, flags, udp_skb_destructor);
+		kfree_skb(skb);
+		cond_resched();
+		goto try_again;
+	}
 
 	ulen = udp_skb_len(skb);
 	copied = len;
@@ -663,7 +888,7 @@ try_again:
 	} else if (np && np->rxopt.all) {
 		ip6_datagram_recv_ctl(sk, msg, skb);
 	}
-	if (qs_rx_info_of(skb, &info))
+	if (READ_ONCE(qs->recv_info) && qs_rx_info_of(skb, &info))
 		put_cmsg(msg, SOL_QUICSEAL, QUICSEAL_CMSG_RX, sizeof(info), &info);
 
 	err = copied;
@@ -899,7 +1124,7 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	if (args.gso_size && args.pn != QUICSEAL_NONE)
 		return -EINVAL;
 	/* The core's arithmetic: how many datagrams, and how long once sealed (or why not). */
-	err = qs_errno(quicseal_gso_layout(len, args.gso_size, &segments, &out_max));
+	err = qs_errno(qs_gso_layout(len, args.gso_size, &segments, &out_max));
 	if (err)
 		return err;
 	/* The largest UDP payload the family's sendmsg takes (IPv4: 65535 - 20 - 8; IPv6:
@@ -966,8 +1191,8 @@ static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
 	}
 	memset(&delta, 0, sizeof(delta));
 	mutex_lock(&qs->tx_lock);
-	status = qs->tx ? quicseal_tx_seal(qs->tx, src, nsrc, dst, use_pages ? nout : 1,
-					   args.gso_size, args.pn, &res, &delta)
+	status = qs->tx ? qs_tx_seal(qs->tx, src, nsrc, dst, use_pages ? nout : 1, args.gso_size,
+				     args.pn, &res, &delta)
 			: QS_KEY_UNAVAILABLE;
 	err = qs_errno(status);
 	mutex_unlock(&qs->tx_lock);
@@ -1072,17 +1297,17 @@ static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsign
 		return -EINVAL;
 	}
 	if (optname == QUICSEAL_TX_KEYS)
-		state = qs_alloc_state(quicseal_tx_state_size(), quicseal_tx_state_align(), &mem);
+		state = qs_alloc_state(qs_tx_size, qs_tx_align, &mem);
 	else
-		state = qs_alloc_state(quicseal_rx_state_size(), quicseal_rx_state_align(), &mem);
+		state = qs_alloc_state(qs_rx_size, qs_rx_align, &mem);
 	if (!state) {
 		memzero_explicit(&keys, sizeof(keys));
 		return -ENOMEM;
 	}
 	if (optname == QUICSEAL_TX_KEYS)
-		status = quicseal_tx_init(state, &keys);
+		status = qs_tx_init(state, &keys);
 	else
-		status = quicseal_rx_init(state, &keys);
+		status = qs_rx_init(state, &keys);
 	memzero_explicit(&keys, sizeof(keys));
 	if (status != QS_OK) {
 		kvfree_sensitive(mem, optname == QUICSEAL_TX_KEYS ? qs_tx_mem_size() : qs_rx_mem_size());
@@ -1150,7 +1375,7 @@ static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optv
 			return -EFAULT;
 		spin_lock_bh(&qs->rx_lock);
 		if (qs->rx)
-			quicseal_rx_set_largest(qs->rx, largest);
+			QS_RUST(QS_OP_RX_SET_LARGEST, (uintptr_t)qs->rx, largest);
 		spin_unlock_bh(&qs->rx_lock);
 		return qs->rx ? 0 : -ENOKEY;
 	case QUICSEAL_RX_RETIRE:
@@ -1158,9 +1383,9 @@ static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optv
 		val = qs->rx ? QS_OK : QS_KEY_UNAVAILABLE;
 		spin_lock_bh(&qs->rx_lock);
 		if (qs->rx && optname == QUICSEAL_RX_RETIRE)
-			quicseal_rx_retire(qs->rx);
+			QS_RUST(QS_OP_RX_RETIRE, (uintptr_t)qs->rx);
 		else if (qs->rx)
-			val = quicseal_rx_advance(qs->rx);
+			val = qs_rx_advance(qs->rx);
 		spin_unlock_bh(&qs->rx_lock);
 		return qs_errno(val);
 	default:
@@ -1168,10 +1393,31 @@ static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optv
 	}
 }
 
+/* One direction's struct quicseal_info (all zero but size without keys). */
+static void qs_info(struct qs_sock *qs, bool tx, struct quicseal_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	if (tx) {
+		mutex_lock(&qs->tx_lock);
+		if (qs->tx)
+			QS_RUST(QS_OP_TX_INFO, (uintptr_t)qs->tx, (uintptr_t)info);
+		mutex_unlock(&qs->tx_lock);
+	} else {
+		spin_lock_bh(&qs->rx_lock);
+		if (qs->rx)
+			QS_RUST(QS_OP_RX_INFO, (uintptr_t)qs->rx, (uintptr_t)info);
+		spin_unlock_bh(&qs->rx_lock);
+	}
+	if (READ_ONCE(qs_poisoned))
+		info->flags |= QUICSEAL_INFO_POISONED;
+}
+
 static int qs_getsockopt(struct sock *sk, int level, int optname, char __user *optval,
 			 int __user *optlen)
 {
 	struct qs_sock *qs = qs_sk(sk);
+	char name[QUICSEAL_IMPLEMENTATION_LEN];
 	struct quicseal_info info;
 	int len, val;
 
@@ -1184,23 +1430,23 @@ static int qs_getsockopt(struct sock *sk, int level, int optname, char __user *o
 	case QUICSEAL_RX_INFO:
 		if (len < (int)sizeof(info))
 			return -EINVAL;
-		memset(&info, 0, sizeof(info));
-		info.size = sizeof(info);
-		if (optname == QUICSEAL_TX_INFO) {
-			mutex_lock(&qs->tx_lock);
-			if (qs->tx)
-				quicseal_tx_info(qs->tx, &info);
-			mutex_unlock(&qs->tx_lock);
-		} else {
-			spin_lock_bh(&qs->rx_lock);
-			if (qs->rx)
-				quicseal_rx_info(qs->rx, &info);
-			spin_unlock_bh(&qs->rx_lock);
-		}
-		if (READ_ONCE(qs_poisoned))
-			info.flags |= QUICSEAL_INFO_POISONED;
+		qs_info(qs, optname == QUICSEAL_TX_INFO, &info);
 		len = sizeof(info);
 		if (put_user(len, optlen) || copy_to_user(optval, &info, len))
+			return -EFAULT;
+		return 0;
+	case QUICSEAL_TX_IMPLEMENTATION:
+	case QUICSEAL_RX_IMPLEMENTATION:
+		if (len < (int)sizeof(name))
+			return -EINVAL;
+		qs_info(qs, optname == QUICSEAL_TX_IMPLEMENTATION, &info);
+		if (!(info.flags & QUICSEAL_INFO_KEYS))
+			return -ENOKEY;
+		memset(name, 0, sizeof(name));
+		if (!qs_implementation(info.suite, name, sizeof(name)))
+			return -EIO;
+		len = sizeof(name);
+		if (put_user(len, optlen) || copy_to_user(optval, name, len))
 			return -EFAULT;
 		return 0;
 	case QUICSEAL_RECV_INFO:
@@ -1223,6 +1469,16 @@ static const char *const qs_total_names[] = {
 	"limit_drops", "key_unavailable", "rejected", "key_updates",
 };
 
+/* What protects each suite's keys installed now: the core's names (quicseal_implementation). */
+static const struct {
+	u16 code;
+	const char *name;
+} qs_suites[] = {
+	{ QUICSEAL_TLS_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256" },
+	{ QUICSEAL_TLS_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384" },
+	{ QUICSEAL_TLS_CHACHA20_POLY1305_SHA256, "TLS_CHACHA20_POLY1305_SHA256" },
+};
+
 static int qs_proc_show(struct seq_file *seq, void *v)
 {
 	int i;
@@ -1232,7 +1488,15 @@ static int qs_proc_show(struct seq_file *seq, void *v)
 		seq_printf(seq, "%s %lld\n", qs_total_names[i], atomic64_read(&qs_totals[i]));
 	seq_printf(seq, "tx_page_sends %lld\n", atomic64_read(&qs_tx_page_sends));
 	seq_printf(seq, "tx_page_fallbacks %lld\n", atomic64_read(&qs_tx_page_fallbacks));
+	seq_printf(seq, "rx_deferred %lld\n", atomic64_read(&qs_rx_deferred));
+	seq_printf(seq, "rust_stack_peak %zu\n", qs_rust_stack_peak());
 	seq_printf(seq, "poisoned %d\n", READ_ONCE(qs_poisoned));
+	for (i = 0; i < ARRAY_SIZE(qs_suites); i++) {
+		char name[QUICSEAL_IMPLEMENTATION_LEN] = "";
+
+		qs_implementation(qs_suites[i].code, name, sizeof(name));
+		seq_printf(seq, "implementation %s %s\n", qs_suites[i].name, name);
+	}
 	return 0;
 }
 
@@ -1331,10 +1595,18 @@ static int __init qs_module_init(void)
 	BUILD_BUG_ON(sizeof(struct quicseal_info) != 112);
 	BUILD_BUG_ON(sizeof(struct quicseal_rx_info) != 40);
 
+	err = qs_rust_stacks_alloc();
+	if (err)
+		goto err_stacks;
+	qs_tx_size = QS_RUST(QS_OP_TX_STATE_SIZE);
+	qs_tx_align = QS_RUST(QS_OP_TX_STATE_ALIGN);
+	qs_rx_size = QS_RUST(QS_OP_RX_STATE_SIZE);
+	qs_rx_align = QS_RUST(QS_OP_RX_STATE_ALIGN);
+
 	qs_fill_prot(&qs_prot, &udp_prot, "QUICSEAL", sizeof(struct qs_sock));
 	err = proto_register(&qs_prot, 1);
 	if (err)
-		return err;
+		goto err_stacks;
 	inet_register_protosw(&qs_protosw);
 	err = qs6_register();
 	if (err)
@@ -1344,8 +1616,8 @@ static int __init qs_module_init(void)
 		goto err_v6;
 	}
 	pr_info("loaded: IPPROTO_QUICSEAL %d (%s), tx state %zu bytes, rx state %zu bytes\n",
-		IPPROTO_QUICSEAL, qs6_base ? "AF_INET, AF_INET6" : "AF_INET",
-		quicseal_tx_state_size(), quicseal_rx_state_size());
+		IPPROTO_QUICSEAL, qs6_base ? "AF_INET, AF_INET6" : "AF_INET", qs_tx_size,
+		qs_rx_size);
 	return 0;
 
 err_v6:
@@ -1353,6 +1625,8 @@ err_v6:
 err_v4:
 	inet_unregister_protosw(&qs_protosw);
 	proto_unregister(&qs_prot);
+err_stacks:
+	qs_rust_stacks_free();
 	return err;
 }
 
@@ -1362,6 +1636,7 @@ static void __exit qs_module_exit(void)
 	qs6_unregister();
 	inet_unregister_protosw(&qs_protosw);
 	proto_unregister(&qs_prot);
+	qs_rust_stacks_free();
 	pr_info("unloaded\n");
 }
 

@@ -3,6 +3,8 @@
  * The C ABI of the Rust object (targets/kernel/rust/src/lib.rs). Structures are the uapi's;
  * statuses are the core's Error::status() (1 + the variant's position in Error::ALL), and
  * `cargo xtask kernel-test` checks this enum against the core before it builds anything.
+ * The object may use vector registers in any function: quicseal_call() runs only inside a
+ * kernel FPU section.
  */
 #ifndef QUICSEAL_RUST_H
 #define QUICSEAL_RUST_H
@@ -50,28 +52,48 @@ struct qs_seal_result {
 struct qs_tx_state;
 struct qs_rx_state;
 
-size_t quicseal_tx_state_size(void);
-size_t quicseal_tx_state_align(void);
-size_t quicseal_rx_state_size(void);
-size_t quicseal_rx_state_align(void);
+/*
+ * Every call into the Rust object goes through quicseal_call(), which the shim makes on a
+ * stack of the object's own (qs_rust() in quicseal_main.c): the core's fast paths keep
+ * keystream and batch state in frames of kilobytes, and the object assumes the 16-byte stack
+ * alignment of the x86_64 ABI, which kernel stacks do not keep. The operations and their
+ * arguments, in order (pointers and sizes as __u64), then what `ret` holds:
+ */
+enum qs_op {
+	QS_OP_TX_STATE_SIZE = 0,  /* -> size_t */
+	QS_OP_TX_STATE_ALIGN = 1, /* -> size_t */
+	QS_OP_RX_STATE_SIZE = 2,  /* -> size_t */
+	QS_OP_RX_STATE_ALIGN = 3, /* -> size_t */
+	QS_OP_GSO_LAYOUT = 4,     /* size_t len, size_t gso_size, size_t *segments,
+				   * size_t *sealed_len -> status */
+	QS_OP_TX_INIT = 5,        /* struct qs_tx_state *, const struct quicseal_keys * -> status */
+	QS_OP_TX_DROP = 6,        /* struct qs_tx_state * */
+	QS_OP_TX_SEAL = 7,        /* struct qs_tx_state *, const struct qs_seg *src, size_t nsrc,
+				   * const struct qs_seg *dst, size_t ndst, size_t gso_size,
+				   * __u64 pn, struct qs_seal_result *,
+				   * struct quicseal_counters *delta -> status */
+	QS_OP_TX_INFO = 8,        /* const struct qs_tx_state *, struct quicseal_info * */
+	QS_OP_RX_INIT = 9,        /* struct qs_rx_state *, const struct quicseal_keys * -> status */
+	QS_OP_RX_DROP = 10,       /* struct qs_rx_state * */
+	QS_OP_RX_OPEN = 11,       /* struct qs_rx_state *, void *data, size_t len,
+				   * struct quicseal_rx_info *, size_t *out_len,
+				   * struct quicseal_counters *delta -> status */
+	QS_OP_RX_SET_LARGEST = 12, /* struct qs_rx_state *, __u64 largest */
+	QS_OP_RX_RETIRE = 13,     /* struct qs_rx_state * */
+	QS_OP_RX_ADVANCE = 14,    /* struct qs_rx_state * -> status */
+	QS_OP_RX_INFO = 15,       /* const struct qs_rx_state *, struct quicseal_info * */
+	QS_OP_IMPLEMENTATION = 16, /* __u16 suite, char *out, size_t cap -> length of the name
+				    * written NUL-terminated, 0 if none */
+};
 
-int quicseal_gso_layout(size_t len, size_t gso_size, size_t *segments, size_t *sealed_len);
-int quicseal_tx_init(struct qs_tx_state *state, const struct quicseal_keys *keys);
-void quicseal_tx_drop(struct qs_tx_state *state);
-int quicseal_tx_seal(struct qs_tx_state *state, const struct qs_seg *src, size_t nsrc,
-		     const struct qs_seg *dst, size_t ndst, size_t gso_size, __u64 pn,
-		     struct qs_seal_result *out, struct quicseal_counters *delta);
-void quicseal_tx_info(const struct qs_tx_state *state, struct quicseal_info *out);
+struct qs_call {
+	__u32 op;
+	__u32 reserved;
+	__s64 ret;
+	__u64 args[9];
+};
 
-int quicseal_rx_init(struct qs_rx_state *state, const struct quicseal_keys *keys);
-void quicseal_rx_drop(struct qs_rx_state *state);
-int quicseal_rx_open(struct qs_rx_state *state, void *data, size_t len,
-		     struct quicseal_rx_info *out, size_t *out_len,
-		     struct quicseal_counters *delta);
-void quicseal_rx_set_largest(struct qs_rx_state *state, __u64 largest);
-void quicseal_rx_retire(struct qs_rx_state *state);
-int quicseal_rx_advance(struct qs_rx_state *state);
-void quicseal_rx_info(const struct qs_rx_state *state, struct quicseal_info *out);
+void quicseal_call(struct qs_call *call);
 
 /* Called by the Rust panic handler; never returns. */
 void __noreturn quicseal_rust_panic(const char *message, size_t len);

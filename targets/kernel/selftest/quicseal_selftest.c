@@ -1001,6 +1001,84 @@ static int set_param(const char *name, int value)
 	return fclose(f);
 }
 
+/* Whether the first processor of /proc/cpuinfo lists `flag`. */
+static int cpu_has(const char *flag)
+{
+	static char line[8192];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	size_t n = strlen(flag);
+	int found = 0;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p;
+
+		if (strncmp(line, "flags", 5))
+			continue;
+		for (p = strstr(line, flag); p && !found; p = strstr(p + 1, flag))
+			found = p[-1] == ' ' && (p[n] == ' ' || p[n] == '\n');
+		break;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* The name /proc/net/quicseal gives `suite`'s implementation ("" if none). */
+static void proc_implementation(int suite, char *name, size_t cap)
+{
+	const char *suite_name = suite == QUICSEAL_TLS_AES_128_GCM_SHA256 ? "TLS_AES_128_GCM_SHA256"
+				 : suite == QUICSEAL_TLS_AES_256_GCM_SHA384
+					 ? "TLS_AES_256_GCM_SHA384"
+					 : "TLS_CHACHA20_POLY1305_SHA256";
+	FILE *proc = fopen("/proc/net/quicseal", "r");
+	char line[128], key[32], which[40], value[32];
+
+	snprintf(name, cap, "%s", "");
+	while (proc && fgets(line, sizeof(line), proc))
+		if (sscanf(line, "%31s %39s %31s", key, which, value) == 3 &&
+		    !strcmp(key, "implementation") && !strcmp(which, suite_name))
+			snprintf(name, cap, "%s", value);
+	if (proc)
+		fclose(proc);
+}
+
+/*
+ * What protects the flow's suite: on a CPU with the instructions (QEMU's -cpu max has
+ * AES-NI, PCLMULQDQ and AVX2) one of the core's accelerated implementations, not the
+ * portable software; the same name from both directions' getsockopt and /proc/net/quicseal.
+ * The flow's vectors then pass through it (check_flow).
+ */
+static void check_implementation(const struct flow *fl)
+{
+	char tx_name[QUICSEAL_IMPLEMENTATION_LEN] = "", rx_name[QUICSEAL_IMPLEMENTATION_LEN] = "";
+	char proc_name[32];
+	int chacha = fl->suite == QUICSEAL_TLS_CHACHA20_POLY1305_SHA256;
+	int has = chacha ? cpu_has("avx2") : cpu_has("aes") && cpu_has("pclmulqdq");
+	socklen_t tx_len = sizeof(tx_name), rx_len = sizeof(rx_name), short_len = 4;
+	uint16_t port;
+	int fd = udp_socket(IPPROTO_QUICSEAL, &port), no_keys, too_short, tx_ok, rx_ok;
+
+	no_keys = getsockopt(fd, SOL_QUICSEAL, QUICSEAL_TX_IMPLEMENTATION, tx_name, &tx_len) == -1 &&
+		  errno == ENOKEY;
+	set_keys(fd, QUICSEAL_TX_KEYS, keys_of(fl, QUICSEAL_NONE));
+	set_keys(fd, QUICSEAL_RX_KEYS, keys_of(fl, QUICSEAL_NONE));
+	too_short = getsockopt(fd, SOL_QUICSEAL, QUICSEAL_RX_IMPLEMENTATION, rx_name, &short_len) ==
+			    -1 &&
+		    errno == EINVAL;
+	tx_len = sizeof(tx_name);
+	tx_ok = !getsockopt(fd, SOL_QUICSEAL, QUICSEAL_TX_IMPLEMENTATION, tx_name, &tx_len);
+	rx_ok = !getsockopt(fd, SOL_QUICSEAL, QUICSEAL_RX_IMPLEMENTATION, rx_name, &rx_len);
+	proc_implementation(fl->suite, proc_name, sizeof(proc_name));
+	check(no_keys && too_short && tx_ok && rx_ok && tx_len == QUICSEAL_IMPLEMENTATION_LEN &&
+		      !strcmp(tx_name, rx_name) && !strcmp(tx_name, proc_name),
+	      "%s: implementation named alike by getsockopt (tx %s, rx %s) and /proc (%s)",
+	      fl->name, tx_name, rx_name, proc_name);
+	check(has ? tx_name[0] && strcmp(tx_name, "portable") : !strcmp(tx_name, "portable"),
+	      "%s: keys on the CPU's instructions where it has them: %s (CPU has %s: %s)",
+	      fl->name, tx_name, chacha ? "avx2" : "aes and pclmulqdq", has ? "yes" : "no");
+	close(fd);
+}
+
 /*
  * The kernel's MSG_ZEROCOPY completion on the sender's error queue (tx_zc_report=1): 1 when
  * the ciphertext pages were attached to the skb (over loopback the receive side then copies
@@ -1450,6 +1528,42 @@ out:
 	family = AF_INET;
 }
 
+/*
+ * Softirq's fallback when the FPU is in use: with rx_defer=1 every datagram is left sealed
+ * and recvmsg opens it in process context. Every receive check runs again that way: the
+ * vectors one by one and as GSO batches, the negatives, key updates both ways end to end.
+ */
+static void check_deferred_opens(void)
+{
+	long long before = proc_value("rx_deferred"), after, want = 0;
+	static struct flow deferred;
+	int i;
+
+	if (set_param("rx_defer", 1)) {
+		check(0, "cannot set /sys/module/quicseal/parameters/rx_defer");
+		return;
+	}
+	for (i = 0; i < nflows; i++) {
+		if (!flows[i].npackets)
+			continue;
+		deferred = flows[i];
+		snprintf(deferred.name, sizeof(deferred.name), "%.60s [rx_defer=1]", flows[i].name);
+		if (deferred.gso_size) {
+			check_gso(&deferred);
+		} else {
+			check_open(&deferred);
+			if (deferred.dcid_len == 8)
+				check_end_to_end(&deferred);
+		}
+		check_negatives(&deferred);
+		want += deferred.npackets + deferred.nnegatives;
+	}
+	check(set_param("rx_defer", 0) == 0, "rx_defer set back to 0");
+	after = proc_value("rx_deferred");
+	check(after - before >= want, "rx_defer: %lld datagrams opened by recvmsg (at least %lld)",
+	      after - before, want);
+}
+
 static int set_tx_pages(int on)
 {
 	return set_param("tx_pages", on);
@@ -1472,8 +1586,11 @@ int main(int argc, char **argv)
 	check(load_vectors(argc > 1 ? argv[1] : "/vectors.txt") > 0, "vectors loaded: %d flows",
 	      nflows);
 	for (i = 0; i < nflows; i++)
-		if (flows[i].npackets)
+		if (flows[i].npackets) {
+			check_implementation(&flows[i]);
 			check_flow(&flows[i]);
+		}
+	check_deferred_opens();
 	/* The same sends through the buffer path that udp_sendmsg copies (tx_pages=0). */
 	if (set_tx_pages(0) == 0) {
 		for (i = 0; i < nflows; i++) {
@@ -1523,6 +1640,11 @@ int main(int argc, char **argv)
 		printf("     /proc/net/quicseal: %s", line);
 		if (sscanf(line, "tx_page_sends %lld", &value) == 1)
 			check(value > 0, "one-copy sends through the page path: %lld", value);
+		/* The Rust object's own stack (64 KiB a CPU): room to spare after every test. */
+		if (sscanf(line, "rust_stack_peak %lld", &value) == 1)
+			check(value > 0 && value <= 48 * 1024,
+			      "the Rust object's stack was used, at most 48 of its 64 KiB: %lld bytes",
+			      value);
 		if (sscanf(line, "tx_page_fallbacks %lld", &value) == 1)
 			check(value == forced_fallbacks,
 			      "every page send had a zero-copy buffer but the %lld forced: %lld without",

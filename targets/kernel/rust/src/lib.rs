@@ -1,7 +1,13 @@
 //! The quicseal core as a kernel-safe object: a small C ABI that the kernel module's shim
 //! (`targets/kernel/module/quicseal_main.c`) calls.
 //!
-//! - The shim allocates each direction's state blob (`quicseal_{tx,rx}_state_size/align`)
+//! - One entry point, [`quicseal_call`]: an operation number and its arguments
+//!   (`enum qs_op` in `quicseal_rust.h`). The object is built with SSE2 in its baseline and
+//!   carries the core's AES-NI/VAES/AVX2/AVX-512 backends, chosen at run time by CPUID, so
+//!   the shim makes every call inside a kernel FPU section, on a stack of the object's own
+//!   (64 KiB a CPU, 16-byte aligned as this code assumes; the fast paths go some 20 KiB
+//!   deep, more than a kernel stack can spare).
+//! - The shim allocates each direction's state blob (`QS_OP_{TX,RX}_STATE_SIZE/ALIGN`)
 //!   inside its per-socket structure and guards it with its own lock; nothing here
 //!   allocates, sleeps or takes locks, and every call handles at most one datagram or one
 //!   GSO batch of at most [`MAX_SEGMENTS`] datagrams (64 KiB), so its running time is bounded.
@@ -205,24 +211,131 @@ pub fn status(error: Error) -> i32 {
     i32::from(error.status())
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn quicseal_tx_state_size() -> usize {
+fn quicseal_tx_state_size() -> usize {
     size_of::<TxState>()
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn quicseal_tx_state_align() -> usize {
+fn quicseal_tx_state_align() -> usize {
     align_of::<TxState>()
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn quicseal_rx_state_size() -> usize {
+fn quicseal_rx_state_size() -> usize {
     size_of::<RxState>()
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn quicseal_rx_state_align() -> usize {
+fn quicseal_rx_state_align() -> usize {
     align_of::<RxState>()
+}
+
+/// One call into the object: `struct qs_call` of `quicseal_rust.h`. The shim makes every
+/// call through [`quicseal_call`], on a stack of the object's own (the core's fast paths
+/// keep keystream and batch state in frames of kilobytes, more than a kernel stack has to
+/// spare, and the object assumes the 16-byte stack alignment of the x86_64 ABI, which
+/// kernel stacks do not keep), inside a kernel FPU section.
+#[repr(C)]
+pub struct Call {
+    op: u32,
+    reserved: u32,
+    ret: i64,
+    args: [u64; 9],
+}
+
+// The operations, `enum qs_op` of quicseal_rust.h (`cargo xtask kernel-test` checks the two
+// agree). Each takes the arguments and returns what the function of the same name says.
+const OP_TX_STATE_SIZE: u32 = 0;
+const OP_TX_STATE_ALIGN: u32 = 1;
+const OP_RX_STATE_SIZE: u32 = 2;
+const OP_RX_STATE_ALIGN: u32 = 3;
+const OP_GSO_LAYOUT: u32 = 4;
+const OP_TX_INIT: u32 = 5;
+const OP_TX_DROP: u32 = 6;
+const OP_TX_SEAL: u32 = 7;
+const OP_TX_INFO: u32 = 8;
+const OP_RX_INIT: u32 = 9;
+const OP_RX_DROP: u32 = 10;
+const OP_RX_OPEN: u32 = 11;
+const OP_RX_SET_LARGEST: u32 = 12;
+const OP_RX_RETIRE: u32 = 13;
+const OP_RX_ADVANCE: u32 = 14;
+const OP_RX_INFO: u32 = 15;
+const OP_IMPLEMENTATION: u32 = 16;
+
+/// Runs `call.op` with `call.args` (pointers and sizes as 64-bit integers, in the order of
+/// the function of that name) and stores its result in `call.ret` (0 for functions without
+/// one); an unknown operation returns `QS_EINVAL_ARGS`.
+///
+/// # Safety
+/// `call` is valid; its arguments meet the contract of the function it names.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_call(call: *mut Call) {
+    let Some(call) = (unsafe { call.as_mut() }) else {
+        return;
+    };
+    let [a0, a1, a2, a3, a4, a5, a6, a7, a8] = call.args;
+    let (p0, p1, p2, p3) = (a0 as usize, a1 as usize, a2 as usize, a3 as usize);
+    // SAFETY: the caller's contract, argument by argument.
+    call.ret = unsafe {
+        match call.op {
+            OP_TX_STATE_SIZE => quicseal_tx_state_size() as i64,
+            OP_TX_STATE_ALIGN => quicseal_tx_state_align() as i64,
+            OP_RX_STATE_SIZE => quicseal_rx_state_size() as i64,
+            OP_RX_STATE_ALIGN => quicseal_rx_state_align() as i64,
+            OP_GSO_LAYOUT => i64::from(quicseal_gso_layout(
+                p0,
+                p1,
+                p2 as *mut usize,
+                p3 as *mut usize,
+            )),
+            OP_TX_INIT => i64::from(quicseal_tx_init(p0 as *mut TxState, p1 as *const Keys)),
+            OP_TX_DROP => {
+                quicseal_tx_drop(p0 as *mut TxState);
+                0
+            }
+            OP_TX_SEAL => i64::from(quicseal_tx_seal(
+                p0 as *mut TxState,
+                p1 as *const Seg,
+                p2,
+                p3 as *const Seg,
+                a4 as usize,
+                a5 as usize,
+                a6,
+                a7 as usize as *mut SealResult,
+                a8 as usize as *mut CCounters,
+            )),
+            OP_TX_INFO => {
+                quicseal_tx_info(p0 as *const TxState, p1 as *mut Info);
+                0
+            }
+            OP_RX_INIT => i64::from(quicseal_rx_init(p0 as *mut RxState, p1 as *const Keys)),
+            OP_RX_DROP => {
+                quicseal_rx_drop(p0 as *mut RxState);
+                0
+            }
+            OP_RX_OPEN => i64::from(quicseal_rx_open(
+                p0 as *mut RxState,
+                p1 as *mut u8,
+                p2,
+                p3 as *mut RxInfo,
+                a4 as usize as *mut usize,
+                a5 as usize as *mut CCounters,
+            )),
+            OP_RX_SET_LARGEST => {
+                quicseal_rx_set_largest(p0 as *mut RxState, a1);
+                0
+            }
+            OP_RX_RETIRE => {
+                quicseal_rx_retire(p0 as *mut RxState);
+                0
+            }
+            OP_RX_ADVANCE => i64::from(quicseal_rx_advance(p0 as *mut RxState)),
+            OP_RX_INFO => {
+                quicseal_rx_info(p0 as *const RxState, p1 as *mut Info);
+                0
+            }
+            OP_IMPLEMENTATION => quicseal_implementation(a0 as u16, p1 as *mut u8, p2) as i64,
+            _ => i64::from(QS_EINVAL_ARGS),
+        }
+    };
 }
 
 /// How a direction starts: at generation 0 of its secret, or mid-connection.
@@ -311,8 +424,7 @@ fn flow_setup(keys: &Keys) -> Result<Setup<'_>, Error> {
 ///
 /// # Safety
 /// `state` points to such memory, not initialised (or already dropped); `keys` is valid.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_tx_init(state: *mut TxState, keys: *const Keys) -> i32 {
+unsafe fn quicseal_tx_init(state: *mut TxState, keys: *const Keys) -> i32 {
     let Some(keys) = (unsafe { keys.as_ref() }) else {
         return QS_EINVAL_ARGS;
     };
@@ -338,8 +450,7 @@ pub unsafe extern "C" fn quicseal_tx_init(state: *mut TxState, keys: *const Keys
 ///
 /// # Safety
 /// `state` was initialised by `quicseal_tx_init` and is not used again.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_tx_drop(state: *mut TxState) {
+unsafe fn quicseal_tx_drop(state: *mut TxState) {
     if !state.is_null() {
         unsafe { core::ptr::drop_in_place(state) }
     }
@@ -349,8 +460,7 @@ pub unsafe extern "C" fn quicseal_tx_drop(state: *mut TxState) {
 ///
 /// # Safety
 /// As for [`quicseal_tx_init`], with the rx size and alignment.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_rx_init(state: *mut RxState, keys: *const Keys) -> i32 {
+unsafe fn quicseal_rx_init(state: *mut RxState, keys: *const Keys) -> i32 {
     let Some(keys) = (unsafe { keys.as_ref() }) else {
         return QS_EINVAL_ARGS;
     };
@@ -370,8 +480,7 @@ pub unsafe extern "C" fn quicseal_rx_init(state: *mut RxState, keys: *const Keys
 ///
 /// # Safety
 /// `state` was initialised by `quicseal_rx_init` and is not used again.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_rx_drop(state: *mut RxState) {
+unsafe fn quicseal_rx_drop(state: *mut RxState) {
     if !state.is_null() {
         unsafe { core::ptr::drop_in_place(state) }
     }
@@ -405,8 +514,7 @@ unsafe fn sources(segs: *const Seg, n: usize, out: &mut [&[u8]; MAX_SG]) -> Opti
 /// # Safety
 /// `state` is initialised; `src[..nsrc]` are readable and `dst[..ndst]` writable segments
 /// that do not overlap; `out` is writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_tx_seal(
+unsafe fn quicseal_tx_seal(
     state: *mut TxState,
     src: *const Seg,
     nsrc: usize,
@@ -540,8 +648,7 @@ unsafe fn seal(
 ///
 /// # Safety
 /// `segments` and `sealed_len` are writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_gso_layout(
+unsafe fn quicseal_gso_layout(
     len: usize,
     gso_size: usize,
     segments: *mut usize,
@@ -571,8 +678,7 @@ pub unsafe extern "C" fn quicseal_gso_layout(
 ///
 /// # Safety
 /// `state` is initialised; `data[..len]` is writable; `out` is writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_rx_open(
+unsafe fn quicseal_rx_open(
     state: *mut RxState,
     data: *mut u8,
     len: usize,
@@ -640,8 +746,7 @@ unsafe fn open(
 ///
 /// # Safety
 /// `state` is initialised.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_rx_set_largest(state: *mut RxState, largest: u64) {
+unsafe fn quicseal_rx_set_largest(state: *mut RxState, largest: u64) {
     if let Some(state) = unsafe { state.as_mut() } {
         state
             .flow
@@ -653,8 +758,7 @@ pub unsafe extern "C" fn quicseal_rx_set_largest(state: *mut RxState, largest: u
 ///
 /// # Safety
 /// `state` is initialised.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_rx_retire(state: *mut RxState) {
+unsafe fn quicseal_rx_retire(state: *mut RxState) {
     if let Some(state) = unsafe { state.as_mut() } {
         state.flow.retire_previous_keys();
     }
@@ -664,8 +768,7 @@ pub unsafe extern "C" fn quicseal_rx_retire(state: *mut RxState) {
 ///
 /// # Safety
 /// `state` is initialised.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_rx_advance(state: *mut RxState) -> i32 {
+unsafe fn quicseal_rx_advance(state: *mut RxState) -> i32 {
     match unsafe { state.as_mut() } {
         Some(state) => match state.flow.advance_generation() {
             Ok(()) => QS_OK,
@@ -694,8 +797,7 @@ fn info_header(suite: CipherSuite, config: &FlowConfig, key_phase: bool) -> Info
 ///
 /// # Safety
 /// `state` is initialised; `out` is writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_tx_info(state: *const TxState, out: *mut Info) {
+unsafe fn quicseal_tx_info(state: *const TxState, out: *mut Info) {
     let (Some(state), Some(out)) = (unsafe { state.as_ref() }, unsafe { out.as_mut() }) else {
         return;
     };
@@ -714,8 +816,7 @@ pub unsafe extern "C" fn quicseal_tx_info(state: *const TxState, out: *mut Info)
 ///
 /// # Safety
 /// `state` is initialised; `out` is writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn quicseal_rx_info(state: *const RxState, out: *mut Info) {
+unsafe fn quicseal_rx_info(state: *const RxState, out: *mut Info) {
     let (Some(state), Some(out)) = (unsafe { state.as_ref() }, unsafe { out.as_mut() }) else {
         return;
     };
@@ -730,6 +831,32 @@ pub unsafe extern "C" fn quicseal_rx_info(state: *const RxState, out: *mut Info)
     if flow.integrity_limit_reached() {
         out.flags |= INFO_INTEGRITY_LIMIT;
     }
+}
+
+/// Writes the name of the implementation that protects `suite` (the TLS code point) in keys
+/// installed now, NUL-terminated, into `out` (`cap` bytes): the core's own name for it
+/// (`avx512`, `avx2`, `aesni` or `portable`, [`quicseal::backend::Implementation`]).
+/// Returns the name's length, or 0 (nothing written) for an unknown suite or too small a
+/// buffer.
+///
+/// # Safety
+/// `out` is writable for `cap` bytes.
+unsafe fn quicseal_implementation(suite: u16, out: *mut u8, cap: usize) -> usize {
+    let Ok(suite) = CipherSuite::from_code(suite) else {
+        return 0;
+    };
+    let name = quicseal::backend::Auto::implementation(suite)
+        .name()
+        .as_bytes();
+    if out.is_null() || cap <= name.len() {
+        return 0;
+    }
+    // SAFETY: the caller's contract: `cap` writable bytes.
+    let out = unsafe { slice::from_raw_parts_mut(out, cap) };
+    for (to, from) in out.iter_mut().zip(name.iter().chain(&[0])) {
+        *to = *from;
+    }
+    name.len()
 }
 
 unsafe extern "C" {

@@ -29,6 +29,11 @@
 #define QUICSEAL_RX_RETIRE 7     /* set: no value, drop the previous receive generation   */
 #define QUICSEAL_RX_ADVANCE 8    /* set: no value, move to the next receive generation
 				  * without a packet (restoring state)                    */
+#define QUICSEAL_TX_IMPLEMENTATION 9 /* get: char[QUICSEAL_IMPLEMENTATION_LEN], the name of
+				      * what protects the sending keys: "avx512", "avx2",
+				      * "aesni" (CPU instructions) or "portable" (software) */
+#define QUICSEAL_RX_IMPLEMENTATION 10 /* get: the same for the receiving keys              */
+#define QUICSEAL_IMPLEMENTATION_LEN 16
 
 /* Control messages (level SOL_QUICSEAL). */
 #define QUICSEAL_CMSG_PN 1 /* sendmsg: __u64 full packet number of a single datagram's packet */
