@@ -55,6 +55,7 @@ struct qs_sock {
 	bool recv_info;
 	bool closing; /* under rx_lock: destroy has taken the receive state away */
 	bool rx_deferred; /* some datagram was queued sealed: recvmsg must take qs_recvmsg() */
+	struct work_struct prepare_work; /* qs_prepare_next(): holds a socket reference */
 };
 
 /*
@@ -96,6 +97,9 @@ MODULE_PARM_DESC(rx_defer, "for tests: leave every datagram for recvmsg to open,
 static atomic64_t qs_totals[sizeof(struct quicseal_counters) / sizeof(u64)];
 /* Datagrams softirq left sealed for recvmsg to open (the FPU was in use, or rx_defer). */
 static atomic64_t qs_rx_deferred;
+/* Where each socket's next receive keys are derived after a key update (qs_prepare_next()):
+ * the module's own, so that unloading waits for the last one. */
+static struct workqueue_struct *qs_wq;
 /* The Rust state blobs' sizes and alignments, asked once at load. */
 static size_t qs_tx_size, qs_tx_align, qs_rx_size, qs_rx_align;
 /* Sends of ciphertext pages with a zero-copy buffer, and without one (UDP copied them). */
@@ -217,6 +221,11 @@ static int qs_rx_open(struct qs_rx_state *state, void *data, size_t len,
 {
 	return QS_RUST(QS_OP_RX_OPEN, (uintptr_t)state, (uintptr_t)data, len, (uintptr_t)out,
 		       (uintptr_t)out_len, (uintptr_t)delta);
+}
+
+static int qs_rx_prepare_next(struct qs_rx_state *state)
+{
+	return QS_RUST(QS_OP_RX_PREPARE_NEXT, (uintptr_t)state);
 }
 
 static int qs_rx_advance(struct qs_rx_state *state)
@@ -341,6 +350,29 @@ static void qs_free_rx(struct qs_rx_state *rx, void *mem)
 	kvfree_sensitive(mem, qs_rx_mem_size());
 }
 
+/*
+ * A key update moved the receiver to the next generation and left the one after it to
+ * derive (RxFlow::prepare_next_keys()): done here, in process context, not by the softirq
+ * whose packet needs them next. If that packet comes first, the core derives them itself.
+ */
+static void qs_prepare_next(struct work_struct *work)
+{
+	struct qs_sock *qs = container_of(work, struct qs_sock, prepare_work);
+
+	spin_lock_bh(&qs->rx_lock);
+	if (!qs->closing && qs->rx && !READ_ONCE(qs_poisoned))
+		qs_rx_prepare_next(qs->rx);
+	spin_unlock_bh(&qs->rx_lock);
+	sock_put(&qs->udp.inet.sk);
+}
+
+static void qs_schedule_prepare(struct qs_sock *qs)
+{
+	sock_hold(&qs->udp.inet.sk);
+	if (!queue_work(qs_wq, &qs->prepare_work))
+		sock_put(&qs->udp.inet.sk);
+}
+
 static int qs_init_sock(struct sock *sk)
 {
 	struct qs_sock *qs = qs_sk(sk);
@@ -358,6 +390,7 @@ static int qs_init_sock(struct sock *sk)
 	qs->recv_info = false;
 	qs->closing = false;
 	qs->rx_deferred = false;
+	INIT_WORK(&qs->prepare_work, qs_prepare_next);
 	return 0;
 }
 
@@ -463,6 +496,8 @@ static int qs_open_skb(struct qs_sock *qs, struct sk_buff *skb, unsigned int hdr
 	cb->flags_hdr = (info.flags & QUICSEAL_RX_F_KEY_UPDATE) |
 			(info.status == QUICSEAL_RX_OPENED ? info.header_len << 1 : 0);
 	smp_store_release(&cb->magic_status, QS_CB_MAGIC ^ info.status);
+	if (info.flags & QUICSEAL_RX_F_KEY_UPDATE)
+		qs_schedule_prepare(qs);
 	return 0;
 }
 
@@ -1598,6 +1633,11 @@ static int __init qs_module_init(void)
 	err = qs_rust_stacks_alloc();
 	if (err)
 		goto err_stacks;
+	qs_wq = alloc_workqueue("quicseal", 0, 0);
+	if (!qs_wq) {
+		err = -ENOMEM;
+		goto err_stacks;
+	}
 	qs_tx_size = QS_RUST(QS_OP_TX_STATE_SIZE);
 	qs_tx_align = QS_RUST(QS_OP_TX_STATE_ALIGN);
 	qs_rx_size = QS_RUST(QS_OP_RX_STATE_SIZE);
@@ -1626,6 +1666,8 @@ err_v4:
 	inet_unregister_protosw(&qs_protosw);
 	proto_unregister(&qs_prot);
 err_stacks:
+	if (qs_wq)
+		destroy_workqueue(qs_wq);
 	qs_rust_stacks_free();
 	return err;
 }
@@ -1636,6 +1678,7 @@ static void __exit qs_module_exit(void)
 	qs6_unregister();
 	inet_unregister_protosw(&qs_protosw);
 	proto_unregister(&qs_prot);
+	destroy_workqueue(qs_wq); /* after the last socket: waits for its last qs_prepare_next() */
 	qs_rust_stacks_free();
 	pr_info("unloaded\n");
 }

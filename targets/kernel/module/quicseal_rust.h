@@ -84,6 +84,7 @@ enum qs_op {
 	QS_OP_RX_INFO = 15,       /* const struct qs_rx_state *, struct quicseal_info * */
 	QS_OP_IMPLEMENTATION = 16, /* __u16 suite, char *out, size_t cap -> length of the name
 				    * written NUL-terminated, 0 if none */
+	QS_OP_RX_PREPARE_NEXT = 17, /* struct qs_rx_state * -> status */
 };
 
 struct qs_call {

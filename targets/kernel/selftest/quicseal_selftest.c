@@ -703,7 +703,7 @@ static void check_end_to_end(const struct flow *fl)
 	struct quicseal_keys k = keys_of(fl, QUICSEAL_NONE);
 	struct quicseal_info ti, ri;
 	uint8_t packet[64];
-	int i, good = 0, one = 1, phase = 0, limited = 0, dcid = fl->dcid_len;
+	int i, good = 0, one = 1, phase = 0, limited = 0, prepared = 0, dcid = fl->dcid_len;
 	ssize_t s, n;
 
 	connect_to(tx, rport);
@@ -730,6 +730,18 @@ static void check_end_to_end(const struct flow *fl)
 		n = recv_info(rx, buf, sizeof(buf), &info, 0);
 		good += s == sizeof(packet) && n == sizeof(packet) && !memcmp(buf, packet, n) &&
 			info.pn == (uint64_t)i + 1 && info.generation == (uint64_t)limited;
+		if (n > 0 && (info.flags & QUICSEAL_RX_F_KEY_UPDATE)) {
+			/* The update used the next keys up; the module derives the following
+			 * generation's in process context, before any packet needs them. */
+			int waited;
+
+			for (waited = 0; waited < 200; waited++) {
+				if (info_of(rx, QUICSEAL_RX_INFO).flags & QUICSEAL_INFO_NEXT_KEYS)
+					break;
+				usleep(1000);
+			}
+			prepared += waited < 200;
+		}
 	}
 	ti = info_of(tx, QUICSEAL_TX_INFO);
 	ri = info_of(rx, QUICSEAL_RX_INFO);
@@ -739,6 +751,10 @@ static void check_end_to_end(const struct flow *fl)
 	      "%s: end to end, 12 packets, EKEYEXPIRED at the limit x%d, key updates tx %llu rx %llu",
 	      fl->name, limited, (unsigned long long)ti.counters.key_updates,
 	      (unsigned long long)ri.counters.key_updates);
+	check(prepared == 3 && (ri.flags & QUICSEAL_INFO_NEXT_KEYS) &&
+		      (ti.flags & QUICSEAL_INFO_NEXT_KEYS),
+	      "%s: after each of the 3 key updates the receiver's next keys were derived off the packet path (%d)",
+	      fl->name, prepared);
 	close(tx);
 	close(rx);
 }

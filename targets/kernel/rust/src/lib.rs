@@ -149,6 +149,7 @@ const INFO_KEYS: u32 = 0x1;
 const INFO_KEY_UPDATE_DUE: u32 = 0x2;
 const INFO_PREVIOUS_KEYS: u32 = 0x4;
 const INFO_INTEGRITY_LIMIT: u32 = 0x8;
+const INFO_NEXT_KEYS: u32 = 0x20;
 
 /// `struct quicseal_rx_info`.
 #[repr(C)]
@@ -259,6 +260,7 @@ const OP_RX_RETIRE: u32 = 13;
 const OP_RX_ADVANCE: u32 = 14;
 const OP_RX_INFO: u32 = 15;
 const OP_IMPLEMENTATION: u32 = 16;
+const OP_RX_PREPARE_NEXT: u32 = 17;
 
 /// Runs `call.op` with `call.args` (pointers and sizes as 64-bit integers, in the order of
 /// the function of that name) and stores its result in `call.ret` (0 for functions without
@@ -333,6 +335,7 @@ pub unsafe extern "C" fn quicseal_call(call: *mut Call) {
                 0
             }
             OP_IMPLEMENTATION => quicseal_implementation(a0 as u16, p1 as *mut u8, p2) as i64,
+            OP_RX_PREPARE_NEXT => i64::from(quicseal_rx_prepare_next(p0 as *mut RxState)),
             _ => i64::from(QS_EINVAL_ARGS),
         }
     };
@@ -768,6 +771,21 @@ unsafe fn quicseal_rx_retire(state: *mut RxState) {
 ///
 /// # Safety
 /// `state` is initialised.
+/// Derives the next generation's receive keys if a key update has used them up, as the
+/// shim does from process context after each key update, so that softirq never has to.
+///
+/// # Safety
+/// `state` is initialised.
+unsafe fn quicseal_rx_prepare_next(state: *mut RxState) -> i32 {
+    match unsafe { state.as_mut() } {
+        Some(state) => match state.flow.prepare_next_keys() {
+            Ok(()) => QS_OK,
+            Err(error) => status(error),
+        },
+        None => QS_EINVAL_ARGS,
+    }
+}
+
 unsafe fn quicseal_rx_advance(state: *mut RxState) -> i32 {
     match unsafe { state.as_mut() } {
         Some(state) => match state.flow.advance_generation() {
@@ -810,6 +828,9 @@ unsafe fn quicseal_tx_info(state: *const TxState, out: *mut Info) {
     if flow.key_update_due() {
         out.flags |= INFO_KEY_UPDATE_DUE;
     }
+    if flow.next_keys_ready() {
+        out.flags |= INFO_NEXT_KEYS;
+    }
 }
 
 /// Fills `out` with the receiving state's generation, counters and flags.
@@ -830,6 +851,9 @@ unsafe fn quicseal_rx_info(state: *const RxState, out: *mut Info) {
     }
     if flow.integrity_limit_reached() {
         out.flags |= INFO_INTEGRITY_LIMIT;
+    }
+    if flow.next_keys_ready() {
+        out.flags |= INFO_NEXT_KEYS;
     }
 }
 

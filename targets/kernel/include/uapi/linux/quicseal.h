@@ -121,6 +121,7 @@ struct quicseal_info {
 #define QUICSEAL_INFO_PREVIOUS_KEYS 0x4    /* rx: previous generation still kept          */
 #define QUICSEAL_INFO_INTEGRITY_LIMIT 0x8  /* rx: integrity limit reached, must close     */
 #define QUICSEAL_INFO_POISONED 0x10        /* the Rust object panicked: state unusable     */
+#define QUICSEAL_INFO_NEXT_KEYS 0x20       /* the next generation's keys are derived        */
 
 /* cmsg QUICSEAL_CMSG_RX on recvmsg (after QUICSEAL_RECV_INFO = 1). */
 struct quicseal_rx_info {
