@@ -8,7 +8,8 @@
 //!
 //! Needs Debian's kernel headers, QEMU, busybox-static, gcc and Debian's Rust compiler;
 //! installs them with apt when run as root. The kernel image matching the headers is
-//! downloaded once (`apt-get download`) and cached under `target/kernel/`. This machine's
+//! downloaded once (`apt-get download`) and cached under `target/kernel/`, with the kernel's
+//! crypto modules the module's cross-check and benchmark compare against. This machine's
 //! running kernel is not the one the module is built for: the headers' ABI is used throughout.
 
 use std::fmt::Write as _;
@@ -48,6 +49,28 @@ const RUSTFLAGS: &str = concat!(
     "-Z direct-access-external-data=yes -Z retpoline-external-thunk ",
     "-Z function-return=thunk-extern",
 );
+
+/// The kernel's own AEADs the module's microbenchmark compares against (`gcm(aes)`,
+/// `rfc7539(chacha20,poly1305)`), generic and x86, in an order `insmod` can load them
+/// (each after what it depends on); Debian builds them as modules. Paths under
+/// `lib/modules/<abi>/kernel/`.
+const CRYPTO_MODULES: [&str; 15] = [
+    "crypto/gf128mul.ko",
+    "crypto/ghash-generic.ko",
+    "crypto/ctr.ko",
+    "crypto/gcm.ko",
+    "lib/crypto/libchacha.ko",
+    "crypto/chacha_generic.ko",
+    "lib/crypto/libpoly1305.ko",
+    "crypto/poly1305_generic.ko",
+    "crypto/chacha20poly1305.ko",
+    "crypto/cryptd.ko",
+    "crypto/crypto_simd.ko",
+    "arch/x86/crypto/aesni-intel.ko",
+    "arch/x86/crypto/ghash-clmulni-intel.ko",
+    "arch/x86/crypto/chacha-x86_64.ko",
+    "arch/x86/crypto/poly1305-x86_64.ko",
+];
 
 /// How long the VM may take: boot + tests + power-off is a few seconds under TCG.
 const VM_TIMEOUT: Duration = Duration::from_secs(240);
@@ -97,7 +120,8 @@ pub fn run() -> crate::Result {
 
     step("writing vectors.txt and the initramfs");
     let vectors = vectors_text(&root.join("vectors"))?;
-    let initramfs = build_initramfs(&out, &module, &selftest, &vectors)?;
+    let crypto = crypto_modules_dir(&abi, &out);
+    let initramfs = build_initramfs(&out, &module, &selftest, &vectors, &crypto)?;
 
     step("booting the kernel under QEMU (TCG)");
     let timer = Instant::now();
@@ -273,10 +297,13 @@ fn headers_abi() -> crate::Result<String> {
         .ok_or_else(|| "no Debian kernel headers (linux-headers-amd64) found".to_string())
 }
 
-/// `target/kernel/vmlinuz-<abi>`, downloaded with `apt-get download` the first time.
+/// `target/kernel/vmlinuz-<abi>` and the [`CRYPTO_MODULES`] under
+/// `target/kernel/modules-<abi>/`, taken from the `linux-image` package downloaded with
+/// `apt-get download` the first time.
 fn kernel_image(abi: &str, out: &Path) -> crate::Result<PathBuf> {
     let vmlinuz = out.join(format!("vmlinuz-{abi}"));
-    if vmlinuz.is_file() {
+    let modules = crypto_modules_dir(abi, out);
+    if vmlinuz.is_file() && CRYPTO_MODULES.iter().all(|m| modules.join(m).is_file()) {
         return Ok(vmlinuz);
     }
     // apt drops privileges to `_apt` for downloads: use a directory it can write.
@@ -307,13 +334,28 @@ fn kernel_image(abi: &str, out: &Path) -> crate::Result<PathBuf> {
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
         .ok_or_else(|| format!("apt-get download {package} produced no .deb"))?;
     let member = format!("./boot/vmlinuz-{abi}");
+    let module_members: Vec<String> = CRYPTO_MODULES
+        .iter()
+        .map(|m| format!("'./lib/modules/{abi}/kernel/{m}'"))
+        .collect();
     run_command(Command::new("sh").current_dir(&dir).arg("-c").arg(format!(
-        "dpkg-deb --fsys-tarfile '{}' | tar -x '{member}'",
-        deb.display()
+        "dpkg-deb --fsys-tarfile '{}' | tar -x '{member}' {}",
+        deb.display(),
+        module_members.join(" ")
     )))?;
     fs::copy(dir.join(&member), &vmlinuz).map_err(|e| format!("copying {member}: {e}"))?;
+    for module in CRYPTO_MODULES {
+        let to = modules.join(module);
+        fs::create_dir_all(to.parent().unwrap_or(&modules)).map_err(|e| e.to_string())?;
+        let from = dir.join(format!("lib/modules/{abi}/kernel/{module}"));
+        fs::copy(&from, &to).map_err(|e| format!("copying {}: {e}", from.display()))?;
+    }
     let _ = fs::remove_dir_all(&dir);
     Ok(vmlinuz)
+}
+
+fn crypto_modules_dir(abi: &str, out: &Path) -> PathBuf {
+    out.join(format!("modules-{abi}"))
 }
 
 /// Builds `targets/kernel/rust` for x86_64-unknown-none with Debian's compiler and checks
@@ -495,7 +537,14 @@ fn build_module(root: &Path, out: &Path, abi: &str, staticlib: &Path) -> crate::
     let build = out.join("module");
     fs::create_dir_all(build.join("include/uapi/linux")).map_err(|e| e.to_string())?;
     let src = root.join("targets/kernel/module");
-    for name in ["Kbuild", "Makefile", "quicseal_main.c", "quicseal_rust.h"] {
+    for name in [
+        "Kbuild",
+        "Makefile",
+        "quicseal_main.c",
+        "quicseal_bench.c",
+        "quicseal_shim.h",
+        "quicseal_rust.h",
+    ] {
         copy_if_changed(&src.join(name), &build.join(name))?;
     }
     copy_if_changed(
@@ -700,6 +749,10 @@ ip link set lo up
 # IPv6 loopback for the AF_INET6 checks: the kernel adds ::1 when lo comes up; make sure.
 ip -6 addr show dev lo | grep -q '::1/128' || ip -6 addr add ::1/128 dev lo
 echo "quicseal-vm: lo $(ip addr show dev lo | grep -o 'inet6\? [^ ]*' | tr '\n' ' ')"
+# The kernel's own AEADs (generic and x86), for the module's cross-check and benchmark.
+loaded=0
+for m in $(cat /crypto/order); do insmod "$m" && loaded=$((loaded + 1)); done
+echo "quicseal-vm: kernel crypto modules loaded: $loaded of $(wc -l < /crypto/order)"
 echo "quicseal-vm: insmod"
 if insmod /quicseal.ko; then
   echo "quicseal-vm: module loaded"
@@ -728,6 +781,7 @@ fn build_initramfs(
     module: &Path,
     selftest: &Path,
     vectors: &str,
+    crypto_modules: &Path,
 ) -> crate::Result<PathBuf> {
     let dir = out.join("initramfs");
     let _ = fs::remove_dir_all(&dir);
@@ -741,6 +795,15 @@ fn build_initramfs(
     };
     copy(Path::new("/bin/busybox"), "bin/busybox")?;
     copy(module, "quicseal.ko")?;
+    // The kernel's AEADs, loaded in this order by `init` before the module.
+    fs::create_dir_all(dir.join("crypto")).map_err(|e| e.to_string())?;
+    let mut order = String::new();
+    for module in CRYPTO_MODULES {
+        let name = module.rsplit('/').next().unwrap_or(module);
+        copy(&crypto_modules.join(module), &format!("crypto/{name}"))?;
+        order.push_str(&format!("/crypto/{name}\n"));
+    }
+    fs::write(dir.join("crypto/order"), order).map_err(|e| e.to_string())?;
     copy(selftest, "quicseal_selftest")?;
     fs::write(dir.join("vectors.txt"), vectors).map_err(|e| e.to_string())?;
     fs::write(dir.join("init"), INIT).map_err(|e| e.to_string())?;

@@ -38,7 +38,7 @@
 #include <asm/fpu/api.h>
 #include <asm/irq_stack.h>
 
-#include "quicseal_rust.h"
+#include "quicseal_shim.h"
 
 #define QS_ENCAP_TYPE 0x51 /* private udp_sock encap_type: "this socket opens QUIC" */
 #define QS_CB_MAGIC 0xa5
@@ -101,7 +101,7 @@ static atomic64_t qs_rx_deferred;
  * the module's own, so that unloading waits for the last one. */
 static struct workqueue_struct *qs_wq;
 /* The Rust state blobs' sizes and alignments, asked once at load. */
-static size_t qs_tx_size, qs_tx_align, qs_rx_size, qs_rx_align;
+size_t qs_tx_size, qs_tx_align, qs_rx_size, qs_rx_align;
 /* Sends of ciphertext pages with a zero-copy buffer, and without one (UDP copied them). */
 static atomic64_t qs_tx_page_sends, qs_tx_page_fallbacks;
 
@@ -196,28 +196,26 @@ static noinline int qs_gso_layout(size_t len, size_t gso_size, size_t *segments,
 		       (uintptr_t)sealed_len);
 }
 
-static int qs_tx_init(struct qs_tx_state *state, const struct quicseal_keys *keys)
+int qs_tx_init(struct qs_tx_state *state, const struct quicseal_keys *keys)
 {
 	return QS_RUST(QS_OP_TX_INIT, (uintptr_t)state, (uintptr_t)keys);
 }
 
-static noinline int qs_tx_seal(struct qs_tx_state *state, const struct qs_seg *src,
-			       size_t nsrc, const struct qs_seg *dst, size_t ndst,
-			       size_t gso_size, u64 pn, struct qs_seal_result *out,
-			       struct quicseal_counters *delta)
+noinline int qs_tx_seal(struct qs_tx_state *state, const struct qs_seg *src, size_t nsrc,
+			const struct qs_seg *dst, size_t ndst, size_t gso_size, u64 pn,
+			struct qs_seal_result *out, struct quicseal_counters *delta)
 {
 	return QS_RUST(QS_OP_TX_SEAL, (uintptr_t)state, (uintptr_t)src, nsrc, (uintptr_t)dst,
 		       ndst, gso_size, pn, (uintptr_t)out, (uintptr_t)delta);
 }
 
-static int qs_rx_init(struct qs_rx_state *state, const struct quicseal_keys *keys)
+int qs_rx_init(struct qs_rx_state *state, const struct quicseal_keys *keys)
 {
 	return QS_RUST(QS_OP_RX_INIT, (uintptr_t)state, (uintptr_t)keys);
 }
 
-static int qs_rx_open(struct qs_rx_state *state, void *data, size_t len,
-		      struct quicseal_rx_info *out, size_t *out_len,
-		      struct quicseal_counters *delta)
+int qs_rx_open(struct qs_rx_state *state, void *data, size_t len, struct quicseal_rx_info *out,
+	       size_t *out_len, struct quicseal_counters *delta)
 {
 	return QS_RUST(QS_OP_RX_OPEN, (uintptr_t)state, (uintptr_t)data, len, (uintptr_t)out,
 		       (uintptr_t)out_len, (uintptr_t)delta);
@@ -233,7 +231,7 @@ static int qs_rx_advance(struct qs_rx_state *state)
 	return QS_RUST(QS_OP_RX_ADVANCE, (uintptr_t)state);
 }
 
-static size_t qs_implementation(u16 suite, char *out, size_t cap)
+size_t qs_implementation(u16 suite, char *out, size_t cap)
 {
 	return QS_RUST(QS_OP_IMPLEMENTATION, suite, (uintptr_t)out, cap);
 }
@@ -328,13 +326,13 @@ static size_t qs_rx_mem_size(void)
 	return qs_rx_size + qs_rx_align;
 }
 
-static void *qs_alloc_state(size_t size, size_t align, void **mem)
+void *qs_alloc_state(size_t size, size_t align, void **mem)
 {
 	*mem = kvzalloc(size + align, GFP_KERNEL);
 	return *mem ? PTR_ALIGN(*mem, align) : NULL;
 }
 
-static void qs_free_tx(struct qs_tx_state *tx, void *mem)
+void qs_free_tx(struct qs_tx_state *tx, void *mem)
 {
 	if (!tx)
 		return;
@@ -342,7 +340,7 @@ static void qs_free_tx(struct qs_tx_state *tx, void *mem)
 	kvfree_sensitive(mem, qs_tx_mem_size());
 }
 
-static void qs_free_rx(struct qs_rx_state *rx, void *mem)
+void qs_free_rx(struct qs_rx_state *rx, void *mem)
 {
 	if (!rx)
 		return;
@@ -1655,6 +1653,12 @@ static int __init qs_module_init(void)
 		err = -ENOMEM;
 		goto err_v6;
 	}
+	/* Root only: reading it runs the cross-check and the microbenchmark. */
+	if (!proc_create_single("quicseal_bench", 0400, init_net.proc_net, qs_bench_show)) {
+		remove_proc_entry("quicseal", init_net.proc_net);
+		err = -ENOMEM;
+		goto err_v6;
+	}
 	pr_info("loaded: IPPROTO_QUICSEAL %d (%s), tx state %zu bytes, rx state %zu bytes\n",
 		IPPROTO_QUICSEAL, qs6_base ? "AF_INET, AF_INET6" : "AF_INET", qs_tx_size,
 		qs_rx_size);
@@ -1674,6 +1678,7 @@ err_stacks:
 
 static void __exit qs_module_exit(void)
 {
+	remove_proc_entry("quicseal_bench", init_net.proc_net);
 	remove_proc_entry("quicseal", init_net.proc_net);
 	qs6_unregister();
 	inet_unregister_protosw(&qs_protosw);

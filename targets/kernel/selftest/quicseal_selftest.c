@@ -1580,6 +1580,38 @@ static void check_deferred_opens(void)
 	      after - before, want);
 }
 
+/*
+ * /proc/net/quicseal_bench: per suite, one datagram sealed by the module and by the kernel's
+ * own AEAD under the same key and nonce, byte for byte, each opening the other's; and the
+ * timing table, which must say it is skipped under QEMU's TCG and be there elsewhere.
+ */
+static void check_bench(int forced)
+{
+	FILE *f = fopen("/proc/net/quicseal_bench", "r");
+	char line[256], suite[32], ours[32], theirs[64], verdict[16];
+	int crosschecked = 0, skipped = 0, timed = 0;
+
+	check(f != NULL, "/proc/net/quicseal_bench readable (%s)", f ? "ok" : strerror(errno));
+	while (f && fgets(line, sizeof(line), f)) {
+		printf("     /proc/net/quicseal_bench: %s", line);
+		if (sscanf(line, "crosscheck %31s quicseal %31s kernel %63s %15s", suite, ours,
+			   theirs, verdict) == 4) {
+			check(!strcmp(verdict, "ok"),
+			      "%s: the module's ciphertext and tag are the kernel's %s's, and each opens the other's",
+			      suite, theirs);
+			crosschecked++;
+		}
+		skipped += !strncmp(line, "timing skipped: the CPU is QEMU's TCG", 37);
+		timed += strstr(line, " seal: quicseal ") != NULL;
+	}
+	if (f)
+		fclose(f);
+	check(crosschecked == 3, "kernel AEAD cross-check ran for %d of 3 suites", crosschecked);
+	check(skipped ? timed == 0 && !forced : timed == 3,
+	      "microbenchmark: %s (%d suites timed)%s", skipped ? "skipped under TCG" : "timed", timed,
+	      forced ? ", one round forced with bench_under_tcg=1" : "");
+}
+
 static int set_tx_pages(int on)
 {
 	return set_param("tx_pages", on);
@@ -1607,6 +1639,14 @@ int main(int argc, char **argv)
 			check_flow(&flows[i]);
 		}
 	check_deferred_opens();
+	check_bench(0);
+	/* The timing code too, one round: the loops' seals, opens and kernel calls must work. */
+	if (set_param("bench_under_tcg", 1) == 0) {
+		check_bench(1);
+		check(set_param("bench_under_tcg", 0) == 0, "bench_under_tcg set back to 0");
+	} else {
+		check(0, "cannot set /sys/module/quicseal/parameters/bench_under_tcg");
+	}
 	/* The same sends through the buffer path that udp_sendmsg copies (tx_pages=0). */
 	if (set_tx_pages(0) == 0) {
 		for (i = 0; i < nflows; i++) {
