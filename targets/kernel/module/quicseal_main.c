@@ -7,7 +7,9 @@
  * and whose encap_rcv hook opens; until keys are installed it is a UDP socket. AF_INET6 gets
  * the same methods over a copy of udpv6_prot, which 6.1 does not export: it is read from a
  * kernel UDPv6 socket at load. Per-socket state lives in struct qs_sock, which embeds the
- * udp_sock: no lookup per packet. See docs/kernel-uapi.md.
+ * udp_sock: no lookup per packet. A plain UDP socket a program already has gets the same
+ * methods by ioctl on /dev/quicseal (qs_attach()), its state allocated and reached through
+ * sk_user_data. See docs/kernel-uapi.md.
  */
 #define pr_fmt(fmt) "quicseal: " fmt
 
@@ -21,6 +23,8 @@
 #include <linux/spinlock.h>
 #include <linux/seq_file.h>
 #include <linux/proc_fs.h>
+#include <linux/miscdevice.h>
+#include <linux/fs.h>
 #include <linux/bpf-cgroup.h>
 #include <net/sock.h>
 #include <net/inet_common.h>
@@ -43,8 +47,19 @@
 #define QS_ENCAP_TYPE 0x51 /* private udp_sock encap_type: "this socket opens QUIC" */
 #define QS_CB_MAGIC 0xa5
 
-struct qs_sock {
-	struct udp_sock udp; /* must be first: the socket is a UDP socket */
+/*
+ * One socket's quicseal state. An IPPROTO_QUICSEAL socket carries it inside (struct
+ * qs_sock); a plain UDP socket attached through /dev/quicseal (qs_attach()) points to one
+ * allocated for it from sk_user_data, counted (`users`: the attachment and each method call
+ * in progress) and freed an RCU grace period after the last put, so that detach never waits
+ * for a call blocked in recvmsg and the receive hook never sees it freed.
+ */
+struct qs_ctx {
+	struct sock *sk;
+	bool attached; /* allocated by qs_attach(): counted, and holds a module reference */
+	refcount_t users; /* attached only */
+	const struct proto *base; /* attached only: the socket's own methods, restored on detach */
+	struct rcu_head rcu;
 	struct mutex tx_lock; /* sendmsg and setsockopt: process context */
 	struct qs_tx_state *tx;
 	void *tx_mem;
@@ -56,6 +71,11 @@ struct qs_sock {
 	bool closing; /* under rx_lock: destroy has taken the receive state away */
 	bool rx_deferred; /* some datagram was queued sealed: recvmsg must take qs_recvmsg() */
 	struct work_struct prepare_work; /* qs_prepare_next(): holds a socket reference */
+};
+
+struct qs_sock {
+	struct udp_sock udp; /* must be first: the socket is a UDP socket */
+	struct qs_ctx ctx;
 };
 
 /*
@@ -236,25 +256,65 @@ size_t qs_implementation(u16 suite, char *out, size_t cap)
 	return QS_RUST(QS_OP_IMPLEMENTATION, suite, (uintptr_t)out, cap);
 }
 
-static inline struct qs_sock *qs_sk(const struct sock *sk)
+/* Whether the module created the socket (IPPROTO_QUICSEAL): its context is inside it. */
+static inline bool qs_owns(const struct sock *sk)
 {
-	return (struct qs_sock *)sk;
+	return sk->sk_prot_creator == &qs_prot || sk->sk_prot_creator == &qs6_prot;
+}
+
+/* The receive hook's view (softirq, RCU read side): no reference, see struct qs_ctx. */
+static inline struct qs_ctx *qs_ctx_rcu(struct sock *sk)
+{
+	if (qs_owns(sk))
+		return &((struct qs_sock *)sk)->ctx;
+	return rcu_dereference_sk_user_data(sk);
+}
+
+/*
+ * A method call's context, or NULL for a socket detached while the call was on its way in
+ * (it then behaves as the plain UDP socket it is again). Each non-NULL one is qs_put().
+ */
+static struct qs_ctx *qs_get(struct sock *sk)
+{
+	struct qs_ctx *qs;
+
+	if (qs_owns(sk))
+		return &((struct qs_sock *)sk)->ctx;
+	rcu_read_lock();
+	qs = rcu_dereference_sk_user_data(sk);
+	if (qs && !refcount_inc_not_zero(&qs->users))
+		qs = NULL;
+	rcu_read_unlock();
+	return qs;
+}
+
+static void qs_ctx_free(struct rcu_head *head)
+{
+	kfree_sensitive(container_of(head, struct qs_ctx, rcu));
+	module_put(THIS_MODULE); /* qs_attach()'s; module exit's rcu_barrier() waits for this */
+}
+
+static void qs_put(struct qs_ctx *qs)
+{
+	if (qs->attached && refcount_dec_and_test(&qs->users))
+		call_rcu(&qs->rcu, qs_ctx_free);
 }
 
 static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb);
 
 /* Whether UDP still hands every datagram to the module's hook (setsockopt refuses UDP_ENCAP
  * at both UDP levels; this is the tripwire behind that). */
-static inline bool qs_hook_intact(struct qs_sock *qs)
+static inline bool qs_hook_intact(struct qs_ctx *qs)
 {
-	return READ_ONCE(qs->udp.encap_rcv) == qs_encap_rcv &&
-	       READ_ONCE(qs->udp.encap_type) == QS_ENCAP_TYPE;
+	return READ_ONCE(udp_sk(qs->sk)->encap_rcv) == qs_encap_rcv &&
+	       READ_ONCE(udp_sk(qs->sk)->encap_type) == QS_ENCAP_TYPE;
 }
 
-/* The UDP methods under this socket's: udp_prot, or udpv6_prot for AF_INET6. */
+/* The UDP methods under this socket's: udp_prot, or udpv6_prot for AF_INET6 (for an
+ * attached socket, the ones it had). */
 static inline const struct proto *qs_base(const struct sock *sk)
 {
-	return sk->sk_prot == &qs6_prot ? qs6_base : &udp_prot;
+	return sk->sk_family == AF_INET6 ? qs6_base : &udp_prot;
 }
 
 void __noreturn quicseal_rust_panic(const char *message, size_t len)
@@ -355,31 +415,33 @@ void qs_free_rx(struct qs_rx_state *rx, void *mem)
  */
 static void qs_prepare_next(struct work_struct *work)
 {
-	struct qs_sock *qs = container_of(work, struct qs_sock, prepare_work);
+	struct qs_ctx *qs = container_of(work, struct qs_ctx, prepare_work);
+	struct sock *sk = qs->sk;
 
 	spin_lock_bh(&qs->rx_lock);
 	if (!qs->closing && qs->rx && !READ_ONCE(qs_poisoned))
 		qs_rx_prepare_next(qs->rx);
 	spin_unlock_bh(&qs->rx_lock);
-	sock_put(&qs->udp.inet.sk);
+	qs_put(qs);
+	sock_put(sk);
 }
 
-static void qs_schedule_prepare(struct qs_sock *qs)
+/* Under rx_lock with the receive state present: an attached context has its attachment's
+ * reference then (detach and destroy take the state away under the lock first). */
+static void qs_schedule_prepare(struct qs_ctx *qs)
 {
-	sock_hold(&qs->udp.inet.sk);
-	if (!queue_work(qs_wq, &qs->prepare_work))
-		sock_put(&qs->udp.inet.sk);
+	sock_hold(qs->sk);
+	if (qs->attached)
+		refcount_inc(&qs->users);
+	if (!queue_work(qs_wq, &qs->prepare_work)) {
+		qs_put(qs);
+		sock_put(qs->sk);
+	}
 }
 
-static int qs_init_sock(struct sock *sk)
+static void qs_ctx_init(struct qs_ctx *qs, struct sock *sk)
 {
-	struct qs_sock *qs = qs_sk(sk);
-	int err = qs_base(sk)->init(sk);
-
-	if (err)
-		return err;
-	/* Receive lookups and the stack see a UDP socket. */
-	sk->sk_protocol = IPPROTO_UDP;
+	qs->sk = sk;
 	mutex_init(&qs->tx_lock);
 	spin_lock_init(&qs->rx_lock);
 	qs->tx = NULL;
@@ -389,6 +451,17 @@ static int qs_init_sock(struct sock *sk)
 	qs->closing = false;
 	qs->rx_deferred = false;
 	INIT_WORK(&qs->prepare_work, qs_prepare_next);
+}
+
+static int qs_init_sock(struct sock *sk)
+{
+	int err = qs_base(sk)->init(sk);
+
+	if (err)
+		return err;
+	/* Receive lookups and the stack see a UDP socket. */
+	sk->sk_protocol = IPPROTO_UDP;
+	qs_ctx_init(&((struct qs_sock *)sk)->ctx, sk);
 	return 0;
 }
 
@@ -400,7 +473,9 @@ static int qs_init_sock(struct sock *sk)
  */
 static void qs_destroy_sock(struct sock *sk)
 {
-	struct qs_sock *qs = qs_sk(sk);
+	/* close() holds the last file reference: no attach or detach runs now. */
+	struct qs_ctx *qs = qs_owns(sk) ? &((struct qs_sock *)sk)->ctx
+					: rcu_dereference_protected(sk->sk_user_data, 1);
 	struct qs_rx_state *rx;
 	void *rx_mem;
 
@@ -410,14 +485,23 @@ static void qs_destroy_sock(struct sock *sk)
 	qs->rx = NULL;
 	qs->rx_mem = NULL;
 	qs->closing = true;
-	WRITE_ONCE(qs->udp.encap_rcv, NULL);
+	WRITE_ONCE(udp_sk(sk)->encap_rcv, NULL);
 	/* encap_err_rcv stays: the stack tests it and calls it in two plain reads, and it
 	 * touches no receive state, only what plain UDP's error path touches. */
 	spin_unlock_bh(&qs->rx_lock);
 	qs_free_rx(rx, rx_mem);
+	mutex_lock(&qs->tx_lock);
 	qs_free_tx(qs->tx, qs->tx_mem);
 	qs->tx = NULL;
+	mutex_unlock(&qs->tx_lock);
+	if (qs->attached) {
+		/* The socket may outlive the module (skbs, timers): its own methods again. */
+		WRITE_ONCE(sk->sk_prot, (struct proto *)qs->base);
+		rcu_assign_sk_user_data(sk, NULL);
+	}
 	qs_base(sk)->destroy(sk);
+	if (qs->attached)
+		qs_put(qs); /* the attachment's; a hook still running sees `closing` */
 }
 
 /* ---- receive ---------------------------------------------------------------------- */
@@ -447,6 +531,15 @@ static inline u8 qs_cb_status(struct sk_buff *skb)
 	return smp_load_acquire(&QS_SKB_CB(skb)->magic_status) ^ QS_CB_MAGIC;
 }
 
+/* Whether softirq left the datagram sealed (or recvmsg refused it): exact values, since a
+ * datagram queued where no hook stamped it may carry anything in the cb. */
+static inline bool qs_cb_deferred(struct sk_buff *skb)
+{
+	u8 status = qs_cb_status(skb);
+
+	return status == QS_RX_DEFERRED || status == QS_RX_REFUSED;
+}
+
 /* Whether softirq may open now: the Rust object needs the FPU (qs_rust()). */
 static inline bool qs_rx_simd_usable(void)
 {
@@ -459,7 +552,7 @@ static inline bool qs_rx_simd_usable(void)
  * cmsg. Under rx_lock, with qs->rx set and the FPU usable. Returns 0; -EBADMSG to drop a
  * datagram the core refused (and counted); -EIO to drop one it reported impossibly.
  */
-static int qs_open_skb(struct qs_sock *qs, struct sk_buff *skb, unsigned int hdr)
+static int qs_open_skb(struct qs_ctx *qs, struct sk_buff *skb, unsigned int hdr)
 {
 	struct qs_skb_cb *cb = QS_SKB_CB(skb);
 	struct quicseal_rx_info info;
@@ -507,12 +600,13 @@ static int qs_open_skb(struct qs_sock *qs, struct sk_buff *skb, unsigned int hdr
  */
 static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
 {
-	struct qs_sock *qs = qs_sk(sk);
+	struct qs_ctx *qs = qs_ctx_rcu(sk);
 	int err;
 
 	qs_stamp_plain(skb);
-	/* Poisoned: the interrupted call may have left rx_lock held; never touch it. */
-	if (READ_ONCE(qs_poisoned))
+	/* Poisoned: the interrupted call may have left rx_lock held; never touch it. No
+	 * context: an attached socket being closed. */
+	if (READ_ONCE(qs_poisoned) || !qs)
 		goto drop_unaccounted;
 	if (skb_ensure_writable(skb, skb->len))
 		goto drop_unaccounted;
@@ -565,13 +659,14 @@ drop:
  * peeked the same datagram meanwhile finds it opened, or refused. Returns 0 when the
  * datagram is ready to read, an error when it is to be dropped.
  */
-static int qs_open_deferred(struct qs_sock *qs, struct sk_buff *skb)
+static int qs_open_deferred(struct qs_ctx *qs, struct sk_buff *skb)
 {
 	int err = 0;
 
 	spin_lock_bh(&qs->rx_lock);
 	if (qs_cb_status(skb) == QS_RX_DEFERRED) {
-		if (qs->closing || !qs->rx || !qs_hook_intact(qs) || READ_ONCE(qs_poisoned))
+		/* Ours and sealed whatever the hook is now (a detach opens the rest itself). */
+		if (!qs->rx || READ_ONCE(qs_poisoned))
 			err = -EIO;
 		else
 			err = qs_open_skb(qs, skb, 0);
@@ -813,9 +908,9 @@ static bool qs_rx_info_of(struct sk_buff *skb, struct quicseal_rx_info *info)
  * IPV6_RECVPATHMTU report is left to udpv6_recvmsg(), and an IPv4 datagram on a dual-stack
  * socket gets its IPv4 control messages but not the IPv6 ones (IPV6_PKTINFO and so on).
  */
-static int qs_recvmsg(struct sock *sk, struct msghdr *msg, size_t len, int flags, int *addr_len)
+static int qs_recvmsg_ctx(struct qs_ctx *qs, struct sock *sk, struct msghdr *msg, size_t len,
+			  int flags, int *addr_len)
 {
-	struct qs_sock *qs = qs_sk(sk);
 	struct inet_sock *inet = inet_sk(sk);
 	bool v6 = sk->sk_family == AF_INET6, is_udp4;
 	struct ipv6_pinfo *np = v6 ? inet6_sk(sk) : NULL;
@@ -837,7 +932,8 @@ try_again:
 	skb = __skb_recv_udp(sk, flags, &off, &err);
 	if (!skb)
 		return err;
-	if (unlikely(qs_cb_status(skb) >= QS_RX_DEFERRED) && qs_open_deferred(qs, skb)) {
+	if (unlikely(READ_ONCE(qs->rx_deferred) && qs_cb_deferred(skb)) &&
+	    qs_open_deferred(qs, skb)) {
 		__sk_queue_drop_skb(sk, &udp_sk(sk)->reader_queue, skb, flags, udp_skb_destructor);
 		kfree_skb(skb);
 		cond_resched();
@@ -928,6 +1024,18 @@ try_again:
 	if (flags & MSG_TRUNC)
 		err = ulen;
 	skb_consume_udp(sk, skb, peeking ? -err : err);
+	return err;
+}
+
+static int qs_recvmsg(struct sock *sk, struct msghdr *msg, size_t len, int flags, int *addr_len)
+{
+	struct qs_ctx *qs = qs_get(sk);
+	int err;
+
+	if (!qs)
+		return qs_base(sk)->recvmsg(sk, msg, len, flags, addr_len);
+	err = qs_recvmsg_ctx(qs, sk, msg, len, flags, addr_len);
+	qs_put(qs);
 	return err;
 }
 
@@ -1117,9 +1225,8 @@ static void qs_unpin_gso(struct msghdr *msg, void *alloc, void *saved, size_t sa
  * skb then carries (tx_pages=1, qs_send_pages()), or into a buffer the family's sendmsg
  * copies (tx_pages=0: a second copy). See docs/kernel-uapi.md.
  */
-static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
+static int qs_sendmsg_ctx(struct qs_ctx *qs, struct sock *sk, struct msghdr *msg, size_t len)
 {
-	struct qs_sock *qs = qs_sk(sk);
 	struct page *pages[QS_MAX_SG], *out_pages[MAX_SKB_FRAGS];
 	struct qs_seg src[QS_MAX_SG], dst[MAX_SKB_FRAGS];
 	struct qs_seal_result res = {};
@@ -1261,10 +1368,27 @@ out_pages:
 	return err == res.len ? len : -EIO;
 }
 
+static int qs_sendmsg(struct sock *sk, struct msghdr *msg, size_t len)
+{
+	struct qs_ctx *qs = qs_get(sk);
+	int err;
+
+	if (!qs)
+		return qs_base(sk)->sendmsg(sk, msg, len);
+	err = qs_sendmsg_ctx(qs, sk, msg, len);
+	qs_put(qs);
+	return err;
+}
+
 static int qs_sendpage(struct sock *sk, struct page *page, int offset, size_t size, int flags)
 {
+	struct qs_ctx *qs = qs_get(sk);
+	bool keyed = qs && READ_ONCE(qs->tx);
+
+	if (qs)
+		qs_put(qs);
 	/* Pages would go out unsealed: only a plain (keyless) socket may splice. */
-	if (READ_ONCE(qs_sk(sk)->tx))
+	if (keyed)
 		return -EOPNOTSUPP;
 	if (!qs_base(sk)->sendpage)
 		return sock_no_sendpage(sk->sk_socket, page, offset, size, flags);
@@ -1281,10 +1405,10 @@ static int qs_sendpage(struct sock *sk, struct page *page, int offset, size_t si
  * datagram the hook did not see as QUICSEAL_RX_PLAIN (the hook stamps the same while no
  * receive keys are installed). Process context: sleeps.
  */
-static void qs_install_hook(struct qs_sock *qs)
+static void qs_install_hook(struct qs_ctx *qs)
 {
-	struct sock *sk = &qs->udp.inet.sk;
-	struct sk_buff_head *queues[] = { &sk->sk_receive_queue, &qs->udp.reader_queue };
+	struct sock *sk = qs->sk;
+	struct sk_buff_head *queues[] = { &sk->sk_receive_queue, &udp_sk(sk)->reader_queue };
 	struct sk_buff *skb;
 	unsigned int i;
 
@@ -1295,9 +1419,9 @@ static void qs_install_hook(struct qs_sock *qs)
 	}
 	udp_tunnel_encap_enable(sk);
 	/* The error handler before encap_type: from then on ICMP errors go to it. */
-	WRITE_ONCE(qs->udp.encap_err_rcv, qs_encap_err_rcv);
-	WRITE_ONCE(qs->udp.encap_rcv, qs_encap_rcv);
-	WRITE_ONCE(qs->udp.encap_type, QS_ENCAP_TYPE);
+	WRITE_ONCE(udp_sk(sk)->encap_err_rcv, qs_encap_err_rcv);
+	WRITE_ONCE(udp_sk(sk)->encap_rcv, qs_encap_rcv);
+	WRITE_ONCE(udp_sk(sk)->encap_type, QS_ENCAP_TYPE);
 	synchronize_rcu_expedited();
 	for (i = 0; i < ARRAY_SIZE(queues); i++) {
 		spin_lock_bh(&queues[i]->lock);
@@ -1309,7 +1433,7 @@ static void qs_install_hook(struct qs_sock *qs)
 	mutex_unlock(&qs->tx_lock);
 }
 
-static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsigned int optlen)
+static int qs_set_keys(struct qs_ctx *qs, int optname, sockptr_t optval, unsigned int optlen)
 {
 	struct quicseal_keys keys;
 	void *mem = NULL, *old_mem;
@@ -1368,10 +1492,9 @@ static int qs_set_keys(struct qs_sock *qs, int optname, sockptr_t optval, unsign
 	return 0;
 }
 
-static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optval,
-			 unsigned int optlen)
+static int qs_setsockopt_ctx(struct qs_ctx *qs, struct sock *sk, int level, int optname,
+			     sockptr_t optval, unsigned int optlen)
 {
-	struct qs_sock *qs = qs_sk(sk);
 	u64 largest;
 	int val;
 
@@ -1427,7 +1550,7 @@ static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optv
 }
 
 /* One direction's struct quicseal_info (all zero but size without keys). */
-static void qs_info(struct qs_sock *qs, bool tx, struct quicseal_info *info)
+static void qs_info(struct qs_ctx *qs, bool tx, struct quicseal_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
@@ -1446,10 +1569,22 @@ static void qs_info(struct qs_sock *qs, bool tx, struct quicseal_info *info)
 		info->flags |= QUICSEAL_INFO_POISONED;
 }
 
-static int qs_getsockopt(struct sock *sk, int level, int optname, char __user *optval,
-			 int __user *optlen)
+static int qs_setsockopt(struct sock *sk, int level, int optname, sockptr_t optval,
+			 unsigned int optlen)
 {
-	struct qs_sock *qs = qs_sk(sk);
+	struct qs_ctx *qs = qs_get(sk);
+	int err;
+
+	if (!qs)
+		return qs_base(sk)->setsockopt(sk, level, optname, optval, optlen);
+	err = qs_setsockopt_ctx(qs, sk, level, optname, optval, optlen);
+	qs_put(qs);
+	return err;
+}
+
+static int qs_getsockopt_ctx(struct qs_ctx *qs, struct sock *sk, int level, int optname,
+			     char __user *optval, int __user *optlen)
+{
 	char name[QUICSEAL_IMPLEMENTATION_LEN];
 	struct quicseal_info info;
 	int len, val;
@@ -1494,6 +1629,195 @@ static int qs_getsockopt(struct sock *sk, int level, int optname, char __user *o
 		return -ENOPROTOOPT;
 	}
 }
+
+static int qs_getsockopt(struct sock *sk, int level, int optname, char __user *optval,
+			 int __user *optlen)
+{
+	struct qs_ctx *qs = qs_get(sk);
+	int err;
+
+	if (!qs)
+		return qs_base(sk)->getsockopt(sk, level, optname, optval, optlen);
+	err = qs_getsockopt_ctx(qs, sk, level, optname, optval, optlen);
+	qs_put(qs);
+	return err;
+}
+
+/* ---- attaching to a plain UDP socket: /dev/quicseal ----------------------------------- */
+
+/*
+ * The methods an attached socket gets: its own (udp_prot's or udpv6_prot's) with the module's
+ * sendmsg, recvmsg, setsockopt, getsockopt, sendpage and destroy, as an IPPROTO_QUICSEAL
+ * socket has. Not registered: the socket was created by its own protocol, which stays its
+ * creator (sk_prot_creator frees it, counts it in /proc/net/protocols).
+ */
+static struct proto qs_attached_prot, qs6_attached_prot;
+
+/*
+ * ioctl(QUICSEAL_IOC_ATTACH, fd): the effect of setsockopt(UDP_ULP, "quic-crypto") of the
+ * 2022 series on a UDP socket a program already has. What is refused: a socket other than a
+ * plain UDP one of this module's families (-EPROTONOSUPPORT), one already attached or an
+ * IPPROTO_QUICSEAL one (-EALREADY), one with an encapsulation, UDP_GRO or a user of
+ * sk_user_data such as a sockmap (-EBUSY: the receive hook and GRO slicing could not be
+ * the module's).
+ */
+static int qs_attach(struct sock *sk)
+{
+	struct proto *attached;
+	struct qs_ctx *qs;
+	int err = 0;
+
+	lock_sock(sk);
+	if (sk->sk_type != SOCK_DGRAM || sk->sk_protocol != IPPROTO_UDP) {
+		err = -EPROTONOSUPPORT;
+	} else if (qs_owns(sk) || sk->sk_prot == &qs_attached_prot ||
+		   sk->sk_prot == &qs6_attached_prot) {
+		err = -EALREADY;
+	} else if (sk->sk_prot == &udp_prot) {
+		attached = &qs_attached_prot;
+	} else if (qs6_base && sk->sk_prot == qs6_base) {
+		attached = &qs6_attached_prot;
+	} else {
+		err = -EPROTONOSUPPORT;
+	}
+	if (!err && (udp_sk(sk)->encap_type || udp_test_bit(GRO_ENABLED, sk) ||
+		     udp_test_bit(ACCEPT_L4, sk) || sk->sk_user_data))
+		err = -EBUSY;
+	if (!err && !try_module_get(THIS_MODULE))
+		err = -ENODEV;
+	if (err)
+		goto out;
+	qs = kzalloc(sizeof(*qs), GFP_KERNEL);
+	if (!qs) {
+		module_put(THIS_MODULE);
+		err = -ENOMEM;
+		goto out;
+	}
+	qs_ctx_init(qs, sk);
+	qs->attached = true;
+	refcount_set(&qs->users, 1); /* the attachment's */
+	qs->base = sk->sk_prot;
+	rcu_assign_sk_user_data(sk, qs);
+	/* Published after the context: a call that finds the new methods finds it too. */
+	WRITE_ONCE(sk->sk_prot, attached);
+out:
+	release_sock(sk);
+	return err;
+}
+
+/*
+ * Detach's last receive work: datagrams softirq left sealed (qs_encap_rcv()) are opened now,
+ * since the socket's own recvmsg would hand them out as they are; one that fails to open is
+ * dropped from the queue as UDP drops one.
+ */
+static void qs_open_queued(struct qs_ctx *qs)
+{
+	struct sock *sk = qs->sk;
+	struct sk_buff_head *reader = &udp_sk(sk)->reader_queue;
+	struct sk_buff *skb, *found;
+
+	/* Everything into the reader queue, as __skb_recv_udp() moves it. */
+	spin_lock_bh(&reader->lock);
+	spin_lock(&sk->sk_receive_queue.lock);
+	skb_queue_splice_tail_init(&sk->sk_receive_queue, reader);
+	spin_unlock(&sk->sk_receive_queue.lock);
+	spin_unlock_bh(&reader->lock);
+	for (;;) {
+		found = NULL;
+		spin_lock_bh(&reader->lock);
+		skb_queue_walk(reader, skb) {
+			if (qs_cb_deferred(skb)) {
+				found = skb_get(skb);
+				break;
+			}
+		}
+		spin_unlock_bh(&reader->lock);
+		if (!found)
+			return;
+		if (qs_open_deferred(qs, found))
+			__sk_queue_drop_skb(sk, reader, found, MSG_PEEK, udp_skb_destructor);
+		kfree_skb(found);
+	}
+}
+
+/*
+ * ioctl(QUICSEAL_IOC_DETACH, fd): the socket's own methods again, as plain UDP, keys wiped.
+ * Safe against the socket's other users: the hook is off and a grace period has passed
+ * before anything it uses goes; sendmsg waits for tx_lock and finds no keys (then sends as
+ * UDP); a call in progress keeps the context (its reference) until it returns.
+ */
+static int qs_detach(struct sock *sk)
+{
+	struct qs_ctx *qs;
+	struct qs_rx_state *rx;
+	void *rx_mem;
+
+	lock_sock(sk);
+	if (sk->sk_prot != &qs_attached_prot && sk->sk_prot != &qs6_attached_prot) {
+		release_sock(sk);
+		return qs_owns(sk) ? -EOPNOTSUPP : -ENOENT;
+	}
+	qs = rcu_dereference_protected(sk->sk_user_data, lockdep_sock_is_held(sk));
+	/* The hook off; after the grace period no softirq is in it. No more cmsgs: datagrams
+	 * from now on carry no stamp. */
+	spin_lock_bh(&qs->rx_lock);
+	WRITE_ONCE(qs->recv_info, false);
+	WRITE_ONCE(udp_sk(sk)->encap_type, 0);
+	WRITE_ONCE(udp_sk(sk)->encap_rcv, NULL);
+	WRITE_ONCE(udp_sk(sk)->encap_err_rcv, NULL);
+	spin_unlock_bh(&qs->rx_lock);
+	synchronize_rcu();
+	qs_open_queued(qs);
+	/* The socket's own methods; calls already in ours hold their reference. */
+	WRITE_ONCE(sk->sk_prot, (struct proto *)qs->base);
+	rcu_assign_sk_user_data(sk, NULL);
+	spin_lock_bh(&qs->rx_lock);
+	rx = qs->rx;
+	rx_mem = qs->rx_mem;
+	qs->rx = NULL;
+	qs->rx_mem = NULL;
+	spin_unlock_bh(&qs->rx_lock);
+	qs_free_rx(rx, rx_mem);
+	mutex_lock(&qs->tx_lock);
+	qs_free_tx(qs->tx, qs->tx_mem);
+	qs->tx = NULL;
+	qs->hook = false;
+	mutex_unlock(&qs->tx_lock);
+	release_sock(sk);
+	qs_put(qs); /* the attachment's */
+	return 0;
+}
+
+static long qs_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct socket *sock;
+	int err;
+
+	if (cmd != QUICSEAL_IOC_ATTACH && cmd != QUICSEAL_IOC_DETACH)
+		return -ENOTTY;
+	if (arg > INT_MAX)
+		return -EBADF;
+	sock = sockfd_lookup((int)arg, &err); /* holds the file: no close() meanwhile */
+	if (!sock)
+		return err;
+	err = cmd == QUICSEAL_IOC_ATTACH ? qs_attach(sock->sk) : qs_detach(sock->sk);
+	sockfd_put(sock);
+	return err;
+}
+
+static const struct file_operations qs_dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = qs_dev_ioctl,
+	.compat_ioctl = qs_dev_ioctl, /* the argument is a descriptor, not a pointer */
+};
+
+/* Any user may attach a socket of theirs: the descriptor proves it. */
+static struct miscdevice qs_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "quicseal",
+	.fops = &qs_dev_fops,
+	.mode = 0666,
+};
 
 /* ---- /proc/net/quicseal ----------------------------------------------------------- */
 
@@ -1577,6 +1901,21 @@ static void qs_fill_prot(struct proto *prot, const struct proto *base, const cha
  * struct udp6_sock), copied and registered like the IPv4 protocol. Returns 0 without
  * registering when IPv6 is unavailable (ipv6.disable=1).
  */
+/* An attached socket's methods over `base` (see qs_attached_prot). */
+static void qs_fill_attached(struct proto *prot, const struct proto *base)
+{
+	*prot = *base;
+	prot->destroy = qs_destroy_sock;
+	prot->setsockopt = qs_setsockopt;
+	prot->getsockopt = qs_getsockopt;
+	prot->sendmsg = qs_sendmsg;
+	prot->recvmsg = qs_recvmsg;
+	prot->sendpage = qs_sendpage;
+#ifdef CONFIG_BPF_SYSCALL
+	prot->psock_update_sk_prot = NULL;
+#endif
+}
+
 static int qs6_register(void)
 {
 	struct socket *sock;
@@ -1596,6 +1935,7 @@ static int qs6_register(void)
 		return 0;
 	}
 	qs_fill_prot(&qs6_prot, qs6_base, "QUICSEALv6", sizeof(struct qs6_sock));
+	qs_fill_attached(&qs6_attached_prot, qs6_base);
 	err = proto_register(&qs6_prot, 1);
 	if (err) {
 		pr_err("IPv6 registration failed (%d): AF_INET only\n", err);
@@ -1642,6 +1982,7 @@ static int __init qs_module_init(void)
 	qs_rx_align = QS_RUST(QS_OP_RX_STATE_ALIGN);
 
 	qs_fill_prot(&qs_prot, &udp_prot, "QUICSEAL", sizeof(struct qs_sock));
+	qs_fill_attached(&qs_attached_prot, &udp_prot);
 	err = proto_register(&qs_prot, 1);
 	if (err)
 		goto err_stacks;
@@ -1657,6 +1998,12 @@ static int __init qs_module_init(void)
 	if (!proc_create_single("quicseal_bench", 0400, init_net.proc_net, qs_bench_show)) {
 		remove_proc_entry("quicseal", init_net.proc_net);
 		err = -ENOMEM;
+		goto err_v6;
+	}
+	err = misc_register(&qs_dev);
+	if (err) {
+		remove_proc_entry("quicseal_bench", init_net.proc_net);
+		remove_proc_entry("quicseal", init_net.proc_net);
 		goto err_v6;
 	}
 	pr_info("loaded: IPPROTO_QUICSEAL %d (%s), tx state %zu bytes, rx state %zu bytes\n",
@@ -1678,12 +2025,14 @@ err_stacks:
 
 static void __exit qs_module_exit(void)
 {
+	misc_deregister(&qs_dev);
 	remove_proc_entry("quicseal_bench", init_net.proc_net);
 	remove_proc_entry("quicseal", init_net.proc_net);
 	qs6_unregister();
 	inet_unregister_protosw(&qs_protosw);
 	proto_unregister(&qs_prot);
 	destroy_workqueue(qs_wq); /* after the last socket: waits for its last qs_prepare_next() */
+	rcu_barrier(); /* the last attached context's qs_ctx_free() has returned */
 	qs_rust_stacks_free();
 	pr_info("unloaded\n");
 }

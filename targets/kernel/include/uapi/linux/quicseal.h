@@ -13,6 +13,7 @@
 #define _UAPI_LINUX_QUICSEAL_H
 
 #include <linux/types.h>
+#include <linux/ioctl.h>
 
 /* The private protocol number the module registers for SOCK_DGRAM (below IPPROTO_MAX). */
 #define IPPROTO_QUICSEAL 261
@@ -34,6 +35,14 @@
 				      * "aesni" (CPU instructions) or "portable" (software) */
 #define QUICSEAL_RX_IMPLEMENTATION 10 /* get: the same for the receiving keys              */
 #define QUICSEAL_IMPLEMENTATION_LEN 16
+
+/*
+ * Attaching to a plain UDP socket: ioctl on /dev/quicseal with the socket's descriptor as the
+ * argument. Afterwards the socket takes every option, control message and counter above, as
+ * an IPPROTO_QUICSEAL socket does; detaching wipes its keys and makes it plain UDP again.
+ */
+#define QUICSEAL_IOC_ATTACH _IO(0xb5, 1)
+#define QUICSEAL_IOC_DETACH _IO(0xb5, 2)
 
 /* Control messages (level SOL_QUICSEAL). */
 #define QUICSEAL_CMSG_PN 1 /* sendmsg: __u64 full packet number of a single datagram's packet */
