@@ -479,6 +479,10 @@ static void qs_destroy_sock(struct sock *sk)
 	struct qs_rx_state *rx;
 	void *rx_mem;
 
+	if (WARN_ON_ONCE(!qs)) { /* only an attached socket's methods lead here */
+		qs_base(sk)->destroy(sk);
+		return;
+	}
 	spin_lock_bh(&qs->rx_lock);
 	rx = qs->rx;
 	rx_mem = qs->rx_mem;
