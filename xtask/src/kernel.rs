@@ -766,6 +766,21 @@ if insmod /quicseal.ko; then
     sleep 0.1
   done
   if [ $unloaded = yes ]; then echo "quicseal-vm: module unloaded"; else rmmod quicseal; echo "quicseal-vm: rmmod FAILED"; fi
+  # Attaching to plain UDP sockets, in a second load: the first attach pins the module.
+  if [ $unloaded = yes ] && insmod /quicseal.ko; then
+    /quicseal_selftest --attach /vectors.txt
+    echo "quicseal-vm: attach selftest exit $?"
+    # Once every socket is freed, the pin is the one reference left, and rmmod must fail.
+    for i in $(seq 50); do
+      [ "$(cat /sys/module/quicseal/refcnt)" = 1 ] && break
+      sleep 0.1
+    done
+    if [ "$(cat /sys/module/quicseal/refcnt)" = 1 ] && ! rmmod quicseal 2>/dev/null; then
+      echo "quicseal-vm: module pinned after attach"
+    else
+      echo "quicseal-vm: module NOT pinned after attach (refcnt $(cat /sys/module/quicseal/refcnt 2>/dev/null))"
+    fi
+  fi
 else
   echo "quicseal-vm: insmod FAILED"
 fi
@@ -898,10 +913,24 @@ fn is_kernel_alarm(line: &str) -> bool {
 /// `Ok("N passed, M failed")` when the selftest ran to the end without failures and the
 /// kernel said nothing alarming.
 fn judge(log: &str) -> crate::Result<String> {
-    let summary = log
+    // One summary per selftest run (the main one, then `--attach`): added up.
+    let counts: Vec<(u64, u64)> = log
         .lines()
-        .find_map(|l| l.trim_end().strip_prefix("selftest: "))
-        .map(str::to_string);
+        .filter_map(|l| l.trim_end().strip_prefix("selftest: "))
+        .filter_map(|s| {
+            let (passed, failed) = s.split_once(" passed, ")?;
+            Some((
+                passed.parse().ok()?,
+                failed.strip_suffix(" failed")?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let summary = (counts.len() == 2).then(|| {
+        let (passed, failed) = counts
+            .iter()
+            .fold((0, 0), |(p, f), (p2, f2)| (p + p2, f + f2));
+        format!("{passed} passed, {failed} failed")
+    });
     let alarms: Vec<&str> = log.lines().filter(|l| is_kernel_alarm(l)).collect();
     let mut problems = Vec::new();
     if !alarms.is_empty() {
@@ -910,6 +939,10 @@ fn judge(log: &str) -> crate::Result<String> {
     for (marker, problem) in [
         ("quicseal-vm: module loaded", "the module did not load"),
         ("quicseal-vm: module unloaded", "the module did not unload"),
+        (
+            "quicseal-vm: module pinned after attach",
+            "the module was not pinned by the attach run",
+        ),
         ("quicseal-vm: done", "the VM did not finish its script"),
     ] {
         if !log.contains(marker) {
@@ -930,7 +963,7 @@ fn judge(log: &str) -> crate::Result<String> {
         Some(_) => {}
     }
     match &summary {
-        None => problems.push("the selftest printed no summary".into()),
+        None => problems.push("the two selftest runs did not both print a summary".into()),
         Some(s) if !s.ends_with(" 0 failed") => problems.push(format!("selftest: {s}")),
         Some(_) => {}
     }

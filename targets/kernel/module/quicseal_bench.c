@@ -93,10 +93,15 @@ static void qs_bench_free(struct qs_bench *b)
 {
 	int i;
 
+	/* Initialised states are dropped (keys wiped); others were never more than memory. */
 	if (b->tx)
 		qs_free_tx(b->tx, b->tx_mem);
+	else
+		kvfree(b->tx_mem);
 	if (b->rx)
 		qs_free_rx(b->rx, b->rx_mem);
+	else
+		kvfree(b->rx_mem);
 	if (b->req)
 		aead_request_free(b->req);
 	if (!IS_ERR_OR_NULL(b->aead))
@@ -109,6 +114,7 @@ static void qs_bench_free(struct qs_bench *b)
 static int qs_bench_setup(struct qs_bench *b, const struct qs_bench_suite *suite)
 {
 	struct quicseal_keys keys;
+	void *tx, *rx;
 	int i;
 
 	memset(b, 0, sizeof(*b));
@@ -116,9 +122,9 @@ static int qs_bench_setup(struct qs_bench *b, const struct qs_bench_suite *suite
 	b->clear = kmalloc(QS_BENCH_HEADER + QS_BENCH_PAYLOAD, GFP_KERNEL);
 	for (i = 0; i < QS_BENCH_BATCH; i++)
 		b->dgram[i] = kmalloc(QS_BENCH_LEN, GFP_KERNEL);
-	b->tx = qs_alloc_state(qs_tx_size, qs_tx_align, &b->tx_mem);
-	b->rx = qs_alloc_state(qs_rx_size, qs_rx_align, &b->rx_mem);
-	if (!b->clear || !b->dgram[QS_BENCH_BATCH - 1] || !b->tx || !b->rx)
+	tx = qs_alloc_state(qs_tx_size, qs_tx_align, &b->tx_mem);
+	rx = qs_alloc_state(qs_rx_size, qs_rx_align, &b->rx_mem);
+	if (!b->clear || !tx || !rx)
 		return -ENOMEM;
 	for (i = 0; i < QS_BENCH_BATCH; i++)
 		if (!b->dgram[i])
@@ -135,14 +141,10 @@ static int qs_bench_setup(struct qs_bench *b, const struct qs_bench_suite *suite
 	keys.secret_len = suite->secret_len;
 	keys.largest_pn = QUICSEAL_NONE;
 	memcpy(keys.secret, suite->secret, suite->secret_len);
-	if (qs_tx_init(b->tx, &keys) != QS_OK) {
-		kvfree(b->tx_mem); /* not initialised: nothing to wipe */
-		b->tx = NULL;
-	}
-	if (qs_rx_init(b->rx, &keys) != QS_OK) {
-		kvfree(b->rx_mem);
-		b->rx = NULL;
-	}
+	if (qs_tx_init(tx, &keys) == QS_OK)
+		b->tx = tx;
+	if (qs_rx_init(rx, &keys) == QS_OK)
+		b->rx = rx;
 	memzero_explicit(&keys, sizeof(keys));
 	if (!b->tx || !b->rx)
 		return -EINVAL;

@@ -69,7 +69,7 @@ struct qs_ctx {
 	bool hook; /* under tx_lock: encap_rcv installed (qs_install_hook()) */
 	bool recv_info;
 	bool closing; /* under rx_lock: destroy has taken the receive state away */
-	bool rx_deferred; /* some datagram was queued sealed: recvmsg must take qs_recvmsg() */
+	bool dead; /* under both locks: detached, nothing may be installed again */
 	struct work_struct prepare_work; /* qs_prepare_next(): holds a socket reference */
 };
 
@@ -111,12 +111,12 @@ MODULE_PARM_DESC(tx_pages, "seal into pages the skb carries without another copy
 static bool tx_zc_report;
 module_param(tx_zc_report, bool, 0644);
 MODULE_PARM_DESC(tx_zc_report, "for tests: queue the kernel's MSG_ZEROCOPY completion of each page send on the socket's error queue");
-static bool rx_defer;
-module_param(rx_defer, bool, 0644);
-MODULE_PARM_DESC(rx_defer, "for tests: leave every datagram for recvmsg to open, as when softirq finds the FPU in use");
+static bool rx_fpu_busy;
+module_param(rx_fpu_busy, bool, 0644);
+MODULE_PARM_DESC(rx_fpu_busy, "for tests: act as if softirq always found the FPU in use (every datagram with receive keys is dropped and counted)");
 static atomic64_t qs_totals[sizeof(struct quicseal_counters) / sizeof(u64)];
-/* Datagrams softirq left sealed for recvmsg to open (the FPU was in use, or rx_defer). */
-static atomic64_t qs_rx_deferred;
+/* Datagrams softirq dropped because the FPU was in use (or rx_fpu_busy), qs_encap_rcv(). */
+static atomic64_t qs_rx_fpu_drops;
 /* Where each socket's next receive keys are derived after a key update (qs_prepare_next()):
  * the module's own, so that unloading waits for the last one. */
 static struct workqueue_struct *qs_wq;
@@ -136,7 +136,8 @@ static atomic64_t qs_tx_page_sends, qs_tx_page_fallbacks;
  * picked at run time by CPUID, and the compiler may use vector registers in any of its
  * functions. Process context (sendmsg, setsockopt, getsockopt, recvmsg, load) may always
  * take the FPU; softirq only when irq_fpu_usable() says so, which qs_encap_rcv() asks first
- * (qs_rx_simd_usable()), and leaves the datagram sealed for recvmsg otherwise.
+ * (qs_rx_simd_usable()), and drops the datagram otherwise. Bottom halves stay off during the
+ * section, so the module's own sealing never causes such a drop.
  *
  * The stack: the core's fast paths keep keystream and batch state in frames of kilobytes
  * (a GSO batch's seal goes some 20 KiB deep), more than a 16 KiB kernel stack can spare,
@@ -154,12 +155,19 @@ static long qs_rust(struct qs_call *call)
 {
 	u8 *top;
 
+	/* After a panic the object's state, and this CPU's stack, may be mid-call. */
+	if (READ_ONCE(qs_poisoned))
+		return QS_EINVAL_ARGS;
+	/* Bottom halves off: a softirq on this CPU's interrupt exits would otherwise find the
+	 * FPU taken (qs_encap_rcv() drops then) for as long as a GSO batch seals. */
+	local_bh_disable();
 	kernel_fpu_begin();
 	/* The top slot keeps the kernel stack pointer; the call leaves the ABI's alignment.
 	 * (Not named `tos`: call_on_stack() declares its own.) */
 	top = this_cpu_read(qs_rust_stack) + QS_RUST_STACK_SIZE - 16;
 	call_on_stack(top, quicseal_call, ASM_CALL_ARG1, , [arg1] "r"(call));
 	kernel_fpu_end();
+	local_bh_enable();
 	return call->ret;
 }
 
@@ -449,7 +457,7 @@ static void qs_ctx_init(struct qs_ctx *qs, struct sock *sk)
 	qs->hook = false;
 	qs->recv_info = false;
 	qs->closing = false;
-	qs->rx_deferred = false;
+	qs->dead = false;
 	INIT_WORK(&qs->prepare_work, qs_prepare_next);
 }
 
@@ -499,9 +507,14 @@ static void qs_destroy_sock(struct sock *sk)
 	qs->tx = NULL;
 	mutex_unlock(&qs->tx_lock);
 	if (qs->attached) {
-		/* The socket may outlive the module (skbs, timers): its own methods again. */
+		/* Unhashed now (sk_common_release() would next), so that no lookup after the
+		 * context's grace period can reach the error hook; and its own methods again,
+		 * since the socket may outlive the module (skbs, timers). */
+		qs_base(sk)->unhash(sk);
 		WRITE_ONCE(sk->sk_prot, (struct proto *)qs->base);
+		write_lock_bh(&sk->sk_callback_lock);
 		rcu_assign_sk_user_data(sk, NULL);
+		write_unlock_bh(&sk->sk_callback_lock);
 	}
 	qs_base(sk)->destroy(sk);
 	if (qs->attached)
@@ -521,33 +534,10 @@ static void qs_stamp_plain(struct sk_buff *skb)
 	cb->magic_status = QS_CB_MAGIC ^ QUICSEAL_RX_PLAIN;
 }
 
-/*
- * Statuses of the stamp that never reach a cmsg (qs_rx_info_of() takes only the uapi's):
- * left sealed by softirq for recvmsg to open, and refused by recvmsg (to be dropped by
- * whichever reader holds it).
- */
-#define QS_RX_DEFERRED 0x40
-#define QS_RX_REFUSED 0x41
-
-static inline u8 qs_cb_status(struct sk_buff *skb)
-{
-	/* Acquire: a datagram seen opened is seen with its cleartext (qs_open_skb()). */
-	return smp_load_acquire(&QS_SKB_CB(skb)->magic_status) ^ QS_CB_MAGIC;
-}
-
-/* Whether softirq left the datagram sealed (or recvmsg refused it): exact values, since a
- * datagram queued where no hook stamped it may carry anything in the cb. */
-static inline bool qs_cb_deferred(struct sk_buff *skb)
-{
-	u8 status = qs_cb_status(skb);
-
-	return status == QS_RX_DEFERRED || status == QS_RX_REFUSED;
-}
-
 /* Whether softirq may open now: the Rust object needs the FPU (qs_rust()). */
 static inline bool qs_rx_simd_usable(void)
 {
-	return !READ_ONCE(rx_defer) && irq_fpu_usable();
+	return !READ_ONCE(rx_fpu_busy) && irq_fpu_usable();
 }
 
 /*
@@ -590,7 +580,7 @@ static int qs_open_skb(struct qs_ctx *qs, struct sk_buff *skb, unsigned int hdr)
 	cb->passthrough_len = info.passthrough_len;
 	cb->flags_hdr = (info.flags & QUICSEAL_RX_F_KEY_UPDATE) |
 			(info.status == QUICSEAL_RX_OPENED ? info.header_len << 1 : 0);
-	smp_store_release(&cb->magic_status, QS_CB_MAGIC ^ info.status);
+	cb->magic_status = QS_CB_MAGIC ^ info.status;
 	if (info.flags & QUICSEAL_RX_F_KEY_UPDATE)
 		qs_schedule_prepare(qs);
 	return 0;
@@ -630,17 +620,14 @@ static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
 	}
 	if (unlikely(!qs_rx_simd_usable())) {
 		/*
-		 * This softirq interrupted a kernel FPU section: queue the datagram sealed, with
-		 * its checksum already verified, for recvmsg to open in process context
-		 * (qs_open_deferred()). Never a guess and never a sleep here.
+		 * This softirq interrupted a kernel FPU section of someone else's (the module's own
+		 * run with bottom halves off, qs_rust()): the Rust object cannot run. Dropped and
+		 * counted, QUIC's loss recovery resends it. Not queued sealed for later: a reader
+		 * already inside UDP's own recvmsg would return it as it is.
 		 */
-		skb->ip_summed = CHECKSUM_UNNECESSARY;
-		skb->csum_valid = 1;
-		QS_SKB_CB(skb)->magic_status = QS_CB_MAGIC ^ QS_RX_DEFERRED;
-		WRITE_ONCE(qs->rx_deferred, true);
 		spin_unlock(&qs->rx_lock);
-		atomic64_inc(&qs_rx_deferred);
-		return 1;
+		atomic64_inc(&qs_rx_fpu_drops);
+		goto drop_unaccounted;
 	}
 	err = qs_open_skb(qs, skb, sizeof(struct udphdr));
 	spin_unlock(&qs->rx_lock);
@@ -655,36 +642,6 @@ drop_unaccounted:
 drop:
 	kfree_skb(skb);
 	return 0;
-}
-
-/*
- * recvmsg's half of a datagram softirq left sealed: opens it now, in process context, under
- * rx_lock, and refreshes the length UDP cached at enqueue (udp_skb_len()). A reader that
- * peeked the same datagram meanwhile finds it opened, or refused. Returns 0 when the
- * datagram is ready to read, an error when it is to be dropped.
- */
-static int qs_open_deferred(struct qs_ctx *qs, struct sk_buff *skb)
-{
-	int err = 0;
-
-	spin_lock_bh(&qs->rx_lock);
-	if (qs_cb_status(skb) == QS_RX_DEFERRED) {
-		/* Ours and sealed whatever the hook is now (a detach opens the rest itself). */
-		if (!qs->rx || READ_ONCE(qs_poisoned))
-			err = -EIO;
-		else
-			err = qs_open_skb(qs, skb, 0);
-		if (err)
-			QS_SKB_CB(skb)->magic_status = QS_CB_MAGIC ^ QS_RX_REFUSED;
-#if BITS_PER_LONG == 64
-		else
-			udp_skb_scratch(skb)->len = skb->len;
-#endif
-	} else if (qs_cb_status(skb) == QS_RX_REFUSED) {
-		err = -EBADMSG;
-	}
-	spin_unlock_bh(&qs->rx_lock);
-	return err;
 }
 
 /* ---- ICMP errors -------------------------------------------------------------------- */
@@ -926,8 +883,7 @@ static int qs_recvmsg_ctx(struct qs_ctx *qs, struct sock *sk, struct msghdr *msg
 	/* Receive keys but no hook: datagrams would be queued unopened. */
 	if (READ_ONCE(qs->rx) && !(flags & MSG_ERRQUEUE) && unlikely(!qs_hook_intact(qs)))
 		return -EIO;
-	/* Once a datagram has been left sealed (qs_open_deferred()), every read comes here. */
-	if ((!READ_ONCE(qs->recv_info) && !READ_ONCE(qs->rx_deferred)) || (flags & MSG_ERRQUEUE) ||
+	if (!READ_ONCE(qs->recv_info) || (flags & MSG_ERRQUEUE) ||
 	    (np && np->rxopt.bits.rxpmtu && READ_ONCE(np->rxpmtu)))
 		return qs_base(sk)->recvmsg(sk, msg, len, flags, addr_len);
 
@@ -936,13 +892,6 @@ try_again:
 	skb = __skb_recv_udp(sk, flags, &off, &err);
 	if (!skb)
 		return err;
-	if (unlikely(READ_ONCE(qs->rx_deferred) && qs_cb_deferred(skb)) &&
-	    qs_open_deferred(qs, skb)) {
-		__sk_queue_drop_skb(sk, &udp_sk(sk)->reader_queue, skb, flags, udp_skb_destructor);
-		kfree_skb(skb);
-		cond_resched();
-		goto try_again;
-	}
 
 	ulen = udp_skb_len(skb);
 	copied = len;
@@ -1409,7 +1358,7 @@ static int qs_sendpage(struct sock *sk, struct page *page, int offset, size_t si
  * datagram the hook did not see as QUICSEAL_RX_PLAIN (the hook stamps the same while no
  * receive keys are installed). Process context: sleeps.
  */
-static void qs_install_hook(struct qs_ctx *qs)
+static int qs_install_hook(struct qs_ctx *qs)
 {
 	struct sock *sk = qs->sk;
 	struct sk_buff_head *queues[] = { &sk->sk_receive_queue, &udp_sk(sk)->reader_queue };
@@ -1417,9 +1366,9 @@ static void qs_install_hook(struct qs_ctx *qs)
 	unsigned int i;
 
 	mutex_lock(&qs->tx_lock);
-	if (qs->hook) {
+	if (qs->hook || qs->dead) {
 		mutex_unlock(&qs->tx_lock);
-		return;
+		return qs->dead ? -ENOENT : 0;
 	}
 	udp_tunnel_encap_enable(sk);
 	/* The error handler before encap_type: from then on ICMP errors go to it. */
@@ -1435,6 +1384,7 @@ static void qs_install_hook(struct qs_ctx *qs)
 	}
 	qs->hook = true;
 	mutex_unlock(&qs->tx_lock);
+	return 0;
 }
 
 static int qs_set_keys(struct qs_ctx *qs, int optname, sockptr_t optval, unsigned int optlen)
@@ -1475,25 +1425,35 @@ static int qs_set_keys(struct qs_ctx *qs, int optname, sockptr_t optval, unsigne
 		return qs_errno(status);
 	}
 
+	/* A detach that got in first (`dead`, checked under each direction's lock) wins: the
+	 * new state is freed rather than installed on a socket that is plain UDP again. */
 	if (optname == QUICSEAL_TX_KEYS) {
 		mutex_lock(&qs->tx_lock);
-		old = qs->tx;
-		old_mem = qs->tx_mem;
-		qs->tx_mem = mem;
-		WRITE_ONCE(qs->tx, state);
+		old = qs->dead ? state : qs->tx;
+		old_mem = qs->dead ? mem : qs->tx_mem;
+		if (!qs->dead) {
+			qs->tx_mem = mem;
+			WRITE_ONCE(qs->tx, state);
+		}
 		mutex_unlock(&qs->tx_lock);
 		qs_free_tx(old, old_mem);
 	} else {
-		qs_install_hook(qs);
-		spin_lock_bh(&qs->rx_lock);
-		old = qs->rx;
-		old_mem = qs->rx_mem;
-		qs->rx_mem = mem;
-		qs->rx = state;
-		spin_unlock_bh(&qs->rx_lock);
+		if (qs_install_hook(qs) == 0) {
+			spin_lock_bh(&qs->rx_lock);
+			old = qs->dead ? state : qs->rx;
+			old_mem = qs->dead ? mem : qs->rx_mem;
+			if (!qs->dead) {
+				qs->rx_mem = mem;
+				qs->rx = state;
+			}
+			spin_unlock_bh(&qs->rx_lock);
+		} else {
+			old = state;
+			old_mem = mem;
+		}
 		qs_free_rx(old, old_mem);
 	}
-	return 0;
+	return old == state ? -ENOENT : 0;
 }
 
 static int qs_setsockopt_ctx(struct qs_ctx *qs, struct sock *sk, int level, int optname,
@@ -1524,8 +1484,8 @@ static int qs_setsockopt_ctx(struct qs_ctx *qs, struct sock *sk, int level, int 
 			return -EINVAL;
 		if (copy_from_sockptr(&val, optval, sizeof(val)))
 			return -EFAULT;
-		if (val)
-			qs_install_hook(qs);
+		if (val && qs_install_hook(qs))
+			return -ENOENT;
 		WRITE_ONCE(qs->recv_info, !!val);
 		return 0;
 	case QUICSEAL_RX_LARGEST_PN:
@@ -1658,6 +1618,14 @@ static int qs_getsockopt(struct sock *sk, int level, int optname, char __user *o
 static struct proto qs_attached_prot, qs6_attached_prot;
 
 /*
+ * Set by the first attach, which takes a module reference that is never put: the module
+ * stays loaded until reboot. A caller may have read an attached socket's sk_prot and be
+ * about to call one of the module's methods when a detach (or close) restores the socket's
+ * own; no reference can cover a call that has not started, so the module must not go away.
+ */
+static bool qs_pinned;
+
+/*
  * ioctl(QUICSEAL_IOC_ATTACH, fd): the effect of setsockopt(UDP_ULP, "quic-crypto") of the
  * 2022 series on a UDP socket a program already has. What is refused: a socket other than a
  * plain UDP one of this module's families (-EPROTONOSUPPORT), one already attached or an
@@ -1685,15 +1653,12 @@ static int qs_attach(struct sock *sk)
 		err = -EPROTONOSUPPORT;
 	}
 	if (!err && (udp_sk(sk)->encap_type || udp_test_bit(GRO_ENABLED, sk) ||
-		     udp_test_bit(ACCEPT_L4, sk) || sk->sk_user_data))
+		     udp_test_bit(ACCEPT_L4, sk)))
 		err = -EBUSY;
-	if (!err && !try_module_get(THIS_MODULE))
-		err = -ENODEV;
 	if (err)
 		goto out;
 	qs = kzalloc(sizeof(*qs), GFP_KERNEL);
 	if (!qs) {
-		module_put(THIS_MODULE);
 		err = -ENOMEM;
 		goto out;
 	}
@@ -1701,7 +1666,19 @@ static int qs_attach(struct sock *sk)
 	qs->attached = true;
 	refcount_set(&qs->users, 1); /* the attachment's */
 	qs->base = sk->sk_prot;
-	rcu_assign_sk_user_data(sk, qs);
+	/* sk_user_data's other users (BPF reuseport arrays) set it under this lock. */
+	write_lock_bh(&sk->sk_callback_lock);
+	if (sk->sk_user_data || !try_module_get(THIS_MODULE))
+		err = sk->sk_user_data ? -EBUSY : -ENODEV;
+	else
+		rcu_assign_sk_user_data(sk, qs);
+	write_unlock_bh(&sk->sk_callback_lock);
+	if (err) {
+		kfree(qs);
+		goto out;
+	}
+	if (!xchg(&qs_pinned, true))
+		__module_get(THIS_MODULE);
 	/* Published after the context: a call that finds the new methods finds it too. */
 	WRITE_ONCE(sk->sk_prot, attached);
 out:
@@ -1710,45 +1687,11 @@ out:
 }
 
 /*
- * Detach's last receive work: datagrams softirq left sealed (qs_encap_rcv()) are opened now,
- * since the socket's own recvmsg would hand them out as they are; one that fails to open is
- * dropped from the queue as UDP drops one.
- */
-static void qs_open_queued(struct qs_ctx *qs)
-{
-	struct sock *sk = qs->sk;
-	struct sk_buff_head *reader = &udp_sk(sk)->reader_queue;
-	struct sk_buff *skb, *found;
-
-	/* Everything into the reader queue, as __skb_recv_udp() moves it. */
-	spin_lock_bh(&reader->lock);
-	spin_lock(&sk->sk_receive_queue.lock);
-	skb_queue_splice_tail_init(&sk->sk_receive_queue, reader);
-	spin_unlock(&sk->sk_receive_queue.lock);
-	spin_unlock_bh(&reader->lock);
-	for (;;) {
-		found = NULL;
-		spin_lock_bh(&reader->lock);
-		skb_queue_walk(reader, skb) {
-			if (qs_cb_deferred(skb)) {
-				found = skb_get(skb);
-				break;
-			}
-		}
-		spin_unlock_bh(&reader->lock);
-		if (!found)
-			return;
-		if (qs_open_deferred(qs, found))
-			__sk_queue_drop_skb(sk, reader, found, MSG_PEEK, udp_skb_destructor);
-		kfree_skb(found);
-	}
-}
-
-/*
  * ioctl(QUICSEAL_IOC_DETACH, fd): the socket's own methods again, as plain UDP, keys wiped.
- * Safe against the socket's other users: the hook is off and a grace period has passed
- * before anything it uses goes; sendmsg waits for tx_lock and finds no keys (then sends as
- * UDP); a call in progress keeps the context (its reference) until it returns.
+ * Safe against the socket's other users: nothing can be installed once `dead` is set; the
+ * hook is off and a grace period has passed before anything it uses goes; sendmsg waits for
+ * tx_lock and finds no keys (then sends as UDP); a call in progress keeps the context (its
+ * reference) until it returns.
  */
 static int qs_detach(struct sock *sk)
 {
@@ -1762,19 +1705,27 @@ static int qs_detach(struct sock *sk)
 		return qs_owns(sk) ? -EOPNOTSUPP : -ENOENT;
 	}
 	qs = rcu_dereference_protected(sk->sk_user_data, lockdep_sock_is_held(sk));
+	/* From here on qs_set_keys() and qs_install_hook() install nothing. */
+	mutex_lock(&qs->tx_lock);
+	qs->dead = true;
+	mutex_unlock(&qs->tx_lock);
 	/* The hook off; after the grace period no softirq is in it. No more cmsgs: datagrams
 	 * from now on carry no stamp. */
 	spin_lock_bh(&qs->rx_lock);
+	qs->dead = true;
 	WRITE_ONCE(qs->recv_info, false);
 	WRITE_ONCE(udp_sk(sk)->encap_type, 0);
 	WRITE_ONCE(udp_sk(sk)->encap_rcv, NULL);
-	WRITE_ONCE(udp_sk(sk)->encap_err_rcv, NULL);
 	spin_unlock_bh(&qs->rx_lock);
 	synchronize_rcu();
-	qs_open_queued(qs);
+	/* The ICMP error path tests and calls this in two reads, and only while encap_type
+	 * was set: cleared once no such reader is left. */
+	WRITE_ONCE(udp_sk(sk)->encap_err_rcv, NULL);
 	/* The socket's own methods; calls already in ours hold their reference. */
 	WRITE_ONCE(sk->sk_prot, (struct proto *)qs->base);
+	write_lock_bh(&sk->sk_callback_lock);
 	rcu_assign_sk_user_data(sk, NULL);
+	write_unlock_bh(&sk->sk_callback_lock);
 	spin_lock_bh(&qs->rx_lock);
 	rx = qs->rx;
 	rx_mem = qs->rx_mem;
@@ -1849,7 +1800,7 @@ static int qs_proc_show(struct seq_file *seq, void *v)
 		seq_printf(seq, "%s %lld\n", qs_total_names[i], atomic64_read(&qs_totals[i]));
 	seq_printf(seq, "tx_page_sends %lld\n", atomic64_read(&qs_tx_page_sends));
 	seq_printf(seq, "tx_page_fallbacks %lld\n", atomic64_read(&qs_tx_page_fallbacks));
-	seq_printf(seq, "rx_deferred %lld\n", atomic64_read(&qs_rx_deferred));
+	seq_printf(seq, "rx_fpu_drops %lld\n", atomic64_read(&qs_rx_fpu_drops));
 	seq_printf(seq, "rust_stack_peak %zu\n", qs_rust_stack_peak());
 	seq_printf(seq, "poisoned %d\n", READ_ONCE(qs_poisoned));
 	for (i = 0; i < ARRAY_SIZE(qs_suites); i++) {
