@@ -56,7 +56,7 @@
  */
 struct qs_ctx {
 	struct sock *sk;
-	bool attached; /* allocated by qs_attach(): counted, and holds a module reference */
+	bool attached; /* allocated by qs_attach(): counted */
 	refcount_t users; /* attached only */
 	const struct proto *base; /* attached only: the socket's own methods, restored on detach */
 	struct rcu_head rcu;
@@ -296,16 +296,13 @@ static struct qs_ctx *qs_get(struct sock *sk)
 	return qs;
 }
 
-static void qs_ctx_free(struct rcu_head *head)
-{
-	kfree_sensitive(container_of(head, struct qs_ctx, rcu));
-	module_put(THIS_MODULE); /* qs_attach()'s; module exit's rcu_barrier() waits for this */
-}
-
+/* The context holds no key material (the states are freed, and wiped, before the last put);
+ * the module is pinned once anything was attached (qs_pinned), so the RCU free needs no
+ * module reference. */
 static void qs_put(struct qs_ctx *qs)
 {
 	if (qs->attached && refcount_dec_and_test(&qs->users))
-		call_rcu(&qs->rcu, qs_ctx_free);
+		kfree_rcu(qs, rcu);
 }
 
 static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb);
@@ -1667,9 +1664,11 @@ static int qs_attach(struct sock *sk)
 	refcount_set(&qs->users, 1); /* the attachment's */
 	qs->base = sk->sk_prot;
 	/* sk_user_data's other users (BPF reuseport arrays) set it under this lock. */
+	if (!xchg(&qs_pinned, true))
+		__module_get(THIS_MODULE); /* never put; this ioctl's file holds one meanwhile */
 	write_lock_bh(&sk->sk_callback_lock);
-	if (sk->sk_user_data || !try_module_get(THIS_MODULE))
-		err = sk->sk_user_data ? -EBUSY : -ENODEV;
+	if (sk->sk_user_data)
+		err = -EBUSY;
 	else
 		rcu_assign_sk_user_data(sk, qs);
 	write_unlock_bh(&sk->sk_callback_lock);
@@ -1677,8 +1676,6 @@ static int qs_attach(struct sock *sk)
 		kfree(qs);
 		goto out;
 	}
-	if (!xchg(&qs_pinned, true))
-		__module_get(THIS_MODULE);
 	/* Published after the context: a call that finds the new methods finds it too. */
 	WRITE_ONCE(sk->sk_prot, attached);
 out:
@@ -1987,7 +1984,6 @@ static void __exit qs_module_exit(void)
 	inet_unregister_protosw(&qs_protosw);
 	proto_unregister(&qs_prot);
 	destroy_workqueue(qs_wq); /* after the last socket: waits for its last qs_prepare_next() */
-	rcu_barrier(); /* the last attached context's qs_ctx_free() has returned */
 	qs_rust_stacks_free();
 	pr_info("unloaded\n");
 }
