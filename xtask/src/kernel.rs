@@ -444,10 +444,10 @@ fn build_rust_object(root: &Path, out: &Path) -> crate::Result<PathBuf> {
 /// (the core's x86 backends, RustCrypto's), and `cpufeatures` says "no". With SSE2 in the
 /// baseline the core compiles its fused AES-NI/VAES/AVX2/AVX-512 backends in and picks one
 /// at run time by CPUID, as in user space (`"os": "linux"`, or cpufeatures would not look);
-/// AVX and wider stay per-function (`#[target_feature]`). The price: the compiler may now use XMM registers in any
-/// function of the object, so the module calls into it only inside a kernel FPU section
-/// (`QS_FPU` in quicseal_main.c). A spec of its own rather than `-C target-feature=-soft-float`,
-/// which rustc warns is going away (issue 116344).
+/// AVX and wider stay per-function (`#[target_feature]`). The price: the compiler may now
+/// use XMM registers in any function of the object, so the module calls into it only inside
+/// a kernel FPU section (`qs_rust()` in quicseal_main.c). A spec of its own rather than
+/// `-C target-feature=-soft-float`, which rustc warns is going away (issue 116344).
 fn target_spec(out: &Path) -> crate::Result<PathBuf> {
     let printed = capture(
         Command::new(RUSTC)
