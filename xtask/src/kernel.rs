@@ -44,10 +44,18 @@ const APT_PACKAGES: [&str; 10] = [
 /// The recipe of /work/shared/TOOLCHAIN.md: kernel code model comes with the target; static
 /// relocations, PLT calls (otherwise memcpy becomes GOTPCREL, which insmod refuses), the
 /// kernel's retpoline and return thunks (objtool-clean), no unwind tables.
+///
+/// And RustCrypto's AES, POLYVAL (GHASH), Poly1305 and SHA-2 on their software backends:
+/// in this object they serve only HKDF at key installation and the `Portable` fallback on
+/// CPUs that the core's own x86 backends do not cover (no AES-NI and PCLMULQDQ, no AVX2),
+/// where their AES-NI, CLMUL, VAES and AVX2 paths could not run anyway; kept out, they take
+/// their panic paths with them. ChaCha20 keeps its SSE2 backend, which such CPUs have.
 const RUSTFLAGS: &str = concat!(
     "-C relocation-model=static -C force-unwind-tables=no -Z plt=yes ",
     "-Z direct-access-external-data=yes -Z retpoline-external-thunk ",
-    "-Z function-return=thunk-extern",
+    "-Z function-return=thunk-extern ",
+    r#"--cfg aes_backend="soft" --cfg polyval_backend="soft" --cfg poly1305_backend="soft" "#,
+    r#"--cfg sha2_backend="soft""#,
 );
 
 /// The kernel's own AEADs the module's microbenchmark compares against (`gcm(aes)`,
