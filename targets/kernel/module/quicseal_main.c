@@ -538,13 +538,14 @@ static inline bool qs_rx_simd_usable(void)
 }
 
 /*
- * Opens the datagram at skb->data + hdr in place (hdr: the UDP header in softirq; 0 in
- * recvmsg, where UDP has pulled it), trims the tag away and stamps the cb for recvmsg's
- * cmsg. Under rx_lock, with qs->rx set and the FPU usable. Returns 0; -EBADMSG to drop a
- * datagram the core refused (and counted); -EIO to drop one it reported impossibly.
+ * Opens the datagram after the UDP header at skb->data in place, trims the tag away and
+ * stamps the cb for recvmsg's cmsg. Under rx_lock, with qs->rx set and the FPU usable.
+ * Returns 0; -EBADMSG to drop a datagram the core refused (and counted); -EIO to drop one it
+ * reported impossibly.
  */
-static int qs_open_skb(struct qs_ctx *qs, struct sk_buff *skb, unsigned int hdr)
+static int qs_open_skb(struct qs_ctx *qs, struct sk_buff *skb)
 {
+	const unsigned int hdr = sizeof(struct udphdr);
 	struct qs_skb_cb *cb = QS_SKB_CB(skb);
 	struct quicseal_rx_info info;
 	struct quicseal_counters delta;
@@ -626,7 +627,7 @@ static int qs_encap_rcv(struct sock *sk, struct sk_buff *skb)
 		atomic64_inc(&qs_rx_fpu_drops);
 		goto drop_unaccounted;
 	}
-	err = qs_open_skb(qs, skb, sizeof(struct udphdr));
+	err = qs_open_skb(qs, skb);
 	spin_unlock(&qs->rx_lock);
 	if (err == -EBADMSG)
 		goto drop;
@@ -1663,9 +1664,9 @@ static int qs_attach(struct sock *sk)
 	qs->attached = true;
 	refcount_set(&qs->users, 1); /* the attachment's */
 	qs->base = sk->sk_prot;
-	/* sk_user_data's other users (BPF reuseport arrays) set it under this lock. */
 	if (!xchg(&qs_pinned, true))
 		__module_get(THIS_MODULE); /* never put; this ioctl's file holds one meanwhile */
+	/* sk_user_data's other users (BPF reuseport arrays) set it under this lock. */
 	write_lock_bh(&sk->sk_callback_lock);
 	if (sk->sk_user_data)
 		err = -EBUSY;
