@@ -1,9 +1,10 @@
 //! Key derivation (RFC 9001 §5.1, §6): a traffic secret gives a generation's packet key and
 //! IV, the header-protection key, and with "quic ku" the next generation's secret.
 
-use hkdf::Hkdf;
+use hmac::digest::OutputSizeUser;
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Sha256, Sha384};
-use zeroize::ZeroizeOnDrop;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::suite::Hash;
 use crate::{CipherSuite, Error};
@@ -88,17 +89,51 @@ impl TrafficSecret {
         let label_len = [(b"tls13 ".len() + label.len()) as u8];
         let info: [&[u8]; 6] = [&[len_hi, len_lo], &label_len, b"tls13 ", label, &[0], &[]];
         let expanded = match self.suite.hash() {
-            Hash::Sha256 => Hkdf::<Sha256>::from_prk(self.as_bytes())
-                .ok()
-                .and_then(|h| h.expand_multi_info(&info, out).ok()),
-            Hash::Sha384 => Hkdf::<Sha384>::from_prk(self.as_bytes())
-                .ok()
-                .and_then(|h| h.expand_multi_info(&info, out).ok()),
+            Hash::Sha256 => hkdf_expand::<Hmac<Sha256>>(self.as_bytes(), &info, out),
+            Hash::Sha384 => hkdf_expand::<Hmac<Sha384>>(self.as_bytes(), &info, out),
         };
-        // The secret is exactly Hash.length (checked in `new`) and `out` at most 48 bytes,
-        // far below HKDF's 255 * Hash.length.
-        debug_assert!(expanded.is_some(), "HKDF-Expand-Label within its bounds");
+        // HMAC takes a key of any length, and `out` is at most 48 bytes, far below HKDF's
+        // 255 * Hash.length.
+        debug_assert!(expanded, "HKDF-Expand-Label within its bounds");
     }
+}
+
+/// HKDF-Expand (RFC 5869 §2.3): `out` filled with T(1) | T(2) | ..., T(i) = HMAC(`prk`,
+/// T(i - 1) | `info` | i); false, `out` untouched, if `prk` is refused or `out` is longer than
+/// 255 blocks. Written over `hmac` rather than taken from the `hkdf` crate, whose expansion
+/// keeps `expect`s that would be panic paths in the kernel object; the tests check it gives
+/// `hkdf`'s bytes.
+fn hkdf_expand<M: Mac + KeyInit + Clone>(prk: &[u8], info: &[&[u8]], out: &mut [u8]) -> bool {
+    let block_len = <M as OutputSizeUser>::output_size();
+    let Ok(keyed) = <M as KeyInit>::new_from_slice(prk) else {
+        return false;
+    };
+    if out.len().div_ceil(block_len) > 255 {
+        return false;
+    }
+    // T(i - 1), key material: kept in a buffer of our own, wiped at the end.
+    let mut previous = Zeroizing::new([0u8; 64]);
+    let mut previous_len = 0;
+    let mut counter = 0u8;
+    for chunk in out.chunks_mut(block_len) {
+        counter = counter.wrapping_add(1);
+        let mut mac = keyed.clone();
+        Mac::update(&mut mac, previous.get(..previous_len).unwrap_or_default());
+        for piece in info {
+            Mac::update(&mut mac, piece);
+        }
+        Mac::update(&mut mac, &[counter]);
+        let mut block = mac.finalize().into_bytes();
+        for (to, from) in chunk.iter_mut().zip(block.iter()) {
+            *to = *from;
+        }
+        for (to, from) in previous.iter_mut().zip(block.iter()) {
+            *to = *from;
+        }
+        previous_len = block.len().min(previous.len());
+        block.as_mut_slice().zeroize();
+    }
+    true
 }
 
 impl core::fmt::Debug for TrafficSecret {
@@ -222,6 +257,37 @@ mod tests {
             secret.next().as_bytes(),
             hex!("1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9")
         );
+    }
+
+    /// The hand-written expansion against the `hkdf` crate's, for both hashes, every output
+    /// length up to three blocks and a few infos.
+    #[test]
+    fn hkdf_expand_matches_the_crate() {
+        let prk: [u8; 48] = core::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(3));
+        let infos: [&[&[u8]]; 3] = [&[], &[b"tls13 ", b"quic key"], &[&[0, 16], b"x", &[]]];
+        for info in infos {
+            for len in 0..=96 {
+                let (mut ours, mut theirs) = ([0u8; 96], [0u8; 96]);
+                assert!(hkdf_expand::<Hmac<Sha256>>(
+                    &prk[..32],
+                    info,
+                    &mut ours[..len]
+                ));
+                hkdf::Hkdf::<Sha256>::from_prk(&prk[..32])
+                    .unwrap()
+                    .expand_multi_info(info, &mut theirs[..len])
+                    .unwrap();
+                assert_eq!(ours, theirs, "SHA-256, {len} bytes");
+                assert!(hkdf_expand::<Hmac<Sha384>>(&prk, info, &mut ours[..len]));
+                hkdf::Hkdf::<Sha384>::from_prk(&prk)
+                    .unwrap()
+                    .expand_multi_info(info, &mut theirs[..len])
+                    .unwrap();
+                assert_eq!(ours, theirs, "SHA-384, {len} bytes");
+            }
+        }
+        let mut too_long = [0u8; 256 * 32];
+        assert!(!hkdf_expand::<Hmac<Sha256>>(&prk[..32], &[], &mut too_long));
     }
 
     #[test]

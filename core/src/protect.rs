@@ -64,8 +64,11 @@ impl CleartextHeader {
         pn_offset: 0,
     };
 
+    // `get`, not indexing, here and below: `pn_offset < len <= MAX_SHORT_HEADER_LEN` holds
+    // by construction, but the kernel object must keep no panic path the compiler cannot
+    // see past.
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        self.bytes.get(..self.len).unwrap_or_default()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -87,7 +90,9 @@ impl CleartextHeader {
     }
 
     pub(crate) fn packet_number(&self) -> TruncatedPacketNumber {
-        TruncatedPacketNumber::from_bytes(&self.bytes[self.pn_offset..self.len])
+        TruncatedPacketNumber::from_bytes(
+            self.bytes.get(self.pn_offset..self.len).unwrap_or_default(),
+        )
     }
 }
 
@@ -144,7 +149,11 @@ impl HeaderFormat {
         if packet_len + TAG_LEN < self.min_protected_len() || packet_len < len {
             return Err(Error::Malformed);
         }
-        if !src.read_at(at, &mut header.bytes[..len]) {
+        let read = match header.bytes.get_mut(..len) {
+            Some(bytes) => src.read_at(at, bytes),
+            None => false,
+        };
+        if !read {
             return Err(Error::Malformed);
         }
         header.len = len;
@@ -206,8 +215,12 @@ impl HeaderFormat {
         let pn_offset = self.pn_offset();
         let mut bytes = [0; MAX_SHORT_HEADER_LEN];
         let mut sample = [0; SAMPLE_LEN];
+        let read = match bytes.get_mut(..pn_offset + MAX_PN_LEN) {
+            Some(head) => src.read_at(at, head),
+            None => false,
+        };
         if packet_len < self.min_protected_len()
-            || !src.read_at(at, &mut bytes[..pn_offset + MAX_PN_LEN])
+            || !read
             || !src.read_at(at + pn_offset + MAX_PN_LEN, &mut sample)
         {
             return Err(Error::Malformed);
@@ -216,10 +229,11 @@ impl HeaderFormat {
         let mask = mask(&sample);
         bytes[0] ^= mask[0] & SHORT_HEADER_PROTECTED_BITS;
         let len = pn_offset + pn_len(bytes[0]);
-        for (b, m) in bytes[pn_offset..len].iter_mut().zip(&mask[1..]) {
+        let pn = bytes.get_mut(pn_offset..len).unwrap_or_default();
+        for (b, m) in pn.iter_mut().zip(&mask[1..]) {
             *b ^= m;
         }
-        bytes[len..].fill(0);
+        bytes.get_mut(len..).unwrap_or_default().fill(0);
         Ok(CleartextHeader {
             bytes,
             len,
@@ -238,8 +252,11 @@ fn protect_header(
     mask: &[u8; MASK_LEN],
     mut xor: impl FnMut(usize, &[u8]) -> bool,
 ) -> bool {
-    let pn_len = header.len - header.pn_offset;
-    xor(0, &[mask[0] & SHORT_HEADER_PROTECTED_BITS]) && xor(header.pn_offset, &mask[1..1 + pn_len])
+    let pn_len = header.len.wrapping_sub(header.pn_offset);
+    let Some(pn_mask) = mask.get(1..pn_len.wrapping_add(1)) else {
+        return false;
+    };
+    xor(0, &[mask[0] & SHORT_HEADER_PROTECTED_BITS]) && xor(header.pn_offset, pn_mask)
 }
 
 /// Where one packet lies: `len` bytes at `src_at` in the source, going to `dst_at` in the
@@ -338,7 +355,7 @@ impl PendingSeals {
         header_key: &B::HeaderKey,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
     ) {
-        let pending = &self.packets[..self.len];
+        let pending = self.packets.get(..self.len).unwrap_or_default();
         self.len = 0;
         if pending.is_empty() {
             return;
@@ -360,7 +377,7 @@ impl PendingSeals {
             tag: [0; TAG_LEN],
             mask: [0; MASK_LEN],
         }; SEAL_BATCH];
-        let jobs = &jobs[..pending.len()];
+        let jobs = jobs.get(..pending.len()).unwrap_or_default();
         generation
             .key
             .seal_batch(header_key, buffers, jobs, &mut sealed);
@@ -537,9 +554,13 @@ pub(crate) fn decrypt_in_place<B: Backend>(
     header: &CleartextHeader,
     packet: &mut [u8],
 ) -> [u8; TAG_LEN] {
-    let payload_end = packet.len() - TAG_LEN;
+    // Clamped: `header.len <= packet.len() - TAG_LEN` holds (the header was read from the
+    // packet), and the clamp lets the compiler see the range is in bounds.
+    let payload_end = packet.len().saturating_sub(TAG_LEN);
     let nonce = nonce(&generation.iv, packet_number);
-    let payload = &mut packet[header.len..payload_end];
+    let payload = packet
+        .get_mut(header.len.min(payload_end)..payload_end)
+        .unwrap_or_default();
     generation
         .key
         .open(&nonce, header.as_bytes(), Payload::InPlace(payload))
@@ -548,16 +569,26 @@ pub(crate) fn decrypt_in_place<B: Backend>(
 /// Ends opening `packet` in place once its payload is decrypted and `expected` is the tag
 /// its ciphertext should carry: on a match (and reserved bits zero) the cleartext header
 /// goes in front; otherwise the payload is zeroed.
+#[inline]
 pub(crate) fn release_in_place(
     header: &CleartextHeader,
     packet: &mut [u8],
     expected: &[u8; TAG_LEN],
 ) -> Result<(), Error> {
-    let (head, rest) = packet.split_at_mut(header.len);
-    let (payload, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+    let Some((head, rest)) = packet.split_at_mut_checked(header.len) else {
+        return Err(Error::Malformed);
+    };
+    let Some((payload, tag)) = rest.split_at_mut_checked(rest.len().wrapping_sub(TAG_LEN)) else {
+        return Err(Error::Malformed);
+    };
     match verdict(expected, tag, header) {
         Ok(()) => {
-            head.copy_from_slice(header.as_bytes());
+            // Checked, so that the compiler drops `copy_from_slice`'s own length panic: the
+            // lengths agree (the header was read from this packet).
+            let bytes = header.as_bytes();
+            if head.len() == bytes.len() {
+                head.copy_from_slice(bytes);
+            }
             Ok(())
         }
         Err(error) => {

@@ -411,7 +411,9 @@ impl<B: Backend> RxFlow<B> {
                 packet: None,
             });
         }
-        let packet = &mut datagram[passthrough_len..];
+        let packet = datagram
+            .get_mut(passthrough_len..)
+            .ok_or(Error::Malformed)?;
         let packet_len = packet.len();
         let format = self.config.header_format();
         let header = match mask {

@@ -59,8 +59,7 @@ impl<'a> SgSource<'a> {
     fn read_across(&self, at: usize, out: &mut [u8]) -> bool {
         let mut filled = 0;
         self.for_each_chunk(at, out.len(), |chunk| {
-            out[filled..filled + chunk.len()].copy_from_slice(chunk);
-            filled += chunk.len();
+            fill(out, &mut filled, chunk);
         })
     }
 
@@ -76,10 +75,10 @@ impl<'a> SgSource<'a> {
             let Some(segment) = self.segments.get(index) else {
                 return false;
             };
-            let chunk = &segment[offset.min(segment.len())..];
+            let chunk = segment.get(offset.min(segment.len())..).unwrap_or_default();
             let n = chunk.len().min(left);
-            if n > 0 {
-                f(&chunk[..n]);
+            if let Some(piece) = chunk.get(..n).filter(|_| n > 0) {
+                f(piece);
             }
             left -= n;
             index += 1;
@@ -150,7 +149,9 @@ impl<'a, 'b> SgDestination<'a, 'b> {
     fn write_across(&mut self, at: usize, data: &[u8]) -> bool {
         let mut taken = 0;
         self.for_each_chunk_mut(at, data.len(), |chunk| {
-            chunk.copy_from_slice(&data[taken..taken + chunk.len()]);
+            if let Some(piece) = data.get(taken..taken + chunk.len()) {
+                chunk.copy_from_slice(piece);
+            }
             taken += chunk.len();
         })
     }
@@ -159,8 +160,7 @@ impl<'a, 'b> SgDestination<'a, 'b> {
     pub fn read(&mut self, at: usize, out: &mut [u8]) -> bool {
         let mut filled = 0;
         self.for_each_chunk_mut(at, out.len(), |chunk| {
-            out[filled..filled + chunk.len()].copy_from_slice(chunk);
-            filled += chunk.len();
+            fill(out, &mut filled, chunk);
         })
     }
 
@@ -182,10 +182,10 @@ impl<'a, 'b> SgDestination<'a, 'b> {
                 return false;
             };
             let start = offset.min(segment.len());
-            let chunk = &mut segment[start..];
+            let chunk = segment.get_mut(start..).unwrap_or_default();
             let n = chunk.len().min(left);
-            if n > 0 {
-                f(&mut chunk[..n]);
+            if let Some(piece) = chunk.get_mut(..n).filter(|_| n > 0) {
+                f(piece);
             }
             left -= n;
             index += 1;
@@ -218,21 +218,22 @@ impl<'a, 'b> SgDestination<'a, 'b> {
             else {
                 return false;
             };
-            let input = &input[so.min(input.len())..];
-            let start = doff.min(output.len());
-            let output = &mut output[start..];
+            let (input_len, output_len) = (input.len(), output.len());
+            let input = input.get(so.min(input_len)..).unwrap_or_default();
+            let output = output.get_mut(doff.min(output_len)..).unwrap_or_default();
             let n = input.len().min(output.len()).min(left);
-            if n > 0 {
-                f(&input[..n], &mut output[..n]);
+            if let (true, Some(input), Some(output)) = (n > 0, input.get(..n), output.get_mut(..n))
+            {
+                f(input, output);
             }
             left -= n;
             so += n;
             doff += n;
-            if so >= source.segments[si].len() {
+            if so >= input_len {
                 si += 1;
                 so = 0;
             }
-            if doff >= self.segments[di].len() {
+            if doff >= output_len {
                 di += 1;
                 doff = 0;
             }
@@ -265,6 +266,15 @@ fn range_mut(segment: &mut [u8], at: usize, len: usize) -> Option<&mut [u8]> {
 /// `usize::MAX` on 32-bit targets.
 fn total_len(lens: impl Iterator<Item = usize>) -> usize {
     lens.fold(0, usize::saturating_add)
+}
+
+/// Copies `chunk` into `out` at `*filled` and moves `*filled` past it (walks hand over chunks
+/// that add up to `out`'s length; `get` keeps the compiler from needing to know that).
+fn fill(out: &mut [u8], filled: &mut usize, chunk: &[u8]) {
+    if let Some(to) = out.get_mut(*filled..*filled + chunk.len()) {
+        to.copy_from_slice(chunk);
+    }
+    *filled += chunk.len();
 }
 
 /// The segment index and offset of byte `at`, given the segments' lengths. `at` equal to the

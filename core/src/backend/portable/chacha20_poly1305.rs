@@ -36,9 +36,13 @@ impl ChaCha20Poly1305Key {
         let mut cipher = ChaCha20::new(&(*self.key).into(), nonce.into());
         // Block 0's first 32 bytes are the one-time Poly1305 key; the text starts at block 1.
         let mut block0 = [0u8; 64];
-        cipher.apply_keystream(&mut block0);
+        // `try_`: block 0 of a fresh keystream cannot fail, and the panicking form would give
+        // the kernel object a panic path.
+        let _ = cipher.try_apply_keystream(&mut block0);
         let mut mac_key = [0u8; 32];
-        mac_key.copy_from_slice(&block0[..32]);
+        if let Some(first) = block0.first_chunk::<32>() {
+            mac_key = *first;
+        }
         let mut mac = MacStream::new(Poly1305::new(&mac_key.into()));
         block0.zeroize();
         mac_key.zeroize();

@@ -1,6 +1,8 @@
 //! Header-protection masks (RFC 9001 §5.4.3 and §5.4.4).
 
+#[cfg(feature = "portable-aes")]
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
+#[cfg(feature = "portable-aes")]
 use aes::{Aes128, Aes256};
 use chacha20::cipher::{KeyIvInit, StreamCipherCore};
 use chacha20::variants::Ietf;
@@ -14,8 +16,10 @@ use crate::{CipherSuite, Error};
 #[derive(Clone)]
 pub enum PortableHeaderKey {
     /// AES-128 in ECB mode over the sample.
+    #[cfg(feature = "portable-aes")]
     Aes128(Aes128),
     /// AES-256 in ECB mode over the sample.
+    #[cfg(feature = "portable-aes")]
     Aes256(Aes256),
     /// ChaCha20 keyed with the sample's counter and nonce.
     ChaCha20(Zeroizing<[u8; 32]>),
@@ -23,13 +27,20 @@ pub enum PortableHeaderKey {
 
 impl PortableHeaderKey {
     pub(super) fn new(suite: CipherSuite, key: &[u8]) -> Result<Self, Error> {
+        #[cfg(feature = "portable-aes")]
         let invalid = |_| Error::InvalidKeyLength;
         Ok(match suite {
+            #[cfg(feature = "portable-aes")]
             CipherSuite::Aes128GcmSha256 => {
                 PortableHeaderKey::Aes128(Aes128::new_from_slice(key).map_err(invalid)?)
             }
+            #[cfg(feature = "portable-aes")]
             CipherSuite::Aes256GcmSha384 => {
                 PortableHeaderKey::Aes256(Aes256::new_from_slice(key).map_err(invalid)?)
+            }
+            #[cfg(not(feature = "portable-aes"))]
+            CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => {
+                return Err(Error::UnknownSuite);
             }
             CipherSuite::ChaCha20Poly1305Sha256 => PortableHeaderKey::ChaCha20(Zeroizing::new(
                 key.try_into().map_err(|_| Error::InvalidKeyLength)?,
@@ -46,10 +57,22 @@ impl core::fmt::Debug for PortableHeaderKey {
 
 impl HeaderKey for PortableHeaderKey {
     fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN] {
-        let mut block = aes::Block::from(*sample);
+        let mut block = [0u8; 16];
         match self {
-            PortableHeaderKey::Aes128(aes) => aes.encrypt_block(&mut block),
-            PortableHeaderKey::Aes256(aes) => aes.encrypt_block(&mut block),
+            #[cfg(feature = "portable-aes")]
+            PortableHeaderKey::Aes128(aes) => {
+                let mut aes_block = aes::Block::from(*sample);
+                aes.encrypt_block(&mut aes_block);
+                block = aes_block.into();
+                aes_block.as_mut_slice().zeroize();
+            }
+            #[cfg(feature = "portable-aes")]
+            PortableHeaderKey::Aes256(aes) => {
+                let mut aes_block = aes::Block::from(*sample);
+                aes.encrypt_block(&mut aes_block);
+                block = aes_block.into();
+                aes_block.as_mut_slice().zeroize();
+            }
             PortableHeaderKey::ChaCha20(key) => {
                 // counter = sample[0..4] little-endian, nonce = sample[4..16]; mask = the
                 // keystream at that block, i.e. ChaCha20 over five zero bytes.
@@ -66,7 +89,7 @@ impl HeaderKey for PortableHeaderKey {
             }
         }
         let mask = core::array::from_fn(|i| block[i]);
-        block.as_mut_slice().zeroize();
+        block.zeroize();
         mask
     }
 }

@@ -30,10 +30,18 @@ impl<U: UniversalHash<BlockSize = U16>> MacStream<U> {
     pub(super) fn absorb(&mut self, mut data: &[u8]) {
         self.section_len += data.len() as u64;
         if self.pending_len > 0 {
-            let take = (16 - self.pending_len).min(data.len());
-            self.pending[self.pending_len..self.pending_len + take].copy_from_slice(&data[..take]);
-            self.pending_len += take;
-            data = &data[take..];
+            // `get`s, not indexing: `pending_len < 16` holds, but the kernel object must keep
+            // no panic path the compiler cannot see past.
+            let take = 16usize.saturating_sub(self.pending_len).min(data.len());
+            let (head, rest) = data.split_at_checked(take).unwrap_or((data, &[]));
+            if let Some(slot) = self
+                .pending
+                .get_mut(self.pending_len..self.pending_len + head.len())
+            {
+                slot.copy_from_slice(head);
+            }
+            self.pending_len += head.len();
+            data = rest;
             if self.pending_len < 16 {
                 return;
             }
@@ -42,7 +50,9 @@ impl<U: UniversalHash<BlockSize = U16>> MacStream<U> {
         }
         let (blocks, rest) = Block::slice_as_chunks(data);
         self.mac.update(blocks);
-        self.pending[..rest.len()].copy_from_slice(rest);
+        if let Some(slot) = self.pending.get_mut(..rest.len()) {
+            slot.copy_from_slice(rest);
+        }
         self.pending_len = rest.len();
     }
 
@@ -51,7 +61,8 @@ impl<U: UniversalHash<BlockSize = U16>> MacStream<U> {
     #[inline(always)]
     pub(super) fn end_section(&mut self) -> u64 {
         if self.pending_len > 0 {
-            self.mac.update_padded(&self.pending[..self.pending_len]);
+            self.mac
+                .update_padded(self.pending.get(..self.pending_len).unwrap_or_default());
             self.pending_len = 0;
         }
         core::mem::take(&mut self.section_len)

@@ -1,23 +1,28 @@
 //! The portable backend: RustCrypto primitives composed into streaming AEADs, which walk a
 //! packet's payload in whatever pieces its scatter-gather segments make.
 
+#[cfg(feature = "portable-aes")]
 mod aes_gcm;
 mod chacha20_poly1305;
 mod cipher_mac;
 mod header;
 mod mac;
 
+#[cfg(feature = "portable-aes")]
 use aes::{Aes128, Aes256};
 
 use super::{Backend, HeaderKey, NONCE_LEN, PacketKey, Payload, Sealed, TAG_LEN};
 use crate::{CipherSuite, Error};
+#[cfg(feature = "portable-aes")]
 use aes_gcm::{AesGcmKey, AesGcmStream};
 use chacha20_poly1305::{ChaCha20Poly1305Key, ChaCha20Poly1305Stream};
 
 pub use header::PortableHeaderKey;
 
 /// RustCrypto-based ciphers: AES-NI/CLMUL where the CPU has them (detected at run time),
-/// constant-time software elsewhere.
+/// constant-time software elsewhere. Without the `portable-aes` feature (a default one) it
+/// has ChaCha20-Poly1305 only and refuses the AES suites ([`Error::UnknownSuite`]): the
+/// kernel object leaves RustCrypto's AES out, whose software backend keeps panic paths.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Portable;
 
@@ -27,11 +32,15 @@ impl Backend for Portable {
 
     fn packet_key(suite: CipherSuite, key: &[u8]) -> Result<PortablePacketKey, Error> {
         Ok(match suite {
+            #[cfg(feature = "portable-aes")]
             CipherSuite::Aes128GcmSha256 => PortablePacketKey::Aes128Gcm(AesGcmKey::new(key)?),
+            #[cfg(feature = "portable-aes")]
             CipherSuite::Aes256GcmSha384 => PortablePacketKey::Aes256Gcm(AesGcmKey::new(key)?),
             CipherSuite::ChaCha20Poly1305Sha256 => {
                 PortablePacketKey::ChaCha20Poly1305(ChaCha20Poly1305Key::new(key)?)
             }
+            #[cfg(not(feature = "portable-aes"))]
+            _ => return Err(Error::UnknownSuite),
         })
     }
 
@@ -44,8 +53,10 @@ impl Backend for Portable {
 #[derive(Clone)]
 pub enum PortablePacketKey {
     /// AEAD_AES_128_GCM.
+    #[cfg(feature = "portable-aes")]
     Aes128Gcm(AesGcmKey<Aes128>),
     /// AEAD_AES_256_GCM.
+    #[cfg(feature = "portable-aes")]
     Aes256Gcm(AesGcmKey<Aes256>),
     /// AEAD_CHACHA20_POLY1305.
     ChaCha20Poly1305(ChaCha20Poly1305Key),
@@ -54,7 +65,9 @@ pub enum PortablePacketKey {
 impl core::fmt::Debug for PortablePacketKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
+            #[cfg(feature = "portable-aes")]
             PortablePacketKey::Aes128Gcm(_) => "PortablePacketKey::Aes128Gcm",
+            #[cfg(feature = "portable-aes")]
             PortablePacketKey::Aes256Gcm(_) => "PortablePacketKey::Aes256Gcm",
             PortablePacketKey::ChaCha20Poly1305(_) => "PortablePacketKey::ChaCha20Poly1305",
         })
@@ -75,11 +88,18 @@ enum Direction {
 #[allow(clippy::large_enum_variant)]
 enum PortableStream<'k> {
     /// AEAD_AES_128_GCM.
+    #[cfg(feature = "portable-aes")]
     Aes128Gcm(AesGcmStream<'k, Aes128>),
     /// AEAD_AES_256_GCM.
+    #[cfg(feature = "portable-aes")]
     Aes256Gcm(AesGcmStream<'k, Aes256>),
     /// AEAD_CHACHA20_POLY1305.
     ChaCha20Poly1305(ChaCha20Poly1305Stream),
+    /// Never made (`Infallible`): gives the key's lifetime a use in builds without the AES
+    /// variants.
+    #[cfg(not(feature = "portable-aes"))]
+    #[allow(dead_code)]
+    Borrowed(core::convert::Infallible, core::marker::PhantomData<&'k ()>),
 }
 
 impl PortablePacketKey {
@@ -91,9 +111,11 @@ impl PortablePacketKey {
         direction: Direction,
     ) -> PortableStream<'_> {
         match self {
+            #[cfg(feature = "portable-aes")]
             PortablePacketKey::Aes128Gcm(k) => {
                 PortableStream::Aes128Gcm(k.begin(nonce, aad, direction))
             }
+            #[cfg(feature = "portable-aes")]
             PortablePacketKey::Aes256Gcm(k) => {
                 PortableStream::Aes256Gcm(k.begin(nonce, aad, direction))
             }
@@ -158,27 +180,39 @@ impl PortableStream<'_> {
     #[inline(always)]
     fn update(&mut self, input: &[u8], output: &mut [u8]) {
         match self {
+            #[cfg(feature = "portable-aes")]
             PortableStream::Aes128Gcm(s) => s.update(input, output),
+            #[cfg(feature = "portable-aes")]
             PortableStream::Aes256Gcm(s) => s.update(input, output),
             PortableStream::ChaCha20Poly1305(s) => s.update(input, output),
+            #[cfg(not(feature = "portable-aes"))]
+            PortableStream::Borrowed(never, _) => match *never {},
         }
     }
 
     #[inline(always)]
     fn update_in_place(&mut self, data: &mut [u8]) {
         match self {
+            #[cfg(feature = "portable-aes")]
             PortableStream::Aes128Gcm(s) => s.update_in_place(data),
+            #[cfg(feature = "portable-aes")]
             PortableStream::Aes256Gcm(s) => s.update_in_place(data),
             PortableStream::ChaCha20Poly1305(s) => s.update_in_place(data),
+            #[cfg(not(feature = "portable-aes"))]
+            PortableStream::Borrowed(never, _) => match *never {},
         }
     }
 
     #[inline(always)]
     fn finish(self) -> [u8; TAG_LEN] {
         match self {
+            #[cfg(feature = "portable-aes")]
             PortableStream::Aes128Gcm(s) => s.finish(),
+            #[cfg(feature = "portable-aes")]
             PortableStream::Aes256Gcm(s) => s.finish(),
             PortableStream::ChaCha20Poly1305(s) => s.finish(),
+            #[cfg(not(feature = "portable-aes"))]
+            PortableStream::Borrowed(never, _) => match never {},
         }
     }
 }

@@ -213,20 +213,24 @@ impl ChaCha20Poly1305Key {
         // payloads are encrypted, so that packets of different groups hash side by side.
         let mut one_time_keys = Zeroizing::new([[0u8; 32]; LANES]);
         let mut texts: [Option<Option<Span>>; LANES] = [None; LANES];
+        // `get`s, not indexing, below: at most `LANES` jobs come (`seal_batch`), but the
+        // kernel object must keep no panic path the compiler cannot see past.
         let mut first = 0;
-        while first < jobs.len() {
-            let group = group_len(jobs[first..].iter().map(|job| job.len), MAX_GROUPED_BLOCKS);
+        while let Some(rest) = jobs.get(first..).filter(|rest| !rest.is_empty()) {
+            let group = group_len(rest.iter().map(|job| job.len), MAX_GROUPED_BLOCKS);
             let range = first..first + group;
-            if let [job] = &jobs[range.clone()] {
+            let (Some(group_jobs), Some(keys), Some(group_texts)) = (
+                jobs.get(range.clone()),
+                one_time_keys.get_mut(range.clone()),
+                texts.get_mut(range),
+            ) else {
+                break;
+            };
+            if let ([job], Some(sealed)) = (group_jobs, sealed.get_mut(first)) {
                 let payload = &mut buffers.payload(job);
-                sealed[first].tag = self.seal_payload(&job.nonce, job.aad, payload, None).0;
+                sealed.tag = self.seal_payload(&job.nonce, job.aad, payload, None).0;
             } else {
-                self.encrypt_group(
-                    buffers,
-                    &jobs[range.clone()],
-                    &mut one_time_keys[range.clone()],
-                    &mut texts[range],
-                );
+                self.encrypt_group(buffers, group_jobs, keys, group_texts);
             }
             first += group;
         }
@@ -236,7 +240,7 @@ impl ChaCha20Poly1305Key {
             *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
         }
         let mut masks = [[0; MASK_LEN]; LANES];
-        header_key.masks(&samples[..jobs.len()], &mut masks);
+        header_key.masks(samples.get(..jobs.len()).unwrap_or_default(), &mut masks);
         for (sealed, mask) in sealed.iter_mut().zip(masks) {
             sealed.mask = mask;
         }
@@ -293,33 +297,38 @@ impl ChaCha20Poly1305Key {
         if self.poly1305 == Engine::Ifma {
             let mut group = Group::new();
             let mut members = [0; LANES];
-            for (k, (job, text)) in jobs.iter().zip(texts).enumerate() {
-                if let Some(Some(span)) = text {
+            for (k, ((job, text), key)) in jobs.iter().zip(texts).zip(one_time_keys).enumerate() {
+                if let (Some(Some(span)), Some(member)) = (text, members.get_mut(group.texts.len()))
+                {
                     // SAFETY: the ciphertext just written, `len` bytes; the jobs' payloads do
                     // not overlap, and nothing writes to them while the group lives.
                     let text =
                         unsafe { core::slice::from_raw_parts(span.dst.cast_const(), span.len) };
-                    members[group.texts.len()] = k;
-                    group.push(&one_time_keys[k], job.aad, text);
+                    *member = k;
+                    group.push(key, job.aad, text);
                 }
             }
             let mut group_tags = [[0; TAG_LEN]; LANES];
             // SAFETY: the engine is only IFMA on a CPU with AVX-512F and IFMA.
             unsafe { group.tags(&mut group_tags) };
             for (&k, tag) in members.iter().zip(group_tags).take(group.texts.len()) {
-                (tags[k], side_by_side[k]) = (tag, true);
+                if let (Some(slot), Some(side)) = (tags.get_mut(k), side_by_side.get_mut(k)) {
+                    (*slot, *side) = (tag, true);
+                }
             }
         }
-        for (k, ((job, sealed), text)) in jobs.iter().zip(sealed).zip(texts).enumerate() {
+        let per_packet = jobs.iter().zip(sealed).zip(texts);
+        let per_lane = one_time_keys.iter().zip(&mut tags).zip(side_by_side);
+        for (((job, sealed), text), ((key, tag), side_by_side)) in per_packet.zip(per_lane) {
             if text.is_none() {
                 continue;
             }
-            if !side_by_side[k] {
-                let mut poly = Poly1305::new(&one_time_keys[k], self.poly1305);
+            if !side_by_side {
+                let mut poly = Poly1305::new(key, self.poly1305);
                 hash_text(&mut poly, job.aad, &mut buffers.payload(job), true);
-                tags[k] = poly.finish(&lengths(job.aad.len(), job.len));
+                *tag = poly.finish(&lengths(job.aad.len(), job.len));
             }
-            sealed.tag = tags[k];
+            sealed.tag = *tag;
         }
     }
 
@@ -871,15 +880,18 @@ impl<'a> Group<'a> {
     /// The CPU must have AVX-512F and AVX-512 IFMA.
     #[target_feature(enable = "avx512f,avx512ifma")]
     unsafe fn tags(&self, tags: &mut [[u8; TAG_LEN]]) {
-        let keys: heapless::Vec<&[u8; 32], LANES> = self
-            .streams
-            .iter()
-            .map(|s| s.first_chunk::<32>().unwrap_or(&[0; 32]))
-            .collect();
+        // Pushed, not collected: `collect` into a `heapless::Vec` panics past its capacity,
+        // and the kernel object must keep no panic path the compiler cannot see past.
+        let mut keys: heapless::Vec<&[u8; 32], LANES> = heapless::Vec::new();
+        for stream in &self.streams {
+            let _ = keys.push(stream.first_chunk::<32>().unwrap_or(&[0; 32]));
+        }
         let mut first = 0;
         while let (Some(aad), Some(text)) = (self.aads.get(first), self.texts.get(first)) {
-            let same =
-                |k: &usize| self.aads[*k].len() == aad.len() && self.texts[*k].len() == text.len();
+            let same = |k: &usize| {
+                self.aads.get(*k).is_some_and(|a| a.len() == aad.len())
+                    && self.texts.get(*k).is_some_and(|t| t.len() == text.len())
+            };
             let run = (first..self.texts.len())
                 .take(VECTOR_LANES)
                 .take_while(same)
@@ -1073,7 +1085,11 @@ impl Cipher {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn xor_buffered(&mut self, src: *const u8, dst: *mut u8, len: usize) -> usize {
         let take = (self.filled - self.used).min(len);
-        let keystream = &self.buffer.bytes()[self.used..self.used + take];
+        // `get`, not indexing: `used + take <= filled <= 1024` holds, but the kernel object
+        // must keep no panic path the compiler cannot see past.
+        let Some(keystream) = self.buffer.bytes().get(self.used..self.used + take) else {
+            return 0;
+        };
         // SAFETY: `take <= len`: inside the caller's ranges; the keystream slice holds
         // `take` bytes.
         unsafe { chacha20::xor_with(keystream.as_ptr(), src, dst, take) };

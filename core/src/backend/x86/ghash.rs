@@ -62,13 +62,21 @@ impl KeyPowers {
     #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn power(&self, n: usize) -> __m128i {
-        load(&self.powers[POWERS - n])
+        // `get`, not indexing: no panic path for the kernel object (zero past the range).
+        self.powers
+            .get(POWERS.wrapping_sub(n))
+            .map_or_else(|| _mm_setzero_si128(), |power| load(power))
     }
 
     /// The powers from H^n down, as stored: block `i` of what this points at is H^(n - i).
     /// Reading 64 bytes is in bounds for any n in 1 ..= 16.
     pub(super) fn powers_from(&self, n: usize) -> *const u8 {
-        self.powers[POWERS - n..].as_ptr().cast()
+        // Pointer arithmetic, not a slice: no panic path for the kernel object, and the
+        // readers' SAFETY arguments hold `n` to 1 ..= 16 already.
+        self.powers
+            .as_ptr()
+            .wrapping_add(POWERS.wrapping_sub(n))
+            .cast()
     }
 }
 

@@ -169,7 +169,10 @@ impl Poly1305 {
         if self.pending_len > 0 {
             let take = (16 - self.pending_len).min(data.len());
             let (head, rest) = data.split_at(take);
-            for (slot, byte) in self.pending[self.pending_len..].iter_mut().zip(head) {
+            // `get`s, not indexing: `pending_len < 16` holds, but the kernel object must keep
+            // no panic path the compiler cannot see past.
+            let free = self.pending.get_mut(self.pending_len..).unwrap_or_default();
+            for (slot, byte) in free.iter_mut().zip(head) {
                 *slot = *byte;
             }
             self.pending_len += take;
@@ -220,7 +223,9 @@ impl Poly1305 {
         for block in ones {
             self.block(block);
         }
-        self.pending[..rest.len()].copy_from_slice(rest);
+        if let Some(slot) = self.pending.get_mut(..rest.len()) {
+            slot.copy_from_slice(rest);
+        }
         self.pending_len = rest.len();
     }
 
@@ -268,7 +273,10 @@ impl Poly1305 {
     #[inline]
     pub(super) fn pad(&mut self) {
         if self.pending_len > 0 {
-            self.pending[self.pending_len..].fill(0);
+            self.pending
+                .get_mut(self.pending_len..)
+                .unwrap_or_default()
+                .fill(0);
             let block = self.pending;
             self.block(&block);
             self.pending_len = 0;
