@@ -1856,6 +1856,22 @@ static int set_tx_pages(int on)
 }
 
 /*
+ * One socket with the receive hook installed, open until the program exits: the kernel's
+ * udp_encap_needed_key static key then stays on, instead of being flipped by every socket
+ * the checks open and close. Under QEMU's multi-threaded TCG a flip while another vCPU runs
+ * the patched UDP receive code can fault on the patching int3 (../shared/TOOLCHAIN.md);
+ * on hardware the flips are harmless.
+ */
+static void keep_encap_key_on(void)
+{
+	uint16_t port;
+	int one = 1, fd = udp_socket(IPPROTO_QUICSEAL, &port);
+
+	check(fd >= 0 && !setsockopt(fd, SOL_QUICSEAL, QUICSEAL_RECV_INFO, &one, sizeof(one)),
+	      "a hooked socket held open for the run (keeps the encap static key on)");
+}
+
+/*
  * `quicseal_selftest --attach VECTORS`: the attach checks alone, per suite and family, and the
  * races. The VM runs them last, in a second load of the module: the first attach pins it.
  */
@@ -1888,6 +1904,7 @@ int main(int argc, char **argv)
 	FILE *proc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	keep_encap_key_on();
 	if (argc > 1 && !strcmp(argv[1], "--attach"))
 		return attach_main(argc > 2 ? argv[2] : "/vectors.txt");
 	probe = udp_socket(IPPROTO_QUICSEAL, &port);
