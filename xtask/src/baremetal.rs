@@ -25,7 +25,8 @@ struct Build {
     rustflags: &'static str,
 }
 
-/// The SmartNIC firmware's target, with and without `defmt`, and the kernel object's target.
+/// The SmartNIC firmware's target, with and without `defmt`, and the soft-float x86_64
+/// kernel target.
 const BUILDS: [Build; 3] = [
     Build {
         target: "riscv32imac-unknown-none-elf",
@@ -51,8 +52,8 @@ const BUILDS: [Build; 3] = [
 /// target: poly1305's AVX2 backend kills rustc 1.96 with SIGFPE at opt-level 3, and at
 /// opt-level 0 polyval and sha2 fail with "Do not know how to split the result of this
 /// operator" (rust-lang/rust#117938). Selecting the software backends at compile time
-/// changes nothing at run time and drops the dead SIMD code. The kernel object must be
-/// built with the same flags.
+/// changes nothing at run time and drops the dead SIMD code. (The kernel object is built
+/// for a target of its own with SSE2, xtask/src/kernel.rs, and carries the x86 backends.)
 const X86_SOFT_BACKENDS: &str = concat!(
     r#"--cfg aes_backend="soft" --cfg chacha20_backend="soft" --cfg poly1305_backend="soft" "#,
     r#"--cfg polyval_backend="soft" --cfg sha2_backend="soft""#,
