@@ -259,7 +259,7 @@ impl PacketKey for AutoPacketKey {
     fn batches_seals(&self) -> bool {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            PacketKeyInner::ChaCha20Poly1305(_) => true,
+            PacketKeyInner::ChaCha20Poly1305(_) | PacketKeyInner::ChaCha20Poly1305Avx2(_) => true,
             _ => false,
         }
     }
@@ -275,6 +275,10 @@ impl PacketKey for AutoPacketKey {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => {
+                key.seal_batch(header_key, buffers, jobs, sealed)
+            }
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => {
                 key.seal_batch(header_key, buffers, jobs, sealed)
             }
             _ => seal_each(self, header_key, buffers, jobs, sealed),

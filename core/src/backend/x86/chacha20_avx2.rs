@@ -15,12 +15,22 @@ use zeroize::Zeroizing;
 
 use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8, vertical_double_round};
 use super::chacha20_header::split;
-use super::chacha20_poly1305::{BLOCK, Keystream, PacketCipher, two_passes};
-use super::poly1305::Engine;
+use super::chacha20_poly1305::{
+    BLOCK, Keystream, PacketCipher, blocks, group_len, hash_text, lengths, streams, two_passes,
+};
+use super::poly1305::{Engine, Poly1305};
+use super::walk;
 use crate::Error;
-use crate::backend::{HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, Sealed, TAG_LEN};
+use crate::backend::{
+    BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
+};
 
-/// Blocks per keystream call: one in each 32-bit lane of a 256-bit register.
+/// Most blocks (one-time key's included) of a packet sealed in a group: half the lanes, so
+/// that a group has at least two packets (192-byte payloads at most).
+const MAX_GROUPED_BLOCKS: usize = LANES / 2;
+
+/// Blocks per keystream call: one in each 32-bit lane of a 256-bit register; and packets per
+/// [`ChaCha20Poly1305Avx2Key::seal_batch`] round.
 const LANES: usize = 8;
 
 /// A 32-byte key for this module's code, kept wiped on drop; fails on a CPU without AVX2 (the
@@ -370,6 +380,126 @@ impl ChaCha20Poly1305Avx2Key {
     ) -> [u8; TAG_LEN] {
         // SAFETY: as for `seal`.
         unsafe { self.run(nonce, aad, &mut payload, false) }
+    }
+
+    /// Seals a batch, eight packets at a time: short packets in groups whose keystream
+    /// blocks (the one-time key's and the payload's) share one eight-lane call, longer ones
+    /// one by one, and then the header-protection masks of all eight together. A packet
+    /// alone needs two ChaCha20 chains one after the other (its keystream, then the block of
+    /// its ciphertext's sample); here a chain serves several packets.
+    pub(in crate::backend) fn seal_batch(
+        &self,
+        header_key: &impl HeaderKey,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        for (jobs, sealed) in jobs.chunks(LANES).zip(sealed.chunks_mut(LANES)) {
+            // SAFETY: the key exists, so the CPU has AVX2.
+            unsafe { self.seal_eight(header_key, buffers, jobs, sealed) }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn seal_eight(
+        &self,
+        header_key: &impl HeaderKey,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        // `get`s, not indexing: at most `LANES` jobs come, but the kernel object must keep
+        // no panic path the compiler cannot see past.
+        let mut first = 0;
+        while let Some(rest) = jobs.get(first..).filter(|rest| !rest.is_empty()) {
+            let group = group_len(rest.iter().map(|job| job.len), LANES, MAX_GROUPED_BLOCKS);
+            let (Some(group_jobs), Some(group_sealed)) = (
+                jobs.get(first..first + group),
+                sealed.get_mut(first..first + group),
+            ) else {
+                break;
+            };
+            if let [job] = group_jobs {
+                let payload = &mut buffers.payload(job);
+                for sealed in group_sealed {
+                    sealed.tag = self.run(&job.nonce, job.aad, payload, true);
+                }
+            } else {
+                self.seal_group(buffers, group_jobs, group_sealed);
+            }
+            first += group;
+        }
+        let mut samples = [[0; SAMPLE_LEN]; LANES];
+        for ((job, sealed), sample) in jobs.iter().zip(&*sealed).zip(&mut samples) {
+            *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
+        }
+        let mut masks = [[0; MASK_LEN]; LANES];
+        header_key.masks(samples.get(..jobs.len()).unwrap_or_default(), &mut masks);
+        for (sealed, mask) in sealed.iter_mut().zip(masks) {
+            sealed.mask = mask;
+        }
+    }
+
+    /// Seals short packets whose blocks, one-time key's included, fit in the eight lanes,
+    /// from one keystream call: lane by lane each packet's counters 0, 1, ... and its nonce.
+    #[target_feature(enable = "avx2")]
+    fn seal_group(
+        &self,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        let mut counters = [0u32; LANES];
+        let mut nonces = [[0u32; LANES]; 3];
+        let mut lane = 0;
+        for job in jobs {
+            let words: [u32; 3] = core::array::from_fn(|w| {
+                let at = 4 * w;
+                u32::from_le_bytes([
+                    job.nonce[at],
+                    job.nonce[at + 1],
+                    job.nonce[at + 2],
+                    job.nonce[at + 3],
+                ])
+            });
+            for counter in 0..blocks(job.len) {
+                if let (Some(slot), true) = (counters.get_mut(lane), lane < LANES) {
+                    *slot = counter as u32;
+                    for (nonce, word) in nonces.iter_mut().zip(words) {
+                        if let Some(slot) = nonce.get_mut(lane) {
+                            *slot = word;
+                        }
+                    }
+                    lane += 1;
+                }
+            }
+        }
+        // SAFETY: each array holds eight words: one 32-byte load.
+        let load = |words: [u32; LANES]| unsafe { _mm256_loadu_si256(words.as_ptr().cast()) };
+        let x = vertical(&KeyWords::new(&self.key), load(counters), nonces.map(load));
+        let mut keystream = Keystream::new();
+        // SAFETY: AVX2 is enabled here.
+        keystream.fill_halves(&unsafe { transpose8(x) });
+        let streams = streams(&keystream, jobs.iter().map(|job| job.len));
+        for ((job, stream), sealed) in jobs.iter().zip(streams).zip(sealed) {
+            let (Some(one_time_key), Some(stream)) =
+                (stream.first_chunk::<32>(), stream.get(BLOCK..))
+            else {
+                continue;
+            };
+            debug_assert!(stream.len() >= job.len);
+            let payload = &mut buffers.payload(job);
+            let mut used = 0;
+            // SAFETY: `walk` hands over ranges valid for `len` bytes, the same or disjoint,
+            // `len` bytes in all: the stream holds at least that many from `used` on.
+            walk(payload, |src, dst, len| unsafe {
+                xor(stream.as_ptr().add(used), src, dst, len);
+                used += len;
+            });
+            let mut poly = Poly1305::new(one_time_key, Engine::Avx2);
+            hash_text(&mut poly, job.aad, payload, true);
+            sealed.tag = poly.finish(&lengths(job.aad.len(), job.len));
+        }
     }
 
     /// The cipher over the payload, then Poly1305 over the ciphertext: read back from the

@@ -217,7 +217,7 @@ impl ChaCha20Poly1305Key {
         // kernel object must keep no panic path the compiler cannot see past.
         let mut first = 0;
         while let Some(rest) = jobs.get(first..).filter(|rest| !rest.is_empty()) {
-            let group = group_len(rest.iter().map(|job| job.len), MAX_GROUPED_BLOCKS);
+            let group = group_len(rest.iter().map(|job| job.len), LANES, MAX_GROUPED_BLOCKS);
             let range = first..first + group;
             let (Some(group_jobs), Some(keys), Some(group_texts)) = (
                 jobs.get(range.clone()),
@@ -400,7 +400,7 @@ impl ChaCha20Poly1305Key {
         let mut first = 0;
         while first < jobs.len() {
             let lens = jobs[first..].iter().map(|job| job.len);
-            let group = group_len(lens, MAX_GROUPED_OPEN_BLOCKS);
+            let group = group_len(lens, LANES, MAX_GROUPED_OPEN_BLOCKS);
             let range = first..first + group;
             if let ([job], Some(tag)) = (&jobs[range.clone()], tags.get_mut(first)) {
                 *tag = self.open(&job.nonce, job.aad, Payload::InPlace(job.payload(buffer)));
@@ -756,18 +756,23 @@ const MAX_GROUPED_BLOCKS: usize = LANES / 2;
 const MAX_GROUPED_OPEN_BLOCKS: usize = LANES / 3;
 
 /// Keystream blocks a `len`-byte payload needs, the one-time key's included.
-fn blocks(len: usize) -> usize {
+pub(super) fn blocks(len: usize) -> usize {
     1 + len.div_ceil(BLOCK)
 }
 
-/// How many packets, from the first, of payloads `lens` long, one keystream call serves:
-/// those of at most `max_blocks` blocks whose blocks fit in the lanes, and at least one.
-fn group_len(lens: impl Iterator<Item = usize>, max_blocks: usize) -> usize {
+/// How many packets, from the first, of payloads `lens` long, one keystream call of
+/// `lanes_in_call` lanes serves: those of at most `max_blocks` blocks whose blocks fit in
+/// the lanes, and at least one.
+pub(super) fn group_len(
+    lens: impl Iterator<Item = usize>,
+    lanes_in_call: usize,
+    max_blocks: usize,
+) -> usize {
     let mut lanes = 0;
     let mut count = 0;
     for len in lens {
         let needed = blocks(len);
-        if needed > max_blocks || lanes + needed > LANES {
+        if needed > max_blocks || lanes + needed > lanes_in_call {
             break;
         }
         lanes += needed;
@@ -778,7 +783,7 @@ fn group_len(lens: impl Iterator<Item = usize>, max_blocks: usize) -> usize {
 
 /// Each packet's keystream (its one-time key's block, then its payload's) in a group's
 /// `keystream`, the packets' payloads `lens` long and laid out lane after lane.
-fn streams(
+pub(super) fn streams(
     keystream: &Keystream,
     lens: impl Iterator<Item = usize>,
 ) -> impl Iterator<Item = &[u8]> {
@@ -924,7 +929,7 @@ impl<'a> Group<'a> {
 }
 
 /// Poly1305's last block: the AAD's and the text's lengths, little-endian.
-fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
+pub(super) fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
     let mut lengths = [0; 16];
     lengths[..8].copy_from_slice(&(aad_len as u64).to_le_bytes());
     lengths[8..].copy_from_slice(&(text_len as u64).to_le_bytes());
@@ -933,7 +938,12 @@ fn lengths(aad_len: usize, text_len: usize) -> [u8; 16] {
 
 /// Hashes the AAD and the ciphertext, each padded: the destination's bytes once sealed, the
 /// source's when opening.
-fn hash_text(poly: &mut Poly1305, aad: &[u8], payload: &mut Payload<'_, '_, '_, '_>, sealed: bool) {
+pub(super) fn hash_text(
+    poly: &mut Poly1305,
+    aad: &[u8],
+    payload: &mut Payload<'_, '_, '_, '_>,
+    sealed: bool,
+) {
     poly.absorb(aad);
     poly.pad();
     match payload {
