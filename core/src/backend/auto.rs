@@ -308,6 +308,8 @@ impl PacketKey for AutoPacketKey {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => key.batches_opens(payload_len),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => key.batches_opens(payload_len),
             _ => false,
         }
     }
@@ -317,6 +319,8 @@ impl PacketKey for AutoPacketKey {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => key.open_batch(buffer, jobs, tags),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => key.open_batch(buffer, jobs, tags),
             _ => open_each(self, buffer, jobs, tags),
         }
     }

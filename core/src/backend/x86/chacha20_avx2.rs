@@ -22,12 +22,16 @@ use super::poly1305::{Engine, Poly1305};
 use super::walk;
 use crate::Error;
 use crate::backend::{
-    BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
+    BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, Payload, SAMPLE_LEN, SealJob, Sealed,
+    TAG_LEN,
 };
 
 /// Most blocks (one-time key's included) of a packet sealed in a group: half the lanes, so
 /// that a group has at least two packets (192-byte payloads at most).
 const MAX_GROUPED_BLOCKS: usize = LANES / 2;
+
+/// Most blocks of a packet opened in a group: a quarter of the lanes (64-byte payloads).
+const MAX_GROUPED_OPEN_BLOCKS: usize = LANES / 4;
 
 /// Blocks per keystream call: one in each 32-bit lane of a 256-bit register; and packets per
 /// [`ChaCha20Poly1305Avx2Key::seal_batch`] round.
@@ -449,37 +453,7 @@ impl ChaCha20Poly1305Avx2Key {
         jobs: &[SealJob<'_>],
         sealed: &mut [Sealed],
     ) {
-        let mut counters = [0u32; LANES];
-        let mut nonces = [[0u32; LANES]; 3];
-        let mut lane = 0;
-        for job in jobs {
-            let words: [u32; 3] = core::array::from_fn(|w| {
-                let at = 4 * w;
-                u32::from_le_bytes([
-                    job.nonce[at],
-                    job.nonce[at + 1],
-                    job.nonce[at + 2],
-                    job.nonce[at + 3],
-                ])
-            });
-            for counter in 0..blocks(job.len) {
-                if let (Some(slot), true) = (counters.get_mut(lane), lane < LANES) {
-                    *slot = counter as u32;
-                    for (nonce, word) in nonces.iter_mut().zip(words) {
-                        if let Some(slot) = nonce.get_mut(lane) {
-                            *slot = word;
-                        }
-                    }
-                    lane += 1;
-                }
-            }
-        }
-        // SAFETY: each array holds eight words: one 32-byte load.
-        let load = |words: [u32; LANES]| unsafe { _mm256_loadu_si256(words.as_ptr().cast()) };
-        let x = vertical(&KeyWords::new(&self.key), load(counters), nonces.map(load));
-        let mut keystream = Keystream::new();
-        // SAFETY: AVX2 is enabled here.
-        keystream.fill_halves(&unsafe { transpose8(x) });
+        let keystream = self.group_keystream(jobs.iter().map(|job| (&job.nonce, job.len)));
         let streams = streams(&keystream, jobs.iter().map(|job| job.len));
         for ((job, stream), sealed) in jobs.iter().zip(streams).zip(sealed) {
             let (Some(one_time_key), Some(stream)) =
@@ -502,6 +476,102 @@ impl ChaCha20Poly1305Avx2Key {
         }
     }
 
+    /// Whether [`open_batch`](Self::open_batch) groups payloads this long: those of one
+    /// block (the one-time key's makes two lanes), four to a keystream call. Longer ones
+    /// would leave too few packets a call for the shared chain to pay for the receiver's
+    /// work of finding their nonces ahead.
+    pub(in crate::backend) fn batches_opens(&self, payload_len: usize) -> bool {
+        blocks(payload_len) <= MAX_GROUPED_OPEN_BLOCKS
+    }
+
+    /// Opens a batch in place, eight packets at a time: those [`batches_opens`] takes in
+    /// groups whose keystream blocks share one eight-lane call, the others one by one. Each
+    /// ciphertext is hashed before it is decrypted.
+    ///
+    /// [`batches_opens`]: Self::batches_opens
+    pub(in crate::backend) fn open_batch(
+        &self,
+        buffer: &mut [u8],
+        jobs: &[OpenJob<'_>],
+        tags: &mut [[u8; TAG_LEN]],
+    ) {
+        for (jobs, tags) in jobs.chunks(LANES).zip(tags.chunks_mut(LANES)) {
+            // SAFETY: the key exists, so the CPU has AVX2.
+            unsafe { self.open_eight(buffer, jobs, tags) }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn open_eight(&self, buffer: &mut [u8], jobs: &[OpenJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
+        let mut first = 0;
+        while let Some(rest) = jobs.get(first..).filter(|rest| !rest.is_empty()) {
+            let lens = rest.iter().map(|job| job.len);
+            let group = group_len(lens, LANES, MAX_GROUPED_OPEN_BLOCKS);
+            let (Some(group_jobs), Some(group_tags)) = (
+                jobs.get(first..first + group),
+                tags.get_mut(first..first + group),
+            ) else {
+                break;
+            };
+            if let [job] = group_jobs {
+                for tag in group_tags {
+                    *tag = self.run(
+                        &job.nonce,
+                        job.aad,
+                        &mut Payload::InPlace(job.payload(buffer)),
+                        false,
+                    );
+                }
+            } else {
+                let keystream =
+                    self.group_keystream(group_jobs.iter().map(|job| (&job.nonce, job.len)));
+                let streams = streams(&keystream, group_jobs.iter().map(|job| job.len));
+                for ((job, stream), tag) in group_jobs.iter().zip(streams).zip(group_tags) {
+                    *tag = open_with(stream, job.aad, job.payload(buffer));
+                }
+            }
+            first += group;
+        }
+    }
+
+    /// The keystream of short packets (nonce and payload length each) that fit in the eight
+    /// lanes, from one call: lane by lane each packet's counters 0, 1, ... and its nonce.
+    #[target_feature(enable = "avx2")]
+    fn group_keystream<'n>(
+        &self,
+        packets: impl Iterator<Item = (&'n [u8; NONCE_LEN], usize)>,
+    ) -> Keystream {
+        let mut counters = [0u32; LANES];
+        let mut nonces = [[0u32; LANES]; 3];
+        let mut lane = 0;
+        for (nonce, len) in packets {
+            let words: [u32; 3] = core::array::from_fn(|w| {
+                let at = 4 * w;
+                u32::from_le_bytes([nonce[at], nonce[at + 1], nonce[at + 2], nonce[at + 3]])
+            });
+            for counter in 0..blocks(len) {
+                // `get_mut`s: `group_len` keeps a group within the lanes, and the kernel
+                // object must keep no panic path the compiler cannot see past.
+                if let Some(slot) = counters.get_mut(lane) {
+                    *slot = counter as u32;
+                    for (nonce, word) in nonces.iter_mut().zip(words) {
+                        if let Some(slot) = nonce.get_mut(lane) {
+                            *slot = word;
+                        }
+                    }
+                    lane += 1;
+                }
+            }
+        }
+        // SAFETY: each array holds eight words: one 32-byte load.
+        let load = |words: [u32; LANES]| unsafe { _mm256_loadu_si256(words.as_ptr().cast()) };
+        let x = vertical(&KeyWords::new(&self.key), load(counters), nonces.map(load));
+        let mut keystream = Keystream::new();
+        // SAFETY: AVX2 is enabled here.
+        keystream.fill_halves(&unsafe { transpose8(x) });
+        keystream
+    }
+
     /// The cipher over the payload, then Poly1305 over the ciphertext: read back from the
     /// cache when sealing, and hashed first when opening in place, before the cipher
     /// overwrites it.
@@ -517,6 +587,27 @@ impl ChaCha20Poly1305Avx2Key {
         // SAFETY: AVX2 is enabled here.
         unsafe { two_passes(cipher, Engine::Avx2, aad, payload, seal) }
     }
+}
+
+/// Opens `payload` in place with `keystream`, computed ahead: block 0 (the one-time key),
+/// then at least the payload's length. The ciphertext is hashed before it is decrypted.
+#[target_feature(enable = "avx2")]
+fn open_with(keystream: &[u8], aad: &[u8], payload: &mut [u8]) -> [u8; TAG_LEN] {
+    let (Some(one_time_key), Some(stream)) =
+        (keystream.first_chunk::<32>(), keystream.get(BLOCK..))
+    else {
+        return [0; TAG_LEN];
+    };
+    debug_assert!(stream.len() >= payload.len());
+    let mut poly = Poly1305::new(one_time_key, Engine::Avx2);
+    poly.absorb(aad);
+    poly.pad();
+    poly.absorb(payload);
+    poly.pad();
+    let at = payload.as_mut_ptr();
+    // SAFETY: the keystream holds at least the payload's length; in place; AVX2 is enabled.
+    unsafe { xor(stream.as_ptr(), at, at, payload.len().min(stream.len())) };
+    poly.finish(&lengths(aad.len(), payload.len()))
 }
 
 /// A ChaCha20 header-protection key (RFC 9001 §5.4.4) for CPUs with AVX2: eight samples'
