@@ -55,24 +55,27 @@ impl core::fmt::Debug for PortableHeaderKey {
     }
 }
 
+/// AES-ECB of one block: the AES suites' mask is its first five bytes.
+#[cfg(feature = "portable-aes")]
+fn encrypt(
+    aes: &impl BlockCipherEncrypt<BlockSize = aes::cipher::consts::U16>,
+    sample: &[u8; SAMPLE_LEN],
+) -> [u8; 16] {
+    let mut block = aes::Block::from(*sample);
+    aes.encrypt_block(&mut block);
+    let out = block.into();
+    block.as_mut_slice().zeroize();
+    out
+}
+
 impl HeaderKey for PortableHeaderKey {
     fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN] {
         let mut block = [0u8; 16];
         match self {
             #[cfg(feature = "portable-aes")]
-            PortableHeaderKey::Aes128(aes) => {
-                let mut aes_block = aes::Block::from(*sample);
-                aes.encrypt_block(&mut aes_block);
-                block = aes_block.into();
-                aes_block.as_mut_slice().zeroize();
-            }
+            PortableHeaderKey::Aes128(aes) => block = encrypt(aes, sample),
             #[cfg(feature = "portable-aes")]
-            PortableHeaderKey::Aes256(aes) => {
-                let mut aes_block = aes::Block::from(*sample);
-                aes.encrypt_block(&mut aes_block);
-                block = aes_block.into();
-                aes_block.as_mut_slice().zeroize();
-            }
+            PortableHeaderKey::Aes256(aes) => block = encrypt(aes, sample),
             PortableHeaderKey::ChaCha20(key) => {
                 // counter = sample[0..4] little-endian, nonce = sample[4..16]; mask = the
                 // keystream at that block, i.e. ChaCha20 over five zero bytes.
