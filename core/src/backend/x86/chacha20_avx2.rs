@@ -16,7 +16,8 @@ use zeroize::Zeroizing;
 use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8, vertical_double_round};
 use super::chacha20_header::split;
 use super::chacha20_poly1305::{
-    BLOCK, Keystream, PacketCipher, blocks, group_len, hash_text, lengths, streams, two_passes,
+    BLOCK, Keystream, PacketCipher, blocks, group_len, hash_text, lengths, set_masks, streams,
+    two_passes,
 };
 use super::poly1305::{Engine, Poly1305};
 use super::walk;
@@ -433,15 +434,7 @@ impl ChaCha20Poly1305Avx2Key {
             }
             first += group;
         }
-        let mut samples = [[0; SAMPLE_LEN]; LANES];
-        for ((job, sealed), sample) in jobs.iter().zip(&*sealed).zip(&mut samples) {
-            *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
-        }
-        let mut masks = [[0; MASK_LEN]; LANES];
-        header_key.masks(samples.get(..jobs.len()).unwrap_or_default(), &mut masks);
-        for (sealed, mask) in sealed.iter_mut().zip(masks) {
-            sealed.mask = mask;
-        }
+        set_masks::<LANES>(header_key, buffers, jobs, sealed);
     }
 
     /// Seals short packets whose blocks, one-time key's included, fit in the eight lanes,

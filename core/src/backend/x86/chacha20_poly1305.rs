@@ -235,15 +235,7 @@ impl ChaCha20Poly1305Key {
             first += group;
         }
         self.hash_grouped(buffers, jobs, &one_time_keys, &texts, sealed);
-        let mut samples = [[0; SAMPLE_LEN]; LANES];
-        for ((job, sealed), sample) in jobs.iter().zip(&*sealed).zip(&mut samples) {
-            *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
-        }
-        let mut masks = [[0; MASK_LEN]; LANES];
-        header_key.masks(samples.get(..jobs.len()).unwrap_or_default(), &mut masks);
-        for (sealed, mask) in sealed.iter_mut().zip(masks) {
-            sealed.mask = mask;
-        }
+        set_masks::<LANES>(header_key, buffers, jobs, sealed);
     }
 
     /// Encrypts short packets whose blocks, one-time key's included, fit in sixteen lanes,
@@ -754,6 +746,27 @@ const MAX_GROUPED_BLOCKS: usize = LANES / 2;
 /// three packets or more. Two packets to a call measured no faster than one call each (the
 /// receiver's work to find their nonces ahead eats what the shared call saves).
 const MAX_GROUPED_OPEN_BLOCKS: usize = LANES / 3;
+
+/// The header-protection masks of up to `N` sealed packets (their tags known), asked of
+/// `header_key` together, so that a key that batches them computes them in one call.
+pub(super) fn set_masks<const N: usize>(
+    header_key: &impl HeaderKey,
+    buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+    jobs: &[SealJob<'_>],
+    sealed: &mut [Sealed],
+) {
+    let mut samples = [[0; SAMPLE_LEN]; N];
+    for ((job, sealed), sample) in jobs.iter().zip(&*sealed).zip(&mut samples) {
+        *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
+    }
+    let mut masks = [[0; MASK_LEN]; N];
+    // `get`: at most `N` jobs come, but the kernel object must keep no panic path the
+    // compiler cannot see past.
+    header_key.masks(samples.get(..jobs.len()).unwrap_or_default(), &mut masks);
+    for (sealed, mask) in sealed.iter_mut().zip(masks) {
+        sealed.mask = mask;
+    }
+}
 
 /// Keystream blocks a `len`-byte payload needs, the one-time key's included.
 pub(super) fn blocks(len: usize) -> usize {
