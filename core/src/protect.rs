@@ -582,14 +582,15 @@ pub(crate) fn release_in_place(
         return Err(Error::Malformed);
     };
     match verdict(expected, tag, header) {
-        Ok(()) => {
-            // Checked, so that the compiler drops `copy_from_slice`'s own length panic: the
-            // lengths agree (the header was read from this packet).
-            let bytes = header.as_bytes();
-            if head.len() == bytes.len() {
-                head.copy_from_slice(bytes);
-            }
+        // Lengths compared, so that the compiler drops `copy_from_slice`'s own length panic:
+        // they agree (the header was read from this packet).
+        Ok(()) if head.len() == header.as_bytes().len() => {
+            head.copy_from_slice(header.as_bytes());
             Ok(())
+        }
+        Ok(()) => {
+            payload.fill(0);
+            Err(Error::Malformed)
         }
         Err(error) => {
             payload.fill(0);
