@@ -65,15 +65,50 @@ impl Width {
 
 cpufeatures::new!(aesni_cpuid, "aes", "pclmulqdq", "sse4.1", "ssse3");
 cpufeatures::new!(
-    vaes_avx2_cpuid,
+    aes_avx2_cpuid,
     "aes",
     "pclmulqdq",
     "sse4.1",
     "ssse3",
-    "avx2",
-    "vaes",
-    "vpclmulqdq"
+    "avx2"
 );
+
+/// VAES and VPCLMULQDQ on 256-bit registers, checked without cpufeatures' help: cpufeatures
+/// 0.3 files both flags under AVX-512 and also requires the OS to save the 512-bit registers,
+/// which no OS enables on a CPU without AVX-512. So on exactly the CPUs the 256-bit width is
+/// for (AMD Zen 3, Intel Alder Lake and later client cores) it would answer no. Here the OS
+/// check is AVX2's (YMM state, inside `aes_avx2_cpuid`) and the two flags are CPUID leaf 7's
+/// ECX bits 9 and 10, read once and cached like cpufeatures' answers.
+mod vaes_avx2_cpuid {
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    const UNKNOWN: u8 = 0;
+    const ABSENT: u8 = 1;
+    const PRESENT: u8 = 2;
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    pub(super) fn get() -> bool {
+        match STATE.load(Ordering::Relaxed) {
+            UNKNOWN => {
+                let present = detect();
+                STATE.store(if present { PRESENT } else { ABSENT }, Ordering::Relaxed);
+                present
+            }
+            state => state == PRESENT,
+        }
+    }
+
+    fn detect() -> bool {
+        const VAES: u32 = 1 << 9;
+        const VPCLMULQDQ: u32 = 1 << 10;
+        // AVX2 implies CPUID leaf 7 exists, so the second query is only made where it is valid.
+        if !super::aes_avx2_cpuid::get() {
+            return false;
+        }
+        let leaf7 = core::arch::x86_64::__cpuid_count(7, 0);
+        leaf7.ecx & (VAES | VPCLMULQDQ) == VAES | VPCLMULQDQ
+    }
+}
 // Poly1305 on the vector units (beside the AVX-512 this module's ChaCha20 needs anyway) ...
 cpufeatures::new!(ifma_cpuid, "avx512f", "avx512ifma");
 // ... or on AVX2, and ChaCha20 on AVX2 for CPUs without AVX-512.

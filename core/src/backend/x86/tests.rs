@@ -16,6 +16,19 @@ fn widths() -> Vec<Width> {
         .collect()
 }
 
+/// Each width is available exactly where std's own CPUID reading (which knows that VAES and
+/// VPCLMULQDQ on 256-bit registers need no AVX-512 state) says its instructions are.
+#[test]
+fn widths_follow_std_feature_detection() {
+    use std::is_x86_feature_detected as has;
+    let aesni = has!("aes") && has!("pclmulqdq") && has!("sse4.1") && has!("ssse3");
+    let avx2 = aesni && has!("avx2") && has!("vaes") && has!("vpclmulqdq");
+    let avx512 = avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512vl");
+    assert_eq!(Width::AesNi.available(), aesni);
+    assert_eq!(Width::Avx2.available(), avx2);
+    assert_eq!(Width::Avx512.available(), avx512);
+}
+
 fn reference(key: &[u8], nonce: &[u8; 12], aad: &[u8], text: &[u8]) -> (Vec<u8>, [u8; 16]) {
     let mut buffer = text.to_vec();
     let tag = match key.len() {
