@@ -2,11 +2,10 @@
 //! ciphertext blocks reduced once.
 
 use core::arch::x86_64::*;
-use core::ptr;
 
-use super::aes::{load, store};
+use super::aes::{load_partial, store_partial};
 use super::ghash::{Products, byte_swap_mask};
-use super::{Gcm, bytes_at};
+use super::{Gcm, bytes_at, keep_first};
 
 /// Blocks per iteration.
 const BLOCKS: usize = 8;
@@ -109,34 +108,48 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
         done += 16 * BLOCKS;
     }
 
+    // Fewer than 8 blocks, the last maybe partial: whole blocks straight from and to the
+    // payload, a partial one with scalar loads and stores (see `load_partial`).
     let rest = len - done;
     if rest > 0 {
-        // Fewer than 8 blocks, the last maybe partial: through buffers on the stack.
         let blocks = rest.div_ceil(16);
-        let mut input = [0u8; 16 * BLOCKS];
-        let mut output = [0u8; 16 * BLOCKS];
-        // SAFETY: `done + rest == len`: the rest of both ranges, into and out of buffers of
-        // 128 > `rest` bytes.
-        unsafe { ptr::copy_nonoverlapping(src.add(done), input.as_mut_ptr(), rest) };
-        {
-            let (inputs, _) = input.as_chunks::<16>();
-            let (outputs, _) = output.as_chunks_mut::<16>();
-            for (i, (text_in, text_out)) in inputs.iter().zip(outputs).take(blocks).enumerate() {
-                let keystream = encrypt(gcm.counter_block(counter.wrapping_add(i as u32)));
-                store(text_out, _mm_xor_si128(load(text_in), keystream));
-            }
-        }
-        // SAFETY: as above.
-        unsafe { ptr::copy_nonoverlapping(output.as_ptr(), dst.add(done), rest) };
-        if let (0, Some(offset)) = (done, capture) {
-            let (blocks, _) = output.as_chunks::<16>();
-            sample = bytes_at(load(&blocks[0]), load(&blocks[1]), offset);
-        }
-        output.get_mut(rest..).unwrap_or_default().fill(0);
-        let (texts, _) = if seal { &output } else { &input }.as_chunks::<16>();
         let mut products = Products::zero();
-        for (i, text) in texts.iter().take(blocks).enumerate() {
-            let mut text = _mm_shuffle_epi8(load(text), swap);
+        let mut previous = _mm_setzero_si128();
+        for i in 0..blocks {
+            let at = done + 16 * i;
+            let n = (len - at).min(16);
+            // SAFETY: `at + n <= len`: inside the source range, read before written.
+            let input = unsafe {
+                if n == 16 {
+                    _mm_loadu_si128(src.add(at).cast())
+                } else {
+                    load_partial(core::slice::from_raw_parts(src.add(at), n))
+                }
+            };
+            let keystream = encrypt(gcm.counter_block(counter.wrapping_add(i as u32)));
+            let output = _mm_xor_si128(input, keystream);
+            // SAFETY: as above, inside the destination range.
+            unsafe {
+                if n == 16 {
+                    _mm_storeu_si128(dst.add(at).cast(), output);
+                } else {
+                    store_partial(dst.add(at), n, output);
+                }
+            }
+            match (at, capture) {
+                (0, Some(0)) => sample = Some(output),
+                (16, Some(offset)) => sample = bytes_at(previous, output, offset),
+                _ => {}
+            }
+            previous = output;
+            // The hash takes the ciphertext's bytes only: zeros above them.
+            let text = if seal {
+                // SAFETY: `keep_first` points at 32 readable bytes.
+                _mm_and_si128(output, unsafe { _mm_loadu_si128(keep_first(n).cast()) })
+            } else {
+                input
+            };
+            let mut text = _mm_shuffle_epi8(text, swap);
             if i == 0 {
                 text = _mm_xor_si128(text, hash);
             }
@@ -144,8 +157,6 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
         }
         hash = products.reduce();
         counter = counter.wrapping_add(blocks as u32);
-        zeroize::Zeroize::zeroize(&mut input);
-        zeroize::Zeroize::zeroize(&mut output);
     }
     gcm.hash = hash;
     gcm.counter = counter;

@@ -1,11 +1,13 @@
 //! The 256-bit bulk loop: VAES and VPCLMULQDQ on four vectors of two blocks, 8 blocks per
 //! iteration with one GHASH reduction (Karatsuba, as the 512-bit loop), for CPUs that have
-//! VAES without AVX-512. The tail (fewer than 8 blocks, the last maybe partial) goes through
-//! buffers on the stack: AVX2 has no masked byte loads and stores.
+//! VAES without AVX-512. AVX2 has no masked byte loads and stores, so the last, partial block
+//! is read and written with scalar loads and stores: copied through a buffer on the stack,
+//! as it was first, it cost a short packet about half its time in store-forwarding stalls
+//! and wiping.
 
 use core::arch::x86_64::*;
-use core::ptr;
 
+use super::aes::{load, load_partial, store_partial};
 use super::ghash::{POWERS, Products, byte_swap_mask};
 use super::{Gcm, bytes_at};
 
@@ -181,56 +183,95 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
         done += 32 * VECTORS;
     }
 
+    // Fewer than 8 blocks, the last maybe partial, two at a time: whole pairs straight from
+    // and to the payload, a partial pair's bytes with scalar loads and stores (see
+    // `load_partial`).
     let rest = len - done;
     if rest > 0 {
-        // Fewer than 8 blocks, the last maybe partial: through buffers on the stack.
         let blocks = rest.div_ceil(16);
-        let mut input = [0u8; 16 * BLOCKS];
-        let mut output = [0u8; 16 * BLOCKS];
-        // SAFETY: `done + rest == len`: the rest of both ranges, into and out of buffers of
-        // 128 > `rest` bytes.
-        unsafe { ptr::copy_nonoverlapping(src.add(done), input.as_mut_ptr(), rest) };
-        let (inputs, _) = input.as_chunks::<32>();
-        let (outputs, _) = output.as_chunks_mut::<32>();
-        for (text_in, text_out) in inputs.iter().zip(outputs).take(blocks.div_ceil(2)) {
-            let keystream = encrypt(counters);
-            counters = _mm256_add_epi32(counters, two);
-            // SAFETY: 32-byte arrays.
-            unsafe {
-                let text = _mm256_loadu_si256(text_in.as_ptr().cast());
-                _mm256_storeu_si256(
-                    text_out.as_mut_ptr().cast(),
-                    _mm256_xor_si256(text, keystream),
-                );
-            }
-        }
-        // SAFETY: as above.
-        unsafe { ptr::copy_nonoverlapping(output.as_ptr(), dst.add(done), rest) };
-        output.get_mut(rest..).unwrap_or_default().fill(0);
-        let texts = if seal { &output } else { &input };
-        let (pairs, _) = texts.as_chunks::<32>();
         let mut products = WideProducts::zero();
-        for (i, pair) in pairs.iter().take(blocks.div_ceil(2)).enumerate() {
-            // SAFETY: a 32-byte array.
-            let text = unsafe { _mm256_loadu_si256(pair.as_ptr().cast()) };
-            if let (0, 0, Some(offset)) = (done, i, capture) {
-                sample = first_sample(text, offset);
+        for pair in 0..blocks.div_ceil(2) {
+            let at = done + 32 * pair;
+            let n = (len - at).min(32);
+            // SAFETY: `at + n <= len`: inside the source range, read before written.
+            let input = unsafe {
+                if n == 32 {
+                    _mm256_loadu_si256(src.add(at).cast())
+                } else {
+                    load_partial_pair(core::slice::from_raw_parts(src.add(at), n))
+                }
+            };
+            let output = _mm256_xor_si256(input, encrypt(counters));
+            counters = _mm256_add_epi32(counters, two);
+            // SAFETY: as above, inside the destination range.
+            unsafe {
+                if n == 32 {
+                    _mm256_storeu_si256(dst.add(at).cast(), output);
+                } else {
+                    store_partial_pair(dst.add(at), n, output);
+                }
             }
+            if let (0, Some(offset)) = (at, capture) {
+                sample = first_sample(output, offset);
+            }
+            // The hash takes the ciphertext's bytes only: zeros above them.
+            let text = if seal {
+                _mm256_and_si256(output, keep_first(n))
+            } else {
+                input
+            };
             let mut text = _mm256_shuffle_epi8(text, swap);
-            if i == 0 {
+            if pair == 0 {
                 text = _mm256_xor_si256(text, _mm256_zextsi128_si256(hash));
             }
-            let (power, folded) = load_powers(blocks - 2 * i);
+            let (power, folded) = load_powers(blocks - 2 * pair);
             products.add(text, power, folded);
         }
         hash = products.reduce();
         counter = counter.wrapping_add(blocks as u32);
-        zeroize::Zeroize::zeroize(&mut input);
-        zeroize::Zeroize::zeroize(&mut output);
     }
     gcm.hash = hash;
     gcm.counter = counter;
     gcm.sample = gcm.sample.or(sample);
+}
+
+/// Fewer than 32 bytes into a vector, zero above them, without a 32-byte load that would
+/// wait on narrower stores.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load_partial_pair(bytes: &[u8]) -> __m256i {
+    let (low, high) = match bytes.split_first_chunk::<16>() {
+        Some((low, high)) => (load(low), load_partial(high)),
+        None => (load_partial(bytes), _mm_setzero_si128()),
+    };
+    _mm256_set_m128i(high, low)
+}
+
+/// Stores the first `n` (below 32) bytes of `pair` at `dst`.
+///
+/// # Safety
+/// `dst` must be valid for writes of `n` bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn store_partial_pair(dst: *mut u8, n: usize, pair: __m256i) {
+    let low = _mm256_castsi256_si128(pair);
+    // SAFETY: every store is below `n`, as the caller promises.
+    unsafe {
+        if n >= 16 {
+            _mm_storeu_si128(dst.cast(), low);
+            store_partial(dst.add(16), n - 16, _mm256_extracti128_si256(pair, 1));
+        } else {
+            store_partial(dst, n, low);
+        }
+    }
+}
+
+/// A mask keeping a vector's first `n` (at most 32) bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn keep_first(n: usize) -> __m256i {
+    // SAFETY: `keep_first` points at 32 readable bytes.
+    unsafe { _mm256_loadu_si256(super::keep_first(n).cast()) }
 }
 
 /// The sample at `offset` of the payload's first 32 bytes, which `output` holds.

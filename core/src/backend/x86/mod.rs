@@ -39,6 +39,23 @@ use self::ghash::{KeyPowers, Products, byte_swap_mask, multiply};
 use crate::Error;
 use crate::backend::{HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, Sealed, TAG_LEN};
 
+/// 32 bytes of ones and 32 of zeros, for [`keep_first`].
+static ONES_THEN_ZEROS: [u8; 64] = {
+    let mut table = [0; 64];
+    let mut i = 0;
+    while i < 32 {
+        table[i] = 0xff;
+        i += 1;
+    }
+    table
+};
+
+/// 32 readable bytes whose first `n` (at most 32) are ones and the rest zeros: loaded, a
+/// mask that keeps a vector's first `n` bytes.
+fn keep_first(n: usize) -> *const u8 {
+    ONES_THEN_ZEROS.as_ptr().wrapping_add(32 - n.min(32))
+}
+
 /// Which registers and instructions the fused AES-GCM uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Width {
@@ -300,11 +317,7 @@ impl<'k> Gcm<'k> {
         match self.key.width {
             // SAFETY: a key of this width exists, so the CPU has AVX-512BW/VL.
             Width::Avx512 => unsafe { avx512::load_partial(bytes) },
-            Width::Avx2 | Width::AesNi => {
-                let mut block = [0; 16];
-                block[..bytes.len()].copy_from_slice(bytes);
-                load(&block)
-            }
+            Width::Avx2 | Width::AesNi => aes::load_partial(bytes),
         }
     }
 

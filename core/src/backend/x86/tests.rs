@@ -29,6 +29,31 @@ fn widths_follow_std_feature_detection() {
     assert_eq!(Width::Avx512.available(), avx512);
 }
 
+/// Partial blocks in and out through scalar loads and stores: exactly the first `n` bytes,
+/// zeros above them on the way in, nothing past them on the way out.
+#[test]
+fn partial_blocks_load_and_store_exactly_their_bytes() {
+    let bytes: [u8; 16] = core::array::from_fn(|i| 0xa0 + i as u8);
+    for n in 0..=16 {
+        let mut expected = [0u8; 16];
+        expected[..n].copy_from_slice(&bytes[..n]);
+        let mut loaded = [0u8; 16];
+        // SAFETY: the tests run where the x86 backends do: SSE4.1 is there.
+        unsafe { aes::store(&mut loaded, aes::load_partial(&bytes[..n])) };
+        assert_eq!(loaded, expected, "load of {n} bytes");
+        if n < 16 {
+            let mut out = [0x55u8; 17];
+            // SAFETY: 17 writable bytes, more than `n`.
+            unsafe { aes::store_partial(out.as_mut_ptr(), n, aes::load(&bytes)) };
+            assert_eq!(&out[..n], &bytes[..n], "store of {n} bytes");
+            assert!(
+                out[n..].iter().all(|&b| b == 0x55),
+                "store of {n} bytes went past them"
+            );
+        }
+    }
+}
+
 fn reference(key: &[u8], nonce: &[u8; 12], aad: &[u8], text: &[u8]) -> (Vec<u8>, [u8; 16]) {
     let mut buffer = text.to_vec();
     let tag = match key.len() {
