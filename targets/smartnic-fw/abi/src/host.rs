@@ -1,0 +1,156 @@
+//! Building windows and reading them back, for hosts (and test harnesses) with `alloc`.
+
+use alloc::vec::Vec;
+
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::{Completion, Descriptor, KeyContext, MAGIC, Region, Ring, VERSION, WindowHeader};
+
+/// Buffers start on this boundary.
+const ALIGN: usize = 16;
+
+/// A window laid out as header, key-context table, transmit ring, receive ring, completion
+/// ring, then buffers, with room for a fixed number of each record.
+pub struct WindowBuilder {
+    window: Vec<u8>,
+    header: WindowHeader,
+    contexts: u32,
+}
+
+/// Room for records in a [`WindowBuilder`]'s window.
+#[derive(Clone, Copy, Debug)]
+pub struct Capacity {
+    pub contexts: u32,
+    pub tx: u32,
+    pub rx: u32,
+    pub completions: u32,
+}
+
+impl WindowBuilder {
+    pub fn new(capacity: Capacity) -> WindowBuilder {
+        let mut at = size_of::<WindowHeader>();
+        let mut region = |count: u32, size: usize| {
+            let offset = at;
+            at += count as usize * size;
+            at = at.next_multiple_of(ALIGN);
+            offset as u32
+        };
+        let contexts = region(capacity.contexts, size_of::<KeyContext>());
+        let ring = |offset: u32, entries: u32| Ring {
+            offset: offset.into(),
+            entries: entries.into(),
+            ..Ring::default()
+        };
+        let tx = ring(region(capacity.tx, size_of::<Descriptor>()), capacity.tx);
+        let rx = ring(region(capacity.rx, size_of::<Descriptor>()), capacity.rx);
+        let completions = ring(
+            region(capacity.completions, size_of::<Completion>()),
+            capacity.completions,
+        );
+        let header = WindowHeader {
+            magic: MAGIC,
+            version: VERSION.into(),
+            header_len: (size_of::<WindowHeader>() as u16).into(),
+            contexts: Region {
+                offset: contexts.into(),
+                len: (capacity.contexts * size_of::<KeyContext>() as u32).into(),
+            },
+            tx,
+            rx,
+            completions,
+            buffers: Region {
+                offset: (at as u32).into(),
+                len: 0.into(),
+            },
+            ..WindowHeader::default()
+        };
+        WindowBuilder {
+            window: alloc::vec![0; at],
+            header,
+            contexts: 0,
+        }
+    }
+
+    /// Adds a key context; returns its index. Panics past the capacity.
+    pub fn context(&mut self, context: KeyContext) -> u16 {
+        assert!(self.contexts * (size_of::<KeyContext>() as u32) < self.header.contexts.len.get());
+        let at = self.header.contexts.offset.get() as usize
+            + self.contexts as usize * size_of::<KeyContext>();
+        context
+            .write_to_prefix(&mut self.window[at..])
+            .expect("inside the table");
+        self.contexts += 1;
+        (self.contexts - 1) as u16
+    }
+
+    /// Appends `bytes` to the buffer area; returns where they lie.
+    pub fn buffer(&mut self, bytes: &[u8]) -> Region {
+        let offset = self.window.len();
+        self.window.extend_from_slice(bytes);
+        self.window
+            .resize(self.window.len().next_multiple_of(ALIGN), 0);
+        self.header.buffers.len =
+            ((self.window.len() - self.header.buffers.offset.get() as usize) as u32).into();
+        Region {
+            offset: (offset as u32).into(),
+            len: (bytes.len() as u32).into(),
+        }
+    }
+
+    /// Appends `len` zero bytes to the buffer area (room for output).
+    pub fn room(&mut self, len: usize) -> Region {
+        self.buffer(&alloc::vec![0; len])
+    }
+
+    /// Puts `descriptor` on the transmit ring and rings its doorbell. Panics when full.
+    pub fn transmit(&mut self, descriptor: Descriptor) {
+        let ring = self.header.tx;
+        self.header.tx.producer = self.push(ring, descriptor).into();
+    }
+
+    /// Puts `descriptor` on the receive ring and rings its doorbell. Panics when full.
+    pub fn receive(&mut self, descriptor: Descriptor) {
+        let ring = self.header.rx;
+        self.header.rx.producer = self.push(ring, descriptor).into();
+    }
+
+    fn push(&mut self, ring: Ring, descriptor: Descriptor) -> u32 {
+        let producer = ring.producer.get();
+        assert!(producer < ring.entries.get(), "ring full");
+        let at = ring.offset.get() as usize + producer as usize * size_of::<Descriptor>();
+        descriptor
+            .write_to_prefix(&mut self.window[at..])
+            .expect("inside the ring");
+        producer + 1
+    }
+
+    /// The header as it stands, for tests that break it on purpose.
+    pub fn header_mut(&mut self) -> &mut WindowHeader {
+        &mut self.header
+    }
+
+    /// The window, ready for the firmware.
+    pub fn build(mut self) -> Vec<u8> {
+        self.header.window_len = (self.window.len() as u32).into();
+        self.header
+            .write_to_prefix(&mut self.window)
+            .expect("the header fits");
+        self.window
+    }
+}
+
+/// The header of a window the firmware has served, and the completions it produced.
+pub fn completions(window: &[u8]) -> Option<(WindowHeader, Vec<Completion>)> {
+    let (header, _) = WindowHeader::read_from_prefix(window).ok()?;
+    let ring = header.completions;
+    let mut completions = Vec::new();
+    let mut index = ring.consumer.get();
+    while index != ring.producer.get() {
+        let slot = (index % ring.entries.get()) as usize;
+        let at = ring.offset.get() as usize + slot * size_of::<Completion>();
+        let (completion, _) = Completion::read_from_prefix(window.get(at..)?).ok()?;
+        completions.push(completion);
+        index = index.wrapping_add(1);
+    }
+    Some((header, completions))
+}

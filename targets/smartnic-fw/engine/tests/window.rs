@@ -1,0 +1,305 @@
+//! The engine on windows built here: round trips through a transmit and a receive context,
+//! GSO and GRO batches, and every way a host can get a descriptor or the window wrong, each
+//! answered with an error completion while the rest of the window is served.
+
+use quicseal::{CipherSuite, TrafficSecret};
+use quicseal_nic::Nic;
+use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
+use quicseal_nic_abi::{
+    Completion, CompletionFlags, ContextFlags, Descriptor, DescriptorFlags, KeyContext, Opcode,
+    Region, Status,
+};
+
+const SUITE: CipherSuite = CipherSuite::ChaCha20Poly1305Sha256;
+const SECRET: [u8; 32] = [0x42; 32];
+const DCID: [u8; 4] = *b"nic!";
+
+fn context(flags: u8) -> KeyContext {
+    let hp = TrafficSecret::new(SUITE, &SECRET).unwrap().key_material();
+    let mut context = KeyContext {
+        flags: ContextFlags::VALID | ContextFlags::LARGEST_KNOWN | flags,
+        dcid_len: DCID.len() as u8,
+        suite: SUITE.code().into(),
+        generation: 0.into(),
+        largest_packet_number: 99.into(),
+        secret_len: 32,
+        header_key_len: 32,
+        reserved: [0; 6],
+        secret: [0; 48],
+        header_key: [0; 32],
+    };
+    context.secret[..32].copy_from_slice(&SECRET);
+    context.header_key.copy_from_slice(hp.hp());
+    context
+}
+
+/// A short-header packet with a 2-byte packet number `pn` and `len` bytes of payload.
+fn cleartext(pn: u16, len: usize) -> Vec<u8> {
+    let mut packet = vec![0x41];
+    packet.extend(DCID);
+    packet.extend(pn.to_be_bytes());
+    packet.extend((0..len).map(|i| i as u8 ^ pn as u8));
+    packet
+}
+
+fn capacity() -> Capacity {
+    Capacity {
+        contexts: 4,
+        tx: 8,
+        rx: 8,
+        completions: 32,
+    }
+}
+
+fn seal(context: u16, src: Region, dst: Region, cookie: u32) -> Descriptor {
+    Descriptor {
+        opcode: Opcode::SEAL,
+        context: context.into(),
+        src,
+        dst,
+        cookie: cookie.into(),
+        ..Descriptor::default()
+    }
+}
+
+fn open(context: u16, src: Region, cookie: u32) -> Descriptor {
+    Descriptor {
+        opcode: Opcode::OPEN,
+        context: context.into(),
+        src,
+        cookie: cookie.into(),
+        ..Descriptor::default()
+    }
+}
+
+fn serve(window: &mut [u8]) -> (u8, Vec<Completion>) {
+    let mut nic = Nic::new();
+    let status = nic.service(window, || 0);
+    let (_, completions) = completions(window).unwrap();
+    (status, completions)
+}
+
+fn bytes(window: &[u8], region: Region) -> &[u8] {
+    let start = region.offset.get() as usize;
+    &window[start..start + region.len.get() as usize]
+}
+
+#[test]
+fn sealed_datagrams_open_again() {
+    let packets = [cleartext(100, 30), cleartext(101, 1200)];
+    // Seal both ...
+    let mut builder = WindowBuilder::new(capacity());
+    let tx = builder.context(context(0));
+    let mut outputs = Vec::new();
+    for (i, packet) in packets.iter().enumerate() {
+        let src = builder.buffer(packet);
+        let dst = builder.room(packet.len() + 16);
+        builder.transmit(seal(tx, src, dst, i as u32));
+        outputs.push(dst);
+    }
+    let mut window = builder.build();
+    let (status, done) = serve(&mut window);
+    assert_eq!(status, Status::OK);
+    assert_eq!(done.len(), 2);
+    for (i, completion) in done.iter().enumerate() {
+        assert_eq!(completion.status, Status::OK, "{completion:?}");
+        assert_eq!(completion.cookie.get(), i as u32);
+        assert_eq!(completion.packet_number.get(), 100 + i as u64);
+        assert_eq!(completion.offset, outputs[i].offset);
+        assert_eq!(completion.len, outputs[i].len);
+        assert_ne!(completion.flags & CompletionFlags::LAST, 0);
+    }
+    // ... and open them in another window, through a receive context.
+    let sealed: Vec<Vec<u8>> = outputs
+        .iter()
+        .map(|&r| bytes(&window, r).to_vec())
+        .collect();
+    let mut builder = WindowBuilder::new(capacity());
+    let rx = builder.context(context(ContextFlags::RECEIVE));
+    let regions: Vec<Region> = sealed.iter().map(|s| builder.buffer(s)).collect();
+    for (i, &region) in regions.iter().enumerate() {
+        builder.receive(open(rx, region, 10 + i as u32));
+    }
+    let mut window = builder.build();
+    let (status, done) = serve(&mut window);
+    assert_eq!(status, Status::OK);
+    for ((completion, packet), region) in done.iter().zip(&packets).zip(&regions) {
+        assert_eq!(completion.status, Status::OK, "{completion:?}");
+        assert_eq!(completion.len.get() as usize, packet.len());
+        assert_eq!(&bytes(&window, *region)[..packet.len()], packet.as_slice());
+    }
+}
+
+#[test]
+fn gso_batches_complete_per_datagram() {
+    let gso_size = 500;
+    let stride = gso_size - 16;
+    let cleartext: Vec<u8> = (0..3u16)
+        .flat_map(|i| cleartext(100 + i, stride - 7 - if i == 2 { 100 } else { 0 }))
+        .collect();
+    let mut builder = WindowBuilder::new(capacity());
+    let tx = builder.context(context(0));
+    let rx = builder.context(context(ContextFlags::RECEIVE));
+    let src = builder.buffer(&cleartext);
+    let dst = builder.room(3 * gso_size - 100);
+    builder.transmit(Descriptor {
+        gso_size: (gso_size as u16).into(),
+        ..seal(tx, src, dst, 7)
+    });
+    let mut window = builder.build();
+    let (_, done) = serve(&mut window);
+    let lens: Vec<u32> = done.iter().map(|c| c.len.get()).collect();
+    assert_eq!(lens, [500, 500, 400]);
+    assert_eq!(
+        done.iter()
+            .map(|c| c.flags & CompletionFlags::LAST)
+            .collect::<Vec<_>>(),
+        [0, 0, CompletionFlags::LAST]
+    );
+
+    // The batch back through GRO, in the same flow's receive context.
+    let sealed = bytes(&window, dst).to_vec();
+    let mut builder = WindowBuilder::new(capacity());
+    builder.context(context(0));
+    builder.context(context(ContextFlags::RECEIVE));
+    let src = builder.buffer(&sealed);
+    builder.receive(Descriptor {
+        gso_size: (gso_size as u16).into(),
+        ..open(rx, src, 8)
+    });
+    let mut window = builder.build();
+    let (_, done) = serve(&mut window);
+    assert_eq!(done.len(), 3);
+    assert!(done.iter().all(|c| c.status == Status::OK), "{done:?}");
+    assert_eq!(
+        done.iter()
+            .map(|c| c.packet_number.get())
+            .collect::<Vec<_>>(),
+        [100, 101, 102]
+    );
+}
+
+#[test]
+fn bad_descriptors_get_error_completions_and_the_rest_is_served() {
+    let packet = cleartext(100, 64);
+    let mut builder = WindowBuilder::new(Capacity {
+        tx: 16,
+        ..capacity()
+    });
+    let tx = builder.context(context(0));
+    let rx = builder.context(context(ContextFlags::RECEIVE));
+    let src = builder.buffer(&packet);
+    let dst = builder.room(packet.len() + 16);
+    let outside = Region {
+        offset: 0.into(),
+        len: 16.into(),
+    };
+    let overlapping = Region {
+        offset: src.offset,
+        len: (packet.len() as u32 + 16).into(),
+    };
+    let cases = [
+        (
+            Descriptor {
+                opcode: Opcode::OPEN,
+                ..seal(tx, src, dst, 1)
+            },
+            Status::BAD_OPCODE,
+        ),
+        (seal(9, src, dst, 2), Status::BAD_CONTEXT),
+        (seal(rx, src, dst, 3), Status::BAD_CONTEXT),
+        (seal(tx, outside, dst, 4), Status::BAD_BUFFER),
+        (seal(tx, src, overlapping, 5), Status::BAD_BUFFER),
+        (
+            Descriptor {
+                flags: 0x80,
+                ..seal(tx, src, dst, 6)
+            },
+            Status::BAD_RESERVED,
+        ),
+        (
+            Descriptor {
+                reserved2: 1.into(),
+                ..seal(tx, src, dst, 7)
+            },
+            Status::BAD_RESERVED,
+        ),
+        (
+            Descriptor {
+                flags: DescriptorFlags::PACKET_NUMBER,
+                packet_number: 5.into(),
+                ..seal(tx, src, dst, 8)
+            },
+            quicseal::Error::PacketNumberMismatch.status(),
+        ),
+    ];
+    for (descriptor, _) in cases {
+        builder.transmit(descriptor);
+    }
+    // And one good one after them all.
+    builder.transmit(seal(tx, src, dst, 99));
+    let mut window = builder.build();
+    let (status, done) = serve(&mut window);
+    assert_eq!(status, Status::OK);
+    assert_eq!(done.len(), cases.len() + 1);
+    for (completion, (_, expected)) in done.iter().zip(cases) {
+        assert_eq!(
+            completion.status,
+            expected,
+            "cookie {}",
+            completion.cookie.get()
+        );
+    }
+    assert_eq!(done.last().unwrap().status, Status::OK);
+    let (header, _) = completions(&window).unwrap();
+    assert_eq!(header.counters.bad_descriptors.get(), 7);
+    assert_eq!(header.counters.refused.get(), 1);
+    assert_eq!(header.counters.sealed.get(), 1);
+    assert_eq!(header.counters.descriptors.get(), 9);
+}
+
+#[test]
+fn a_bad_window_or_ring_is_refused_without_touching_the_rest() {
+    let mut builder = WindowBuilder::new(capacity());
+    builder.header_mut().version = 2.into();
+    let mut window = builder.build();
+    assert_eq!(serve(&mut window).0, Status::BAD_WINDOW);
+
+    // A producer more than a ring's length ahead: that ring is left alone, the other served.
+    let packet = cleartext(100, 64);
+    let mut builder = WindowBuilder::new(capacity());
+    let tx = builder.context(context(0));
+    let src = builder.buffer(&packet);
+    let dst = builder.room(packet.len() + 16);
+    builder.transmit(seal(tx, src, dst, 1));
+    builder.header_mut().rx.producer = 100.into();
+    let mut window = builder.build();
+    let (status, done) = serve(&mut window);
+    assert_eq!(status, Status::BAD_RING);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].status, Status::OK);
+
+    // Garbage shorter than a header.
+    assert_eq!(Nic::new().service(&mut [0u8; 10], || 0), Status::BAD_WINDOW);
+}
+
+#[test]
+fn a_full_completion_ring_drops_and_counts() {
+    let packet = cleartext(100, 64);
+    let mut builder = WindowBuilder::new(Capacity {
+        completions: 2,
+        ..capacity()
+    });
+    let tx = builder.context(context(0));
+    for i in 0..3u16 {
+        let src = builder.buffer(&cleartext(100 + i, 64));
+        let dst = builder.room(packet.len() + 16);
+        builder.transmit(seal(tx, src, dst, i.into()));
+    }
+    let mut window = builder.build();
+    let (_, done) = serve(&mut window);
+    assert_eq!(done.len(), 2);
+    let (header, _) = completions(&window).unwrap();
+    assert_eq!(header.counters.completions_dropped.get(), 1);
+    assert_eq!(header.counters.sealed.get(), 3);
+}
