@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::{run as run_command, workspace_root};
+use crate::{apt, run as run_command, workspace_root};
 
 /// Debian's compiler; `/usr/bin` so that the rustup proxies first on PATH never win.
 const RUSTC: &str = "/usr/bin/rustc";
@@ -112,7 +112,7 @@ pub fn run() -> crate::Result {
 
 /// Debian's cargo without flags meant for the host compiler (they could be rustup-only
 /// or wrong for these targets); each build sets its own RUSTFLAGS.
-fn debian_cargo(root: &Path) -> Command {
+pub fn debian_cargo(root: &Path) -> Command {
     let mut command = Command::new(CARGO);
     command
         .current_dir(root)
@@ -133,29 +133,21 @@ fn debian_cargo(root: &Path) -> Command {
 
 /// Finds Debian's compiler, installing it with apt when missing and we are root.
 /// Returns its `rustc -V` line.
-fn debian_toolchain() -> crate::Result<String> {
+pub fn debian_toolchain() -> crate::Result<String> {
     if let Some(version) = find_debian_toolchain() {
         return Ok(version);
     }
     let packages = APT_PACKAGES.join(" ");
-    if !is_root() {
+    if !apt::is_root() {
         return Err(format!(
             "Debian's Rust compiler is missing: run `sudo apt-get install {packages}`"
         ));
     }
     eprintln!("baremetal: installing {packages} with apt-get");
-    let apt = |args: &[&str]| {
-        run_command(
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdin(Stdio::null()),
-        )
-    };
     // Without `update` a stale package list can offer an older rustc-web (1.85 here).
-    apt(&["update"])?;
+    apt::apt(&["update"])?;
     let install = ["install", "-y", "--no-install-recommends"];
-    apt(&[&install[..], &APT_PACKAGES[..]].concat())?;
+    apt::apt(&[&install[..], &APT_PACKAGES[..]].concat())?;
     find_debian_toolchain()
         .ok_or_else(|| format!("installed {packages}, but {RUSTC} or {CARGO} still does not work"))
 }
@@ -193,11 +185,4 @@ fn find_debian_toolchain() -> Option<String> {
         return None;
     }
     verbose.lines().next().map(str::to_string)
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }

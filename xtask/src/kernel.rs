@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{run as run_command, workspace_root};
+use crate::{apt, run as run_command, workspace_root};
 
 const RUSTC: &str = "/usr/bin/rustc";
 const CARGO: &str = "/usr/bin/cargo";
@@ -97,7 +97,7 @@ pub fn run() -> crate::Result {
         &root.join("targets/kernel/rust/src/lib.rs"),
     )?;
     step("checking packages");
-    ensure_packages()?;
+    apt::ensure("kernel-test", &APT_PACKAGES)?;
     let abi = headers_abi()?;
     eprintln!("kernel-test: Debian kernel headers {abi}");
 
@@ -235,55 +235,6 @@ fn screaming_snake(name: &str) -> String {
     out
 }
 
-fn apt(args: &[&str]) -> crate::Result {
-    run_command(
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null()),
-    )
-}
-
-fn installed(package: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", package])
-        .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("ok installed"))
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-}
-
-fn ensure_packages() -> crate::Result {
-    let missing: Vec<&str> = APT_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !installed(p))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    if !is_root() {
-        return Err(format!(
-            "missing packages: run `sudo apt-get install {}`",
-            missing.join(" ")
-        ));
-    }
-    eprintln!("kernel-test: installing {}", missing.join(" "));
-    // Without `update` a stale list offers an old rustc-web.
-    apt(&["update", "-q"])?;
-    apt(&[
-        &["install", "-y", "-q", "--no-install-recommends"][..],
-        &missing[..],
-    ]
-    .concat())
-}
-
 /// The ABI of the installed Debian headers (e.g. `6.1.0-56-amd64`): the newest one with a
 /// build directory.
 fn headers_abi() -> crate::Result<String> {
@@ -325,8 +276,8 @@ fn kernel_image(abi: &str, out: &Path) -> crate::Result<PathBuf> {
             .current_dir(&dir)
             .stdin(Stdio::null()),
     );
-    if downloaded.is_err() && is_root() {
-        apt(&["update", "-q"])?;
+    if downloaded.is_err() && apt::is_root() {
+        apt::apt(&["update", "-q"])?;
         run_command(
             Command::new("apt-get")
                 .args(["download", "-q", &package])
@@ -690,7 +641,7 @@ fn vectors_text(dir: &Path) -> crate::Result<String> {
     Ok(text)
 }
 
-fn unhex(text: &str) -> crate::Result<Vec<u8>> {
+pub fn unhex(text: &str) -> crate::Result<Vec<u8>> {
     (0..text.len() / 2)
         .map(|i| {
             text.get(2 * i..2 * i + 2)
@@ -710,7 +661,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Generation `generation`'s traffic secret ("quic ku" applied that many times, RFC 9001
 /// §6.1) and the header-protection key ("quic hp" of generation 0's secret, §5.4) of a
 /// TLS suite code point.
-fn resume_keys(suite: u16, secret: &[u8], generation: u64) -> (Vec<u8>, Vec<u8>) {
+pub fn resume_keys(suite: u16, secret: &[u8], generation: u64) -> (Vec<u8>, Vec<u8>) {
     use ring::hkdf;
 
     struct Len(usize);

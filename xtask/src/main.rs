@@ -6,6 +6,8 @@
 //!   implementation (ring), or check that the committed files match what it generates.
 //! - `cargo xtask baremetal`: build the core for bare-metal targets with Debian's compiler.
 //! - `cargo xtask kernel-test`: build the kernel module and run its selftest in a VM.
+//! - `cargo xtask fw-test`: build the SmartNIC firmware and check it against the vectors in
+//!   QEMU, beside the same engine on the host.
 //! - `cargo xtask capi [--update-header]`: build the C ABI and run the C test program against
 //!   the vectors (under valgrind too), or regenerate its header.
 //! - `cargo xtask fuzz [--runs N] [target]`: build the cargo-fuzz targets in `fuzz/` and run
@@ -16,9 +18,11 @@
 //!   packet protection only, with fewer samples, writes nothing, and ends with one summary
 //!   line per suite and operation.
 
+mod apt;
 mod baremetal;
 mod bench;
 mod capi;
+mod firmware;
 mod fuzz;
 mod kernel;
 mod vectors;
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Some("baremetal") => baremetal::run(),
         Some("capi") => capi::run(&args[1..]),
         Some("kernel-test") => kernel::run(),
+        Some("fw-test") => firmware::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => Err(USAGE.to_string()),
@@ -58,12 +63,12 @@ fn main() -> ExitCode {
 
 const USAGE: &str = concat!(
     "usage: cargo xtask <test | demo | vectors [--check] | baremetal | capi [--update-header]",
-    " | kernel-test | bench [--quick] | fuzz [--runs N] [target]>"
+    " | kernel-test | fw-test | bench [--quick] | fuzz [--runs N] [target]>"
 );
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [Step; 10] = [
+    let steps: [Step; 11] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
             cargo(&[
@@ -92,6 +97,7 @@ fn test() -> Result {
         ("bare-metal builds", baremetal::run),
         ("C ABI", || capi::run(&[])),
         ("kernel module in a VM", kernel::run),
+        ("SmartNIC firmware in QEMU", firmware::run),
         ("userspace demo over loopback (release)", || {
             cargo(&[
                 "run",

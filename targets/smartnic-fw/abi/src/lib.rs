@@ -223,6 +223,11 @@ impl DescriptorFlags {
     /// Sealing one datagram: `packet_number` is its full packet number (otherwise the
     /// firmware recovers it from the header's truncated one).
     pub const PACKET_NUMBER: u8 = 1;
+    /// Opening: `packet_number` is the largest packet number the connection has received
+    /// before this datagram, to decode its truncated packet number against. For a host that
+    /// received packets of the connection itself (a resync, as kTLS offload has), or that
+    /// hands over datagrams out of order. Without it the firmware's own count holds.
+    pub const LARGEST_RECEIVED: u8 = 2;
 }
 
 /// One job on a transmit or receive ring.
@@ -255,7 +260,8 @@ pub struct Descriptor {
     pub src: Region,
     /// Sealing: room for the sealed datagram(s). Opening: unused (zero).
     pub dst: Region,
-    /// See [`DescriptorFlags::PACKET_NUMBER`].
+    /// See [`DescriptorFlags::PACKET_NUMBER`] and [`DescriptorFlags::LARGEST_RECEIVED`];
+    /// zero without either.
     pub packet_number: U64,
     /// The host's own tag, echoed in every completion of this descriptor.
     pub cookie: U32,

@@ -197,6 +197,9 @@ impl Nic {
                     add(&mut counters.bad_descriptors, 1);
                     return refuse(completions, window, Status::BAD_BUFFER);
                 };
+                if descriptor.flags & DescriptorFlags::LARGEST_RECEIVED != 0 {
+                    rx.set_largest_received(Some(descriptor.packet_number.get()));
+                }
                 let outcomes: &[Outcome] = if gso_size == 0 {
                     results[0] = rx.open_in_place(bytes);
                     &results[..1]
@@ -209,6 +212,11 @@ impl Nic {
                         }
                     }
                 };
+                // The next generation's keys, if a key update used them: between
+                // descriptors, where a NIC would do it between doorbells, so that no packet
+                // waits for the derivation. Failing, it leaves the next update's packets
+                // refused, which their completions will say.
+                let _ = rx.prepare_next_keys();
                 (outcomes, src.start, gso_size)
             }
         };
@@ -242,12 +250,13 @@ impl Nic {
         if descriptor.opcode != job.opcode {
             return Err(Status::BAD_OPCODE);
         }
-        let known_flags = if job.opcode == Opcode::SEAL {
+        let number_flag = if job.opcode == Opcode::SEAL {
             DescriptorFlags::PACKET_NUMBER
         } else {
-            0
+            DescriptorFlags::LARGEST_RECEIVED
         };
-        if descriptor.flags & !known_flags != 0
+        if descriptor.flags & !number_flag != 0
+            || (descriptor.flags == 0 && descriptor.packet_number.get() != 0)
             || descriptor.reserved.get() != 0
             || descriptor.reserved2.get() != 0
         {

@@ -303,3 +303,52 @@ fn a_full_completion_ring_drops_and_counts() {
     assert_eq!(header.counters.completions_dropped.get(), 1);
     assert_eq!(header.counters.sealed.get(), 3);
 }
+
+#[test]
+fn a_resync_decodes_a_packet_number_beyond_the_window() {
+    // Packet 100000 sealed with a 2-byte packet number: 0x86a0.
+    let packet = cleartext(0x86a0, 40);
+    let mut builder = WindowBuilder::new(capacity());
+    let tx = builder.context(context(0));
+    let src = builder.buffer(&packet);
+    let dst = builder.room(packet.len() + 16);
+    builder.transmit(Descriptor {
+        flags: DescriptorFlags::PACKET_NUMBER,
+        packet_number: 100_000.into(),
+        ..seal(tx, src, dst, 1)
+    });
+    let mut window = builder.build();
+    let (_, done) = serve(&mut window);
+    assert_eq!(
+        (done[0].status, done[0].packet_number.get()),
+        (Status::OK, 100_000)
+    );
+    let sealed = bytes(&window, dst).to_vec();
+
+    // A receiver at 99 decodes it as 34464 and fails; told it has seen 99999, it opens it.
+    let mut builder = WindowBuilder::new(capacity());
+    builder.context(context(0));
+    let rx = builder.context(context(ContextFlags::RECEIVE));
+    let plain = builder.buffer(&sealed);
+    let told = builder.buffer(&sealed);
+    builder.receive(open(rx, plain, 2));
+    builder.receive(Descriptor {
+        flags: DescriptorFlags::LARGEST_RECEIVED,
+        packet_number: 99_999.into(),
+        ..open(rx, told, 3)
+    });
+    builder.receive(Descriptor {
+        packet_number: 99_999.into(),
+        ..open(rx, told, 4)
+    });
+    let mut window = builder.build();
+    let (_, done) = serve(&mut window);
+    assert_eq!(done[0].status, quicseal::Error::AuthFailed.status());
+    assert_eq!(
+        (done[1].status, done[1].packet_number.get()),
+        (Status::OK, 100_000)
+    );
+    assert_eq!(&bytes(&window, told)[..packet.len()], packet.as_slice());
+    // A packet number without its flag is a reserved field set.
+    assert_eq!(done[2].status, Status::BAD_RESERVED);
+}

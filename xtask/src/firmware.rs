@@ -1,0 +1,694 @@
+//! `cargo xtask fw-test`: the SmartNIC firmware (targets/smartnic-fw/firmware) in QEMU.
+//!
+//! Builds the firmware for `riscv32imac-unknown-none-elf` with Debian's compiler, then runs
+//! it once per job: a shared window (quicseal_nic_abi) built here from a vector file (or of
+//! bad descriptors), handed to the firmware as `window.bin` through semihosting, and read
+//! back from `window.out`. Each job's window is also served on the host by the same engine
+//! (`quicseal_nic::Nic`), and the two must agree byte for byte (instruction counts aside).
+//! Then every completion is checked against the vectors: sealed bytes, opened bytes, packet
+//! numbers, generations, and the refusals the negatives and bad descriptors expect.
+//! QEMU runs with `-icount shift=0`, so `minstret` counts instructions deterministically: the
+//! completions' counts give the instructions per byte this prints at the end.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quicseal::Error;
+use quicseal_nic::Nic;
+use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
+use quicseal_nic_abi::{
+    Completion, ContextFlags, Descriptor, DescriptorFlags, KeyContext, Opcode, Region, Status,
+};
+use serde_json::Value;
+
+use crate::kernel::{resume_keys, unhex};
+use crate::{apt, baremetal, run as run_command, workspace_root};
+
+const TARGET: &str = "riscv32imac-unknown-none-elf";
+const APT_PACKAGES: [&str; 2] = ["qemu-system-misc", "binutils-riscv64-unknown-elf"];
+/// Longest a firmware run may take (each takes well under a second).
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A window to serve and what its completions must say.
+struct Job {
+    name: String,
+    window: Vec<u8>,
+    checks: Vec<Check>,
+}
+
+/// What the completion(s) with a cookie must show.
+struct Check {
+    cookie: u32,
+    what: String,
+    expect: Expect,
+}
+
+enum Expect {
+    /// Sealed datagrams: each completion's output bytes, packet number and generation.
+    Sealed(Vec<Datagram>),
+    /// Opened datagrams: likewise, the cleartext in place.
+    Opened(Vec<Datagram>),
+    /// One completion with this status.
+    Refused(u8),
+}
+
+/// One datagram's expected output.
+struct Datagram {
+    bytes: Vec<u8>,
+    packet_number: u64,
+    generation: u32,
+}
+
+pub fn run() -> crate::Result {
+    let started = Instant::now();
+    apt::ensure("fw-test", &APT_PACKAGES)?;
+    let version = baremetal::debian_toolchain()?;
+    let root = workspace_root();
+    eprintln!("fw-test: building the firmware ({version})");
+    let firmware = build(&root)?;
+    let mut jobs = vector_jobs(&root.join("vectors"))?;
+    jobs.push(bad_descriptors());
+    jobs.extend(figure_jobs()?);
+
+    let scratch = root.join("target/smartnic-fw/jobs");
+    let _ = fs::remove_dir_all(&scratch);
+    let (mut passed, mut failed) = (0, 0);
+    let mut instructions = Vec::new();
+    for (index, job) in jobs.iter().enumerate() {
+        eprint!("[{}/{}] {} ... ", index + 1, jobs.len(), job.name);
+        let simulated = simulate(&firmware, &scratch.join(&job.name), &job.window)?;
+        let mut host = job.window.clone();
+        Nic::new().service(&mut host, || 0);
+        let mut problems = Vec::new();
+        if without_instructions(&simulated) != host {
+            problems.push("the simulator's window differs from the host engine's".to_string());
+        }
+        let (_, done) = completions(&simulated).ok_or("no window header came back")?;
+        for check in &job.checks {
+            match verify(check, &done, &simulated) {
+                Ok(()) => passed += 1,
+                Err(problem) => {
+                    failed += 1;
+                    problems.push(format!("{}: {problem}", check.what));
+                }
+            }
+        }
+        if problems.is_empty() {
+            eprintln!("{} checks ok", job.checks.len());
+        } else {
+            eprintln!("FAILED");
+            for problem in &problems {
+                eprintln!("    {problem}");
+            }
+        }
+        instructions.extend(figures(job, &done));
+    }
+    for line in instructions {
+        eprintln!("fw-test: {line}");
+    }
+    eprintln!(
+        "fw-test: {passed} passed, {failed} failed ({} jobs in QEMU, {:.1?})",
+        jobs.len(),
+        started.elapsed()
+    );
+    if failed > 0 {
+        return Err(format!("{failed} firmware checks failed"));
+    }
+    Ok(())
+}
+
+/// Builds the firmware ELF with Debian's cargo from inside its crate (whose
+/// .cargo/config.toml names the target, build-std and the linker).
+fn build(root: &Path) -> crate::Result<PathBuf> {
+    let crate_dir = root.join("targets/smartnic-fw/firmware");
+    let target_dir = root.join("target/smartnic-fw");
+    let mut command = baremetal::debian_cargo(&crate_dir);
+    command
+        .args(["build", "--release", "--locked", "--quiet", "--target-dir"])
+        .arg(&target_dir);
+    run_command(&mut command).map_err(|e| format!("firmware build failed: {e}"))?;
+    Ok(target_dir.join(TARGET).join("release/quicseal-nic-fw"))
+}
+
+/// Runs the firmware on `window` in QEMU; returns the window it wrote back.
+fn simulate(firmware: &Path, dir: &Path, window: &[u8]) -> crate::Result<Vec<u8>> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    fs::write(dir.join("window.bin"), window).map_err(|e| e.to_string())?;
+    let _ = fs::remove_file(dir.join("window.out"));
+    let mut child = Command::new("qemu-system-riscv32")
+        .args(["-machine", "virt", "-bios", "none", "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(["-icount", "shift=0", "-kernel"])
+        .arg(firmware)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("qemu-system-riscv32: {e}"))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            let _ = child.kill();
+            return Err(format!("the firmware ran longer than {RUN_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if !status.success() {
+        return Err(format!("the firmware exited with {status}"));
+    }
+    fs::read(dir.join("window.out")).map_err(|e| format!("window.out: {e}"))
+}
+
+/// The window with every completion's instruction count zeroed: the host engine counts none.
+fn without_instructions(window: &[u8]) -> Vec<u8> {
+    let mut window = window.to_vec();
+    let Some((header, done)) = completions(&window) else {
+        return window;
+    };
+    let ring = header.completions;
+    for index in 0..done.len() as u32 {
+        let slot = (ring.consumer.get().wrapping_add(index) % ring.entries.get()) as usize;
+        let at = ring.offset.get() as usize
+            + slot * size_of::<Completion>()
+            + std::mem::offset_of!(Completion, instructions);
+        window[at..at + 4].fill(0);
+    }
+    window
+}
+
+fn verify(check: &Check, done: &[Completion], window: &[u8]) -> Result<(), String> {
+    let mine: Vec<&Completion> = done
+        .iter()
+        .filter(|c| c.cookie.get() == check.cookie)
+        .collect();
+    let datagrams = match &check.expect {
+        Expect::Refused(status) => {
+            return match mine.as_slice() {
+                [only] if only.status == *status => Ok(()),
+                _ => Err(format!(
+                    "expected one completion with status {status:#x}, got {mine:?}"
+                )),
+            };
+        }
+        Expect::Sealed(datagrams) | Expect::Opened(datagrams) => datagrams,
+    };
+    if mine.len() != datagrams.len() {
+        return Err(format!(
+            "{} completions for {} datagrams",
+            mine.len(),
+            datagrams.len()
+        ));
+    }
+    for (index, (completion, expected)) in mine.iter().zip(datagrams).enumerate() {
+        if completion.status != Status::OK {
+            return Err(format!("datagram {index}: status {:#x}", completion.status));
+        }
+        let at = completion.offset.get() as usize;
+        let output = window.get(at..at + completion.len.get() as usize);
+        if output != Some(expected.bytes.as_slice()) {
+            return Err(format!("datagram {index}: wrong bytes"));
+        }
+        if (completion.packet_number.get(), completion.generation.get())
+            != (expected.packet_number, expected.generation)
+        {
+            return Err(format!(
+                "datagram {index}: packet {} generation {}, expected {} and {}",
+                completion.packet_number.get(),
+                completion.generation.get(),
+                expected.packet_number,
+                expected.generation
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The size of datagram the figures are for.
+const FIGURE_SIZE: usize = 1350;
+
+/// The figure lines of a figure job: instructions for its measured seal and open.
+fn figures(job: &Job, done: &[Completion]) -> Vec<String> {
+    let Some(suite) = job.name.strip_prefix("figures-") else {
+        return Vec::new();
+    };
+    [(MEASURED_SEAL, "seal"), (MEASURED_OPEN, "open")]
+        .into_iter()
+        .filter_map(|(cookie, operation)| {
+            let spent = done
+                .iter()
+                .find(|c| c.cookie.get() == cookie && c.status == Status::OK)?
+                .instructions
+                .get();
+            Some(format!(
+                "{suite} {FIGURE_SIZE} B {operation}: {spent} instructions, {:.1} per byte",
+                f64::from(spent) / FIGURE_SIZE as f64
+            ))
+        })
+        .collect()
+}
+
+/// Cookies of a figure job's measured descriptors.
+const MEASURED_SEAL: u32 = 2;
+const MEASURED_OPEN: u32 = 4;
+
+/// Per suite, a window whose contexts first serve one datagram each (building the flow:
+/// key derivation), then the measured one: a 1350-byte datagram sealed, and one opened
+/// (sealed here by the core on the host).
+fn figure_jobs() -> crate::Result<Vec<Job>> {
+    use quicseal::{CipherSuite, FlowConfig, TxFlow};
+    let mut jobs = Vec::new();
+    for suite in CipherSuite::ALL {
+        let secret = vec![0x3c; suite.secret_len()];
+        let (secret, header_key) = resume_keys(suite.code(), &secret, 0);
+        let dcid_len = 8;
+        let mut window = WindowBuilder::new(Capacity {
+            contexts: 2,
+            tx: 2,
+            rx: 2,
+            completions: 4,
+        });
+        let tx = window.context(key_context(
+            suite.code(),
+            dcid_len,
+            0,
+            0,
+            false,
+            &secret,
+            &header_key,
+        ));
+        let rx = window.context(key_context(
+            suite.code(),
+            dcid_len,
+            0,
+            0,
+            true,
+            &secret,
+            &header_key,
+        ));
+        let mut host: TxFlow = TxFlow::resume(
+            suite,
+            &secret,
+            &header_key,
+            0,
+            FlowConfig::new(dcid_len.into()),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut checks = Vec::new();
+        for (number, cookie) in [(1u16, MEASURED_SEAL - 1), (2, MEASURED_SEAL)] {
+            let mut cleartext = vec![0x41];
+            cleartext.extend([0xd5; 8]);
+            cleartext.extend(number.to_be_bytes());
+            cleartext.resize(FIGURE_SIZE - 16, 0x77);
+            let mut sealed = vec![0; FIGURE_SIZE];
+            let _ = host
+                .seal(&[&cleartext], &mut [&mut sealed])
+                .map_err(|e| e.to_string())?;
+            let src = window.buffer(&cleartext);
+            let dst = window.room(FIGURE_SIZE);
+            window.transmit(descriptor(Opcode::SEAL, tx, src, dst, cookie));
+            let packet = |bytes: Vec<u8>| Datagram {
+                bytes,
+                packet_number: number.into(),
+                generation: 0,
+            };
+            checks.push(Check {
+                cookie,
+                what: format!("packet {number} sealed"),
+                expect: Expect::Sealed(vec![packet(sealed.clone())]),
+            });
+            let src = window.buffer(&sealed);
+            let cookie = cookie + MEASURED_OPEN - MEASURED_SEAL;
+            window.receive(descriptor(Opcode::OPEN, rx, src, Region::default(), cookie));
+            checks.push(Check {
+                cookie,
+                what: format!("packet {number} opened"),
+                expect: Expect::Opened(vec![packet(cleartext)]),
+            });
+        }
+        let name = format!("figures-{}", suite.name());
+        jobs.push(Job {
+            name,
+            window: window.build(),
+            checks,
+        });
+    }
+    Ok(jobs)
+}
+
+/// One job per vector file with packets: a transmit context sealing every packet (one GSO
+/// descriptor for a GSO flow, one descriptor a packet with its full packet number
+/// otherwise), a receive context opening them (one GRO descriptor, or one a packet), and a
+/// fresh receive context per negative.
+fn vector_jobs(dir: &Path) -> crate::Result<Vec<Job>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut jobs = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let json: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let name = file
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(job) =
+            vector_job(name, &json).map_err(|e| format!("{}: {e}", file.display()))?
+        {
+            jobs.push(job);
+        }
+    }
+    Ok(jobs)
+}
+
+fn vector_job(name: String, json: &Value) -> crate::Result<Option<Job>> {
+    let packets = json["packets"].as_array().map_or(&[][..], Vec::as_slice);
+    if packets.is_empty() {
+        return Ok(None);
+    }
+    let field = |v: &Value, key: &str| unhex(v[key].as_str().unwrap_or(""));
+    let number = |v: &Value, key: &str| v[key].as_u64();
+    let suite = match json["suite"].as_str() {
+        Some("TLS_AES_128_GCM_SHA256") => 0x1301,
+        Some("TLS_AES_256_GCM_SHA384") => 0x1302,
+        Some("TLS_CHACHA20_POLY1305_SHA256") => 0x1303,
+        other => return Err(format!("unknown suite {other:?}")),
+    };
+    let secret = field(json, "secret")?;
+    let dcid_len = number(json, "dcid_len").unwrap_or(0) as u8;
+    let gso_size = number(json, "gso_size").map(|g| g as u16);
+    let negatives = json["negative"].as_array().map_or(&[][..], Vec::as_slice);
+
+    let records = packets.len() as u32 + negatives.len() as u32 + 2;
+    let mut window = WindowBuilder::new(Capacity {
+        contexts: 2 + negatives.len() as u32,
+        tx: records,
+        rx: records,
+        completions: 2 * records,
+    });
+    let first_pn = number(&packets[0], "pn").ok_or("packet without pn")?;
+    let first_largest = number(&packets[0], "largest_received").unwrap_or(first_pn - 1);
+    let context = |generation: u64, largest: u64, receive: bool| {
+        let (generation_secret, header_key) = resume_keys(suite, &secret, generation);
+        key_context(
+            suite,
+            dcid_len,
+            generation,
+            largest,
+            receive,
+            &generation_secret,
+            &header_key,
+        )
+    };
+    let tx = window.context(context(0, first_pn - 1, false));
+    let rx = window.context(context(0, first_largest, true));
+
+    let mut cleartexts = Vec::new();
+    let mut sealed = Vec::new();
+    let mut opened = Vec::new();
+    for packet in packets {
+        let cleartext = [field(packet, "header")?, field(packet, "payload")?].concat();
+        let protected = field(packet, "protected")?;
+        let expected = |bytes: Vec<u8>| -> crate::Result<Datagram> {
+            Ok(Datagram {
+                bytes,
+                packet_number: number(packet, "pn").ok_or("packet without pn")?,
+                generation: number(packet, "generation").unwrap_or(0) as u32,
+            })
+        };
+        sealed.push(expected(protected)?);
+        opened.push(expected(cleartext.clone())?);
+        cleartexts.push(cleartext);
+    }
+
+    let mut checks = Vec::new();
+    let mut cookie = 0;
+    let mut next_cookie = || {
+        cookie += 1;
+        cookie
+    };
+    match gso_size {
+        Some(gso_size) => {
+            let src = window.buffer(&cleartexts.concat());
+            let dst = window.room(sealed.iter().map(|d| d.bytes.len()).sum());
+            let cookie = next_cookie();
+            window.transmit(Descriptor {
+                gso_size: gso_size.into(),
+                ..descriptor(Opcode::SEAL, tx, src, dst, cookie)
+            });
+            checks.push(Check {
+                cookie,
+                what: "GSO batch sealed".into(),
+                expect: Expect::Sealed(std::mem::take(&mut sealed)),
+            });
+            let batch: Vec<u8> = packets
+                .iter()
+                .map(|p| field(p, "protected"))
+                .collect::<crate::Result<Vec<_>>>()?
+                .concat();
+            let src = window.buffer(&batch);
+            let cookie = next_cookie();
+            window.receive(Descriptor {
+                gso_size: gso_size.into(),
+                ..descriptor(Opcode::OPEN, rx, src, Region::default(), cookie)
+            });
+            checks.push(Check {
+                cookie,
+                what: "GRO batch opened".into(),
+                expect: Expect::Opened(std::mem::take(&mut opened)),
+            });
+        }
+        None => {
+            for (index, (cleartext, expected)) in
+                cleartexts.iter().zip(sealed.drain(..)).enumerate()
+            {
+                let src = window.buffer(cleartext);
+                let dst = window.room(expected.bytes.len());
+                let cookie = next_cookie();
+                window.transmit(Descriptor {
+                    flags: DescriptorFlags::PACKET_NUMBER,
+                    packet_number: expected.packet_number.into(),
+                    ..descriptor(Opcode::SEAL, tx, src, dst, cookie)
+                });
+                checks.push(Check {
+                    cookie,
+                    what: format!("packet {index} sealed"),
+                    expect: Expect::Sealed(vec![expected]),
+                });
+            }
+            for (index, (packet, expected)) in packets.iter().zip(opened.drain(..)).enumerate() {
+                let src = window.buffer(&field(packet, "protected")?);
+                let cookie = next_cookie();
+                // Where the vector says what the receiver had seen (a jump, a reordered
+                // packet), the host tells the firmware too.
+                let mut open = descriptor(Opcode::OPEN, rx, src, Region::default(), cookie);
+                if let Some(largest) = number(packet, "largest_received") {
+                    open.flags = DescriptorFlags::LARGEST_RECEIVED;
+                    open.packet_number = largest.into();
+                }
+                window.receive(open);
+                checks.push(Check {
+                    cookie,
+                    what: format!("packet {index} opened"),
+                    expect: Expect::Opened(vec![expected]),
+                });
+            }
+        }
+    }
+    for (index, negative) in negatives.iter().enumerate() {
+        let generation = number(negative, "generation").unwrap_or(0);
+        let largest = number(negative, "largest_received").unwrap_or(0);
+        let expect = negative["expect"].as_str().unwrap_or("");
+        let status = Error::ALL
+            .into_iter()
+            .find(|e| e.code() == expect)
+            .ok_or_else(|| format!("negative {index}: unknown failure {expect:?}"))?
+            .status();
+        let context = window.context(context(generation, largest, true));
+        let src = window.buffer(&field(negative, "protected")?);
+        let cookie = next_cookie();
+        window.receive(descriptor(
+            Opcode::OPEN,
+            context,
+            src,
+            Region::default(),
+            cookie,
+        ));
+        checks.push(Check {
+            cookie,
+            what: format!("negative {index} ({expect})"),
+            expect: Expect::Refused(status),
+        });
+    }
+    Ok(Some(Job {
+        name,
+        window: window.build(),
+        checks,
+    }))
+}
+
+/// A window of descriptors the firmware must refuse, each for one reason, between good
+/// ones that must still be served.
+fn bad_descriptors() -> Job {
+    let suite = 0x1303;
+    let secret = [0x5a; 32];
+    let (secret, header_key) = resume_keys(suite, &secret, 0);
+    let mut window = WindowBuilder::new(Capacity {
+        contexts: 2,
+        tx: 16,
+        rx: 16,
+        completions: 32,
+    });
+    let tx = window.context(key_context(suite, 0, 0, 0, false, &secret, &header_key));
+    let rx = window.context(key_context(suite, 0, 0, 0, true, &secret, &header_key));
+    let packet = [0x40, 0x01, 1, 2, 3, 4, 5, 6, 7, 8];
+    let src = window.buffer(&packet);
+    let dst = window.room(packet.len() + 16);
+    let outside = Region {
+        offset: 4.into(),
+        len: 16.into(),
+    };
+    let overlapping = Region {
+        offset: src.offset,
+        len: dst.len,
+    };
+    let seal = |cookie| descriptor(Opcode::SEAL, tx, src, dst, cookie);
+    let open = |cookie| descriptor(Opcode::OPEN, rx, dst, Region::default(), cookie);
+    let refusals = [
+        (
+            Descriptor {
+                opcode: Opcode::OPEN,
+                ..seal(1)
+            },
+            Status::BAD_OPCODE,
+            "opcode of the other ring",
+        ),
+        (
+            Descriptor {
+                context: 7.into(),
+                ..seal(2)
+            },
+            Status::BAD_CONTEXT,
+            "context outside the table",
+        ),
+        (
+            Descriptor {
+                context: rx.into(),
+                ..seal(3)
+            },
+            Status::BAD_CONTEXT,
+            "receive context on the transmit ring",
+        ),
+        (
+            Descriptor {
+                src: outside,
+                ..seal(4)
+            },
+            Status::BAD_BUFFER,
+            "source outside the buffer area",
+        ),
+        (
+            Descriptor {
+                dst: overlapping,
+                ..seal(5)
+            },
+            Status::BAD_BUFFER,
+            "source and destination overlapping",
+        ),
+        (
+            Descriptor {
+                reserved: 1.into(),
+                ..seal(6)
+            },
+            Status::BAD_RESERVED,
+            "reserved field set",
+        ),
+        (
+            Descriptor {
+                gso_size: 8.into(),
+                ..seal(7)
+            },
+            Error::GsoSizeTooSmall.status(),
+            "GSO size below a header and tag",
+        ),
+    ];
+    let mut checks = Vec::new();
+    for (descriptor, status, what) in refusals {
+        checks.push(Check {
+            cookie: descriptor.cookie.get(),
+            what: what.into(),
+            expect: Expect::Refused(status),
+        });
+        window.transmit(descriptor);
+    }
+    // After all of them, a good seal, and opening what it wrote.
+    window.transmit(seal(20));
+    window.receive(Descriptor { dst, ..open(21) });
+    checks.push(Check {
+        cookie: 21,
+        what: "open with a destination".into(),
+        expect: Expect::Refused(Status::BAD_RESERVED),
+    });
+    window.receive(open(22));
+    checks.push(Check {
+        cookie: 22,
+        what: "the good packet, sealed and opened after the refusals".into(),
+        expect: Expect::Opened(vec![Datagram {
+            bytes: packet.to_vec(),
+            packet_number: 1,
+            generation: 0,
+        }]),
+    });
+    Job {
+        name: "bad-descriptors".into(),
+        window: window.build(),
+        checks,
+    }
+}
+
+fn descriptor(opcode: u8, context: u16, src: Region, dst: Region, cookie: u32) -> Descriptor {
+    Descriptor {
+        opcode,
+        context: context.into(),
+        src,
+        dst,
+        cookie: cookie.into(),
+        ..Descriptor::default()
+    }
+}
+
+fn key_context(
+    suite: u16,
+    dcid_len: u8,
+    generation: u64,
+    largest: u64,
+    receive: bool,
+    secret: &[u8],
+    header_key: &[u8],
+) -> KeyContext {
+    let mut context = KeyContext {
+        flags: ContextFlags::VALID
+            | ContextFlags::LARGEST_KNOWN
+            | if receive { ContextFlags::RECEIVE } else { 0 },
+        dcid_len,
+        suite: suite.into(),
+        generation: (generation as u32).into(),
+        largest_packet_number: largest.into(),
+        secret_len: secret.len() as u8,
+        header_key_len: header_key.len() as u8,
+        reserved: [0; 6],
+        secret: [0; 48],
+        header_key: [0; 32],
+    };
+    context.secret[..secret.len()].copy_from_slice(secret);
+    context.header_key[..header_key.len()].copy_from_slice(header_key);
+    context
+}
