@@ -76,9 +76,11 @@ pub fn run() -> crate::Result {
     let _ = fs::remove_dir_all(&scratch);
     let (mut passed, mut failed) = (0, 0);
     let mut instructions = Vec::new();
+    let mut deepest = 0;
     for (index, job) in jobs.iter().enumerate() {
         eprint!("[{}/{}] {} ... ", index + 1, jobs.len(), job.name);
-        let simulated = simulate(&firmware, &scratch.join(&job.name), &job.window)?;
+        let (simulated, stack) = simulate(&firmware, &scratch.join(&job.name), &job.window)?;
+        deepest = deepest.max(stack);
         let mut host = job.window.clone();
         Nic::new().service(&mut host, || 0);
         let mut problems = Vec::new();
@@ -109,6 +111,9 @@ pub fn run() -> crate::Result {
         eprintln!("fw-test: {line}");
     }
     eprintln!(
+        "fw-test: stack high-water mark {deepest} bytes below main (the deepest job, by painting)"
+    );
+    eprintln!(
         "fw-test: {passed} passed, {failed} failed ({} jobs in QEMU, {:.1?})",
         jobs.len(),
         started.elapsed()
@@ -132,8 +137,9 @@ fn build(root: &Path) -> crate::Result<PathBuf> {
     Ok(target_dir.join(TARGET).join("release/quicseal-nic-fw"))
 }
 
-/// Runs the firmware on `window` in QEMU; returns the window it wrote back.
-fn simulate(firmware: &Path, dir: &Path, window: &[u8]) -> crate::Result<Vec<u8>> {
+/// Runs the firmware on `window` in QEMU; returns the window it wrote back and the bytes of
+/// stack it used.
+fn simulate(firmware: &Path, dir: &Path, window: &[u8]) -> crate::Result<(Vec<u8>, usize)> {
     fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     fs::write(dir.join("window.bin"), window).map_err(|e| e.to_string())?;
     let _ = fs::remove_file(dir.join("window.out"));
@@ -160,7 +166,12 @@ fn simulate(firmware: &Path, dir: &Path, window: &[u8]) -> crate::Result<Vec<u8>
     if !status.success() {
         return Err(format!("the firmware exited with {status}"));
     }
-    fs::read(dir.join("window.out")).map_err(|e| format!("window.out: {e}"))
+    let window = fs::read(dir.join("window.out")).map_err(|e| format!("window.out: {e}"))?;
+    let stack = fs::read_to_string(dir.join("stack.txt"))
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .ok_or("the firmware wrote no stack.txt")?;
+    Ok((window, stack))
 }
 
 /// The window with every completion's instruction count zeroed: the host engine counts none.
