@@ -24,7 +24,7 @@ use quicseal_nic_abi::{
 use serde_json::Value;
 
 use crate::kernel::{resume_keys, unhex};
-use crate::{apt, baremetal, run as run_command, workspace_root};
+use crate::{apt, baremetal, run as run_command, vectors, workspace_root};
 
 const TARGET: &str = "riscv32imac-unknown-none-elf";
 const APT_PACKAGES: [&str; 2] = ["qemu-system-misc", "binutils-riscv64-unknown-elf"];
@@ -355,27 +355,11 @@ fn figure_jobs() -> crate::Result<Vec<Job>> {
 /// otherwise), a receive context opening them (one GRO descriptor, or one a packet), and a
 /// fresh receive context per negative.
 fn vector_jobs(dir: &Path) -> crate::Result<Vec<Job>> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
     let mut jobs = Vec::new();
-    for file in files {
-        let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let json: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-        let name = file
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if let Some(job) =
-            vector_job(name, &json).map_err(|e| format!("{}: {e}", file.display()))?
-        {
-            jobs.push(job);
-        }
+    for file in vectors::files(dir)? {
+        let job = vector_job(file.name, &file.json)
+            .map_err(|e| format!("{}: {e}", file.path.display()))?;
+        jobs.extend(job);
     }
     Ok(jobs)
 }
@@ -387,12 +371,7 @@ fn vector_job(name: String, json: &Value) -> crate::Result<Option<Job>> {
     }
     let field = |v: &Value, key: &str| unhex(v[key].as_str().unwrap_or(""));
     let number = |v: &Value, key: &str| v[key].as_u64();
-    let suite = match json["suite"].as_str() {
-        Some("TLS_AES_128_GCM_SHA256") => 0x1301,
-        Some("TLS_AES_256_GCM_SHA384") => 0x1302,
-        Some("TLS_CHACHA20_POLY1305_SHA256") => 0x1303,
-        other => return Err(format!("unknown suite {other:?}")),
-    };
+    let suite = vectors::suite_code(json)?;
     let secret = field(json, "secret")?;
     let dcid_len = number(json, "dcid_len").unwrap_or(0) as u8;
     let gso_size = number(json, "gso_size").map(|g| g as u16);

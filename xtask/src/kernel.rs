@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{apt, run as run_command, workspace_root};
+use crate::{apt, run as run_command, vectors, workspace_root};
 
 const RUSTC: &str = "/usr/bin/rustc";
 const CARGO: &str = "/usr/bin/cargo";
@@ -563,33 +563,20 @@ fn capture(command: &mut Command) -> crate::Result<String> {
 
 /// vectors/*.json as the selftest's line format (see quicseal_selftest.c).
 fn vectors_text(dir: &Path) -> crate::Result<String> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
     let mut text = String::new();
-    for file in files {
-        let json: Value = serde_json::from_str(
-            &fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?,
-        )
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    for file in vectors::files(dir)? {
+        let json = &file.json;
         let str_of = |v: &Value, key: &str| v[key].as_str().unwrap_or("").to_string();
         let num = |v: &Value, key: &str| v[key].as_u64();
-        let suite = match json["suite"].as_str() {
-            Some("TLS_AES_128_GCM_SHA256") => 0x1301,
-            Some("TLS_AES_256_GCM_SHA384") => 0x1302,
-            Some("TLS_CHACHA20_POLY1305_SHA256") => 0x1303,
-            other => return Err(format!("{}: unknown suite {other:?}", file.display())),
-        };
-        let name = file.file_stem().unwrap_or_default().to_string_lossy();
-        let secret = str_of(&json, "secret");
+        let suite =
+            vectors::suite_code(json).map_err(|e| format!("{}: {e}", file.path.display()))?;
+        let name = &file.name;
+        let secret = str_of(json, "secret");
         let _ = writeln!(
             text,
             "flow {name} {suite:#x} {} {} {secret}",
-            num(&json, "dcid_len").unwrap_or(0),
-            num(&json, "gso_size").unwrap_or(0),
+            num(json, "dcid_len").unwrap_or(0),
+            num(json, "gso_size").unwrap_or(0),
         );
         // The secret of the flow's last generation and the header-protection key, for
         // installing mid-connection (struct quicseal_keys V2): derived here with ring, apart

@@ -17,11 +17,58 @@ mod rfc9001;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flow::Flow;
+use serde_json::Value;
 
 const USAGE: &str = "usage: cargo xtask vectors [--check]";
+
+/// A committed vector file, read for a target's test: its name (the file stem), where it
+/// is, and its JSON.
+pub struct VectorFile {
+    pub name: String,
+    pub path: PathBuf,
+    pub json: Value,
+}
+
+/// Every `*.json` in `dir`, sorted by name, parsed; at least one.
+pub fn files(dir: &Path) -> crate::Result<Vec<VectorFile>> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(format!("no vector files in {}", dir.display()));
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .ok_or_else(|| format!("{}: file name is not UTF-8", path.display()))?
+                .to_string();
+            let json = fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(VectorFile { name, path, json })
+        })
+        .collect()
+}
+
+/// The TLS code point of a vector file's `suite`.
+pub fn suite_code(json: &Value) -> crate::Result<u16> {
+    match json["suite"].as_str() {
+        Some("TLS_AES_128_GCM_SHA256") => Ok(0x1301),
+        Some("TLS_AES_256_GCM_SHA384") => Ok(0x1302),
+        Some("TLS_CHACHA20_POLY1305_SHA256") => Ok(0x1303),
+        other => Err(format!("unknown suite {other:?}")),
+    }
+}
 
 /// Writes the vector files, or with `--check` fails unless the committed ones are exactly
 /// what would be written.
