@@ -68,6 +68,7 @@ pub fn run() -> crate::Result {
     let root = workspace_root();
     eprintln!("fw-test: building the firmware ({version})");
     let firmware = build(&root)?;
+    let decoder = defmt_print()?;
     let mut jobs = vector_jobs(&root.join("vectors"))?;
     jobs.push(bad_descriptors());
     jobs.extend(figure_jobs()?);
@@ -86,6 +87,17 @@ pub fn run() -> crate::Result {
         let mut problems = Vec::new();
         if without_instructions(&simulated) != host {
             problems.push("the simulator's window differs from the host engine's".to_string());
+        }
+        let log = decode_log(&decoder, &firmware, &scratch.join(&job.name))?;
+        for (what, line) in expected_log(job) {
+            if log.lines().any(|l| l.contains(&line)) {
+                passed += 1;
+            } else {
+                failed += 1;
+                problems.push(format!(
+                    "log: no line with \"{line}\" ({what}); the log:\n{log}"
+                ));
+            }
         }
         let (_, done) = completions(&simulated).ok_or("no window header came back")?;
         for check in &job.checks {
@@ -124,6 +136,75 @@ pub fn run() -> crate::Result {
     Ok(())
 }
 
+/// The defmt decoder from crates.io, installed with the host's cargo if missing.
+fn defmt_print() -> crate::Result<PathBuf> {
+    let installed = |path: &Path| {
+        Command::new(path)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let path = home.join("bin/defmt-print");
+    if !installed(&path) {
+        eprintln!(
+            "fw-test: defmt-print missing, installing it (cargo install defmt-print --locked)"
+        );
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run_command(Command::new(cargo).args([
+            "install",
+            "defmt-print",
+            "--version",
+            "^1",
+            "--locked",
+        ]))?;
+    }
+    Ok(path)
+}
+
+/// The firmware's defmt log of a run, decoded.
+fn decode_log(decoder: &Path, firmware: &Path, dir: &Path) -> crate::Result<String> {
+    let frames = fs::read(dir.join("defmt.bin")).map_err(|e| format!("defmt.bin: {e}"))?;
+    let mut child = Command::new(decoder)
+        .arg("-e")
+        .arg(firmware)
+        .arg("stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("defmt-print: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, &frames).map_err(|e| e.to_string())?;
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Lines the job's log must have: that the window was served, and a warning for each
+/// descriptor refused as a whole.
+fn expected_log(job: &Job) -> Vec<(String, String)> {
+    let mut lines = vec![(
+        "window served".to_string(),
+        format!("window of {} bytes served: status 0x0", job.window.len()),
+    )];
+    let whole = job.name == BAD_DESCRIPTORS;
+    for check in job.checks.iter().filter(|_| whole) {
+        if let Expect::Refused(status) = check.expect {
+            lines.push((
+                check.what.clone(),
+                format!("descriptor {:#x} refused: status {status:#x}", check.cookie),
+            ));
+        }
+    }
+    lines
+}
+
 /// Builds the firmware ELF with Debian's cargo from inside its crate (whose
 /// .cargo/config.toml names the target, build-std and the linker).
 fn build(root: &Path) -> crate::Result<PathBuf> {
@@ -131,6 +212,7 @@ fn build(root: &Path) -> crate::Result<PathBuf> {
     let target_dir = root.join("target/smartnic-fw");
     let mut command = baremetal::debian_cargo(&crate_dir);
     command
+        .env("DEFMT_LOG", "info")
         .args(["build", "--release", "--locked", "--quiet", "--target-dir"])
         .arg(&target_dir);
     run_command(&mut command).map_err(|e| format!("firmware build failed: {e}"))?;
@@ -525,6 +607,8 @@ fn vector_job(name: String, json: &Value) -> crate::Result<Option<Job>> {
     }))
 }
 
+const BAD_DESCRIPTORS: &str = "bad-descriptors";
+
 /// A window of descriptors the firmware must refuse, each for one reason, between good
 /// ones that must still be served.
 fn bad_descriptors() -> Job {
@@ -638,7 +722,7 @@ fn bad_descriptors() -> Job {
         }]),
     });
     Job {
-        name: "bad-descriptors".into(),
+        name: BAD_DESCRIPTORS.into(),
         window: window.build(),
         checks,
     }

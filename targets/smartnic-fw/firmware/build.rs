@@ -1,5 +1,5 @@
 //! Puts memory.x where the linker looks (riscv-rt's link.x includes it) and rebuilds when it
-//! changes.
+//! changes; with defmt, links defmt.x too.
 
 use std::path::PathBuf;
 use std::{env, fs};
@@ -9,4 +9,8 @@ fn main() {
     fs::copy("memory.x", out.join("memory.x")).expect("memory.x is readable");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
+    // defmt's linker script keeps its interned strings in the ELF, for the decoder.
+    if env::var_os("CARGO_FEATURE_DEFMT").is_some() {
+        println!("cargo:rustc-link-arg=-Tdefmt.x");
+    }
 }

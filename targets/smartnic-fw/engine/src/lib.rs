@@ -145,6 +145,12 @@ impl Nic {
     ) {
         let cookie = descriptor.cookie;
         let refuse = |completions: &mut CompletionRing, window: &mut [u8], status: u8| {
+            #[cfg(feature = "defmt")]
+            defmt::warn!(
+                "descriptor {=u32:#x} refused: status {=u8:#x}",
+                cookie.get(),
+                status
+            );
             completions.push(
                 window,
                 Completion {

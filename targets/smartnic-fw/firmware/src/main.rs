@@ -8,11 +8,15 @@
 //! files cannot be read or written, 2 when the window is larger than its memory, 101 on a
 //! panic). The work itself is `quicseal_nic::Nic::service`, which host tests run too.
 //!
-//! It also measures its stack: before serving it paints the stack below its frame, after it
+//! With the `defmt` feature (on by default) it logs through defmt into `defmt.bin`: a line
+//! per window served and one per refused descriptor. It also measures its stack: before serving it paints the stack below its frame, after it
 //! finds how deep the paint was overwritten, and writes that many bytes to `stack.txt`.
 
 #![no_std]
 #![no_main]
+
+#[cfg(feature = "defmt")]
+mod log;
 
 use quicseal_nic::Nic;
 use semihosting::fs::File;
@@ -79,7 +83,25 @@ fn serve(memory: &mut [u8], nic: &mut Nic) -> io::Result<bool> {
         }
     }
     let window = memory.get_mut(..len).unwrap_or_default();
-    nic.service(window, || riscv::register::minstret::read() as u32);
+    let status = nic.service(window, || riscv::register::minstret::read() as u32);
+    #[cfg(feature = "defmt")]
+    if let Ok((header, _)) =
+        <quicseal_nic_abi::WindowHeader as zerocopy::FromBytes>::read_from_prefix(window)
+    {
+        let counters = header.counters;
+        defmt::info!(
+            "window of {=usize} bytes served: status {=u8:#x}, {=u64} descriptors, {=u64} sealed, {=u64} opened, {=u64} refused, {=u64} bad",
+            len,
+            status,
+            counters.descriptors.get(),
+            counters.sealed.get(),
+            counters.opened.get(),
+            counters.refused.get(),
+            counters.bad_descriptors.get()
+        );
+    }
+    #[cfg(not(feature = "defmt"))]
+    let _ = status;
     File::create(c"window.out")?.write_all(window)?;
     Ok(true)
 }
