@@ -61,73 +61,101 @@ struct Datagram {
     generation: u32,
 }
 
+/// A firmware build: the portable one, and one for a core with the scalar-crypto extensions.
+struct Build {
+    name: &'static str,
+    /// Target features added to the crate's own rustflags (cargo appends `--config` arrays).
+    target_features: Option<&'static str>,
+    /// QEMU's `-cpu`: the extensions the simulated core has.
+    cpu: &'static str,
+}
+
+const BUILDS: [Build; 2] = [
+    Build {
+        name: "portable",
+        target_features: None,
+        cpu: "rv32",
+    },
+    Build {
+        name: "scalar-crypto",
+        target_features: Some("+zkne,+zbkc,+zbkb"),
+        cpu: "rv32,zkne=true,zbkc=true,zbkb=true",
+    },
+];
+
 pub fn run() -> crate::Result {
     let started = Instant::now();
     apt::ensure("fw-test", &APT_PACKAGES)?;
     let version = baremetal::debian_toolchain()?;
     let root = workspace_root();
-    eprintln!("fw-test: building the firmware ({version})");
-    let firmware = build(&root)?;
     let decoder = defmt_print()?;
     let mut jobs = vector_jobs(&root.join("vectors"))?;
     jobs.push(bad_descriptors());
     jobs.extend(figure_jobs()?);
-
-    let scratch = root.join("target/smartnic-fw/jobs");
-    let _ = fs::remove_dir_all(&scratch);
     let (mut passed, mut failed) = (0, 0);
-    let mut instructions = Vec::new();
-    let mut deepest = 0;
-    for (index, job) in jobs.iter().enumerate() {
-        eprint!("[{}/{}] {} ... ", index + 1, jobs.len(), job.name);
-        let (simulated, stack) = simulate(&firmware, &scratch.join(&job.name), &job.window)?;
-        deepest = deepest.max(stack);
-        let mut host = job.window.clone();
-        Nic::new().service(&mut host, || 0);
-        let mut problems = Vec::new();
-        if without_instructions(&simulated) != host {
-            problems.push("the simulator's window differs from the host engine's".to_string());
-        }
-        let log = decode_log(&decoder, &firmware, &scratch.join(&job.name))?;
-        for (what, line) in expected_log(job) {
-            if log.lines().any(|l| l.contains(&line)) {
-                passed += 1;
-            } else {
-                failed += 1;
-                problems.push(format!(
-                    "log: no line with \"{line}\" ({what}); the log:\n{log}"
-                ));
+    let mut summary = Vec::new();
+    for build in &BUILDS {
+        eprintln!("fw-test: building the {} firmware ({version})", build.name);
+        let firmware = compile(&root, build)?;
+        let scratch = root.join("target/smartnic-fw/jobs").join(build.name);
+        let _ = fs::remove_dir_all(&scratch);
+        let mut deepest = 0;
+        for (index, job) in jobs.iter().enumerate() {
+            eprint!(
+                "[{} {}/{}] {} ... ",
+                build.name,
+                index + 1,
+                jobs.len(),
+                job.name
+            );
+            let dir = scratch.join(&job.name);
+            let (simulated, stack) = simulate(&firmware, build, &dir, &job.window)?;
+            deepest = deepest.max(stack);
+            let mut problems = Vec::new();
+            let mut host = job.window.clone();
+            Nic::new().service(&mut host, || 0);
+            if without_instructions(&simulated) != host {
+                problems.push("the simulator's window differs from the host engine's".to_string());
             }
-        }
-        let (_, done) = completions(&simulated).ok_or("no window header came back")?;
-        for check in &job.checks {
-            match verify(check, &done, &simulated) {
-                Ok(()) => passed += 1,
-                Err(problem) => {
-                    failed += 1;
+            let log = decode_log(&decoder, &firmware, &dir)?;
+            for (what, line) in expected_log(job) {
+                if !log.lines().any(|l| l.contains(&line)) {
+                    problems.push(format!(
+                        "log: no line with \"{line}\" ({what}); the log:\n{log}"
+                    ));
+                }
+            }
+            let (_, done) = completions(&simulated).ok_or("no window header came back")?;
+            for check in &job.checks {
+                if let Err(problem) = verify(check, &done, &simulated) {
                     problems.push(format!("{}: {problem}", check.what));
                 }
             }
-        }
-        if problems.is_empty() {
-            eprintln!("{} checks ok", job.checks.len());
-        } else {
-            eprintln!("FAILED");
-            for problem in &problems {
-                eprintln!("    {problem}");
+            let checks = job.checks.len() + expected_log(job).len() + 1;
+            failed += problems.len();
+            passed += checks.saturating_sub(problems.len());
+            if problems.is_empty() {
+                eprintln!("{checks} checks ok");
+            } else {
+                eprintln!("FAILED");
+                for problem in &problems {
+                    eprintln!("    {problem}");
+                }
             }
+            summary.extend(figures(build, job, &done));
         }
-        instructions.extend(figures(job, &done));
+        summary.push(format!(
+            "{}: stack high-water mark {deepest} bytes below main (the deepest job, by painting)",
+            build.name
+        ));
     }
-    for line in instructions {
+    for line in summary {
         eprintln!("fw-test: {line}");
     }
     eprintln!(
-        "fw-test: stack high-water mark {deepest} bytes below main (the deepest job, by painting)"
-    );
-    eprintln!(
-        "fw-test: {passed} passed, {failed} failed ({} jobs in QEMU, {:.1?})",
+        "fw-test: {passed} passed, {failed} failed ({} jobs, {} builds, in QEMU; {:.1?})",
         jobs.len(),
+        BUILDS.len(),
         started.elapsed()
     );
     if failed > 0 {
@@ -206,27 +234,46 @@ fn expected_log(job: &Job) -> Vec<(String, String)> {
 }
 
 /// Builds the firmware ELF with Debian's cargo from inside its crate (whose
-/// .cargo/config.toml names the target, build-std and the linker).
-fn build(root: &Path) -> crate::Result<PathBuf> {
+/// .cargo/config.toml names the target, build-std and the linker), each build in a target
+/// directory of its own.
+fn compile(root: &Path, build: &Build) -> crate::Result<PathBuf> {
     let crate_dir = root.join("targets/smartnic-fw/firmware");
-    let target_dir = root.join("target/smartnic-fw");
+    let target_dir = root.join("target/smartnic-fw").join(build.name);
     let mut command = baremetal::debian_cargo(&crate_dir);
     command
         .env("DEFMT_LOG", "info")
-        .args(["build", "--release", "--locked", "--quiet", "--target-dir"])
-        .arg(&target_dir);
-    run_command(&mut command).map_err(|e| format!("firmware build failed: {e}"))?;
+        .args(["build", "--release", "--locked", "--quiet"]);
+    if let Some(features) = build.target_features {
+        command.arg("--config").arg(format!(
+            "target.{TARGET}.rustflags=[\"-C\", \"target-feature={features}\"]"
+        ));
+    }
+    command.arg("--target-dir").arg(&target_dir);
+    run_command(&mut command).map_err(|e| format!("{} firmware build failed: {e}", build.name))?;
     Ok(target_dir.join(TARGET).join("release/quicseal-nic-fw"))
 }
 
 /// Runs the firmware on `window` in QEMU; returns the window it wrote back and the bytes of
 /// stack it used.
-fn simulate(firmware: &Path, dir: &Path, window: &[u8]) -> crate::Result<(Vec<u8>, usize)> {
+fn simulate(
+    firmware: &Path,
+    build: &Build,
+    dir: &Path,
+    window: &[u8],
+) -> crate::Result<(Vec<u8>, usize)> {
     fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     fs::write(dir.join("window.bin"), window).map_err(|e| e.to_string())?;
     let _ = fs::remove_file(dir.join("window.out"));
     let mut child = Command::new("qemu-system-riscv32")
-        .args(["-machine", "virt", "-bios", "none", "-nographic"])
+        .args([
+            "-machine",
+            "virt",
+            "-cpu",
+            build.cpu,
+            "-bios",
+            "none",
+            "-nographic",
+        ])
         .args(["-semihosting-config", "enable=on,target=native"])
         .args(["-icount", "shift=0", "-kernel"])
         .arg(firmware)
@@ -324,7 +371,7 @@ fn verify(check: &Check, done: &[Completion], window: &[u8]) -> Result<(), Strin
 const FIGURE_SIZE: usize = 1350;
 
 /// The figure lines of a figure job: instructions for its measured seal and open.
-fn figures(job: &Job, done: &[Completion]) -> Vec<String> {
+fn figures(build: &Build, job: &Job, done: &[Completion]) -> Vec<String> {
     let Some(suite) = job.name.strip_prefix("figures-") else {
         return Vec::new();
     };
@@ -337,7 +384,8 @@ fn figures(job: &Job, done: &[Completion]) -> Vec<String> {
                 .instructions
                 .get();
             Some(format!(
-                "{suite} {FIGURE_SIZE} B {operation}: {spent} instructions, {:.1} per byte",
+                "{}: {suite} {FIGURE_SIZE} B {operation}: {spent} instructions, {:.1} per byte",
+                build.name,
                 f64::from(spent) / FIGURE_SIZE as f64
             ))
         })

@@ -21,6 +21,21 @@
 
 mod auto;
 mod portable;
+// AES and GHASH on RISC-V's scalar-crypto extensions, for the portable AES suites; compiled
+// for tests everywhere, with the instructions in software.
+#[cfg(all(
+    feature = "portable-aes",
+    any(
+        test,
+        all(
+            target_arch = "riscv32",
+            target_feature = "zkne",
+            target_feature = "zbkc",
+            target_feature = "zbkb"
+        )
+    )
+))]
+mod riscv;
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86;
 

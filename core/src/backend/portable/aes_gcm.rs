@@ -7,12 +7,11 @@ use aes::cipher::{
 };
 use ctr::CtrCore;
 use ctr::flavors::Ctr32BE;
-use ghash::GHash;
 use zeroize::Zeroize;
 
-use super::Direction;
 use super::cipher_mac::CipherMac;
 use super::mac::MacStream;
+use super::{Direction, GHash};
 use crate::Error;
 use crate::backend::TAG_LEN;
 

@@ -1,9 +1,9 @@
 //! Header-protection masks (RFC 9001 §5.4.3 and §5.4.4).
 
 #[cfg(feature = "portable-aes")]
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use super::{Aes128, Aes256};
 #[cfg(feature = "portable-aes")]
-use aes::{Aes128, Aes256};
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use chacha20::cipher::{KeyIvInit, StreamCipherCore};
 use chacha20::variants::Ietf;
 use chacha20::{ChaChaCore, R20};

@@ -8,8 +8,30 @@ mod cipher_mac;
 mod header;
 mod mac;
 
-#[cfg(feature = "portable-aes")]
-use aes::{Aes128, Aes256};
+#[cfg(all(
+    feature = "portable-aes",
+    target_arch = "riscv32",
+    target_feature = "zkne",
+    target_feature = "zbkc",
+    target_feature = "zbkb"
+))]
+use super::riscv::{Aes128, Aes256, GHash};
+/// What the AES suites run on: RustCrypto's AES and GHASH, or on a RISC-V core with the
+/// scalar-crypto extensions (a build with target features `zkne`, `zbkc` and `zbkb`) the
+/// core's own on them. The AES-GCM and the header protection around them are the same.
+#[cfg(all(
+    feature = "portable-aes",
+    not(all(
+        target_arch = "riscv32",
+        target_feature = "zkne",
+        target_feature = "zbkc",
+        target_feature = "zbkb"
+    ))
+))]
+use {
+    aes::{Aes128, Aes256},
+    ghash::GHash,
+};
 
 use super::{Backend, HeaderKey, NONCE_LEN, PacketKey, Payload, Sealed, TAG_LEN};
 use crate::{CipherSuite, Error};
