@@ -32,9 +32,9 @@ const APT_PACKAGES: [&str; 2] = ["qemu-system-misc", "binutils-riscv64-unknown-e
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A window to serve and what its completions must say.
-struct Job {
-    name: String,
-    window: Vec<u8>,
+pub struct Job {
+    pub name: String,
+    pub window: Vec<u8>,
     checks: Vec<Check>,
 }
 
@@ -484,7 +484,7 @@ fn figure_jobs() -> crate::Result<Vec<Job>> {
 /// descriptor for a GSO flow, one descriptor a packet with its full packet number
 /// otherwise), a receive context opening them (one GRO descriptor, or one a packet), and a
 /// fresh receive context per negative.
-fn vector_jobs(dir: &Path) -> crate::Result<Vec<Job>> {
+pub fn vector_jobs(dir: &Path) -> crate::Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for file in vectors::files(dir)? {
         let job = vector_job(file.name, &file.json)
@@ -659,7 +659,7 @@ const BAD_DESCRIPTORS: &str = "bad-descriptors";
 
 /// A window of descriptors the firmware must refuse, each for one reason, between good
 /// ones that must still be served.
-fn bad_descriptors() -> Job {
+pub fn bad_descriptors() -> Job {
     let suite = 0x1303;
     let secret = [0x5a; 32];
     let (secret, header_key) = resume_keys(suite, &secret, 0);

@@ -22,7 +22,13 @@ const USAGE: &str =
     "usage: cargo xtask fuzz [--runs N] [open | seal_open_roundtrip | long_headers | gro]";
 
 /// The fuzz targets, as `fuzz/Cargo.toml` names them.
-pub const TARGETS: [&str; 4] = ["open", "seal_open_roundtrip", "long_headers", "gro"];
+pub const TARGETS: [&str; 5] = [
+    "open",
+    "seal_open_roundtrip",
+    "long_headers",
+    "gro",
+    "nic_window",
+];
 
 /// Runs per target unless `--runs` says otherwise: a smoke test of a few seconds each.
 pub const DEFAULT_RUNS: u64 = 20_000;
@@ -239,6 +245,19 @@ fn write_seeds(root: &Path) -> crate::Result {
     ] {
         seeds.push(("long_headers", format!("seed-{name}"), unhex(hex)?));
     }
+
+    // `nic_window`: windows of the firmware's checks, one of bad descriptors and one sealing
+    // and opening a vector flow's packets.
+    seeds.push((
+        "nic_window",
+        "seed-bad-descriptors".into(),
+        crate::firmware::bad_descriptors().window,
+    ));
+    let flow = crate::firmware::vector_jobs(&root.join("vectors"))?
+        .into_iter()
+        .find(|job| job.name == "chacha20poly1305-dcid8")
+        .ok_or("no chacha20poly1305-dcid8 vectors")?;
+    seeds.push(("nic_window", "seed-flow".into(), flow.window));
 
     for (target, name, bytes) in seeds {
         let dir = root.join("fuzz/corpus").join(target);
