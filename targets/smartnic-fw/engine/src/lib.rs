@@ -171,7 +171,10 @@ impl Nic {
             }
         };
         let gso_size = usize::from(descriptor.gso_size.get());
-        let mut results = [Err(Error::Malformed); MAX_SEGMENTS];
+        // A single datagram's outcome, or a batch's: the batch array (a few KB) is filled
+        // only for batches.
+        let mut single = [Err(Error::Malformed)];
+        let mut results;
         let (outcomes, output_at, stride) = match flow {
             Flow::Transmit(tx) => {
                 // `check` made the two ranges disjoint.
@@ -180,14 +183,15 @@ impl Nic {
                     return refuse(completions, window, Status::BAD_BUFFER);
                 };
                 let outcomes: &[Outcome] = if gso_size == 0 {
-                    results[0] = if descriptor.flags & DescriptorFlags::PACKET_NUMBER != 0 {
+                    single[0] = if descriptor.flags & DescriptorFlags::PACKET_NUMBER != 0 {
                         let number = descriptor.packet_number.get();
                         tx.seal_numbered(number, &[src_bytes], &mut [dst_bytes])
                     } else {
                         tx.seal(&[src_bytes], &mut [dst_bytes])
                     };
-                    &results[..1]
+                    &single
                 } else {
+                    results = [Err(Error::Malformed); MAX_SEGMENTS];
                     match tx.seal_gso(&[src_bytes], gso_size, &mut [dst_bytes], &mut results) {
                         Ok(batch) => results.get(..batch.datagrams).unwrap_or_default(),
                         Err(error) => {
@@ -207,9 +211,10 @@ impl Nic {
                     rx.set_largest_received(Some(descriptor.packet_number.get()));
                 }
                 let outcomes: &[Outcome] = if gso_size == 0 {
-                    results[0] = rx.open_in_place(bytes);
-                    &results[..1]
+                    single[0] = rx.open_in_place(bytes);
+                    &single
                 } else {
+                    results = [Err(Error::Malformed); MAX_SEGMENTS];
                     match rx.open_gro(bytes, gso_size, &mut results) {
                         Ok(batch) => results.get(..batch.datagrams).unwrap_or_default(),
                         Err(error) => {
