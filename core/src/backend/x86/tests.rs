@@ -208,6 +208,39 @@ proptest! {
     }
 }
 
+/// Payloads longer than the property tests' (up to 12 KB, as a jumbo datagram could carry):
+/// the 32-bit block counter's low byte wraps from block 254 on (blocks count from 2), so a
+/// counter kept in big-endian form would have to carry; whole and in pieces that end
+/// around the wrap.
+#[test]
+fn long_payloads_carry_the_counter_past_its_low_byte() {
+    let key = [0x42u8; 16];
+    let nonce = [0xffu8; 12];
+    for len in [
+        4063, 4064, 4065, 4080, 4096, 4111, 4200, 8160, 8192, 8200, 12345,
+    ] {
+        let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        let (ciphertext, tag) = reference(&key, &nonce, b"aad", &text);
+        for width in widths() {
+            let fused = AesGcmKey::new(width, &key).unwrap();
+            for cuts in [&[][..], &[4032, 4048][..], &[16 * 253, 16 * 255 + 3][..]] {
+                let sealed = copied(&fused, &nonce, b"aad", &text, true, cuts, &[]);
+                assert_eq!(
+                    sealed,
+                    (ciphertext.clone(), tag),
+                    "{width:?} seals {len} cut at {cuts:?}"
+                );
+                let opened = copied(&fused, &nonce, b"aad", &ciphertext, false, &[], cuts);
+                assert_eq!(
+                    opened,
+                    (text.clone(), tag),
+                    "{width:?} opens {len} cut at {cuts:?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn this_cpu_has_a_width() {
     // Every x86_64 CPU this project runs on has AES-NI; without it the fused code is never
