@@ -68,11 +68,14 @@ pub fn run(args: &[String]) -> Result {
     .map_err(|e| {
         format!("{e}: drawing the figure needs python3 and matplotlib (pip install matplotlib)")
     })?;
-    // The summary lines last, as with --quick, from the report just written.
+    // The summary lines last, as with --quick, from the section just written (the rest of
+    // the report quotes other machines' runs in the same form).
     let report = std::fs::read_to_string(workspace_root().join("docs/performance.md"))
         .map_err(|e| format!("reading docs/performance.md: {e}"))?;
     for line in report
         .lines()
+        .skip_while(|l| !l.starts_with("<!-- BEGIN packet-protection"))
+        .take_while(|l| !l.starts_with("<!-- END packet-protection"))
         .filter(|l| l.contains(" B seal+HP: ") || l.contains(" B open+HP: "))
     {
         println!("{line}");
