@@ -242,7 +242,10 @@ impl PacketKey for AutoPacketKey {
         match &self.0 {
             PacketKeyInner::Portable(key) => key.seal(header_key, nonce, aad, sample_at, payload),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            PacketKeyInner::AesGcm(key) => key.seal(header_key, nonce, aad, sample_at, payload),
+            PacketKeyInner::AesGcm(key) => match aes_header_key(header_key) {
+                Some(own) => key.seal_with_aes_mask(own, nonce, aad, sample_at, payload),
+                None => key.seal(header_key, nonce, aad, sample_at, payload),
+            },
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => match chacha20_header_key(header_key) {
                 Some(own) => key.seal_with_chacha20_mask(own, nonce, aad, sample_at, payload),
@@ -336,6 +339,18 @@ fn chacha20_header_key(header_key: &impl HeaderKey) -> Option<&ChaCha20HeaderKey
     let header_key: &dyn core::any::Any = header_key;
     match &header_key.downcast_ref::<AutoHeaderKey>()?.0 {
         HeaderKeyInner::ChaCha20(key) => Some(key),
+        _ => None,
+    }
+}
+
+/// `header_key` as [`Auto`]'s own AES header key, if it is one: the packet key then runs
+/// the mask's rounds inside its bulk loop, as soon as it has the sample. Decided like
+/// [`chacha20_header_key`].
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn aes_header_key(header_key: &impl HeaderKey) -> Option<&AesHeaderKey> {
+    let header_key: &dyn core::any::Any = header_key;
+    match &header_key.downcast_ref::<AutoHeaderKey>()?.0 {
+        HeaderKeyInner::Aes(key) => Some(key),
         _ => None,
     }
 }

@@ -5,14 +5,15 @@ use core::arch::x86_64::*;
 
 use super::aes::{load_partial, store_partial};
 use super::ghash::{Products, byte_swap_mask};
-use super::{Gcm, bytes_at, keep_first};
+use super::{Capture, Gcm, bytes_at, keep_first};
 
 /// Blocks per iteration.
 const BLOCKS: usize = 8;
 
 /// Transforms `len` bytes from `src` to `dst`, counting blocks from `gcm.counter` and folding
 /// the ciphertext into `gcm.hash`. With `capture`, the call starts the payload and covers
-/// the header-protection sample at that offset: take it into `gcm.sample` on the way.
+/// the header-protection sample at that offset: keep what [`Capture::keep`] makes of it in
+/// `gcm.sample` on the way.
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
@@ -24,7 +25,7 @@ pub(super) unsafe fn crypt(
     src: *const u8,
     dst: *mut u8,
     len: usize,
-    capture: Option<usize>,
+    capture: Option<Capture<'_>>,
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -41,7 +42,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     src: *const u8,
     dst: *mut u8,
     len: usize,
-    capture: Option<usize>,
+    capture: Option<Capture<'_>>,
 ) {
     // Locals, not fields: stores through `dst` could alias `gcm` as far as the compiler
     // knows, and would force the hash and the counter through memory on every iteration.
@@ -93,8 +94,8 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm_storeu_si128(dst.add(at).cast(), output);
                 (input, output)
             };
-            if let (16, Some(offset)) = (at, capture) {
-                sample = bytes_at(previous, output, offset);
+            if let (16, Some(capture)) = (at, capture) {
+                sample = bytes_at(previous, output, capture.offset).map(|s| capture.keep(s));
             }
             previous = output;
             let mut text = _mm_shuffle_epi8(if seal { output } else { input }, swap);
@@ -137,8 +138,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 }
             }
             match (at, capture) {
-                (0, Some(0)) => sample = Some(output),
-                (16, Some(offset)) => sample = bytes_at(previous, output, offset),
+                (0, Some(capture)) if capture.offset == 0 => sample = Some(capture.keep(output)),
+                (16, Some(capture)) => {
+                    sample = bytes_at(previous, output, capture.offset).map(|s| capture.keep(s));
+                }
                 _ => {}
             }
             previous = output;

@@ -9,7 +9,7 @@ use core::arch::x86_64::*;
 
 use super::aes::{load, load_partial, store_partial};
 use super::ghash::{POWERS, Products, byte_swap_mask};
-use super::{Gcm, bytes_at};
+use super::{Capture, Gcm, bytes_at};
 
 /// Vectors per iteration.
 const VECTORS: usize = 4;
@@ -18,7 +18,8 @@ const BLOCKS: usize = 2 * VECTORS;
 
 /// Transforms `len` bytes from `src` to `dst`, counting blocks from `gcm.counter` and folding
 /// the ciphertext into `gcm.hash`. With `capture`, the call starts the payload and covers
-/// the header-protection sample at that offset: take it into `gcm.sample` on the way.
+/// the header-protection sample at that offset: keep what [`Capture::keep`] makes of it in
+/// `gcm.sample` on the way.
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
@@ -30,7 +31,7 @@ pub(super) unsafe fn crypt(
     src: *const u8,
     dst: *mut u8,
     len: usize,
-    capture: Option<usize>,
+    capture: Option<Capture<'_>>,
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -103,7 +104,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     src: *const u8,
     dst: *mut u8,
     len: usize,
-    capture: Option<usize>,
+    capture: Option<Capture<'_>>,
 ) {
     // Locals, not fields: stores through `dst` could alias `gcm` as far as the compiler
     // knows, and would force the hash and the counter through memory on every iteration.
@@ -169,8 +170,8 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm256_storeu_si256(dst.add(at).cast(), output);
                 (input, output)
             };
-            if let (0, Some(offset)) = (at, capture) {
-                sample = first_sample(output, offset);
+            if let (0, Some(capture)) = (at, capture) {
+                sample = first_sample(output, capture.offset).map(|s| capture.keep(s));
             }
             let mut text = _mm256_shuffle_epi8(if seal { output } else { input }, swap);
             if i == 0 {
@@ -211,8 +212,8 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                     store_partial_pair(dst.add(at), n, output);
                 }
             }
-            if let (0, Some(offset)) = (at, capture) {
-                sample = first_sample(output, offset);
+            if let (0, Some(capture)) = (at, capture) {
+                sample = first_sample(output, capture.offset).map(|s| capture.keep(s));
             }
             // The hash takes the ciphertext's bytes only: zeros above them.
             let text = if seal {

@@ -5,14 +5,15 @@
 use core::arch::x86_64::*;
 
 use super::ghash::{POWERS, byte_swap_mask, polynomial};
-use super::{Gcm, bytes_at};
+use super::{Capture, Gcm, bytes_at};
 
 /// Vectors per iteration.
 const VECTORS: usize = 4;
 
 /// Transforms `len` bytes from `src` to `dst`, counting blocks from `gcm.counter` and folding
 /// the ciphertext into `gcm.hash`. With `capture`, the call starts the payload and covers
-/// the header-protection sample at that offset: take it into `gcm.sample` on the way.
+/// the header-protection sample at that offset: keep what [`Capture::keep`] makes of it in
+/// `gcm.sample` on the way.
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
@@ -24,7 +25,7 @@ pub(super) unsafe fn crypt(
     src: *const u8,
     dst: *mut u8,
     len: usize,
-    capture: Option<usize>,
+    capture: Option<Capture<'_>>,
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -130,7 +131,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     src: *const u8,
     dst: *mut u8,
     len: usize,
-    capture: Option<usize>,
+    capture: Option<Capture<'_>>,
 ) {
     // Locals, not fields: stores through `dst` could alias `gcm` as far as the compiler
     // knows, and would force the hash and the counter through memory on every iteration.
@@ -212,8 +213,8 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm512_storeu_si512(dst.add(at).cast(), output);
                 (input, output)
             };
-            if let (0, Some(offset)) = (at, capture) {
-                sample = first_sample(output, offset);
+            if let (0, Some(capture)) = (at, capture) {
+                sample = first_sample(output, capture.offset).map(|s| capture.keep(s));
             }
             let mut text = _mm512_shuffle_epi8(if seal { output } else { input }, swap);
             if i == 0 {
@@ -244,8 +245,8 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
                 _mm512_mask_storeu_epi8(dst.add(at).cast(), mask, output);
                 (input, _mm512_maskz_mov_epi8(mask, output))
             };
-            if let (0, Some(offset)) = (at, capture) {
-                sample = first_sample(output, offset);
+            if let (0, Some(capture)) = (at, capture) {
+                sample = first_sample(output, capture.offset).map(|s| capture.keep(s));
             }
             let mut text = _mm512_shuffle_epi8(if seal { output } else { input }, swap);
             if i == 0 {

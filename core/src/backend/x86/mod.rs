@@ -182,31 +182,59 @@ impl AesGcmKey {
         sample_at: usize,
         mut payload: Payload<'_, '_, '_, '_>,
     ) -> Sealed {
+        let mask = |sample: &[u8; SAMPLE_LEN]| header_key.mask(sample);
         // SAFETY: the key exists, so its width's features (a superset of these) are there.
-        unsafe { self.seal_with_features(header_key, nonce, aad, sample_at, &mut payload) }
+        unsafe { self.seal_with_features(mask, None, nonce, aad, sample_at, &mut payload) }
     }
 
+    /// [`seal`](Self::seal) with this module's own AES header key, whose rounds for the mask
+    /// then run inside the bulk loop, as soon as the loop has the sample, instead of after it.
+    pub(super) fn seal_with_aes_mask(
+        &self,
+        header_key: &AesHeaderKey,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        sample_at: usize,
+        mut payload: Payload<'_, '_, '_, '_>,
+    ) -> Sealed {
+        let mask = |sample: &[u8; SAMPLE_LEN]| header_key.mask(sample);
+        let keys = Some(&header_key.round_keys);
+        // SAFETY: as for `seal`.
+        unsafe { self.seal_with_features(mask, keys, nonce, aad, sample_at, &mut payload) }
+    }
+
+    /// Seals with `mask` as the header key; with `header_keys` (the same key's rounds), the
+    /// bulk loop encrypts the sample itself.
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
     fn seal_with_features(
         &self,
-        header_key: &impl HeaderKey,
+        mask: impl Fn(&[u8; SAMPLE_LEN]) -> [u8; MASK_LEN],
+        header_keys: Option<&RoundKeys>,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         sample_at: usize,
         payload: &mut Payload<'_, '_, '_, '_>,
     ) -> Sealed {
-        let mut gcm = Gcm::start(self, nonce, aad, payload.len(), Some(sample_at));
+        let capture = Capture {
+            offset: sample_at,
+            header_keys,
+        };
+        let mut gcm = Gcm::start(self, nonce, aad, payload.len(), Some(capture));
         gcm.run(payload);
         // The sample usually came from a register while the ciphertext was in it: then the
-        // mask's AES runs beside the final GHASH. Where it did not (a short payload, a first
-        // segment shorter than the sample), it is read back once the tag is known.
-        let early = gcm.sample.map(|sample| {
-            let mut bytes = [0; SAMPLE_LEN];
-            store(&mut bytes, sample);
-            header_key.mask(&bytes)
+        // mask's AES ran in the bulk loop (own header key) or runs beside the final GHASH.
+        // Where it did not (a short payload, a first segment shorter than the sample), it is
+        // read back once the tag is known.
+        let early = gcm.sample.map(|sample| match header_keys {
+            Some(_) => mask_bytes(sample),
+            None => {
+                let mut bytes = [0; SAMPLE_LEN];
+                store(&mut bytes, sample);
+                mask(&bytes)
+            }
         });
         let tag = gcm.finish();
-        let mask = early.unwrap_or_else(|| header_key.mask(&payload.sample(sample_at, &tag)));
+        let mask = early.unwrap_or_else(|| mask(&payload.sample(sample_at, &tag)));
         Sealed { tag, mask }
     }
 
@@ -234,6 +262,38 @@ impl AesGcmKey {
     }
 }
 
+/// What a bulk loop sealing the payload's start does with the header-protection sample.
+#[derive(Clone, Copy)]
+struct Capture<'k> {
+    /// Where the sample starts in the payload.
+    offset: usize,
+    /// The header key's round keys, where the packet key was handed this module's own.
+    header_keys: Option<&'k RoundKeys>,
+}
+
+impl Capture<'_> {
+    /// What to keep of the sample: with the header key's rounds, the mask's block, its AES
+    /// issued right where the loop took the sample so that it runs beside the loop's own
+    /// rounds; the sample itself otherwise.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn keep(&self, sample: __m128i) -> __m128i {
+        match self.header_keys {
+            Some(keys) => keys.encrypt(sample),
+            None => sample,
+        }
+    }
+}
+
+/// The mask (RFC 9001 §5.4.3): the first five bytes of the encrypted sample, straight from
+/// the register; the rest of the block is never stored.
+#[inline]
+#[target_feature(enable = "sse2")]
+fn mask_bytes(block: __m128i) -> [u8; MASK_LEN] {
+    let low = _mm_cvtsi128_si64(block).to_le_bytes();
+    [low[0], low[1], low[2], low[3], low[4]]
+}
+
 /// One packet's AES-GCM in progress.
 struct Gcm<'k> {
     key: &'k AesGcmKey,
@@ -256,8 +316,8 @@ struct Gcm<'k> {
     remaining: usize,
     /// Where the header-protection sample starts in the payload, when sealing and the bulk
     /// loop is to take it from a register ...
-    sample_at: Option<usize>,
-    /// ... and the sample, once taken.
+    capture: Option<Capture<'k>>,
+    /// ... and what it kept of the sample once taken (see [`Capture::keep`]).
     sample: Option<__m128i>,
     aad_len: usize,
     text_len: usize,
@@ -272,7 +332,7 @@ impl<'k> Gcm<'k> {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         text_len: usize,
-        sample_at: Option<usize>,
+        capture: Option<Capture<'k>>,
     ) -> Gcm<'k> {
         // The nonce into a register from scalar loads: a 16-byte load of a 12-byte copy would
         // wait for the copy's stores to drain.
@@ -290,11 +350,11 @@ impl<'k> Gcm<'k> {
             partial: [0; 16],
             partial_len: 16,
             remaining: text_len,
-            sample_at,
+            capture,
             sample: None,
             aad_len: aad.len(),
             text_len,
-            seal: sample_at.is_some(),
+            seal: capture.is_some(),
         };
         gcm.tag_mask = key.round_keys.encrypt(gcm.counter_block(1));
         let (blocks, tail) = aad.as_chunks::<16>();
@@ -386,8 +446,8 @@ impl<'k> Gcm<'k> {
                 let (src, dst) = (src.add(done), dst.add(done));
                 // The bulk loop takes the sample if it starts the payload and covers it.
                 let capture = self
-                    .sample_at
-                    .filter(|&at| start + done == 0 && at + SAMPLE_LEN <= bulk);
+                    .capture
+                    .filter(|c| start + done == 0 && c.offset + SAMPLE_LEN <= bulk);
                 match self.key.width {
                     Width::Avx512 => avx512::crypt(self, src, dst, bulk, capture),
                     Width::Avx2 => avx2::crypt(self, src, dst, bulk, capture),
@@ -531,11 +591,7 @@ impl AesHeaderKey {
     #[inline]
     #[target_feature(enable = "aes,sse2,sse4.1")]
     fn mask_aesni(&self, sample: &[u8; SAMPLE_LEN]) -> [u8; MASK_LEN] {
-        let block = self.round_keys.encrypt(load(sample));
-        // The five mask bytes straight from the register; the rest of the block is never
-        // stored.
-        let low = _mm_cvtsi128_si64(block).to_le_bytes();
-        [low[0], low[1], low[2], low[3], low[4]]
+        mask_bytes(self.round_keys.encrypt(load(sample)))
     }
 }
 

@@ -241,6 +241,48 @@ fn long_payloads_carry_the_counter_past_its_low_byte() {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// With the packet key's own AES header key the bulk loops encrypt the sample where they
+    /// take it; the mask is still the header key's mask of the sealed packet's sample, and
+    /// the ciphertext and tag those of the generic path, however the payload is cut.
+    #[test]
+    fn own_aes_header_key_masks_the_packets_sample(
+        long_key in any::<bool>(),
+        header_key in any::<[u8; 32]>(),
+        text in prop::collection::vec(any::<u8>(), 0..700),
+        sample_at in 0usize..16,
+        first_piece in 0usize..40,
+    ) {
+        let (key, nonce) = ([3u8; 32], [5u8; 12]);
+        let key = &key[..if long_key { 32 } else { 16 }];
+        let header_key = AesHeaderKey::new(&header_key[..key.len()]).unwrap();
+        let sample_at = sample_at.min(text.len());
+        let (ciphertext, tag) = reference(key, &nonce, b"header", &text);
+        let protected = [ciphertext.as_slice(), &tag].concat();
+        let sample: [u8; 16] = protected[sample_at..sample_at + 16].try_into().unwrap();
+        let expected = header_key.mask(&sample);
+        for width in widths() {
+            let fused = AesGcmKey::new(width, key).unwrap();
+            let mut in_place = text.clone();
+            let sealed = fused.seal_with_aes_mask(&header_key, &nonce, b"header", sample_at, Payload::InPlace(&mut in_place));
+            prop_assert_eq!((sealed.mask, sealed.tag), (expected, tag), "{:?} in place", width);
+            prop_assert_eq!(&in_place, &ciphertext, "{:?} in place", width);
+            let cut = first_piece.min(text.len());
+            let pieces = [&text[..cut], &text[cut..]];
+            let src = SgSource::new(&pieces);
+            let mut out = std::vec![0u8; text.len()];
+            let mut outs = [out.as_mut_slice()];
+            let mut dst = SgDestination::new(&mut outs);
+            let payload = Payload::Copy { src: &src, src_at: 0, dst: &mut dst, dst_at: 0, len: text.len() };
+            let sealed = fused.seal_with_aes_mask(&header_key, &nonce, b"header", sample_at, payload);
+            prop_assert_eq!((sealed.mask, sealed.tag), (expected, tag), "{:?} copied, cut at {}", width, cut);
+            prop_assert_eq!(&out, &ciphertext, "{:?} copied, cut at {}", width, cut);
+        }
+    }
+}
+
 #[test]
 fn this_cpu_has_a_width() {
     // Every x86_64 CPU this project runs on has AES-NI; without it the fused code is never
