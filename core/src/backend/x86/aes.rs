@@ -85,13 +85,22 @@ pub(super) fn load(bytes: &[u8; 16]) -> __m128i {
     unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
 }
 
-/// Up to 16 bytes into a block, zero above them, assembled from scalar loads that stay
-/// inside `bytes`: copying them to a zeroed block on the stack and loading that instead
-/// makes the load wait for the copy's narrower stores (a store-forwarding stall, about 15
-/// cycles on AMD Zen 3, on the path of every short packet). A longer slice gives its first 16.
+/// Up to 16 bytes into a block, zero above them (see [`partial_value`]). A longer slice
+/// gives its first 16.
 #[inline]
 #[target_feature(enable = "sse2")]
 pub(super) fn load_partial(bytes: &[u8]) -> __m128i {
+    let value = partial_value(bytes);
+    _mm_set_epi64x((value >> 64) as i64, value as i64)
+}
+
+/// Up to 16 bytes as a little-endian number, zero above them, assembled from scalar loads
+/// that stay inside `bytes`: copying them to a zeroed block on the stack and loading that
+/// instead makes the load wait for the copy's narrower stores (a store-forwarding stall,
+/// about 15 cycles on AMD Zen 3, on the path of every short packet). A longer slice gives
+/// its first 16.
+#[inline]
+pub(super) fn partial_value(bytes: &[u8]) -> u128 {
     let n = bytes.len();
     let u64_at = |at: usize| {
         bytes
@@ -119,7 +128,7 @@ pub(super) fn load_partial(bytes: &[u8]) -> __m128i {
         ),
         0 => (0, 0),
     };
-    _mm_set_epi64x(high as i64, low as i64)
+    u128::from(low) | u128::from(high) << 64
 }
 
 /// Stores the first `n` (below 16) bytes of `block` at `dst` with scalar stores: no trip

@@ -11,6 +11,8 @@
 
 use zeroize::Zeroize;
 
+use super::aes::partial_value;
+
 mod avx2;
 mod vector;
 pub(super) use vector::LANES as VECTOR_LANES;
@@ -111,7 +113,12 @@ impl Columns {
 #[inline(always)]
 fn limbs(block: &[u8; 16]) -> [u64; 3] {
     // One 16-byte load, not sixteen byte loads.
-    let value = u128::from_le_bytes(*block);
+    value_limbs(u128::from_le_bytes(*block))
+}
+
+/// A block given as its little-endian value, as limbs with the 2^128 bit.
+#[inline(always)]
+fn value_limbs(value: u128) -> [u64; 3] {
     let (t0, t1) = (value as u64, (value >> 64) as u64);
     [
         t0 & MASK44,
@@ -130,7 +137,11 @@ pub(super) struct Poly1305 {
     engine: Engine,
     h: [u64; 3],
     pad: [u64; 2],
-    pending: [u8; 16],
+    /// The current block's bytes so far as a little-endian number, zero above them: kept
+    /// in a register, not in a buffer whose byte stores the block's load would wait for
+    /// (and padded with zeros by construction, with no call to `memset`) ...
+    pending: u128,
+    /// ... and how many there are (below 16).
     pending_len: usize,
 }
 
@@ -146,7 +157,7 @@ impl Poly1305 {
             engine,
             h: [0; 3],
             pad,
-            pending: [0; 16],
+            pending: 0,
             pending_len: 0,
         }
     }
@@ -169,20 +180,16 @@ impl Poly1305 {
         if self.pending_len > 0 {
             let take = (16 - self.pending_len).min(data.len());
             let (head, rest) = data.split_at(take);
-            // `get`s, not indexing: `pending_len < 16` holds, but the kernel object must keep
-            // no panic path the compiler cannot see past.
-            let free = self.pending.get_mut(self.pending_len..).unwrap_or_default();
-            for (slot, byte) in free.iter_mut().zip(head) {
-                *slot = *byte;
-            }
+            // `% 16`: `pending_len < 16` holds; the mask keeps the kernel object free of a
+            // panic path (an overlong shift) the compiler cannot see past.
+            self.pending |= partial_value(head) << (8 * (self.pending_len % 16));
             self.pending_len += take;
             data = rest;
             if self.pending_len < 16 {
                 return;
             }
-            let block = self.pending;
-            self.block(&block);
-            self.pending_len = 0;
+            self.block_value(self.pending);
+            (self.pending, self.pending_len) = (0, 0);
         }
         let (mut blocks, rest) = data.as_chunks::<16>();
         if 16 * blocks.len() >= self.engine.min_vector_bytes() {
@@ -223,9 +230,7 @@ impl Poly1305 {
         for block in ones {
             self.block(block);
         }
-        if let Some(slot) = self.pending.get_mut(..rest.len()) {
-            slot.copy_from_slice(rest);
-        }
+        self.pending = partial_value(rest);
         self.pending_len = rest.len();
     }
 
@@ -273,20 +278,21 @@ impl Poly1305 {
     #[inline]
     pub(super) fn pad(&mut self) {
         if self.pending_len > 0 {
-            self.pending
-                .get_mut(self.pending_len..)
-                .unwrap_or_default()
-                .fill(0);
-            let block = self.pending;
-            self.block(&block);
-            self.pending_len = 0;
+            self.block_value(self.pending);
+            (self.pending, self.pending_len) = (0, 0);
         }
     }
 
     /// h = (h + block + 2^128) * r, partly reduced.
     #[inline(always)]
     fn block(&mut self, block: &[u8; 16]) {
-        let [a, b, c] = limbs(block);
+        self.block_value(u128::from_le_bytes(*block));
+    }
+
+    /// [`block`](Self::block) with the block as its little-endian value.
+    #[inline(always)]
+    fn block_value(&mut self, block: u128) {
+        let [a, b, c] = value_limbs(block);
         let mut columns = Columns::default();
         columns.add(
             [self.h[0] + a, self.h[1] + b, self.h[2] + c],
