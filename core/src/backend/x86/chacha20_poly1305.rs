@@ -145,7 +145,7 @@ impl ChaCha20Poly1305Key {
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         debug_assert!(sample_at + SAMPLE_LEN <= len);
         let mut cipher = Cipher::new(ChaChaState::new(&self.key, nonce), len);
-        let mut poly = Poly1305::new(cipher.one_time_key(), self.poly1305);
+        let poly = Poly1305::new(cipher.one_time_key(), self.poly1305);
         // SAFETY: forwarded: the whole payload.
         unsafe { cipher.update(src, dst, len) };
         // SAFETY: the sample lies inside the written destination.
@@ -153,21 +153,39 @@ impl ChaCha20Poly1305Key {
         let mut header = header_key.begin(sample);
         // SAFETY: the written destination, `len` bytes.
         let text = unsafe { core::slice::from_raw_parts(dst, len) };
-        // The AAD with the first double round, then the ciphertext in nine pieces of whole
-        // 64-byte runs (the scalar code's four blocks), one with each of the others.
+        // The AAD with the first double round, then the ciphertext in up to nine pieces of
+        // whole 64-byte runs (the scalar code's four blocks), one with each of the others,
+        // and the tag with the next: its last multiplication and reduction run beside the
+        // rounds still to come rather than after the last.
         let piece = len.div_ceil(9).next_multiple_of(BLOCK).max(BLOCK);
         let mut pieces = text.chunks(piece);
+        let mut poly = Some(poly);
+        let mut tag = None;
         header.double_round();
-        poly.absorb(aad);
-        poly.pad();
+        if let Some(poly) = &mut poly {
+            poly.absorb(aad);
+            poly.pad();
+        }
         for _ in 1..10 {
             header.double_round();
-            if let Some(piece) = pieces.next() {
-                poly.absorb(piece);
+            match (pieces.next(), &mut poly) {
+                (Some(piece), Some(poly)) => poly.absorb(piece),
+                _ => {
+                    if let Some(mut poly) = poly.take() {
+                        poly.pad();
+                        tag = Some(poly.finish(&lengths(aad.len(), len)));
+                    }
+                }
             }
         }
-        poly.pad();
-        let tag = poly.finish(&lengths(aad.len(), len));
+        // Nine pieces leave no round for the tag.
+        let tag = tag.unwrap_or_else(|| {
+            poly.map(|mut poly| {
+                poly.pad();
+                poly.finish(&lengths(aad.len(), len))
+            })
+            .unwrap_or_default()
+        });
         (tag, Some(header.finish()))
     }
 
