@@ -196,13 +196,9 @@ proptest! {
             prop_assert_eq!(&sealed.mask[..], expected, "{:?} in place", width);
             // A first source segment shorter than the sample: no register has it whole.
             let cut = first_piece.min(text.len());
-            let pieces = [&text[..cut], &text[cut..]];
-            let src = SgSource::new(&pieces);
-            let mut out = std::vec![0u8; text.len()];
-            let mut outs = [out.as_mut_slice()];
-            let mut dst = SgDestination::new(&mut outs);
-            let payload = Payload::Copy { src: &src, src_at: 0, dst: &mut dst, dst_at: 0, len: text.len() };
-            let sealed = fused.seal(&SampleEcho, &nonce, b"header", sample_at, payload);
+            let (_, sealed) = through_copy(&text, &[cut], |payload| {
+                fused.seal(&SampleEcho, &nonce, b"header", sample_at, payload)
+            });
             prop_assert_eq!(&sealed.mask[..], expected, "{:?} copied, cut at {}", width, cut);
         }
     }
@@ -270,13 +266,9 @@ proptest! {
             prop_assert_eq!((sealed.mask, sealed.tag), (expected, tag), "{:?} in place", width);
             prop_assert_eq!(&in_place, &ciphertext, "{:?} in place", width);
             let cut = first_piece.min(text.len());
-            let pieces = [&text[..cut], &text[cut..]];
-            let src = SgSource::new(&pieces);
-            let mut out = std::vec![0u8; text.len()];
-            let mut outs = [out.as_mut_slice()];
-            let mut dst = SgDestination::new(&mut outs);
-            let payload = Payload::Copy { src: &src, src_at: 0, dst: &mut dst, dst_at: 0, len: text.len() };
-            let sealed = fused.seal_with_aes_mask(&header_key, &nonce, b"header", sample_at, payload);
+            let (out, sealed) = through_copy(&text, &[cut], |payload| {
+                fused.seal_with_aes_mask(&header_key, &nonce, b"header", sample_at, payload)
+            });
             prop_assert_eq!((sealed.mask, sealed.tag), (expected, tag), "{:?} copied, cut at {}", width, cut);
             prop_assert_eq!(&out, &ciphertext, "{:?} copied, cut at {}", width, cut);
         }
