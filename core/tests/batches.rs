@@ -147,6 +147,15 @@ fn gso_refuses_bad_shapes_whole() {
         "the layout refuses what sealing refuses"
     );
     assert_eq!(
+        tx.seal_gso(&[&cleartext], 0, &mut [&mut out], &mut results),
+        Err(Error::GsoSizeTooSmall),
+        "a gso_size of 0 is too small, not a division by zero"
+    );
+    assert_eq!(
+        tx.gso_layout(cleartext.len(), 0),
+        Err(Error::GsoSizeTooSmall)
+    );
+    assert_eq!(
         tx.seal_gso(
             &[&cleartext],
             GSO_SIZE,

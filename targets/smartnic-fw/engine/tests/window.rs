@@ -352,3 +352,46 @@ fn a_resync_decodes_a_packet_number_beyond_the_window() {
     // A packet number without its flag is a reserved field set.
     assert_eq!(done[2].status, Status::BAD_RESERVED);
 }
+
+#[test]
+fn bad_key_contexts_get_bad_keys_completions_and_the_rest_is_served() {
+    let packet = cleartext(100, 64);
+    let mut builder = WindowBuilder::new(capacity());
+    let unknown_suite = builder.context(KeyContext {
+        suite: 0x1304.into(),
+        ..context(0)
+    });
+    let short_secret = builder.context(KeyContext {
+        secret_len: 31,
+        ..context(0)
+    });
+    let long_dcid = builder.context(KeyContext {
+        dcid_len: 21,
+        ..context(0)
+    });
+    let good = builder.context(context(0));
+    let src = builder.buffer(&packet);
+    let dst = builder.room(packet.len() + 16);
+    for (cookie, context) in [unknown_suite, short_secret, long_dcid, good]
+        .into_iter()
+        .enumerate()
+    {
+        builder.transmit(seal(context, src, dst, cookie as u32));
+    }
+    let mut window = builder.build();
+    let (status, done) = serve(&mut window);
+    assert_eq!(status, Status::OK);
+    let statuses: Vec<u8> = done.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            Status::BAD_KEYS,
+            Status::BAD_KEYS,
+            Status::BAD_KEYS,
+            Status::OK
+        ]
+    );
+    let (header, _) = completions(&window).unwrap();
+    assert_eq!(header.counters.sealed.get(), 1);
+    assert_eq!(header.counters.descriptors.get(), 4);
+}

@@ -1112,6 +1112,8 @@ static void check_batches(void) {
     EXPECT(quicseal_tx_seal_gso(tx, src, sizeof src, state.min_gso_size - 1, dst, sizeof dst,
                                 results, 4, &batch),
            QUICSEAL_GSO_SIZE_TOO_SMALL);
+    EXPECT(quicseal_tx_seal_gso(tx, src, sizeof src, 0, dst, sizeof dst, results, 4, &batch),
+           QUICSEAL_GSO_SIZE_TOO_SMALL);
     EXPECT(quicseal_tx_seal_gso(tx, src, sizeof src, GSO, dst, sizeof dst, results, 3, &batch),
            QUICSEAL_BUFFER_TOO_SMALL);
     EXPECT(quicseal_tx_seal_gso(tx, src, sizeof src, GSO, dst, sizeof dst - 1, results, 4,
@@ -1385,6 +1387,8 @@ static void check_in_place(void) {
     OK(quicseal_tx_get_state(tx, &state));
     EXPECT(quicseal_tx_seal_gso_in_place(tx, buf, sizeof buf, state.min_gso_size - 1, results,
                                          4, &batch),
+           QUICSEAL_GSO_SIZE_TOO_SMALL);
+    EXPECT(quicseal_tx_seal_gso_in_place(tx, buf, sizeof buf, 0, results, 4, &batch),
            QUICSEAL_GSO_SIZE_TOO_SMALL);
     EXPECT(quicseal_tx_seal_gso_in_place(tx, buf, sizeof buf, GSO, results, 3, &batch),
            QUICSEAL_BUFFER_TOO_SMALL);
