@@ -478,17 +478,19 @@ fn bad_datagrams_are_dropped_one_by_one() {
     };
     let mut forged = seal(&mut tx, 1);
     *forged.last_mut().unwrap() ^= 1;
-    let good = seal(&mut tx, 2);
+    let mut tampered = seal(&mut tx, 2);
+    tampered[100] ^= 0x20; // a payload byte
+    let good = seal(&mut tx, 3);
     let receiver = SealedSocket::bind(ipv4(), socket_config(true)).unwrap();
     let destination = receiver.local_addr().unwrap();
     let plain = UdpSocket::bind(ipv4()).unwrap();
-    for datagram in [&[][..], b"\x41 not a packet", &forged, &good] {
+    for datagram in [&[][..], b"\x41 not a packet", &forged, &tampered, &good] {
         plain.send_to(datagram, destination).unwrap();
     }
     let mut batch = RecvBatch::new(4, DEFAULT_MESSAGE_CAPACITY);
     let mut outcomes = Vec::new();
     let deadline = Instant::now() + DEADLINE;
-    while outcomes.len() < 4 && Instant::now() < deadline {
+    while outcomes.len() < 5 && Instant::now() < deadline {
         if receiver.recv_open(&mut rx, &mut batch).is_err() {
             continue;
         }
@@ -504,14 +506,15 @@ fn bad_datagrams_are_dropped_one_by_one() {
             Err(Error::Malformed),
             Err(Error::Malformed),
             Err(Error::AuthFailed),
-            Ok(Some(2))
+            Err(Error::AuthFailed),
+            Ok(Some(3))
         ]
     );
-    assert_eq!(receiver.stats().datagrams_received, 4);
+    assert_eq!(receiver.stats().datagrams_received, 5);
     // The empty datagram is the core's to refuse, and so to count, like the other.
     assert_eq!(
         (rx.counters().malformed, rx.counters().auth_failures),
-        (2, 1)
+        (2, 2)
     );
 }
 
