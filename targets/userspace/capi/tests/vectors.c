@@ -1178,7 +1178,7 @@ done:
 static void check_key_updates_and_limits(void) {
     enum { DCID = 4 };
     quicseal_tx *tx = NULL, *explicit_tx = NULL;
-    quicseal_rx *rx = NULL, *explicit_rx = NULL, *strict = NULL;
+    quicseal_rx *rx = NULL, *explicit_rx = NULL, *strict = NULL, *late = NULL;
     quicseal_config config = quicseal_config_default(DCID);
     quicseal_result result;
     quicseal_tx_state tx_state;
@@ -1212,6 +1212,18 @@ static void check_key_updates_and_limits(void) {
     OK(quicseal_rx_retire_previous_keys(rx));
     OK(quicseal_rx_get_state(rx, &rx_state));
     CHECK(!rx_state.has_previous_keys);
+
+    /* A packet number far behind the largest received decodes near the largest: the nonce is
+     * wrong, so it fails authentication, is counted, and moves nothing. */
+    OK(new_rx(DCID, &late));
+    OK(quicseal_rx_set_largest_received(late, ((uint64_t)1 << 62) - 1));
+    memcpy(buf, sealed[0], len[0] + QUICSEAL_TAG_LEN);
+    EXPECT(quicseal_rx_open_in_place(late, buf, len[0] + QUICSEAL_TAG_LEN, &result),
+           QUICSEAL_AUTH_FAILED);
+    OK(quicseal_rx_get_counters(late, &counters));
+    CHECK(counters.auth_failures == 1 && counters.opened == 0);
+    OK(quicseal_rx_get_state(late, &rx_state));
+    CHECK(rx_state.largest_received == ((uint64_t)1 << 62) - 1);
 
     /* Explicit keys: no key update until the next keys are installed. */
     OK(quicseal_tx_new_from_keys(QUICSEAL_TLS_AES_128_GCM_SHA256, keys, 16, keys, 12, keys, 16,
@@ -1283,6 +1295,7 @@ done:
     quicseal_rx_free(rx);
     quicseal_rx_free(explicit_rx);
     quicseal_rx_free(strict);
+    quicseal_rx_free(late);
     end_case();
 }
 
