@@ -418,6 +418,18 @@ fn demo_stays_on_loopback_and_checks_its_options() {
     let output = quicseal(&["demo", "--suite", "rot13"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("unknown cipher suite \"rot13\""));
+    // Datagrams (and so GSO segments) too small to hold a packet and its tag, or larger
+    // than UDP carries.
+    for size in ["0", "63", "65508"] {
+        let output = quicseal(&["demo", "--packet-size", size, "--count", "10"]);
+        assert_eq!(output.status.code(), Some(2), "--packet-size {size}");
+        assert!(
+            stderr(&output).contains("packet size must be 64 to 65507 bytes"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), "", "nothing ran");
+    }
 }
 
 #[test]
