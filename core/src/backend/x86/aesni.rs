@@ -139,7 +139,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
             }
             match (at, capture) {
                 (0, Some(capture)) if capture.offset == 0 => sample = Some(capture.keep(output)),
-                (16, Some(capture)) => {
+                (16, Some(capture)) if sample.is_none() => {
                     sample = bytes_at(previous, output, capture.offset).map(|s| capture.keep(s));
                 }
                 _ => {}
