@@ -85,50 +85,13 @@ pub(super) fn load(bytes: &[u8; 16]) -> __m128i {
     unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
 }
 
-/// Up to 16 bytes into a block, zero above them (see [`partial_value`]). A longer slice
+/// Up to 16 bytes into a block, zero above them (see [`partial_value`](super::partial_value)). A longer slice
 /// gives its first 16.
 #[inline]
 #[target_feature(enable = "sse2")]
 pub(super) fn load_partial(bytes: &[u8]) -> __m128i {
-    let value = partial_value(bytes);
+    let value = super::partial_value(bytes);
     _mm_set_epi64x((value >> 64) as i64, value as i64)
-}
-
-/// Up to 16 bytes as a little-endian number, zero above them, assembled from scalar loads
-/// that stay inside `bytes`: copying them to a zeroed block on the stack and loading that
-/// instead makes the load wait for the copy's narrower stores (a store-forwarding stall,
-/// about 15 cycles on AMD Zen 3, on the path of every short packet). A longer slice gives
-/// its first 16.
-#[inline]
-pub(super) fn partial_value(bytes: &[u8]) -> u128 {
-    let n = bytes.len();
-    let u64_at = |at: usize| {
-        bytes
-            .get(at..)
-            .and_then(|rest| rest.first_chunk::<8>())
-            .map_or(0, |word| u64::from_le_bytes(*word))
-    };
-    let u32_at = |at: usize| {
-        bytes
-            .get(at..)
-            .and_then(|rest| rest.first_chunk::<4>())
-            .map_or(0, |word| u64::from(u32::from_le_bytes(*word)))
-    };
-    let byte_at = |at: usize| bytes.get(at).map_or(0, |&byte| u64::from(byte));
-    // Two overlapping loads cover 8 to 16 (or 4 to 8) bytes; the overlap holds the same
-    // bytes twice, so shifting the second one into place and ORing is exact.
-    let (low, high) = match n {
-        16.. => (u64_at(0), u64_at(8)),
-        9..=15 => (u64_at(0), u64_at(n - 8) >> (8 * (16 - n))),
-        8 => (u64_at(0), 0),
-        4..=7 => (u32_at(0) | u32_at(n - 4) << (8 * (n - 4)), 0),
-        1..=3 => (
-            byte_at(0) | byte_at(n / 2) << (8 * (n / 2)) | byte_at(n - 1) << (8 * (n - 1)),
-            0,
-        ),
-        0 => (0, 0),
-    };
-    u128::from(low) | u128::from(high) << 64
 }
 
 /// Stores the first `n` (below 16) bytes of `block` at `dst` with scalar stores: no trip

@@ -11,7 +11,7 @@
 
 use zeroize::Zeroize;
 
-use super::aes::partial_value;
+use super::partial_value;
 
 mod avx2;
 mod vector;
