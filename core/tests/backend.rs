@@ -171,19 +171,26 @@ proptest! {
 /// One packet of a batch: nonce, AAD, payload and sample offset.
 type Job = ([u8; 12], Vec<u8>, Vec<u8>, usize);
 
-/// Packets sized like a GSO batch's (mostly short, some full), a few bytes apart.
+/// Packets sized like GSO batches' (mostly short, some full): runs of packets whose
+/// payloads, headers and sample offsets have one length each, as a batch's do (a backend may
+/// seal such packets side by side), each run's last payload maybe shorter.
 fn jobs() -> impl Strategy<Value = Vec<Job>> {
-    let text = prop_oneof![
-        3 => prop::collection::vec(any::<u8>(), 0..260),
-        1 => prop::collection::vec(any::<u8>(), 0..1500),
-    ];
-    let job = (
-        any::<[u8; 12]>(),
-        prop::collection::vec(any::<u8>(), 0..30),
-        text,
-        0usize..4,
-    );
-    prop::collection::vec(job, 1..40)
+    let len = prop_oneof![3 => 0usize..260, 1 => 0usize..1500];
+    let run = (1usize..7, 0usize..30, len, 0usize..4, 0usize..260);
+    let run = run.prop_flat_map(|(count, aad_len, len, sample_at, last_len)| {
+        let job = move |len: usize| {
+            (
+                any::<[u8; 12]>(),
+                prop::collection::vec(any::<u8>(), aad_len),
+                prop::collection::vec(any::<u8>(), len),
+                Just(sample_at),
+            )
+        };
+        let last = prop::collection::vec(job(last_len), 0..=1);
+        (prop::collection::vec(job(len), count), last)
+            .prop_map(|(jobs, last)| [jobs, last].concat())
+    });
+    prop::collection::vec(run, 1..10).prop_map(|runs| runs.concat())
 }
 
 proptest! {

@@ -262,6 +262,8 @@ impl PacketKey for AutoPacketKey {
     fn batches_seals(&self) -> bool {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(key) => key.batches_seals(),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(_) | PacketKeyInner::ChaCha20Poly1305Avx2(_) => true,
             _ => false,
         }
@@ -276,6 +278,11 @@ impl PacketKey for AutoPacketKey {
         sealed: &mut [Sealed],
     ) {
         match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(key) => {
+                let own = aes_header_key(header_key);
+                key.seal_batch(header_key, own, buffers, jobs, sealed)
+            }
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => {
                 key.seal_batch(header_key, buffers, jobs, sealed)

@@ -16,11 +16,10 @@ use zeroize::Zeroizing;
 use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8, vertical_double_round};
 use super::chacha20_header::split;
 use super::chacha20_poly1305::{
-    BLOCK, Keystream, PacketCipher, blocks, group_len, hash_text, lengths, set_masks, streams,
-    two_passes,
+    BLOCK, Keystream, PacketCipher, blocks, group_len, hash_text, lengths, streams, two_passes,
 };
 use super::poly1305::{Engine, Poly1305};
-use super::walk;
+use super::{set_masks, walk};
 use crate::Error;
 use crate::backend::{
     BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, Payload, SAMPLE_LEN, SealJob, Sealed,

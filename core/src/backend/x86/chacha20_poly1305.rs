@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::chacha20::{self, ChaChaState, KeyWords};
 use super::chacha20_header::ChaCha20HeaderKey;
 use super::poly1305::{Engine, Poly1305, VECTOR_LANES, tags_side_by_side};
-use super::walk;
+use super::{Span, contiguous, set_masks, walk};
 use crate::Error;
 use crate::backend::{
     BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, Payload, SAMPLE_LEN, SealJob, Sealed,
@@ -733,25 +733,6 @@ unsafe fn fill_with(
     }
 }
 
-/// A payload in one piece: `src` is valid for reads and `dst` for writes of `len` bytes,
-/// the same bytes or disjoint, for as long as the payload is borrowed.
-#[derive(Clone, Copy)]
-struct Span {
-    src: *const u8,
-    dst: *mut u8,
-    len: usize,
-}
-
-/// The payload's source and destination, if each lies in one piece.
-fn contiguous(payload: &mut Payload<'_, '_, '_, '_>) -> Option<Span> {
-    let (mut pieces, mut first) = (0, None);
-    walk(payload, |src, dst, len| {
-        pieces += 1;
-        first = Some(Span { src, dst, len });
-    });
-    first.filter(|_| pieces == 1)
-}
-
 /// Lanes of a vertical keystream call, and packets per [`ChaCha20Poly1305Key::seal_batch`]
 /// round.
 const LANES: usize = 16;
@@ -764,27 +745,6 @@ const MAX_GROUPED_BLOCKS: usize = LANES / 2;
 /// three packets or more. Two packets to a call measured no faster than one call each (the
 /// receiver's work to find their nonces ahead eats what the shared call saves).
 const MAX_GROUPED_OPEN_BLOCKS: usize = LANES / 3;
-
-/// The header-protection masks of up to `N` sealed packets (their tags known), asked of
-/// `header_key` together, so that a key that batches them computes them in one call.
-pub(super) fn set_masks<const N: usize>(
-    header_key: &impl HeaderKey,
-    buffers: &mut BatchBuffers<'_, '_, '_, '_>,
-    jobs: &[SealJob<'_>],
-    sealed: &mut [Sealed],
-) {
-    let mut samples = [[0; SAMPLE_LEN]; N];
-    for ((job, sealed), sample) in jobs.iter().zip(&*sealed).zip(&mut samples) {
-        *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
-    }
-    let mut masks = [[0; MASK_LEN]; N];
-    // `get`: at most `N` jobs come, but the kernel object must keep no panic path the
-    // compiler cannot see past.
-    header_key.masks(samples.get(..jobs.len()).unwrap_or_default(), &mut masks);
-    for (sealed, mask) in sealed.iter_mut().zip(masks) {
-        sealed.mask = mask;
-    }
-}
 
 /// Keystream blocks a `len`-byte payload needs, the one-time key's included.
 pub(super) fn blocks(len: usize) -> usize {

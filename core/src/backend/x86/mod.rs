@@ -9,6 +9,9 @@
 //!   CPUs with VAES but no AVX-512.
 //! - [`Width::AesNi`]: AES-NI and PCLMULQDQ on 128-bit registers, 8 blocks per iteration.
 //!
+//! On the 512-bit width, a batch's short packets of one length (a GSO batch's) are sealed
+//! four at a time, one to each 128-bit lane (`avx512_batch`).
+//!
 //! A key of a width is only made on a CPU that has the width's instructions (checked by
 //! [`Width::available`]); that is the invariant every `unsafe` call into a `target_feature`
 //! function below relies on.
@@ -18,6 +21,7 @@ mod aes;
 mod aesni;
 mod avx2;
 mod avx512;
+mod avx512_batch;
 mod chacha20;
 mod chacha20_avx2;
 mod chacha20_header;
@@ -37,7 +41,9 @@ use core::ptr;
 use self::aes::{RoundKeys, load, store};
 use self::ghash::{KeyPowers, Products, byte_swap_mask, multiply};
 use crate::Error;
-use crate::backend::{HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, Sealed, TAG_LEN};
+use crate::backend::{
+    BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, Payload, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
+};
 
 /// 32 bytes of ones and 32 of zeros, for [`keep_first`].
 static ONES_THEN_ZEROS: [u8; 64] = {
@@ -240,6 +246,135 @@ impl AesGcmKey {
         unsafe { self.seal_with_features(mask, keys, nonce, aad, sample_at, &mut payload) }
     }
 
+    /// True when [`seal_batch`](Self::seal_batch) groups packets: on the 512-bit width.
+    pub(super) fn batches_seals(&self) -> bool {
+        self.width == Width::Avx512
+    }
+
+    /// Seals a batch: on the 512-bit width, runs of up to four packets with payloads and
+    /// headers of one length, short enough ([`avx512_batch::MAX_BLOCKS`]) and each in one
+    /// piece (a GSO batch's packets, but its last), side by side, one to a lane; the others
+    /// one by one. With this module's own header key (`own`), a group's masks come from
+    /// rounds run beside its last GHASH.
+    pub(super) fn seal_batch(
+        &self,
+        header_key: &impl HeaderKey,
+        own: Option<&AesHeaderKey>,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &[SealJob<'_>],
+        sealed: &mut [Sealed],
+    ) {
+        let mut first = 0;
+        // `get`s, not indexing: the kernel object must keep no panic path the compiler
+        // cannot see past.
+        while let (Some(rest), Some(results)) = (jobs.get(first..), sealed.get_mut(first..)) {
+            let Some(job) = rest.first() else { break };
+            let mut packets = [avx512_batch::Packet::EMPTY; avx512_batch::LANES];
+            let grouped = self.group(buffers, rest, &mut packets);
+            if grouped < 2 {
+                if let Some(result) = results.first_mut() {
+                    let payload = buffers.payload(job);
+                    *result = match own {
+                        Some(own) => self.seal_with_aes_mask(
+                            own,
+                            &job.nonce,
+                            job.aad,
+                            job.sample_at,
+                            payload,
+                        ),
+                        None => self.seal(header_key, &job.nonce, job.aad, job.sample_at, payload),
+                    };
+                }
+                first += 1;
+                continue;
+            }
+            let mut tags = [[0; TAG_LEN]; avx512_batch::LANES];
+            // SAFETY: `group` gave `grouped` packets of one payload length, one header length
+            // and one sample offset, within the limits, each payload in one piece of the
+            // jobs' non-overlapping payloads; a key of this width exists, so the CPU has its
+            // features.
+            let kept = unsafe {
+                avx512_batch::seal(
+                    self,
+                    packets.get(..grouped).unwrap_or_default(),
+                    job.len,
+                    job.aad.len(),
+                    job.sample_at,
+                    own.map(|own| &own.round_keys),
+                    &mut tags,
+                )
+            };
+            let (Some(group_jobs), Some(group_results)) =
+                (rest.get(..grouped), results.get_mut(..grouped))
+            else {
+                break;
+            };
+            for (result, tag) in group_results.iter_mut().zip(tags) {
+                result.tag = tag;
+            }
+            match (kept, own) {
+                (Some(blocks), Some(_)) => {
+                    for (result, block) in group_results.iter_mut().zip(blocks) {
+                        // The mask is the encrypted sample's first bytes (RFC 9001 §5.4.3).
+                        result.mask = *block.first_chunk().unwrap_or(&[0; MASK_LEN]);
+                    }
+                }
+                (Some(samples), None) => {
+                    let mut masks = [[0; MASK_LEN]; avx512_batch::LANES];
+                    header_key.masks(samples.get(..grouped).unwrap_or_default(), &mut masks);
+                    for (result, mask) in group_results.iter_mut().zip(masks) {
+                        result.mask = mask;
+                    }
+                }
+                (None, _) => set_masks::<{ avx512_batch::LANES }>(
+                    header_key,
+                    buffers,
+                    group_jobs,
+                    group_results,
+                ),
+            }
+            first += grouped;
+        }
+    }
+
+    /// How many of `jobs`, from the first, [`seal_batch`](Self::seal_batch) seals side by
+    /// side, their payloads' places in `packets`: those like the first in payload length,
+    /// header length and sample offset, with payloads in one piece, if the first is short
+    /// enough and this is the 512-bit width.
+    fn group<'j>(
+        &self,
+        buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+        jobs: &'j [SealJob<'_>],
+        packets: &mut [avx512_batch::Packet<'j>; avx512_batch::LANES],
+    ) -> usize {
+        let Some(lead) = jobs.first() else { return 0 };
+        if self.width != Width::Avx512
+            || lead.len.div_ceil(16) > avx512_batch::MAX_BLOCKS
+            || lead.aad.len() > avx512_batch::MAX_AAD
+        {
+            return 0;
+        }
+        let mut grouped = 0;
+        for (job, packet) in jobs.iter().zip(packets) {
+            if (job.len, job.aad.len(), job.sample_at) != (lead.len, lead.aad.len(), lead.sample_at)
+            {
+                break;
+            }
+            let Some(span) = contiguous(&mut buffers.payload(job)) else {
+                break;
+            };
+            debug_assert_eq!(span.len, job.len);
+            *packet = avx512_batch::Packet {
+                nonce: &job.nonce,
+                aad: job.aad,
+                src: span.src,
+                dst: span.dst,
+            };
+            grouped += 1;
+        }
+        grouped
+    }
+
     /// Seals with `mask` as the header key; with `header_keys` (the same key's rounds), the
     /// bulk loop encrypts the sample itself.
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
@@ -331,6 +466,18 @@ fn mask_bytes(block: __m128i) -> [u8; MASK_LEN] {
     [low[0], low[1], low[2], low[3], low[4]]
 }
 
+/// The nonce and a zero counter, byte-reversed, so that the counter is the low 32-bit lane
+/// and adding to it is one instruction.
+#[inline]
+#[target_feature(enable = "sse2,ssse3")]
+fn counter_base(nonce: &[u8; NONCE_LEN]) -> __m128i {
+    // The nonce into a register from scalar loads: a 16-byte load of a 12-byte copy would
+    // wait for the copy's stores to drain.
+    let word = |i: usize| i32::from_le_bytes([nonce[i], nonce[i + 1], nonce[i + 2], nonce[i + 3]]);
+    let j0 = _mm_set_epi32(0, word(8), word(4), word(0));
+    _mm_shuffle_epi8(j0, byte_swap_mask())
+}
+
 /// One packet's AES-GCM in progress.
 struct Gcm<'k> {
     key: &'k AesGcmKey,
@@ -371,15 +518,9 @@ impl<'k> Gcm<'k> {
         text_len: usize,
         capture: Option<Capture<'k>>,
     ) -> Gcm<'k> {
-        // The nonce into a register from scalar loads: a 16-byte load of a 12-byte copy would
-        // wait for the copy's stores to drain.
-        let word =
-            |i: usize| i32::from_le_bytes([nonce[i], nonce[i + 1], nonce[i + 2], nonce[i + 3]]);
-        let j0 = _mm_set_epi32(0, word(8), word(4), word(0));
-        let counter_base = _mm_shuffle_epi8(j0, byte_swap_mask());
         let mut gcm = Gcm {
             key,
-            counter_base,
+            counter_base: counter_base(nonce),
             counter: 2,
             hash: _mm_setzero_si128(),
             tag_mask: _mm_setzero_si128(),
@@ -583,6 +724,46 @@ fn walk(payload: &mut Payload<'_, '_, '_, '_>, mut update: impl FnMut(*const u8,
             });
             debug_assert!(walked, "the core checked both buffers' lengths");
         }
+    }
+}
+
+/// A payload in one piece: `src` is valid for reads and `dst` for writes of `len` bytes,
+/// the same bytes or disjoint, for as long as the payload is borrowed.
+#[derive(Clone, Copy)]
+struct Span {
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+}
+
+/// The payload's source and destination, if each lies in one piece.
+fn contiguous(payload: &mut Payload<'_, '_, '_, '_>) -> Option<Span> {
+    let (mut pieces, mut first) = (0, None);
+    walk(payload, |src, dst, len| {
+        pieces += 1;
+        first = Some(Span { src, dst, len });
+    });
+    first.filter(|_| pieces == 1)
+}
+
+/// The header-protection masks of up to `N` sealed packets (their tags known), asked of
+/// `header_key` together, so that a key that batches them computes them in one call.
+fn set_masks<const N: usize>(
+    header_key: &impl HeaderKey,
+    buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+    jobs: &[SealJob<'_>],
+    sealed: &mut [Sealed],
+) {
+    let mut samples = [[0; SAMPLE_LEN]; N];
+    for ((job, sealed), sample) in jobs.iter().zip(&*sealed).zip(&mut samples) {
+        *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
+    }
+    let mut masks = [[0; MASK_LEN]; N];
+    // `get`: at most `N` jobs come, but the kernel object must keep no panic path the
+    // compiler cannot see past.
+    header_key.masks(samples.get(..jobs.len()).unwrap_or_default(), &mut masks);
+    for (sealed, mask) in sealed.iter_mut().zip(masks) {
+        sealed.mask = mask;
     }
 }
 

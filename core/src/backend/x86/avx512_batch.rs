@@ -1,0 +1,303 @@
+//! Short packets of a batch sealed four at a time, one packet to each 128-bit lane of the
+//! 512-bit vectors: lane k of a vector holds packet k's block. Sealed alone, a short packet
+//! waits on chains that depend on each other (its counter blocks' AES rounds, then GHASH over
+//! the ciphertext and the header-protection mask's rounds over its sample) with the vector
+//! units mostly idle. The packets of a GSO batch have payloads and headers of one length, so
+//! one instruction stream carries four such packets: each AES round and each carry-less
+//! multiplication serves four, and one reduction gives four tags.
+
+use core::arch::x86_64::*;
+
+use super::aes::RoundKeys;
+use super::avx512::WideProducts;
+use super::ghash::{POWERS, byte_swap_mask};
+use super::{AesGcmKey, counter_base};
+use crate::backend::{NONCE_LEN, TAG_LEN};
+
+/// Packets per group: one to a 128-bit lane.
+pub(super) const LANES: usize = 4;
+
+/// Most payload blocks of a grouped packet: with the lengths block, one reduction over the
+/// key's powers hashes them (the header, hashed first, takes its own). More blocks than this
+/// already give a packet alone four vectors of independent work.
+pub(super) const MAX_BLOCKS: usize = POWERS - 1;
+
+/// Most header (AAD) bytes of a grouped packet: one reduction hashes them.
+pub(super) const MAX_AAD: usize = 16 * POWERS;
+
+/// One packet of a group: its nonce, its header (the AAD), and its payload, in one piece in
+/// the source and in the destination (the same bytes when sealing in place, else disjoint).
+#[derive(Clone, Copy)]
+pub(super) struct Packet<'a> {
+    pub(super) nonce: &'a [u8; NONCE_LEN],
+    pub(super) aad: &'a [u8],
+    pub(super) src: *const u8,
+    pub(super) dst: *mut u8,
+}
+
+impl Packet<'_> {
+    /// A lane without a packet.
+    pub(super) const EMPTY: Packet<'static> = Packet {
+        nonce: &[0; NONCE_LEN],
+        aad: &[],
+        src: core::ptr::null(),
+        dst: core::ptr::null_mut(),
+    };
+}
+
+/// Seals `packets` (one to four; any more are left alone), each with `len` bytes of payload
+/// (at most [`MAX_BLOCKS`] blocks) and a header of `aad_len` bytes (at most [`MAX_AAD`]), and
+/// puts packet k's tag in `tags[k]`. Where the 16-byte sample at payload offset `sample_at`
+/// lies inside the payload, returns what [`Capture::keep`](super::Capture::keep) would make
+/// of each packet's sample, lane by lane: with `header_keys`, the mask's block, its rounds
+/// run beside the final GHASH; the sample itself otherwise.
+///
+/// # Safety
+/// Each packet's `src` must be valid for reads and its `dst` for writes of `len` bytes, the
+/// same bytes or disjoint, and no two packets' bytes may overlap; each `aad` is `aad_len`
+/// bytes long; the CPU must have AVX-512F/BW/VL, VAES, VPCLMULQDQ, AES-NI and PCLMULQDQ.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
+pub(super) unsafe fn seal(
+    key: &AesGcmKey,
+    packets: &[Packet<'_>],
+    len: usize,
+    aad_len: usize,
+    sample_at: usize,
+    header_keys: Option<&RoundKeys>,
+    tags: &mut [[u8; TAG_LEN]; LANES],
+) -> Option<[[u8; 16]; LANES]> {
+    debug_assert!(len.div_ceil(16) <= MAX_BLOCKS && aad_len <= MAX_AAD);
+    debug_assert!(packets.iter().all(|packet| packet.aad.len() == aad_len));
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match key.round_keys.rounds() {
+            10 => seal_rounds::<10>(key, packets, len, aad_len, sample_at, header_keys, tags),
+            _ => seal_rounds::<14>(key, packets, len, aad_len, sample_at, header_keys, tags),
+        }
+    }
+}
+
+/// A vector of one block per lane, lanes past `blocks`' count zero.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn vector(blocks: [__m128i; LANES]) -> __m512i {
+    let v = _mm512_castsi128_si512(blocks[0]);
+    let v = _mm512_inserti32x4::<1>(v, blocks[1]);
+    let v = _mm512_inserti32x4::<2>(v, blocks[2]);
+    _mm512_inserti32x4::<3>(v, blocks[3])
+}
+
+/// Up to 16 bytes at `at` of each of the first `count` regions, lane by lane (`mask` says
+/// which bytes of the block; the others, and lanes past `count`, are zero).
+///
+/// # Safety
+/// The masked bytes at `at` of each of the first `count` regions must be readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn gather(regions: &[*const u8; LANES], count: usize, at: usize, mask: u16) -> __m512i {
+    // SAFETY: only the masked bytes are read, which the caller vouches for.
+    vector(core::array::from_fn(|k| {
+        if k < count {
+            unsafe { _mm_maskz_loadu_epi8(mask, regions[k].add(at).cast()) }
+        } else {
+            _mm_setzero_si128()
+        }
+    }))
+}
+
+/// Stores the masked bytes of lane k of `v` at `at` of region k, for the first `count`.
+///
+/// # Safety
+/// The masked bytes at `at` of each of the first `count` regions must be writable.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn scatter(regions: &[*mut u8; LANES], count: usize, at: usize, mask: u16, v: __m512i) {
+    let lanes = [
+        _mm512_castsi512_si128(v),
+        _mm512_extracti32x4_epi32::<1>(v),
+        _mm512_extracti32x4_epi32::<2>(v),
+        _mm512_extracti32x4_epi32::<3>(v),
+    ];
+    for (region, lane) in regions.iter().zip(lanes).take(count) {
+        // SAFETY: only the masked bytes are written, which the caller vouches for.
+        unsafe { _mm_mask_storeu_epi8(region.add(at).cast(), mask, lane) };
+    }
+}
+
+/// Which bytes of the block at byte `at` of `len` lie inside: all 16 but in the last block.
+#[inline]
+fn block_mask(len: usize, at: usize) -> u16 {
+    match len - at {
+        16.. => u16::MAX,
+        rest => (1 << rest) - 1,
+    }
+}
+
+/// `mask` for each lane of a vector.
+#[inline]
+fn lanes_mask(mask: u16) -> u64 {
+    u64::from(mask) * 0x0001_0001_0001_0001
+}
+
+/// In each lane, the 16 bytes at offset `at` (0 ..= 15) of the 32 bytes `low` then `high`.
+#[inline]
+#[target_feature(enable = "avx512bw")]
+fn lanes_at(low: __m512i, high: __m512i, at: usize) -> __m512i {
+    macro_rules! shift {
+        ($($n:literal)*) => {
+            match at {
+                $($n => _mm512_alignr_epi8::<$n>(high, low),)*
+                _ => low,
+            }
+        };
+    }
+    shift!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+}
+
+/// Each lane of `block` encrypted with `round_keys` (each broadcast to every lane).
+#[inline]
+#[target_feature(enable = "avx512f,vaes")]
+fn encrypt<const ROUNDS: usize>(round_keys: &[__m512i; 15], block: __m512i) -> __m512i {
+    let mut block = _mm512_xor_si512(block, round_keys[0]);
+    for round_key in &round_keys[1..ROUNDS] {
+        block = _mm512_aesenc_epi128(block, *round_key);
+    }
+    _mm512_aesenclast_epi128(block, round_keys[ROUNDS])
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
+unsafe fn seal_rounds<const ROUNDS: usize>(
+    key: &AesGcmKey,
+    packets: &[Packet<'_>],
+    len: usize,
+    aad_len: usize,
+    sample_at: usize,
+    header_keys: Option<&RoundKeys>,
+    tags: &mut [[u8; TAG_LEN]; LANES],
+) -> Option<[[u8; 16]; LANES]> {
+    let count = packets.len().min(LANES);
+    let lane = |k: usize| packets.get(k);
+    let swap = _mm512_broadcast_i32x4(byte_swap_mask());
+    let broadcast_keys = |keys: &RoundKeys| -> [__m512i; 15] {
+        core::array::from_fn(|i| _mm512_broadcast_i32x4(keys.get(i)))
+    };
+    let round_keys = broadcast_keys(&key.round_keys);
+    let power = |n: usize| {
+        let power = _mm512_broadcast_i32x4(key.powers.power(n));
+        let folded = _mm512_xor_si512(power, _mm512_shuffle_epi32(power, _MM_PERM_BADC));
+        (power, folded)
+    };
+
+    // Each lane's nonce and a zero counter, byte-reversed, so that a lane's counter is its
+    // low 32 bits; vector i of the packets' keystream is counter i + 1 of each (E_K(J0)
+    // first, which masks the tags, then the payload's blocks).
+    let bases = vector(core::array::from_fn(|k| {
+        lane(k).map_or_else(|| _mm_setzero_si128(), |packet| counter_base(packet.nonce))
+    }));
+    let counters =
+        |i: usize| _mm512_add_epi32(bases, _mm512_maskz_set1_epi32(0x1111, (i + 1) as i32));
+
+    // The headers first: their hash is ready before the payload's first ciphertext is.
+    let aads: [*const u8; LANES] =
+        core::array::from_fn(|k| lane(k).map_or(core::ptr::null(), |packet| packet.aad.as_ptr()));
+    let aad_blocks = aad_len.div_ceil(16);
+    let mut aad_hash = _mm512_setzero_si512();
+    if aad_blocks > 0 {
+        let mut products = WideProducts::zero();
+        for i in 0..aad_blocks {
+            // SAFETY: the masked bytes lie inside each `aad_len`-byte header.
+            let block = unsafe { gather(&aads, count, 16 * i, block_mask(aad_len, 16 * i)) };
+            let (power, folded) = power(aad_blocks - i);
+            products.add(_mm512_shuffle_epi8(block, swap), power, folded);
+        }
+        aad_hash = products.reduce_lanes();
+    }
+
+    let sources: [*const u8; LANES] =
+        core::array::from_fn(|k| lane(k).map_or(core::ptr::null(), |packet| packet.src));
+    let destinations: [*mut u8; LANES] =
+        core::array::from_fn(|k| lane(k).map_or(core::ptr::null_mut(), |packet| packet.dst));
+    let blocks = len.div_ceil(16);
+    let mut products = WideProducts::zero();
+    let mut tag_masks = _mm512_setzero_si512();
+    // The ciphertext's block where the sample starts, then the sample.
+    let sample_block = sample_at / 16;
+    let (mut sample_low, mut sample) = (_mm512_setzero_si512(), None);
+    // Keystream vectors four at a time: 0 ..= 3 (E_K(J0) and three payload blocks), 4 ..= 7...
+    for chunk in 0..(blocks + 1).div_ceil(4) {
+        let keystream: [__m512i; 4] = core::array::from_fn(|v| {
+            encrypt::<ROUNDS>(
+                &round_keys,
+                _mm512_shuffle_epi8(counters(4 * chunk + v), swap),
+            )
+        });
+        for (v, keystream) in keystream.into_iter().enumerate() {
+            let Some(block) = (4 * chunk + v).checked_sub(1) else {
+                tag_masks = keystream;
+                continue;
+            };
+            if block >= blocks {
+                break;
+            }
+            let at = 16 * block;
+            let mask = block_mask(len, at);
+            // SAFETY: the masked bytes lie inside each payload; each block is read before it
+            // is written, so in place works.
+            let output = unsafe {
+                let input = gather(&sources, count, at, mask);
+                let output =
+                    _mm512_maskz_mov_epi8(lanes_mask(mask), _mm512_xor_si512(input, keystream));
+                scatter(&destinations, count, at, mask, output);
+                output
+            };
+            if sample_at + 16 <= len {
+                if block == sample_block {
+                    sample_low = output;
+                    if sample_at.is_multiple_of(16) {
+                        sample = Some(output);
+                    }
+                } else if block == sample_block + 1 && !sample_at.is_multiple_of(16) {
+                    sample = Some(lanes_at(sample_low, output, sample_at % 16));
+                }
+            }
+            let mut text = _mm512_shuffle_epi8(output, swap);
+            if block == 0 {
+                text = _mm512_xor_si512(text, aad_hash);
+            }
+            let (power, folded) = power(blocks + 1 - block);
+            products.add(text, power, folded);
+        }
+    }
+    if blocks == 0 {
+        // No payload block carried the headers' hash on.
+        let (power, folded) = power(1);
+        products.add(aad_hash, power, folded);
+    }
+    // The sample's rounds, issued here, run beside the final reduction.
+    let kept = match (sample, header_keys) {
+        (Some(sample), Some(keys)) => {
+            let keys_for_lanes = broadcast_keys(keys);
+            Some(match keys.rounds() {
+                10 => encrypt::<10>(&keys_for_lanes, sample),
+                _ => encrypt::<14>(&keys_for_lanes, sample),
+            })
+        }
+        (sample, _) => sample,
+    };
+    let lengths = _mm512_broadcast_i32x4(_mm_set_epi64x(
+        (aad_len as u64 * 8) as i64,
+        (len as u64 * 8) as i64,
+    ));
+    let (power, folded) = power(1);
+    products.add(lengths, power, folded);
+    let hash = products.reduce_lanes();
+    let tag_vector = _mm512_xor_si512(_mm512_shuffle_epi8(hash, swap), tag_masks);
+    // SAFETY: `tags` is four 16-byte blocks: one 64-byte store.
+    unsafe { _mm512_storeu_si512(tags.as_mut_ptr().cast(), tag_vector) };
+    kept.map(|kept| {
+        let mut blocks = [[0; 16]; LANES];
+        // SAFETY: as for `tags`.
+        unsafe { _mm512_storeu_si512(blocks.as_mut_ptr().cast(), kept) };
+        blocks
+    })
+}
