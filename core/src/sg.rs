@@ -205,6 +205,21 @@ impl<'a, 'b> SgDestination<'a, 'b> {
         len: usize,
         mut f: impl FnMut(&[u8], &mut [u8]),
     ) -> bool {
+        // The common case, both ranges inside the first segments, without the walk.
+        if let (Some(input), Some(output)) = (
+            source
+                .segments
+                .first()
+                .and_then(|first| range(first, source_at, len)),
+            self.segments
+                .first_mut()
+                .and_then(|first| range_mut(first, at, len)),
+        ) {
+            if len > 0 {
+                f(input, output);
+            }
+            return true;
+        }
         let src_lens = source.segments.iter().map(|s| s.len());
         let dst_lens = self.segments.iter().map(|s| s.len());
         let (Some((mut si, mut so)), Some((mut di, mut doff))) =

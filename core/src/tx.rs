@@ -148,16 +148,23 @@ impl<B: Backend> TxFlow<B> {
     }
 
     /// Seals a batch's datagrams, `place(i)` saying where datagram `i` lies, each outcome to
-    /// `results[i]`. Where the key seals batches faster than packet by packet, the packets
-    /// are queued and handed over together; elsewhere each is sealed as it is committed, and
-    /// the queue (a few KB) never takes stack space, which a kernel's sending path counts.
+    /// `results[i]`. Where the key seals batches of the first datagram's size (a GSO batch's
+    /// largest) faster than packet by packet, the packets are queued and handed over
+    /// together; elsewhere each is sealed as it is committed, and the queue (a few KB) never
+    /// takes stack space, which a kernel's sending path counts.
     pub(crate) fn seal_segments(
         &mut self,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
         results: &mut [Outcome],
         place: impl Fn(usize) -> Segment,
     ) -> Batch {
-        if self.keys.current.key.batches_seals() {
+        // The datagram's bytes past the shortest short header bound its payload.
+        let shortest_header = self.config.header_format().min_header_len();
+        let payload_len = match results.first() {
+            Some(_) => place(0).len.saturating_sub(shortest_header),
+            None => 0,
+        };
+        if self.keys.current.key.batches_seals(payload_len) {
             self.seal_segments_queued(buffers, results, place)
         } else {
             self.seal_each_segment(buffers, results, place, None)

@@ -259,11 +259,14 @@ impl PacketKey for AutoPacketKey {
     }
 
     #[inline]
-    fn batches_seals(&self) -> bool {
+    fn batches_seals(&self, payload_len: usize) -> bool {
+        // Only the x86 keys look at the length.
+        let _ = payload_len;
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            PacketKeyInner::AesGcm(key) => key.batches_seals(),
+            PacketKeyInner::AesGcm(key) => key.batches_seals(payload_len),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            // Their masks, one ChaCha20 block each, are computed side by side at any length.
             PacketKeyInner::ChaCha20Poly1305(_) | PacketKeyInner::ChaCha20Poly1305Avx2(_) => true,
             _ => false,
         }

@@ -228,9 +228,10 @@ pub trait PacketKey {
     ) -> Sealed;
 
     /// True when [`seal_batch`](Self::seal_batch) costs less than [`seal`](Self::seal) for
-    /// each packet, so that a caller gains from queueing a batch's packets first; false by
-    /// default.
-    fn batches_seals(&self) -> bool {
+    /// each packet of payloads up to `payload_len` bytes, so that a caller gains from
+    /// queueing a batch's packets first (queueing has a cost of its own); false by default.
+    fn batches_seals(&self, payload_len: usize) -> bool {
+        let _ = payload_len;
         false
     }
 

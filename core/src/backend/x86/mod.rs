@@ -246,9 +246,11 @@ impl AesGcmKey {
         unsafe { self.seal_with_features(mask, keys, nonce, aad, sample_at, &mut payload) }
     }
 
-    /// True when [`seal_batch`](Self::seal_batch) groups packets: on the 512-bit width.
-    pub(super) fn batches_seals(&self) -> bool {
-        self.width == Width::Avx512
+    /// True when [`seal_batch`](Self::seal_batch) groups packets of payloads up to
+    /// `payload_len` bytes: on the 512-bit width, short ones. Longer ones it seals one by
+    /// one, and queueing them first would cost more than nothing.
+    pub(super) fn batches_seals(&self, payload_len: usize) -> bool {
+        self.width == Width::Avx512 && payload_len.div_ceil(16) <= avx512_batch::MAX_BLOCKS
     }
 
     /// Seals a batch: on the 512-bit width, runs of up to four packets with payloads and
