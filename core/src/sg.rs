@@ -40,6 +40,14 @@ impl<'a> SgSource<'a> {
         self.segments.get(index)?.get(offset).copied()
     }
 
+    /// The `len` bytes from `at`, if they lie in one segment (and there are that many): for
+    /// code that takes a range in one piece faster than piece by piece.
+    #[inline]
+    pub fn piece(&self, at: usize, len: usize) -> Option<&'a [u8]> {
+        let (index, offset) = locate(self.segments.iter().map(|s| s.len()), at)?;
+        range(self.segments.get(index)?, offset, len)
+    }
+
     /// Fills `out` with the bytes from `at` on; false (with `out` partly written) if they run
     /// out first.
     #[inline]
@@ -110,6 +118,14 @@ impl<'a, 'b> SgDestination<'a, 'b> {
     /// True when there is no room at all.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The `len` bytes from `at`, if they lie in one segment (and there are that many), to
+    /// write: see [`SgSource::piece`].
+    #[inline]
+    pub fn piece_mut(&mut self, at: usize, len: usize) -> Option<&mut [u8]> {
+        let (index, offset) = locate(self.segments.iter().map(|s| s.len()), at)?;
+        range_mut(self.segments.get_mut(index)?, offset, len)
     }
 
     /// Copies `data` to `at`; false (with part of it written) if it runs past the end.
@@ -348,6 +364,23 @@ mod tests {
         let mut back = [0; 5];
         assert!(dst.read(0, &mut back));
         assert_eq!(back, [9, 3, 2, 5, 0]);
+    }
+
+    #[test]
+    fn pieces_are_ranges_inside_one_segment() {
+        let segments: [&[u8]; 2] = [b"hello ", b"world"];
+        let source = SgSource::new(&segments);
+        assert_eq!(source.piece(1, 4), Some(&b"ello"[..]));
+        assert_eq!(source.piece(6, 5), Some(&b"world"[..]));
+        assert_eq!(source.piece(4, 3), None, "across two segments");
+        assert_eq!(source.piece(7, 5), None, "past the end");
+        let (mut a, mut b) = ([0u8; 4], [0u8; 5]);
+        let mut out: [&mut [u8]; 2] = [&mut a, &mut b];
+        let mut dst = SgDestination::new(&mut out);
+        dst.piece_mut(5, 3).unwrap().copy_from_slice(b"xyz");
+        assert_eq!(dst.piece_mut(3, 2), None, "across two segments");
+        assert_eq!(dst.piece_mut(9, 1), None, "past the end");
+        assert_eq!(b, *b"\0xyz\0");
     }
 
     #[test]

@@ -738,14 +738,34 @@ struct Span {
     len: usize,
 }
 
-/// The payload's source and destination, if each lies in one piece.
+/// The payload's source and destination, if each lies in one piece. Answered from the
+/// segments' lengths, not by a walk whose callback fills a `Span` in memory: reading that
+/// back at once waited on its narrower stores (a store-forwarding stall, about 5 ns a
+/// packet when grouping a batch).
+#[inline]
 fn contiguous(payload: &mut Payload<'_, '_, '_, '_>) -> Option<Span> {
-    let (mut pieces, mut first) = (0, None);
-    walk(payload, |src, dst, len| {
-        pieces += 1;
-        first = Some(Span { src, dst, len });
-    });
-    first.filter(|_| pieces == 1)
+    match payload {
+        Payload::InPlace(data) => Some(Span {
+            src: data.as_ptr(),
+            dst: data.as_mut_ptr(),
+            len: data.len(),
+        }),
+        Payload::Copy {
+            src,
+            src_at,
+            dst,
+            dst_at,
+            len,
+        } => {
+            let input = src.piece(*src_at, *len)?;
+            let output = dst.piece_mut(*dst_at, *len)?;
+            Some(Span {
+                src: input.as_ptr(),
+                dst: output.as_mut_ptr(),
+                len: *len,
+            })
+        }
+    }
 }
 
 /// The header-protection masks of up to `N` sealed packets (their tags known), asked of
