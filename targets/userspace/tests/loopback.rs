@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use quicseal::packet_number::TruncatedPacketNumber;
 use quicseal::wire::{ConnectionId, ShortHeader};
-use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, RxFlow, TxFlow};
+use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, Limits, RxFlow, TxFlow};
 use quicseal_userspace::traffic::{self, Endpoints, Protection, TrafficConfig};
 use quicseal_userspace::{
     DEFAULT_MESSAGE_CAPACITY, Ecn, OpenGro, RecvBatch, RecvError, SealGso, SealedSocket,
@@ -516,6 +516,113 @@ fn bad_datagrams_are_dropped_one_by_one() {
         (rx.counters().malformed, rx.counters().auth_failures),
         (2, 2)
     );
+}
+
+/// Keys and limits hold through the socket as in the core: a packet sealed two key updates
+/// ahead carries the receiver's own key phase but not its keys, so it fails to open; once
+/// the integrity limit's forgeries have arrived, every datagram after them, a genuine one
+/// too, is refused and counted; and a sender past its confidentiality limit leaves the
+/// datagrams it refuses out of the send.
+#[test]
+fn wrong_keys_and_exhausted_limits_hold_through_the_socket() {
+    let suite = CipherSuite::Aes128GcmSha256;
+    let secret = [6u8; 32];
+    let limits = Limits {
+        confidentiality: 2,
+        integrity: 3,
+        key_update_margin: 0,
+    };
+    let limited = FlowConfig {
+        limits: Some(limits),
+        ..FlowConfig::new(8)
+    };
+    let seal = |tx: &mut TxFlow, n: u64, key_phase: bool| {
+        let cleartext = packet(&DCID, n, key_phase, 200);
+        let mut out = vec![0u8; 216];
+        let _ = tx.seal(&[&cleartext], &mut [&mut out]).unwrap();
+        out
+    };
+    let mut ahead: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let _ = seal(&mut ahead, 1, true); // generation 1
+    let two_updates_ahead = seal(&mut ahead, 2, false); // generation 2: phase 0 again
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let forged: Vec<Vec<u8>> = (3..5)
+        .map(|n| {
+            let mut forged = seal(&mut tx, n, false);
+            *forged.last_mut().unwrap() ^= 1;
+            forged
+        })
+        .collect();
+    let good = seal(&mut tx, 5, false);
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, limited).unwrap();
+    let receiver = SealedSocket::bind(ipv4(), socket_config(true)).unwrap();
+    let destination = receiver.local_addr().unwrap();
+    let plain = UdpSocket::bind(ipv4()).unwrap();
+    for datagram in [&two_updates_ahead, &forged[0], &forged[1], &good] {
+        plain.send_to(datagram, destination).unwrap();
+    }
+    let mut batch = RecvBatch::new(4, DEFAULT_MESSAGE_CAPACITY);
+    let mut outcomes = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while outcomes.len() < 4 && Instant::now() < deadline {
+        if receiver.recv_open(&mut rx, &mut batch).is_err() {
+            continue;
+        }
+        for message in batch.messages() {
+            for datagram in message.datagrams() {
+                outcomes.push(datagram.outcome.map(|o| o.packet.map(|p| p.number())));
+            }
+        }
+    }
+    assert_eq!(
+        outcomes,
+        [
+            Err(Error::AuthFailed),
+            Err(Error::AuthFailed),
+            Err(Error::AuthFailed),
+            Err(Error::IntegrityLimit)
+        ]
+    );
+    let counters = rx.counters();
+    assert_eq!(
+        (
+            counters.auth_failures,
+            counters.dropped_for_limits,
+            counters.opened
+        ),
+        (3, 1, 0)
+    );
+
+    // Sending: two packets under the limit go out, the two after it are refused.
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, limited).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let packets: Vec<Vec<u8>> = (0..4).map(|n| packet(&DCID, n, false, STRIDE)).collect();
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    let arrived = thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, &mut rx, 2));
+        let cleartext = packets.concat();
+        let mut buffer = SendBuffer::new();
+        let transmit = Transmit {
+            destination,
+            ecn: Ecn::NotEct,
+            cleartext: &[&cleartext],
+            segment_size: SEGMENT,
+        };
+        let sent = sender.send(&mut tx, &transmit, &mut buffer).unwrap();
+        assert_eq!((sent.datagrams, sent.sent, sent.refused), (4, 2, 2));
+        assert_eq!(
+            buffer.outcomes()[2..]
+                .iter()
+                .map(|o| o.map(|_| ()))
+                .collect::<Vec<_>>(),
+            [Err(Error::ConfidentialityLimit); 2]
+        );
+        receiving.join().unwrap()
+    });
+    let numbers: Vec<u64> = arrived.iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [0, 1]);
+    assert_eq!(tx.counters().dropped_for_limits, 2);
 }
 
 #[test]
