@@ -1162,6 +1162,21 @@ static void check_rx_hardening(const struct flow *fl)
 	check(n[0] == -EAGAIN && info_of(rx, QUICSEAL_RX_INFO).counters.auth_failures == 1,
 	      "%s: a forgery after the refused UDP_ENCAP is dropped and counted (recv %zd)",
 	      fl->name, n[0]);
+	/*
+	 * A packet number far in the past: with the largest received 2^40 beyond it, the
+	 * packet's truncated number decodes to one near 2^40, so its nonce is not the one it was
+	 * sealed under and it fails to open: dropped and counted like a forgery, nothing
+	 * delivered.
+	 */
+	largest = p->pn + (1ULL << 40);
+	setsockopt(rx, SOL_QUICSEAL, QUICSEAL_RX_LARGEST_PN, &largest, sizeof(largest));
+	send(tx, p->protected, p->protected_len, 0);
+	n[0] = recv_info(rx, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+	if (n[0] == -EAGAIN)
+		usleep(20000), n[0] = recv_info(rx, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+	check(n[0] == -EAGAIN && info_of(rx, QUICSEAL_RX_INFO).counters.auth_failures == 2,
+	      "%s: a packet number 2^40 in the past fails to open, dropped and counted (recv %zd)",
+	      fl->name, n[0]);
 	close(tx);
 	close(rx);
 }
