@@ -1110,6 +1110,8 @@ static void check_bad_input(const struct flow *fl)
  * and forgeries are still dropped afterwards.
  */
 
+static void check_integrity_limit(const struct flow *fl, int tx, uint64_t largest);
+
 static void check_rx_hardening(const struct flow *fl)
 {
 	const struct packet *p = &fl->packets[0];
@@ -1177,7 +1179,42 @@ static void check_rx_hardening(const struct flow *fl)
 	check(n[0] == -EAGAIN && info_of(rx, QUICSEAL_RX_INFO).counters.auth_failures == 2,
 	      "%s: a packet number 2^40 in the past fails to open, dropped and counted (recv %zd)",
 	      fl->name, n[0]);
+	close(rx);
+	check_integrity_limit(fl, tx, largest_before(fl, 0));
 	close(tx);
+}
+
+/*
+ * The integrity limit (RFC 9001 §6.6): keys that allow two failed openings. After two
+ * forgeries the receiver says the connection must close, and drops and counts every packet
+ * after them, a genuine one too (EKEYREVOKED inside the module, never delivered).
+ */
+static void check_integrity_limit(const struct flow *fl, int tx, uint64_t largest)
+{
+	const struct packet *p = &fl->packets[0];
+	struct quicseal_keys k = keys_of(fl, largest);
+	struct quicseal_info info;
+	uint16_t rport;
+	int rx = udp_socket(IPPROTO_QUICSEAL, &rport), i;
+	uint8_t forged[1500];
+	ssize_t n;
+
+	connect_to(tx, rport);
+	k.integrity_limit = 2;
+	set_keys(rx, QUICSEAL_RX_KEYS, k);
+	memcpy(forged, p->protected, p->protected_len);
+	forged[p->protected_len - 1] ^= 1;
+	for (i = 0; i < 2; i++)
+		send(tx, forged, p->protected_len, 0);
+	send(tx, p->protected, p->protected_len, 0);
+	usleep(20000);
+	n = recv_info(rx, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+	info = info_of(rx, QUICSEAL_RX_INFO);
+	check(n == -EAGAIN && info.counters.auth_failures == 2 && info.counters.limit_drops == 1 &&
+		      info.counters.opened == 0 && (info.flags & QUICSEAL_INFO_INTEGRITY_LIMIT),
+	      "%s: integrity limit 2: two forgeries, then the genuine packet dropped and counted, INTEGRITY_LIMIT set (recv %zd; auth_failures %llu limit_drops %llu flags %#x)",
+	      fl->name, n, (unsigned long long)info.counters.auth_failures,
+	      (unsigned long long)info.counters.limit_drops, info.flags);
 	close(rx);
 }
 
