@@ -1100,6 +1100,56 @@ static void check_bad_input(const struct flow *fl)
 	      "bad input: counted (sealed %llu, malformed %llu, rejected %llu)",
 	      (unsigned long long)info.counters.sealed, (unsigned long long)info.counters.malformed,
 	      (unsigned long long)info.counters.rejected);
+	{
+		/* One GSO segment more than UDP_MAX_SEGMENTS: refused whole, before sealing. */
+		static uint8_t batch[129 * sizeof(packet)];
+		struct iovec biov = { batch, sizeof(batch) };
+		int i;
+
+		for (i = 0; i < 129; i++)
+			memcpy(batch + i * sizeof(packet), packet, sizeof(packet));
+		check(send_cmsg(tx, &biov, 1, QUICSEAL_NONE, sizeof(packet) + 16) == -EINVAL,
+		      "bad input: 129 GSO segments -> EINVAL");
+		packet[1 + fl->dcid_len] = 7;
+		check(send_cmsg(tx, &iov, 1, QUICSEAL_NONE, 0) == sizeof(packet) &&
+			      recv_info(rx, buf, sizeof(buf), NULL, 0) == sizeof(packet) + 16 &&
+			      info_of(tx, QUICSEAL_TX_INFO).counters.sealed == 3,
+		      "after 129 segments a packet still seals: nothing of the batch was sealed");
+	}
+	close(tx);
+	close(rx);
+}
+
+/*
+ * A packet handed over in pieces with empty iovecs before, between and after them (an
+ * empty entry is legal in sendmsg): sealed as their concatenation, byte-exact against the
+ * vector.
+ */
+static void check_empty_iovecs(const struct flow *fl)
+{
+	const struct packet *p = &fl->packets[0];
+	uint16_t rport, tport;
+	int rx = udp_socket(IPPROTO_UDP, &rport), tx = udp_socket(IPPROTO_QUICSEAL, &tport);
+	size_t half = p->payload_len / 2;
+	struct iovec iov[7] = {
+		{ p->header, 0 },
+		{ p->header, p->header_len },
+		{ p->payload, 0 },
+		{ p->payload, half },
+		{ NULL, 0 },
+		{ p->payload + half, p->payload_len - half },
+		{ NULL, 0 },
+	};
+	ssize_t s, n;
+
+	connect_to(tx, rport);
+	set_keys(tx, QUICSEAL_TX_KEYS, keys_of(fl, QUICSEAL_NONE));
+	s = send_cmsg(tx, iov, 7, p->pn, 0);
+	n = recv_info(rx, buf, sizeof(buf), NULL, 0);
+	check(s == (ssize_t)(p->header_len + p->payload_len) && n == (ssize_t)p->protected_len &&
+		      !memcmp(buf, p->protected, n),
+	      "%s: a packet in 7 iovecs, 4 of them empty, sealed byte-exact (send %zd recv %zd)",
+	      fl->name, s, n);
 	close(tx);
 	close(rx);
 }
@@ -1267,6 +1317,7 @@ static void check_flow(const struct flow *fl)
 		check_gso(fl);
 	} else {
 		check_seal(fl);
+		check_empty_iovecs(fl);
 		check_open(fl);
 		if (fl->resume_generation)
 			check_resume(fl);
