@@ -57,6 +57,11 @@ impl<'a> Input<'a> {
         Cuts { raw, count }
     }
 
+    /// True once the input is used up.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
     /// Whatever is left.
     pub fn rest(self) -> &'a [u8] {
         self.data

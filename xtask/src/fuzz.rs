@@ -18,16 +18,18 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-const USAGE: &str =
-    "usage: cargo xtask fuzz [--runs N] [open | seal_open_roundtrip | long_headers | gro]";
+const USAGE: &str = "usage: cargo xtask fuzz [--runs N] [open | seal_open_roundtrip | \
+                     long_headers | gro | nic_window | differential | backend_batches]";
 
 /// The fuzz targets, as `fuzz/Cargo.toml` names them.
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 7] = [
     "open",
     "seal_open_roundtrip",
     "long_headers",
     "gro",
     "nic_window",
+    "differential",
+    "backend_batches",
 ];
 
 /// Runs per target unless `--runs` says otherwise: a smoke test of a few seconds each.
@@ -226,7 +228,24 @@ fn write_seeds(root: &Path) -> crate::Result {
         seed.extend(0x1234_5678u64.to_le_bytes());
         seed.extend([0, 0]);
         seed.extend(b"PING frames and padding\0\0\0");
+        // `differential` reads the same layout.
+        seeds.push(("differential", format!("seed-{suite}"), seed.clone()));
         seeds.push(("seal_open_roundtrip", format!("seed-{suite}"), seed));
+    }
+
+    // `backend_batches`: per suite, four 37-byte payloads (a 64-byte datagram's) with
+    // 11-byte headers, then three 1323-byte ones, the source cut once.
+    for suite in 0u8..3 {
+        let mut seed = vec![suite];
+        seed.extend((0..64).map(|i| i as u8 ^ 0x3a));
+        seed.extend([1, 7, 0, 0]); // source cut at 7; destination uncut
+        for (count, len, aad_len) in [(0x83u8, 37u16, 11u8), (0x02, 1323, 11)] {
+            seed.push(count);
+            seed.extend(len.to_le_bytes());
+            seed.extend([aad_len, 2]);
+            seed.extend((0..12 * (usize::from(count & 0x7f) + 1)).map(|i| i as u8));
+        }
+        seeds.push(("backend_batches", format!("seed-{suite}"), seed));
     }
 
     // `long_headers`: two coalesced v1 Handshake packets before a short header; a Version
