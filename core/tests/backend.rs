@@ -176,7 +176,9 @@ type Job = ([u8; 12], Vec<u8>, Vec<u8>, usize);
 /// seal such packets side by side), each run's last payload maybe shorter.
 fn jobs() -> impl Strategy<Value = Vec<Job>> {
     let len = prop_oneof![3 => 0usize..260, 1 => 0usize..1500];
-    let run = (1usize..7, 0usize..30, len, 0usize..4, 0usize..260);
+    // Sample offsets past QUIC's 0-3 too: the backends must take a sample from any block.
+    let sample_at = prop_oneof![3 => 0usize..4, 1 => 0usize..40];
+    let run = (1usize..7, 0usize..30, len, sample_at, 0usize..260);
     let run = run.prop_flat_map(|(count, aad_len, len, sample_at, last_len)| {
         let job = move |len: usize| {
             (
@@ -294,6 +296,51 @@ proptest! {
             prop_assert_eq!(tags[i].as_slice(), tag.as_slice(), "packet {} tag", i);
         }
         prop_assert_eq!(sealed_bytes, source, "the gaps between the payloads untouched");
+    }
+}
+
+/// `seal_batch` is a safe call: a job whose range an in-place buffer does not hold (which the
+/// core never hands over) is sealed as an empty payload, not through a pointer past the
+/// buffer, and the jobs around it are sealed as ever. Four equal jobs, so that a backend that
+/// seals them side by side is asked to take the bad one along.
+#[test]
+fn a_job_out_of_the_buffers_range_writes_nothing_past_them() {
+    for suite in CipherSuite::ALL {
+        let key = vec![9u8; suite.key_len()];
+        let packet_key = Auto::packet_key(suite, &key).unwrap();
+        let header_key = Auto::header_key(suite, &key).unwrap();
+        let len = 37;
+        let aad = [0x41u8; 11];
+        let job = |k: usize, at: usize| SealJob {
+            nonce: [k as u8; 12],
+            aad: &aad,
+            sample_at: 2,
+            src_at: at,
+            dst_at: at,
+            len,
+        };
+        let jobs = [job(0, 0), job(1, len), job(2, 2 * len), job(3, 1 << 40)];
+        let mut buffer = vec![0x5au8; 3 * len];
+        let blank = Sealed {
+            tag: [0; 16],
+            mask: [0; 5],
+        };
+        let mut sealed = [blank; 4];
+        packet_key.seal_batch(
+            &header_key,
+            &mut BatchBuffers::InPlace(&mut buffer),
+            &jobs,
+            &mut sealed,
+        );
+        for (k, job) in jobs.iter().take(3).enumerate() {
+            let (ciphertext, tag) = reference(suite, &key, &job.nonce, &aad, &[0x5a; 37]);
+            assert_eq!(
+                &buffer[job.dst_at..job.dst_at + len],
+                &ciphertext[..],
+                "{suite:?} packet {k}"
+            );
+            assert_eq!(&sealed[k].tag[..], &tag[..], "{suite:?} packet {k}");
+        }
     }
 }
 

@@ -55,7 +55,8 @@ impl Packet<'_> {
 /// # Safety
 /// Each packet's `src` must be valid for reads and its `dst` for writes of `len` bytes, the
 /// same bytes or disjoint, and no two packets' bytes may overlap; each `aad` is `aad_len`
-/// bytes long; the CPU must have AVX-512F/BW/VL, VAES, VPCLMULQDQ, AES-NI and PCLMULQDQ.
+/// bytes long; the CPU must have AVX-512F/BW/VL, VAES, VPCLMULQDQ, AES-NI, PCLMULQDQ and
+/// SSE4.1.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
 pub(super) unsafe fn seal(
     key: &AesGcmKey,
@@ -96,12 +97,9 @@ fn vector(blocks: [__m128i; LANES]) -> __m512i {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn gather(regions: &[*const u8; LANES], count: usize, at: usize, mask: u16) -> __m512i {
     // SAFETY: only the masked bytes are read, which the caller vouches for.
-    vector(core::array::from_fn(|k| {
-        if k < count {
-            unsafe { _mm_maskz_loadu_epi8(mask, regions[k].add(at).cast()) }
-        } else {
-            _mm_setzero_si128()
-        }
+    vector(core::array::from_fn(|k| match regions.get(k) {
+        Some(region) if k < count => unsafe { _mm_maskz_loadu_epi8(mask, region.add(at).cast()) },
+        _ => _mm_setzero_si128(),
     }))
 }
 
@@ -250,7 +248,7 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
                 scatter(&destinations, count, at, mask, output);
                 output
             };
-            if sample_at + 16 <= len {
+            if sample_at.checked_add(16).is_some_and(|end| end <= len) {
                 if block == sample_block {
                     sample_low = output;
                     if sample_at.is_multiple_of(16) {

@@ -290,26 +290,29 @@ impl AesGcmKey {
                 first += 1;
                 continue;
             }
+            // Checked before anything is encrypted: each sealed packet gets its result.
+            let (Some(group_jobs), Some(group_results), Some(group_packets)) = (
+                rest.get(..grouped),
+                results.get_mut(..grouped),
+                packets.get(..grouped),
+            ) else {
+                break;
+            };
             let mut tags = [[0; TAG_LEN]; avx512_batch::LANES];
             // SAFETY: `group` gave `grouped` packets of one payload length, one header length
-            // and one sample offset, within the limits, each payload in one piece of the
-            // jobs' non-overlapping payloads; a key of this width exists, so the CPU has its
-            // features.
+            // and one sample offset, within the limits, each payload `job.len` bytes in one
+            // piece of the jobs' non-overlapping payloads; a key of this width exists, so the
+            // CPU has its features.
             let kept = unsafe {
                 avx512_batch::seal(
                     self,
-                    packets.get(..grouped).unwrap_or_default(),
+                    group_packets,
                     job.len,
                     job.aad.len(),
                     job.sample_at,
                     own.map(|own| &own.round_keys),
                     &mut tags,
                 )
-            };
-            let (Some(group_jobs), Some(group_results)) =
-                (rest.get(..grouped), results.get_mut(..grouped))
-            else {
-                break;
             };
             for (result, tag) in group_results.iter_mut().zip(tags) {
                 result.tag = tag;
@@ -362,10 +365,12 @@ impl AesGcmKey {
             {
                 break;
             }
-            let Some(span) = contiguous(&mut buffers.payload(job)) else {
+            // A job whose range the buffers do not hold (the trait's callers check, but it is
+            // a safe API) has no span of its length: sealed alone, it cannot write past them.
+            let Some(span) = contiguous(&mut buffers.payload(job)).filter(|s| s.len == job.len)
+            else {
                 break;
             };
-            debug_assert_eq!(span.len, job.len);
             *packet = avx512_batch::Packet {
                 nonce: &job.nonce,
                 aad: job.aad,
@@ -745,11 +750,16 @@ struct Span {
 #[inline]
 fn contiguous(payload: &mut Payload<'_, '_, '_, '_>) -> Option<Span> {
     match payload {
-        Payload::InPlace(data) => Some(Span {
-            src: data.as_ptr(),
-            dst: data.as_mut_ptr(),
-            len: data.len(),
-        }),
+        Payload::InPlace(data) => {
+            // One pointer for both: a second, shared one would lose its right to read once
+            // the first write goes through the mutable one.
+            let at = data.as_mut_ptr();
+            Some(Span {
+                src: at,
+                dst: at,
+                len: data.len(),
+            })
+        }
         Payload::Copy {
             src,
             src_at,
