@@ -625,6 +625,78 @@ fn wrong_keys_and_exhausted_limits_hold_through_the_socket() {
     assert_eq!(tx.counters().dropped_for_limits, 2);
 }
 
+/// A GSO batch's cleartext handed over in pieces, empty ones among them (before, between,
+/// inside a datagram and after): sent as their concatenation, every datagram opening to its
+/// bytes.
+#[test]
+fn empty_cleartext_pieces_are_skipped() {
+    let suite = CipherSuite::ChaCha20Poly1305Sha256;
+    let secret = [8u8; 32];
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let packets: Vec<Vec<u8>> = (0..3).map(|n| packet(&DCID, n, false, STRIDE)).collect();
+    let cleartext = packets.concat();
+    let (a, rest) = cleartext.split_at(STRIDE + 5);
+    let (b, c) = rest.split_at(STRIDE);
+    let pieces: [&[u8]; 7] = [&[], a, &[], &[], b, c, &[]];
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    let arrived = thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, &mut rx, 3));
+        let mut buffer = SendBuffer::new();
+        let transmit = Transmit {
+            destination,
+            ecn: Ecn::NotEct,
+            cleartext: &pieces,
+            segment_size: SEGMENT,
+        };
+        let sent = sender.send(&mut tx, &transmit, &mut buffer).unwrap();
+        assert_eq!((sent.datagrams, sent.sent, sent.refused), (3, 3, 0));
+        receiving.join().unwrap()
+    });
+    let bytes: Vec<&Vec<u8>> = arrived.iter().map(|a| &a.bytes).collect();
+    assert_eq!(bytes, packets.iter().collect::<Vec<_>>());
+}
+
+/// A genuine packet whose number lies far in the past of the receiver's largest (2^40
+/// behind) decodes to another number, so it is opened under the wrong nonce: refused as a
+/// forgery and counted, and the receiver's state does not move.
+#[test]
+fn a_packet_number_far_in_the_past_fails_to_open_through_the_socket() {
+    let suite = CipherSuite::Aes256GcmSha384;
+    let secret = [4u8; 48];
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
+    let cleartext = packet(&DCID, 1, false, 200);
+    let mut sealed = vec![0u8; 216];
+    let sealed_len = tx.seal(&[&cleartext], &mut [&mut sealed]).unwrap().len;
+    assert_eq!(sealed_len, 216);
+    let mut config = FlowConfig::new(8);
+    config.largest_packet_number = Some(1 + (1 << 40));
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, config).unwrap();
+    let receiver = SealedSocket::bind(ipv4(), socket_config(true)).unwrap();
+    let destination = receiver.local_addr().unwrap();
+    UdpSocket::bind(ipv4())
+        .unwrap()
+        .send_to(&sealed, destination)
+        .unwrap();
+    let mut batch = RecvBatch::new(1, DEFAULT_MESSAGE_CAPACITY);
+    let mut outcomes = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while outcomes.is_empty() && Instant::now() < deadline {
+        if receiver.recv_open(&mut rx, &mut batch).is_err() {
+            continue;
+        }
+        for message in batch.messages() {
+            for datagram in message.datagrams() {
+                outcomes.push(datagram.outcome.map(|o| o.packet.map(|p| p.number())));
+            }
+        }
+    }
+    assert_eq!(outcomes, [Err(Error::AuthFailed)]);
+    assert_eq!(rx.counters().auth_failures, 1);
+    assert_eq!(rx.largest_received(), Some(1 + (1 << 40)));
+}
+
 #[test]
 fn waits_are_bounded() {
     let receiver = SealedSocket::bind(
