@@ -238,6 +238,23 @@ fn open_reports_a_packet_that_does_not_open_in_its_output() {
     );
 }
 
+/// A packet opened against a largest received number 2^40 beyond its own decodes to another
+/// number and fails to authenticate; the packet after it, decoded against the last packet
+/// that opened, still opens.
+#[test]
+fn open_refuses_a_packet_number_far_in_the_past() {
+    let vector = load(&workspace().join("vectors/chacha20poly1305-dcid8.json"));
+    let pn = vector["packets"][1]["pn"].as_u64().unwrap();
+    let mut job = open_job(&vector);
+    job["packets"][1]["largest_received"] = json!(pn + (1u64 << 40));
+    let output = quicseal(&["open", path_arg(&scratch("far-past.json", &job))]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let opened: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(opened["packets"][1]["error"], "auth_failed");
+    assert!(opened["packets"][1].get("payload").is_none());
+    assert_eq!(opened["packets"][2]["pn"], vector["packets"][2]["pn"]);
+}
+
 /// Runs `args` on `doc` and checks the failure: status `code`, one line on stderr that names
 /// the file and contains `says`.
 fn fails_in_one_line(args: &[&str], name: &str, doc: &Value, code: i32, says: &str) {

@@ -258,6 +258,48 @@ fn bad_descriptors_get_error_completions_and_the_rest_is_served() {
     assert_eq!(header.counters.descriptors.get(), 9);
 }
 
+/// A GSO or GRO batch of one datagram more than the core takes (129) is refused whole with
+/// the core's status, counted, and nothing of it written; the next descriptor is served.
+#[test]
+fn too_many_segments_are_refused_whole() {
+    const TOO_MANY: usize = quicseal::DEFAULT_MAX_GSO_SEGMENTS + 1;
+    let datagram = 64;
+    let batch = vec![0x41u8; TOO_MANY * (datagram - 16)];
+    let protected = vec![0x41u8; TOO_MANY * datagram];
+    let packet = cleartext(100, 64);
+    let mut builder = WindowBuilder::new(capacity());
+    let tx = builder.context(context(0));
+    let rx = builder.context(context(ContextFlags::RECEIVE));
+    let src = builder.buffer(&batch);
+    let dst = builder.room(protected.len());
+    let gro = builder.buffer(&protected);
+    builder.transmit(Descriptor {
+        gso_size: (datagram as u16).into(),
+        ..seal(tx, src, dst, 1)
+    });
+    let good_src = builder.buffer(&packet);
+    let good_dst = builder.room(packet.len() + 16);
+    builder.transmit(seal(tx, good_src, good_dst, 2));
+    builder.receive(Descriptor {
+        gso_size: (datagram as u16).into(),
+        ..open(rx, gro, 3)
+    });
+    let mut window = builder.build();
+    let (status, done) = serve(&mut window);
+    assert_eq!(status, Status::OK);
+    let statuses: Vec<(u32, u8)> = done.iter().map(|c| (c.cookie.get(), c.status)).collect();
+    let too_many = quicseal::Error::TooManySegments.status();
+    assert_eq!(statuses, [(1, too_many), (2, Status::OK), (3, too_many)]);
+    assert!(
+        bytes(&window, dst).iter().all(|&b| b == 0),
+        "nothing sealed"
+    );
+    assert_eq!(bytes(&window, gro), &protected[..], "nothing opened");
+    let (header, _) = completions(&window).unwrap();
+    assert_eq!(header.counters.refused.get(), 2);
+    assert_eq!(header.counters.sealed.get(), 1);
+}
+
 #[test]
 fn a_bad_window_or_ring_is_refused_without_touching_the_rest() {
     let mut builder = WindowBuilder::new(capacity());
