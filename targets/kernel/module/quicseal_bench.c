@@ -94,14 +94,8 @@ static void qs_bench_free(struct qs_bench *b)
 	int i;
 
 	/* Initialised states are dropped (keys wiped); others were never more than memory. */
-	if (b->tx)
-		qs_free_tx(b->tx, b->tx_mem);
-	else
-		kvfree(b->tx_mem);
-	if (b->rx)
-		qs_free_rx(b->rx, b->rx_mem);
-	else
-		kvfree(b->rx_mem);
+	qs_free_tx(b->tx, b->tx_mem);
+	qs_free_rx(b->rx, b->rx_mem);
 	if (b->req)
 		aead_request_free(b->req);
 	if (!IS_ERR_OR_NULL(b->aead))

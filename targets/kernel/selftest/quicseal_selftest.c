@@ -1978,6 +1978,217 @@ static void keep_encap_key_on(void)
  * `quicseal_selftest --attach VECTORS`: the attach checks alone, per suite and family, and the
  * races. The VM runs them last, in a second load of the module: the first attach pins it.
  */
+/*
+ * Hostile callers: two threads run random sequences of socket and close, setsockopt (the
+ * flow's valid keys with random largest numbers and limits, or garbage of any option and
+ * length), getsockopt, sendmsg (vector packets' cleartext or protected bytes, or random
+ * bytes, random lengths, packet-number and GSO cmsgs, flags), recvmsg (random sizes and
+ * flags), connect and, attached, attach and detach, on one pool of sockets that send to one
+ * another, from a fixed seed. Nothing may oops or warn (the host checks the kernel's log,
+ * and the VM boots with slub_debug's red zones and poisoning), the Rust object must not
+ * panic, and once every socket is closed no key state or attachment may be left.
+ */
+#define HOSTILE_SOCKETS 8
+#define HOSTILE_OPS 6000
+
+static int hostile_fds[HOSTILE_SOCKETS];
+static uint16_t hostile_ports[HOSTILE_SOCKETS];
+static const struct flow *hostile_flow;
+static int hostile_attach;
+static long hostile_done[2];
+
+/* xorshift64*: a fixed sequence per seed. */
+static uint64_t hostile_random(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 0x2545f4914f6cdd1dULL;
+}
+
+static int hostile_socket(uint16_t *port)
+{
+	int fd = udp_socket(hostile_attach ? IPPROTO_UDP : IPPROTO_QUICSEAL, port);
+
+	if (fd >= 0 && hostile_attach)
+		quicseal_ioctl(QUICSEAL_IOC_ATTACH, fd);
+	return fd;
+}
+
+static void hostile_op(uint64_t *state, uint8_t *bytes, size_t cap)
+{
+	uint64_t r = hostile_random(state);
+	int slot = r % HOSTILE_SOCKETS, fd = __atomic_load_n(&hostile_fds[slot], __ATOMIC_RELAXED);
+	const struct packet *p = &hostile_flow->packets[(r >> 8) % hostile_flow->npackets];
+	size_t len = (r >> 16) % cap, i;
+	uint16_t port;
+
+	for (i = 0; i < len; i += 8) {
+		uint64_t word = hostile_random(state);
+
+		memcpy(bytes + i, &word, len - i < 8 ? len - i : 8);
+	}
+	switch ((r >> 32) % 12) {
+	case 0: { /* a new socket in the slot; the old one closed */
+		int fresh = hostile_socket(&port);
+
+		if (fresh < 0)
+			break;
+		hostile_ports[slot] = port;
+		close(__atomic_exchange_n(&hostile_fds[slot], fresh, __ATOMIC_RELAXED));
+		break;
+	}
+	case 1: { /* the flow's keys, either direction, any largest number and limits */
+		struct quicseal_keys k = keys_of(hostile_flow, r & 64 ? QUICSEAL_NONE : r >> 50);
+
+		k.confidentiality_limit = (r >> 40) & 7;
+		k.integrity_limit = (r >> 43) & 7;
+		set_keys(fd, r & 128 ? QUICSEAL_TX_KEYS : QUICSEAL_RX_KEYS, k);
+		break;
+	}
+	case 2: /* garbage of any option and length */
+		setsockopt(fd, SOL_QUICSEAL, (r >> 40) % 16, bytes, len % 200);
+		break;
+	case 3: { /* getsockopt of any option and length */
+		socklen_t olen = len % 200;
+
+		getsockopt(fd, SOL_QUICSEAL, (r >> 40) % 16, bytes, &olen);
+		break;
+	}
+	case 4:
+	case 5:
+	case 6: { /* a packet's cleartext or protected bytes, or random bytes; cmsgs; flags */
+		static const int flags[] = { 0, MSG_DONTWAIT, MSG_MORE, MSG_PROBE };
+		char control[CMSG_SPACE(8) + CMSG_SPACE(2)];
+		struct iovec iov[2] = { { bytes, len }, { bytes, 0 } };
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 1 };
+		struct cmsghdr *c;
+		uint16_t gso = (r >> 40) & 1 ? (r >> 44) % 1500 : 0;
+		uint64_t pn = r >> 24;
+
+		if ((r >> 36) % 3 == 0) {
+			iov[0] = (struct iovec){ p->header, p->header_len };
+			iov[1] = (struct iovec){ p->payload, p->payload_len };
+			msg.msg_iovlen = 2;
+		} else if ((r >> 36) % 3 == 1) {
+			iov[0] = (struct iovec){ p->protected, p->protected_len };
+		}
+		memset(control, 0, sizeof(control));
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_QUICSEAL;
+		c->cmsg_type = QUICSEAL_CMSG_PN;
+		c->cmsg_len = CMSG_LEN((r >> 41) & 1 ? 8 : (r >> 45) % 9);
+		memcpy(CMSG_DATA(c), &pn, 8);
+		c = CMSG_NXTHDR(&msg, c);
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(2);
+		memcpy(CMSG_DATA(c), &gso, 2);
+		if ((r >> 42) & 1)
+			msg.msg_controllen = CMSG_SPACE(8);
+		if ((r >> 43) & 1) {
+			msg.msg_control = NULL;
+			msg.msg_controllen = 0;
+		}
+		sendmsg(fd, &msg, flags[(r >> 46) & 3]);
+		break;
+	}
+	case 7:
+	case 8: { /* receive into any size, with any of these flags */
+		static const int flags[] = { MSG_DONTWAIT, MSG_DONTWAIT | MSG_PEEK,
+					     MSG_DONTWAIT | MSG_TRUNC, MSG_DONTWAIT | MSG_ERRQUEUE };
+		char control[256];
+		struct iovec iov = { bytes, len };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+				      .msg_controllen = (r >> 40) % sizeof(control) };
+
+		recvmsg(fd, &msg, flags[(r >> 48) & 3]);
+		break;
+	}
+	case 9: { /* send to another socket of the pool */
+		struct sockaddr_storage to;
+		socklen_t to_len = loopback(&to, hostile_ports[(r >> 40) % HOSTILE_SOCKETS]);
+
+		connect(fd, (struct sockaddr *)&to, to_len);
+		break;
+	}
+	case 10: { /* UDP's own options, which a hooked socket must refuse or survive */
+		static const int options[] = { UDP_SEGMENT, UDP_GRO, UDP_CORK, UDP_ENCAP };
+		int value = (r >> 40) & 0xffff;
+
+		setsockopt(fd, (r >> 39) & 1 ? SOL_UDP : SOL_UDPLITE, options[(r >> 56) & 3],
+			   &value, sizeof(value));
+		break;
+	}
+	case 11: /* attach or detach, whatever the socket is */
+		if (hostile_attach)
+			quicseal_ioctl((r >> 40) & 1 ? QUICSEAL_IOC_ATTACH : QUICSEAL_IOC_DETACH, fd);
+		else
+			shutdown(fd, (r >> 40) % 3);
+		break;
+	}
+}
+
+static void *hostile_thread(void *arg)
+{
+	long id = (long)arg, n;
+	uint64_t state = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
+	static uint8_t bytes[2][2048];
+
+	for (n = 0; n < HOSTILE_OPS; n++)
+		hostile_op(&state, bytes[id], sizeof(bytes[id]));
+	hostile_done[id] = n;
+	return NULL;
+}
+
+/* `live_states` and `live_attachments` of /proc/net/quicseal, added up (-1 if absent). */
+static long long live_objects(void)
+{
+	long long states = proc_value("live_states"), attachments = proc_value("live_attachments");
+
+	return states < 0 || attachments < 0 ? -1 : states + attachments;
+}
+
+static void check_hostile_callers(const struct flow *fl, int attach)
+{
+	static const char *const totals[] = { "sealed", "opened", "auth_failures", "malformed",
+					      "limit_drops", "rejected" };
+	long long before[6], after[6];
+	pthread_t threads[2];
+	long long live = -1;
+	int i, waited;
+
+	for (i = 0; i < 6; i++)
+		before[i] = proc_value(totals[i]);
+	hostile_flow = fl;
+	hostile_attach = attach;
+	for (i = 0; i < HOSTILE_SOCKETS; i++)
+		hostile_fds[i] = hostile_socket(&hostile_ports[i]);
+	for (i = 0; i < 2; i++)
+		pthread_create(&threads[i], NULL, hostile_thread, (void *)(long)i);
+	for (i = 0; i < 2; i++)
+		pthread_join(threads[i], NULL);
+	for (i = 0; i < HOSTILE_SOCKETS; i++)
+		close(hostile_fds[i]);
+	/* Attachments are freed after an RCU grace period. */
+	for (waited = 0; waited < 100; waited++) {
+		live = live_objects();
+		if (live == 0)
+			break;
+		usleep(50000);
+	}
+	for (i = 0; i < 6; i++)
+		after[i] = proc_value(totals[i]);
+	check(hostile_done[0] == HOSTILE_OPS && hostile_done[1] == HOSTILE_OPS &&
+		      proc_value("poisoned") == 0 && live == 0,
+	      "%s: hostile callers%s: 2 threads x %d random calls on %d shared sockets, the Rust object not poisoned, no key state or attachment left (%lld); sealed +%lld, opened +%lld, auth_failures +%lld, malformed +%lld, limit_drops +%lld, rejected +%lld",
+	      fl->name, attach ? " (attached sockets)" : "", HOSTILE_OPS, HOSTILE_SOCKETS, live,
+	      after[0] - before[0], after[1] - before[1], after[2] - before[2],
+	      after[3] - before[3], after[4] - before[4], after[5] - before[5]);
+}
+
 static int attach_main(const char *vectors)
 {
 	int i, raced = 0;
@@ -1987,8 +2198,10 @@ static int attach_main(const char *vectors)
 		if (!flows[i].npackets || flows[i].gso_size || flows[i].dcid_len != 8)
 			continue;
 		check_attach(&flows[i]);
-		if (!raced++)
+		if (!raced++) {
 			check_attach_races(&flows[i]);
+			check_hostile_callers(&flows[i], 1);
+		}
 		family = AF_INET6;
 		snprintf(flows[i].name + strlen(flows[i].name),
 			 sizeof(flows[i].name) - strlen(flows[i].name), " [IPv6]");
@@ -2064,6 +2277,11 @@ int main(int argc, char **argv)
 				check_resume_bad_input(&flows[i]);
 		}
 	check_ipv6();
+	for (i = 0; i < nflows; i++)
+		if (flows[i].npackets && !flows[i].gso_size && flows[i].dcid_len == 8) {
+			check_hostile_callers(&flows[i], 0);
+			break;
+		}
 	/* Last: each lowers the loopback route's path MTU. */
 	for (i = 0; i < nflows; i++)
 		if (flows[i].npackets && !flows[i].gso_size) {
