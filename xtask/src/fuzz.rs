@@ -19,10 +19,11 @@ use std::time::Instant;
 use serde_json::Value;
 
 const USAGE: &str = "usage: cargo xtask fuzz [--runs N] [open | seal_open_roundtrip | \
-                     long_headers | gro | nic_window | differential | backend_batches]";
+                     long_headers | gro | nic_window | differential | backend_batches | \
+                     key_updates | flow_table]";
 
 /// The fuzz targets, as `fuzz/Cargo.toml` names them.
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 9] = [
     "open",
     "seal_open_roundtrip",
     "long_headers",
@@ -30,6 +31,8 @@ pub const TARGETS: [&str; 7] = [
     "nic_window",
     "differential",
     "backend_batches",
+    "key_updates",
+    "flow_table",
 ];
 
 /// Runs per target unless `--runs` says otherwise: a smoke test of a few seconds each.
@@ -246,7 +249,25 @@ fn write_seeds(root: &Path) -> crate::Result {
             seed.extend((0..12 * (usize::from(count & 0x7f) + 1)).map(|i| i as u8));
         }
         seeds.push(("backend_batches", format!("seed-{suite}"), seed));
+
+        // `key_updates`: no limits; seal three, deliver two in order, update the keys,
+        // seal two, deliver the newest first, then the rest, a duplicate, a forgery.
+        let mut steps = vec![suite, 0, 0];
+        steps.extend([0, 0, 0, 1, 1, 2, 3, 0, 3, 0, 0, 0x80, 1, 0, 4, 0, 3, 0, 3, 0]);
+        steps.extend([0, 0, 5, 0, 6, 9, 7, 0, 0, 3, 3, 0]);
+        seeds.push(("key_updates", format!("seed-{suite}"), steps));
     }
+
+    // `flow_table`: 8-byte IDs; insert a, b; route valid and forged to a; remove a; route to
+    // a (unknown now) and to b; insert c, d, e (full at four: e refused), the short ID.
+    seeds.push((
+        "flow_table",
+        "seed-0".into(),
+        vec![
+            8, 0, 0, 0, 1, 2, 0, 40, 3, 0, 40, 1, 0, 2, 0, 10, 2, 1, 100, 0, 2, 0, 3, 0, 6,
+            0, 4,
+        ],
+    ));
 
     // `long_headers`: two coalesced v1 Handshake packets before a short header; a Version
     // Negotiation packet; an Initial with a token; an unknown version.
