@@ -253,7 +253,9 @@ fn write_seeds(root: &Path) -> crate::Result {
         // `key_updates`: no limits; seal three, deliver two in order, update the keys,
         // seal two, deliver the newest first, then the rest, a duplicate, a forgery.
         let mut steps = vec![suite, 0, 0];
-        steps.extend([0, 0, 0, 1, 1, 2, 3, 0, 3, 0, 0, 0x80, 1, 0, 4, 0, 3, 0, 3, 0]);
+        steps.extend([
+            0, 0, 0, 1, 1, 2, 3, 0, 3, 0, 0, 0x80, 1, 0, 4, 0, 3, 0, 3, 0,
+        ]);
         steps.extend([0, 0, 5, 0, 6, 9, 7, 0, 0, 3, 3, 0]);
         seeds.push(("key_updates", format!("seed-{suite}"), steps));
     }
@@ -264,8 +266,7 @@ fn write_seeds(root: &Path) -> crate::Result {
         "flow_table",
         "seed-0".into(),
         vec![
-            8, 0, 0, 0, 1, 2, 0, 40, 3, 0, 40, 1, 0, 2, 0, 10, 2, 1, 100, 0, 2, 0, 3, 0, 6,
-            0, 4,
+            8, 0, 0, 0, 1, 2, 0, 40, 3, 0, 40, 1, 0, 2, 0, 10, 2, 1, 100, 0, 2, 0, 3, 0, 6, 0, 4,
         ],
     ));
 
