@@ -13,43 +13,23 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use quicseal::packet_number::{MAX_PACKET_NUMBER, TruncatedPacketNumber};
-use quicseal::wire::{ConnectionId, ShortHeader};
-use quicseal::{CipherSuite, Error, FlowConfig, RxFlow, TxFlow};
-use quicseal_fuzz::{Input, pieces, pieces_mut};
+use quicseal::{Error, FlowConfig, RxFlow, TxFlow};
+use quicseal_fuzz::{ChosenPacket, pieces, pieces_mut};
 
 const TAG_LEN: usize = 16;
 
 fuzz_target!(|data: &[u8]| {
-    let mut input = Input::new(data);
-    let suite = CipherSuite::ALL[usize::from(input.byte()) % 3];
-    let secret_len = match suite {
-        CipherSuite::Aes256GcmSha384 => 48,
-        _ => 32,
-    };
-    let mut secret = input.bytes(48).to_vec();
-    secret.resize(48, 0);
-    let secret = &secret[..secret_len];
-    let flags = input.byte();
-    let dcid_len = usize::from(input.byte()) % 21;
-    let mut dcid = input.bytes(20).to_vec();
-    dcid.resize(20, 0);
-    let number = input.u64() % (MAX_PACKET_NUMBER + 1);
-    let (src_cuts, dst_cuts) = (input.cuts(), input.cuts());
-    let payload = input.rest();
-
-    let pn_len = usize::from(flags & 3) + 1;
-    let truncated = (number & ((1u64 << (8 * pn_len)) - 1)) as u32;
-    let header = ShortHeader {
-        fixed_bit: true,
-        spin: flags & 4 != 0,
-        key_phase: flags & 8 != 0,
-        dcid: ConnectionId::new(&dcid[..dcid_len]).expect("at most 20 bytes"),
-        packet_number: TruncatedPacketNumber::new(truncated, pn_len).expect("fits"),
-    };
-    let mut cleartext = vec![0u8; header.len()];
-    assert_eq!(header.emit(&mut cleartext), Ok(header.len()));
-    cleartext.extend_from_slice(payload);
+    let ChosenPacket {
+        suite,
+        secret,
+        dcid_len,
+        number,
+        src_cuts,
+        dst_cuts,
+        cleartext,
+        ..
+    } = ChosenPacket::read(data);
+    let secret = &secret[..];
     let len = cleartext.len();
 
     // One packet below the chosen number has gone before, so the truncated number recovers

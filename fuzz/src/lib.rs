@@ -5,6 +5,8 @@
 use std::sync::OnceLock;
 
 use quicseal::CipherSuite;
+use quicseal::packet_number::{MAX_PACKET_NUMBER, TruncatedPacketNumber};
+use quicseal::wire::{ConnectionId, ShortHeader};
 
 /// The fuzzer's bytes, consumed front to back. Reads past the end give zeros, so every input
 /// is a valid one.
@@ -85,6 +87,73 @@ impl Cuts {
             .collect();
         points.sort_unstable();
         points
+    }
+}
+
+/// A 1-RTT packet the input chooses, as `seal_open_roundtrip` and `differential` read it:
+/// suite byte (`% 3`), 48 secret bytes (the suite's hash length of them are used), flags byte
+/// (bits 0-1: packet number length - 1, bit 2: spin, bit 3: key phase), DCID length byte
+/// (`% 21`), 20 DCID bytes (that many used), 8 bytes of packet number, source cuts,
+/// destination cuts, then the payload.
+pub struct ChosenPacket<'a> {
+    pub suite: CipherSuite,
+    /// The traffic secret, the suite's hash length.
+    pub secret: Vec<u8>,
+    pub dcid_len: usize,
+    /// The full packet number, at most `MAX_PACKET_NUMBER`.
+    pub number: u64,
+    pub src_cuts: Cuts,
+    pub dst_cuts: Cuts,
+    /// The header's bytes, cleartext, then the payload.
+    pub cleartext: Vec<u8>,
+    pub header_len: usize,
+    pub pn_len: usize,
+    pub key_phase: bool,
+    pub payload: &'a [u8],
+}
+
+impl<'a> ChosenPacket<'a> {
+    /// Reads the packet off the front of `data`; the payload is the rest.
+    pub fn read(data: &'a [u8]) -> Self {
+        let mut input = Input::new(data);
+        let suite = CipherSuite::ALL[usize::from(input.byte()) % 3];
+        let mut secret = input.bytes(48).to_vec();
+        secret.resize(suite.secret_len(), 0);
+        let flags = input.byte();
+        let dcid_len = usize::from(input.byte()) % 21;
+        let mut dcid = input.bytes(20).to_vec();
+        dcid.resize(20, 0);
+        let number = input.u64() % (MAX_PACKET_NUMBER + 1);
+        let (src_cuts, dst_cuts) = (input.cuts(), input.cuts());
+        let payload = input.rest();
+
+        let pn_len = usize::from(flags & 3) + 1;
+        let key_phase = flags & 8 != 0;
+        let truncated = (number & ((1u64 << (8 * pn_len)) - 1)) as u32;
+        let header = ShortHeader {
+            fixed_bit: true,
+            spin: flags & 4 != 0,
+            key_phase,
+            dcid: ConnectionId::new(&dcid[..dcid_len]).expect("at most 20 bytes"),
+            packet_number: TruncatedPacketNumber::new(truncated, pn_len).expect("fits"),
+        };
+        let header_len = header.len();
+        let mut cleartext = vec![0u8; header_len];
+        assert_eq!(header.emit(&mut cleartext), Ok(header_len));
+        cleartext.extend_from_slice(payload);
+        ChosenPacket {
+            suite,
+            secret,
+            dcid_len,
+            number,
+            src_cuts,
+            dst_cuts,
+            cleartext,
+            header_len,
+            pn_len,
+            key_phase,
+            payload,
+        }
     }
 }
 

@@ -103,6 +103,29 @@ struct Arrived {
 
 /// Receives until `count` datagrams have arrived (or the deadline passes), opening them with
 /// `flow`; a datagram that does not open fails the test.
+/// The outcomes of the first `count` datagrams `receiver` opens with `rx`, in order: the
+/// packet number of each that opened, or why it did not.
+fn receive_outcomes(
+    receiver: &SealedSocket,
+    rx: &mut RxFlow,
+    count: usize,
+) -> Vec<Result<Option<u64>, Error>> {
+    let mut batch = RecvBatch::new(4, DEFAULT_MESSAGE_CAPACITY);
+    let mut outcomes = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while outcomes.len() < count && Instant::now() < deadline {
+        if receiver.recv_open(rx, &mut batch).is_err() {
+            continue;
+        }
+        for message in batch.messages() {
+            for datagram in message.datagrams() {
+                outcomes.push(datagram.outcome.map(|o| o.packet.map(|p| p.number())));
+            }
+        }
+    }
+    outcomes
+}
+
 fn receive<O: OpenGro>(receiver: &SealedSocket, flow: &mut O, count: usize) -> Vec<Arrived> {
     let mut batch = RecvBatch::new(8, DEFAULT_MESSAGE_CAPACITY);
     let mut arrived = Vec::new();
@@ -487,19 +510,7 @@ fn bad_datagrams_are_dropped_one_by_one() {
     for datagram in [&[][..], b"\x41 not a packet", &forged, &tampered, &good] {
         plain.send_to(datagram, destination).unwrap();
     }
-    let mut batch = RecvBatch::new(4, DEFAULT_MESSAGE_CAPACITY);
-    let mut outcomes = Vec::new();
-    let deadline = Instant::now() + DEADLINE;
-    while outcomes.len() < 5 && Instant::now() < deadline {
-        if receiver.recv_open(&mut rx, &mut batch).is_err() {
-            continue;
-        }
-        for message in batch.messages() {
-            for datagram in message.datagrams() {
-                outcomes.push(datagram.outcome.map(|o| o.packet.map(|p| p.number())));
-            }
-        }
-    }
+    let outcomes = receive_outcomes(&receiver, &mut rx, 5);
     assert_eq!(
         outcomes,
         [
@@ -561,19 +572,7 @@ fn wrong_keys_and_exhausted_limits_hold_through_the_socket() {
     for datagram in [&two_updates_ahead, &forged[0], &forged[1], &good] {
         plain.send_to(datagram, destination).unwrap();
     }
-    let mut batch = RecvBatch::new(4, DEFAULT_MESSAGE_CAPACITY);
-    let mut outcomes = Vec::new();
-    let deadline = Instant::now() + DEADLINE;
-    while outcomes.len() < 4 && Instant::now() < deadline {
-        if receiver.recv_open(&mut rx, &mut batch).is_err() {
-            continue;
-        }
-        for message in batch.messages() {
-            for datagram in message.datagrams() {
-                outcomes.push(datagram.outcome.map(|o| o.packet.map(|p| p.number())));
-            }
-        }
-    }
+    let outcomes = receive_outcomes(&receiver, &mut rx, 4);
     assert_eq!(
         outcomes,
         [
@@ -679,19 +678,7 @@ fn a_packet_number_far_in_the_past_fails_to_open_through_the_socket() {
         .unwrap()
         .send_to(&sealed, destination)
         .unwrap();
-    let mut batch = RecvBatch::new(1, DEFAULT_MESSAGE_CAPACITY);
-    let mut outcomes = Vec::new();
-    let deadline = Instant::now() + DEADLINE;
-    while outcomes.is_empty() && Instant::now() < deadline {
-        if receiver.recv_open(&mut rx, &mut batch).is_err() {
-            continue;
-        }
-        for message in batch.messages() {
-            for datagram in message.datagrams() {
-                outcomes.push(datagram.outcome.map(|o| o.packet.map(|p| p.number())));
-            }
-        }
-    }
+    let outcomes = receive_outcomes(&receiver, &mut rx, 1);
     assert_eq!(outcomes, [Err(Error::AuthFailed)]);
     assert_eq!(rx.counters().auth_failures, 1);
     assert_eq!(rx.largest_received(), Some(1 + (1 << 40)));
