@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use quicseal::packet_number::TruncatedPacketNumber;
 use quicseal::wire::{ConnectionId, ShortHeader};
-use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, Limits, RxFlow, TxFlow};
+use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, Limits, Outcome, RxFlow, TxFlow};
 use quicseal_userspace::traffic::{self, Endpoints, Protection, TrafficConfig};
 use quicseal_userspace::{
     DEFAULT_MESSAGE_CAPACITY, Ecn, OpenGro, RecvBatch, RecvError, SealGso, SealedSocket,
-    SendBuffer, SendError, SocketConfig, Transmit,
+    SendBuffer, SendError, Sent, SocketConfig, Transmit,
 };
 
 const SEGMENT: usize = 1200;
@@ -103,6 +103,31 @@ struct Arrived {
 
 /// Receives until `count` datagrams have arrived (or the deadline passes), opening them with
 /// `flow`; a datagram that does not open fails the test.
+/// Sends `cleartext` (segments of [`SEGMENT`]) with `tx` over a fresh socket pair while `rx`
+/// receives `expected` datagrams; returns the send's report, each datagram's outcome, and
+/// what arrived.
+fn send_through(
+    tx: &mut TxFlow,
+    rx: &mut RxFlow,
+    cleartext: &[&[u8]],
+    expected: usize,
+) -> (Sent, Vec<Outcome>, Vec<Arrived>) {
+    let (sender, receiver) = pair(ipv4(), true);
+    let destination = receiver.local_addr().unwrap();
+    thread::scope(|scope| {
+        let receiving = scope.spawn(|| receive(&receiver, rx, expected));
+        let mut buffer = SendBuffer::new();
+        let transmit = Transmit {
+            destination,
+            ecn: Ecn::NotEct,
+            cleartext,
+            segment_size: SEGMENT,
+        };
+        let sent = sender.send(tx, &transmit, &mut buffer).unwrap();
+        (sent, buffer.outcomes().to_vec(), receiving.join().unwrap())
+    })
+}
+
 /// The outcomes of the first `count` datagrams `receiver` opens with `rx`, in order: the
 /// packet number of each that opened, or why it did not.
 fn receive_outcomes(
@@ -596,29 +621,10 @@ fn wrong_keys_and_exhausted_limits_hold_through_the_socket() {
     let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, limited).unwrap();
     let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, FlowConfig::new(8)).unwrap();
     let packets: Vec<Vec<u8>> = (0..4).map(|n| packet(&DCID, n, false, STRIDE)).collect();
-    let (sender, receiver) = pair(ipv4(), true);
-    let destination = receiver.local_addr().unwrap();
-    let arrived = thread::scope(|scope| {
-        let receiving = scope.spawn(|| receive(&receiver, &mut rx, 2));
-        let cleartext = packets.concat();
-        let mut buffer = SendBuffer::new();
-        let transmit = Transmit {
-            destination,
-            ecn: Ecn::NotEct,
-            cleartext: &[&cleartext],
-            segment_size: SEGMENT,
-        };
-        let sent = sender.send(&mut tx, &transmit, &mut buffer).unwrap();
-        assert_eq!((sent.datagrams, sent.sent, sent.refused), (4, 2, 2));
-        assert_eq!(
-            buffer.outcomes()[2..]
-                .iter()
-                .map(|o| o.map(|_| ()))
-                .collect::<Vec<_>>(),
-            [Err(Error::ConfidentialityLimit); 2]
-        );
-        receiving.join().unwrap()
-    });
+    let (sent, outcomes, arrived) = send_through(&mut tx, &mut rx, &[&packets.concat()], 2);
+    assert_eq!((sent.datagrams, sent.sent, sent.refused), (4, 2, 2));
+    let refusals: Vec<_> = outcomes[2..].iter().map(|o| o.map(|_| ())).collect();
+    assert_eq!(refusals, [Err(Error::ConfidentialityLimit); 2]);
     let numbers: Vec<u64> = arrived.iter().map(|a| a.number).collect();
     assert_eq!(numbers, [0, 1]);
     assert_eq!(tx.counters().dropped_for_limits, 2);
@@ -638,21 +644,8 @@ fn empty_cleartext_pieces_are_skipped() {
     let (a, rest) = cleartext.split_at(STRIDE + 5);
     let (b, c) = rest.split_at(STRIDE);
     let pieces: [&[u8]; 7] = [&[], a, &[], &[], b, c, &[]];
-    let (sender, receiver) = pair(ipv4(), true);
-    let destination = receiver.local_addr().unwrap();
-    let arrived = thread::scope(|scope| {
-        let receiving = scope.spawn(|| receive(&receiver, &mut rx, 3));
-        let mut buffer = SendBuffer::new();
-        let transmit = Transmit {
-            destination,
-            ecn: Ecn::NotEct,
-            cleartext: &pieces,
-            segment_size: SEGMENT,
-        };
-        let sent = sender.send(&mut tx, &transmit, &mut buffer).unwrap();
-        assert_eq!((sent.datagrams, sent.sent, sent.refused), (3, 3, 0));
-        receiving.join().unwrap()
-    });
+    let (sent, _, arrived) = send_through(&mut tx, &mut rx, &pieces, 3);
+    assert_eq!((sent.datagrams, sent.sent, sent.refused), (3, 3, 0));
     let bytes: Vec<&Vec<u8>> = arrived.iter().map(|a| &a.bytes).collect();
     assert_eq!(bytes, packets.iter().collect::<Vec<_>>());
 }
