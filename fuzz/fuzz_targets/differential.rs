@@ -94,31 +94,12 @@ fuzz_target!(|data: &[u8]| {
         .expect("sealed");
     expected.extend_from_slice(tag.as_ref());
     let pn_offset = 1 + dcid_len;
-    let sample_at = pn_offset + 4;
-    let mask = hp_key
-        .new_mask(&expected[sample_at..sample_at + SAMPLE_LEN])
-        .expect("mask");
-    expected[0] ^= mask[0] & 0x1f;
-    for (byte, m) in expected[pn_offset..pn_offset + pn_len]
-        .iter_mut()
-        .zip(&mask[1..])
-    {
-        *byte ^= m;
-    }
+    toggle_header_protection(&hp_key, &mut expected, pn_offset, pn_len);
     assert_eq!(sealed, expected, "quicseal's bytes are not ring's");
 
     // ring opens quicseal's packet.
     let mut opened = sealed.clone();
-    let mask = hp_key
-        .new_mask(&opened[sample_at..sample_at + SAMPLE_LEN])
-        .expect("mask");
-    opened[0] ^= mask[0] & 0x1f;
-    for (byte, m) in opened[pn_offset..pn_offset + pn_len]
-        .iter_mut()
-        .zip(&mask[1..])
-    {
-        *byte ^= m;
-    }
+    toggle_header_protection(&hp_key, &mut opened, pn_offset, pn_len);
     let (aad, body) = opened.split_at_mut(header_len);
     let plain = aead_key
         .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&*aad), body)
@@ -136,6 +117,28 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(opened.packet.map(|p| p.number), Some(number));
     assert_eq!(&received[..len], &cleartext[..]);
 });
+
+/// Applies or removes header protection (RFC 9001 §5.4.1: the same XOR either way, its mask
+/// from the sample 4 bytes past the packet number's start, which it does not change): the
+/// first byte's low five bits and the `pn_len`-byte packet number at `pn_offset`.
+fn toggle_header_protection(
+    hp_key: &HeaderProtectionKey,
+    packet: &mut [u8],
+    pn_offset: usize,
+    pn_len: usize,
+) {
+    let sample_at = pn_offset + 4;
+    let mask = hp_key
+        .new_mask(&packet[sample_at..sample_at + SAMPLE_LEN])
+        .expect("mask");
+    packet[0] ^= mask[0] & 0x1f;
+    for (byte, m) in packet[pn_offset..pn_offset + pn_len]
+        .iter_mut()
+        .zip(&mask[1..])
+    {
+        *byte ^= m;
+    }
+}
 
 /// ring's algorithms and lengths for a suite.
 struct RingSuite {
