@@ -1,12 +1,11 @@
 //! `cargo xtask fw-test`: the SmartNIC firmware (targets/smartnic-fw/firmware) in QEMU.
 //!
 //! Builds the firmware for `riscv32imac-unknown-none-elf` with Debian's compiler, then runs
-//! it once per job: a shared window (quicseal_nic_abi) built here from a vector file (or of
-//! bad descriptors), handed to the firmware as `window.bin` through semihosting, and read
-//! back from `window.out`. Each job's window is also served on the host by the same engine
-//! (`quicseal_nic::Nic`), and the two must agree byte for byte (instruction counts aside).
-//! Then every completion is checked against the vectors: sealed bytes, opened bytes, packet
-//! numbers, generations, and the refusals the negatives and bad descriptors expect.
+//! it once per job of `nic_jobs` (a shared window built from a vector file, of bad
+//! descriptors, or for the figures), handed to the firmware as `window.bin` through
+//! semihosting and read back from `window.out`, and judged there: the same bytes as the host
+//! engine's, and every completion as the vectors say. Each run's defmt log is decoded and
+//! must have the served line and, for bad descriptors, a warning per refusal.
 //! QEMU runs with `-icount shift=0`, so `minstret` counts instructions deterministically: the
 //! completions' counts give the instructions per byte this prints at the end.
 
@@ -15,51 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quicseal::Error;
-use quicseal_nic::Nic;
-use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
-use quicseal_nic_abi::{
-    Completion, ContextFlags, Descriptor, DescriptorFlags, KeyContext, Opcode, Region, Status,
-};
-use serde_json::Value;
-
-use crate::kernel::{resume_keys, unhex};
-use crate::{apt, baremetal, run as run_command, vectors, workspace_root};
+use crate::nic_jobs::{self, BAD_DESCRIPTORS, Job};
+use crate::{apt, baremetal, run as run_command, workspace_root};
 
 const TARGET: &str = "riscv32imac-unknown-none-elf";
 const APT_PACKAGES: [&str; 2] = ["qemu-system-misc", "binutils-riscv64-unknown-elf"];
 /// Longest a firmware run may take (each takes well under a second).
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A window to serve and what its completions must say.
-pub struct Job {
-    pub name: String,
-    pub window: Vec<u8>,
-    checks: Vec<Check>,
-}
-
-/// What the completion(s) with a cookie must show.
-struct Check {
-    cookie: u32,
-    what: String,
-    expect: Expect,
-}
-
-enum Expect {
-    /// Sealed datagrams: each completion's output bytes, packet number and generation.
-    Sealed(Vec<Datagram>),
-    /// Opened datagrams: likewise, the cleartext in place.
-    Opened(Vec<Datagram>),
-    /// One completion with this status.
-    Refused(u8),
-}
-
-/// One datagram's expected output.
-struct Datagram {
-    bytes: Vec<u8>,
-    packet_number: u64,
-    generation: u32,
-}
 
 /// A firmware build: the portable one, and one for a core with the scalar-crypto extensions.
 struct Build {
@@ -89,9 +50,7 @@ pub fn run() -> crate::Result {
     let version = baremetal::debian_toolchain()?;
     let root = workspace_root();
     let decoder = defmt_print()?;
-    let mut jobs = vector_jobs(&root.join("vectors"))?;
-    jobs.push(bad_descriptors());
-    jobs.extend(figure_jobs()?);
+    let jobs = nic_jobs::all(&root)?;
     let (mut passed, mut failed) = (0, 0);
     let mut summary = Vec::new();
     for build in &BUILDS {
@@ -111,27 +70,21 @@ pub fn run() -> crate::Result {
             let dir = scratch.join(&job.name);
             let (simulated, stack) = simulate(&firmware, build, &dir, &job.window)?;
             deepest = deepest.max(stack);
-            let mut problems = Vec::new();
-            let mut host = job.window.clone();
-            Nic::new().service(&mut host, || 0);
-            if without_instructions(&simulated) != host {
-                problems.push("the simulator's window differs from the host engine's".to_string());
-            }
+            let nic_jobs::Verdict {
+                checks,
+                mut problems,
+                done,
+            } = nic_jobs::judge(job, &simulated);
             let log = decode_log(&decoder, &firmware, &dir)?;
-            for (what, line) in expected_log(job) {
-                if !log.lines().any(|l| l.contains(&line)) {
+            let expected = expected_log(job);
+            for (what, line) in &expected {
+                if !log.lines().any(|l| l.contains(line)) {
                     problems.push(format!(
                         "log: no line with \"{line}\" ({what}); the log:\n{log}"
                     ));
                 }
             }
-            let (_, done) = completions(&simulated).ok_or("no window header came back")?;
-            for check in &job.checks {
-                if let Err(problem) = verify(check, &done, &simulated) {
-                    problems.push(format!("{}: {problem}", check.what));
-                }
-            }
-            let checks = job.checks.len() + expected_log(job).len() + 1;
+            let checks = checks + expected.len();
             failed += problems.len();
             passed += checks.saturating_sub(problems.len());
             if problems.is_empty() {
@@ -142,7 +95,15 @@ pub fn run() -> crate::Result {
                     eprintln!("    {problem}");
                 }
             }
-            summary.extend(figures(build, job, &done));
+            for (suite, operation, spent) in nic_jobs::measured(job, &done) {
+                summary.push(nic_jobs::figure_line(
+                    build.name,
+                    suite,
+                    operation,
+                    spent,
+                    "instructions",
+                ));
+            }
         }
         summary.push(format!(
             "{}: stack high-water mark {deepest} bytes below main (the deepest job, by painting)",
@@ -221,14 +182,13 @@ fn expected_log(job: &Job) -> Vec<(String, String)> {
         "window served".to_string(),
         format!("window of {} bytes served: status 0x0", job.window.len()),
     )];
-    let whole = job.name == BAD_DESCRIPTORS;
-    for check in job.checks.iter().filter(|_| whole) {
-        if let Expect::Refused(status) = check.expect {
-            lines.push((
-                check.what.clone(),
-                format!("descriptor {:#x} refused: status {status:#x}", check.cookie),
-            ));
-        }
+    if job.name == BAD_DESCRIPTORS {
+        lines.extend(job.refusals().map(|(what, cookie, status)| {
+            (
+                what.to_string(),
+                format!("descriptor {cookie:#x} refused: status {status:#x}"),
+            )
+        }));
     }
     lines
 }
@@ -301,516 +261,4 @@ fn simulate(
         .and_then(|text| text.trim().parse().ok())
         .ok_or("the firmware wrote no stack.txt")?;
     Ok((window, stack))
-}
-
-/// The window with every completion's instruction count zeroed: the host engine counts none.
-fn without_instructions(window: &[u8]) -> Vec<u8> {
-    let mut window = window.to_vec();
-    let Some((header, done)) = completions(&window) else {
-        return window;
-    };
-    let ring = header.completions;
-    for index in 0..done.len() as u32 {
-        let slot = (ring.consumer.get().wrapping_add(index) % ring.entries.get()) as usize;
-        let at = ring.offset.get() as usize
-            + slot * size_of::<Completion>()
-            + std::mem::offset_of!(Completion, instructions);
-        window[at..at + 4].fill(0);
-    }
-    window
-}
-
-fn verify(check: &Check, done: &[Completion], window: &[u8]) -> Result<(), String> {
-    let mine: Vec<&Completion> = done
-        .iter()
-        .filter(|c| c.cookie.get() == check.cookie)
-        .collect();
-    let datagrams = match &check.expect {
-        Expect::Refused(status) => {
-            return match mine.as_slice() {
-                [only] if only.status == *status => Ok(()),
-                _ => Err(format!(
-                    "expected one completion with status {status:#x}, got {mine:?}"
-                )),
-            };
-        }
-        Expect::Sealed(datagrams) | Expect::Opened(datagrams) => datagrams,
-    };
-    if mine.len() != datagrams.len() {
-        return Err(format!(
-            "{} completions for {} datagrams",
-            mine.len(),
-            datagrams.len()
-        ));
-    }
-    for (index, (completion, expected)) in mine.iter().zip(datagrams).enumerate() {
-        if completion.status != Status::OK {
-            return Err(format!("datagram {index}: status {:#x}", completion.status));
-        }
-        let at = completion.offset.get() as usize;
-        let output = window.get(at..at + completion.len.get() as usize);
-        if output != Some(expected.bytes.as_slice()) {
-            return Err(format!("datagram {index}: wrong bytes"));
-        }
-        if (completion.packet_number.get(), completion.generation.get())
-            != (expected.packet_number, expected.generation)
-        {
-            return Err(format!(
-                "datagram {index}: packet {} generation {}, expected {} and {}",
-                completion.packet_number.get(),
-                completion.generation.get(),
-                expected.packet_number,
-                expected.generation
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The size of datagram the figures are for.
-const FIGURE_SIZE: usize = 1350;
-
-/// The figure lines of a figure job: instructions for its measured seal and open.
-fn figures(build: &Build, job: &Job, done: &[Completion]) -> Vec<String> {
-    let Some(suite) = job.name.strip_prefix("figures-") else {
-        return Vec::new();
-    };
-    [(MEASURED_SEAL, "seal"), (MEASURED_OPEN, "open")]
-        .into_iter()
-        .filter_map(|(cookie, operation)| {
-            let spent = done
-                .iter()
-                .find(|c| c.cookie.get() == cookie && c.status == Status::OK)?
-                .instructions
-                .get();
-            Some(format!(
-                "{}: {suite} {FIGURE_SIZE} B {operation}: {spent} instructions, {:.1} per byte",
-                build.name,
-                f64::from(spent) / FIGURE_SIZE as f64
-            ))
-        })
-        .collect()
-}
-
-/// Cookies of a figure job's measured descriptors.
-const MEASURED_SEAL: u32 = 2;
-const MEASURED_OPEN: u32 = 4;
-
-/// Per suite, a window whose contexts first serve one datagram each (building the flow:
-/// key derivation), then the measured one: a 1350-byte datagram sealed, and one opened
-/// (sealed here by the core on the host).
-fn figure_jobs() -> crate::Result<Vec<Job>> {
-    use quicseal::{CipherSuite, FlowConfig, TxFlow};
-    let mut jobs = Vec::new();
-    for suite in CipherSuite::ALL {
-        let secret = vec![0x3c; suite.secret_len()];
-        let (secret, header_key) = resume_keys(suite.code(), &secret, 0);
-        let dcid_len = 8;
-        let mut window = WindowBuilder::new(Capacity {
-            contexts: 2,
-            tx: 2,
-            rx: 2,
-            completions: 4,
-        });
-        let tx = window.context(key_context(
-            suite.code(),
-            dcid_len,
-            0,
-            0,
-            false,
-            &secret,
-            &header_key,
-        ));
-        let rx = window.context(key_context(
-            suite.code(),
-            dcid_len,
-            0,
-            0,
-            true,
-            &secret,
-            &header_key,
-        ));
-        let mut host: TxFlow = TxFlow::resume(
-            suite,
-            &secret,
-            &header_key,
-            0,
-            FlowConfig::new(dcid_len.into()),
-        )
-        .map_err(|e| e.to_string())?;
-        let mut checks = Vec::new();
-        for (number, cookie) in [(1u16, MEASURED_SEAL - 1), (2, MEASURED_SEAL)] {
-            let mut cleartext = vec![0x41];
-            cleartext.extend([0xd5; 8]);
-            cleartext.extend(number.to_be_bytes());
-            cleartext.resize(FIGURE_SIZE - 16, 0x77);
-            let mut sealed = vec![0; FIGURE_SIZE];
-            let _ = host
-                .seal(&[&cleartext], &mut [&mut sealed])
-                .map_err(|e| e.to_string())?;
-            let src = window.buffer(&cleartext);
-            let dst = window.room(FIGURE_SIZE);
-            window.transmit(descriptor(Opcode::SEAL, tx, src, dst, cookie));
-            let packet = |bytes: Vec<u8>| Datagram {
-                bytes,
-                packet_number: number.into(),
-                generation: 0,
-            };
-            checks.push(Check {
-                cookie,
-                what: format!("packet {number} sealed"),
-                expect: Expect::Sealed(vec![packet(sealed.clone())]),
-            });
-            let src = window.buffer(&sealed);
-            let cookie = cookie + MEASURED_OPEN - MEASURED_SEAL;
-            window.receive(descriptor(Opcode::OPEN, rx, src, Region::default(), cookie));
-            checks.push(Check {
-                cookie,
-                what: format!("packet {number} opened"),
-                expect: Expect::Opened(vec![packet(cleartext)]),
-            });
-        }
-        let name = format!("figures-{}", suite.name());
-        jobs.push(Job {
-            name,
-            window: window.build(),
-            checks,
-        });
-    }
-    Ok(jobs)
-}
-
-/// One job per vector file with packets: a transmit context sealing every packet (one GSO
-/// descriptor for a GSO flow, one descriptor a packet with its full packet number
-/// otherwise), a receive context opening them (one GRO descriptor, or one a packet), and a
-/// fresh receive context per negative.
-pub fn vector_jobs(dir: &Path) -> crate::Result<Vec<Job>> {
-    let mut jobs = Vec::new();
-    for file in vectors::files(dir)? {
-        let job = vector_job(file.name, &file.json)
-            .map_err(|e| format!("{}: {e}", file.path.display()))?;
-        jobs.extend(job);
-    }
-    Ok(jobs)
-}
-
-fn vector_job(name: String, json: &Value) -> crate::Result<Option<Job>> {
-    let packets = json["packets"].as_array().map_or(&[][..], Vec::as_slice);
-    if packets.is_empty() {
-        return Ok(None);
-    }
-    let field = |v: &Value, key: &str| unhex(v[key].as_str().unwrap_or(""));
-    let number = |v: &Value, key: &str| v[key].as_u64();
-    let suite = vectors::suite_code(json)?;
-    let secret = field(json, "secret")?;
-    let dcid_len = number(json, "dcid_len").unwrap_or(0) as u8;
-    let gso_size = number(json, "gso_size").map(|g| g as u16);
-    let negatives = json["negative"].as_array().map_or(&[][..], Vec::as_slice);
-
-    let records = packets.len() as u32 + negatives.len() as u32 + 2;
-    let mut window = WindowBuilder::new(Capacity {
-        contexts: 2 + negatives.len() as u32,
-        tx: records,
-        rx: records,
-        completions: 2 * records,
-    });
-    let first_pn = number(&packets[0], "pn").ok_or("packet without pn")?;
-    let first_largest = number(&packets[0], "largest_received").unwrap_or(first_pn - 1);
-    let context = |generation: u64, largest: u64, receive: bool| {
-        let (generation_secret, header_key) = resume_keys(suite, &secret, generation);
-        key_context(
-            suite,
-            dcid_len,
-            generation,
-            largest,
-            receive,
-            &generation_secret,
-            &header_key,
-        )
-    };
-    let tx = window.context(context(0, first_pn - 1, false));
-    let rx = window.context(context(0, first_largest, true));
-
-    let mut cleartexts = Vec::new();
-    let mut sealed = Vec::new();
-    let mut opened = Vec::new();
-    for packet in packets {
-        let cleartext = [field(packet, "header")?, field(packet, "payload")?].concat();
-        let protected = field(packet, "protected")?;
-        let expected = |bytes: Vec<u8>| -> crate::Result<Datagram> {
-            Ok(Datagram {
-                bytes,
-                packet_number: number(packet, "pn").ok_or("packet without pn")?,
-                generation: number(packet, "generation").unwrap_or(0) as u32,
-            })
-        };
-        sealed.push(expected(protected)?);
-        opened.push(expected(cleartext.clone())?);
-        cleartexts.push(cleartext);
-    }
-
-    let mut checks = Vec::new();
-    let mut cookie = 0;
-    let mut next_cookie = || {
-        cookie += 1;
-        cookie
-    };
-    match gso_size {
-        Some(gso_size) => {
-            let src = window.buffer(&cleartexts.concat());
-            let dst = window.room(sealed.iter().map(|d| d.bytes.len()).sum());
-            let cookie = next_cookie();
-            window.transmit(Descriptor {
-                gso_size: gso_size.into(),
-                ..descriptor(Opcode::SEAL, tx, src, dst, cookie)
-            });
-            checks.push(Check {
-                cookie,
-                what: "GSO batch sealed".into(),
-                expect: Expect::Sealed(std::mem::take(&mut sealed)),
-            });
-            let batch: Vec<u8> = packets
-                .iter()
-                .map(|p| field(p, "protected"))
-                .collect::<crate::Result<Vec<_>>>()?
-                .concat();
-            let src = window.buffer(&batch);
-            let cookie = next_cookie();
-            window.receive(Descriptor {
-                gso_size: gso_size.into(),
-                ..descriptor(Opcode::OPEN, rx, src, Region::default(), cookie)
-            });
-            checks.push(Check {
-                cookie,
-                what: "GRO batch opened".into(),
-                expect: Expect::Opened(std::mem::take(&mut opened)),
-            });
-        }
-        None => {
-            for (index, (cleartext, expected)) in
-                cleartexts.iter().zip(sealed.drain(..)).enumerate()
-            {
-                let src = window.buffer(cleartext);
-                let dst = window.room(expected.bytes.len());
-                let cookie = next_cookie();
-                window.transmit(Descriptor {
-                    flags: DescriptorFlags::PACKET_NUMBER,
-                    packet_number: expected.packet_number.into(),
-                    ..descriptor(Opcode::SEAL, tx, src, dst, cookie)
-                });
-                checks.push(Check {
-                    cookie,
-                    what: format!("packet {index} sealed"),
-                    expect: Expect::Sealed(vec![expected]),
-                });
-            }
-            for (index, (packet, expected)) in packets.iter().zip(opened.drain(..)).enumerate() {
-                let src = window.buffer(&field(packet, "protected")?);
-                let cookie = next_cookie();
-                // Where the vector says what the receiver had seen (a jump, a reordered
-                // packet), the host tells the firmware too.
-                let mut open = descriptor(Opcode::OPEN, rx, src, Region::default(), cookie);
-                if let Some(largest) = number(packet, "largest_received") {
-                    open.flags = DescriptorFlags::LARGEST_RECEIVED;
-                    open.packet_number = largest.into();
-                }
-                window.receive(open);
-                checks.push(Check {
-                    cookie,
-                    what: format!("packet {index} opened"),
-                    expect: Expect::Opened(vec![expected]),
-                });
-            }
-        }
-    }
-    for (index, negative) in negatives.iter().enumerate() {
-        let generation = number(negative, "generation").unwrap_or(0);
-        let largest = number(negative, "largest_received").unwrap_or(0);
-        let expect = negative["expect"].as_str().unwrap_or("");
-        let status = Error::ALL
-            .into_iter()
-            .find(|e| e.code() == expect)
-            .ok_or_else(|| format!("negative {index}: unknown failure {expect:?}"))?
-            .status();
-        let context = window.context(context(generation, largest, true));
-        let src = window.buffer(&field(negative, "protected")?);
-        let cookie = next_cookie();
-        window.receive(descriptor(
-            Opcode::OPEN,
-            context,
-            src,
-            Region::default(),
-            cookie,
-        ));
-        checks.push(Check {
-            cookie,
-            what: format!("negative {index} ({expect})"),
-            expect: Expect::Refused(status),
-        });
-    }
-    Ok(Some(Job {
-        name,
-        window: window.build(),
-        checks,
-    }))
-}
-
-const BAD_DESCRIPTORS: &str = "bad-descriptors";
-
-/// A window of descriptors the firmware must refuse, each for one reason, between good
-/// ones that must still be served.
-pub fn bad_descriptors() -> Job {
-    let suite = 0x1303;
-    let secret = [0x5a; 32];
-    let (secret, header_key) = resume_keys(suite, &secret, 0);
-    let mut window = WindowBuilder::new(Capacity {
-        contexts: 2,
-        tx: 16,
-        rx: 16,
-        completions: 32,
-    });
-    let tx = window.context(key_context(suite, 0, 0, 0, false, &secret, &header_key));
-    let rx = window.context(key_context(suite, 0, 0, 0, true, &secret, &header_key));
-    let packet = [0x40, 0x01, 1, 2, 3, 4, 5, 6, 7, 8];
-    let src = window.buffer(&packet);
-    let dst = window.room(packet.len() + 16);
-    let outside = Region {
-        offset: 4.into(),
-        len: 16.into(),
-    };
-    let overlapping = Region {
-        offset: src.offset,
-        len: dst.len,
-    };
-    let seal = |cookie| descriptor(Opcode::SEAL, tx, src, dst, cookie);
-    let open = |cookie| descriptor(Opcode::OPEN, rx, dst, Region::default(), cookie);
-    let refusals = [
-        (
-            Descriptor {
-                opcode: Opcode::OPEN,
-                ..seal(1)
-            },
-            Status::BAD_OPCODE,
-            "opcode of the other ring",
-        ),
-        (
-            Descriptor {
-                context: 7.into(),
-                ..seal(2)
-            },
-            Status::BAD_CONTEXT,
-            "context outside the table",
-        ),
-        (
-            Descriptor {
-                context: rx.into(),
-                ..seal(3)
-            },
-            Status::BAD_CONTEXT,
-            "receive context on the transmit ring",
-        ),
-        (
-            Descriptor {
-                src: outside,
-                ..seal(4)
-            },
-            Status::BAD_BUFFER,
-            "source outside the buffer area",
-        ),
-        (
-            Descriptor {
-                dst: overlapping,
-                ..seal(5)
-            },
-            Status::BAD_BUFFER,
-            "source and destination overlapping",
-        ),
-        (
-            Descriptor {
-                reserved: 1.into(),
-                ..seal(6)
-            },
-            Status::BAD_RESERVED,
-            "reserved field set",
-        ),
-        (
-            Descriptor {
-                gso_size: 8.into(),
-                ..seal(7)
-            },
-            Error::GsoSizeTooSmall.status(),
-            "GSO size below a header and tag",
-        ),
-    ];
-    let mut checks = Vec::new();
-    for (descriptor, status, what) in refusals {
-        checks.push(Check {
-            cookie: descriptor.cookie.get(),
-            what: what.into(),
-            expect: Expect::Refused(status),
-        });
-        window.transmit(descriptor);
-    }
-    // After all of them, a good seal, and opening what it wrote.
-    window.transmit(seal(20));
-    window.receive(Descriptor { dst, ..open(21) });
-    checks.push(Check {
-        cookie: 21,
-        what: "open with a destination".into(),
-        expect: Expect::Refused(Status::BAD_RESERVED),
-    });
-    window.receive(open(22));
-    checks.push(Check {
-        cookie: 22,
-        what: "the good packet, sealed and opened after the refusals".into(),
-        expect: Expect::Opened(vec![Datagram {
-            bytes: packet.to_vec(),
-            packet_number: 1,
-            generation: 0,
-        }]),
-    });
-    Job {
-        name: BAD_DESCRIPTORS.into(),
-        window: window.build(),
-        checks,
-    }
-}
-
-fn descriptor(opcode: u8, context: u16, src: Region, dst: Region, cookie: u32) -> Descriptor {
-    Descriptor {
-        opcode,
-        context: context.into(),
-        src,
-        dst,
-        cookie: cookie.into(),
-        ..Descriptor::default()
-    }
-}
-
-fn key_context(
-    suite: u16,
-    dcid_len: u8,
-    generation: u64,
-    largest: u64,
-    receive: bool,
-    secret: &[u8],
-    header_key: &[u8],
-) -> KeyContext {
-    let mut context = KeyContext {
-        flags: ContextFlags::VALID
-            | ContextFlags::LARGEST_KNOWN
-            | if receive { ContextFlags::RECEIVE } else { 0 },
-        dcid_len,
-        suite: suite.into(),
-        generation: (generation as u32).into(),
-        largest_packet_number: largest.into(),
-        secret_len: secret.len() as u8,
-        header_key_len: header_key.len() as u8,
-        reserved: [0; 6],
-        secret: [0; 48],
-        header_key: [0; 32],
-    };
-    context.secret[..secret.len()].copy_from_slice(secret);
-    context.header_key[..header_key.len()].copy_from_slice(header_key);
-    context
 }

@@ -292,9 +292,9 @@ fn write_seeds(root: &Path) -> crate::Result {
     seeds.push((
         "nic_window",
         "seed-bad-descriptors".into(),
-        crate::firmware::bad_descriptors().window,
+        crate::nic_jobs::bad_descriptors().window,
     ));
-    let flow = crate::firmware::vector_jobs(&root.join("vectors"))?
+    let flow = crate::nic_jobs::vector_jobs(&root.join("vectors"))?
         .into_iter()
         .find(|job| job.name == "chacha20poly1305-dcid8")
         .ok_or("no chacha20poly1305-dcid8 vectors")?;

@@ -25,6 +25,7 @@ mod capi;
 mod firmware;
 mod fuzz;
 mod kernel;
+mod nic_jobs;
 mod vectors;
 
 use std::path::{Path, PathBuf};

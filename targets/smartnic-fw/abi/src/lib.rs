@@ -338,9 +338,10 @@ pub struct Completion {
     pub len: U32,
     /// The key generation that protected the packet.
     pub generation: U32,
-    /// Instructions the firmware spent on the whole descriptor (in its last completion):
-    /// the core's cost per descriptor, from the RISC-V `minstret` counter.
-    pub instructions: U32,
+    /// What the firmware spent on the whole descriptor (in its last completion), in its
+    /// platform's counter: instructions retired (RISC-V `minstret`) in QEMU, clock cycles
+    /// (the SoC's timer) on the LiteX SoC.
+    pub cost: U32,
     /// The packet's full packet number.
     pub packet_number: U64,
 }

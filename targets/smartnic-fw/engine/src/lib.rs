@@ -58,13 +58,13 @@ impl Nic {
 
     /// Processes every descriptor waiting on the window's transmit ring, then on its receive
     /// ring, writing completions, indices, counters and the header's status back into the
-    /// window. `instructions` reads a counter of instructions retired (RISC-V `minstret`),
-    /// for each descriptor's cost; any monotonic counter will do. Returns the header's status.
-    pub fn service(&mut self, window: &mut [u8], instructions: impl Fn() -> u32) -> u8 {
+    /// window. `counter` reads what a descriptor's cost is counted in (instructions
+    /// retired, clock cycles: any counter that only counts up, wrapping at 2^32). Returns the header's status.
+    pub fn service(&mut self, window: &mut [u8], counter: impl Fn() -> u32) -> u8 {
         let Ok((mut header, _)) = WindowHeader::read_from_prefix(window) else {
             return Status::BAD_WINDOW;
         };
-        let status = self.service_header(&mut header, window, &instructions);
+        let status = self.service_header(&mut header, window, &counter);
         header.status = status;
         // The header was read from this window's prefix, so it fits back.
         let _ = header.write_to_prefix(window);
@@ -75,7 +75,7 @@ impl Nic {
         &mut self,
         header: &mut WindowHeader,
         window: &mut [u8],
-        instructions: &impl Fn() -> u32,
+        counter: &impl Fn() -> u32,
     ) -> u8 {
         if header.magic != MAGIC
             || header.version.get() != VERSION
@@ -112,14 +112,14 @@ impl Nic {
                     .and_then(|bytes| Descriptor::read_from_prefix(bytes).ok())
                     .map(|(descriptor, _)| descriptor)
                     .unwrap_or_default();
-                let before = instructions();
+                let before = counter();
                 self.process(
                     &job,
                     &descriptor,
                     window,
                     &mut completions,
                     &mut header.counters,
-                    &|| instructions().wrapping_sub(before),
+                    &|| counter().wrapping_sub(before),
                 );
                 add(&mut header.counters.descriptors, 1);
                 ring.consumer = ring.consumer.get().wrapping_add(1).into();
@@ -157,7 +157,7 @@ impl Nic {
                     cookie,
                     status,
                     flags: CompletionFlags::LAST,
-                    instructions: spent().into(),
+                    cost: spent().into(),
                     ..Completion::default()
                 },
             );
@@ -243,7 +243,7 @@ impl Nic {
             }
             if index == last {
                 completion.flags |= CompletionFlags::LAST;
-                completion.instructions = spent().into();
+                completion.cost = spent().into();
             }
             completions.push(window, completion);
         }
@@ -444,7 +444,7 @@ fn completion(
                 generation: packet
                     .map_or(0, |p| u32::try_from(p.generation).unwrap_or(u32::MAX))
                     .into(),
-                instructions: 0.into(),
+                cost: 0.into(),
                 packet_number: packet.map_or(0, |p| p.number).into(),
             }
         }

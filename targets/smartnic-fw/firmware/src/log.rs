@@ -7,8 +7,10 @@ use core::cell::RefCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use critical_section::Mutex;
+use quicseal_nic_abi::WindowHeader;
 use semihosting::fs::File;
 use semihosting::io::Write;
+use zerocopy::FromBytes;
 
 /// Longest frame kept whole; a longer one is cut (the decoder then skips it).
 const FRAME: usize = 256;
@@ -83,4 +85,22 @@ unsafe impl defmt::Logger for Logger {
     unsafe fn write(bytes: &[u8]) {
         with_sink(|encoder, write| encoder.write(bytes, write));
     }
+}
+
+/// The line for a window served: its status and the counters its header holds.
+pub fn served(window: &[u8], status: u8) {
+    let Ok((header, _)) = WindowHeader::read_from_prefix(window) else {
+        return;
+    };
+    let counters = header.counters;
+    defmt::info!(
+        "window of {=usize} bytes served: status {=u8:#x}, {=u64} descriptors, {=u64} sealed, {=u64} opened, {=u64} refused, {=u64} bad",
+        window.len(),
+        status,
+        counters.descriptors.get(),
+        counters.sealed.get(),
+        counters.opened.get(),
+        counters.refused.get(),
+        counters.bad_descriptors.get()
+    );
 }
