@@ -23,6 +23,7 @@ mod baremetal;
 mod bench;
 mod capi;
 mod firmware;
+mod fpga;
 mod fuzz;
 mod kernel;
 mod nic_jobs;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         Some("capi") => capi::run(&args[1..]),
         Some("kernel-test") => kernel::run(),
         Some("fw-test") => firmware::run(),
+        Some("fpga-test") => fpga::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         _ => Err(USAGE.to_string()),
@@ -64,12 +66,12 @@ fn main() -> ExitCode {
 
 const USAGE: &str = concat!(
     "usage: cargo xtask <test | demo | vectors [--check] | baremetal | capi [--update-header]",
-    " | kernel-test | fw-test | bench [--quick] | fuzz [--runs N] [target]>"
+    " | kernel-test | fw-test | fpga-test | bench [--quick] | fuzz [--runs N] [target]>"
 );
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [Step; 11] = [
+    let steps: [Step; 12] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
             cargo(&[
@@ -99,6 +101,7 @@ fn test() -> Result {
         ("C ABI", || capi::run(&[])),
         ("kernel module in a VM", kernel::run),
         ("SmartNIC firmware in QEMU", firmware::run),
+        ("SmartNIC firmware on a LiteX SoC in Verilator", fpga::run),
         ("userspace demo over loopback (release)", || {
             cargo(&[
                 "run",
