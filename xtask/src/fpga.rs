@@ -12,6 +12,9 @@
 //! then the figures: cycles per 1350-byte datagram sealed and opened, each suite, what one
 //! core would sustain at FPGA clocks, and the firmware's ROM and RAM.
 //!
+//! Then the same jobs on Renode (`renode`, below) where its test runner is on PATH; its
+//! platform description is checked against the generated SoC everywhere.
+//!
 //! Skips, saying so, only where Verilator is missing and cannot be installed (not root).
 
 use std::fs;
@@ -23,6 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::nic_jobs::{self, Job};
+
+mod renode;
 use crate::{apt, baremetal, run as run_command, workspace_root};
 
 const TARGET: &str = "riscv32im-unknown-none-elf";
@@ -138,6 +143,37 @@ pub fn run() -> crate::Result {
                 summary.push(sustained(suite, cycles));
             }
         }
+    }
+    let platform_problems = renode::check_platform(&root, &soc)?;
+    passed += usize::from(platform_problems.is_empty());
+    failed += platform_problems.len();
+    for problem in &platform_problems {
+        eprintln!("fpga-test: FAILED: {problem}");
+    }
+    if renode::available() {
+        for (index, job) in jobs.iter().enumerate() {
+            let verdict = renode::run(&root, &firmware, &scratch.join(&job.name), job)?;
+            eprintln!(
+                "[renode {}/{}] {}: {}",
+                index + 1,
+                jobs.len(),
+                job.name,
+                if verdict.problems.is_empty() {
+                    format!("{} checks ok", verdict.checks)
+                } else {
+                    format!("FAILED\n    {}", verdict.problems.join("\n    "))
+                }
+            );
+            failed += verdict.problems.len();
+            passed += verdict.checks.saturating_sub(verdict.problems.len());
+        }
+    } else {
+        eprintln!(
+            "fpga-test: Renode: SKIPPED, `renode-test` is not on PATH (Renode cannot be \
+             installed from the registries here); its platform description was checked \
+             against the SoC ({})",
+            renode::PLATFORM
+        );
     }
     summary.push(format!(
         "vexriscv: firmware {} bytes of ROM ({} KB); RAM {} bytes static and a stack high-water \
@@ -313,20 +349,36 @@ impl Soc {
 
     /// `(origin, size)` of a memory region in csr.csv.
     fn region(&self, name: &str) -> crate::Result<(u64, u64)> {
+        match self.lookup("memory_region", name)?[..] {
+            [origin, size, ..] => Ok((origin, size)),
+            _ => Err(format!("csr.csv: memory region {name} has no size")),
+        }
+    }
+
+    /// The base address of a peripheral's registers in csr.csv.
+    fn csr_base(&self, name: &str) -> crate::Result<u64> {
+        self.lookup("csr_base", name)?
+            .first()
+            .copied()
+            .ok_or_else(|| format!("csr.csv: {name} has no base address"))
+    }
+
+    /// The numbers on csr.csv's line of this kind and name.
+    fn lookup(&self, kind: &str, name: &str) -> crate::Result<Vec<u64>> {
         let text = fs::read_to_string(&self.csr_csv).map_err(|e| e.to_string())?;
-        let number = |field: &str| match field.strip_prefix("0x") {
-            Some(hex) => u64::from_str_radix(hex, 16).ok(),
-            None => field.parse().ok(),
-        };
         text.lines()
             .map(|line| line.split(',').collect::<Vec<_>>())
-            .find_map(|fields| match fields.as_slice() {
-                ["memory_region", region, origin, size, ..] if *region == name => {
-                    Some((number(origin)?, number(size)?))
-                }
-                _ => None,
-            })
-            .ok_or_else(|| format!("{} has no memory region {name}", self.csr_csv.display()))
+            .find(|fields| fields.len() > 2 && fields[0] == kind && fields[1] == name)
+            .map(|fields| fields[2..].iter().map_while(|f| number(f)).collect())
+            .ok_or_else(|| format!("{} has no {kind} {name}", self.csr_csv.display()))
+    }
+}
+
+/// A decimal or `0x` hexadecimal number.
+fn number(field: &str) -> Option<u64> {
+    match field.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => field.parse().ok(),
     }
 }
 
