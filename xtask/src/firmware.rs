@@ -109,6 +109,9 @@ pub fn run() -> crate::Result {
             "{}: stack high-water mark {deepest} bytes below main (the deepest job, by painting)",
             build.name
         ));
+        let (ok, problems) = host_driver(&firmware, build)?;
+        passed += ok;
+        failed += problems;
     }
     for line in summary {
         eprintln!("fw-test: {line}");
@@ -123,6 +126,43 @@ pub fn run() -> crate::Result {
         return Err(format!("{failed} firmware checks failed"));
     }
     Ok(())
+}
+
+/// The host's side end to end: the `offload` example of `quicseal-nic-host` drives the
+/// firmware in QEMU through its rings, a window a run, and checks what comes back against
+/// the core. Returns the suites that passed and failed.
+fn host_driver(firmware: &Path, build: &Build) -> crate::Result<(usize, usize)> {
+    eprintln!("[{}] the host driver's offload example ...", build.name);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "quicseal-nic-host",
+            "--example",
+            "offload",
+            "--",
+        ])
+        .arg(firmware)
+        .arg(build.cpu)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cargo run --example offload: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let failed = text.lines().filter(|line| line.contains("FAILED")).count();
+    let passed = text.lines().count() - failed;
+    for line in text.lines() {
+        eprintln!("    {line}");
+    }
+    if !output.status.success() && failed == 0 {
+        return Err(format!(
+            "the offload example failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok((passed, failed))
 }
 
 /// The defmt decoder from crates.io, installed with the host's cargo if missing.

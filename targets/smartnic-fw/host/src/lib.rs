@@ -1,0 +1,368 @@
+//! A host's side of quicseal's SmartNIC (docs/smartnic-abi.md): what a QUIC stack's driver
+//! does to offload 1-RTT packet protection to the NIC.
+//!
+//! The host hands the NIC each connection direction once ([`Offload::connection`]: suite,
+//! traffic secret, header key, connection-ID length), then posts jobs: cleartext datagrams
+//! (or a GSO batch) to seal, sealed datagrams (or a GRO batch) to open. [`Offload::complete`]
+//! lays them out in a shared window (key-context table, transmit and receive rings, buffers),
+//! rings the NIC's [`Doorbell`], and reads every job's datagrams back from the completion ring:
+//! the output bytes, packet number, key generation and key phase, or the status the NIC
+//! refused one with.
+//!
+//! The doorbells here: [`Qemu`], the firmware in QEMU (a window a run, so each run is a NIC
+//! just reset: the host carries each connection's largest packet number and key generation
+//! from one window to the next in its key contexts, as a driver resuming a reset NIC would),
+//! and [`HostEngine`], the firmware's engine run on the host, for tests.
+
+mod qemu;
+
+use std::io;
+
+use quicseal::{CipherSuite, GsoLayout, TrafficSecret, backend::TAG_LEN};
+use quicseal_nic::Nic;
+use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
+use quicseal_nic_abi::{
+    CompletionFlags, ContextFlags, Descriptor, DescriptorFlags, KeyContext, Opcode, Status,
+};
+
+pub use qemu::Qemu;
+
+/// How the host hands a window to the NIC and learns it was served.
+pub trait Doorbell {
+    /// Hands the NIC `window`, rings its doorbells and waits until it has served every
+    /// descriptor waiting; the window then holds the NIC's completions and output.
+    fn ring(&mut self, window: &mut Vec<u8>) -> io::Result<()>;
+}
+
+/// The firmware's engine (`quicseal_nic::Nic`) on the host: the same code the firmware runs,
+/// kept between windows like a NIC that is never reset.
+#[derive(Default)]
+pub struct HostEngine(Nic);
+
+impl Doorbell for HostEngine {
+    fn ring(&mut self, window: &mut Vec<u8>) -> io::Result<()> {
+        self.0.service(window, || 0);
+        Ok(())
+    }
+}
+
+/// A connection direction handed to the NIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connection(usize);
+
+/// A posted job, to find its datagrams in the [`Completions`] of the next
+/// [`Offload::complete`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket(usize);
+
+/// Each job's datagrams from one [`Offload::complete`], found by the job's [`Ticket`]: one
+/// result a datagram, or a single refusal for a job refused whole.
+#[derive(Debug)]
+pub struct Completions(Vec<Vec<Result<Datagram, Refused>>>);
+
+impl std::ops::Index<Ticket> for Completions {
+    type Output = [Result<Datagram, Refused>];
+
+    /// Panics for a ticket of another window.
+    fn index(&self, ticket: Ticket) -> &Self::Output {
+        &self.0[ticket.0]
+    }
+}
+
+/// One datagram the NIC sealed or opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// Sealed: the datagram on the wire. Opened: header and payload, without the tag.
+    pub bytes: Vec<u8>,
+    pub packet_number: u64,
+    /// The key generation that protected it.
+    pub generation: u32,
+    pub key_phase: bool,
+}
+
+/// Why the NIC did not seal or open a datagram: the completion's status (the core's error
+/// code, or the firmware's refusal of the descriptor or window, docs/smartnic-abi.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused(pub u8);
+
+/// What a failed [`Offload::complete`] says: the doorbell's error, or a window the NIC did
+/// not serve.
+#[derive(Debug)]
+pub enum OffloadError {
+    Doorbell(io::Error),
+    /// The window header's status after serving: the NIC refused the window or a ring.
+    Window(u8),
+    /// A job's datagrams did not all come back (the completion ring overflowed).
+    MissingCompletions,
+}
+
+impl std::fmt::Display for OffloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OffloadError::Doorbell(e) => write!(f, "the NIC could not serve the window: {e}"),
+            OffloadError::Window(status) => write!(f, "the NIC refused the window: {status:#x}"),
+            OffloadError::MissingCompletions => f.write_str("completions are missing"),
+        }
+    }
+}
+
+impl std::error::Error for OffloadError {}
+
+/// What the host keeps of a connection direction: enough to hand it to a NIC again.
+struct ConnectionState {
+    suite: CipherSuite,
+    receive: bool,
+    dcid_len: u8,
+    /// The traffic secret of `generation`.
+    secret: TrafficSecret,
+    generation: u32,
+    /// Generation 0's header-protection key, which key updates never change.
+    header_key: Vec<u8>,
+    /// The largest packet number sent or received so far.
+    largest: Option<u64>,
+}
+
+impl ConnectionState {
+    fn key_context(&self) -> KeyContext {
+        let mut context = KeyContext {
+            flags: ContextFlags::VALID
+                | if self.receive {
+                    ContextFlags::RECEIVE
+                } else {
+                    0
+                }
+                | if self.largest.is_some() {
+                    ContextFlags::LARGEST_KNOWN
+                } else {
+                    0
+                },
+            dcid_len: self.dcid_len,
+            suite: self.suite.code().into(),
+            generation: self.generation.into(),
+            largest_packet_number: self.largest.unwrap_or(0).into(),
+            secret_len: self.secret.as_bytes().len() as u8,
+            header_key_len: self.header_key.len() as u8,
+            reserved: [0; 6],
+            secret: [0; 48],
+            header_key: [0; 32],
+        };
+        context.secret[..self.secret.as_bytes().len()].copy_from_slice(self.secret.as_bytes());
+        context.header_key[..self.header_key.len()].copy_from_slice(&self.header_key);
+        context
+    }
+
+    /// Takes in what a datagram's completion says of the connection's state.
+    fn learn(&mut self, datagram: &Datagram) {
+        self.largest = Some(self.largest.map_or(datagram.packet_number, |largest| {
+            largest.max(datagram.packet_number)
+        }));
+        while self.generation < datagram.generation {
+            self.secret = self.secret.next();
+            self.generation += 1;
+        }
+    }
+}
+
+/// A job waiting for [`Offload::complete`].
+struct Job {
+    connection: usize,
+    opcode: u8,
+    bytes: Vec<u8>,
+    /// Not 0: a GSO or GRO batch of datagrams this long on the wire.
+    gso_size: u16,
+    /// Sealing one datagram: its full packet number. Opening: the largest received before it.
+    packet_number: Option<u64>,
+}
+
+/// A host driver for the NIC: connections handed over, jobs posted, windows completed.
+pub struct Offload<D> {
+    doorbell: D,
+    connections: Vec<ConnectionState>,
+    jobs: Vec<Job>,
+}
+
+impl<D: Doorbell> Offload<D> {
+    pub fn new(doorbell: D) -> Self {
+        Offload {
+            doorbell,
+            connections: Vec::new(),
+            jobs: Vec::new(),
+        }
+    }
+
+    /// Hands the NIC a connection direction: sealing (`receive` false) or opening, from
+    /// generation 0's traffic secret, with short headers carrying `dcid_len`-byte connection
+    /// IDs. Fails for a secret of the wrong length for `suite`.
+    pub fn connection(
+        &mut self,
+        suite: CipherSuite,
+        secret: &[u8],
+        dcid_len: u8,
+        receive: bool,
+    ) -> Result<Connection, quicseal::Error> {
+        let secret = TrafficSecret::new(suite, secret)?;
+        let header_key = secret.key_material().hp().to_vec();
+        self.connections.push(ConnectionState {
+            suite,
+            receive,
+            dcid_len,
+            secret,
+            generation: 0,
+            header_key,
+            largest: None,
+        });
+        Ok(Connection(self.connections.len() - 1))
+    }
+
+    /// Posts cleartext to seal: one datagram (header and payload; `packet_number` its full
+    /// packet number, or `None` for the NIC to recover it from the header), or with a
+    /// `gso_size` a GSO batch of datagrams that long on the wire, tag included.
+    pub fn seal(
+        &mut self,
+        connection: Connection,
+        cleartext: &[u8],
+        gso_size: Option<u16>,
+        packet_number: Option<u64>,
+    ) -> Ticket {
+        self.post(connection, Opcode::SEAL, cleartext, gso_size, packet_number)
+    }
+
+    /// Posts sealed datagrams to open: one, or with a `gso_size` a GRO batch coalesced at
+    /// that size.
+    pub fn open(
+        &mut self,
+        connection: Connection,
+        datagrams: &[u8],
+        gso_size: Option<u16>,
+    ) -> Ticket {
+        self.post(connection, Opcode::OPEN, datagrams, gso_size, None)
+    }
+
+    fn post(
+        &mut self,
+        connection: Connection,
+        opcode: u8,
+        bytes: &[u8],
+        gso_size: Option<u16>,
+        packet_number: Option<u64>,
+    ) -> Ticket {
+        self.jobs.push(Job {
+            connection: connection.0,
+            opcode,
+            bytes: bytes.to_vec(),
+            gso_size: gso_size.unwrap_or(0),
+            packet_number,
+        });
+        Ticket(self.jobs.len() - 1)
+    }
+
+    /// Lays out every job posted since the last call in a window, rings the doorbell and
+    /// returns each job's datagrams. The connections' state (largest packet number, key
+    /// generation) follows the completions.
+    pub fn complete(&mut self) -> Result<Completions, OffloadError> {
+        let jobs = std::mem::take(&mut self.jobs);
+        let count = |opcode| jobs.iter().filter(|job| job.opcode == opcode).count() as u32;
+        let datagrams: usize = jobs.iter().map(Job::datagrams).sum();
+        let mut builder = WindowBuilder::new(Capacity {
+            contexts: self.connections.len() as u32,
+            tx: count(Opcode::SEAL).max(1),
+            rx: count(Opcode::OPEN).max(1),
+            completions: datagrams.max(1) as u32,
+        });
+        for connection in &self.connections {
+            builder.context(connection.key_context());
+        }
+        for (cookie, job) in jobs.iter().enumerate() {
+            let src = builder.buffer(&job.bytes);
+            let mut descriptor = Descriptor {
+                opcode: job.opcode,
+                context: (job.connection as u16).into(),
+                gso_size: job.gso_size.into(),
+                src,
+                cookie: (cookie as u32).into(),
+                ..Descriptor::default()
+            };
+            if job.opcode == Opcode::SEAL {
+                descriptor.dst = builder.room(job.sealed_len());
+                if let Some(number) = job.packet_number {
+                    descriptor.flags = DescriptorFlags::PACKET_NUMBER;
+                    descriptor.packet_number = number.into();
+                }
+                builder.transmit(descriptor);
+            } else {
+                builder.receive(descriptor);
+            }
+        }
+        let mut window = builder.build();
+        self.doorbell
+            .ring(&mut window)
+            .map_err(OffloadError::Doorbell)?;
+        let (header, done) =
+            completions(&window).ok_or(OffloadError::Window(Status::BAD_WINDOW))?;
+        if header.status != Status::OK {
+            return Err(OffloadError::Window(header.status));
+        }
+        let mut results: Vec<Vec<Result<Datagram, Refused>>> =
+            jobs.iter().map(|_| Vec::new()).collect();
+        for completion in done {
+            let cookie = completion.cookie.get() as usize;
+            let (Some(job), Some(results)) = (jobs.get(cookie), results.get_mut(cookie)) else {
+                continue;
+            };
+            if completion.status != Status::OK {
+                results.push(Err(Refused(completion.status)));
+                continue;
+            }
+            let at = completion.offset.get() as usize;
+            let bytes = window
+                .get(at..at + completion.len.get() as usize)
+                .unwrap_or_default()
+                .to_vec();
+            let datagram = Datagram {
+                bytes,
+                packet_number: completion.packet_number.get(),
+                generation: completion.generation.get(),
+                key_phase: completion.flags & CompletionFlags::KEY_PHASE != 0,
+            };
+            if let Some(state) = self.connections.get_mut(job.connection) {
+                state.learn(&datagram);
+            }
+            results.push(Ok(datagram));
+        }
+        let whole = |results: &Vec<Result<Datagram, Refused>>, job: &Job| {
+            results.len() == job.datagrams() || matches!(results[..], [Err(_)])
+        };
+        if !results
+            .iter()
+            .zip(&jobs)
+            .all(|(results, job)| whole(results, job))
+        {
+            return Err(OffloadError::MissingCompletions);
+        }
+        Ok(Completions(results))
+    }
+}
+
+impl Job {
+    /// Datagrams the job holds (a job refused whole gets one completion).
+    fn datagrams(&self) -> usize {
+        match (self.opcode, self.gso_size) {
+            (_, 0) => 1,
+            (Opcode::SEAL, gso_size) => {
+                GsoLayout::new(self.bytes.len(), gso_size.into(), usize::MAX)
+                    .map_or(1, |layout| layout.segments.max(1))
+            }
+            (_, gso_size) => {
+                quicseal::gro_datagrams(self.bytes.len(), gso_size.into()).unwrap_or(1)
+            }
+        }
+    }
+
+    /// Room for the sealed output.
+    fn sealed_len(&self) -> usize {
+        self.bytes.len() + self.datagrams() * TAG_LEN
+    }
+}
+
+#[cfg(test)]
+mod tests;
