@@ -281,16 +281,8 @@ fn simulate(
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("qemu-system-riscv32: {e}"))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            return Err(format!("the firmware ran longer than {RUN_TIMEOUT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = crate::wait_at_most(&mut child, RUN_TIMEOUT)? else {
+        return Err(format!("the firmware ran longer than {RUN_TIMEOUT:?}"));
     };
     if !status.success() {
         return Err(format!("the firmware exited with {status}"));

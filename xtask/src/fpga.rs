@@ -502,21 +502,12 @@ fn simulate(soc: &Soc, rom: &Path, dir: &Path, job: &Job) -> crate::Result<Run> 
         .stderr(log)
         .spawn()
         .map_err(|e| format!("{}: {e}", soc.simulator().display()))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "{}: the firmware ran longer than {RUN_TIMEOUT:?}; its UART output is in {}",
-                job.name,
-                dir.join("uart.txt").display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = crate::wait_at_most(&mut child, RUN_TIMEOUT)? else {
+        return Err(format!(
+            "{}: the firmware ran longer than {RUN_TIMEOUT:?}; its UART output is in {}",
+            job.name,
+            dir.join("uart.txt").display()
+        ));
     };
     let text = fs::read_to_string(dir.join("uart.txt")).map_err(|e| e.to_string())?;
     if !status.success() {

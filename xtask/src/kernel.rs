@@ -813,18 +813,7 @@ fn boot(out: &Path, vmlinuz: &Path, initramfs: &Path) -> crate::Result<String> {
         .stderr(log_file)
         .spawn()
         .map_err(|e| format!("qemu-system-x86_64: {e}"))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(status);
-        }
-        if started.elapsed() > VM_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = crate::wait_at_most(&mut child, VM_TIMEOUT)?;
     let log = fs::read_to_string(&log_path).unwrap_or_default();
     for line in log.lines() {
         let line = line.trim_end_matches('\r');

@@ -30,8 +30,8 @@ mod nic_jobs;
 mod vectors;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::time::{Duration, Instant};
 
 use quicseal::backend::Implementation;
 
@@ -183,6 +183,22 @@ fn run(command: &mut Command) -> Result {
         Ok(())
     } else {
         Err(format!("{:?} exited with {status}", command.get_program()))
+    }
+}
+
+/// Waits for `child` for at most `limit`, polling; past it, kills it and returns `None`.
+fn wait_at_most(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(Some(status));
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

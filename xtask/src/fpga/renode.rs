@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Soc, number, parse_uart};
 use crate::nic_jobs::{self, Job};
@@ -114,20 +114,11 @@ pub fn run(
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("renode-test: {e}"))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "{}: Renode ran longer than {RUN_TIMEOUT:?}",
-                job.name
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = crate::wait_at_most(&mut child, RUN_TIMEOUT)? else {
+        return Err(format!(
+            "{}: Renode ran longer than {RUN_TIMEOUT:?}",
+            job.name
+        ));
     };
     if !status.success() {
         return Err(format!(

@@ -64,6 +64,19 @@ fn main() -> ! {
     platform::finish(outcome, used)
 }
 
+/// `n` in decimal, in `buffer`: the platforms' reports are text.
+pub fn decimal(mut n: usize, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buffer[at..];
+        }
+    }
+}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     platform::finish(Outcome::Panicked, 0)

@@ -76,9 +76,9 @@ const DRAIN_POLLS: u32 = 100_000;
 /// Sends the stack figure and the outcome, then ends the simulation.
 pub fn finish(outcome: Outcome, stack_used: usize) -> ! {
     uart::write(b"S ");
-    uart::decimal(stack_used as u32);
+    uart::decimal(stack_used);
     uart::write(b"\nE ");
-    uart::decimal(outcome as u32);
+    uart::decimal(outcome as usize);
     uart::write(b"\n");
     // Let the UART drain before the simulation ends, within a bound: a model without the
     // `txempty` register (Renode's) reads 0 there.
@@ -115,17 +115,8 @@ mod uart {
         }
     }
 
-    pub fn decimal(mut n: u32) {
-        let mut text = [0u8; 10];
-        let mut at = text.len();
-        loop {
-            at -= 1;
-            text[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        write(&text[at..]);
+    pub fn decimal(n: usize) {
+        let mut text = [0u8; 20];
+        write(crate::decimal(n, &mut text));
     }
 }

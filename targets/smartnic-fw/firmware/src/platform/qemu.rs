@@ -7,7 +7,7 @@ use semihosting::fs::File;
 use semihosting::io::{self, Read, Write};
 use static_cell::ConstStaticCell;
 
-use crate::Outcome;
+use crate::{Outcome, decimal};
 
 /// The most window this firmware holds: what a small NIC's SRAM would offer.
 const WINDOW_CAPACITY: usize = 4 << 20;
@@ -63,17 +63,4 @@ pub fn finish(outcome: Outcome, stack_used: usize) -> ! {
         outcome => outcome,
     };
     semihosting::process::exit(code as i32)
-}
-
-/// `n` in decimal, in `buffer`.
-fn decimal(mut n: usize, buffer: &mut [u8; 20]) -> &[u8] {
-    let mut at = buffer.len();
-    loop {
-        at -= 1;
-        buffer[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buffer[at..];
-        }
-    }
 }
