@@ -23,7 +23,7 @@ const USAGE: &str = "usage: cargo xtask fuzz [--runs N] [open | seal_open_roundt
                      key_updates | flow_table]";
 
 /// The fuzz targets, as `fuzz/Cargo.toml` names them.
-pub const TARGETS: [&str; 9] = [
+pub const TARGETS: [&str; 10] = [
     "open",
     "seal_open_roundtrip",
     "long_headers",
@@ -33,6 +33,7 @@ pub const TARGETS: [&str; 9] = [
     "backend_batches",
     "key_updates",
     "flow_table",
+    "cli_formats",
 ];
 
 /// Runs per target unless `--runs` says otherwise: a smoke test of a few seconds each.
@@ -299,6 +300,34 @@ fn write_seeds(root: &Path) -> crate::Result {
         .find(|job| job.name == "chacha20poly1305-dcid8")
         .ok_or("no chacha20poly1305-dcid8 vectors")?;
     seeds.push(("nic_window", "seed-flow".into(), flow.window));
+
+    // `cli_formats`: RFC 9001's A.5 vector file whole; a GSO vector file with a key update
+    // cut to three packets and its negatives; a seal job (a vector file's first two packets
+    // without their protected bytes).
+    let vector_file = |name: &str| -> crate::Result<Value> {
+        let path = root.join("vectors").join(name);
+        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))
+    };
+    let text = |doc: &Value| serde_json::to_vec_pretty(doc).map_err(|e| e.to_string());
+    let a5 = vector_file("rfc9001-a5-chacha20.json")?;
+    seeds.push(("cli_formats", "seed-rfc9001-a5".into(), text(&a5)?));
+    let mut gso = vector_file("aes128gcm-gso-key-update.json")?;
+    if let Some(packets) = gso["packets"].as_array_mut() {
+        packets.truncate(3);
+    }
+    seeds.push(("cli_formats", "seed-gso-key-update".into(), text(&gso)?));
+    let mut job = vector_file("aes256gcm-dcid8.json")?;
+    if let Some(fields) = job.as_object_mut() {
+        fields.retain(|name, _| ["suite", "secret", "dcid_len", "packets"].contains(&name.as_str()));
+    }
+    if let Some(packets) = job["packets"].as_array_mut() {
+        packets.truncate(2);
+        for packet in packets.iter_mut().filter_map(Value::as_object_mut) {
+            packet.retain(|name, _| ["header", "payload", "pn"].contains(&name.as_str()));
+        }
+    }
+    seeds.push(("cli_formats", "seed-seal-job".into(), text(&job)?));
 
     for (target, name, bytes) in seeds {
         let dir = root.join("fuzz/corpus").join(target);

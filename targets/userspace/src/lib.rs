@@ -119,6 +119,7 @@
 
 mod ecn;
 mod flows;
+pub mod formats;
 mod recv;
 mod socket;
 pub mod traffic;

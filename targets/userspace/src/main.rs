@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cli::{CliError, Outcome, errln, outln};
+use quicseal_userspace::formats::{job, json, vectors};
 
 /// Seal and open QUIC 1-RTT packets: the quicseal userspace datapath and test-vector tools.
 #[derive(Debug, Parser)]
@@ -70,8 +71,8 @@ fn main() -> ExitCode {
         Command::Vectors {
             command: VectorsCommand::Check { files },
         } => Ok(check_vectors(files)),
-        Command::Seal { file } => run_job(cli::job::seal(file)),
-        Command::Open { file } => run_job(cli::job::open(file).map(|mut output| {
+        Command::Seal { file } => run_job(job::seal(file)),
+        Command::Open { file } => run_job(job::open(file).map(|mut output| {
             // A packet that does not open is a result of `open`, not a failure of it.
             output.refused.clear();
             output
@@ -91,7 +92,7 @@ fn main() -> ExitCode {
 fn check_vectors(files: &[PathBuf]) -> Outcome {
     let mut failed = 0;
     for file in files {
-        match cli::vectors::check_file(file) {
+        match vectors::check_file(file) {
             Ok(passed) => outln!(
                 "ok      {} ({} packets, {} negatives, {} key generations, {} masks{})",
                 file.display(),
@@ -117,7 +118,7 @@ fn check_vectors(files: &[PathBuf]) -> Outcome {
 
 /// Prints a job's document; a packet refused is a failure, reported one line each.
 fn run_job(
-    output: Result<cli::job::JobOutput, cli::json::InputError>,
+    output: Result<job::JobOutput, json::InputError>,
 ) -> Result<Outcome, CliError> {
     let output = output?;
     let text = serde_json::to_string_pretty(&output.doc)

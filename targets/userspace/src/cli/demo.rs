@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quicseal::CipherSuite;
 use quicseal_userspace::traffic::{self, Endpoints, TrafficConfig, TrafficReport};
 
-use super::json::parse_suite;
+use quicseal_userspace::formats::json::parse_suite;
 use super::{CliError, Outcome};
 
 /// Packets the demo sends by default: 675 MB on the wire, well under a second to a few

@@ -20,11 +20,10 @@ pub(crate) use {errln, outln};
 
 pub mod bench;
 pub mod demo;
-pub mod job;
-pub mod json;
-pub mod vectors;
 
 use std::process::ExitCode;
+
+use quicseal_userspace::formats::json;
 
 /// How a command ended, as an exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,10 +23,13 @@ pub struct JobOutput {
 /// Seals every packet's `header` ‖ `payload` (with its `pn`, when given) in order with one
 /// sender, and fills in `protected`, `pn` and `generation`, or `error`.
 pub fn seal(path: &Path) -> Result<JobOutput, InputError> {
-    let mut doc = json::load(path)?;
-    let at = Location::file(path);
-    let spec = FlowSpec::read(&doc, &at)?;
-    json::list(&doc, &at, "packets")?;
+    seal_document(json::load(path)?, &Location::file(path))
+}
+
+/// [`seal`] on a document already parsed, read from `at`.
+pub fn seal_document(mut doc: Value, at: &Location) -> Result<JobOutput, InputError> {
+    let spec = FlowSpec::read(&doc, at)?;
+    json::list(&doc, at, "packets")?;
     let mut tx: TxFlow = TxFlow::from_secret(spec.suite, &spec.secret, spec.config)
         .map_err(|e| at.field("secret").error(e))?;
     let mut refused = Vec::new();
@@ -73,11 +76,14 @@ pub fn seal(path: &Path) -> Result<JobOutput, InputError> {
 /// `pn` it names (a vector file opens as it is); a first packet with neither decodes as if
 /// nothing had been received.
 pub fn open(path: &Path) -> Result<JobOutput, InputError> {
-    let mut doc = json::load(path)?;
-    let at = Location::file(path);
-    let spec = FlowSpec::read(&doc, &at)?;
-    json::list(&doc, &at, "packets")?;
-    optional_list(&doc, &at, "negative")?;
+    open_document(json::load(path)?, &Location::file(path))
+}
+
+/// [`open`] on a document already parsed, read from `at`.
+pub fn open_document(mut doc: Value, at: &Location) -> Result<JobOutput, InputError> {
+    let spec = FlowSpec::read(&doc, at)?;
+    json::list(&doc, at, "packets")?;
+    optional_list(&doc, at, "negative")?;
     let mut rx = rx_at_generation(&spec, 0).map_err(|e| at.field("secret").error(e))?;
     let mut refused = Vec::new();
     let mut previous = None;

@@ -78,8 +78,13 @@ impl Location {
 pub fn load(path: &Path) -> Result<Value, InputError> {
     let at = Location::file(path);
     let text = std::fs::read_to_string(path).map_err(|e| at.error(format!("cannot read: {e}")))?;
+    parse(&text, &at)
+}
+
+/// Parses a JSON document read from `at`; the top level must be an object.
+pub fn parse(text: &str, at: &Location) -> Result<Value, InputError> {
     let value: Value =
-        serde_json::from_str(&text).map_err(|e| at.error(format!("invalid JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| at.error(format!("invalid JSON: {e}")))?;
     if !value.is_object() {
         return Err(at.error("the top level is not a JSON object"));
     }

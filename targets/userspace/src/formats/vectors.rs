@@ -33,20 +33,23 @@ pub struct Passed {
 
 /// Checks one vector file.
 pub fn check_file(path: &Path) -> Result<Passed, InputError> {
-    let doc = json::load(path)?;
-    let at = Location::file(path);
-    let spec = FlowSpec::read(&doc, &at)?;
-    let packets = read_packets(&doc, &at)?;
+    check_document(&json::load(path)?, &Location::file(path))
+}
+
+/// [`check_file`] on a document already parsed, read from `at`.
+pub fn check_document(doc: &Value, at: &Location) -> Result<Passed, InputError> {
+    let spec = FlowSpec::read(doc, at)?;
+    let packets = read_packets(doc, at)?;
     let mut passed = Passed {
-        keys: check_keys(&doc, &at, &spec)?,
-        masks: check_masks(&doc, &at, &spec)?,
+        keys: check_keys(doc, at, &spec)?,
+        masks: check_masks(doc, at, &spec)?,
         packets: packets.len(),
         ..Passed::default()
     };
     check_seal(&spec, &packets)?;
     check_open(&spec, &packets)?;
-    passed.negatives = check_negatives(&doc, &at, &spec)?;
-    if let Some(gso_size) = optional_u64(&doc, &at, "gso_size")? {
+    passed.negatives = check_negatives(doc, at, &spec)?;
+    if let Some(gso_size) = optional_u64(doc, at, "gso_size")? {
         check_gso(&spec, &packets, gso_size, &at.field("gso_size"))?;
         passed.gso = true;
     }
