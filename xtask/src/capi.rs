@@ -82,7 +82,7 @@ fn check() -> crate::Result {
     fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
 
     eprintln!("[capi] building libquicseal.a and libquicseal.so");
-    crate::cargo(&["build", "--quiet", "-p", "quicseal-capi"])?;
+    crate::cargo(&["build", "--quiet", "-p", "quicseal-clib"])?;
 
     eprintln!("[capi] checking that include/quicseal.h is what cbindgen generates");
     crate::cargo(&["test", "--quiet", "-p", "quicseal-capi", "--test", "header"])?;

@@ -23,7 +23,7 @@ const USAGE: &str = "usage: cargo xtask fuzz [--runs N] [open | seal_open_roundt
                      key_updates | flow_table]";
 
 /// The fuzz targets, as `fuzz/Cargo.toml` names them.
-pub const TARGETS: [&str; 10] = [
+pub const TARGETS: [&str; 11] = [
     "open",
     "seal_open_roundtrip",
     "long_headers",
@@ -34,6 +34,7 @@ pub const TARGETS: [&str; 10] = [
     "key_updates",
     "flow_table",
     "cli_formats",
+    "c_abi",
 ];
 
 /// Runs per target unless `--runs` says otherwise: a smoke test of a few seconds each.
@@ -319,7 +320,8 @@ fn write_seeds(root: &Path) -> crate::Result {
     seeds.push(("cli_formats", "seed-gso-key-update".into(), text(&gso)?));
     let mut job = vector_file("aes256gcm-dcid8.json")?;
     if let Some(fields) = job.as_object_mut() {
-        fields.retain(|name, _| ["suite", "secret", "dcid_len", "packets"].contains(&name.as_str()));
+        fields
+            .retain(|name, _| ["suite", "secret", "dcid_len", "packets"].contains(&name.as_str()));
     }
     if let Some(packets) = job["packets"].as_array_mut() {
         packets.truncate(2);
@@ -328,6 +330,27 @@ fn write_seeds(root: &Path) -> crate::Result {
         }
     }
     seeds.push(("cli_formats", "seed-seal-job".into(), text(&job)?));
+
+    // `c_abi`: per suite a sender and receiver with 8-byte connection IDs and defaults; a
+    // 40-byte datagram sealed and opened, garbage opened, a GSO batch of three 100-byte
+    // datagrams' worth, a GRO batch; the last suite seals through a NULL source.
+    for suite in 0u8..3 {
+        let mut calls = vec![suite, 32, 8, 0, 64];
+        calls.extend(0u64.to_le_bytes());
+        let mut datagram = vec![0x41];
+        datagram.extend([0xd5; 8]);
+        datagram.extend([0, 1]);
+        datagram.extend((0..29).map(|i| i as u8));
+        calls.extend([0, u8::from(suite == 2), 0, datagram.len() as u8]);
+        calls.extend(&datagram);
+        calls.extend([1, 0, 24]);
+        calls.extend((0..24).map(|i| 0x40 ^ i as u8));
+        calls.extend([2, 100, 0, 4, 250, 0]);
+        calls.extend(&datagram);
+        calls.extend([3, 100, 0, 4, 250, 0]);
+        calls.extend(&datagram);
+        seeds.push(("c_abi", format!("seed-{suite}"), calls));
+    }
 
     for (target, name, bytes) in seeds {
         let dir = root.join("fuzz/corpus").join(target);

@@ -117,9 +117,7 @@ fn check_vectors(files: &[PathBuf]) -> Outcome {
 }
 
 /// Prints a job's document; a packet refused is a failure, reported one line each.
-fn run_job(
-    output: Result<job::JobOutput, json::InputError>,
-) -> Result<Outcome, CliError> {
+fn run_job(output: Result<job::JobOutput, json::InputError>) -> Result<Outcome, CliError> {
     let output = output?;
     let text = serde_json::to_string_pretty(&output.doc)
         .map_err(|e| CliError::Run(format!("cannot write JSON: {e}")))?;

@@ -8,8 +8,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quicseal::CipherSuite;
 use quicseal_userspace::traffic::{self, Endpoints, TrafficConfig, TrafficReport};
 
-use quicseal_userspace::formats::json::parse_suite;
 use super::{CliError, Outcome};
+use quicseal_userspace::formats::json::parse_suite;
 
 /// Packets the demo sends by default: 675 MB on the wire, well under a second to a few
 /// seconds for a release build on a shared 2-core machine, depending on the suite and path.
