@@ -334,8 +334,8 @@ fn write_seeds(root: &Path) -> crate::Result {
     // `c_abi`: per suite a sender and receiver with 8-byte connection IDs and defaults; a
     // 40-byte datagram sealed and opened, garbage opened, a GSO batch of three 100-byte
     // datagrams' worth, a GRO batch; the last suite seals through a NULL source.
-    for suite in 0u8..3 {
-        let mut calls = vec![suite, 32, 8, 0, 64];
+    for (suite, secret_len) in [(0u8, 32u8), (1, 48), (2, 32)] {
+        let mut calls = vec![suite, secret_len, 8, 0, 64];
         calls.extend(0u64.to_le_bytes());
         let mut datagram = vec![0x41];
         datagram.extend([0xd5; 8]);
@@ -345,10 +345,13 @@ fn write_seeds(root: &Path) -> crate::Result {
         calls.extend(&datagram);
         calls.extend([1, 0, 24]);
         calls.extend((0..24).map(|i| 0x40 ^ i as u8));
+        // Each batch's pattern is 64 bytes: the datagram and filler.
+        let mut pattern = datagram.clone();
+        pattern.resize(64, 0x77);
         calls.extend([2, 100, 0, 4, 250, 0]);
-        calls.extend(&datagram);
+        calls.extend(&pattern);
         calls.extend([3, 100, 0, 4, 250, 0]);
-        calls.extend(&datagram);
+        calls.extend(&pattern);
         seeds.push(("c_abi", format!("seed-{suite}"), calls));
     }
 

@@ -88,12 +88,13 @@ fn a_reset_nic_resumes_from_what_the_host_carried() {
     let mut nic = Offload::new(ResetEachTime);
     let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
     let rx = nic.connection(suite, &secret, DCID_LEN, true).expect("rx");
-    // Packets 0-299, 1-byte packet numbers: past 255 only the carried largest packet number
-    // recovers them. The key phase flips at 100 (generation 1) and back at 200
-    // (generation 2): only the carried generation tells phase 0 at 200 from generation 0.
-    let phase = |n: u64| (100..200).contains(&n);
+    // Packets 0-419, 1-byte packet numbers: a window starting at 300 decodes them only from
+    // the carried largest packet number. The key phase flips at 100 (generation 1), back at
+    // 200 (generation 2) and again at 300 (generation 3): only the carried generation tells
+    // phase 0 at 200 from generation 0.
+    let phase = |n: u64| (n / 100) % 2 == 1;
     let generation = |n: u64| (n / 100) as u32;
-    let cleartexts: Vec<Vec<u8>> = (0..300).map(|n| cleartext(n, phase(n), 40)).collect();
+    let cleartexts: Vec<Vec<u8>> = (0..420).map(|n| cleartext(n, phase(n), 40)).collect();
     let expected = sealed_on_the_host(suite, &secret, &cleartexts);
 
     for window in cleartexts.chunks(60).zip((0u64..).step_by(60)) {
