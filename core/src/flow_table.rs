@@ -144,19 +144,8 @@ impl<F: CountedFlow, const N: usize> FlowTable<F, N> {
         }
     }
 
-    /// The destination connection ID of a datagram's first packet.
     fn find(&self, byte: impl Fn(usize) -> Option<u8>) -> Result<ConnectionId, Error> {
-        let first = byte(0).ok_or(Error::Malformed)?;
-        let (at, len) = match first & 0x80 {
-            0 => (1, self.dcid_len),
-            _ => (6, usize::from(byte(5).ok_or(Error::Malformed)?)),
-        };
-        let mut bytes = [0u8; MAX_CID_LEN];
-        let cid_bytes = bytes.get_mut(..len).ok_or(Error::UnknownConnectionId)?;
-        for (i, b) in cid_bytes.iter_mut().enumerate() {
-            *b = byte(at + i).ok_or(Error::Malformed)?;
-        }
-        ConnectionId::new(cid_bytes)
+        crate::wire::first_destination_id(byte, self.dcid_len)
     }
 }
 

@@ -35,6 +35,27 @@ pub fn leading_long_packets(
     Ok((at, count))
 }
 
+/// The destination connection ID of a datagram's first packet, whose bytes `byte(i)` returns:
+/// a long header says its length, a short header's is `short_dcid_len`, the receiver's own
+/// choice (RFC 9000 §5.1). Coalesced packets share it (§12.2), so it names the datagram's
+/// connection.
+pub fn first_destination_id(
+    byte: impl Fn(usize) -> Option<u8>,
+    short_dcid_len: usize,
+) -> Result<ConnectionId, Error> {
+    let first = byte(0).ok_or(Error::Malformed)?;
+    let (at, len) = match first & LONG_HEADER_FORM {
+        0 => (1, short_dcid_len),
+        _ => (6, usize::from(byte(5).ok_or(Error::Malformed)?)),
+    };
+    let mut bytes = [0u8; MAX_CID_LEN];
+    let id = bytes.get_mut(..len).ok_or(Error::UnknownConnectionId)?;
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = byte(at + i).ok_or(Error::Malformed)?;
+    }
+    ConnectionId::new(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +85,31 @@ mod tests {
                 UnknownVersions::PassThrough
             ),
             Ok((0, 0))
+        );
+    }
+
+    #[test]
+    fn first_destination_id_reads_either_header_form() {
+        let at = |bytes: &'static [u8]| move |i: usize| bytes.get(i).copied();
+        let id = |bytes: &[u8]| ConnectionId::new(bytes).unwrap();
+        // A short header: the length is the receiver's.
+        assert_eq!(
+            first_destination_id(at(&[0x41, 7, 8, 9]), 2),
+            Ok(id(&[7, 8]))
+        );
+        assert_eq!(first_destination_id(at(&[0x41]), 0), Ok(id(&[])));
+        // A long header says its own, whatever the short headers' is.
+        let long = &[0xe0, 0, 0, 0, 1, 3, 0xa, 0xb, 0xc, 0];
+        assert_eq!(first_destination_id(at(long), 8), Ok(id(&[0xa, 0xb, 0xc])));
+        // Cut short, or longer than any connection ID.
+        assert_eq!(
+            first_destination_id(at(&[0x41, 7]), 2),
+            Err(Error::Malformed)
+        );
+        assert_eq!(first_destination_id(at(&[]), 0), Err(Error::Malformed));
+        assert_eq!(
+            first_destination_id(at(&[0xe0, 0, 0, 0, 1, 21]), 0),
+            Err(Error::UnknownConnectionId)
         );
     }
 }
