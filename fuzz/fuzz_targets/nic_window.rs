@@ -1,6 +1,7 @@
 //! `nic_window`: an arbitrary shared window served by the SmartNIC engine.
 //!
-//! Input: the window's bytes, whole (the seeds are windows `cargo xtask fw-test` builds).
+//! Input: the window's bytes, whole (the seeds are windows `cargo xtask fw-test` builds),
+//! served over a looped-back port (`Loopback`), so that frames sent come back to be opened.
 //!
 //! Properties: `Nic::service` never panics, whatever the header, rings, contexts and
 //! descriptors say; the status it returns is one the ABI documents and the one it writes
@@ -9,13 +10,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use quicseal_nic::Nic;
+use quicseal_nic::{Loopback, Nic};
 use quicseal_nic_abi::{Status, WindowHeader};
 use zerocopy::FromBytes;
 
 fuzz_target!(|data: &[u8]| {
     let mut window = data.to_vec();
-    let status = Nic::new().service(&mut window, || 0);
+    let status = Nic::new().service(&mut window, || 0, &mut Loopback::new());
     assert_eq!(window.len(), data.len());
     assert!(
         [Status::OK, Status::BAD_WINDOW, Status::BAD_RING].contains(&status),

@@ -39,10 +39,14 @@ const APT_PACKAGES: [&str; 5] = [
     "binutils-riscv64-unknown-elf",
 ];
 
-/// The SoC: LiteX's simulation target with the standard VexRiscv (RV32IM, caches), no BIOS
-/// (the firmware is the ROM image, run from the reset address), 512 KB of ROM, 256 KB of
-/// SRAM for the firmware's data and stack, and 1 MB of main RAM for the window. `--sim-debug`
-/// adds the register that ends the simulation.
+/// The script that describes the SoC: LiteX's simulation target (`litex_sim`'s options) with
+/// a LiteEth MAC whose transmit side is wired to its receive side, the NIC's port.
+const SOC_SCRIPT: &str = "targets/smartnic-fw/litex/quicseal_nic_soc.py";
+
+/// The SoC's options: the standard VexRiscv (RV32IM, caches), no BIOS (the firmware is the
+/// ROM image, run from the reset address), 512 KB of ROM, 256 KB of SRAM for the firmware's
+/// data and stack, and 1 MB of main RAM for the window. `--sim-debug` adds the register that
+/// ends the simulation.
 const SOC_OPTIONS: [&str; 9] = [
     "--cpu-type=vexriscv",
     "--cpu-variant=standard",
@@ -79,7 +83,7 @@ pub fn run() -> crate::Result {
     let root = workspace_root();
     let dir = root.join("target/fpga");
     let venv = venv(&root, &dir)?;
-    let soc = Soc::build(&dir, &venv)?;
+    let soc = Soc::build(&root, &dir, &venv)?;
     eprintln!("fpga-test: building the firmware for the SoC ({version})");
     let firmware = compile(&root, &soc)?;
     let rom = rom_image(&firmware, &soc, &dir)?;
@@ -143,6 +147,15 @@ pub fn run() -> crate::Result {
                 summary.push(sustained(suite, cycles));
             }
         }
+        for (suite, operation, cycles) in nic_jobs::measured_port(job, &verdict.done) {
+            summary.push(nic_jobs::figure_line(
+                "vexriscv, through the MAC",
+                suite,
+                operation,
+                cycles,
+                "cycles",
+            ));
+        }
     }
     let platform_problems = renode::check_platform(&root, &soc)?;
     passed += usize::from(platform_problems.is_empty());
@@ -151,6 +164,11 @@ pub fn run() -> crate::Result {
         eprintln!("fpga-test: FAILED: {problem}");
     }
     if renode::available() {
+        // Renode's platform has no MAC: the port jobs are the RTL's alone.
+        let jobs: Vec<&Job> = jobs
+            .iter()
+            .filter(|job| !job.name.starts_with(nic_jobs::PORT_JOB))
+            .collect();
         for (index, job) in jobs.iter().enumerate() {
             let verdict = renode::run(&root, &firmware, &scratch.join(&job.name), job)?;
             eprintln!(
@@ -270,15 +288,18 @@ struct Soc {
 
 impl Soc {
     /// Generates the SoC and builds its simulator, unless the cached one was made from the
-    /// same options and pins.
-    fn build(dir: &Path, venv: &Path) -> crate::Result<Soc> {
+    /// same script, options and pins.
+    fn build(root: &Path, dir: &Path, venv: &Path) -> crate::Result<Soc> {
         let soc = Soc {
             dir: dir.join("soc"),
             csr_csv: dir.join("soc/csr.csv"),
         };
         let pins = fs::read_to_string(venv.join("../quicseal-requirements.txt"))
             .map_err(|e| e.to_string())?;
-        let made_from = format!("{}\n{pins}", SOC_OPTIONS.join(" "));
+        let script = root.join(SOC_SCRIPT);
+        let description =
+            fs::read_to_string(&script).map_err(|e| format!("{}: {e}", script.display()))?;
+        let made_from = format!("{description}\n{}\n{pins}", SOC_OPTIONS.join(" "));
         let marker = soc.dir.join("quicseal-made-from.txt");
         if fs::read_to_string(&marker).ok().as_deref() == Some(made_from.as_str())
             && soc.simulator().is_file()
@@ -297,10 +318,11 @@ impl Soc {
             std::env::var("PATH").unwrap_or_default()
         );
         eprintln!(
-            "fpga-test: generating the SoC (litex_sim {})",
+            "fpga-test: generating the SoC ({SOC_SCRIPT} {})",
             SOC_OPTIONS.join(" ")
         );
-        let generated = Command::new(venv.join("litex_sim"))
+        let generated = Command::new(venv.join("python3"))
+            .arg(&script)
             .args(SOC_OPTIONS)
             .arg(format!("--rom-init={}", placeholder.display()))
             .arg(format!("--ram-init={}", placeholder.display()))
@@ -309,11 +331,11 @@ impl Soc {
             .env("PATH", &path)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("litex_sim: {e}"))?;
+            .map_err(|e| format!("{SOC_SCRIPT}: {e}"))?;
         fs::write(soc.dir.join("generate.log"), &generated.stdout).map_err(|e| e.to_string())?;
         if !generated.status.success() {
             return Err(format!(
-                "litex_sim failed ({}): {}",
+                "{SOC_SCRIPT} failed ({}): {}",
                 generated.status,
                 String::from_utf8_lossy(&generated.stderr)
             ));
@@ -526,7 +548,9 @@ fn simulate(soc: &Soc, rom: &Path, dir: &Path, job: &Job) -> crate::Result<Run> 
 /// stack figure, `E` the outcome, which must be 0 (served).
 fn parse_uart(text: &str, len: usize) -> Result<Run, String> {
     let mut window = vec![0; len];
-    let (mut covered, mut stack, mut outcome) = (0, None, None);
+    // Which bytes came back: a line sent twice must not count twice.
+    let mut came = vec![false; len];
+    let (mut stack, mut outcome) = (None, None);
     for line in text.lines() {
         let mut fields = line.split(' ');
         match (fields.next(), fields.next(), fields.next()) {
@@ -534,12 +558,13 @@ fn parse_uart(text: &str, len: usize) -> Result<Run, String> {
                 let at = usize::from_str_radix(offset, 16)
                     .map_err(|_| format!("bad offset in {line:?}"))?;
                 let bytes = crate::kernel::unhex(hex).map_err(|_| format!("bad {line:?}"))?;
-                let end = at + bytes.len();
+                let outside = || format!("{line:?} lies outside the {len}-byte window");
+                let end = at.checked_add(bytes.len()).ok_or_else(outside)?;
                 window
                     .get_mut(at..end)
-                    .ok_or_else(|| format!("{line:?} lies outside the {len}-byte window"))?
+                    .ok_or_else(outside)?
                     .copy_from_slice(&bytes);
-                covered += bytes.len();
+                came[at..end].fill(true);
             }
             (Some("S"), Some(bytes), None) => stack = bytes.parse().ok(),
             (Some("E"), Some(code), None) => outcome = code.parse::<u32>().ok(),
@@ -551,6 +576,7 @@ fn parse_uart(text: &str, len: usize) -> Result<Run, String> {
         Some(code) => return Err(format!("the firmware ended with outcome {code}")),
         None => return Err("the firmware never reported an outcome".to_string()),
     }
+    let covered = came.iter().filter(|&&came| came).count();
     if covered != len {
         return Err(format!("{covered} of the window's {len} bytes came back"));
     }
@@ -582,5 +608,8 @@ mod tests {
         assert!(parse_uart("W 00000000 0x01\nS 8\nE 0\n", 2).is_err());
         assert!(parse_uart("W 00000000 0001\nS 8\n", 2).is_err());
         assert!(parse_uart("W 00000000 0001\nS 0\nE 101\n", 2).is_err());
+        // A line sent twice covers its bytes once; an offset near the top of the range.
+        assert!(parse_uart("W 00000000 00\nW 00000000 00\nS 8\nE 0\n", 2).is_err());
+        assert!(parse_uart("W ffffffffffffffff 0001\nS 8\nE 0\n", 2).is_err());
     }
 }

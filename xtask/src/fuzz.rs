@@ -289,8 +289,8 @@ fn write_seeds(root: &Path) -> crate::Result {
         seeds.push(("long_headers", format!("seed-{name}"), unhex(hex)?));
     }
 
-    // `nic_window`: windows of the firmware's checks, one of bad descriptors and one sealing
-    // and opening a vector flow's packets.
+    // `nic_window`: windows of the firmware's checks: one of bad descriptors, one sealing and
+    // opening a vector flow's packets, one sealing to the port and opening what comes back.
     seeds.push((
         "nic_window",
         "seed-bad-descriptors".into(),
@@ -301,6 +301,11 @@ fn write_seeds(root: &Path) -> crate::Result {
         .find(|job| job.name == "chacha20poly1305-dcid8")
         .ok_or("no chacha20poly1305-dcid8 vectors")?;
     seeds.push(("nic_window", "seed-flow".into(), flow.window));
+    let port = crate::nic_jobs::all(root)?
+        .into_iter()
+        .find(|job| job.name.starts_with(crate::nic_jobs::PORT_JOB))
+        .ok_or("no port job")?;
+    seeds.push(("nic_window", "seed-port".into(), port.window));
 
     // `cli_formats`: RFC 9001's A.5 vector file whole; a GSO vector file with a key update
     // cut to three packets and its negatives; a seal job (a vector file's first two packets

@@ -7,10 +7,11 @@
 use std::path::Path;
 
 use quicseal::Error;
-use quicseal_nic::Nic;
+use quicseal_nic::{Loopback, Nic};
 use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
 use quicseal_nic_abi::{
-    Completion, ContextFlags, Descriptor, DescriptorFlags, KeyContext, Opcode, Region, Status,
+    Completion, CompletionFlags, ContextFlags, Descriptor, DescriptorFlags, FRAME_HEADER_LEN,
+    KeyContext, Opcode, Region, Status,
 };
 use serde_json::Value;
 
@@ -23,6 +24,7 @@ pub fn all(root: &Path) -> crate::Result<Vec<Job>> {
     let mut jobs = vector_jobs(&root.join("vectors"))?;
     jobs.push(bad_descriptors());
     jobs.extend(figure_jobs()?);
+    jobs.extend(port_jobs()?);
     Ok(jobs)
 }
 
@@ -38,7 +40,7 @@ pub struct Verdict {
 pub fn judge(job: &Job, served: &[u8]) -> Verdict {
     let mut problems = Vec::new();
     let mut host = job.window.clone();
-    Nic::new().service(&mut host, || 0);
+    Nic::new().service(&mut host, || 0, &mut Loopback::new());
     if without_costs(served) != host {
         problems.push("the simulator's window differs from the host engine's".to_string());
     }
@@ -92,6 +94,9 @@ enum Expect {
     Opened(Vec<Datagram>),
     /// One completion with this status.
     Refused(u8),
+    /// A frame from the port handed over unopened: it ends with these bytes (the datagram
+    /// as sealed) behind its frame header.
+    Passed(Vec<u8>),
 }
 
 /// One datagram's expected output.
@@ -130,6 +135,23 @@ fn verify(check: &Check, done: &[Completion], window: &[u8]) -> Result<(), Strin
                 _ => Err(format!(
                     "expected one completion with status {status:#x}, got {mine:?}"
                 )),
+            };
+        }
+        Expect::Passed(datagram) => {
+            return match mine.as_slice() {
+                [only]
+                    if only.status == Status::OK
+                        && only.flags & CompletionFlags::PASSED != 0
+                        && only.len.get() as usize == FRAME_HEADER_LEN + datagram.len() =>
+                {
+                    let at = only.offset.get() as usize + FRAME_HEADER_LEN;
+                    if window.get(at..at + datagram.len()) == Some(datagram.as_slice()) {
+                        Ok(())
+                    } else {
+                        Err("the frame handed over is not the one sent".into())
+                    }
+                }
+                _ => Err(format!("expected one passed frame, got {mine:?}")),
             };
         }
         Expect::Sealed(datagrams) | Expect::Opened(datagrams) => datagrams,
@@ -197,6 +219,174 @@ pub fn figure_line(build: &str, suite: &str, operation: &str, cost: u32, unit: &
 const MEASURED_SEAL: u32 = 2;
 const MEASURED_OPEN: u32 = 4;
 
+/// Name prefix of the port jobs.
+pub const PORT_JOB: &str = "port-";
+
+/// Cookies of a port job's measured descriptors: a 1350-byte datagram sealed and sent, and
+/// the buffer it came back into, taken from the port and opened.
+const PORT_MEASURED_SEAL: u32 = 2;
+const PORT_MEASURED_OPEN: u32 = 101;
+
+/// A port job's measured costs: `(suite, "seal and send" or "receive and open", cost)`.
+pub fn measured_port<'a>(job: &'a Job, done: &[Completion]) -> Vec<(&'a str, &'static str, u32)> {
+    let Some(suite) = job.name.strip_prefix(PORT_JOB) else {
+        return Vec::new();
+    };
+    [
+        (PORT_MEASURED_SEAL, "seal and send"),
+        (PORT_MEASURED_OPEN, "receive and open"),
+    ]
+    .into_iter()
+    .filter_map(|(cookie, operation)| {
+        let completion = done
+            .iter()
+            .find(|c| c.cookie.get() == cookie && c.status == Status::OK)?;
+        Some((suite, operation, completion.cost.get()))
+    })
+    .collect()
+}
+
+/// The frame header the port jobs send behind: 02:00:00:00:00:01 to 02:00:00:00:00:02,
+/// 192.0.2.1:4433 to 192.0.2.2:443 (lengths and checksum the firmware's to fill in).
+fn frame_header() -> Vec<u8> {
+    let mut header = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
+    header.extend([
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ]);
+    header.extend([0x11, 0x51, 0x01, 0xbb, 0, 0, 0, 0]);
+    header
+}
+
+/// A port job's seal descriptor: cookie, packet numbers, key phase, destination connection ID.
+type PortSeal = (u32, &'static [u16], bool, [u8; 8]);
+
+/// Per suite, a window whose datagrams are sealed to the port and come back to be opened
+/// into posted buffers: two single datagrams (the second measured), a GSO batch of three, one
+/// that updates the keys, one to a connection ID no receive context has (handed over
+/// unopened), and a frame header that is not IPv4 (refused before sealing). On the LiteX
+/// SoC the frames go through its MAC; in QEMU and on the host through a software loop; all
+/// must leave the same window.
+fn port_jobs() -> crate::Result<Vec<Job>> {
+    use quicseal::{CipherSuite, FlowConfig, TxFlow};
+    const DCID: [u8; 8] = *b"nic-port";
+    let mut jobs = Vec::new();
+    for suite in CipherSuite::ALL {
+        let secret = vec![0x6e; suite.secret_len()];
+        let (secret, header_key) = resume_keys(suite.code(), &secret, 0);
+        let mut window = WindowBuilder::new(Capacity {
+            contexts: 2,
+            tx: 8,
+            rx: 1,
+            completions: 32,
+            port: 8,
+        });
+        let tx = window.context(key_context(
+            suite.code(),
+            DCID.len() as u8,
+            0,
+            0,
+            false,
+            &secret,
+            &header_key,
+        ));
+        let mut receiving = key_context(
+            suite.code(),
+            DCID.len() as u8,
+            0,
+            0,
+            true,
+            &secret,
+            &header_key,
+        );
+        receiving.connection_id[..DCID.len()].copy_from_slice(&DCID);
+        window.context(receiving);
+        let mut host: TxFlow =
+            TxFlow::resume(suite, &secret, &header_key, 0, FlowConfig::new(DCID.len()))
+                .map_err(|e| e.to_string())?;
+        // (cookie, packet numbers: several make a GSO batch, key phase, destination
+        // connection ID)
+        let descriptors: [PortSeal; 5] = [
+            (1, &[1], false, DCID),
+            (PORT_MEASURED_SEAL, &[2], false, DCID),
+            (3, &[3, 4, 5], false, DCID),
+            (4, &[6], true, DCID),
+            (5, &[7], true, *b"stranger"),
+        ];
+        let mut checks = Vec::new();
+        let mut buffer_cookie = 100;
+        for (cookie, numbers, phase, dcid) in descriptors {
+            let mut source = frame_header();
+            let mut sealed = Vec::new();
+            for &number in numbers {
+                let mut cleartext = vec![0x41 | if phase { 0x04 } else { 0 }];
+                cleartext.extend(dcid);
+                cleartext.extend(number.to_be_bytes());
+                cleartext.resize(FIGURE_SIZE - 16, number as u8);
+                let mut bytes = vec![0; FIGURE_SIZE];
+                let datagram = host
+                    .seal(&[&cleartext], &mut [&mut bytes])
+                    .map_err(|e| e.to_string())?;
+                let generation = datagram.packet.map_or(0, |p| p.generation as u32);
+                let expect = |bytes: Vec<u8>| Datagram {
+                    bytes,
+                    packet_number: number.into(),
+                    generation,
+                };
+                source.extend_from_slice(&cleartext);
+                let room = window.room(FRAME_HEADER_LEN + FIGURE_SIZE);
+                window.post(room, buffer_cookie);
+                if dcid == DCID {
+                    checks.push(Check {
+                        cookie: buffer_cookie,
+                        what: format!("packet {number} back from the port, opened"),
+                        expect: Expect::Opened(vec![expect(cleartext)]),
+                    });
+                } else {
+                    checks.push(Check {
+                        cookie: buffer_cookie,
+                        what: format!("packet {number} back from the port, for no context"),
+                        expect: Expect::Passed(bytes.clone()),
+                    });
+                }
+                buffer_cookie += 1;
+                sealed.push(expect(bytes));
+            }
+            let src = window.buffer(&source);
+            let dst = window.room(FIGURE_SIZE * numbers.len());
+            window.transmit(Descriptor {
+                flags: DescriptorFlags::TO_PORT,
+                gso_size: if numbers.len() > 1 { FIGURE_SIZE as u16 } else { 0 }.into(),
+                ..descriptor(Opcode::SEAL, tx, src, dst, cookie)
+            });
+            checks.push(Check {
+                cookie,
+                what: format!("packets {numbers:?} sealed and sent"),
+                expect: Expect::Sealed(sealed),
+            });
+        }
+        let mut not_ipv4 = frame_header();
+        not_ipv4[12] = 0x86;
+        not_ipv4.extend_from_slice(&[0x41; 64]);
+        let src = window.buffer(&not_ipv4);
+        let dst = window.room(128);
+        window.transmit(Descriptor {
+            flags: DescriptorFlags::TO_PORT,
+            ..descriptor(Opcode::SEAL, tx, src, dst, 6)
+        });
+        checks.push(Check {
+            cookie: 6,
+            what: "a frame header that is not IPv4".into(),
+            expect: Expect::Refused(Status::BAD_FRAME),
+        });
+        jobs.push(Job {
+            name: format!("{PORT_JOB}{}", suite.name()),
+            window: window.build(),
+            checks,
+        });
+    }
+    Ok(jobs)
+}
+
 /// Per suite, a window whose contexts first serve one datagram each (building the flow:
 /// key derivation), then the measured one: a 1350-byte datagram sealed, and one opened
 /// (sealed here by the core on the host).
@@ -212,6 +402,7 @@ fn figure_jobs() -> crate::Result<Vec<Job>> {
             tx: 2,
             rx: 2,
             completions: 4,
+            port: 0,
         });
         let tx = window.context(key_context(
             suite.code(),
@@ -314,6 +505,7 @@ fn vector_job(name: String, json: &Value) -> crate::Result<Option<Job>> {
         tx: records,
         rx: records,
         completions: 2 * records,
+        port: 0,
     });
     let first_pn = number(&packets[0], "pn").ok_or("packet without pn")?;
     let first_largest = number(&packets[0], "largest_received").unwrap_or(first_pn - 1);
@@ -469,6 +661,7 @@ pub fn bad_descriptors() -> Job {
         tx: 16,
         rx: 16,
         completions: 32,
+        port: 0,
     });
     let tx = window.context(key_context(suite, 0, 0, 0, false, &secret, &header_key));
     let rx = window.context(key_context(suite, 0, 0, 0, true, &secret, &header_key));
@@ -610,6 +803,8 @@ fn key_context(
         reserved: [0; 6],
         secret: [0; 48],
         header_key: [0; 32],
+        connection_id: [0; 20],
+        reserved2: [0; 4],
     };
     context.secret[..secret.len()].copy_from_slice(secret);
     context.header_key[..header_key.len()].copy_from_slice(header_key);

@@ -42,6 +42,8 @@ struct Soc {
     registers: Vec<(String, u64)>,
     /// `(name, origin, size)` of every `memory_region` line.
     regions: Vec<(String, u64, u64)>,
+    /// `(name, value)` of every `constant` line with a number for its value.
+    constants: Vec<(String, u64)>,
 }
 
 impl Soc {
@@ -56,6 +58,7 @@ impl Soc {
         let mut soc = Soc {
             registers: Vec::new(),
             regions: Vec::new(),
+            constants: Vec::new(),
         };
         for line in text.lines().filter(|line| !line.starts_with('#')) {
             let fields: Vec<&str> = line.split(',').collect();
@@ -66,6 +69,11 @@ impl Soc {
                 ["memory_region", name, origin, size, ..] => {
                     soc.regions
                         .push((name.to_string(), number(origin), number(size)));
+                }
+                ["constant", name, value, ..] => {
+                    if let Ok(value) = value.parse() {
+                        soc.constants.push((name.to_string(), value));
+                    }
                 }
                 _ => {}
             }
@@ -96,7 +104,8 @@ impl Soc {
         )
     }
 
-    /// A constant per register (its address) and per memory region (origin and size).
+    /// A constant per register (its address), per memory region (origin and size) and per
+    /// numeric constant (sizes and counts, such as the MAC's slots).
     fn constants(&self) -> String {
         let mut rust = String::from("// Written by build.rs from the SoC's csr.csv.\n");
         for (name, address) in &self.registers {
@@ -107,6 +116,10 @@ impl Soc {
             let name = name.to_uppercase();
             let _ = writeln!(rust, "pub const {name}_BASE: usize = {origin:#x};");
             let _ = writeln!(rust, "pub const {name}_SIZE: usize = {size:#x};");
+        }
+        for (name, value) in &self.constants {
+            let name = name.to_uppercase();
+            let _ = writeln!(rust, "pub const {name}: u64 = {value};");
         }
         rust
     }

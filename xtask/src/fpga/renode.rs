@@ -159,7 +159,7 @@ mod tests {
     }
 
     /// A csr.csv like LiteX's for the SoC the committed description describes.
-    const CSR_CSV: &str = "csr_base,timer0,0xf0002800,,\ncsr_base,uart,0xf0003000,,\n\
+    const CSR_CSV: &str = "csr_base,timer0,0xf0003000,,\ncsr_base,uart,0xf0003800,,\n\
         memory_region,rom,0x00000000,524288,cached\n\
         memory_region,sram,0x10000000,262144,cached\n\
         memory_region,main_ram,0x40000000,1048576,cached\n";
@@ -179,7 +179,7 @@ mod tests {
             compare_platform(&text, &soc).expect("compared"),
             Vec::<String>::new()
         );
-        let moved = text.replace("0xf0003000", "0xf0003800");
+        let moved = text.replace("0xf0003800", "0xf0004000");
         assert_eq!(compare_platform(&moved, &soc).expect("compared").len(), 1);
         let shrunk = text.replace("size: 0x100000", "size: 0x10000");
         assert_eq!(compare_platform(&shrunk, &soc).expect("compared").len(), 1);

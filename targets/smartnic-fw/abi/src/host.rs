@@ -10,7 +10,7 @@ use crate::{Completion, Descriptor, KeyContext, MAGIC, Region, Ring, VERSION, Wi
 const ALIGN: usize = 16;
 
 /// A window laid out as header, key-context table, transmit ring, receive ring, completion
-/// ring, then buffers, with room for a fixed number of each record.
+/// ring, port ring, then buffers, with room for a fixed number of each record.
 pub struct WindowBuilder {
     window: Vec<u8>,
     header: WindowHeader,
@@ -24,6 +24,8 @@ pub struct Capacity {
     pub tx: u32,
     pub rx: u32,
     pub completions: u32,
+    /// Buffers posted for frames from the port (0: the port ring has no entries).
+    pub port: u32,
 }
 
 impl WindowBuilder {
@@ -47,6 +49,10 @@ impl WindowBuilder {
             region(capacity.completions, size_of::<Completion>()),
             capacity.completions,
         );
+        let port = ring(
+            region(capacity.port, size_of::<Descriptor>()),
+            capacity.port,
+        );
         let header = WindowHeader {
             magic: MAGIC,
             version: VERSION.into(),
@@ -58,6 +64,7 @@ impl WindowBuilder {
             tx,
             rx,
             completions,
+            port,
             buffers: Region {
                 offset: (at as u32).into(),
                 len: 0.into(),
@@ -112,6 +119,19 @@ impl WindowBuilder {
     pub fn receive(&mut self, descriptor: Descriptor) {
         let ring = self.header.rx;
         self.header.rx.producer = self.push(ring, descriptor).into();
+    }
+
+    /// Posts `room` on the port ring for a frame from the port, with `cookie` for its
+    /// completion. Panics when full.
+    pub fn post(&mut self, room: Region, cookie: u32) {
+        let ring = self.header.port;
+        let descriptor = Descriptor {
+            opcode: crate::Opcode::RECEIVE,
+            src: room,
+            cookie: cookie.into(),
+            ..Descriptor::default()
+        };
+        self.header.port.producer = self.push(ring, descriptor).into();
     }
 
     fn push(&mut self, ring: Ring, descriptor: Descriptor) -> u32 {

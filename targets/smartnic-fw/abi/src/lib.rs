@@ -12,6 +12,13 @@
 //! (the doorbells) and the firmware's counters. The host fills [`KeyContext`]s, writes
 //! [`Descriptor`]s and moves a ring's producer index; the firmware processes each descriptor,
 //! writes one [`Completion`] per datagram, and moves the consumer and completion indices.
+//!
+//! The NIC also has a network **port**. A seal descriptor flagged
+//! [`DescriptorFlags::TO_PORT`] sends each sealed datagram out of it as an Ethernet frame, the
+//! host's frame header ([`FRAME_HEADER_LEN`] bytes) in front with its lengths filled in.
+//! Frames arriving on the port land in buffers the host posts on the port ring: the firmware
+//! finds the connection by the destination connection ID ([`KeyContext::connection_id`]),
+//! opens the datagram in the buffer and completes it like a receive descriptor.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -29,7 +36,17 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 pub const MAGIC: [u8; 4] = *b"QSNW";
 
 /// The version of this layout. A firmware refuses a window of another version.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+
+/// The frame header a [`DescriptorFlags::TO_PORT`] seal descriptor's source starts with:
+/// Ethernet II (destination and source MAC, EtherType 0x0800), IPv4 without options (20
+/// bytes), UDP (8 bytes).
+pub const FRAME_HEADER_LEN: usize = 14 + 20 + 8;
+
+/// The longest frame the port sends or receives: Ethernet's 1514 bytes, header to payload
+/// (the frame check sequence is the port's). A datagram sent to the port is at most
+/// `MAX_FRAME - FRAME_HEADER_LEN` (1472) bytes.
+pub const MAX_FRAME: usize = 1514;
 
 /// A region of the window: `len` bytes from `offset`.
 #[repr(C)]
@@ -116,6 +133,14 @@ pub struct Counters {
     pub bad_descriptors: U64,
     /// Completions that did not fit in the completion ring and were dropped.
     pub completions_dropped: U64,
+    /// Frames sent on the port.
+    pub frames_sent: U64,
+    /// Frames taken from the port into posted buffers.
+    pub frames_received: U64,
+    /// Of those, frames handed to the host as they came ([`CompletionFlags::PASSED`]).
+    pub frames_passed: U64,
+    /// Frames that arrived with no buffer posted for them, and were dropped.
+    pub frames_dropped: U64,
 }
 
 /// The window's first bytes.
@@ -156,6 +181,9 @@ pub struct WindowHeader {
     pub completions: Ring,
     /// Where descriptors' buffers may lie.
     pub buffers: Region,
+    /// Buffers for frames from the port: [`Descriptor`]s of opcode [`Opcode::RECEIVE`],
+    /// posted by the host. No entries: none posted.
+    pub port: Ring,
     pub counters: Counters,
 }
 
@@ -204,6 +232,10 @@ pub struct KeyContext {
     /// The header-protection key ("quic hp" of generation 0's secret, which key updates
     /// never change).
     pub header_key: [u8; 32],
+    /// Receiving: the connection ID (its first `dcid_len` bytes) that claims frames from the
+    /// port for this context. Transmitting: unused.
+    pub connection_id: [u8; 20],
+    pub reserved2: [u8; 4],
 }
 
 /// What a [`Descriptor`] asks for.
@@ -214,6 +246,9 @@ impl Opcode {
     pub const SEAL: u8 = 1;
     /// Open the datagram at `src` in place (a GRO batch if `gso_size` is not 0).
     pub const OPEN: u8 = 2;
+    /// A buffer, `src`, for the next frame from the port (port ring only; every other field
+    /// but `cookie` zero).
+    pub const RECEIVE: u8 = 3;
 }
 
 /// Flags of a [`Descriptor`].
@@ -228,6 +263,11 @@ impl DescriptorFlags {
     /// received packets of the connection itself (a resync, as kTLS offload has), or that
     /// hands over datagrams out of order. Without it the firmware's own count holds.
     pub const LARGEST_RECEIVED: u8 = 2;
+    /// Sealing: `src` starts with a frame header ([`FRAME_HEADER_LEN`] bytes), the cleartext
+    /// after it. Each datagram, sealed into `dst` as always, is also sent on the port behind
+    /// a copy of that header whose IPv4 total length, header checksum and UDP length the
+    /// firmware fills in (the UDP checksum is sent as 0, "none", which IPv4 allows).
+    pub const TO_PORT: u8 = 4;
 }
 
 /// One job on a transmit or receive ring.
@@ -289,6 +329,13 @@ impl Status {
     pub const BAD_BUFFER: u8 = 0x84;
     /// Reserved bits or unused fields not zero.
     pub const BAD_RESERVED: u8 = 0x85;
+    /// Sealing to the port: the frame header is not Ethernet II, IPv4 without options and
+    /// UDP, or a datagram would make a frame longer than [`MAX_FRAME`]. A frame from the port:
+    /// longer than the buffer posted for it (the buffer holds its start).
+    pub const BAD_FRAME: u8 = 0x86;
+    /// Sealing to the port: the datagram was sealed into `dst`, but the port could not send
+    /// it.
+    pub const NOT_SENT: u8 = 0x87;
     /// The window's magic, version or header length is not this layout's (header status).
     pub const BAD_WINDOW: u8 = 0x90;
     /// A ring outside the window, or a producer index more than `entries` ahead (header
@@ -306,6 +353,9 @@ impl CompletionFlags {
     pub const LAST: u8 = 2;
     /// The packet moved its connection to a new key generation.
     pub const KEY_UPDATE: u8 = 4;
+    /// A frame from the port handed over as it came, not opened: not IPv4 and UDP, or no
+    /// receive context claims its connection ID. `offset` and `len` give the frame.
+    pub const PASSED: u8 = 8;
 }
 
 /// One datagram's outcome (a descriptor refused as a whole gets one too).
@@ -356,9 +406,9 @@ mod tests {
     fn layout_sizes() {
         assert_eq!(size_of::<Region>(), 8);
         assert_eq!(size_of::<Ring>(), 16);
-        assert_eq!(size_of::<Counters>(), 48);
-        assert_eq!(size_of::<WindowHeader>(), 128);
-        assert_eq!(size_of::<KeyContext>(), 104);
+        assert_eq!(size_of::<Counters>(), 80);
+        assert_eq!(size_of::<WindowHeader>(), 176);
+        assert_eq!(size_of::<KeyContext>(), 128);
         assert_eq!(size_of::<Descriptor>(), 40);
         assert_eq!(size_of::<Completion>(), 32);
     }

@@ -2,6 +2,8 @@
 //! (`quicseal_nic_abi`) with the core. [`Nic::service`] takes the descriptors waiting on the
 //! transmit and receive rings, seals or opens their datagrams (GSO and GRO batches included)
 //! through the core's flows, writes a completion per datagram, and moves the rings' indices.
+//! Datagrams sealed for the port leave through a [`Port`] as frames, and frames arriving on
+//! it are opened into the buffers the host posted for them (the port ring).
 //!
 //! Sans-IO: the firmware binary reads the window from wherever the NIC keeps it and calls
 //! [`Nic::service`]; host tests call it on a byte array. Nothing the host writes can make it
@@ -11,12 +13,20 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod frame;
+mod port;
+
+pub use port::{Loopback, Port};
+
 use core::ops::Range;
 
+use frame::FrameHeader;
+use quicseal::backend::TAG_LEN;
 use quicseal::{CipherSuite, Datagram, Error, FlowConfig, Outcome, RxFlow, TxFlow};
 use quicseal_nic_abi::{
-    Completion, CompletionFlags, ContextFlags, Counters, Descriptor, DescriptorFlags, KeyContext,
-    MAGIC, Opcode, Ring, Status, VERSION, WindowHeader,
+    Completion, CompletionFlags, ContextFlags, Counters, Descriptor, DescriptorFlags,
+    FRAME_HEADER_LEN, KeyContext, MAGIC, MAX_FRAME, Opcode, Region, Ring, Status, VERSION,
+    WindowHeader,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -57,14 +67,20 @@ impl Nic {
     }
 
     /// Processes every descriptor waiting on the window's transmit ring, then on its receive
-    /// ring, writing completions, indices, counters and the header's status back into the
-    /// window. `counter` reads what a descriptor's cost is counted in (instructions
-    /// retired, clock cycles: any counter that only counts up, wrapping at 2^32). Returns the header's status.
-    pub fn service(&mut self, window: &mut [u8], counter: impl Fn() -> u32) -> u8 {
+    /// ring, then takes the frames waiting on `port`, writing completions, indices, counters
+    /// and the header's status back into the window. `counter` reads what a descriptor's
+    /// cost is counted in (instructions retired, clock cycles: any counter that only counts
+    /// up, wrapping at 2^32). Returns the header's status.
+    pub fn service(
+        &mut self,
+        window: &mut [u8],
+        counter: impl Fn() -> u32,
+        port: &mut impl Port,
+    ) -> u8 {
         let Ok((mut header, _)) = WindowHeader::read_from_prefix(window) else {
             return Status::BAD_WINDOW;
         };
-        let status = self.service_header(&mut header, window, &counter);
+        let status = self.service_header(&mut header, window, &counter, port);
         header.status = status;
         // The header was read from this window's prefix, so it fits back.
         let _ = header.write_to_prefix(window);
@@ -76,6 +92,7 @@ impl Nic {
         header: &mut WindowHeader,
         window: &mut [u8],
         counter: &impl Fn() -> u32,
+        port: &mut impl Port,
     ) -> u8 {
         if header.magic != MAGIC
             || header.version.get() != VERSION
@@ -92,6 +109,25 @@ impl Nic {
             return Status::BAD_RING;
         }
         let mut status = Status::OK;
+        // No entries: no buffers posted.
+        let port_ring = header.port;
+        let posted = if port_ring.entries.get() == 0 && port_ring.producer == port_ring.consumer {
+            None
+        } else if ring_fits::<Descriptor>(&header.port, window.len()) {
+            Some(header.port)
+        } else {
+            status = Status::BAD_RING;
+            None
+        };
+        let mut port = PortSide {
+            port,
+            posted,
+            job: Job {
+                contexts: header.contexts,
+                buffers: header.buffers,
+                opcode: Opcode::RECEIVE,
+            },
+        };
         for (ring, opcode) in [
             (&mut header.tx, Opcode::SEAL),
             (&mut header.rx, Opcode::OPEN),
@@ -117,13 +153,29 @@ impl Nic {
                     &job,
                     &descriptor,
                     window,
-                    &mut completions,
-                    &mut header.counters,
+                    &mut Served {
+                        completions: &mut completions,
+                        counters: &mut header.counters,
+                        port: &mut port,
+                    },
                     &|| counter().wrapping_sub(before),
+                    counter,
                 );
                 add(&mut header.counters.descriptors, 1);
                 ring.consumer = ring.consumer.get().wrapping_add(1).into();
             }
+        }
+        self.take_frames(
+            window,
+            &mut Served {
+                completions: &mut completions,
+                counters: &mut header.counters,
+                port: &mut port,
+            },
+            counter,
+        );
+        if let Some(posted) = port.posted {
+            header.port = posted;
         }
         header.completions = completions.ring;
         add(
@@ -133,25 +185,26 @@ impl Nic {
         status
     }
 
-    /// One descriptor: its completions, one per datagram, the last flagged.
-    fn process(
+    /// One descriptor: its completions, one per datagram, the last flagged. A datagram sealed
+    /// for the port is sent as soon as it is sealed, and what comes back taken at once.
+    fn process<P: Port>(
         &mut self,
         job: &Job,
         descriptor: &Descriptor,
         window: &mut [u8],
-        completions: &mut CompletionRing,
-        counters: &mut Counters,
+        served: &mut Served<'_, '_, P>,
         spent: &impl Fn() -> u32,
+        counter: &impl Fn() -> u32,
     ) {
         let cookie = descriptor.cookie;
-        let refuse = |completions: &mut CompletionRing, window: &mut [u8], status: u8| {
+        let refuse = |served: &mut Served<'_, '_, P>, window: &mut [u8], status: u8| {
             #[cfg(feature = "defmt")]
             defmt::warn!(
                 "descriptor {=u32:#x} refused: status {=u8:#x}",
                 cookie.get(),
                 status
             );
-            completions.push(
+            served.completions.push(
                 window,
                 Completion {
                     cookie,
@@ -166,11 +219,12 @@ impl Nic {
         let (flow, src, dst) = match checked {
             Ok(checked) => checked,
             Err(status) => {
-                add(&mut counters.bad_descriptors, 1);
-                return refuse(completions, window, status);
+                add(&mut served.counters.bad_descriptors, 1);
+                return refuse(served, window, status);
             }
         };
         let gso_size = usize::from(descriptor.gso_size.get());
+        let mut frame_header = None;
         // A single datagram's outcome, or a batch's: the batch array (a few KB) is filled
         // only for batches.
         let mut single = [Err(Error::Malformed)];
@@ -178,10 +232,27 @@ impl Nic {
         let (outcomes, output_at, stride) = match flow {
             Flow::Transmit(tx) => {
                 // `check` made the two ranges disjoint.
-                let Some((src_bytes, dst_bytes)) = split(window, src.clone(), dst.clone()) else {
-                    add(&mut counters.bad_descriptors, 1);
-                    return refuse(completions, window, Status::BAD_BUFFER);
+                let Some((mut src_bytes, dst_bytes)) = split(window, src.clone(), dst.clone())
+                else {
+                    add(&mut served.counters.bad_descriptors, 1);
+                    return refuse(served, window, Status::BAD_BUFFER);
                 };
+                if descriptor.flags & DescriptorFlags::TO_PORT != 0 {
+                    let longest = match gso_size {
+                        0 => src_bytes.len().saturating_sub(FRAME_HEADER_LEN) + TAG_LEN,
+                        _ => gso_size,
+                    };
+                    match FrameHeader::new(src_bytes) {
+                        Some(header) if FRAME_HEADER_LEN + longest <= MAX_FRAME => {
+                            frame_header = Some(header);
+                            src_bytes = &src_bytes[FRAME_HEADER_LEN..];
+                        }
+                        _ => {
+                            add(&mut served.counters.bad_descriptors, 1);
+                            return refuse(served, window, Status::BAD_FRAME);
+                        }
+                    }
+                }
                 let outcomes: &[Outcome] = if gso_size == 0 {
                     single[0] = if descriptor.flags & DescriptorFlags::PACKET_NUMBER != 0 {
                         let number = descriptor.packet_number.get();
@@ -195,8 +266,8 @@ impl Nic {
                     match tx.seal_gso(&[src_bytes], gso_size, &mut [dst_bytes], &mut results) {
                         Ok(batch) => results.get(..batch.datagrams).unwrap_or_default(),
                         Err(error) => {
-                            add(&mut counters.refused, 1);
-                            return refuse(completions, window, error.status());
+                            add(&mut served.counters.refused, 1);
+                            return refuse(served, window, error.status());
                         }
                     }
                 };
@@ -204,8 +275,8 @@ impl Nic {
             }
             Flow::Receive(rx) => {
                 let Some(bytes) = window.get_mut(src.clone()) else {
-                    add(&mut counters.bad_descriptors, 1);
-                    return refuse(completions, window, Status::BAD_BUFFER);
+                    add(&mut served.counters.bad_descriptors, 1);
+                    return refuse(served, window, Status::BAD_BUFFER);
                 };
                 if descriptor.flags & DescriptorFlags::LARGEST_RECEIVED != 0 {
                     rx.set_largest_received(Some(descriptor.packet_number.get()));
@@ -218,8 +289,8 @@ impl Nic {
                     match rx.open_gro(bytes, gso_size, &mut results) {
                         Ok(batch) => results.get(..batch.datagrams).unwrap_or_default(),
                         Err(error) => {
-                            add(&mut counters.refused, 1);
-                            return refuse(completions, window, error.status());
+                            add(&mut served.counters.refused, 1);
+                            return refuse(served, window, error.status());
                         }
                     }
                 };
@@ -231,21 +302,143 @@ impl Nic {
                 (outcomes, src.start, gso_size)
             }
         };
+        // An empty batch still answers, so that the host sees the descriptor done.
+        if outcomes.is_empty() {
+            return refuse(served, window, Status::OK);
+        }
         let sealing = descriptor.opcode == Opcode::SEAL;
-        let last = outcomes.len().saturating_sub(1);
+        let last = outcomes.len() - 1;
         for (index, outcome) in outcomes.iter().enumerate() {
             let offset = output_at.saturating_add(index.saturating_mul(stride));
             let mut completion = completion(cookie, index, offset, outcome);
             match outcome {
-                Ok(_) if sealing => add(&mut counters.sealed, 1),
-                Ok(_) => add(&mut counters.opened, 1),
-                Err(_) => add(&mut counters.refused, 1),
+                Ok(_) if sealing => add(&mut served.counters.sealed, 1),
+                Ok(_) => add(&mut served.counters.opened, 1),
+                Err(_) => add(&mut served.counters.refused, 1),
+            }
+            let mut sent = false;
+            if let (Some(header), Ok(datagram)) = (frame_header, outcome) {
+                let end = offset.saturating_add(datagram.len);
+                let bytes = window.get(offset..end).unwrap_or_default();
+                sent = served
+                    .port
+                    .port
+                    .transmit(&header.for_datagram(datagram.len), bytes);
+                if sent {
+                    add(&mut served.counters.frames_sent, 1);
+                } else {
+                    completion.status = Status::NOT_SENT;
+                }
             }
             if index == last {
                 completion.flags |= CompletionFlags::LAST;
                 completion.cost = spent().into();
             }
-            completions.push(window, completion);
+            served.completions.push(window, completion);
+            if sent {
+                self.take_frames(window, served, counter);
+            }
+        }
+    }
+
+    /// Takes every frame waiting on the port into the next buffer posted for it, and
+    /// completes the buffer: the datagram opened by the receive context its connection ID
+    /// names, or the frame as it came when no context does. With no buffer posted the frame
+    /// is dropped and counted, as a NIC drops what it has no room for.
+    fn take_frames<P: Port>(
+        &mut self,
+        window: &mut [u8],
+        served: &mut Served<'_, '_, P>,
+        counter: &impl Fn() -> u32,
+    ) {
+        while served.port.port.waiting() {
+            let before = counter();
+            let spent = || counter().wrapping_sub(before);
+            let Some(ring) = served
+                .port
+                .posted
+                .as_mut()
+                .filter(|ring| ring.consumer != ring.producer)
+            else {
+                let _ = served.port.port.receive(&mut []);
+                add(&mut served.counters.frames_dropped, 1);
+                continue;
+            };
+            let slot = slot_offset::<Descriptor>(ring, ring.consumer.get());
+            ring.consumer = ring.consumer.get().wrapping_add(1).into();
+            add(&mut served.counters.descriptors, 1);
+            let descriptor = window
+                .get(slot..)
+                .and_then(|bytes| Descriptor::read_from_prefix(bytes).ok())
+                .map(|(descriptor, _)| descriptor)
+                .unwrap_or_default();
+            let mut answer = Completion {
+                cookie: descriptor.cookie,
+                flags: CompletionFlags::LAST,
+                ..Completion::default()
+            };
+            let room = match posted_buffer(&served.port.job, &descriptor, window) {
+                Ok(room) => room,
+                Err(status) => {
+                    add(&mut served.counters.bad_descriptors, 1);
+                    answer.status = status;
+                    answer.cost = spent().into();
+                    served.completions.push(window, answer);
+                    continue;
+                }
+            };
+            let Some(len) = served.port.port.receive(&mut window[room.clone()]) else {
+                continue;
+            };
+            add(&mut served.counters.frames_received, 1);
+            answer.offset = u32::try_from(room.start).unwrap_or(u32::MAX).into();
+            answer.len = u32::try_from(len.min(room.len()))
+                .unwrap_or(u32::MAX)
+                .into();
+            if len > room.len() {
+                add(&mut served.counters.refused, 1);
+                answer.status = Status::BAD_FRAME;
+            } else if let Some((payload, index)) =
+                frame::udp_payload(&window[room.start..room.start + len])
+                    .map(|udp| room.start + udp.start..room.start + udp.end)
+                    .and_then(|udp| {
+                        Some((
+                            udp.clone(),
+                            claimant(&served.port.job, &window[udp], window)?,
+                        ))
+                    })
+            {
+                match self.flow(&served.port.job, index, true, window) {
+                    Ok(Flow::Receive(rx)) => {
+                        let outcome = rx.open_in_place(&mut window[payload.clone()]);
+                        let _ = rx.prepare_next_keys();
+                        match outcome {
+                            Ok(_) => add(&mut served.counters.opened, 1),
+                            Err(_) => add(&mut served.counters.refused, 1),
+                        }
+                        let opened = completion(answer.cookie, 0, payload.start, &outcome);
+                        answer = Completion {
+                            flags: answer.flags | opened.flags,
+                            ..opened
+                        };
+                    }
+                    // A receive context whose keys the core refused (`BAD_KEYS`).
+                    Err(status) => {
+                        add(&mut served.counters.bad_descriptors, 1);
+                        answer.status = status;
+                    }
+                    // `flow` gives a receive context a receiving flow.
+                    Ok(Flow::Transmit(_)) => {
+                        add(&mut served.counters.bad_descriptors, 1);
+                        answer.status = Status::BAD_CONTEXT;
+                    }
+                }
+            } else {
+                add(&mut served.counters.frames_passed, 1);
+                answer.flags |= CompletionFlags::PASSED;
+            }
+            answer.cost = spent().into();
+            served.completions.push(window, answer);
         }
     }
 
@@ -261,39 +454,47 @@ impl Nic {
         if descriptor.opcode != job.opcode {
             return Err(Status::BAD_OPCODE);
         }
-        let number_flag = if job.opcode == Opcode::SEAL {
-            DescriptorFlags::PACKET_NUMBER
+        let (flags, number_flag) = if job.opcode == Opcode::SEAL {
+            let number = DescriptorFlags::PACKET_NUMBER;
+            (number | DescriptorFlags::TO_PORT, number)
         } else {
-            DescriptorFlags::LARGEST_RECEIVED
+            let number = DescriptorFlags::LARGEST_RECEIVED;
+            (number, number)
         };
-        if descriptor.flags & !number_flag != 0
-            || (descriptor.flags == 0 && descriptor.packet_number.get() != 0)
+        if descriptor.flags & !flags != 0
+            || (descriptor.flags & number_flag == 0 && descriptor.packet_number.get() != 0)
             || descriptor.reserved.get() != 0
             || descriptor.reserved2.get() != 0
         {
             return Err(Status::BAD_RESERVED);
         }
-        let buffers = job.buffers.range(window.len()).ok_or(Status::BAD_BUFFER)?;
-        let inside = |region: &quicseal_nic_abi::Region| {
-            region
-                .range(window.len())
-                .filter(|range| buffers.start <= range.start && range.end <= buffers.end)
-        };
-        let src = inside(&descriptor.src).ok_or(Status::BAD_BUFFER)?;
+        let src = in_buffers(job, &descriptor.src, window).ok_or(Status::BAD_BUFFER)?;
         let dst = if job.opcode == Opcode::SEAL {
-            let dst = inside(&descriptor.dst).ok_or(Status::BAD_BUFFER)?;
+            let dst = in_buffers(job, &descriptor.dst, window).ok_or(Status::BAD_BUFFER)?;
             if src.start < dst.end && dst.start < src.end {
                 return Err(Status::BAD_BUFFER);
             }
             dst
         } else {
-            if descriptor.dst != quicseal_nic_abi::Region::default() {
+            if descriptor.dst != Region::default() {
                 return Err(Status::BAD_RESERVED);
             }
             0..0
         };
-        let index = usize::from(descriptor.context.get());
         let receive = job.opcode == Opcode::OPEN;
+        let flow = self.flow(job, usize::from(descriptor.context.get()), receive, window)?;
+        Ok((flow, src, dst))
+    }
+
+    /// The flow of context `index`, built on its first use; `receive` says which direction
+    /// the caller needs.
+    fn flow(
+        &mut self,
+        job: &Job,
+        index: usize,
+        receive: bool,
+        window: &[u8],
+    ) -> Result<&mut Flow, u8> {
         let slot = self.flows.get_mut(index).ok_or(Status::BAD_CONTEXT)?;
         if slot.is_none() {
             let context = context(job, index, window).ok_or(Status::BAD_CONTEXT)?;
@@ -304,7 +505,7 @@ impl Nic {
             *slot = Some(build(&context, receive).map_err(|_| Status::BAD_KEYS)?);
         }
         match slot {
-            Some(flow) if matches!(flow, Flow::Receive(_)) == receive => Ok((flow, src, dst)),
+            Some(flow) if matches!(flow, Flow::Receive(_)) == receive => Ok(flow),
             _ => Err(Status::BAD_CONTEXT),
         }
     }
@@ -312,10 +513,66 @@ impl Nic {
 
 /// What one ring's descriptors share.
 struct Job {
-    contexts: quicseal_nic_abi::Region,
-    buffers: quicseal_nic_abi::Region,
+    contexts: Region,
+    buffers: Region,
     /// The opcode this ring carries.
     opcode: u8,
+}
+
+/// The port, and the ring of buffers posted for its frames (`None`: none, or a bad ring).
+struct PortSide<'p, P> {
+    port: &'p mut P,
+    posted: Option<Ring>,
+    /// The port ring's: opcode [`Opcode::RECEIVE`].
+    job: Job,
+}
+
+/// Where a descriptor's results go.
+struct Served<'a, 'p, P> {
+    completions: &'a mut CompletionRing,
+    counters: &'a mut Counters,
+    port: &'a mut PortSide<'p, P>,
+}
+
+/// `region`'s range, if it lies in the window's buffer area.
+fn in_buffers(job: &Job, region: &Region, window: &[u8]) -> Option<Range<usize>> {
+    let buffers = job.buffers.range(window.len())?;
+    region
+        .range(window.len())
+        .filter(|range| buffers.start <= range.start && range.end <= buffers.end)
+}
+
+/// The room a buffer posted on the port ring gives, or why it is refused.
+fn posted_buffer(job: &Job, descriptor: &Descriptor, window: &[u8]) -> Result<Range<usize>, u8> {
+    if descriptor.opcode != Opcode::RECEIVE {
+        return Err(Status::BAD_OPCODE);
+    }
+    let unused = Descriptor {
+        opcode: descriptor.opcode,
+        src: descriptor.src,
+        cookie: descriptor.cookie,
+        ..Descriptor::default()
+    };
+    if *descriptor != unused {
+        return Err(Status::BAD_RESERVED);
+    }
+    in_buffers(job, &descriptor.src, window).ok_or(Status::BAD_BUFFER)
+}
+
+/// The first receive context (of those the firmware serves) whose connection ID the
+/// datagram's first packet is addressed to.
+fn claimant(job: &Job, datagram: &[u8], window: &[u8]) -> Option<usize> {
+    (0..MAX_CONTEXTS).find(|&index| {
+        context(job, index, window).is_some_and(|context| {
+            let receive = ContextFlags::VALID | ContextFlags::RECEIVE;
+            let len = usize::from(context.dcid_len);
+            context.flags & receive == receive
+                && context.connection_id.get(..len).is_some_and(|id| {
+                    quicseal::wire::first_destination_id(|i| datagram.get(i).copied(), len)
+                        .is_ok_and(|found| found.as_bytes() == id)
+                })
+        })
+    })
 }
 
 /// The completion ring as the firmware fills it.

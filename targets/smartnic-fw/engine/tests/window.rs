@@ -3,7 +3,7 @@
 //! answered with an error completion while the rest of the window is served.
 
 use quicseal::{CipherSuite, TrafficSecret};
-use quicseal_nic::Nic;
+use quicseal_nic::{Loopback, Nic};
 use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
 use quicseal_nic_abi::{
     Completion, CompletionFlags, ContextFlags, Descriptor, DescriptorFlags, KeyContext, Opcode,
@@ -27,6 +27,8 @@ fn context(flags: u8) -> KeyContext {
         reserved: [0; 6],
         secret: [0; 48],
         header_key: [0; 32],
+        connection_id: [0; 20],
+        reserved2: [0; 4],
     };
     context.secret[..32].copy_from_slice(&SECRET);
     context.header_key.copy_from_slice(hp.hp());
@@ -48,6 +50,7 @@ fn capacity() -> Capacity {
         tx: 8,
         rx: 8,
         completions: 32,
+        port: 0,
     }
 }
 
@@ -74,7 +77,7 @@ fn open(context: u16, src: Region, cookie: u32) -> Descriptor {
 
 fn serve(window: &mut [u8]) -> (u8, Vec<Completion>) {
     let mut nic = Nic::new();
-    let status = nic.service(window, || 0);
+    let status = nic.service(window, || 0, &mut Loopback::new());
     let (_, completions) = completions(window).unwrap();
     (status, completions)
 }
@@ -303,7 +306,7 @@ fn too_many_segments_are_refused_whole() {
 #[test]
 fn a_bad_window_or_ring_is_refused_without_touching_the_rest() {
     let mut builder = WindowBuilder::new(capacity());
-    builder.header_mut().version = 2.into();
+    builder.header_mut().version = (quicseal_nic_abi::VERSION - 1).into();
     let mut window = builder.build();
     assert_eq!(serve(&mut window).0, Status::BAD_WINDOW);
 
@@ -322,7 +325,10 @@ fn a_bad_window_or_ring_is_refused_without_touching_the_rest() {
     assert_eq!(done[0].status, Status::OK);
 
     // Garbage shorter than a header.
-    assert_eq!(Nic::new().service(&mut [0u8; 10], || 0), Status::BAD_WINDOW);
+    assert_eq!(
+        Nic::new().service(&mut [0u8; 10], || 0, &mut Loopback::new()),
+        Status::BAD_WINDOW
+    );
 }
 
 #[test]
@@ -436,4 +442,32 @@ fn bad_key_contexts_get_bad_keys_completions_and_the_rest_is_served() {
     let (header, _) = completions(&window).unwrap();
     assert_eq!(header.counters.sealed.get(), 1);
     assert_eq!(header.counters.descriptors.get(), 4);
+}
+
+#[test]
+fn an_empty_batch_still_gets_its_last_completion() {
+    let mut builder = WindowBuilder::new(capacity());
+    let tx = builder.context(context(0));
+    let rx = builder.context(context(ContextFlags::RECEIVE));
+    let empty = builder.buffer(&[]);
+    let dst = builder.room(64);
+    builder.transmit(Descriptor {
+        gso_size: 500.into(),
+        ..seal(tx, empty, dst, 1)
+    });
+    builder.receive(Descriptor {
+        gso_size: 500.into(),
+        ..open(rx, empty, 2)
+    });
+    let mut window = builder.build();
+    let (_, done) = serve(&mut window);
+    let answers: Vec<(u32, u8, u8)> = done
+        .iter()
+        .map(|c| (c.cookie.get(), c.status, c.flags))
+        .collect();
+    let last = CompletionFlags::LAST;
+    // However the core takes an empty batch, each descriptor is answered once, and last.
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(answers.iter().all(|a| a.2 == last), "{answers:?}");
+    assert_eq!([answers[0].0, answers[1].0], [1, 2]);
 }

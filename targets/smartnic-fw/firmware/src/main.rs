@@ -6,10 +6,13 @@
 //! window comes from and where the results go is the platform's, picked at build time:
 //!
 //! - `qemu` (the default): QEMU's `virt` machine (`riscv32imac`). The window is a file read
-//!   through semihosting and written back; costs are instructions retired (`minstret`).
+//!   through semihosting and written back; costs are instructions retired (`minstret`). The
+//!   machine has no network port the firmware could use, so its port is a software loop
+//!   (`quicseal_nic::Loopback`).
 //! - `litex`: a LiteX SoC with a VexRiscv core (`riscv32im`) in RTL simulation. The window
 //!   is in the SoC's main RAM, put there with the gateware; the results go out over the UART
-//!   as text; costs are clock cycles of the SoC's timer.
+//!   as text; costs are clock cycles of the SoC's timer. The port is the SoC's LiteEth MAC,
+//!   its transmit side wired to its receive side.
 //!
 //! The work itself is `quicseal_nic::Nic::service`, which host tests run too. The firmware
 //! also measures its stack: before serving it paints the stack below its frame, after it
@@ -36,6 +39,10 @@ use static_cell::ConstStaticCell;
 /// The firmware's flows, kept in place rather than built on the stack.
 static NIC: ConstStaticCell<Nic> = ConstStaticCell::new(Nic::new());
 
+/// The network port.
+static PORT: ConstStaticCell<platform::NetworkPort> =
+    ConstStaticCell::new(platform::NetworkPort::new());
+
 /// How a run ended, as the platform reports it (QEMU: the exit status).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -47,14 +54,18 @@ pub enum Outcome {
     TooLarge = 2,
     /// The firmware panicked (a bug: nothing the host writes should cause one).
     Panicked = 101,
+    /// The CPU trapped: an illegal instruction or a bad memory access (a bug, or a platform
+    /// that does not match the build).
+    Trapped = 102,
 }
 
 #[riscv_rt::entry]
 fn main() -> ! {
     let nic = NIC.take();
+    let port = PORT.take();
     let painted = stack::paint();
     let outcome = platform::serve(|window| {
-        let status = nic.service(window, platform::counter);
+        let status = nic.service(window, platform::counter, port);
         #[cfg(feature = "defmt")]
         log::served(window, status);
         #[cfg(not(feature = "defmt"))]
@@ -80,4 +91,11 @@ pub fn decimal(mut n: usize, buffer: &mut [u8; 20]) -> &[u8] {
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     platform::finish(Outcome::Panicked, 0)
+}
+
+/// A CPU exception ends the run with its outcome, where riscv-rt's default would spin until
+/// the harness's timeout.
+#[unsafe(export_name = "ExceptionHandler")]
+fn exception(_: &riscv_rt::TrapFrame) -> ! {
+    platform::finish(Outcome::Trapped, 0)
 }

@@ -41,7 +41,8 @@ pub struct HostEngine(Nic);
 
 impl Doorbell for HostEngine {
     fn ring(&mut self, window: &mut Vec<u8>) -> io::Result<()> {
-        self.0.service(window, || 0);
+        self.0
+            .service(window, || 0, &mut quicseal_nic::Loopback::new());
         Ok(())
     }
 }
@@ -145,6 +146,8 @@ impl ConnectionState {
             reserved: [0; 6],
             secret: [0; 48],
             header_key: [0; 32],
+            connection_id: [0; 20],
+            reserved2: [0; 4],
         };
         context.secret[..self.secret.as_bytes().len()].copy_from_slice(self.secret.as_bytes());
         context.header_key[..self.header_key.len()].copy_from_slice(&self.header_key);
@@ -268,6 +271,7 @@ impl<D: Doorbell> Offload<D> {
             tx: count(Opcode::SEAL).max(1),
             rx: count(Opcode::OPEN).max(1),
             completions: datagrams.max(1) as u32,
+            port: 0,
         });
         for connection in &self.connections {
             builder.context(connection.key_context());

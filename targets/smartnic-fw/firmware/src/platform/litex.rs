@@ -11,8 +11,12 @@
 //!
 //! Costs are clock cycles of the SoC's `timer0`, counted by the RTL: cycles of this core
 //! with these memories.
+//!
+//! The network port is the SoC's LiteEth MAC ([`NetworkPort`]), its transmit side wired to
+//! its receive side (targets/smartnic-fw/litex/quicseal_nic_soc.py).
 
-use quicseal_nic_abi::WindowHeader;
+use quicseal_nic::Port;
+use quicseal_nic_abi::{MAX_FRAME, WindowHeader};
 use zerocopy::FromBytes;
 
 use crate::Outcome;
@@ -23,12 +27,14 @@ mod csr {
     include!(concat!(env!("OUT_DIR"), "/litex_csr.rs"));
 }
 
+/// Writes a word of the SoC's device memory: a CSR, or a word of the MAC's slots.
 fn write_register(address: usize, value: u32) {
-    // SAFETY: `address` is a CSR of the SoC (csr.csv): device memory, aligned, which nothing
-    // in Rust's model owns.
+    // SAFETY: callers pass a CSR of the SoC or a word-aligned address inside the MAC's slot
+    // memory (both from csr.csv): device memory, which nothing in Rust's model owns.
     unsafe { (address as *mut u32).write_volatile(value) }
 }
 
+/// Reads a word of the SoC's device memory, as [`write_register`] writes one.
 fn read_register(address: usize) -> u32 {
     // SAFETY: as in `write_register`.
     unsafe { (address as *const u32).read_volatile() }
@@ -118,5 +124,85 @@ mod uart {
     pub fn decimal(n: usize) {
         let mut text = [0u8; 20];
         write(crate::decimal(n, &mut text));
+    }
+}
+
+/// Polls of a MAC register before giving up on it: a slot frees, and a frame comes back,
+/// within a few thousand cycles.
+const MAC_POLLS: u32 = 100_000;
+
+/// The SoC's LiteEth MAC in its Wishbone mode: frames are written into a transmit slot of
+/// its memory and started by its SRAM reader; its SRAM writer puts each frame it receives
+/// into a receive slot and raises an event until the firmware has read it. The preamble,
+/// the padding of short frames and the frame check sequence are the gateware's.
+pub struct NetworkPort {
+    /// The transmit slot the next frame goes into.
+    slot: usize,
+}
+
+const SLOT_SIZE: usize = csr::ETHMAC_SLOT_SIZE as usize;
+const TX_SLOTS: usize = csr::ETHMAC_TX_SLOTS as usize;
+const _: () = assert!(MAX_FRAME <= SLOT_SIZE, "a frame fits in a MAC slot");
+
+impl NetworkPort {
+    pub const fn new() -> NetworkPort {
+        NetworkPort { slot: 0 }
+    }
+}
+
+/// Polls `done` until it holds, at most [`MAC_POLLS`] times.
+fn within_polls(mut done: impl FnMut() -> bool) -> bool {
+    (0..MAC_POLLS).any(|_| done())
+}
+
+impl Port for NetworkPort {
+    fn transmit(&mut self, header: &[u8], payload: &[u8]) -> bool {
+        let len = header.len() + payload.len();
+        if len > MAX_FRAME
+            || !within_polls(|| read_register(csr::ETHMAC_SRAM_READER_READY) != 0)
+        {
+            return false;
+        }
+        // The slot memory takes whole words; the CPU is little-endian, as the MAC was built.
+        let slot = csr::ETHMAC_TX_BASE + self.slot * SLOT_SIZE;
+        let byte = |i: usize| match i.checked_sub(header.len()) {
+            None => header[i],
+            Some(at) => payload.get(at).copied().unwrap_or(0),
+        };
+        for word in 0..len.div_ceil(4) {
+            let at = word * 4;
+            let bytes = [byte(at), byte(at + 1), byte(at + 2), byte(at + 3)];
+            write_register(slot + at, u32::from_le_bytes(bytes));
+        }
+        write_register(csr::ETHMAC_SRAM_READER_SLOT, self.slot as u32);
+        write_register(csr::ETHMAC_SRAM_READER_LENGTH, len as u32);
+        write_register(csr::ETHMAC_SRAM_READER_START, 1);
+        self.slot = (self.slot + 1) % TX_SLOTS;
+        // The wire loops back: wait until the frame is in a receive slot, so that the engine,
+        // which takes what arrived right after each frame it sends, finds it there. A frame
+        // that never comes (the MAC refused it) leaves nothing to take.
+        within_polls(|| self.waiting());
+        true
+    }
+
+    fn waiting(&mut self) -> bool {
+        read_register(csr::ETHMAC_SRAM_WRITER_EV_PENDING) & 1 != 0
+    }
+
+    fn receive(&mut self, into: &mut [u8]) -> Option<usize> {
+        if !self.waiting() {
+            return None;
+        }
+        let slot = read_register(csr::ETHMAC_SRAM_WRITER_SLOT) as usize;
+        let len = read_register(csr::ETHMAC_SRAM_WRITER_LENGTH) as usize;
+        let base = csr::ETHMAC_RX_BASE + (slot % csr::ETHMAC_RX_SLOTS as usize) * SLOT_SIZE;
+        let copied = len.min(into.len()).min(SLOT_SIZE);
+        for (word, chunk) in into[..copied].chunks_mut(4).enumerate() {
+            let bytes = read_register(base + word * 4).to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        // Acknowledging the event frees the slot for the next frame.
+        write_register(csr::ETHMAC_SRAM_WRITER_EV_PENDING, 1);
+        Some(len)
     }
 }

@@ -9,6 +9,9 @@ use static_cell::ConstStaticCell;
 
 use crate::{Outcome, decimal};
 
+/// QEMU's `virt` machine offers the firmware no network port: frames loop back in software.
+pub use quicseal_nic::Loopback as NetworkPort;
+
 /// The most window this firmware holds: what a small NIC's SRAM would offer.
 const WINDOW_CAPACITY: usize = 4 << 20;
 
