@@ -355,7 +355,12 @@ fn port_jobs() -> crate::Result<Vec<Job>> {
             let dst = window.room(FIGURE_SIZE * numbers.len());
             window.transmit(Descriptor {
                 flags: DescriptorFlags::TO_PORT,
-                gso_size: if numbers.len() > 1 { FIGURE_SIZE as u16 } else { 0 }.into(),
+                gso_size: if numbers.len() > 1 {
+                    FIGURE_SIZE as u16
+                } else {
+                    0
+                }
+                .into(),
                 ..descriptor(Opcode::SEAL, tx, src, dst, cookie)
             });
             checks.push(Check {
