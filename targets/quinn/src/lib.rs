@@ -17,5 +17,11 @@
 #![forbid(unsafe_code)]
 
 mod capture;
+mod registry;
+mod session;
+mod socket;
 
 pub use capture::{CaptureAlgorithm, Captured, OneRttKeys, capture, next_generation, provider};
+pub use registry::Registry;
+pub use session::{SealClientConfig, SealServerConfig};
+pub use socket::SealedSocket;

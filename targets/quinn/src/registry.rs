@@ -1,0 +1,226 @@
+//! The offloaded connections, shared by the sessions that create them and the socket that
+//! seals and opens their packets: a flow per connection, found by the stamp quinn's
+//! passthrough key writes on the way out and by destination connection ID on the way in.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use quicseal::{Counters, Error, KeyMaterial, RxFlow, TxFlow};
+use subtle::ConstantTimeEq;
+
+/// Bytes of the stamp and of the marker: the AEAD tag's room in quinn's packets.
+pub const TAG_LEN: usize = 16;
+
+/// The offloaded connections of one endpoint.
+pub struct Registry {
+    /// Starts every stamp: random per registry, so a packet's own bytes cannot pass for one.
+    magic: [u8; 8],
+    flows: Mutex<HashMap<u32, Arc<Flow>>>,
+    /// Destination connection IDs seen on packets a flow opened, to find it first next time.
+    routes: Mutex<HashMap<Vec<u8>, u32>>,
+    next_id: AtomicU32,
+}
+
+/// One connection's two directions, and what the session handed over for later.
+pub struct Flow {
+    id: u32,
+    /// This side's connection ID length: the destination ID length of what it receives.
+    local_cid_len: usize,
+    /// XORed with the generation, what an opened packet's tag becomes for quinn to accept:
+    /// random, never on the wire.
+    marker_base: [u8; TAG_LEN],
+    tx: Mutex<Direction<TxFlow>>,
+    rx: Mutex<Direction<RxFlow>>,
+}
+
+/// A direction's flow and the next generation's keys it cannot take yet (its next slot is
+/// still waiting to be used).
+pub struct Direction<F> {
+    pub flow: F,
+    pending: Option<(u64, KeyMaterial)>,
+}
+
+/// What both flow types offer for installing keys in order.
+pub trait Generations {
+    fn generation(&self) -> u64;
+    fn next_keys_ready(&self) -> bool;
+    fn install_next_keys(&mut self, material: &KeyMaterial) -> Result<(), Error>;
+}
+
+macro_rules! generations {
+    ($flow:ty) => {
+        impl Generations for $flow {
+            fn generation(&self) -> u64 {
+                <$flow>::generation(self)
+            }
+            fn next_keys_ready(&self) -> bool {
+                <$flow>::next_keys_ready(self)
+            }
+            fn install_next_keys(&mut self, material: &KeyMaterial) -> Result<(), Error> {
+                <$flow>::install_next_keys(self, material)
+            }
+        }
+    };
+}
+generations!(TxFlow);
+generations!(RxFlow);
+
+impl<F: Generations> Direction<F> {
+    /// Takes generation `generation`'s keys: into the flow's next slot when that is the
+    /// generation after the current one and the slot is free, else kept until it is.
+    pub fn hand_over(&mut self, generation: u64, material: KeyMaterial) {
+        self.pending = Some((generation, material));
+        self.install_pending();
+    }
+
+    /// Installs the kept keys once the flow has moved up to them. Call after every batch.
+    pub fn install_pending(&mut self) {
+        let ready = self.pending.as_ref().is_some_and(|(generation, _)| {
+            self.flow.generation() + 1 == *generation && !self.flow.next_keys_ready()
+        });
+        if ready && let Some((_, material)) = self.pending.take() {
+            // Keys quicseal accepted once (they built the flow's suite) are accepted again.
+            let _ = self.flow.install_next_keys(&material);
+        }
+    }
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry {
+            magic: random(),
+            flows: Mutex::new(HashMap::new()),
+            routes: Mutex::new(HashMap::new()),
+            next_id: AtomicU32::new(1),
+        }
+    }
+
+    /// Registers a connection's flows; returns it.
+    pub fn insert(&self, local_cid_len: usize, tx: TxFlow, rx: RxFlow) -> Arc<Flow> {
+        let flow = Arc::new(Flow {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            local_cid_len,
+            marker_base: random(),
+            tx: Mutex::new(Direction {
+                flow: tx,
+                pending: None,
+            }),
+            rx: Mutex::new(Direction {
+                flow: rx,
+                pending: None,
+            }),
+        });
+        lock(&self.flows).insert(flow.id, Arc::clone(&flow));
+        flow
+    }
+
+    /// Forgets a connection: its packets pass through unsealed and unopened from now on.
+    pub fn remove(&self, flow: &Flow) {
+        lock(&self.flows).remove(&flow.id);
+        lock(&self.routes).retain(|_, id| *id != flow.id);
+    }
+
+    /// The stamp quinn's passthrough key writes where a packet's tag goes.
+    pub fn stamp(&self, flow: &Flow, generation: u64) -> [u8; TAG_LEN] {
+        let mut stamp = [0; TAG_LEN];
+        stamp[..8].copy_from_slice(&self.magic);
+        stamp[8..12].copy_from_slice(&flow.id.to_le_bytes());
+        stamp[12..].copy_from_slice(&(generation as u32).to_le_bytes());
+        stamp
+    }
+
+    /// The flow whose stamp ends `datagram`: `None` when it ends in no stamp (a packet whose
+    /// tag is real: Initial and Handshake only), `Some(None)` when the stamp names no flow
+    /// (a connection gone: the datagram must not leave unsealed).
+    pub fn stamped(&self, datagram: &[u8]) -> Option<Option<Arc<Flow>>> {
+        let tag = datagram
+            .len()
+            .checked_sub(TAG_LEN)
+            .map(|at| &datagram[at..])?;
+        if tag[..8] != self.magic {
+            return None;
+        }
+        let id = u32::from_le_bytes(tag[8..12].try_into().ok()?);
+        Some(lock(&self.flows).get(&id).cloned())
+    }
+
+    /// The flows to try a received datagram on: the one its destination connection ID was
+    /// seen with first, then the others (a new connection ID, or a connection's first
+    /// packet).
+    pub fn candidates(&self, datagram: &[u8]) -> Vec<Arc<Flow>> {
+        let flows: Vec<Arc<Flow>> = lock(&self.flows).values().cloned().collect();
+        let known = flows.iter().find_map(|flow| {
+            let id = datagram.get(1..1 + flow.local_cid_len)?;
+            let routed = *lock(&self.routes).get(id)?;
+            (routed == flow.id).then(|| Arc::clone(flow))
+        });
+        let first = known.as_ref().map(|flow| flow.id);
+        known
+            .into_iter()
+            .chain(flows.into_iter().filter(|flow| Some(flow.id) != first))
+            .collect()
+    }
+
+    /// Remembers that `flow` opened a datagram sent to this destination connection ID.
+    pub fn learn_route(&self, flow: &Flow, datagram: &[u8]) {
+        if let Some(id) = datagram.get(1..1 + flow.local_cid_len) {
+            lock(&self.routes).insert(id.to_vec(), flow.id);
+        }
+    }
+
+    /// Counters of every flow, both directions, summed.
+    pub fn totals(&self) -> (Counters, Counters) {
+        let mut totals = (Counters::default(), Counters::default());
+        for flow in lock(&self.flows).values() {
+            totals.0 += flow.tx().flow.counters();
+            totals.1 += flow.rx().flow.counters();
+        }
+        totals
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+impl Flow {
+    pub fn tx(&self) -> MutexGuard<'_, Direction<TxFlow>> {
+        lock(&self.tx)
+    }
+
+    pub fn rx(&self) -> MutexGuard<'_, Direction<RxFlow>> {
+        lock(&self.rx)
+    }
+
+    /// What the tag of a packet this flow opened with `generation`'s keys becomes.
+    pub fn marker(&self, generation: u64) -> [u8; TAG_LEN] {
+        let mut marker = self.marker_base;
+        for (byte, g) in marker.iter_mut().zip(generation.to_le_bytes()) {
+            *byte ^= g;
+        }
+        marker
+    }
+
+    /// True when `tag` is `generation`'s marker, compared in constant time.
+    pub fn is_marker(&self, tag: &[u8], generation: u64) -> bool {
+        tag.ct_eq(&self.marker(generation)).into()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0; N];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .expect("the system's random source works");
+    bytes
+}
