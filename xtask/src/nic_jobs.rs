@@ -809,7 +809,8 @@ fn key_context(
         secret: [0; 48],
         header_key: [0; 32],
         connection_id: [0; 20],
-        reserved2: [0; 4],
+        udp_port: 0.into(),
+        reserved2: [0; 2],
     };
     context.secret[..secret.len()].copy_from_slice(secret);
     context.header_key[..header_key.len()].copy_from_slice(header_key);

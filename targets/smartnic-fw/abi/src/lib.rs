@@ -120,9 +120,9 @@ pub struct Ring {
     Unaligned,
 )]
 pub struct Counters {
-    /// Descriptors taken off the transmit and receive rings.
+    /// Descriptors taken off the transmit, receive and port rings.
     pub descriptors: U64,
-    /// Datagrams sealed.
+    /// Datagrams sealed (a datagram the port could not send, `NOT_SENT`, included).
     pub sealed: U64,
     /// Datagrams opened.
     pub opened: U64,
@@ -235,7 +235,11 @@ pub struct KeyContext {
     /// Receiving: the connection ID (its first `dcid_len` bytes) that claims frames from the
     /// port for this context. Transmitting: unused.
     pub connection_id: [u8; 20],
-    pub reserved2: [u8; 4],
+    /// Receiving: the UDP destination port the connection's frames arrive on; 0 for any.
+    /// Transmitting: unused. With a zero-length connection ID, the port is all that tells
+    /// this connection's frames from the rest.
+    pub udp_port: U16,
+    pub reserved2: [u8; 2],
 }
 
 /// What a [`Descriptor`] asks for.
@@ -317,8 +321,8 @@ impl Status {
     pub const OK: u8 = 0;
     /// Base of the firmware's own statuses.
     pub const BAD_DESCRIPTOR: u8 = 0x80;
-    /// An opcode other than [`Opcode::SEAL`] on the transmit ring or [`Opcode::OPEN`] on the
-    /// receive ring.
+    /// An opcode other than [`Opcode::SEAL`] on the transmit ring, [`Opcode::OPEN`] on the
+    /// receive ring or [`Opcode::RECEIVE`] on the port ring.
     pub const BAD_OPCODE: u8 = 0x81;
     /// A context index outside the table, an entry not [`ContextFlags::VALID`], or one of the
     /// other direction.
@@ -329,9 +333,10 @@ impl Status {
     pub const BAD_BUFFER: u8 = 0x84;
     /// Reserved bits or unused fields not zero.
     pub const BAD_RESERVED: u8 = 0x85;
-    /// Sealing to the port: the frame header is not Ethernet II, IPv4 without options and
-    /// UDP, or a datagram would make a frame longer than [`MAX_FRAME`]. A frame from the port:
-    /// longer than the buffer posted for it (the buffer holds its start).
+    /// Sealing to the port: the frame header is not Ethernet II, IPv4 without options with
+    /// Don't Fragment set, and UDP, or `gso_size` (or the one datagram) would make a frame
+    /// longer than [`MAX_FRAME`]. A frame from the port: longer than the buffer posted for it
+    /// (the buffer holds its start).
     pub const BAD_FRAME: u8 = 0x86;
     /// Sealing to the port: the datagram was sealed into `dst`, but the port could not send
     /// it.

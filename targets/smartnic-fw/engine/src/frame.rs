@@ -13,6 +13,8 @@ const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
 const IPV4_LEN: usize = 20;
 const UDP_LEN: usize = 8;
 const PROTOCOL_UDP: u8 = 17;
+/// IPv4's flags and fragment offset with only Don't Fragment set.
+const DONT_FRAGMENT: u16 = 0x4000;
 
 /// A host's frame header for datagrams sent to the port, checked once per descriptor.
 #[derive(Clone, Copy)]
@@ -20,15 +22,17 @@ pub struct FrameHeader([u8; FRAME_HEADER_LEN]);
 
 impl FrameHeader {
     /// The header at the start of `bytes`, if it is Ethernet II with EtherType IPv4, an
-    /// IPv4 header without options (version 4, IHL 5) carrying UDP, and not a fragment.
+    /// IPv4 header without options (version 4, IHL 5) carrying UDP, with Don't Fragment set
+    /// and not a fragment. Every datagram's frame carries the header's IPv4 identification:
+    /// RFC 6864 allows that only for datagrams that are never fragmented.
     pub fn new(bytes: &[u8]) -> Option<FrameHeader> {
         let header: [u8; FRAME_HEADER_LEN] = bytes.get(..FRAME_HEADER_LEN)?.try_into().ok()?;
         let ip = &header[ETHERNET_LEN..];
-        let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff;
+        let flags_and_offset = u16::from_be_bytes([ip[6], ip[7]]);
         (header[12..ETHERNET_LEN] == ETHERTYPE_IPV4
             && ip[0] == 0x45
             && ip[9] == PROTOCOL_UDP
-            && fragment == 0)
+            && flags_and_offset == DONT_FRAGMENT)
             .then_some(FrameHeader(header))
     }
 
@@ -50,10 +54,19 @@ impl FrameHeader {
     }
 }
 
-/// Where the UDP payload of a received frame lies, if the frame is IPv4 (options allowed)
-/// with a correct header checksum, not a fragment, carrying UDP whose length fits the
-/// packet. Ethernet pads short frames, so the lengths come from the headers, not the frame.
-pub fn udp_payload(frame: &[u8]) -> Option<Range<usize>> {
+/// A received frame's UDP datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Udp {
+    /// Where its payload lies in the frame.
+    pub payload: Range<usize>,
+    /// Its destination port.
+    pub port: u16,
+}
+
+/// The UDP datagram of a received frame, if the frame is IPv4 (options allowed) with a
+/// correct header checksum, not a fragment, carrying UDP whose length fits the packet.
+/// Ethernet pads short frames, so the lengths come from the headers, not the frame.
+pub fn udp(frame: &[u8]) -> Option<Udp> {
     if frame.get(12..ETHERNET_LEN)? != ETHERTYPE_IPV4 {
         return None;
     }
@@ -78,7 +91,10 @@ pub fn udp_payload(frame: &[u8]) -> Option<Range<usize>> {
         return None;
     }
     let start = ETHERNET_LEN + header_len + UDP_LEN;
-    Some(start..ETHERNET_LEN + header_len + udp_len)
+    Some(Udp {
+        payload: start..ETHERNET_LEN + header_len + udp_len,
+        port: u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]),
+    })
 }
 
 /// The 16-bit ones' complement sum of `bytes` (RFC 1071), an even number of them.
@@ -118,10 +134,10 @@ mod tests {
         assert_eq!(&header[24..26], &[0x22, 0x1f]);
         let mut frame = header.to_vec();
         frame.extend_from_slice(&[0xab; 1200]);
-        assert_eq!(udp_payload(&frame), Some(42..1242));
+        assert_eq!(udp(&frame).map(|udp| udp.payload), Some(42..1242));
         // Ethernet padding after the packet is not payload.
         frame.extend_from_slice(&[0; 20]);
-        assert_eq!(udp_payload(&frame), Some(42..1242));
+        assert_eq!(udp(&frame).map(|udp| udp.payload), Some(42..1242));
     }
 
     #[test]
@@ -146,11 +162,42 @@ mod tests {
         ] {
             let mut bad = frame.clone();
             bad[at] = value;
-            assert_eq!(udp_payload(&bad), None, "byte {at} = {value:#x}");
+            assert_eq!(
+                udp(&bad).map(|udp| udp.payload),
+                None,
+                "byte {at} = {value:#x}"
+            );
             if at < 34 && at != 16 && at != 24 {
                 assert!(FrameHeader::new(&bad).is_none(), "byte {at} = {value:#x}");
             }
         }
-        assert_eq!(udp_payload(&frame[..41]), None);
+        assert_eq!(udp(&frame[..41]), None);
+        // Don't Fragment cleared: the firmware would repeat the identification in fragmentable
+        // datagrams.
+        let mut fragmentable = template();
+        fragmentable[20] = 0;
+        assert!(FrameHeader::new(&fragmentable).is_none());
+    }
+
+    #[test]
+    fn received_ipv4_options_move_the_payload_and_the_port_is_read() {
+        // The template's frame with a 4-byte option (NOP x4) in its IPv4 header.
+        let plain = FrameHeader::new(&template()).unwrap().for_datagram(100);
+        let mut frame = plain[..34].to_vec();
+        frame[14] = 0x46;
+        frame[16..18].copy_from_slice(&(24u16 + 8 + 100).to_be_bytes());
+        frame.extend([1, 1, 1, 1]);
+        frame[24..26].copy_from_slice(&[0, 0]);
+        let checksum = !ones_complement_sum(&frame[14..38]);
+        frame[24..26].copy_from_slice(&checksum.to_be_bytes());
+        frame.extend_from_slice(&plain[34..]);
+        frame.extend_from_slice(&[0x5a; 100]);
+        assert_eq!(
+            udp(&frame),
+            Some(Udp {
+                payload: 46..146,
+                port: 443
+            })
+        );
     }
 }

@@ -172,6 +172,7 @@ impl Nic {
                 counters: &mut header.counters,
                 port: &mut port,
             },
+            0..0,
             counter,
         );
         if let Some(posted) = port.posted {
@@ -336,19 +337,23 @@ impl Nic {
             }
             served.completions.push(window, completion);
             if sent {
-                self.take_frames(window, served, counter);
+                // The batch's later datagrams are still to be read from `dst`.
+                self.take_frames(window, served, dst.clone(), counter);
             }
         }
     }
 
     /// Takes every frame waiting on the port into the next buffer posted for it, and
     /// completes the buffer: the datagram opened by the receive context its connection ID
-    /// names, or the frame as it came when no context does. With no buffer posted the frame
-    /// is dropped and counted, as a NIC drops what it has no room for.
+    /// (and UDP port) names, or the frame as it came when no context does. With no buffer
+    /// posted the frame is dropped and counted, as a NIC drops what it has no room for.
+    /// `sending` is the output of a descriptor whose datagrams are still being sent: a buffer
+    /// posted over it is refused, lest a frame opened there be sent next in the clear.
     fn take_frames<P: Port>(
         &mut self,
         window: &mut [u8],
         served: &mut Served<'_, '_, P>,
+        sending: Range<usize>,
         counter: &impl Fn() -> u32,
     ) {
         while served.port.port.waiting() {
@@ -365,8 +370,6 @@ impl Nic {
                 continue;
             };
             let slot = slot_offset::<Descriptor>(ring, ring.consumer.get());
-            ring.consumer = ring.consumer.get().wrapping_add(1).into();
-            add(&mut served.counters.descriptors, 1);
             let descriptor = window
                 .get(slot..)
                 .and_then(|bytes| Descriptor::read_from_prefix(bytes).ok())
@@ -377,9 +380,19 @@ impl Nic {
                 flags: CompletionFlags::LAST,
                 ..Completion::default()
             };
-            let room = match posted_buffer(&served.port.job, &descriptor, window) {
+            let room = posted_buffer(&served.port.job, &descriptor, window).and_then(|room| {
+                let overlaps = room.start < sending.end && sending.start < room.end;
+                if overlaps {
+                    Err(Status::BAD_BUFFER)
+                } else {
+                    Ok(room)
+                }
+            });
+            let room = match room {
                 Ok(room) => room,
                 Err(status) => {
+                    ring.consumer = ring.consumer.get().wrapping_add(1).into();
+                    add(&mut served.counters.descriptors, 1);
                     add(&mut served.counters.bad_descriptors, 1);
                     answer.status = status;
                     answer.cost = spent().into();
@@ -387,27 +400,27 @@ impl Nic {
                     continue;
                 }
             };
+            // A port that said a frame waits and then has none keeps the buffer posted.
             let Some(len) = served.port.port.receive(&mut window[room.clone()]) else {
-                continue;
+                break;
             };
+            ring.consumer = ring.consumer.get().wrapping_add(1).into();
+            add(&mut served.counters.descriptors, 1);
             add(&mut served.counters.frames_received, 1);
-            answer.offset = u32::try_from(room.start).unwrap_or(u32::MAX).into();
-            answer.len = u32::try_from(len.min(room.len()))
-                .unwrap_or(u32::MAX)
-                .into();
+            let frame = room.start..room.start + len.min(room.len());
+            answer.offset = u32::try_from(frame.start).unwrap_or(u32::MAX).into();
+            answer.len = u32::try_from(frame.len()).unwrap_or(u32::MAX).into();
+            let claimed = frame::udp(&window[frame.clone()]).and_then(|udp| {
+                let payload = frame.start + udp.payload.start..frame.start + udp.payload.end;
+                let index = claimant(&served.port.job, &window[payload.clone()], udp.port, window)?;
+                Some((payload, index))
+            });
             if len > room.len() {
-                add(&mut served.counters.refused, 1);
+                add(&mut served.counters.bad_descriptors, 1);
                 answer.status = Status::BAD_FRAME;
-            } else if let Some((payload, index)) =
-                frame::udp_payload(&window[room.start..room.start + len])
-                    .map(|udp| room.start + udp.start..room.start + udp.end)
-                    .and_then(|udp| {
-                        Some((
-                            udp.clone(),
-                            claimant(&served.port.job, &window[udp], window)?,
-                        ))
-                    })
-            {
+            } else if let Some((payload, index)) = claimed {
+                answer.offset = u32::try_from(payload.start).unwrap_or(u32::MAX).into();
+                answer.len = u32::try_from(payload.len()).unwrap_or(u32::MAX).into();
                 match self.flow(&served.port.job, index, true, window) {
                     Ok(Flow::Receive(rx)) => {
                         let outcome = rx.open_in_place(&mut window[payload.clone()]);
@@ -419,6 +432,12 @@ impl Nic {
                         let opened = completion(answer.cookie, 0, payload.start, &outcome);
                         answer = Completion {
                             flags: answer.flags | opened.flags,
+                            // A refused datagram keeps its length, for the host to find it.
+                            len: if outcome.is_ok() {
+                                opened.len
+                            } else {
+                                answer.len
+                            },
                             ..opened
                         };
                     }
@@ -559,14 +578,15 @@ fn posted_buffer(job: &Job, descriptor: &Descriptor, window: &[u8]) -> Result<Ra
     in_buffers(job, &descriptor.src, window).ok_or(Status::BAD_BUFFER)
 }
 
-/// The first receive context (of those the firmware serves) whose connection ID the
-/// datagram's first packet is addressed to.
-fn claimant(job: &Job, datagram: &[u8], window: &[u8]) -> Option<usize> {
+/// The first receive context (of those the firmware serves) on whose UDP port (or any) the
+/// datagram arrived and whose connection ID its first packet is addressed to.
+fn claimant(job: &Job, datagram: &[u8], port: u16, window: &[u8]) -> Option<usize> {
     (0..MAX_CONTEXTS).find(|&index| {
         context(job, index, window).is_some_and(|context| {
             let receive = ContextFlags::VALID | ContextFlags::RECEIVE;
             let len = usize::from(context.dcid_len);
             context.flags & receive == receive
+                && [0, port].contains(&context.udp_port.get())
                 && context.connection_id.get(..len).is_some_and(|id| {
                     quicseal::wire::first_destination_id(|i| datagram.get(i).copied(), len)
                         .is_ok_and(|found| found.as_bytes() == id)
@@ -638,7 +658,10 @@ fn build(context: &KeyContext, receive: bool) -> Result<Flow, Error> {
         .header_key
         .get(..usize::from(context.header_key_len))
         .ok_or(Error::InvalidKeyLength)?;
-    if context.reserved != [0; 6] || context.flags & !ContextFlags::ALL != 0 {
+    if context.reserved != [0; 6]
+        || context.reserved2 != [0; 2]
+        || context.flags & !ContextFlags::ALL != 0
+    {
         return Err(Error::InvalidConfig);
     }
     let config = FlowConfig {

@@ -18,8 +18,9 @@ pub trait Port {
     fn receive(&mut self, into: &mut [u8]) -> Option<usize>;
 }
 
-/// A port looped back on itself, holding one frame: what it sends it receives next. The
-/// engine takes every frame back right after sending it, so one is all it ever holds.
+/// A port looped back on itself, holding one frame: what it sends it receives next, padded
+/// to Ethernet's minimum as a MAC pads it. The engine takes every frame back right after
+/// sending it, so one is all it ever holds.
 pub struct Loopback {
     frame: [u8; MAX_FRAME],
     len: Option<usize>,
@@ -41,6 +42,10 @@ impl Default for Loopback {
     }
 }
 
+/// The shortest frame Ethernet carries, without its check sequence: a MAC pads shorter ones
+/// with zeros, so the loop does too.
+const MIN_FRAME: usize = 60;
+
 impl Port for Loopback {
     fn transmit(&mut self, header: &[u8], payload: &[u8]) -> bool {
         let len = header.len() + payload.len();
@@ -49,7 +54,9 @@ impl Port for Loopback {
         }
         self.frame[..header.len()].copy_from_slice(header);
         self.frame[header.len()..len].copy_from_slice(payload);
-        self.len = Some(len);
+        let padded = len.max(MIN_FRAME);
+        self.frame[len..padded].fill(0);
+        self.len = Some(padded);
         true
     }
 

@@ -17,7 +17,12 @@ const DCID: [u8; 8] = *b"port-cid";
 const TAG: usize = 16;
 
 fn context(receive: bool, connection_id: &[u8]) -> KeyContext {
-    let keys = TrafficSecret::new(SUITE, &SECRET).unwrap().key_material();
+    keyed(receive, connection_id, &SECRET)
+}
+
+/// A context of `secret` (the others' or not).
+fn keyed(receive: bool, connection_id: &[u8], secret: &[u8; 32]) -> KeyContext {
+    let keys = TrafficSecret::new(SUITE, secret).unwrap().key_material();
     let mut context = KeyContext {
         flags: ContextFlags::VALID
             | ContextFlags::LARGEST_KNOWN
@@ -32,9 +37,10 @@ fn context(receive: bool, connection_id: &[u8]) -> KeyContext {
         secret: [0; 48],
         header_key: [0; 32],
         connection_id: [0; 20],
-        reserved2: [0; 4],
+        udp_port: 0.into(),
+        reserved2: [0; 2],
     };
-    context.secret[..32].copy_from_slice(&SECRET);
+    context.secret[..32].copy_from_slice(secret);
     context.header_key[..16].copy_from_slice(keys.hp());
     context.connection_id[..connection_id.len()].copy_from_slice(connection_id);
     context
@@ -321,8 +327,9 @@ fn bad_or_short_posted_buffers_are_refused_and_the_next_one_takes_the_frame() {
     assert_eq!(done[4].len.get(), 100, "the start of the frame, what fits");
     assert_eq!(counters.frames_received.get(), 2);
     assert_eq!(counters.opened.get(), 1);
-    assert_eq!(counters.bad_descriptors.get(), 1);
-    assert_eq!(counters.refused.get(), 1);
+    // The posted descriptor with a context, and the frame longer than its buffer.
+    assert_eq!(counters.bad_descriptors.get(), 2);
+    assert_eq!(counters.refused.get(), 0);
 }
 
 /// A looped-back port that flips a bit in the `damaged`th frame it carries.
@@ -406,4 +413,243 @@ fn a_damaged_frame_is_refused_and_its_neighbours_open() {
         assert_eq!(counters.opened.get(), 2);
         assert_eq!(counters.refused.get(), 1);
     }
+}
+
+/// Serves `window` and returns its header too.
+fn served_header(
+    window: &mut [u8],
+    port: &mut impl Port,
+) -> (quicseal_nic_abi::WindowHeader, Vec<Completion>) {
+    Nic::new().service(window, || 0, port);
+    completions(window).unwrap()
+}
+
+#[test]
+fn a_buffer_posted_over_a_batch_still_being_sent_is_refused() {
+    // Two datagrams in a GSO batch; the first buffer posted lies over the batch's `dst`, where
+    // the second datagram waits to be sent: a frame opened there would go out in the clear.
+    let gso_size = 300;
+    let batch: Vec<u8> = (0..2u16)
+        .flat_map(|i| {
+            let mut packet = cleartext(10 + i, 0, false);
+            packet.resize(gso_size - TAG, 0x30 + i as u8);
+            packet
+        })
+        .collect();
+    let mut builder = WindowBuilder::new(capacity(3));
+    builder.context(context(false, &[]));
+    builder.context(context(true, &DCID));
+    let src = framed(&mut builder, &batch);
+    let dst = builder.room(2 * gso_size);
+    builder.transmit(seal_to_port(src, dst, gso_size as u16, 1));
+    let over_dst = Region {
+        offset: dst.offset,
+        len: (MAX_FRAME as u32).min(dst.len.get()).into(),
+    };
+    builder.post(over_dst, 100);
+    let rooms: Vec<Region> = (0..2).map(|_| builder.room(MAX_FRAME)).collect();
+    builder.post(rooms[0], 101);
+    builder.post(rooms[1], 102);
+    let mut window = builder.build();
+    let (_, done) = served(&mut window, &mut Loopback::new());
+    let answers: Vec<(u32, u8)> = done.iter().map(|c| (c.cookie.get(), c.status)).collect();
+    assert_eq!(
+        answers,
+        [
+            (1, Status::OK),
+            (100, Status::BAD_BUFFER),
+            (101, Status::OK),
+            (1, Status::OK),
+            (102, Status::OK)
+        ]
+    );
+    // Both came back sealed and opened: the second was not sent as plaintext.
+    for (i, completion) in done.iter().filter(|c| c.cookie.get() > 100).enumerate() {
+        let datagram = &batch[i * (gso_size - TAG)..(i + 1) * (gso_size - TAG)];
+        assert_eq!(
+            bytes(&window, completion.offset.get(), completion.len.get()),
+            datagram
+        );
+    }
+}
+
+#[test]
+fn the_port_ring_is_consumed_counted_and_checked() {
+    let packet = cleartext(10, 100, false);
+    let mut builder = WindowBuilder::new(capacity(4));
+    builder.context(context(false, &[]));
+    builder.context(context(true, &DCID));
+    let src = framed(&mut builder, &packet);
+    let dst = builder.room(packet.len() + TAG);
+    builder.transmit(seal_to_port(src, dst, 0, 1));
+    let room = builder.room(MAX_FRAME);
+    builder.post(room, 100);
+    let unused = builder.room(MAX_FRAME);
+    builder.post(unused, 101);
+    let mut window = builder.build();
+    // The first posted buffer carries the transmit opcode.
+    let (header, _) =
+        <quicseal_nic_abi::WindowHeader as zerocopy::FromBytes>::read_from_prefix(&window).unwrap();
+    let at = header.port.offset.get() as usize;
+    window[at] = Opcode::SEAL;
+    let (header, done) = served_header(&mut window, &mut Loopback::new());
+    let answers: Vec<(u32, u8)> = done.iter().map(|c| (c.cookie.get(), c.status)).collect();
+    assert_eq!(
+        answers,
+        [
+            (1, Status::OK),
+            (100, Status::BAD_OPCODE),
+            (101, Status::OK)
+        ]
+    );
+    // Both posted descriptors were taken off the ring, and counted with the seal's.
+    assert_eq!(header.port.consumer.get(), 2);
+    assert_eq!(header.counters.descriptors.get(), 3);
+    assert_eq!(header.status, Status::OK);
+
+    // A port ring whose producer is past its entries: the header says so, and with no
+    // buffer to take it the frame is dropped.
+    let mut builder = WindowBuilder::new(capacity(2));
+    builder.context(context(false, &[]));
+    builder.context(context(true, &DCID));
+    let src = framed(&mut builder, &packet);
+    let dst = builder.room(packet.len() + TAG);
+    builder.transmit(seal_to_port(src, dst, 0, 1));
+    builder.header_mut().port.producer = 3.into();
+    let mut window = builder.build();
+    let (header, done) = served_header(&mut window, &mut Loopback::new());
+    assert_eq!(header.status, Status::BAD_RING);
+    assert_eq!(done.len(), 1);
+    assert_eq!(header.counters.frames_dropped.get(), 1);
+    assert_eq!(header.port.consumer.get(), 0);
+}
+
+/// A port that refuses to send anything.
+struct Unplugged;
+
+impl Port for Unplugged {
+    fn transmit(&mut self, _header: &[u8], _payload: &[u8]) -> bool {
+        false
+    }
+
+    fn waiting(&mut self) -> bool {
+        false
+    }
+
+    fn receive(&mut self, _into: &mut [u8]) -> Option<usize> {
+        None
+    }
+}
+
+#[test]
+fn datagrams_the_port_cannot_send_are_sealed_but_not_sent() {
+    let gso_size = 200;
+    let batch: Vec<u8> = (0..2u16)
+        .flat_map(|i| {
+            let mut packet = cleartext(10 + i, 0, false);
+            packet.resize(gso_size - TAG, 7);
+            packet
+        })
+        .collect();
+    let mut builder = WindowBuilder::new(capacity(1));
+    builder.context(context(false, &[]));
+    let src = framed(&mut builder, &batch);
+    let dst = builder.room(2 * gso_size);
+    builder.transmit(seal_to_port(src, dst, gso_size as u16, 1));
+    let room = builder.room(MAX_FRAME);
+    builder.post(room, 100);
+    let mut window = builder.build();
+    let (header, done) = served_header(&mut window, &mut Unplugged);
+    let statuses: Vec<u8> = done.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [Status::NOT_SENT, Status::NOT_SENT]);
+    assert_eq!(
+        done[1].len.get() as usize,
+        gso_size,
+        "sealed into dst all the same"
+    );
+    assert_eq!(header.counters.sealed.get(), 2);
+    assert_eq!(header.counters.frames_sent.get(), 0);
+    assert_eq!(header.port.consumer.get(), 0, "the buffer stays posted");
+}
+
+#[test]
+fn the_first_valid_receive_context_on_the_frames_port_claims_it() {
+    let other = [0x99; 32];
+    let on_port = |mut context: KeyContext, port: u16| {
+        context.udp_port = port.into();
+        context
+    };
+    let mut not_valid = context(true, &DCID);
+    not_valid.flags &= !ContextFlags::VALID;
+    let packet = cleartext(10, 100, false);
+    let mut builder = WindowBuilder::new(Capacity {
+        contexts: 6,
+        ..capacity(1)
+    });
+    // The sealing context (same ID), one not valid, one on another port with other keys,
+    // the one that must claim it, and a later one with other keys.
+    builder.context(context(false, &DCID));
+    builder.context(not_valid);
+    builder.context(on_port(keyed(true, &DCID, &other), 999));
+    builder.context(on_port(context(true, &DCID), 443));
+    builder.context(keyed(true, &DCID, &other));
+    let src = framed(&mut builder, &packet);
+    let dst = builder.room(packet.len() + TAG);
+    builder.transmit(seal_to_port(src, dst, 0, 1));
+    let room = builder.room(MAX_FRAME);
+    builder.post(room, 100);
+    let mut window = builder.build();
+    let (_, done) = served(&mut window, &mut Loopback::new());
+    let received = done.iter().find(|c| c.cookie.get() == 100).unwrap();
+    assert_eq!(received.status, Status::OK, "{received:?}");
+    assert_eq!(received.flags & CompletionFlags::PASSED, 0);
+
+    // To a port no context listens on, a zero-length-ID context's frames pass unopened.
+    let mut builder = WindowBuilder::new(capacity(1));
+    builder.context(context(false, &[]));
+    let mut any_id = on_port(context(true, &[]), 4433);
+    any_id.dcid_len = 0;
+    builder.context(any_id);
+    let src = framed(&mut builder, &packet);
+    let dst = builder.room(packet.len() + TAG);
+    builder.transmit(seal_to_port(src, dst, 0, 1));
+    let room = builder.room(MAX_FRAME);
+    builder.post(room, 100);
+    let mut window = builder.build();
+    let (counters, done) = served(&mut window, &mut Loopback::new());
+    assert_eq!(
+        done[1].flags & CompletionFlags::PASSED,
+        CompletionFlags::PASSED,
+        "{done:?}"
+    );
+    assert_eq!(counters.refused.get(), 0);
+}
+
+#[test]
+fn key_updates_through_the_port_follow_one_another() {
+    // Generations 0, 1, 2: the third needs keys derived after the second opened.
+    let mut builder = WindowBuilder::new(capacity(3));
+    builder.context(context(false, &[]));
+    builder.context(context(true, &DCID));
+    for (cookie, phase) in [(1u32, false), (2, true), (3, false)] {
+        let packet = cleartext(10 + cookie as u16, 200, phase);
+        let src = framed(&mut builder, &packet);
+        let dst = builder.room(packet.len() + TAG);
+        builder.transmit(seal_to_port(src, dst, 0, cookie));
+    }
+    for cookie in 100..103 {
+        let room = builder.room(MAX_FRAME);
+        builder.post(room, cookie);
+    }
+    let mut window = builder.build();
+    let (_, done) = served(&mut window, &mut Loopback::new());
+    let received: Vec<(u8, u32)> = done
+        .iter()
+        .filter(|c| c.cookie.get() >= 100)
+        .map(|c| (c.status, c.generation.get()))
+        .collect();
+    assert_eq!(
+        received,
+        [(Status::OK, 0), (Status::OK, 1), (Status::OK, 2)]
+    );
 }

@@ -28,7 +28,8 @@ fn context(flags: u8) -> KeyContext {
         secret: [0; 48],
         header_key: [0; 32],
         connection_id: [0; 20],
-        reserved2: [0; 4],
+        udp_port: 0.into(),
+        reserved2: [0; 2],
     };
     context.secret[..32].copy_from_slice(&SECRET);
     context.header_key.copy_from_slice(hp.hp());
@@ -404,7 +405,10 @@ fn a_resync_decodes_a_packet_number_beyond_the_window() {
 #[test]
 fn bad_key_contexts_get_bad_keys_completions_and_the_rest_is_served() {
     let packet = cleartext(100, 64);
-    let mut builder = WindowBuilder::new(capacity());
+    let mut builder = WindowBuilder::new(Capacity {
+        contexts: 5,
+        ..capacity()
+    });
     let unknown_suite = builder.context(KeyContext {
         suite: 0x1304.into(),
         ..context(0)
@@ -417,10 +421,14 @@ fn bad_key_contexts_get_bad_keys_completions_and_the_rest_is_served() {
         dcid_len: 21,
         ..context(0)
     });
+    let reserved = builder.context(KeyContext {
+        reserved2: [0, 1],
+        ..context(0)
+    });
     let good = builder.context(context(0));
     let src = builder.buffer(&packet);
     let dst = builder.room(packet.len() + 16);
-    for (cookie, context) in [unknown_suite, short_secret, long_dcid, good]
+    for (cookie, context) in [unknown_suite, short_secret, long_dcid, reserved, good]
         .into_iter()
         .enumerate()
     {
@@ -436,12 +444,13 @@ fn bad_key_contexts_get_bad_keys_completions_and_the_rest_is_served() {
             Status::BAD_KEYS,
             Status::BAD_KEYS,
             Status::BAD_KEYS,
+            Status::BAD_KEYS,
             Status::OK
         ]
     );
     let (header, _) = completions(&window).unwrap();
     assert_eq!(header.counters.sealed.get(), 1);
-    assert_eq!(header.counters.descriptors.get(), 4);
+    assert_eq!(header.counters.descriptors.get(), 5);
 }
 
 #[test]
@@ -470,4 +479,6 @@ fn an_empty_batch_still_gets_its_last_completion() {
     assert_eq!(answers.len(), 2, "{answers:?}");
     assert!(answers.iter().all(|a| a.2 == last), "{answers:?}");
     assert_eq!([answers[0].0, answers[1].0], [1, 2]);
+    // Sealing nothing is done, not refused.
+    assert_eq!(answers[0].1, Status::OK);
 }

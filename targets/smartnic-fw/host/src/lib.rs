@@ -147,7 +147,8 @@ impl ConnectionState {
             secret: [0; 48],
             header_key: [0; 32],
             connection_id: [0; 20],
-            reserved2: [0; 4],
+            udp_port: 0.into(),
+            reserved2: [0; 2],
         };
         context.secret[..self.secret.as_bytes().len()].copy_from_slice(self.secret.as_bytes());
         context.header_key[..self.header_key.len()].copy_from_slice(&self.header_key);

@@ -6,7 +6,7 @@
 //! ```text
 //! W <offset> <bytes>     the window, 32 bytes a line, offset and bytes in hex
 //! S <bytes>              the stack's high-water mark, in decimal
-//! E <code>               the outcome: 0 served, 2 too large, 101 panicked
+//! E <code>               the outcome: 0 served, 2 too large, 101 panicked, 102 a CPU trap
 //! ```
 //!
 //! Costs are clock cycles of the SoC's `timer0`, counted by the RTL: cycles of this core
@@ -27,10 +27,12 @@ mod csr {
     include!(concat!(env!("OUT_DIR"), "/litex_csr.rs"));
 }
 
-/// Writes a word of the SoC's device memory: a CSR, or a word of the MAC's slots.
+/// Writes a word of the SoC's device memory: a CSR, or a word of the MAC's slots. Private to
+/// this module, whose every call passes a register address from csr.csv or a word inside a
+/// MAC slot (bounded by [`MAC_MTU`]): that is what makes the volatile access below sound.
 fn write_register(address: usize, value: u32) {
-    // SAFETY: callers pass a CSR of the SoC or a word-aligned address inside the MAC's slot
-    // memory (both from csr.csv): device memory, which nothing in Rust's model owns.
+    // SAFETY: `address` is a CSR of the SoC or a word-aligned address inside the MAC's slot
+    // memory (see above): device memory, which nothing in Rust's model owns.
     unsafe { (address as *mut u32).write_volatile(value) }
 }
 
@@ -140,9 +142,13 @@ pub struct NetworkPort {
     slot: usize,
 }
 
+/// How far apart the MAC's slots lie.
 const SLOT_SIZE: usize = csr::ETHMAC_SLOT_SIZE as usize;
 const TX_SLOTS: usize = csr::ETHMAC_TX_SLOTS as usize;
-const _: () = assert!(MAX_FRAME <= SLOT_SIZE, "a frame fits in a MAC slot");
+/// The bytes a slot holds: LiteEth's `eth_mtu`, which is not in csr.csv (its slots are
+/// `ceil(eth_mtu / 4)` words; the receive side drops longer frames).
+const MAC_MTU: usize = 1530;
+const _: () = assert!(MAX_FRAME <= MAC_MTU && MAC_MTU <= SLOT_SIZE);
 
 impl NetworkPort {
     pub const fn new() -> NetworkPort {
@@ -196,7 +202,7 @@ impl Port for NetworkPort {
         let slot = read_register(csr::ETHMAC_SRAM_WRITER_SLOT) as usize;
         let len = read_register(csr::ETHMAC_SRAM_WRITER_LENGTH) as usize;
         let base = csr::ETHMAC_RX_BASE + (slot % csr::ETHMAC_RX_SLOTS as usize) * SLOT_SIZE;
-        let copied = len.min(into.len()).min(SLOT_SIZE);
+        let copied = len.min(into.len()).min(MAC_MTU);
         for (word, chunk) in into[..copied].chunks_mut(4).enumerate() {
             let bytes = read_register(base + word * 4).to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
