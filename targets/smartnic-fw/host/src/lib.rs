@@ -54,19 +54,36 @@ pub struct Connection(usize);
 /// A posted job, to find its datagrams in the [`Completions`] of the next
 /// [`Offload::complete`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ticket(usize);
+pub struct Ticket {
+    /// The window the job goes in: [`Offload::complete`]s before it.
+    window: u64,
+    job: usize,
+}
 
 /// Each job's datagrams from one [`Offload::complete`], found by the job's [`Ticket`]: one
 /// result a datagram, or a single refusal for a job refused whole.
 #[derive(Debug)]
-pub struct Completions(Vec<Vec<Result<Datagram, Refused>>>);
+pub struct Completions {
+    window: u64,
+    jobs: Vec<Vec<Result<Datagram, Refused>>>,
+}
+
+impl Completions {
+    /// The job's datagrams; `None` for a ticket of another window.
+    pub fn get(&self, ticket: Ticket) -> Option<&[Result<Datagram, Refused>]> {
+        (ticket.window == self.window)
+            .then(|| self.jobs.get(ticket.job).map(Vec::as_slice))
+            .flatten()
+    }
+}
 
 impl std::ops::Index<Ticket> for Completions {
     type Output = [Result<Datagram, Refused>];
 
     /// Panics for a ticket of another window.
     fn index(&self, ticket: Ticket) -> &Self::Output {
-        &self.0[ticket.0]
+        self.get(ticket)
+            .expect("a ticket of the window these completions are of")
     }
 }
 
@@ -183,6 +200,8 @@ pub struct Offload<D> {
     doorbell: D,
     connections: Vec<ConnectionState>,
     jobs: Vec<Job>,
+    /// Windows completed so far: the tickets' window.
+    windows: u64,
 }
 
 impl<D: Doorbell> Offload<D> {
@@ -191,12 +210,15 @@ impl<D: Doorbell> Offload<D> {
             doorbell,
             connections: Vec::new(),
             jobs: Vec::new(),
+            windows: 0,
         }
     }
 
     /// Hands the NIC a connection direction: sealing (`receive` false) or opening, from
     /// generation 0's traffic secret, with short headers carrying `dcid_len`-byte connection
-    /// IDs. Fails for a secret of the wrong length for `suite`.
+    /// IDs. Fails for a secret of the wrong length for `suite`, and past the NIC's
+    /// [`quicseal_nic::MAX_CONTEXTS`] connection directions (`InvalidConfig`): the NIC keeps
+    /// a flow per key context for good, so a driver cannot reuse one.
     pub fn connection(
         &mut self,
         suite: CipherSuite,
@@ -204,6 +226,9 @@ impl<D: Doorbell> Offload<D> {
         dcid_len: u8,
         receive: bool,
     ) -> Result<Connection, quicseal::Error> {
+        if self.connections.len() >= quicseal_nic::MAX_CONTEXTS {
+            return Err(quicseal::Error::InvalidConfig);
+        }
         let secret = TrafficSecret::new(suite, secret)?;
         let header_key = secret.key_material().hp().to_vec();
         self.connections.push(ConnectionState {
@@ -257,7 +282,10 @@ impl<D: Doorbell> Offload<D> {
             gso_size: gso_size.unwrap_or(0),
             packet_number,
         });
-        Ticket(self.jobs.len() - 1)
+        Ticket {
+            window: self.windows,
+            job: self.jobs.len() - 1,
+        }
     }
 
     /// Lays out every job posted since the last call in a window, rings the doorbell and
@@ -265,6 +293,8 @@ impl<D: Doorbell> Offload<D> {
     /// generation) follows the completions.
     pub fn complete(&mut self) -> Result<Completions, OffloadError> {
         let jobs = std::mem::take(&mut self.jobs);
+        let window_number = self.windows;
+        self.windows += 1;
         let count = |opcode| jobs.iter().filter(|job| job.opcode == opcode).count() as u32;
         let datagrams: usize = jobs.iter().map(Job::datagrams).sum();
         let mut builder = WindowBuilder::new(Capacity {
@@ -344,7 +374,10 @@ impl<D: Doorbell> Offload<D> {
         {
             return Err(OffloadError::MissingCompletions);
         }
-        Ok(Completions(results))
+        Ok(Completions {
+            window: window_number,
+            jobs: results,
+        })
     }
 }
 

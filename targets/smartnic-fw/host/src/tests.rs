@@ -166,3 +166,38 @@ fn a_secret_of_the_wrong_length_is_refused() {
             .is_err()
     );
 }
+
+#[test]
+fn tickets_belong_to_their_window_and_an_empty_batch_completes() {
+    let suite = CipherSuite::Aes128GcmSha256;
+    let secret = vec![0x42; suite.secret_len()];
+    let mut nic = Offload::new(HostEngine::default());
+    let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
+    let first = nic.seal(tx, &cleartext(1, false, 50), None, Some(1));
+    let empty = nic.seal(tx, &[], Some(200), None);
+    let done = nic.complete().expect("served");
+    assert_eq!(datagrams(&done[first])[0].packet_number, 1);
+    // An empty GSO batch is one empty datagram, done.
+    assert_eq!(done.get(empty).map(<[_]>::len), Some(1));
+    let second = nic.seal(tx, &cleartext(2, false, 50), None, Some(2));
+    let later = nic.complete().expect("served");
+    // The next window's first ticket is not the first window's.
+    assert_eq!(later.get(first), None);
+    assert_eq!(done.get(second), None);
+    assert_eq!(datagrams(&later[second])[0].packet_number, 2);
+}
+
+#[test]
+fn connections_past_the_nics_contexts_are_refused_when_handed_over() {
+    let suite = CipherSuite::ChaCha20Poly1305Sha256;
+    let secret = vec![0x17; suite.secret_len()];
+    let mut nic = Offload::new(HostEngine::default());
+    for _ in 0..quicseal_nic::MAX_CONTEXTS {
+        nic.connection(suite, &secret, DCID_LEN, false)
+            .expect("room");
+    }
+    assert_eq!(
+        nic.connection(suite, &secret, DCID_LEN, true),
+        Err(quicseal::Error::InvalidConfig)
+    );
+}
