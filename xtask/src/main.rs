@@ -30,7 +30,7 @@ mod nic_jobs;
 mod vectors;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use quicseal::backend::Implementation;
@@ -186,7 +186,9 @@ fn run(command: &mut Command) -> Result {
     }
 }
 
-/// Waits for `child` for at most `limit`, polling; past it, kills it and returns `None`.
+/// Waits for `child` for at most `limit`, polling; past it, kills it and returns `None`. A
+/// child started in a process group of its own (`CommandExt::process_group(0)`) is killed
+/// with its whole group, so that what a wrapper script started dies with it.
 fn wait_at_most(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>> {
     let started = Instant::now();
     loop {
@@ -194,6 +196,11 @@ fn wait_at_most(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>
             return Ok(Some(status));
         }
         if started.elapsed() > limit {
+            // Fails harmlessly for a child that leads no group.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
             return Ok(None);
@@ -208,4 +215,39 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+    use std::time::Duration;
+
+    #[test]
+    fn a_timeout_kills_the_childs_whole_process_group() {
+        let pid_file =
+            std::env::temp_dir().join(format!("quicseal-xtask-group-{}", std::process::id()));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("sleep 30 & echo $! > {}; wait", pid_file.display()))
+            .process_group(0)
+            .spawn()
+            .expect("sh runs");
+        let grandchild = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|text| text.trim().parse::<u32>().ok())
+            {
+                break pid;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let outcome = super::wait_at_most(&mut child, Duration::from_millis(200)).expect("waited");
+        assert!(outcome.is_none(), "timed out");
+        // The sleep the shell started is gone too (a zombie at most, until init reaps it).
+        std::thread::sleep(Duration::from_millis(200));
+        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        assert!(state.is_empty() || state.contains(") Z "), "{state}");
+        let _ = std::fs::remove_file(&pid_file);
+    }
 }

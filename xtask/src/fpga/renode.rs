@@ -6,6 +6,7 @@
 //! the platform description is checked against the generated SoC everywhere.
 
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -112,6 +113,8 @@ pub fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // renode-test is a wrapper that starts Renode: a timeout must end both.
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("renode-test: {e}"))?;
     let Some(status) = crate::wait_at_most(&mut child, RUN_TIMEOUT)? else {
