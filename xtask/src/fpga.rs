@@ -147,15 +147,6 @@ pub fn run() -> crate::Result {
                 summary.push(sustained(suite, cycles));
             }
         }
-        for (suite, operation, cycles) in nic_jobs::measured_port(job, &verdict.done) {
-            summary.push(nic_jobs::figure_line(
-                "vexriscv, through the MAC",
-                suite,
-                operation,
-                cycles,
-                "cycles",
-            ));
-        }
     }
     let platform_problems = renode::check_platform(&root, &soc)?;
     passed += usize::from(platform_problems.is_empty());

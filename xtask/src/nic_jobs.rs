@@ -8,7 +8,9 @@ use std::path::Path;
 
 use quicseal::Error;
 use quicseal_nic::{Loopback, Nic};
-use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
+use quicseal_nic_abi::host::{
+    Address, Capacity, WindowBuilder, completions, frame_header as frame_header_between,
+};
 use quicseal_nic_abi::{
     Completion, CompletionFlags, ContextFlags, Descriptor, DescriptorFlags, FRAME_HEADER_LEN,
     KeyContext, Opcode, Region, Status,
@@ -190,13 +192,22 @@ fn verify(check: &Check, done: &[Completion], window: &[u8]) -> Result<(), Strin
 /// The size of datagram the figures are for.
 pub const FIGURE_SIZE: usize = 1350;
 
-/// A figure job's measured costs: `(suite, "seal" or "open", cost)` of its 1350-byte
-/// datagrams, in the platform counter's unit.
+/// A figure or port job's measured costs: `(suite, operation, cost)` of its 1350-byte
+/// datagrams, in the platform counter's unit; the operations are "seal" and "open", and
+/// through the port "seal and send to the port" and "take from the port and open".
 pub fn measured<'a>(job: &'a Job, done: &[Completion]) -> Vec<(&'a str, &'static str, u32)> {
-    let Some(suite) = job.name.strip_prefix("figures-") else {
+    let (suite, cookies) = if let Some(suite) = job.name.strip_prefix("figures-") {
+        (suite, [(MEASURED_SEAL, "seal"), (MEASURED_OPEN, "open")])
+    } else if let Some(suite) = job.name.strip_prefix(PORT_JOB) {
+        let operations = [
+            (PORT_MEASURED_SEAL, "seal and send to the port"),
+            (PORT_MEASURED_OPEN, "take from the port and open"),
+        ];
+        (suite, operations)
+    } else {
         return Vec::new();
     };
-    [(MEASURED_SEAL, "seal"), (MEASURED_OPEN, "open")]
+    cookies
         .into_iter()
         .filter_map(|(cookie, operation)| {
             let completion = done
@@ -227,34 +238,9 @@ pub const PORT_JOB: &str = "port-";
 const PORT_MEASURED_SEAL: u32 = 2;
 const PORT_MEASURED_OPEN: u32 = 101;
 
-/// A port job's measured costs: `(suite, "seal and send" or "receive and open", cost)`.
-pub fn measured_port<'a>(job: &'a Job, done: &[Completion]) -> Vec<(&'a str, &'static str, u32)> {
-    let Some(suite) = job.name.strip_prefix(PORT_JOB) else {
-        return Vec::new();
-    };
-    [
-        (PORT_MEASURED_SEAL, "seal and send"),
-        (PORT_MEASURED_OPEN, "receive and open"),
-    ]
-    .into_iter()
-    .filter_map(|(cookie, operation)| {
-        let completion = done
-            .iter()
-            .find(|c| c.cookie.get() == cookie && c.status == Status::OK)?;
-        Some((suite, operation, completion.cost.get()))
-    })
-    .collect()
-}
-
-/// The frame header the port jobs send behind: 02:00:00:00:00:01 to 02:00:00:00:00:02,
-/// 192.0.2.1:4433 to 192.0.2.2:443 (lengths and checksum the firmware's to fill in).
+/// 02:00:00:00:00:01 to 02:00:00:00:00:02, 192.0.2.1:4433 to 192.0.2.2:443.
 fn frame_header() -> Vec<u8> {
-    let mut header = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
-    header.extend([
-        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
-    ]);
-    header.extend([0x11, 0x51, 0x01, 0xbb, 0, 0, 0, 0]);
-    header
+    frame_header_between(Address::example(1, 4433), Address::example(2, 443)).to_vec()
 }
 
 /// A port job's seal descriptor: cookie, packet numbers, key phase, destination connection ID.

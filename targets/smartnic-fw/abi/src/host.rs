@@ -4,7 +4,10 @@ use alloc::vec::Vec;
 
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::{Completion, Descriptor, KeyContext, MAGIC, Region, Ring, VERSION, WindowHeader};
+use crate::{
+    Completion, Descriptor, FRAME_HEADER_LEN, KeyContext, MAGIC, Region, Ring, VERSION,
+    WindowHeader,
+};
 
 /// Buffers start on this boundary.
 const ALIGN: usize = 16;
@@ -173,4 +176,40 @@ pub fn completions(window: &[u8]) -> Option<(WindowHeader, Vec<Completion>)> {
         index = index.wrapping_add(1);
     }
     Some((header, completions))
+}
+
+/// One end of the UDP flow a [`frame_header`] describes.
+#[derive(Clone, Copy, Debug)]
+pub struct Address {
+    pub mac: [u8; 6],
+    pub ip: [u8; 4],
+    pub port: u16,
+}
+
+impl Address {
+    /// Host `n` of addresses meant for examples and tests: the locally administered MAC
+    /// 02:00:00:00:00:n and 192.0.2.n (TEST-NET-1, RFC 5737), on `port`.
+    pub fn example(n: u8, port: u16) -> Address {
+        Address {
+            mac: [2, 0, 0, 0, 0, n],
+            ip: [192, 0, 2, n],
+            port,
+        }
+    }
+}
+
+/// The frame header a [`crate::DescriptorFlags::TO_PORT`] seal descriptor's source starts
+/// with, for datagrams from `from` to `to`: Ethernet II, IPv4 (no options, Don't Fragment,
+/// TTL 64), UDP. Lengths and checksums are zero: the firmware fills them in per datagram.
+pub fn frame_header(from: Address, to: Address) -> [u8; FRAME_HEADER_LEN] {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    header[..6].copy_from_slice(&to.mac);
+    header[6..12].copy_from_slice(&from.mac);
+    header[12..14].copy_from_slice(&[0x08, 0x00]);
+    header[14..24].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17]);
+    header[26..30].copy_from_slice(&from.ip);
+    header[30..34].copy_from_slice(&to.ip);
+    header[34..36].copy_from_slice(&from.port.to_be_bytes());
+    header[36..38].copy_from_slice(&to.port.to_be_bytes());
+    header
 }

@@ -142,12 +142,7 @@ impl Nic {
                 opcode,
             };
             while ring.consumer != ring.producer {
-                let slot = slot_offset::<Descriptor>(ring, ring.consumer.get());
-                let descriptor = window
-                    .get(slot..)
-                    .and_then(|bytes| Descriptor::read_from_prefix(bytes).ok())
-                    .map(|(descriptor, _)| descriptor)
-                    .unwrap_or_default();
+                let descriptor = next_descriptor(ring, window);
                 let before = counter();
                 self.process(
                     &job,
@@ -369,12 +364,7 @@ impl Nic {
                 add(&mut served.counters.frames_dropped, 1);
                 continue;
             };
-            let slot = slot_offset::<Descriptor>(ring, ring.consumer.get());
-            let descriptor = window
-                .get(slot..)
-                .and_then(|bytes| Descriptor::read_from_prefix(bytes).ok())
-                .map(|(descriptor, _)| descriptor)
-                .unwrap_or_default();
+            let descriptor = next_descriptor(ring, window);
             let mut answer = Completion {
                 cookie: descriptor.cookie,
                 flags: CompletionFlags::LAST,
@@ -631,6 +621,17 @@ fn ring_fits<T>(ring: &Ring, window_len: usize) -> bool {
     entries > 0
         && end.is_some_and(|end| end <= window_len)
         && ring.producer.get().wrapping_sub(ring.consumer.get()) <= entries
+}
+
+/// The descriptor at a ring's consumer index (all zeros, which no check passes, if the
+/// window cannot hold it: [`ring_fits`] makes that impossible).
+fn next_descriptor(ring: &Ring, window: &[u8]) -> Descriptor {
+    let slot = slot_offset::<Descriptor>(ring, ring.consumer.get());
+    window
+        .get(slot..)
+        .and_then(|bytes| Descriptor::read_from_prefix(bytes).ok())
+        .map(|(descriptor, _)| descriptor)
+        .unwrap_or_default()
 }
 
 /// Where record `index` of a ring that [`ring_fits`] lies.

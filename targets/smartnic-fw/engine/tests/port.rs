@@ -5,7 +5,9 @@
 
 use quicseal::{CipherSuite, TrafficSecret};
 use quicseal_nic::{Loopback, Nic, Port};
-use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
+use quicseal_nic_abi::host::{
+    Address, Capacity, WindowBuilder, completions, frame_header as frame_header_between,
+};
 use quicseal_nic_abi::{
     Completion, CompletionFlags, ContextFlags, Counters, Descriptor, DescriptorFlags,
     FRAME_HEADER_LEN, KeyContext, MAX_FRAME, Opcode, Region, Status,
@@ -46,15 +48,9 @@ fn keyed(receive: bool, connection_id: &[u8], secret: &[u8; 32]) -> KeyContext {
     context
 }
 
-/// 02:00:00:00:00:01 to 02:00:00:00:00:02, 192.0.2.1:4433 to 192.0.2.2:443, lengths and
-/// checksum left for the firmware.
+/// 02:00:00:00:00:01 to 02:00:00:00:00:02, 192.0.2.1:4433 to 192.0.2.2:443.
 fn frame_header() -> Vec<u8> {
-    let mut header = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
-    header.extend([
-        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
-    ]);
-    header.extend([0x11, 0x51, 0x01, 0xbb, 0, 0, 0, 0]);
-    header
+    frame_header_between(Address::example(1, 4433), Address::example(2, 443)).to_vec()
 }
 
 /// A short-header packet (key phase `phase`) with a 2-byte packet number and `len` bytes.
@@ -88,6 +84,13 @@ fn seal_to_port(src: Region, dst: Region, gso_size: u16, cookie: u32) -> Descrip
         cookie: cookie.into(),
         ..Descriptor::default()
     }
+}
+
+/// Posts `cleartext` (one datagram) to be sealed to the port, with room for its output.
+fn seal_one_to_port(builder: &mut WindowBuilder, cleartext: &[u8], cookie: u32) {
+    let src = framed(builder, cleartext);
+    let dst = builder.room(cleartext.len() + TAG);
+    builder.transmit(seal_to_port(src, dst, 0, cookie));
 }
 
 /// The frame header and `cleartext` as one source buffer.
@@ -186,9 +189,7 @@ fn frames_no_context_claims_are_passed_as_they_came_and_those_without_a_buffer_d
     builder.context(context(true, b"other-id"));
     for cookie in [1, 2] {
         let packet = cleartext(10 + cookie as u16, 300, false);
-        let src = framed(&mut builder, &packet);
-        let dst = builder.room(packet.len() + TAG);
-        builder.transmit(seal_to_port(src, dst, 0, cookie));
+        seal_one_to_port(&mut builder, &packet, cookie);
     }
     let room = builder.room(MAX_FRAME);
     builder.post(room, 100);
@@ -236,18 +237,14 @@ fn bad_frame_headers_and_frames_too_long_are_refused_before_sealing() {
     builder.transmit(seal_to_port(src, dst, 0, 1));
     // One datagram a byte too long for a frame, then a GSO size a byte too large.
     let long = cleartext(11, MAX_FRAME - FRAME_HEADER_LEN - TAG - 11 + 1, false);
-    let src = framed(&mut builder, &long);
-    let dst = builder.room(long.len() + TAG);
-    builder.transmit(seal_to_port(src, dst, 0, 2));
+    seal_one_to_port(&mut builder, &long, 2);
     let src = framed(&mut builder, &short);
     let dst = builder.room(short.len() + TAG);
     let gso_size = (MAX_FRAME - FRAME_HEADER_LEN + 1) as u16;
     builder.transmit(seal_to_port(src, dst, gso_size, 3));
     // The same datagram at the longest a frame takes goes out.
     let longest = &long[..long.len() - 1];
-    let src = framed(&mut builder, longest);
-    let dst = builder.room(longest.len() + TAG);
-    builder.transmit(seal_to_port(src, dst, 0, 4));
+    seal_one_to_port(&mut builder, longest, 4);
     let mut window = builder.build();
     let (counters, done) = served(&mut window, &mut Loopback::new());
     let statuses: Vec<(u32, u8)> = done.iter().map(|c| (c.cookie.get(), c.status)).collect();
@@ -276,9 +273,7 @@ fn bad_or_short_posted_buffers_are_refused_and_the_next_one_takes_the_frame() {
     builder.context(context(true, &DCID));
     for cookie in [1, 2] {
         let packet = cleartext(10 + cookie as u16, 300, false);
-        let src = framed(&mut builder, &packet);
-        let dst = builder.room(packet.len() + TAG);
-        builder.transmit(seal_to_port(src, dst, 0, cookie));
+        seal_one_to_port(&mut builder, &packet, cookie);
     }
     let small = builder.room(100);
     let good = builder.room(MAX_FRAME);
@@ -479,9 +474,7 @@ fn the_port_ring_is_consumed_counted_and_checked() {
     let mut builder = WindowBuilder::new(capacity(4));
     builder.context(context(false, &[]));
     builder.context(context(true, &DCID));
-    let src = framed(&mut builder, &packet);
-    let dst = builder.room(packet.len() + TAG);
-    builder.transmit(seal_to_port(src, dst, 0, 1));
+    seal_one_to_port(&mut builder, &packet, 1);
     let room = builder.room(MAX_FRAME);
     builder.post(room, 100);
     let unused = builder.room(MAX_FRAME);
@@ -512,9 +505,7 @@ fn the_port_ring_is_consumed_counted_and_checked() {
     let mut builder = WindowBuilder::new(capacity(2));
     builder.context(context(false, &[]));
     builder.context(context(true, &DCID));
-    let src = framed(&mut builder, &packet);
-    let dst = builder.room(packet.len() + TAG);
-    builder.transmit(seal_to_port(src, dst, 0, 1));
+    seal_one_to_port(&mut builder, &packet, 1);
     builder.header_mut().port.producer = 3.into();
     let mut window = builder.build();
     let (header, done) = served_header(&mut window, &mut Loopback::new());
@@ -593,9 +584,7 @@ fn the_first_valid_receive_context_on_the_frames_port_claims_it() {
     builder.context(on_port(keyed(true, &DCID, &other), 999));
     builder.context(on_port(context(true, &DCID), 443));
     builder.context(keyed(true, &DCID, &other));
-    let src = framed(&mut builder, &packet);
-    let dst = builder.room(packet.len() + TAG);
-    builder.transmit(seal_to_port(src, dst, 0, 1));
+    seal_one_to_port(&mut builder, &packet, 1);
     let room = builder.room(MAX_FRAME);
     builder.post(room, 100);
     let mut window = builder.build();
@@ -610,9 +599,7 @@ fn the_first_valid_receive_context_on_the_frames_port_claims_it() {
     let mut any_id = on_port(context(true, &[]), 4433);
     any_id.dcid_len = 0;
     builder.context(any_id);
-    let src = framed(&mut builder, &packet);
-    let dst = builder.room(packet.len() + TAG);
-    builder.transmit(seal_to_port(src, dst, 0, 1));
+    seal_one_to_port(&mut builder, &packet, 1);
     let room = builder.room(MAX_FRAME);
     builder.post(room, 100);
     let mut window = builder.build();
@@ -633,9 +620,7 @@ fn key_updates_through_the_port_follow_one_another() {
     builder.context(context(true, &DCID));
     for (cookie, phase) in [(1u32, false), (2, true), (3, false)] {
         let packet = cleartext(10 + cookie as u16, 200, phase);
-        let src = framed(&mut builder, &packet);
-        let dst = builder.room(packet.len() + TAG);
-        builder.transmit(seal_to_port(src, dst, 0, cookie));
+        seal_one_to_port(&mut builder, &packet, cookie);
     }
     for cookie in 100..103 {
         let room = builder.room(MAX_FRAME);
