@@ -71,7 +71,7 @@ const USAGE: &str = concat!(
 
 /// Runs every check, one step at a time, and says how long each took.
 fn test() -> Result {
-    let steps: [Step; 12] = [
+    let steps: [Step; 13] = [
         ("format", || cargo(&["fmt", "--all", "--", "--check"])),
         ("lint", || {
             cargo(&[
@@ -102,6 +102,19 @@ fn test() -> Result {
         ("kernel module in a VM", kernel::run),
         ("SmartNIC firmware in QEMU", firmware::run),
         ("SmartNIC firmware on a LiteX SoC in Verilator", fpga::run),
+        (
+            "quinn connections through quicseal (release: 52 MB each way)",
+            || {
+                cargo(&[
+                    "test",
+                    "--release",
+                    "--package",
+                    "quicseal-quinn",
+                    "--test",
+                    "connection",
+                ])
+            },
+        ),
         ("userspace demo over loopback (release)", || {
             cargo(&[
                 "run",

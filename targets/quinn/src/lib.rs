@@ -22,6 +22,6 @@ mod session;
 mod socket;
 
 pub use capture::{CaptureAlgorithm, Captured, OneRttKeys, capture, next_generation, provider};
-pub use registry::Registry;
+pub use registry::{ROUTES_PER_FLOW, Registry};
 pub use session::{SealClientConfig, SealServerConfig};
 pub use socket::SealedSocket;

@@ -17,9 +17,22 @@ pub struct Registry {
     /// Starts every stamp: random per registry, so a packet's own bytes cannot pass for one.
     magic: [u8; 8],
     flows: Mutex<HashMap<u32, Arc<Flow>>>,
-    /// Destination connection IDs seen on packets a flow opened, to find it first next time.
-    routes: Mutex<HashMap<Vec<u8>, u32>>,
+    /// Destination connection IDs seen on packets a flow opened, to find it first next time:
+    /// the flow's id, and the IDs in the order each flow learned them (at most
+    /// [`ROUTES_PER_FLOW`] a flow: a peer moves on to new IDs, RFC 9000 §5.1.2).
+    routes: Mutex<Routes>,
     next_id: AtomicU32,
+}
+
+/// The connection IDs a flow is remembered by, at most: quinn keeps a few alive at a time.
+pub const ROUTES_PER_FLOW: usize = 8;
+
+#[derive(Default)]
+struct Routes {
+    flows: HashMap<Vec<u8>, u32>,
+    learned: HashMap<u32, std::collections::VecDeque<Vec<u8>>>,
+    /// Connection IDs learned in all, for the counters.
+    total: u64,
 }
 
 /// One connection's two directions, and what the session handed over for later.
@@ -91,7 +104,7 @@ impl Registry {
         Registry {
             magic: random(),
             flows: Mutex::new(HashMap::new()),
-            routes: Mutex::new(HashMap::new()),
+            routes: Mutex::new(Routes::default()),
             next_id: AtomicU32::new(1),
         }
     }
@@ -118,7 +131,10 @@ impl Registry {
     /// Forgets a connection: its packets pass through unsealed and unopened from now on.
     pub fn remove(&self, flow: &Flow) {
         lock(&self.flows).remove(&flow.id);
-        lock(&self.routes).retain(|_, id| *id != flow.id);
+        let mut routes = lock(&self.routes);
+        for id in routes.learned.remove(&flow.id).unwrap_or_default() {
+            routes.flows.remove(&id);
+        }
     }
 
     /// The stamp quinn's passthrough key writes where a packet's tag goes.
@@ -152,7 +168,7 @@ impl Registry {
         let flows: Vec<Arc<Flow>> = lock(&self.flows).values().cloned().collect();
         let known = flows.iter().find_map(|flow| {
             let id = datagram.get(1..1 + flow.local_cid_len)?;
-            let routed = *lock(&self.routes).get(id)?;
+            let routed = *lock(&self.routes).flows.get(id)?;
             (routed == flow.id).then(|| Arc::clone(flow))
         });
         let first = known.as_ref().map(|flow| flow.id);
@@ -164,9 +180,35 @@ impl Registry {
 
     /// Remembers that `flow` opened a datagram sent to this destination connection ID.
     pub fn learn_route(&self, flow: &Flow, datagram: &[u8]) {
-        if let Some(id) = datagram.get(1..1 + flow.local_cid_len) {
-            lock(&self.routes).insert(id.to_vec(), flow.id);
+        let Some(id) = datagram.get(1..1 + flow.local_cid_len) else {
+            return;
+        };
+        let mut routes = lock(&self.routes);
+        match routes.flows.insert(id.to_vec(), flow.id) {
+            Some(known) if known == flow.id => return,
+            // An ID another flow had (a connection gone, its ID reused): it is this one's now.
+            Some(other) => {
+                if let Some(learned) = routes.learned.get_mut(&other) {
+                    learned.retain(|learned| learned != id);
+                }
+            }
+            None => {}
         }
+        routes.total += 1;
+        let learned = routes.learned.entry(flow.id).or_default();
+        learned.push_back(id.to_vec());
+        let forgotten = (learned.len() > ROUTES_PER_FLOW)
+            .then(|| learned.pop_front())
+            .flatten();
+        if let Some(forgotten) = forgotten {
+            routes.flows.remove(&forgotten);
+        }
+    }
+
+    /// Connection IDs remembered now, and learned in all.
+    pub fn connection_ids(&self) -> (usize, u64) {
+        let routes = lock(&self.routes);
+        (routes.flows.len(), routes.total)
     }
 
     /// Counters of every flow, both directions, summed.
