@@ -24,6 +24,22 @@ pub struct FlowConfig {
     /// The largest packet number already sent (for a sending flow) or received (for a
     /// receiving one) before this flow took over, if any.
     pub largest_packet_number: Option<u64>,
+    /// What the connection had used of its AEAD limits before this flow took over.
+    pub used: Usage,
+}
+
+/// What a connection had used of its AEAD limits (RFC 9001 §6.6) before a flow took over
+/// mid-connection, so that the limits hold across the hand-over instead of starting again:
+/// a SmartNIC reset between two windows, a socket handed to another process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Usage {
+    /// Sending: packets sealed with the current generation's keys (the confidentiality
+    /// limit is per key).
+    pub sealed_in_generation: u64,
+    /// Receiving: packets that failed authentication on the connection, with any keys (the
+    /// integrity limit is the connection's).
+    pub auth_failures: u64,
 }
 
 impl FlowConfig {
@@ -35,6 +51,10 @@ impl FlowConfig {
             limits: None,
             max_segments: DEFAULT_MAX_GSO_SEGMENTS,
             largest_packet_number: None,
+            used: Usage {
+                sealed_in_generation: 0,
+                auth_failures: 0,
+            },
         }
     }
 

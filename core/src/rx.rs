@@ -324,7 +324,7 @@ impl<B: Backend> RxFlow<B> {
         opened: usize,
     ) -> [Option<Guess>; OPEN_GROUP] {
         let mut guesses = [None; OPEN_GROUP];
-        if self.counters.auth_failures >= self.limits.integrity {
+        if self.forged() >= self.limits.integrity {
             return guesses;
         }
         let format = self.config.header_format();
@@ -456,7 +456,7 @@ impl<B: Backend> RxFlow<B> {
         packet_len: usize,
         decrypt: impl FnOnce(&Generation<B>, u64, &CleartextHeader) -> Result<(), Error>,
     ) -> Result<PacketInfo, Error> {
-        if self.counters.auth_failures >= self.limits.integrity {
+        if self.forged() >= self.limits.integrity {
             return Err(Error::IntegrityLimit);
         }
         let number = header.packet_number().decode(self.largest_received);
@@ -552,7 +552,16 @@ impl<B: Backend> RxFlow<B> {
     /// True once the flow has seen as many forged packets as the integrity limit allows: the
     /// connection must be closed (RFC 9001 §6.6), and every further open fails.
     pub fn integrity_limit_reached(&self) -> bool {
-        self.counters.auth_failures >= self.limits.integrity
+        self.forged() >= self.limits.integrity
+    }
+
+    /// Packets that failed authentication on the connection: before this flow took over
+    /// ([`FlowConfig::used`]) and since.
+    fn forged(&self) -> u64 {
+        self.config
+            .used
+            .auth_failures
+            .saturating_add(self.counters.auth_failures)
     }
 
     /// What this flow has done.

@@ -78,7 +78,7 @@ impl<B: Backend> TxFlow<B> {
             limits: config.limits.unwrap_or(Limits::for_suite(keys.suite)),
             keys,
             config,
-            sealed_in_generation: 0,
+            sealed_in_generation: config.used.sealed_in_generation,
             largest_sealed: config.largest_packet_number,
             counters: Counters::default(),
         })

@@ -5,7 +5,7 @@ mod common;
 use quicseal::packet_number::TruncatedPacketNumber;
 use quicseal::wire::{ConnectionId, ShortHeader};
 use quicseal::{
-    CipherSuite, Error, FlowConfig, KeyMaterial, Limits, RxFlow, TrafficSecret, TxFlow,
+    CipherSuite, Error, FlowConfig, KeyMaterial, Limits, RxFlow, TrafficSecret, TxFlow, Usage,
 };
 
 const SUITE: CipherSuite = CipherSuite::Aes128GcmSha256;
@@ -270,6 +270,43 @@ fn integrity_limit_closes_the_flow() {
         ),
         (3, 1, 0)
     );
+}
+
+#[test]
+fn limits_used_before_a_hand_over_still_count() {
+    let limits = Limits {
+        confidentiality: 4,
+        integrity: 3,
+        key_update_margin: 0,
+    };
+    // A sender that had sealed 3 packets with its current keys has one left ...
+    let used = |sealed_in_generation, auth_failures| FlowConfig {
+        limits: Some(limits),
+        used: Usage {
+            sealed_in_generation,
+            auth_failures,
+        },
+        ..config()
+    };
+    let mut tx: TxFlow = TxFlow::from_secret(SUITE, &SECRET, used(3, 0)).unwrap();
+    let good = seal(&mut tx, &packet(1, false, b"fourth")).unwrap();
+    assert_eq!(
+        seal(&mut tx, &packet(2, false, b"fifth")),
+        Err(Error::ConfidentialityLimit)
+    );
+    // ... and the next generation starts from nothing.
+    seal(&mut tx, &packet(2, true, b"first")).unwrap();
+    assert_eq!(tx.sealed_in_generation(), 1);
+    // A receiver that had seen 2 forgeries closes at the next one.
+    let mut rx: RxFlow = RxFlow::from_secret(SUITE, &SECRET, used(0, 2)).unwrap();
+    let mut forged = good.clone();
+    *forged.last_mut().unwrap() ^= 0x80;
+    assert!(!rx.integrity_limit_reached());
+    assert_eq!(open(&mut rx, &forged), Err(Error::AuthFailed));
+    assert!(rx.integrity_limit_reached());
+    assert_eq!(open(&mut rx, &good), Err(Error::IntegrityLimit));
+    // Its counters are its own: one forgery since it took over.
+    assert_eq!(rx.counters().auth_failures, 1);
 }
 
 #[test]

@@ -797,6 +797,8 @@ fn key_context(
         connection_id: [0; 20],
         udp_port: 0.into(),
         reserved2: [0; 2],
+        sealed_in_generation: 0.into(),
+        auth_failures: 0.into(),
     };
     context.secret[..secret.len()].copy_from_slice(secret);
     context.header_key[..header_key.len()].copy_from_slice(header_key);

@@ -240,6 +240,12 @@ pub struct KeyContext {
     /// this connection's frames from the rest.
     pub udp_port: U16,
     pub reserved2: [u8; 2],
+    /// Sending: packets the connection sealed with `generation`'s keys before the NIC took
+    /// it over, which count towards their confidentiality limit (RFC 9001 §6.6).
+    pub sealed_in_generation: U64,
+    /// Receiving: packets of the connection that failed authentication before the NIC took
+    /// it over, which count towards its integrity limit.
+    pub auth_failures: U64,
 }
 
 /// What a [`Descriptor`] asks for.
@@ -413,7 +419,7 @@ mod tests {
         assert_eq!(size_of::<Ring>(), 16);
         assert_eq!(size_of::<Counters>(), 80);
         assert_eq!(size_of::<WindowHeader>(), 176);
-        assert_eq!(size_of::<KeyContext>(), 128);
+        assert_eq!(size_of::<KeyContext>(), 144);
         assert_eq!(size_of::<Descriptor>(), 40);
         assert_eq!(size_of::<Completion>(), 32);
     }

@@ -22,7 +22,7 @@ use core::ops::Range;
 
 use frame::FrameHeader;
 use quicseal::backend::TAG_LEN;
-use quicseal::{CipherSuite, Datagram, Error, FlowConfig, Outcome, RxFlow, TxFlow};
+use quicseal::{CipherSuite, Datagram, Error, FlowConfig, Outcome, RxFlow, TxFlow, Usage};
 use quicseal_nic_abi::{
     Completion, CompletionFlags, ContextFlags, Counters, Descriptor, DescriptorFlags,
     FRAME_HEADER_LEN, KeyContext, MAGIC, MAX_FRAME, Opcode, Region, Ring, Status, VERSION,
@@ -668,6 +668,10 @@ fn build(context: &KeyContext, receive: bool) -> Result<Flow, Error> {
     let config = FlowConfig {
         largest_packet_number: (context.flags & ContextFlags::LARGEST_KNOWN != 0)
             .then(|| context.largest_packet_number.get()),
+        used: Usage {
+            sealed_in_generation: context.sealed_in_generation.get(),
+            auth_failures: context.auth_failures.get(),
+        },
         ..FlowConfig::new(usize::from(context.dcid_len))
     };
     let generation = u64::from(context.generation.get());

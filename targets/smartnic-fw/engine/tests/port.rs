@@ -41,6 +41,8 @@ fn keyed(receive: bool, connection_id: &[u8], secret: &[u8; 32]) -> KeyContext {
         connection_id: [0; 20],
         udp_port: 0.into(),
         reserved2: [0; 2],
+        sealed_in_generation: 0.into(),
+        auth_failures: 0.into(),
     };
     context.secret[..32].copy_from_slice(secret);
     context.header_key[..16].copy_from_slice(keys.hp());

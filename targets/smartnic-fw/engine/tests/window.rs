@@ -30,6 +30,8 @@ fn context(flags: u8) -> KeyContext {
         connection_id: [0; 20],
         udp_port: 0.into(),
         reserved2: [0; 2],
+        sealed_in_generation: 0.into(),
+        auth_failures: 0.into(),
     };
     context.secret[..32].copy_from_slice(&SECRET);
     context.header_key.copy_from_slice(hp.hp());
@@ -481,4 +483,37 @@ fn an_empty_batch_still_gets_its_last_completion() {
     assert_eq!([answers[0].0, answers[1].0], [1, 2]);
     // Sealing nothing is done, not refused.
     assert_eq!(answers[0].1, Status::OK);
+}
+
+#[test]
+fn limits_used_before_the_hand_over_are_honoured() {
+    let limits = quicseal::Limits::for_suite(SUITE);
+    let packet = cleartext(100, 64);
+    let mut builder = WindowBuilder::new(capacity());
+    let spent_tx = builder.context(KeyContext {
+        sealed_in_generation: limits.confidentiality.into(),
+        ..context(0)
+    });
+    let spent_rx = builder.context(KeyContext {
+        auth_failures: limits.integrity.into(),
+        ..context(ContextFlags::RECEIVE)
+    });
+    let fresh_tx = builder.context(context(0));
+    let src = builder.buffer(&packet);
+    let spent_dst = builder.room(packet.len() + 16);
+    let dst = builder.room(packet.len() + 16);
+    builder.transmit(seal(spent_tx, src, spent_dst, 1));
+    builder.transmit(seal(fresh_tx, src, dst, 2));
+    builder.receive(open(spent_rx, dst, 3));
+    let mut window = builder.build();
+    let (_, done) = serve(&mut window);
+    let statuses: Vec<u8> = done.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            quicseal::Error::ConfidentialityLimit.status(),
+            Status::OK,
+            quicseal::Error::IntegrityLimit.status()
+        ]
+    );
 }

@@ -138,6 +138,9 @@ struct ConnectionState {
     header_key: Vec<u8>,
     /// The largest packet number sent or received so far.
     largest: Option<u64>,
+    /// What the connection has used of its AEAD limits (sealed with the current keys,
+    /// forged packets seen), carried to a NIC that was reset.
+    used: quicseal::Usage,
 }
 
 impl ConnectionState {
@@ -166,6 +169,8 @@ impl ConnectionState {
             connection_id: [0; 20],
             udp_port: 0.into(),
             reserved2: [0; 2],
+            sealed_in_generation: self.used.sealed_in_generation.into(),
+            auth_failures: self.used.auth_failures.into(),
         };
         context.secret[..self.secret.as_bytes().len()].copy_from_slice(self.secret.as_bytes());
         context.header_key[..self.header_key.len()].copy_from_slice(&self.header_key);
@@ -177,9 +182,22 @@ impl ConnectionState {
         self.largest = Some(self.largest.map_or(datagram.packet_number, |largest| {
             largest.max(datagram.packet_number)
         }));
+        if self.generation < datagram.generation {
+            self.used.sealed_in_generation = 0;
+        }
         while self.generation < datagram.generation {
             self.secret = self.secret.next();
             self.generation += 1;
+        }
+        if !self.receive && !datagram.bytes.is_empty() && datagram.generation == self.generation {
+            self.used.sealed_in_generation += 1;
+        }
+    }
+
+    /// Takes in a datagram the NIC refused: a forgery counts towards the integrity limit.
+    fn learn_refusal(&mut self, refused: Refused) {
+        if self.receive && refused.0 == quicseal::Error::AuthFailed.status() {
+            self.used.auth_failures += 1;
         }
     }
 }
@@ -239,6 +257,7 @@ impl<D: Doorbell> Offload<D> {
             generation: 0,
             header_key,
             largest: None,
+            used: quicseal::Usage::default(),
         });
         Ok(Connection(self.connections.len() - 1))
     }
@@ -345,6 +364,9 @@ impl<D: Doorbell> Offload<D> {
                 continue;
             };
             if completion.status != Status::OK {
+                if let Some(state) = self.connections.get_mut(job.connection) {
+                    state.learn_refusal(Refused(completion.status));
+                }
                 results.push(Err(Refused(completion.status)));
                 continue;
             }

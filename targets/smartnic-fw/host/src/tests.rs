@@ -201,3 +201,59 @@ fn connections_past_the_nics_contexts_are_refused_when_handed_over() {
         Err(quicseal::Error::InvalidConfig)
     );
 }
+
+/// A reset NIC that also notes what the first two key contexts of each window say of the
+/// limits used: (sealed with the current keys, forgeries seen).
+#[derive(Default)]
+struct NotingLimits(Vec<[(u64, u64); 2]>);
+
+impl Doorbell for NotingLimits {
+    fn ring(&mut self, window: &mut Vec<u8>) -> io::Result<()> {
+        use zerocopy::FromBytes;
+        let (header, _) = quicseal_nic_abi::WindowHeader::read_from_prefix(window).unwrap();
+        let at = header.contexts.offset.get() as usize;
+        let used = |index: usize| {
+            let bytes = &window[at + index * size_of::<KeyContext>()..];
+            let (context, _) = KeyContext::read_from_prefix(bytes).unwrap();
+            (
+                context.sealed_in_generation.get(),
+                context.auth_failures.get(),
+            )
+        };
+        self.0.push([used(0), used(1)]);
+        ResetEachTime.ring(window)
+    }
+}
+
+#[test]
+fn a_reset_nic_is_told_what_the_aead_limits_have_used() {
+    let suite = CipherSuite::Aes128GcmSha256;
+    let secret = vec![0x33; suite.secret_len()];
+    let mut nic = Offload::new(NotingLimits::default());
+    let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
+    let rx = nic.connection(suite, &secret, DCID_LEN, true).expect("rx");
+    // Window 1: three sealed; window 2: one forged, one genuine opened; window 3: a key
+    // update, one sealed with the new keys.
+    let tickets: Vec<Ticket> = (1..=3)
+        .map(|n| nic.seal(tx, &cleartext(n, false, 40), None, Some(n)))
+        .collect();
+    let done = nic.complete().expect("served");
+    let sealed: Vec<Vec<u8>> = tickets
+        .iter()
+        .map(|&ticket| datagrams(&done[ticket])[0].bytes.clone())
+        .collect();
+    let mut forged = sealed[0].clone();
+    *forged.last_mut().unwrap() ^= 1;
+    nic.open(rx, &forged, None);
+    nic.open(rx, &sealed[1], None);
+    nic.complete().expect("served");
+    nic.seal(tx, &cleartext(4, true, 40), None, Some(4));
+    nic.complete().expect("served");
+    nic.complete().expect("served");
+    let noted = &nic.doorbell.0;
+    assert_eq!(noted[0], [(0, 0), (0, 0)]);
+    assert_eq!(noted[1], [(3, 0), (0, 0)]);
+    assert_eq!(noted[2], [(3, 0), (0, 1)]);
+    // The update started the count again.
+    assert_eq!(noted[3], [(1, 0), (0, 1)]);
+}

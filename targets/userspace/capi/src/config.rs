@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use quicseal_core::{CipherSuite, DEFAULT_MAX_GSO_SEGMENTS, FlowConfig, Limits};
+use quicseal_core::{CipherSuite, DEFAULT_MAX_GSO_SEGMENTS, FlowConfig, Limits, Usage};
 
 use crate::boundary::{Status, guard_value};
 use crate::quicseal_status::{self, *};
@@ -81,6 +81,8 @@ impl quicseal_config {
             max_segments: self.max_segments,
             largest_packet_number: flag(QUICSEAL_CONFIG_LARGEST_PACKET_NUMBER)
                 .then_some(self.largest_packet_number),
+            // The C ABI has no hand-over of limits used yet.
+            used: Usage::default(),
         })
     }
 }
