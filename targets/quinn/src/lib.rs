@@ -21,6 +21,8 @@ mod registry;
 mod session;
 mod socket;
 
+pub mod interop;
+
 pub use capture::{CaptureAlgorithm, Captured, OneRttKeys, capture, next_generation, provider};
 pub use registry::{ROUTES_PER_FLOW, Registry};
 pub use session::{SealClientConfig, SealServerConfig};

@@ -1,11 +1,13 @@
-//! The `quicseal` command: the userspace datapath demo and benchmark, and the test-vector
-//! tools (`vectors check`, `seal`, `open`).
+//! The `quicseal` command: the userspace datapath demo and benchmark, the test-vector tools
+//! (`vectors check`, `seal`, `open`), and QUIC Interop Runner endpoints (`quic-server`,
+//! `quic-client`).
 //!
 //! Exit status: 0 when all went well; 1 when a check failed (a vector, a packet that did not
 //! seal or open as it should); 2 for bad input or options, with one line on stderr saying
 //! what and where; 3 when the demo's packets all opened but some were lost in the socket; 4
 //! when the run failed or did not finish (a socket, a timeout, a file to write, the demo's
-//! deadline, a benchmark run that lost packets).
+//! deadline, a benchmark run that lost packets); 127 for an interop test case the endpoints
+//! do not take part in.
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -51,6 +53,12 @@ enum Command {
     },
     /// Measure the demo's throughput sealed and unsealed, with and without GSO.
     Bench(cli::bench::BenchArgs),
+    /// A QUIC server (quinn, 1-RTT protected by quicseal) for the QUIC Interop Runner:
+    /// serves files over `hq-interop` until interrupted (docs/interop.md).
+    QuicServer(cli::interop::ServerArgs),
+    /// A QUIC client (quinn, 1-RTT protected by quicseal) for the QUIC Interop Runner:
+    /// downloads the requested files over `hq-interop` (docs/interop.md).
+    QuicClient(cli::interop::ClientArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +86,8 @@ fn main() -> ExitCode {
             output
         })),
         Command::Bench(args) => cli::bench::run(args).map(|()| Outcome::Ok),
+        Command::QuicServer(args) => cli::interop::server(args),
+        Command::QuicClient(args) => cli::interop::client(args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),

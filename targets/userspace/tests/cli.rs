@@ -509,3 +509,59 @@ fn vectors_check_finds_the_header_payload_boundary_moved() {
         "{text}"
     );
 }
+
+#[test]
+fn quic_client_downloads_from_quic_server_and_unsupported_test_cases_exit_127() {
+    let dir = std::env::temp_dir().join(format!("quicseal-cli-interop-{}", std::process::id()));
+    let (www, downloads) = (dir.join("www"), dir.join("downloads"));
+    for d in [&www, &downloads] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(www.join("file"), &body).unwrap();
+    // A port free a moment ago.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_quicseal"))
+        .args(["quic-server", "--listen", &listen, "--www"])
+        .arg(&www)
+        .env("TESTCASE", "multiplexing")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It says when it listens.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("serving"), "{line}");
+    let url = format!("https://127.0.0.1:{port}/file");
+    let client = Command::new(env!("CARGO_BIN_EXE_quicseal"))
+        .args(["quic-client", "--downloads"])
+        .arg(&downloads)
+        .env("TESTCASE", "multiplexing")
+        .env("REQUESTS", &url)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert_eq!(std::fs::read(downloads.join("file")).unwrap(), body);
+    let unsupported = Command::new(env!("CARGO_BIN_EXE_quicseal"))
+        .args(["quic-client", &url])
+        .env("TESTCASE", "zerortt")
+        .output()
+        .unwrap();
+    assert_eq!(unsupported.status.code(), Some(127));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -20,6 +20,7 @@ pub(crate) use {errln, outln};
 
 pub mod bench;
 pub mod demo;
+pub mod interop;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,9 @@ pub enum Outcome {
     /// The run did not finish: the demo's deadline stopped the sender before it sent every
     /// packet: 4, like a run that failed ([`CliError::Run`]).
     Incomplete,
+    /// A QUIC Interop Runner test case this endpoint does not take part in: 127, the
+    /// runner's convention.
+    Unsupported,
 }
 
 impl From<Outcome> for ExitCode {
@@ -46,6 +50,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Failed => ExitCode::from(1),
             Outcome::Lost => ExitCode::from(3),
             Outcome::Incomplete => ExitCode::from(RUN_FAILED),
+            Outcome::Unsupported => ExitCode::from(127),
         }
     }
 }
