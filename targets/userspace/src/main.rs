@@ -55,9 +55,11 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// A QUIC server (quinn, 1-RTT protected by quicseal) for the QUIC Interop Runner:
     /// serves files over `hq-interop` until interrupted (docs/interop.md).
+    #[cfg(feature = "interop")]
     QuicServer(cli::interop::ServerArgs),
     /// A QUIC client (quinn, 1-RTT protected by quicseal) for the QUIC Interop Runner:
     /// downloads the requested files over `hq-interop` (docs/interop.md).
+    #[cfg(feature = "interop")]
     QuicClient(cli::interop::ClientArgs),
 }
 
@@ -86,7 +88,9 @@ fn main() -> ExitCode {
             output
         })),
         Command::Bench(args) => cli::bench::run(args).map(|()| Outcome::Ok),
+        #[cfg(feature = "interop")]
         Command::QuicServer(args) => cli::interop::server(args),
+        #[cfg(feature = "interop")]
         Command::QuicClient(args) => cli::interop::client(args),
     };
     match outcome {

@@ -511,6 +511,7 @@ fn vectors_check_finds_the_header_payload_boundary_moved() {
 }
 
 #[test]
+#[cfg(feature = "interop")]
 fn quic_client_downloads_from_quic_server_and_unsupported_test_cases_exit_127() {
     let dir = std::env::temp_dir().join(format!("quicseal-cli-interop-{}", std::process::id()));
     let (www, downloads) = (dir.join("www"), dir.join("downloads"));

@@ -20,6 +20,7 @@ pub(crate) use {errln, outln};
 
 pub mod bench;
 pub mod demo;
+#[cfg(feature = "interop")]
 pub mod interop;
 
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ pub enum Outcome {
     Incomplete,
     /// A QUIC Interop Runner test case this endpoint does not take part in: 127, the
     /// runner's convention.
+    #[cfg(feature = "interop")]
     Unsupported,
 }
 
@@ -50,6 +52,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Failed => ExitCode::from(1),
             Outcome::Lost => ExitCode::from(3),
             Outcome::Incomplete => ExitCode::from(RUN_FAILED),
+            #[cfg(feature = "interop")]
             Outcome::Unsupported => ExitCode::from(127),
         }
     }
