@@ -781,26 +781,17 @@ fn key_context(
     secret: &[u8],
     header_key: &[u8],
 ) -> KeyContext {
-    let mut context = KeyContext {
-        flags: ContextFlags::VALID
-            | ContextFlags::LARGEST_KNOWN
-            | if receive { ContextFlags::RECEIVE } else { 0 },
+    let context = KeyContext::new(
+        suite,
+        receive,
         dcid_len,
-        suite: suite.into(),
-        generation: (generation as u32).into(),
+        generation as u32,
+        secret,
+        header_key,
+    );
+    KeyContext {
+        flags: context.flags | ContextFlags::LARGEST_KNOWN,
         largest_packet_number: largest.into(),
-        secret_len: secret.len() as u8,
-        header_key_len: header_key.len() as u8,
-        reserved: [0; 6],
-        secret: [0; 48],
-        header_key: [0; 32],
-        connection_id: [0; 20],
-        udp_port: 0.into(),
-        reserved2: [0; 2],
-        sealed_in_generation: 0.into(),
-        auth_failures: 0.into(),
-    };
-    context.secret[..secret.len()].copy_from_slice(secret);
-    context.header_key[..header_key.len()].copy_from_slice(header_key);
-    context
+        ..context
+    }
 }

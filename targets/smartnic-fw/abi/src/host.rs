@@ -5,9 +5,47 @@ use alloc::vec::Vec;
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::{
-    Completion, Descriptor, FRAME_HEADER_LEN, KeyContext, MAGIC, Region, Ring, VERSION,
-    WindowHeader,
+    Completion, ContextFlags, Descriptor, FRAME_HEADER_LEN, KeyContext, MAGIC, Region, Ring,
+    VERSION, WindowHeader,
 };
+
+impl KeyContext {
+    /// A valid context for one direction of a connection: `secret`, the traffic secret of
+    /// key generation `generation`, and the header-protection key, for short headers with
+    /// `dcid_len`-byte connection IDs. The rest is zero: no largest packet number known, no
+    /// connection ID or UDP port to claim frames by, no AEAD limits used; set them with
+    /// struct update syntax. Panics for a secret longer than 48 bytes or a header key longer
+    /// than 32.
+    pub fn new(
+        suite: u16,
+        receive: bool,
+        dcid_len: u8,
+        generation: u32,
+        secret: &[u8],
+        header_key: &[u8],
+    ) -> KeyContext {
+        let mut context = KeyContext {
+            flags: ContextFlags::VALID | if receive { ContextFlags::RECEIVE } else { 0 },
+            dcid_len,
+            suite: suite.into(),
+            generation: generation.into(),
+            largest_packet_number: 0.into(),
+            secret_len: secret.len() as u8,
+            header_key_len: header_key.len() as u8,
+            reserved: [0; 6],
+            secret: [0; 48],
+            header_key: [0; 32],
+            connection_id: [0; 20],
+            udp_port: 0.into(),
+            reserved2: [0; 2],
+            sealed_in_generation: 0.into(),
+            auth_failures: 0.into(),
+        };
+        context.secret[..secret.len()].copy_from_slice(secret);
+        context.header_key[..header_key.len()].copy_from_slice(header_key);
+        context
+    }
+}
 
 /// Buffers start on this boundary.
 const ALIGN: usize = 16;

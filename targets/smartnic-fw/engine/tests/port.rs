@@ -25,27 +25,19 @@ fn context(receive: bool, connection_id: &[u8]) -> KeyContext {
 /// A context of `secret` (the others' or not).
 fn keyed(receive: bool, connection_id: &[u8], secret: &[u8; 32]) -> KeyContext {
     let keys = TrafficSecret::new(SUITE, secret).unwrap().key_material();
+    let context = KeyContext::new(
+        SUITE.code(),
+        receive,
+        DCID.len() as u8,
+        0,
+        secret,
+        keys.hp(),
+    );
     let mut context = KeyContext {
-        flags: ContextFlags::VALID
-            | ContextFlags::LARGEST_KNOWN
-            | if receive { ContextFlags::RECEIVE } else { 0 },
-        dcid_len: DCID.len() as u8,
-        suite: SUITE.code().into(),
-        generation: 0.into(),
+        flags: context.flags | ContextFlags::LARGEST_KNOWN,
         largest_packet_number: 9.into(),
-        secret_len: 32,
-        header_key_len: 16,
-        reserved: [0; 6],
-        secret: [0; 48],
-        header_key: [0; 32],
-        connection_id: [0; 20],
-        udp_port: 0.into(),
-        reserved2: [0; 2],
-        sealed_in_generation: 0.into(),
-        auth_failures: 0.into(),
+        ..context
     };
-    context.secret[..32].copy_from_slice(secret);
-    context.header_key[..16].copy_from_slice(keys.hp());
     context.connection_id[..connection_id.len()].copy_from_slice(connection_id);
     context
 }

@@ -16,26 +16,12 @@ const DCID: [u8; 4] = *b"nic!";
 
 fn context(flags: u8) -> KeyContext {
     let hp = TrafficSecret::new(SUITE, &SECRET).unwrap().key_material();
-    let mut context = KeyContext {
-        flags: ContextFlags::VALID | ContextFlags::LARGEST_KNOWN | flags,
-        dcid_len: DCID.len() as u8,
-        suite: SUITE.code().into(),
-        generation: 0.into(),
+    let context = KeyContext::new(SUITE.code(), false, DCID.len() as u8, 0, &SECRET, hp.hp());
+    KeyContext {
+        flags: context.flags | ContextFlags::LARGEST_KNOWN | flags,
         largest_packet_number: 99.into(),
-        secret_len: 32,
-        header_key_len: 32,
-        reserved: [0; 6],
-        secret: [0; 48],
-        header_key: [0; 32],
-        connection_id: [0; 20],
-        udp_port: 0.into(),
-        reserved2: [0; 2],
-        sealed_in_generation: 0.into(),
-        auth_failures: 0.into(),
-    };
-    context.secret[..32].copy_from_slice(&SECRET);
-    context.header_key.copy_from_slice(hp.hp());
-    context
+        ..context
+    }
 }
 
 /// A short-header packet with a 2-byte packet number `pn` and `len` bytes of payload.

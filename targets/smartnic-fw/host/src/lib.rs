@@ -145,36 +145,26 @@ struct ConnectionState {
 
 impl ConnectionState {
     fn key_context(&self) -> KeyContext {
-        let mut context = KeyContext {
-            flags: ContextFlags::VALID
-                | if self.receive {
-                    ContextFlags::RECEIVE
-                } else {
-                    0
-                }
-                | if self.largest.is_some() {
-                    ContextFlags::LARGEST_KNOWN
-                } else {
-                    0
-                },
-            dcid_len: self.dcid_len,
-            suite: self.suite.code().into(),
-            generation: self.generation.into(),
+        let context = KeyContext::new(
+            self.suite.code(),
+            self.receive,
+            self.dcid_len,
+            self.generation,
+            self.secret.as_bytes(),
+            &self.header_key,
+        );
+        let largest_known = if self.largest.is_some() {
+            ContextFlags::LARGEST_KNOWN
+        } else {
+            0
+        };
+        KeyContext {
+            flags: context.flags | largest_known,
             largest_packet_number: self.largest.unwrap_or(0).into(),
-            secret_len: self.secret.as_bytes().len() as u8,
-            header_key_len: self.header_key.len() as u8,
-            reserved: [0; 6],
-            secret: [0; 48],
-            header_key: [0; 32],
-            connection_id: [0; 20],
-            udp_port: 0.into(),
-            reserved2: [0; 2],
             sealed_in_generation: self.used.sealed_in_generation.into(),
             auth_failures: self.used.auth_failures.into(),
-        };
-        context.secret[..self.secret.as_bytes().len()].copy_from_slice(self.secret.as_bytes());
-        context.header_key[..self.header_key.len()].copy_from_slice(&self.header_key);
-        context
+            ..context
+        }
     }
 
     /// Takes in what a datagram's completion says of the connection's state.
