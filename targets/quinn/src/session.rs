@@ -49,6 +49,13 @@ struct OffloadConfig {
 }
 
 impl OffloadConfig {
+    fn new(registry: Arc<Registry>) -> OffloadConfig {
+        OffloadConfig {
+            registry,
+            confidentiality_limit: None,
+        }
+    }
+
     fn session(
         &self,
         inner: Box<dyn crypto::Session>,
@@ -93,10 +100,7 @@ impl SealServerConfig {
             .expect("AES-128-GCM is QUIC's initial suite");
         SealServerConfig {
             inner: Arc::new(inner),
-            offload: OffloadConfig {
-                registry,
-                confidentiality_limit: None,
-            },
+            offload: OffloadConfig::new(registry),
         }
     }
 
@@ -125,10 +129,7 @@ impl SealClientConfig {
             .expect("AES-128-GCM is QUIC's initial suite");
         SealClientConfig {
             inner: Arc::new(inner),
-            offload: OffloadConfig {
-                registry,
-                confidentiality_limit: None,
-            },
+            offload: OffloadConfig::new(registry),
         }
     }
 
