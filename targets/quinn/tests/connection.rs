@@ -156,6 +156,7 @@ async fn transfer(
     server: Endpoint,
     bytes: usize,
     registry: &Registry,
+    force_updates: bool,
 ) -> (Counters, Counters) {
     let to: SocketAddr = server.local_addr().unwrap();
     let share = bytes / STREAMS;
@@ -176,7 +177,7 @@ async fn transfer(
                     connection,
                     send_half,
                     payload(share, 2 * index + 1),
-                    index == 0,
+                    force_updates && index == 0,
                 )
                 .await;
             });
@@ -193,7 +194,13 @@ async fn transfer(
         let (send_half, mut recv) = connection.open_bi().await.unwrap();
         let connection = connection.clone();
         streams.spawn(async move {
-            send(connection, send_half, payload(share, 2 * index), index == 0).await;
+            send(
+                connection,
+                send_half,
+                payload(share, 2 * index),
+                force_updates && index == 0,
+            )
+            .await;
             let received = recv.read_to_end(2 * share).await.unwrap();
             assert!(
                 received == payload(share, 2 * index + 1),
@@ -245,7 +252,7 @@ async fn a_stock_client_and_an_offloaded_server_transfer_both_ways_across_key_up
         let certificate = certificate();
         let server = server(suite, &certificate, Some((&registry, None)));
         let client = client(suite, &certificate, None);
-        let totals = transfer(&client, server, BYTES, &registry).await;
+        let totals = transfer(&client, server, BYTES, &registry, true).await;
         check(&format!("{} offloaded server", suite.name()), BYTES, totals);
     }
 }
@@ -257,7 +264,7 @@ async fn an_offloaded_client_and_a_stock_server_transfer_both_ways_across_key_up
         let certificate = certificate();
         let server = server(suite, &certificate, None);
         let client = client(suite, &certificate, Some((&registry, None)));
-        let totals = transfer(&client, server, BYTES, &registry).await;
+        let totals = transfer(&client, server, BYTES, &registry, true).await;
         check(&format!("{} offloaded client", suite.name()), BYTES, totals);
     }
 }
@@ -272,11 +279,13 @@ async fn a_low_confidentiality_limit_makes_quinn_update_keys_again_and_again() {
     let certificate = certificate();
     let server = server(suite, &certificate, Some((&server_side, limit)));
     let client = client(suite, &certificate, Some((&client_side, limit)));
-    let (sent, received) = transfer(&client, server, BYTES, &client_side).await;
+    let (sent, received) = transfer(&client, server, BYTES, &client_side, false).await;
     check("both offloaded, limit 10 500", BYTES, (sent, received));
-    // About 6 000 packets each way: a dozen updates, each side starting some.
+    // Nothing forces an update here, and quinn's own first one comes once: every further
+    // update is the limit's. How many depends on timing (quinn starts one only once the last
+    // is acknowledged): 3 to 7 each way in these runs.
     assert!(
-        sent.key_updates >= 6 && received.key_updates >= 6,
+        sent.key_updates >= 2 && received.key_updates >= 2,
         "{sent:?} {received:?}"
     );
 }
@@ -386,7 +395,7 @@ async fn a_server_that_keeps_changing_its_connection_ids_is_followed() {
         Endpoint::new_with_abstract_socket(config, Some(server_config), socket, runtime).unwrap()
     };
     let client = client(suite, &certificate, None);
-    let totals = transfer(&client, server, BYTES, &registry).await;
+    let totals = transfer(&client, server, BYTES, &registry, true).await;
     let (remembered, learned) = registry.connection_ids();
     eprintln!("connection IDs: {learned} learned, {remembered} remembered at the end");
     check("rotating connection IDs", BYTES, totals);
