@@ -51,7 +51,7 @@ pub fn run(args: &[String]) -> Result {
         "--release",
         "--quiet",
         "--package",
-        "quicseal-userspace",
+        "quicseal-cli",
         "--",
         "bench",
         "--markdown",
@@ -59,7 +59,7 @@ pub fn run(args: &[String]) -> Result {
         "--csv",
         CSV,
     ])?;
-    let plot = ["targets/userspace/bench/plot.py", CSV, FIGURE];
+    let plot = ["targets/cli/bench/plot.py", CSV, FIGURE];
     crate::run(
         Command::new("python3")
             .args(plot)

@@ -121,7 +121,7 @@ fn test() -> Result {
                 "--release",
                 "--quiet",
                 "--package",
-                "quicseal-userspace",
+                "quicseal-cli",
                 "--",
                 "demo",
             ])
@@ -175,7 +175,7 @@ fn demo() -> Result {
         "--release",
         "--quiet",
         "--package",
-        "quicseal-userspace",
+        "quicseal-cli",
         "--",
         "demo",
     ])
