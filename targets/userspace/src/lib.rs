@@ -107,6 +107,13 @@
 //! for its whole batch. Instead every send and receive that would block waits in `poll(2)`
 //! for at most [`SocketConfig::timeout`] and then fails with a timeout error, so nothing
 //! built on this crate can hang on a silent peer.
+//!
+//! Callers that wait for readiness themselves, such as an async runtime with the socket's
+//! descriptor registered ([`std::os::fd::AsFd`]), use the methods that never wait:
+//! [`SealedSocket::try_send`] (sealed datagrams a full socket refused wait in the
+//! [`SendBuffer`] for [`SealedSocket::try_flush`], never sealed twice),
+//! [`SealedSocket::try_send_wire`] and [`SealedSocket::try_recv_into`] (into the caller's
+//! buffers). quicseal-quinn's socket is built on them.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -127,8 +134,8 @@ pub mod traffic;
 pub use ecn::Ecn;
 pub use flows::{OpenGro, SealGso};
 pub use recv::{
-    DEFAULT_MESSAGE_CAPACITY, Datagrams, Opened, OpenedPacket, Received, ReceivedDatagram,
-    RecvBatch, RecvError,
+    DEFAULT_MESSAGE_CAPACITY, Datagrams, MessageInfo, Opened, OpenedPacket, Received,
+    ReceivedDatagram, RecvBatch, RecvError,
 };
 pub use socket::{
     MAX_SEGMENTS, MAX_UDP_PAYLOAD, SealedSocket, SendBuffer, SendError, Sent, SocketConfig,

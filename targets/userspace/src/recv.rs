@@ -212,6 +212,58 @@ fn stride(meta: &RecvMeta) -> usize {
     }
 }
 
+/// Where one message [`crate::SealedSocket::try_recv_into`] received came from and how it is
+/// cut: a datagram, or a GRO batch of datagrams at `segment_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageInfo {
+    /// Who sent it.
+    pub source: SocketAddr,
+    /// The local address it was sent to, where the kernel reports it.
+    pub destination_ip: Option<IpAddr>,
+    /// The ECN codepoint it arrived with (the same for every datagram of a GRO batch).
+    pub ecn: Ecn,
+    /// Bytes received.
+    pub len: usize,
+    /// Size of each datagram but the last (GRO's segment size, or the datagram's length).
+    pub segment_size: usize,
+    /// True when the message filled its buffer and may have been cut off: the kernel's
+    /// truncation flag does not reach us (see [`DEFAULT_MESSAGE_CAPACITY`]). Opening such a
+    /// message would count its cut datagram as a forgery.
+    pub truncated: bool,
+}
+
+impl MessageInfo {
+    /// The message `meta` describes, received into a buffer of `capacity` bytes.
+    pub(crate) fn new(meta: &RecvMeta, capacity: usize) -> MessageInfo {
+        MessageInfo {
+            source: meta.addr,
+            destination_ip: meta.dst_ip,
+            ecn: Ecn::from_quinn(meta.ecn),
+            len: meta.len.min(capacity),
+            segment_size: stride(meta),
+            truncated: meta.len >= capacity,
+        }
+    }
+
+    /// Number of datagrams in the message, as the core's GRO split counts them.
+    pub fn datagram_count(&self) -> usize {
+        datagrams_in(self.len, self.segment_size)
+    }
+}
+
+impl Default for MessageInfo {
+    fn default() -> MessageInfo {
+        MessageInfo {
+            source: SocketAddr::from(([0, 0, 0, 0], 0)),
+            destination_ip: None,
+            ecn: Ecn::NotEct,
+            len: 0,
+            segment_size: 0,
+            truncated: false,
+        }
+    }
+}
+
 /// One received message: a datagram, or a GRO batch of datagrams from one source.
 #[derive(Clone, Copy, Debug)]
 pub struct Received<'a> {

@@ -3,6 +3,7 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use quicseal::{DEFAULT_MAX_GSO_SEGMENTS, Error, GsoLayout, Outcome, TxFlow};
 use quinn_udp::{UdpSockRef, UdpSocketState};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
-use crate::recv::{RecvBatch, RecvError};
+use crate::recv::{MessageInfo, RecvBatch, RecvError};
 use crate::{Ecn, OpenGro, SealGso};
 
 /// Most bytes of UDP payload one send may carry: 65535 − 20 (IPv4 header) − 8 (UDP header).
@@ -49,6 +50,15 @@ impl Default for SocketConfig {
             send_buffer: None,
         }
     }
+}
+
+/// What a send does while the socket's send buffer is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// Waits for room, up to [`SocketConfig::timeout`].
+    UpToTimeout,
+    /// Fails with [`SendError::WouldBlock`] at once.
+    Never,
 }
 
 /// Cleartext QUIC datagrams for one destination, laid out for GSO.
@@ -90,11 +100,26 @@ pub struct Sent {
 
 /// The send buffer a [`SealedSocket::send`] seals into, and the per-datagram outcomes of the
 /// last send. Kept by the caller and reused, so a steady sender allocates nothing.
+///
+/// After a [`SealedSocket::try_send`] that would have blocked, it also keeps the sealed
+/// datagrams that did not go out yet ([`pending`](Self::pending)), for
+/// [`SealedSocket::try_flush`]: sealing their cleartext again would reuse packet numbers,
+/// which the flow refuses.
 #[derive(Debug, Default)]
 pub struct SendBuffer {
     wire: Vec<u8>,
     outcomes: Vec<Outcome>,
     datagrams: usize,
+    pending: Option<Pending>,
+}
+
+/// Where the sealed datagrams of a send that would have blocked go, and the first not sent.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    destination: SocketAddr,
+    ecn: Ecn,
+    segment_size: usize,
+    next: usize,
 }
 
 impl SendBuffer {
@@ -109,9 +134,33 @@ impl SendBuffer {
         &self.outcomes[..self.datagrams]
     }
 
-    /// Forgets the last transmit's outcomes.
+    /// Sealed datagrams of the last [`SealedSocket::try_send`] that are still to be sent
+    /// (with [`SealedSocket::try_flush`]); 0 when nothing waits.
+    pub fn pending(&self) -> usize {
+        match self.pending {
+            None => 0,
+            Some(pending) => self.outcomes()[pending.next.min(self.datagrams)..]
+                .iter()
+                .filter(|outcome| outcome.is_ok())
+                .count(),
+        }
+    }
+
+    /// `error`, with the datagrams still pending counted in a [`SendError::WouldBlock`].
+    fn with_pending(&self, error: SendError) -> SendError {
+        match error {
+            SendError::WouldBlock { sent, .. } => SendError::WouldBlock {
+                sent,
+                pending: self.pending(),
+            },
+            error => error,
+        }
+    }
+
+    /// Forgets the last transmit's outcomes, and any datagrams of it still pending.
     fn clear(&mut self) {
         self.datagrams = 0;
+        self.pending = None;
     }
 
     /// Makes room for `len` bytes and `datagrams` outcomes.
@@ -163,6 +212,20 @@ pub enum SendError {
         /// How long it waited.
         timeout: Duration,
     },
+    /// The socket's send buffer is full and the send was not to wait ([`SealedSocket::try_send`],
+    /// [`SealedSocket::try_flush`], [`SealedSocket::try_send_wire`]).
+    #[error("the socket would block ({sent} datagrams sent, {pending} sealed and pending)")]
+    WouldBlock {
+        /// Datagrams sent before the socket was full.
+        sent: usize,
+        /// Sealed datagrams kept in the [`SendBuffer`] for [`SealedSocket::try_flush`].
+        pending: usize,
+    },
+    /// [`SealedSocket::try_send`] was given a [`SendBuffer`] whose datagrams from an earlier
+    /// send still wait: [`SealedSocket::try_flush`] them first, so that datagrams leave in
+    /// the order they were sealed.
+    #[error("{0} sealed datagrams still pending")]
+    Pending(usize),
     /// The kernel refused the send.
     #[error("sendmsg failed after {sent} datagrams: {source}")]
     Io {
@@ -224,6 +287,10 @@ pub struct SealedSocket {
     state: UdpSocketState,
     config: SocketConfig,
     stats: AtomicStats,
+    /// Sends the unit tests make fail with `WouldBlock` before the kernel sees them (`true`
+    /// in order), since a loopback socket's send buffer does not reliably fill.
+    #[cfg(test)]
+    refusals: std::sync::Mutex<std::collections::VecDeque<bool>>,
 }
 
 impl SealedSocket {
@@ -264,6 +331,8 @@ impl SealedSocket {
             state,
             config,
             stats: AtomicStats::default(),
+            #[cfg(test)]
+            refusals: Default::default(),
         })
     }
 
@@ -295,7 +364,18 @@ impl SealedSocket {
 
     /// True when the kernel accepted `UDP_GRO`: received messages may hold many datagrams.
     pub fn gro_enabled(&self) -> bool {
-        self.state.gro_segments() > 1
+        self.max_gro_segments() > 1
+    }
+
+    /// Most datagrams one received message may hold: 64 with GRO, else 1.
+    pub fn max_gro_segments(&self) -> usize {
+        self.state.gro_segments()
+    }
+
+    /// True when datagrams sent may be fragmented on the way (path MTU discovery's
+    /// don't-fragment flag could not be set), as quinn-udp found when it set the socket up.
+    pub fn may_fragment(&self) -> bool {
+        self.state.may_fragment()
     }
 
     /// The socket's receive buffer as the kernel reports it (`SO_RCVBUF`, doubled).
@@ -320,16 +400,75 @@ impl SealedSocket {
     }
 
     /// Seals `transmit`'s datagrams with `flow` into `buffer` and sends them: with one GSO
-    /// `sendmsg` where possible, else one datagram per `sendmsg`.
+    /// `sendmsg` where possible, else one datagram per `sendmsg`, waiting up to the timeout
+    /// for room.
     ///
     /// A datagram the seal refuses is not sent (a hole in a GSO batch would shift every
     /// datagram after it); the ones around it are, in as few sends as the holes allow.
-    /// `buffer.outcomes()` has each datagram's outcome.
+    /// `buffer.outcomes()` has each datagram's outcome. Datagrams an earlier
+    /// [`try_send`](Self::try_send) left pending in `buffer` are dropped.
     pub fn send<S: SealGso + ?Sized>(
         &self,
         flow: &mut S,
         transmit: &Transmit<'_>,
         buffer: &mut SendBuffer,
+    ) -> Result<Sent, SendError> {
+        self.seal_and_send(flow, transmit, buffer, Wait::UpToTimeout)
+    }
+
+    /// [`send`](Self::send) for callers that must not wait, such as an async runtime that
+    /// registered the socket ([`AsFd`]) and waits for it to be writable itself.
+    ///
+    /// Where the socket's send buffer fills part way, the datagrams sealed but not sent stay
+    /// in `buffer` and the send fails with [`SendError::WouldBlock`]: send them with
+    /// [`try_flush`](Self::try_flush) once the socket is writable, not by sealing the same
+    /// cleartext again (its packet numbers are spent). While any are pending, `try_send`
+    /// refuses with [`SendError::Pending`] and seals nothing.
+    pub fn try_send<S: SealGso + ?Sized>(
+        &self,
+        flow: &mut S,
+        transmit: &Transmit<'_>,
+        buffer: &mut SendBuffer,
+    ) -> Result<Sent, SendError> {
+        match buffer.pending() {
+            0 => self.seal_and_send(flow, transmit, buffer, Wait::Never),
+            pending => Err(SendError::Pending(pending)),
+        }
+    }
+
+    /// Sends the datagrams a [`try_send`](Self::try_send) left pending in `buffer`, without
+    /// waiting; [`SendError::WouldBlock`] again if the socket fills before they are all out.
+    /// Nothing pending is nothing to do.
+    pub fn try_flush(&self, buffer: &mut SendBuffer) -> Result<Sent, SendError> {
+        let SendBuffer {
+            wire,
+            outcomes,
+            datagrams,
+            pending,
+        } = buffer;
+        let Some(left) = pending else {
+            return Ok(Sent::default());
+        };
+        let outcomes = &outcomes[..*datagrams];
+        let result = self.send_runs(
+            (left.destination, left.ecn, left.segment_size),
+            wire,
+            outcomes,
+            &mut left.next,
+            Wait::Never,
+        );
+        if left.next >= outcomes.len() {
+            *pending = None;
+        }
+        result.map_err(|error| buffer.with_pending(error))
+    }
+
+    fn seal_and_send<S: SealGso + ?Sized>(
+        &self,
+        flow: &mut S,
+        transmit: &Transmit<'_>,
+        buffer: &mut SendBuffer,
+        wait: Wait,
     ) -> Result<Sent, SendError> {
         // Whatever refuses this transmit below, the outcomes of the one before must not
         // pass for its own.
@@ -355,16 +494,23 @@ impl SealedSocket {
             buffer.clear();
             return Err(SendError::Seal(error));
         }
-        let outcomes = &buffer.outcomes[..datagrams];
-        let wire = &buffer.wire[..layout.sealed_len];
-
-        self.send_sealed(
-            transmit.destination,
-            transmit.ecn,
-            wire,
-            segment_size,
-            outcomes,
-        )
+        let mut next = 0;
+        let result = self.send_runs(
+            (transmit.destination, transmit.ecn, segment_size),
+            &buffer.wire[..layout.sealed_len],
+            &buffer.outcomes[..datagrams],
+            &mut next,
+            wait,
+        );
+        if let Err(SendError::WouldBlock { .. }) = result {
+            buffer.pending = Some(Pending {
+                destination: transmit.destination,
+                ecn: transmit.ecn,
+                segment_size,
+                next,
+            });
+        }
+        result.map_err(|error| buffer.with_pending(error))
     }
 
     /// Seals datagrams where they lie and sends them: `datagrams` is laid out as it goes on
@@ -400,51 +546,52 @@ impl SealedSocket {
         let _ = flow
             .seal_gso_in_place(datagrams, segment_size, outcomes)
             .map_err(SendError::Seal)?;
-        self.send_sealed(
-            destination,
-            ecn,
+        self.send_runs(
+            (destination, ecn, segment_size),
             datagrams,
-            segment_size,
             &outcomes[..count],
+            &mut 0,
+            Wait::UpToTimeout,
         )
     }
 
-    /// Sends each run of consecutive datagrams that sealed (`outcomes[i]` is `Ok`): one
-    /// datagram per outcome in `wire`, at `segment_size` bytes.
-    fn send_sealed(
+    /// Sends each run of consecutive datagrams that sealed (`outcomes[i]` is `Ok`), from
+    /// datagram `*next` on: one datagram per outcome in `wire`, at `segment_size` bytes.
+    /// `*next` ends at the first datagram not sent, so a send that would block can go on
+    /// from there.
+    fn send_runs(
         &self,
-        destination: SocketAddr,
-        ecn: Ecn,
+        (destination, ecn, segment_size): (SocketAddr, Ecn, usize),
         wire: &[u8],
-        segment_size: usize,
         outcomes: &[Outcome],
+        next: &mut usize,
+        wait: Wait,
     ) -> Result<Sent, SendError> {
-        let datagrams = outcomes.len();
         let mut sent = Sent {
-            datagrams,
+            datagrams: outcomes.len().saturating_sub(*next),
             ..Sent::default()
         };
-        let mut index = 0;
-        while index < datagrams {
-            let Ok(first) = outcomes[index] else {
+        while *next < outcomes.len() {
+            let Ok(first) = outcomes[*next] else {
                 sent.refused += 1;
-                index += 1;
+                *next += 1;
                 continue;
             };
-            let start = index * segment_size;
+            let start = *next * segment_size;
             let mut end = start + first.len;
-            index += 1;
-            while let Some(Ok(next)) = outcomes.get(index) {
-                end = index * segment_size + next.len;
+            let mut index = *next + 1;
+            while let Some(Ok(following)) = outcomes.get(index) {
+                end = index * segment_size + following.len;
                 index += 1;
             }
             let bytes = wire
                 .get(start..end)
                 .ok_or(SendError::Seal(Error::GsoLayout))?;
-            let run = self.send_wire_from(destination, ecn, bytes, segment_size, sent.sent)?;
-            sent.sent += run.sent;
-            sent.bytes += run.bytes;
-            sent.syscalls += run.syscalls;
+            let before = sent.sent;
+            let result =
+                self.send_wire_from(destination, ecn, bytes, segment_size, &mut sent, wait);
+            *next += sent.sent - before;
+            result?;
         }
         Ok(sent)
     }
@@ -459,6 +606,29 @@ impl SealedSocket {
         datagrams: &[u8],
         segment_size: usize,
     ) -> Result<Sent, SendError> {
+        self.send_wire_waiting(destination, ecn, datagrams, segment_size, Wait::UpToTimeout)
+    }
+
+    /// [`send_wire`](Self::send_wire) without waiting: [`SendError::WouldBlock`] says how many
+    /// datagrams went before the socket filled; the rest are the caller's to send again.
+    pub fn try_send_wire(
+        &self,
+        destination: SocketAddr,
+        ecn: Ecn,
+        datagrams: &[u8],
+        segment_size: usize,
+    ) -> Result<Sent, SendError> {
+        self.send_wire_waiting(destination, ecn, datagrams, segment_size, Wait::Never)
+    }
+
+    fn send_wire_waiting(
+        &self,
+        destination: SocketAddr,
+        ecn: Ecn,
+        datagrams: &[u8],
+        segment_size: usize,
+        wait: Wait,
+    ) -> Result<Sent, SendError> {
         if segment_size == 0 || segment_size > MAX_UDP_PAYLOAD {
             return Err(SendError::SegmentSize(segment_size));
         }
@@ -466,24 +636,25 @@ impl SealedSocket {
         if count > MAX_SEGMENTS {
             return Err(SendError::TooManyDatagrams(count));
         }
-        let sent = self.send_wire_from(destination, ecn, datagrams, segment_size, 0)?;
-        Ok(Sent {
+        let mut sent = Sent {
             datagrams: count,
-            ..sent
-        })
+            ..Sent::default()
+        };
+        self.send_wire_from(destination, ecn, datagrams, segment_size, &mut sent, wait)?;
+        Ok(sent)
     }
 
-    /// Sends `bytes` (datagrams at `segment_size`) in as few `sendmsg` calls as GSO allows;
-    /// `sent_before` only counts datagrams for error reports.
+    /// Sends `bytes` (datagrams at `segment_size`) in as few `sendmsg` calls as GSO allows,
+    /// adding what went to `sent` (also when a later `sendmsg` fails).
     fn send_wire_from(
         &self,
         destination: SocketAddr,
         ecn: Ecn,
         bytes: &[u8],
         segment_size: usize,
-        sent_before: usize,
-    ) -> Result<Sent, SendError> {
-        let mut sent = Sent::default();
+        sent: &mut Sent,
+        wait: Wait,
+    ) -> Result<(), SendError> {
         let mut rest = bytes;
         while !rest.is_empty() {
             let per_send = self
@@ -498,7 +669,7 @@ impl SealedSocket {
                 segment_size: (chunk.len() > segment_size).then_some(segment_size),
                 src_ip: None,
             };
-            match self.try_send(&transmit, sent_before + sent.sent) {
+            match self.sendmsg(&transmit, sent.sent, wait) {
                 Ok(()) => {
                     let count = chunk.len().div_ceil(segment_size);
                     if count > 1 {
@@ -526,23 +697,28 @@ impl SealedSocket {
             }
             rest = tail;
         }
-        Ok(sent)
+        Ok(())
     }
 
-    /// One `sendmsg`, waiting up to the timeout while the send buffer is full.
-    fn try_send(
+    /// One `sendmsg`; while the send buffer is full, waits up to the timeout or, with
+    /// [`Wait::Never`], fails with [`SendError::WouldBlock`] at once.
+    fn sendmsg(
         &self,
         transmit: &quinn_udp::Transmit<'_>,
         sent_before: usize,
+        wait: Wait,
     ) -> Result<(), SendError> {
         let deadline = self.deadline();
         loop {
-            match self
-                .state
-                .try_send(UdpSockRef::from(&self.socket), transmit)
-            {
+            match self.try_sendmsg(transmit) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if wait == Wait::Never {
+                        return Err(SendError::WouldBlock {
+                            sent: sent_before,
+                            pending: 0,
+                        });
+                    }
                     if !self
                         .wait(PollFlags::OUT, deadline)
                         .map_err(|source| SendError::Io {
@@ -564,6 +740,18 @@ impl SealedSocket {
                 }
             }
         }
+    }
+
+    /// quinn-udp's `sendmsg`, or a refusal the unit tests scripted.
+    fn try_sendmsg(&self, transmit: &quinn_udp::Transmit<'_>) -> io::Result<()> {
+        #[cfg(test)]
+        if let Ok(mut refusals) = self.refusals.lock()
+            && refusals.pop_front() == Some(true)
+        {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.state
+            .try_send(UdpSockRef::from(&self.socket), transmit)
     }
 
     /// Receives what has arrived, up to one message per buffer of `batch`, waiting up to the
@@ -601,6 +789,40 @@ impl SealedSocket {
                 Err(e) => return Err(RecvError::Io(e)),
             }
         }
+    }
+
+    /// Receives what has arrived without waiting, into the caller's `buffers` (one message
+    /// per buffer, at most 32), with each message's addresses, ECN and GRO segment size in
+    /// `messages`. The datagrams are as they came, for callers that open them where they lie
+    /// (an async runtime's own buffers, one flow per datagram). Fails with
+    /// [`io::ErrorKind::WouldBlock`] when nothing has arrived.
+    pub fn try_recv_into(
+        &self,
+        buffers: &mut [IoSliceMut<'_>],
+        messages: &mut [MessageInfo],
+    ) -> io::Result<usize> {
+        let count = buffers.len().min(messages.len()).min(quinn_udp::BATCH_SIZE);
+        let mut metas = [quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
+        let received = self.state.recv(
+            UdpSockRef::from(&self.socket),
+            &mut buffers[..count],
+            &mut metas[..count],
+        )?;
+        let (mut datagrams, mut truncated) = (0, 0);
+        for ((info, meta), buffer) in messages
+            .iter_mut()
+            .zip(&metas)
+            .zip(&*buffers)
+            .take(received)
+        {
+            *info = MessageInfo::new(meta, buffer.len());
+            datagrams += info.datagram_count();
+            truncated += usize::from(info.truncated);
+        }
+        bump(&self.stats.messages_received, received);
+        bump(&self.stats.datagrams_received, datagrams);
+        bump(&self.stats.truncated, truncated);
+        Ok(received)
     }
 
     /// [`recv`](Self::recv), then [`RecvBatch::open`] with `flow`.
@@ -648,6 +870,20 @@ impl SealedSocket {
     }
 }
 
+/// For async runtimes, which register the descriptor and wait for readiness themselves, then
+/// call the `try_` methods. Reading or writing through it bypasses the seal.
+impl AsFd for SealedSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsRawFd for SealedSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
 /// The errors with which Linux refuses a GSO send it cannot segment (quinn-udp reacts to the
 /// same two).
 fn gso_refused(error: &io::Error) -> bool {
@@ -666,6 +902,214 @@ mod tests {
     fn one_socket_can_send_and_receive_from_different_threads() {
         fn shareable<T: Send + Sync>() {}
         shareable::<SealedSocket>();
+    }
+
+    const SEGMENT: usize = 200;
+
+    fn flows() -> (TxFlow, quicseal::RxFlow) {
+        let (suite, secret) = (quicseal::CipherSuite::Aes128GcmSha256, [9; 32]);
+        let config = quicseal::FlowConfig::new(0);
+        (
+            TxFlow::from_secret(suite, &secret, config).unwrap(),
+            quicseal::RxFlow::from_secret(suite, &secret, config).unwrap(),
+        )
+    }
+
+    /// `count` cleartext datagrams at the GSO stride, numbered from `first`; those in
+    /// `malformed` have their fixed bit clear, which the seal refuses.
+    fn cleartext(first: u8, count: usize, malformed: &[usize]) -> Vec<u8> {
+        let stride = SEGMENT - TAG_LEN;
+        let mut bytes = vec![0x5a; count * stride];
+        for (index, packet) in bytes.chunks_mut(stride).enumerate() {
+            let byte = if malformed.contains(&index) {
+                0x00
+            } else {
+                0x40
+            };
+            packet[..2].copy_from_slice(&[byte, first + index as u8]);
+        }
+        bytes
+    }
+
+    fn pair() -> (SealedSocket, SealedSocket) {
+        let bind = || SealedSocket::bind("127.0.0.1:0".parse().unwrap(), SocketConfig::default());
+        (bind().unwrap(), bind().unwrap())
+    }
+
+    /// The packet numbers `receiver` opens until `count` datagrams arrived.
+    fn received_numbers(
+        receiver: &SealedSocket,
+        rx: &mut quicseal::RxFlow,
+        count: usize,
+    ) -> Vec<u64> {
+        let mut batch = RecvBatch::new(8, crate::DEFAULT_MESSAGE_CAPACITY);
+        let mut numbers = Vec::new();
+        while numbers.len() < count {
+            receiver.recv_open(rx, &mut batch).unwrap();
+            for message in batch.messages() {
+                for datagram in message.datagrams() {
+                    numbers.push(datagram.outcome.unwrap().packet.unwrap().number());
+                }
+            }
+        }
+        numbers
+    }
+
+    #[test]
+    fn datagrams_a_full_socket_refused_wait_sealed_for_try_flush() {
+        let (sender, receiver) = pair();
+        let (mut tx, mut rx) = flows();
+        // Five datagrams, the second refused by the seal: runs [0] and [2, 3, 4]. The
+        // socket takes the first run and is full for the second.
+        let bytes = cleartext(0, 5, &[1]);
+        let transmit = Transmit {
+            destination: receiver.local_addr().unwrap(),
+            ecn: Ecn::Ect0,
+            cleartext: &[&bytes],
+            segment_size: SEGMENT,
+        };
+        let mut buffer = SendBuffer::new();
+        sender.refusals.lock().unwrap().extend([false, true, true]);
+        match sender.try_send(&mut tx, &transmit, &mut buffer) {
+            Err(SendError::WouldBlock {
+                sent: 1,
+                pending: 3,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(buffer.pending(), 3);
+        assert_eq!(tx.counters().sealed, 4, "sealed once, before the send");
+        // Nothing new is sealed while datagrams wait, and nothing is sent out of order.
+        let later = cleartext(5, 1, &[]);
+        let next = Transmit {
+            cleartext: &[&later],
+            ..transmit
+        };
+        assert!(matches!(
+            sender.try_send(&mut tx, &next, &mut buffer),
+            Err(SendError::Pending(3))
+        ));
+        // Still full once, then the rest goes in one GSO send.
+        assert!(matches!(
+            sender.try_flush(&mut buffer),
+            Err(SendError::WouldBlock {
+                sent: 0,
+                pending: 3
+            })
+        ));
+        let flushed = sender.try_flush(&mut buffer).unwrap();
+        assert_eq!(
+            (flushed.sent, flushed.bytes, flushed.refused),
+            (3, 3 * SEGMENT, 0)
+        );
+        assert_eq!(buffer.pending(), 0);
+        assert_eq!(sender.try_flush(&mut buffer).unwrap(), Sent::default());
+        let sent = sender.try_send(&mut tx, &next, &mut buffer).unwrap();
+        assert_eq!(sent.sent, 1);
+        assert_eq!(tx.counters().sealed, 5);
+        assert_eq!(received_numbers(&receiver, &mut rx, 5), [0, 2, 3, 4, 5]);
+        assert_eq!(rx.counters().opened, 5);
+    }
+
+    #[test]
+    fn a_blocking_send_drops_what_an_earlier_try_send_left_pending() {
+        let (sender, receiver) = pair();
+        let (mut tx, mut rx) = flows();
+        let bytes = cleartext(0, 3, &[]);
+        let transmit = Transmit {
+            destination: receiver.local_addr().unwrap(),
+            ecn: Ecn::Ect0,
+            cleartext: &[&bytes],
+            segment_size: SEGMENT,
+        };
+        let mut buffer = SendBuffer::new();
+        sender.refusals.lock().unwrap().push_back(true);
+        assert!(matches!(
+            sender.try_send(&mut tx, &transmit, &mut buffer),
+            Err(SendError::WouldBlock {
+                sent: 0,
+                pending: 3
+            })
+        ));
+        // The blocking send waits out a refusal too, and forgets the pending three.
+        sender.refusals.lock().unwrap().push_back(true);
+        let later = cleartext(3, 2, &[]);
+        let next = Transmit {
+            cleartext: &[&later],
+            ..transmit
+        };
+        let sent = sender.send(&mut tx, &next, &mut buffer).unwrap();
+        assert_eq!((sent.sent, buffer.pending()), (2, 0));
+        assert_eq!(received_numbers(&receiver, &mut rx, 2), [3, 4]);
+    }
+
+    #[test]
+    fn try_send_wire_says_what_went_before_the_socket_filled() {
+        let (sender, receiver) = pair();
+        let wire = [7u8; 3 * 100];
+        sender.refusals.lock().unwrap().push_back(true);
+        let destination = receiver.local_addr().unwrap();
+        assert!(matches!(
+            sender.try_send_wire(destination, Ecn::NotEct, &wire, 100),
+            Err(SendError::WouldBlock {
+                sent: 0,
+                pending: 0
+            })
+        ));
+        let sent = sender
+            .try_send_wire(destination, Ecn::NotEct, &wire, 100)
+            .unwrap();
+        assert_eq!((sent.datagrams, sent.sent), (3, 3));
+    }
+
+    #[test]
+    fn try_recv_into_fills_the_callers_buffers_and_never_waits() {
+        let (sender, receiver) = pair();
+        let mut buffers = vec![vec![0u8; crate::DEFAULT_MESSAGE_CAPACITY]; 4];
+        let mut messages = [MessageInfo::default(); 4];
+        let mut slices: Vec<IoSliceMut<'_>> =
+            buffers.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+        let nothing = receiver.try_recv_into(&mut slices, &mut messages);
+        assert_eq!(nothing.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+
+        let (mut tx, _) = flows();
+        let bytes = cleartext(0, 4, &[]);
+        let transmit = Transmit {
+            destination: receiver.local_addr().unwrap(),
+            ecn: Ecn::Ect0,
+            cleartext: &[&bytes],
+            segment_size: SEGMENT,
+        };
+        let sent = sender
+            .send(&mut tx, &transmit, &mut SendBuffer::new())
+            .unwrap();
+        assert_eq!(sent.sent, 4);
+        let mut datagrams = 0;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while datagrams < 4 && Instant::now() < deadline {
+            match receiver.try_recv_into(&mut slices, &mut messages) {
+                Ok(count) => {
+                    for message in &messages[..count] {
+                        assert_eq!(message.source, sender.local_addr().unwrap());
+                        assert_eq!(message.ecn, Ecn::Ect0);
+                        assert!(!message.truncated);
+                        assert_eq!(message.len % SEGMENT, 0);
+                        datagrams += message.datagram_count();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(datagrams, 4);
+        assert_eq!(receiver.stats().datagrams_received, 4);
+        // The datagrams are as they came: still sealed.
+        let (_, mut rx) = flows();
+        let mut first = slices[0][..SEGMENT].to_vec();
+        assert_eq!(
+            rx.open_in_place(&mut first).unwrap().packet.unwrap().number,
+            0
+        );
     }
 
     #[test]
