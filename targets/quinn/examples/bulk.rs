@@ -12,14 +12,13 @@
 //! median of the runs) with each setup's throughput and CPU time per byte and the ratios to
 //! stock ring, for docs/performance.md.
 
-use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quicseal::CipherSuite;
 use quicseal_quinn::{Registry, SealClientConfig, SealServerConfig, SealedSocket};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{Endpoint, EndpointConfig, Runtime, ServerConfig, TokioRuntime};
+use quinn::{Endpoint, EndpointConfig, ServerConfig, TokioRuntime};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -166,15 +165,14 @@ fn transfer(suite: CipherSuite, setup: Setup, bytes: usize) -> Result<Measured, 
                     .expect("a certificate");
                 tls.alpn_protocols = server_alpn;
                 let crypto = SealServerConfig::new(tls, Arc::clone(&registry));
-                let runtime = Arc::new(TokioRuntime);
-                let socket = runtime
-                    .wrap_udp_socket(UdpSocket::bind("127.0.0.1:0").expect("a socket"))
-                    .expect("a socket");
+                let socket =
+                    SealedSocket::bind("127.0.0.1:0".parse().expect("an address"), registry)
+                        .expect("a socket");
                 Endpoint::new_with_abstract_socket(
                     EndpointConfig::default(),
                     Some(ServerConfig::with_crypto(Arc::new(crypto))),
-                    Arc::new(SealedSocket::new(socket, registry)),
-                    runtime,
+                    Arc::new(socket),
+                    Arc::new(TokioRuntime),
                 )
                 .expect("an endpoint")
             } else {
@@ -233,15 +231,13 @@ fn transfer(suite: CipherSuite, setup: Setup, bytes: usize) -> Result<Measured, 
                 .with_no_client_auth();
             tls.alpn_protocols = alpn;
             let crypto = SealClientConfig::new(tls, Arc::clone(&registry));
-            let runtime = Arc::new(TokioRuntime);
-            let socket = runtime
-                .wrap_udp_socket(UdpSocket::bind("127.0.0.1:0").expect("a socket"))
+            let socket = SealedSocket::bind("127.0.0.1:0".parse().expect("an address"), registry)
                 .expect("a socket");
             let endpoint = Endpoint::new_with_abstract_socket(
                 EndpointConfig::default(),
                 None,
-                Arc::new(SealedSocket::new(socket, registry)),
-                runtime,
+                Arc::new(socket),
+                Arc::new(TokioRuntime),
             )
             .expect("an endpoint");
             (quinn::ClientConfig::new(Arc::new(crypto)), endpoint)

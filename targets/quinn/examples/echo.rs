@@ -9,14 +9,13 @@
 //! in a `SealServerConfig`, and the endpoint's socket is a `SealedSocket`; the two share a
 //! `Registry`. Everything else is quinn as usual.
 
-use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::Instant;
 
 use quicseal::CipherSuite;
 use quicseal_quinn::{Registry, SealServerConfig, SealedSocket};
 use quinn::crypto::rustls::QuicClientConfig;
-use quinn::{Endpoint, EndpointConfig, Runtime, ServerConfig, TokioRuntime};
+use quinn::{Endpoint, EndpointConfig, ServerConfig, TokioRuntime};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 #[tokio::main]
@@ -33,13 +32,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_single_cert(vec![cert.clone()], key)?;
     tls.alpn_protocols = vec![b"echo".to_vec()];
     let crypto = SealServerConfig::new(tls, Arc::clone(&registry));
-    let runtime = Arc::new(TokioRuntime);
-    let socket = runtime.wrap_udp_socket(UdpSocket::bind("127.0.0.1:0")?)?;
+    let socket = SealedSocket::bind("127.0.0.1:0".parse()?, Arc::clone(&registry))?;
     let server = Endpoint::new_with_abstract_socket(
         EndpointConfig::default(),
         Some(ServerConfig::with_crypto(Arc::new(crypto))),
-        Arc::new(SealedSocket::new(socket, Arc::clone(&registry))),
-        runtime,
+        Arc::new(socket),
+        Arc::new(TokioRuntime),
     )?;
     let address = server.local_addr()?;
     tokio::spawn(async move {
@@ -60,7 +58,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A stock quinn client.
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert)?;
-    let mut tls = rustls::ClientConfig::builder()
+    // ring's provider named, not the process default: a build with both of rustls's
+    // providers (this crate's examples have aws-lc-rs too, for `bulk`) has no default.
+    let ring = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(ring)
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"echo".to_vec()];

@@ -5,14 +5,12 @@
 //! cipher suites offered and whether the client updates its keys.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use quicseal::{CipherSuite, Counters};
-use quinn::{
-    Endpoint, EndpointConfig, Runtime, ServerConfig, TokioRuntime, TransportConfig, VarInt,
-};
+use quinn::{Endpoint, EndpointConfig, ServerConfig, TokioRuntime, TransportConfig, VarInt};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
@@ -165,13 +163,11 @@ fn sealed_endpoint(
     server: Option<ServerConfig>,
     registry: Arc<Registry>,
 ) -> io::Result<Endpoint> {
-    let runtime = Arc::new(TokioRuntime);
-    let socket = runtime.wrap_udp_socket(UdpSocket::bind(address)?)?;
     Endpoint::new_with_abstract_socket(
         EndpointConfig::default(),
         server,
-        Arc::new(SealedSocket::new(socket, registry)),
-        runtime,
+        Arc::new(SealedSocket::bind(address, registry)?),
+        Arc::new(TokioRuntime),
     )
 }
 

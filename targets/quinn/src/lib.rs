@@ -1,12 +1,17 @@
 //! quinn with its 1-RTT packet protection done by quicseal (issue 11,
-//! docs/quinn-offload-design.md). This first part gets the keys: rustls, which quinn uses for
+//! docs/quinn-offload-design.md): [`SealServerConfig`] / [`SealClientConfig`] give quinn
+//! keys that leave 1-RTT packets in the clear, and [`SealedSocket`], quicseal's userspace
+//! GSO/GRO socket, seals and opens them with the connection's flows from the [`Registry`]
+//! both share. See `examples/echo.rs` for an endpoint a quinn user can copy.
+//!
+//! The keys: rustls, which quinn uses for
 //! its handshake, hands every QUIC key it derives to the `quic::Algorithm` of the negotiated
 //! cipher suite. [`provider`] is ring's rustls provider with each TLS 1.3 suite's QUIC
 //! algorithm replaced by a [`CaptureAlgorithm`], which passes everything on to ring unchanged
 //! and, on a thread where [`capture`] is running, also keeps a copy of the key bytes. The
 //! session layer arms the capture around the rustls calls that yield 1-RTT keys (they are
 //! synchronous, with no callback into the stack), and [`OneRttKeys::from_captures`] and
-//! [`next_generation`] turn what was captured into quicseal [`KeyMaterial`].
+//! [`next_generation`] turn what was captured into quicseal [`quicseal::KeyMaterial`].
 //!
 //! That is rustls's supported hook: no key log, no secrets read out of rustls's internals.
 //! What it relies on is the order rustls calls the algorithm in (header protection key then

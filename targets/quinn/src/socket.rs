@@ -1,64 +1,80 @@
-//! The socket quinn sends and receives through, with quicseal between: each 1-RTT packet
-//! quinn hands over in the clear (its tag's room stamped by [`crate::SealServerConfig`]'s
-//! passthrough key) is sealed by its connection's flow on the way out, copy-fused into the
-//! send buffer, GSO batches kept whole; each received datagram is opened in place by the flow
-//! its destination connection ID belongs to before quinn sees it, and its tag replaced by the
-//! marker quinn's passthrough key accepts. Datagrams without a stamp (Initial and Handshake
-//! only) and datagrams no flow opens pass as they are: quinn's rustls keys handle the first,
-//! and the second fail in quinn as a forgery does.
+//! The socket quinn sends and receives through: quicseal's userspace [`SealedSocket`]
+//! (`quicseal_userspace`), its GSO/GRO datapath, driven without waiting from quinn's tokio
+//! runtime.
+//!
+//! On the way out, each run of 1-RTT datagrams quinn hands over in the clear (their tags'
+//! room stamped by [`crate::SealServerConfig`]'s passthrough key) is sealed by its
+//! connection's flow, copy-fused from quinn's buffer into the socket's send buffer, and sent
+//! with one GSO `sendmsg`: [`quicseal_userspace::SealedSocket::try_send`], given the datagrams
+//! without their stamps as scatter-gather pieces. Datagrams without a stamp (Initial and
+//! Handshake only) go as they are. On the way in, GRO messages land in quinn's own buffers
+//! ([`quicseal_userspace::SealedSocket::try_recv_into`]) and each datagram is opened in place
+//! by the flow its destination connection ID belongs to, its tag replaced by the marker
+//! quinn's passthrough key accepts. Datagrams no flow opens pass as they are, and quinn
+//! drops them as forgeries.
+//!
+//! Readiness comes from tokio: a `tokio::net::UdpSocket` on a duplicate of the socket's
+//! descriptor is registered with the reactor and only tracks readiness (`try_io`); every
+//! byte goes through quicseal's socket.
 
 use std::fmt;
 use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use quicseal::wire::{UnknownVersions, leading_long_packets};
+use quicseal_userspace::{
+    self as userspace, Ecn, MAX_RECV_MESSAGES, MAX_SEGMENTS, MessageInfo, SendBuffer, SendError,
+    Sent, SocketConfig,
+};
 use quinn::udp::{EcnCodepoint, RecvMeta, Transmit};
 use quinn::{AsyncUdpSocket, UdpPoller};
+use tokio::io::Interest;
 
-use crate::registry::{Registry, TAG_LEN};
+use crate::registry::{Flow, Registry, TAG_LEN};
 
-/// quinn's own UDP socket with quicseal's 1-RTT protection around it.
+/// quicseal's userspace socket, sealing and opening quinn's 1-RTT packets, as quinn's
+/// [`AsyncUdpSocket`].
 pub struct SealedSocket {
-    inner: Arc<dyn AsyncUdpSocket>,
+    socket: userspace::SealedSocket,
+    readiness: tokio::net::UdpSocket,
     registry: Arc<Registry>,
     send: Mutex<Sending>,
 }
 
-/// The send side's buffer, and a sealed transmit the socket could not send yet.
+/// The send side's buffer, with sealed datagrams a full socket refused, and what quinn is
+/// to send again.
 #[derive(Default)]
 struct Sending {
-    buffer: Vec<u8>,
+    buffer: SendBuffer,
     parked: Option<Parked>,
 }
 
-/// A transmit sealed but refused with `WouldBlock`. quinn sends the same cleartext again when
-/// the socket is writable; sealing it twice would reuse packet numbers, so the sealed bytes
-/// wait here and go out in its place.
+/// A transmit whose sending stopped at a full socket. quinn offers the same transmit again
+/// once the socket is writable; the datagrams already sealed must not be sealed twice (their
+/// packet numbers are spent), so they wait in the [`SendBuffer`], and the retry sends them
+/// and then the datagrams from `resume_at` on.
 struct Parked {
-    /// quinn's transmit: where to and how, and its cleartext's length and first bytes.
+    /// quinn's transmit: where to, its cut, its length and first bytes.
     destination: SocketAddr,
-    ecn: Option<EcnCodepoint>,
     segment_size: Option<usize>,
-    src_ip: Option<IpAddr>,
     len: usize,
     start: Vec<u8>,
-    sealed: Vec<u8>,
+    /// The first datagram not yet handed to the socket.
+    resume_at: usize,
 }
 
 impl Parked {
-    fn new(transmit: &Transmit<'_>, sealed: &[u8]) -> Parked {
+    fn new(transmit: &Transmit<'_>, resume_at: usize) -> Parked {
         let contents = transmit.contents;
         Parked {
             destination: transmit.destination,
-            ecn: transmit.ecn,
             segment_size: transmit.segment_size,
-            src_ip: transmit.src_ip,
             len: contents.len(),
             start: contents[..contents.len().min(64)].to_vec(),
-            sealed: sealed.to_vec(),
+            resume_at,
         }
     }
 
@@ -69,56 +85,175 @@ impl Parked {
             && self.len == transmit.contents.len()
             && transmit.contents.starts_with(&self.start)
     }
+}
 
-    fn transmit(&self) -> Transmit<'_> {
-        Transmit {
-            destination: self.destination,
-            ecn: self.ecn,
-            contents: &self.sealed,
-            segment_size: self.segment_size,
-            src_ip: self.src_ip,
+/// Who protects a run of a transmit's datagrams.
+enum Protection {
+    /// Nobody: no stamp, the handshake's own protection.
+    None,
+    /// A connection that is gone: the run must not leave.
+    Gone,
+    /// This connection's flow.
+    Flow(Arc<Flow>),
+}
+
+impl Protection {
+    fn of(registry: &Registry, datagram: &[u8]) -> Protection {
+        match registry.stamped(datagram) {
+            None => Protection::None,
+            Some(None) => Protection::Gone,
+            Some(Some(flow)) => Protection::Flow(flow),
+        }
+    }
+
+    fn same(&self, other: &Protection) -> bool {
+        match (self, other) {
+            (Protection::None, Protection::None) | (Protection::Gone, Protection::Gone) => true,
+            (Protection::Flow(a), Protection::Flow(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 }
 
 impl SealedSocket {
-    /// Wraps `inner` (for instance `quinn::TokioRuntime.wrap_udp_socket(..)`); the sessions of
-    /// the [`crate::SealServerConfig`] with the same `registry` offload to it.
-    pub fn new(inner: Arc<dyn AsyncUdpSocket>, registry: Arc<Registry>) -> SealedSocket {
-        SealedSocket {
-            inner,
-            registry,
-            send: Mutex::new(Sending::default()),
-        }
+    /// Binds `address` with quicseal's userspace socket (GSO and GRO where the kernel has
+    /// them); the sessions of the [`crate::SealServerConfig`] or [`crate::SealClientConfig`]
+    /// with the same `registry` offload to it. Call it within a tokio runtime.
+    pub fn bind(address: SocketAddr, registry: Arc<Registry>) -> io::Result<SealedSocket> {
+        let socket = userspace::SealedSocket::bind(address, SocketConfig::default())
+            .map_err(io::Error::other)?;
+        SealedSocket::new(socket, registry)
     }
 
-    /// Seals `transmit`'s stamped datagrams into `out`, the others copied as they are. `false`
-    /// when one cannot leave: stamped by a connection that is gone, or refused by its flow
-    /// (the transmit is then dropped whole, a loss QUIC recovers from, and no cleartext
-    /// leaves).
-    fn seal(&self, transmit: &Transmit<'_>, out: &mut Vec<u8>) -> bool {
-        let stride = transmit
-            .segment_size
-            .unwrap_or(transmit.contents.len())
-            .max(1);
-        out.clear();
-        out.resize(transmit.contents.len(), 0);
-        for (datagram, sealed) in transmit.contents.chunks(stride).zip(out.chunks_mut(stride)) {
-            match self.registry.stamped(datagram) {
-                None => sealed.copy_from_slice(datagram),
-                Some(None) => return false,
-                Some(Some(flow)) => {
-                    let mut tx = flow.tx();
-                    let cleartext = &datagram[..datagram.len() - TAG_LEN];
-                    let outcome = tx.flow.seal(&[cleartext], &mut [sealed]);
-                    tx.install_pending();
-                    if outcome.is_err() {
-                        return false;
+    /// Drives `socket` from tokio: its descriptor, duplicated, is registered for readiness.
+    /// Call it within a tokio runtime.
+    pub fn new(
+        socket: userspace::SealedSocket,
+        registry: Arc<Registry>,
+    ) -> io::Result<SealedSocket> {
+        let readiness = tokio::net::UdpSocket::from_std(socket.as_std().try_clone()?)?;
+        Ok(SealedSocket {
+            socket,
+            readiness,
+            registry,
+            send: Mutex::new(Sending::default()),
+        })
+    }
+
+    /// quicseal's socket underneath, for its counters ([`userspace::SealedSocket::stats`]:
+    /// GSO sends, GRO messages and datagrams).
+    pub fn socket(&self) -> &userspace::SealedSocket {
+        &self.socket
+    }
+
+    /// One send attempt on the socket, if tokio has it writable: `None` when it has not (and
+    /// `send` was not called), else what `send` gave. A full socket clears the readiness, so
+    /// quinn's poller waits for the next edge.
+    fn attempt(
+        &self,
+        send: impl FnOnce(&userspace::SealedSocket) -> Result<Sent, SendError>,
+    ) -> Option<Result<Sent, SendError>> {
+        let mut outcome = None;
+        let _ = self.readiness.try_io(Interest::WRITABLE, || {
+            let result = send(&self.socket);
+            let full = matches!(result, Err(SendError::WouldBlock { .. }));
+            outcome = Some(result);
+            if full {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
+        });
+        outcome
+    }
+
+    /// Sends `transmit`'s datagrams from `first` on, run by run: a run is consecutive
+    /// datagrams of one flow (sealed and sent together) or without a stamp (sent as they
+    /// are). At a full socket the rest is parked for quinn's retry.
+    fn send_from(
+        &self,
+        transmit: &Transmit<'_>,
+        first: usize,
+        sending: &mut Sending,
+    ) -> io::Result<()> {
+        let contents = transmit.contents;
+        let stride = transmit.segment_size.unwrap_or(contents.len()).max(1);
+        let datagram = |index: usize| {
+            let start = index * stride;
+            &contents[start..contents.len().min(start + stride)]
+        };
+        let count = contents.len().div_ceil(stride);
+        let ecn = transmit.ecn.map_or(Ecn::NotEct, from_quinn);
+        let mut index = first;
+        while index < count {
+            let protection = Protection::of(&self.registry, datagram(index));
+            // Datagrams too short to be a flow's GSO segments (ACKs) go one by one.
+            let longest_run = match &protection {
+                Protection::Flow(flow) if stride < flow.tx().flow.min_gso_size() => 1,
+                _ => MAX_SEGMENTS,
+            };
+            let mut end = index + 1;
+            while end < count
+                && end - index < longest_run
+                && protection.same(&Protection::of(&self.registry, datagram(end)))
+            {
+                end += 1;
+            }
+            let run = &contents[index * stride..contents.len().min(end * stride)];
+            let (outcome, sealed) = match &protection {
+                // Never unsealed: to quinn, a loss.
+                Protection::Gone => (Some(Ok(Sent::default())), false),
+                Protection::None => (
+                    self.attempt(|socket| {
+                        socket.try_send_wire(transmit.destination, ecn, run, stride)
+                    }),
+                    false,
+                ),
+                Protection::Flow(flow) => {
+                    let mut pieces: [&[u8]; MAX_SEGMENTS] = [&[]; MAX_SEGMENTS];
+                    for (piece, at) in pieces.iter_mut().zip(index..end) {
+                        let datagram = datagram(at);
+                        *piece = &datagram[..datagram.len() - TAG_LEN];
                     }
+                    let cleartext = userspace::Transmit {
+                        destination: transmit.destination,
+                        ecn,
+                        cleartext: &pieces[..end - index],
+                        segment_size: stride,
+                    };
+                    let mut tx = flow.tx();
+                    let outcome = self.attempt(|socket| {
+                        socket.try_send(&mut tx.flow, &cleartext, &mut sending.buffer)
+                    });
+                    tx.install_pending();
+                    (outcome, true)
                 }
+            };
+            match outcome {
+                Some(Ok(_)) => index = end,
+                // Not writable: nothing of this run was sealed or sent.
+                None => return self.park(transmit, index, sending),
+                Some(Err(SendError::WouldBlock { sent, .. })) => {
+                    // A sealed run waits whole in the buffer (what did not go); an unsealed
+                    // one goes on from its first datagram not sent.
+                    let resume_at = if sealed { end } else { index + sent };
+                    return self.park(transmit, resume_at, sending);
+                }
+                Some(Err(SendError::Io { source, .. })) => return Err(source),
+                Some(Err(other)) => return Err(io::Error::other(other)),
             }
         }
-        true
+        Ok(())
+    }
+
+    fn park(
+        &self,
+        transmit: &Transmit<'_>,
+        resume_at: usize,
+        sending: &mut Sending,
+    ) -> io::Result<()> {
+        sending.parked = Some(Parked::new(transmit, resume_at));
+        Err(io::ErrorKind::WouldBlock.into())
     }
 
     /// Opens a received datagram in place with the flow it belongs to, if any does.
@@ -155,45 +290,69 @@ impl SealedSocket {
 impl fmt::Debug for SealedSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealedSocket")
-            .field("inner", &self.inner)
+            .field("socket", &self.socket)
             .finish_non_exhaustive()
+    }
+}
+
+/// Waits for the socket to be writable, for one of quinn's connections: tokio's `writable()`
+/// future, kept between polls. Every connection of an endpoint waits with its own, which
+/// `poll_send_ready` would not allow (it wakes the last waker it was given only).
+struct Writable {
+    socket: Arc<SealedSocket>,
+    waiting: Option<Pin<Box<dyn Future<Output = io::Result<()>> + Send + Sync>>>,
+}
+
+impl fmt::Debug for Writable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writable")
+            .field("waiting", &self.waiting.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UdpPoller for Writable {
+    fn poll_writable(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let waiting = this.waiting.get_or_insert_with(|| {
+            let socket = Arc::clone(&this.socket);
+            Box::pin(async move { socket.readiness.writable().await })
+        });
+        let result = waiting.as_mut().poll(cx);
+        if result.is_ready() {
+            this.waiting = None;
+        }
+        result
     }
 }
 
 impl AsyncUdpSocket for SealedSocket {
     fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
-        Arc::clone(&self.inner).create_io_poller()
+        Box::pin(Writable {
+            socket: self,
+            waiting: None,
+        })
     }
 
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
         let mut send = self.send.lock().unwrap_or_else(|e| e.into_inner());
-        let Sending { buffer, parked } = &mut *send;
-        if let Some(waiting) = parked.take() {
-            let is_retry = waiting.is(transmit);
-            match self.inner.try_send(&waiting.transmit()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    *parked = Some(waiting);
-                    return Err(e);
+        let sending = &mut *send;
+        let mut first = 0;
+        if let Some(parked) = sending.parked.take() {
+            match self.attempt(|socket| socket.try_flush(&mut sending.buffer)) {
+                None | Some(Err(SendError::WouldBlock { .. })) => {
+                    sending.parked = Some(parked);
+                    return Err(io::ErrorKind::WouldBlock.into());
                 }
-                // quinn's retry of the parked transmit is done; another transmit goes on.
-                _ if is_retry => return Ok(()),
-                _ => {}
+                // Sent, or dropped by a failure (a loss): either way the parked datagrams
+                // are done with.
+                Some(_) => {}
+            }
+            if parked.is(transmit) {
+                first = parked.resume_at;
             }
         }
-        if !self.seal(transmit, buffer) {
-            return Ok(());
-        }
-        let sealed = Transmit {
-            contents: buffer,
-            ..*transmit
-        };
-        match self.inner.try_send(&sealed) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                *parked = Some(Parked::new(transmit, buffer));
-                Err(e)
-            }
-            result => result,
-        }
+        self.send_from(transmit, first, sending)
     }
 
     fn poll_recv(
@@ -202,30 +361,77 @@ impl AsyncUdpSocket for SealedSocket {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        let messages = ready!(self.inner.poll_recv(cx, bufs, meta))?;
-        for (buf, meta) in bufs.iter_mut().zip(meta.iter()).take(messages) {
-            let stride = meta.stride.max(1);
-            for datagram in buf[..meta.len].chunks_mut(stride) {
+        let mut messages = [MessageInfo::default(); MAX_RECV_MESSAGES];
+        let count = loop {
+            ready!(self.readiness.poll_recv_ready(cx))?;
+            let limit = meta.len().min(MAX_RECV_MESSAGES);
+            match self.readiness.try_io(Interest::READABLE, || {
+                self.socket.try_recv_into(bufs, &mut messages[..limit])
+            }) {
+                Ok(count) => break count,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        };
+        for ((buf, meta), message) in bufs
+            .iter_mut()
+            .zip(meta.iter_mut())
+            .zip(&messages)
+            .take(count)
+        {
+            *meta = to_quinn(message);
+            // A message that filled its buffer may have been cut off: opening its last
+            // datagram would count a forgery. quinn sees it as it came.
+            if message.truncated {
+                continue;
+            }
+            for datagram in buf[..message.len].chunks_mut(message.segment_size.max(1)) {
                 self.open(datagram);
             }
         }
-        Poll::Ready(Ok(messages))
+        Poll::Ready(Ok(count))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        self.socket.local_addr()
     }
 
     fn max_transmit_segments(&self) -> usize {
-        self.inner.max_transmit_segments()
+        self.socket.max_gso_segments()
     }
 
     fn max_receive_segments(&self) -> usize {
-        self.inner.max_receive_segments()
+        self.socket.max_gro_segments()
     }
 
     fn may_fragment(&self) -> bool {
-        self.inner.may_fragment()
+        self.socket.may_fragment()
+    }
+}
+
+/// quinn's ECN codepoint as quicseal's.
+fn from_quinn(ecn: EcnCodepoint) -> Ecn {
+    match ecn {
+        EcnCodepoint::Ect0 => Ecn::Ect0,
+        EcnCodepoint::Ect1 => Ecn::Ect1,
+        EcnCodepoint::Ce => Ecn::Ce,
+    }
+}
+
+/// A received message's metadata as quinn's (quinn-udp 0.5's type; quicseal's socket uses
+/// 0.6 underneath).
+fn to_quinn(message: &MessageInfo) -> RecvMeta {
+    RecvMeta {
+        addr: message.source,
+        len: message.len,
+        stride: message.segment_size,
+        ecn: match message.ecn {
+            Ecn::NotEct => None,
+            Ecn::Ect0 => Some(EcnCodepoint::Ect0),
+            Ecn::Ect1 => Some(EcnCodepoint::Ect1),
+            Ecn::Ce => Some(EcnCodepoint::Ce),
+        },
+        dst_ip: message.destination_ip,
     }
 }
 
@@ -233,62 +439,11 @@ impl AsyncUdpSocket for SealedSocket {
 mod tests {
     use super::*;
     use quicseal::{CipherSuite, FlowConfig, KeyMaterial, RxFlow, TxFlow};
-    use std::collections::VecDeque;
+    use quicseal_userspace::{DEFAULT_MESSAGE_CAPACITY, RecvBatch};
 
-    /// A socket that refuses with `WouldBlock` as told, and keeps what it sent.
-    #[derive(Debug, Default)]
-    struct Recorder {
-        refuse: Mutex<VecDeque<bool>>,
-        sent: Mutex<Vec<Vec<u8>>>,
-    }
+    const SEGMENT: usize = 100;
 
-    impl AsyncUdpSocket for Recorder {
-        fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
-            unreachable!("the tests call try_send only")
-        }
-
-        fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
-            if self.refuse.lock().unwrap().pop_front().unwrap_or(false) {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            self.sent.lock().unwrap().push(transmit.contents.to_vec());
-            Ok(())
-        }
-
-        fn poll_recv(
-            &self,
-            _cx: &mut Context<'_>,
-            _bufs: &mut [IoSliceMut<'_>],
-            _meta: &mut [RecvMeta],
-        ) -> Poll<io::Result<usize>> {
-            Poll::Pending
-        }
-
-        fn local_addr(&self) -> io::Result<SocketAddr> {
-            Ok("127.0.0.1:1".parse().unwrap())
-        }
-    }
-
-    fn transmit(contents: &[u8]) -> Transmit<'_> {
-        Transmit {
-            destination: "127.0.0.1:2".parse().unwrap(),
-            ecn: None,
-            contents,
-            segment_size: None,
-            src_ip: None,
-        }
-    }
-
-    /// A 1-RTT packet with packet number `number`, its tag's room stamped for `flow`.
-    fn stamped(registry: &Registry, flow: &crate::registry::Flow, number: u8) -> Vec<u8> {
-        let mut packet = vec![0x40, b'c', b'i', b'd', b'!', number];
-        packet.extend([0x77; 40]);
-        packet.extend(registry.stamp(flow, 0));
-        packet
-    }
-
-    #[test]
-    fn a_transmit_refused_with_would_block_is_sent_once_sealed_when_quinn_retries() {
+    fn registry_with_flow() -> (Arc<Registry>, Arc<Flow>) {
         let suite = CipherSuite::Aes128GcmSha256;
         let keys = KeyMaterial::new(suite, &[1; 16], &[2; 12], &[3; 16]).unwrap();
         let registry = Arc::new(Registry::new());
@@ -297,36 +452,190 @@ mod tests {
             TxFlow::from_keys(&keys, FlowConfig::new(4)).unwrap(),
             RxFlow::from_keys(&keys, FlowConfig::new(4)).unwrap(),
         );
-        let inner = Arc::new(Recorder::default());
-        inner.refuse.lock().unwrap().extend([true, false, false]);
-        let socket = SealedSocket::new(
-            Arc::clone(&inner) as Arc<dyn AsyncUdpSocket>,
-            Arc::clone(&registry),
-        );
-        let first = stamped(&registry, &flow, 1);
-        let would_block = socket.try_send(&transmit(&first)).unwrap_err();
-        assert_eq!(would_block.kind(), io::ErrorKind::WouldBlock);
-        // quinn retries the same cleartext: the parked sealed bytes go, sealed once.
-        socket.try_send(&transmit(&first)).unwrap();
-        // The next packet is sealed as usual.
-        let second = stamped(&registry, &flow, 2);
-        socket.try_send(&transmit(&second)).unwrap();
-        let sent = inner.sent.lock().unwrap().clone();
-        assert_eq!(sent.len(), 2);
-        assert_eq!(flow.tx().flow.counters().sealed, 2);
-        // Both went out sealed: nothing of the stamp or the cleartext payload is left.
-        for (datagram, cleartext) in sent.iter().zip([&first, &second]) {
-            assert_eq!(datagram.len(), cleartext.len());
-            assert_ne!(datagram[6..], cleartext[6..]);
+        (registry, flow)
+    }
+
+    /// A 1-RTT datagram of `SEGMENT` bytes with packet number `number`, its tag's room
+    /// stamped for `flow`.
+    fn stamped(registry: &Registry, flow: &Flow, number: u8) -> Vec<u8> {
+        stamped_of(registry, flow, number, SEGMENT)
+    }
+
+    /// The same, `len` bytes long.
+    fn stamped_of(registry: &Registry, flow: &Flow, number: u8, len: usize) -> Vec<u8> {
+        let mut packet = vec![0x40, b'c', b'i', b'd', b'!', number];
+        packet.resize(len - TAG_LEN, 0x77);
+        packet.extend(registry.stamp(flow, 0));
+        packet
+    }
+
+    /// A datagram of `SEGMENT` bytes that is a long-header packet, with no stamp.
+    fn handshake(marker: u8) -> Vec<u8> {
+        let mut packet = vec![0xe0, 0, 0, 0, 1, marker];
+        packet.resize(SEGMENT, marker);
+        packet
+    }
+
+    fn transmit(destination: SocketAddr, contents: &[u8]) -> Transmit<'_> {
+        Transmit {
+            destination,
+            ecn: None,
+            contents,
+            segment_size: (contents.len() > SEGMENT).then_some(SEGMENT),
+            src_ip: None,
         }
-        let mut rx = flow.rx();
-        for (datagram, cleartext) in sent.iter().zip([&first, &second]) {
-            let mut datagram = datagram.clone();
-            let opened = rx.flow.open_in_place(&mut datagram).unwrap();
+    }
+
+    /// Waits until tokio has `socket` writable.
+    async fn writable(socket: &Arc<SealedSocket>) {
+        let mut poller = Arc::clone(socket).create_io_poller();
+        std::future::poll_fn(|cx| poller.as_mut().poll_writable(cx))
+            .await
+            .unwrap();
+    }
+
+    /// A send the kernel completes, so that it reports the socket writable again (the edge
+    /// a drained send buffer gives), after a refusal the test scripted.
+    async fn drain_edge(socket: &Arc<SealedSocket>) {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = sink.local_addr().unwrap();
+        socket.socket().as_std().send_to(b"edge", to).unwrap();
+        writable(socket).await;
+    }
+
+    /// What `receiver` gets until `count` datagrams arrived: long-header ones as they came,
+    /// the others opened with `flow` (their cleartext without the tag).
+    fn receive(receiver: &userspace::SealedSocket, flow: &Flow, count: usize) -> Vec<Vec<u8>> {
+        let mut batch = RecvBatch::new(8, DEFAULT_MESSAGE_CAPACITY);
+        let mut datagrams = Vec::new();
+        while datagrams.len() < count {
+            receiver.recv(&mut batch).unwrap();
+            for message in batch.messages() {
+                for segment in message.segments() {
+                    let mut datagram = segment.to_vec();
+                    if datagram[0] & 0x80 == 0 {
+                        let opened = flow.rx().flow.open_in_place(&mut datagram).unwrap();
+                        datagram.truncate(opened.len);
+                    }
+                    datagrams.push(datagram);
+                }
+            }
+        }
+        datagrams
+    }
+
+    #[tokio::test]
+    async fn a_transmit_a_full_socket_refused_is_sent_once_sealed_when_quinn_retries() {
+        let (registry, flow) = registry_with_flow();
+        let socket = Arc::new(
+            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), Arc::clone(&registry)).unwrap(),
+        );
+        let receiver =
+            userspace::SealedSocket::bind("127.0.0.1:0".parse().unwrap(), SocketConfig::default())
+                .unwrap();
+        let to = receiver.local_addr().unwrap();
+        let batch: Vec<u8> = (1..=3).flat_map(|n| stamped(&registry, &flow, n)).collect();
+        writable(&socket).await;
+        socket.socket().refuse_sends(&[true]);
+        let would_block = socket.try_send(&transmit(to, &batch)).unwrap_err();
+        assert_eq!(would_block.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(flow.tx().flow.counters().sealed, 3);
+        // Until the socket is writable again, quinn's retry does nothing.
+        let not_yet = socket.try_send(&transmit(to, &batch)).unwrap_err();
+        assert_eq!(not_yet.kind(), io::ErrorKind::WouldBlock);
+        drain_edge(&socket).await;
+        // quinn retries the same cleartext: the parked sealed bytes go, sealed once.
+        socket.try_send(&transmit(to, &batch)).unwrap();
+        let next = stamped(&registry, &flow, 4);
+        socket.try_send(&transmit(to, &next)).unwrap();
+        assert_eq!(flow.tx().flow.counters().sealed, 4);
+        let received = receive(&receiver, &flow, 4);
+        for (datagram, number) in received.iter().zip(1..=4) {
             assert_eq!(
-                datagram[..opened.len],
-                cleartext[..cleartext.len() - TAG_LEN]
+                datagram,
+                &stamped(&registry, &flow, number)[..SEGMENT - TAG_LEN]
             );
         }
+        assert_eq!(received.len(), 4);
+        assert!(
+            socket.socket().stats().gso_sends >= 1,
+            "the batch went with GSO"
+        );
+    }
+
+    #[tokio::test]
+    async fn runs_leave_in_order_and_a_gone_connection_never_leaves_unsealed() {
+        let (registry, flow) = registry_with_flow();
+        let gone = registry.insert(
+            4,
+            TxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[5; 32], FlowConfig::new(4))
+                .unwrap(),
+            RxFlow::from_secret(CipherSuite::Aes128GcmSha256, &[5; 32], FlowConfig::new(4))
+                .unwrap(),
+        );
+        let gone_datagram = stamped(&registry, &gone, 9);
+        registry.remove(&gone);
+        let socket = Arc::new(
+            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), Arc::clone(&registry)).unwrap(),
+        );
+        let receiver =
+            userspace::SealedSocket::bind("127.0.0.1:0".parse().unwrap(), SocketConfig::default())
+                .unwrap();
+        let to = receiver.local_addr().unwrap();
+        // A handshake datagram, two of the flow's, the gone connection's, a handshake one.
+        let parts = [
+            handshake(0xa1),
+            stamped(&registry, &flow, 1),
+            stamped(&registry, &flow, 2),
+            gone_datagram,
+            handshake(0xa2),
+        ];
+        let contents = parts.concat();
+        writable(&socket).await;
+        // The first run goes; the socket is full for the flow's run.
+        socket.socket().refuse_sends(&[false, true]);
+        let would_block = socket.try_send(&transmit(to, &contents)).unwrap_err();
+        assert_eq!(would_block.kind(), io::ErrorKind::WouldBlock);
+        drain_edge(&socket).await;
+        socket.try_send(&transmit(to, &contents)).unwrap();
+        let received = receive(&receiver, &flow, 4);
+        assert_eq!(received.len(), 4);
+        assert_eq!(received[0], parts[0], "sent once, not again on the retry");
+        assert_eq!(received[1], parts[1][..SEGMENT - TAG_LEN]);
+        assert_eq!(received[2], parts[2][..SEGMENT - TAG_LEN]);
+        assert_eq!(received[3], parts[4]);
+        assert_eq!(flow.tx().flow.counters().sealed, 2);
+    }
+
+    #[tokio::test]
+    async fn datagrams_too_short_for_gso_segments_are_sealed_one_by_one() {
+        let (registry, flow) = registry_with_flow();
+        let socket = Arc::new(
+            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), Arc::clone(&registry)).unwrap(),
+        );
+        let receiver =
+            userspace::SealedSocket::bind("127.0.0.1:0".parse().unwrap(), SocketConfig::default())
+                .unwrap();
+        let to = receiver.local_addr().unwrap();
+        // Two ACK-sized datagrams in one transmit, as quinn may batch them.
+        let short = 32;
+        assert!(short < flow.tx().flow.min_gso_size());
+        let parts = [
+            stamped_of(&registry, &flow, 1, short),
+            stamped_of(&registry, &flow, 2, short),
+        ];
+        let contents = parts.concat();
+        let transmit = Transmit {
+            segment_size: Some(short),
+            ..transmit(to, &contents)
+        };
+        writable(&socket).await;
+        socket.try_send(&transmit).unwrap();
+        let received = receive(&receiver, &flow, 2);
+        assert_eq!(
+            received,
+            [&parts[0][..short - TAG_LEN], &parts[1][..short - TAG_LEN]]
+        );
+        assert_eq!(socket.socket().stats().single_sends, 2);
     }
 }

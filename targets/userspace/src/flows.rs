@@ -18,6 +18,11 @@ pub trait SealGso {
         dst: &mut [u8],
         results: &mut [Outcome],
     ) -> Result<Batch, Error>;
+
+    /// Seals one datagram from the scatter-gather `src` into `dst` (its cleartext's length
+    /// and a tag). A lone datagram has no segment size to respect, so a packet shorter than
+    /// [`GsoLayout::min_gso_size`] (an ACK, say) seals here where a batch of them is refused.
+    fn seal_one(&mut self, src: &[&[u8]], dst: &mut [u8]) -> Outcome;
 }
 
 /// Opens a GRO batch in place: datagrams coalesced at `segment_size` bytes, one outcome per
@@ -48,6 +53,10 @@ impl<B: Backend> SealGso for TxFlow<B> {
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
         TxFlow::seal_gso(self, src, gso_size, &mut [dst], results)
+    }
+
+    fn seal_one(&mut self, src: &[&[u8]], dst: &mut [u8]) -> Outcome {
+        TxFlow::seal(self, src, &mut [dst])
     }
 }
 
@@ -104,6 +113,10 @@ impl<B: Backend, const N: usize> SealGso for FlowTable<TxFlow<B>, N> {
             }
         }
         Ok(batch)
+    }
+
+    fn seal_one(&mut self, src: &[&[u8]], dst: &mut [u8]) -> Outcome {
+        FlowTable::seal(self, src, &mut [dst])
     }
 }
 

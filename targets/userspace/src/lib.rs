@@ -134,8 +134,8 @@ pub mod traffic;
 pub use ecn::Ecn;
 pub use flows::{OpenGro, SealGso};
 pub use recv::{
-    DEFAULT_MESSAGE_CAPACITY, Datagrams, MessageInfo, Opened, OpenedPacket, Received,
-    ReceivedDatagram, RecvBatch, RecvError,
+    DEFAULT_MESSAGE_CAPACITY, Datagrams, MAX_RECV_MESSAGES, MessageInfo, Opened, OpenedPacket,
+    Received, ReceivedDatagram, RecvBatch, RecvError,
 };
 pub use socket::{
     MAX_SEGMENTS, MAX_UDP_PAYLOAD, SealedSocket, SendBuffer, SendError, Sent, SocketConfig,

@@ -25,6 +25,10 @@ use crate::{Ecn, OpenGro};
 /// without a trace: neither counted nor reported.
 pub const DEFAULT_MESSAGE_CAPACITY: usize = 64 * 1024;
 
+/// Most messages one receive takes (one `recvmmsg`): the most a [`RecvBatch`] holds, and
+/// the most [`crate::SealedSocket::try_recv_into`] fills.
+pub const MAX_RECV_MESSAGES: usize = quinn_udp::BATCH_SIZE;
+
 /// Why a receive failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RecvError {
@@ -65,7 +69,7 @@ impl RecvBatch {
     /// long as `capacity` is taken as cut off and refused (see [`DEFAULT_MESSAGE_CAPACITY`]),
     /// so `capacity` should exceed the largest message the socket can receive.
     pub fn new(messages: usize, capacity: usize) -> RecvBatch {
-        let messages = messages.clamp(1, quinn_udp::BATCH_SIZE);
+        let messages = messages.clamp(1, MAX_RECV_MESSAGES);
         let capacity = capacity.max(1);
         RecvBatch {
             buffers: vec![0; messages * capacity],

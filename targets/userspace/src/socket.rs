@@ -12,7 +12,7 @@ use quicseal::{DEFAULT_MAX_GSO_SEGMENTS, Error, GsoLayout, Outcome, TxFlow};
 use quinn_udp::{UdpSockRef, UdpSocketState};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
-use crate::recv::{MessageInfo, RecvBatch, RecvError};
+use crate::recv::{MAX_RECV_MESSAGES, MessageInfo, RecvBatch, RecvError};
 use crate::{Ecn, OpenGro, SealGso};
 
 /// Most bytes of UDP payload one send may carry: 65535 − 20 (IPv4 header) − 8 (UDP header).
@@ -287,9 +287,9 @@ pub struct SealedSocket {
     state: UdpSocketState,
     config: SocketConfig,
     stats: AtomicStats,
-    /// Sends the unit tests make fail with `WouldBlock` before the kernel sees them (`true`
-    /// in order), since a loopback socket's send buffer does not reliably fill.
-    #[cfg(test)]
+    /// `sendmsg` calls to fail with `WouldBlock` before the kernel sees them (`true`, in
+    /// order): see [`SealedSocket::refuse_sends`].
+    #[cfg(any(test, feature = "fault-injection"))]
     refusals: std::sync::Mutex<std::collections::VecDeque<bool>>,
 }
 
@@ -331,7 +331,7 @@ impl SealedSocket {
             state,
             config,
             stats: AtomicStats::default(),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fault-injection"))]
             refusals: Default::default(),
         })
     }
@@ -438,7 +438,8 @@ impl SealedSocket {
 
     /// Sends the datagrams a [`try_send`](Self::try_send) left pending in `buffer`, without
     /// waiting; [`SendError::WouldBlock`] again if the socket fills before they are all out.
-    /// Nothing pending is nothing to do.
+    /// Nothing pending is nothing to do. Any other failure drops what was still pending (to
+    /// QUIC, a loss), so that the buffer can be used again.
     pub fn try_flush(&self, buffer: &mut SendBuffer) -> Result<Sent, SendError> {
         let SendBuffer {
             wire,
@@ -457,7 +458,8 @@ impl SealedSocket {
             &mut left.next,
             Wait::Never,
         );
-        if left.next >= outcomes.len() {
+        // Sent, or failed for a reason other than a full socket: nothing waits any more.
+        if !matches!(result, Err(SendError::WouldBlock { .. })) {
             *pending = None;
         }
         result.map_err(|error| buffer.with_pending(error))
@@ -488,8 +490,11 @@ impl SealedSocket {
         if datagrams == 0 {
             return Ok(Sent::default());
         }
+        if datagrams == 1 {
+            // No batch shape to check: a packet too short for a GSO segment still seals.
+            outcomes[0] = flow.seal_one(transmit.cleartext, wire);
         // The per-datagram outcomes, read below, say more than the batch's totals.
-        if let Err(error) = flow.seal_gso(transmit.cleartext, segment_size, wire, outcomes) {
+        } else if let Err(error) = flow.seal_gso(transmit.cleartext, segment_size, wire, outcomes) {
             // Refused whole: no datagram was sealed, so there are no outcomes to show.
             buffer.clear();
             return Err(SendError::Seal(error));
@@ -742,9 +747,20 @@ impl SealedSocket {
         }
     }
 
-    /// quinn-udp's `sendmsg`, or a refusal the unit tests scripted.
+    /// Makes the coming `sendmsg` calls fail with `WouldBlock` before the kernel sees them,
+    /// as a full send buffer would, one per `true` in `pattern` (a `false` lets one through):
+    /// for tests of what is built on this socket, since a loopback socket's send buffer does
+    /// not reliably fill. Only with the `fault-injection` feature.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn refuse_sends(&self, pattern: &[bool]) {
+        if let Ok(mut refusals) = self.refusals.lock() {
+            refusals.extend(pattern);
+        }
+    }
+
+    /// quinn-udp's `sendmsg`, or a refusal [`refuse_sends`](Self::refuse_sends) scripted.
     fn try_sendmsg(&self, transmit: &quinn_udp::Transmit<'_>) -> io::Result<()> {
-        #[cfg(test)]
+        #[cfg(any(test, feature = "fault-injection"))]
         if let Ok(mut refusals) = self.refusals.lock()
             && refusals.pop_front() == Some(true)
         {
@@ -761,7 +777,7 @@ impl SealedSocket {
         let deadline = self.deadline();
         loop {
             let (buffers, metas) = batch.receive_into();
-            let mut slices: [IoSliceMut<'_>; quinn_udp::BATCH_SIZE] =
+            let mut slices: [IoSliceMut<'_>; MAX_RECV_MESSAGES] =
                 std::array::from_fn(|_| IoSliceMut::new(&mut []));
             let mut count = 0;
             for (slice, buffer) in slices.iter_mut().zip(buffers) {
@@ -792,7 +808,7 @@ impl SealedSocket {
     }
 
     /// Receives what has arrived without waiting, into the caller's `buffers` (one message
-    /// per buffer, at most 32), with each message's addresses, ECN and GRO segment size in
+    /// per buffer, at most [`MAX_RECV_MESSAGES`](crate::MAX_RECV_MESSAGES)), with each message's addresses, ECN and GRO segment size in
     /// `messages`. The datagrams are as they came, for callers that open them where they lie
     /// (an async runtime's own buffers, one flow per datagram). Fails with
     /// [`io::ErrorKind::WouldBlock`] when nothing has arrived.
@@ -801,8 +817,8 @@ impl SealedSocket {
         buffers: &mut [IoSliceMut<'_>],
         messages: &mut [MessageInfo],
     ) -> io::Result<usize> {
-        let count = buffers.len().min(messages.len()).min(quinn_udp::BATCH_SIZE);
-        let mut metas = [quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
+        let count = buffers.len().min(messages.len()).min(MAX_RECV_MESSAGES);
+        let mut metas = [quinn_udp::RecvMeta::default(); MAX_RECV_MESSAGES];
         let received = self.state.recv(
             UdpSockRef::from(&self.socket),
             &mut buffers[..count],
@@ -969,7 +985,7 @@ mod tests {
             segment_size: SEGMENT,
         };
         let mut buffer = SendBuffer::new();
-        sender.refusals.lock().unwrap().extend([false, true, true]);
+        sender.refuse_sends(&[false, true, true]);
         match sender.try_send(&mut tx, &transmit, &mut buffer) {
             Err(SendError::WouldBlock {
                 sent: 1,
@@ -1023,7 +1039,7 @@ mod tests {
             segment_size: SEGMENT,
         };
         let mut buffer = SendBuffer::new();
-        sender.refusals.lock().unwrap().push_back(true);
+        sender.refuse_sends(&[true]);
         assert!(matches!(
             sender.try_send(&mut tx, &transmit, &mut buffer),
             Err(SendError::WouldBlock {
@@ -1032,7 +1048,7 @@ mod tests {
             })
         ));
         // The blocking send waits out a refusal too, and forgets the pending three.
-        sender.refusals.lock().unwrap().push_back(true);
+        sender.refuse_sends(&[true]);
         let later = cleartext(3, 2, &[]);
         let next = Transmit {
             cleartext: &[&later],
@@ -1044,10 +1060,40 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_packet_too_short_for_a_gso_segment_is_sealed_and_sent() {
+        let (sender, receiver) = pair();
+        let (mut tx, mut rx) = flows();
+        // An ACK-sized packet: 30 bytes on the wire, below the shortest GSO segment.
+        let packet = [0x40, 7, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let segment_size = packet.len() + TAG_LEN;
+        assert!(segment_size < GsoLayout::min_gso_size(tx.config().dcid_len));
+        let transmit = Transmit {
+            destination: receiver.local_addr().unwrap(),
+            ecn: Ecn::NotEct,
+            cleartext: &[&packet],
+            segment_size,
+        };
+        let mut buffer = SendBuffer::new();
+        let sent = sender.send(&mut tx, &transmit, &mut buffer).unwrap();
+        assert_eq!((sent.sent, sent.bytes), (1, segment_size));
+        assert_eq!(received_numbers(&receiver, &mut rx, 1), [7]);
+        // Two of them are a GSO batch, whose segment size is checked.
+        let two = [packet, packet].concat();
+        let batch = Transmit {
+            cleartext: &[&two],
+            ..transmit
+        };
+        assert!(matches!(
+            sender.send(&mut tx, &batch, &mut buffer),
+            Err(SendError::Seal(Error::GsoSizeTooSmall))
+        ));
+    }
+
+    #[test]
     fn try_send_wire_says_what_went_before_the_socket_filled() {
         let (sender, receiver) = pair();
         let wire = [7u8; 3 * 100];
-        sender.refusals.lock().unwrap().push_back(true);
+        sender.refuse_sends(&[true]);
         let destination = receiver.local_addr().unwrap();
         assert!(matches!(
             sender.try_send_wire(destination, Ecn::NotEct, &wire, 100),
