@@ -69,6 +69,23 @@ impl GsoLayout {
         })
     }
 
+    /// The layout a flow whose connection IDs are `dcid_len` bytes, taking at most
+    /// `max_segments` datagrams a batch, gives `cleartext_len` bytes at `gso_size`, or why it
+    /// refuses the batch whole: [`new`](Self::new)'s checks and [`min_gso_size`](Self::min_gso_size).
+    /// What [`TxFlow::gso_layout`] answers, for callers that size buffers without the flow
+    /// at hand (a host laying out a NIC's window).
+    pub const fn for_flow(
+        cleartext_len: usize,
+        gso_size: usize,
+        dcid_len: usize,
+        max_segments: usize,
+    ) -> Result<GsoLayout, Error> {
+        if gso_size < Self::min_gso_size(dcid_len) {
+            return Err(Error::GsoSizeTooSmall);
+        }
+        GsoLayout::new(cleartext_len, gso_size, max_segments)
+    }
+
     /// The layout of a batch laid out in place: `buffer_len` bytes at a stride of `gso_size`,
     /// each datagram holding its cleartext and room for its tag.
     pub const fn in_place(
@@ -124,10 +141,13 @@ impl<B: Backend> TxFlow<B> {
     /// why it refuses the batch whole (a `gso_size` below
     /// [`min_gso_size`](Self::min_gso_size), more segments than `FlowConfig::max_segments`).
     pub fn gso_layout(&self, cleartext_len: usize, gso_size: usize) -> Result<GsoLayout, Error> {
-        if gso_size < self.min_gso_size() {
-            return Err(Error::GsoSizeTooSmall);
-        }
-        GsoLayout::new(cleartext_len, gso_size, self.config().max_segments)
+        let config = self.config();
+        GsoLayout::for_flow(
+            cleartext_len,
+            gso_size,
+            config.dcid_len,
+            config.max_segments,
+        )
     }
 
     /// Like [`gso_layout`](Self::gso_layout), for [`seal_gso_in_place`](Self::seal_gso_in_place)

@@ -34,8 +34,9 @@ use zerocopy::{FromBytes, IntoBytes};
 /// `MAX_CONTEXTS` entries can be used.
 pub const MAX_CONTEXTS: usize = 16;
 
-/// Most datagrams in one GSO or GRO batch: the core's default.
-const MAX_SEGMENTS: usize = quicseal::DEFAULT_MAX_GSO_SEGMENTS;
+/// Most datagrams in one GSO or GRO batch (the core's default, which the flows built from
+/// key contexts keep); a larger batch is refused whole.
+pub const MAX_SEGMENTS: usize = quicseal::DEFAULT_MAX_GSO_SEGMENTS;
 
 /// One direction of one connection, built from its key context.
 #[allow(

@@ -19,7 +19,7 @@ mod qemu;
 use std::io;
 
 use quicseal::{CipherSuite, GsoLayout, TrafficSecret, backend::TAG_LEN};
-use quicseal_nic::Nic;
+use quicseal_nic::{MAX_SEGMENTS, Nic};
 use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
 use quicseal_nic_abi::{
     CompletionFlags, ContextFlags, Descriptor, DescriptorFlags, KeyContext, Opcode, Status,
@@ -201,6 +201,8 @@ struct Job {
     gso_size: u16,
     /// Sealing one datagram: its full packet number. Opening: the largest received before it.
     packet_number: Option<u64>,
+    /// The connection's connection ID length, which bounds its GSO segment size.
+    dcid_len: usize,
 }
 
 /// A host driver for the NIC: connections handed over, jobs posted, windows completed.
@@ -284,12 +286,17 @@ impl<D: Doorbell> Offload<D> {
         gso_size: Option<u16>,
         packet_number: Option<u64>,
     ) -> Ticket {
+        let dcid_len = self
+            .connections
+            .get(connection.0)
+            .map_or(0, |state| usize::from(state.dcid_len));
         self.jobs.push(Job {
             connection: connection.0,
             opcode,
             bytes: bytes.to_vec(),
             gso_size: gso_size.unwrap_or(0),
             packet_number,
+            dcid_len,
         });
         Ticket {
             window: self.windows,
@@ -394,17 +401,19 @@ impl<D: Doorbell> Offload<D> {
 }
 
 impl Job {
-    /// Datagrams the job holds (a job refused whole gets one completion).
+    /// Completions the NIC writes for the job: one per datagram, or one for a batch its flow
+    /// refuses whole (a segment size below the flow's minimum, more segments than a batch
+    /// takes, both as the core decides), so that a window is never sized for datagrams that
+    /// will not be there.
     fn datagrams(&self) -> usize {
-        match (self.opcode, self.gso_size) {
-            (_, 0) => 1,
-            (Opcode::SEAL, gso_size) => {
-                GsoLayout::new(self.bytes.len(), gso_size.into(), usize::MAX)
-                    .map_or(1, |layout| layout.segments.max(1))
-            }
-            (_, gso_size) => {
-                quicseal::gro_datagrams(self.bytes.len(), gso_size.into()).unwrap_or(1)
-            }
+        let (len, gso_size) = (self.bytes.len(), usize::from(self.gso_size));
+        match self.opcode {
+            _ if gso_size == 0 => 1,
+            Opcode::SEAL => GsoLayout::for_flow(len, gso_size, self.dcid_len, MAX_SEGMENTS)
+                .map_or(1, |layout| layout.segments.max(1)),
+            _ => quicseal::gro_datagrams(len, gso_size)
+                .filter(|&datagrams| datagrams <= MAX_SEGMENTS)
+                .unwrap_or(1),
         }
     }
 

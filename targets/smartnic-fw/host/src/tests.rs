@@ -257,3 +257,42 @@ fn a_reset_nic_is_told_what_the_aead_limits_have_used() {
     // The update started the count again.
     assert_eq!(noted[3], [(1, 0), (0, 1)]);
 }
+
+/// The engine, reset before every window, and the length of every window rung.
+#[derive(Default)]
+struct Measuring(Vec<usize>);
+
+impl Doorbell for Measuring {
+    fn ring(&mut self, window: &mut Vec<u8>) -> io::Result<()> {
+        self.0.push(window.len());
+        ResetEachTime.ring(window)
+    }
+}
+
+#[test]
+fn batches_the_nic_refuses_whole_get_room_for_one_completion() {
+    let suite = CipherSuite::Aes128GcmSha256;
+    let secret = vec![0x33; suite.secret_len()];
+    let mut nic = Offload::new(Measuring::default());
+    let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
+    let rx = nic.connection(suite, &secret, DCID_LEN, true).expect("rx");
+    // A segment size below the flow's shortest: counted as datagrams, 60 000 of one byte
+    // each, with a completion and a tag's room apiece.
+    let tiny = nic.seal(tx, &[0x40; 60_000], Some(17), None);
+    // One segment more than a batch takes, sealing and opening.
+    let (stride, segments) = (200 - TAG_LEN, MAX_SEGMENTS + 1);
+    let many = nic.seal(tx, &vec![0x40; segments * stride], Some(200), None);
+    let coalesced = nic.open(rx, &vec![0x40; segments * 200], Some(200));
+    let done = nic.complete().expect("served");
+    let refused = |error: quicseal::Error| vec![Err(Refused(error.status()))];
+    assert_eq!(done[tiny], refused(quicseal::Error::GsoSizeTooSmall));
+    assert_eq!(done[many], refused(quicseal::Error::TooManySegments));
+    assert_eq!(done[coalesced], refused(quicseal::Error::TooManySegments));
+    // The window holds what was posted, room to seal it, and little else.
+    let posted = 60_000 + segments * stride + segments * 200;
+    let window = nic.doorbell.0[0];
+    assert!(
+        window < 2 * posted + 4096,
+        "{window} bytes for {posted} posted"
+    );
+}
