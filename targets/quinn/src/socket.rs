@@ -486,6 +486,18 @@ mod tests {
         }
     }
 
+    /// An offloaded socket for `registry`, a plain quicseal socket to receive what it sends,
+    /// and the latter's address.
+    fn sockets(
+        registry: &Arc<Registry>,
+    ) -> (Arc<SealedSocket>, userspace::SealedSocket, SocketAddr) {
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let socket = Arc::new(SealedSocket::bind(loopback, Arc::clone(registry)).unwrap());
+        let receiver = userspace::SealedSocket::bind(loopback, SocketConfig::default()).unwrap();
+        let to = receiver.local_addr().unwrap();
+        (socket, receiver, to)
+    }
+
     /// Waits until tokio has `socket` writable.
     async fn writable(socket: &Arc<SealedSocket>) {
         let mut poller = Arc::clone(socket).create_io_poller();
@@ -527,13 +539,7 @@ mod tests {
     #[tokio::test]
     async fn a_transmit_a_full_socket_refused_is_sent_once_sealed_when_quinn_retries() {
         let (registry, flow) = registry_with_flow();
-        let socket = Arc::new(
-            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), Arc::clone(&registry)).unwrap(),
-        );
-        let receiver =
-            userspace::SealedSocket::bind("127.0.0.1:0".parse().unwrap(), SocketConfig::default())
-                .unwrap();
-        let to = receiver.local_addr().unwrap();
+        let (socket, receiver, to) = sockets(&registry);
         let batch: Vec<u8> = (1..=3).flat_map(|n| stamped(&registry, &flow, n)).collect();
         writable(&socket).await;
         socket.socket().refuse_sends(&[true]);
@@ -575,13 +581,7 @@ mod tests {
         );
         let gone_datagram = stamped(&registry, &gone, 9);
         registry.remove(&gone);
-        let socket = Arc::new(
-            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), Arc::clone(&registry)).unwrap(),
-        );
-        let receiver =
-            userspace::SealedSocket::bind("127.0.0.1:0".parse().unwrap(), SocketConfig::default())
-                .unwrap();
-        let to = receiver.local_addr().unwrap();
+        let (socket, receiver, to) = sockets(&registry);
         // A handshake datagram, two of the flow's, the gone connection's, a handshake one.
         let parts = [
             handshake(0xa1),
@@ -610,13 +610,7 @@ mod tests {
     #[tokio::test]
     async fn datagrams_too_short_for_gso_segments_are_sealed_one_by_one() {
         let (registry, flow) = registry_with_flow();
-        let socket = Arc::new(
-            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), Arc::clone(&registry)).unwrap(),
-        );
-        let receiver =
-            userspace::SealedSocket::bind("127.0.0.1:0".parse().unwrap(), SocketConfig::default())
-                .unwrap();
-        let to = receiver.local_addr().unwrap();
+        let (socket, receiver, to) = sockets(&registry);
         // Two ACK-sized datagrams in one transmit, as quinn may batch them.
         let short = 32;
         assert!(short < flow.tx().flow.min_gso_size());

@@ -88,6 +88,22 @@ impl Row {
         median(self.gbps())
     }
 
+    /// The slowest and fastest run, in Gbit/s.
+    fn gbps_range(&self) -> (f64, f64) {
+        let gbps = self.gbps();
+        let min = gbps.iter().copied().fold(f64::INFINITY, f64::min);
+        (min, gbps.iter().copied().fold(0.0, f64::max))
+    }
+
+    /// The median over the unsealed median of the same path, among `rows`.
+    fn ratio_to_unsealed(&self, rows: &[Row]) -> f64 {
+        let baseline = rows
+            .iter()
+            .find(|r| r.gso == self.gso && r.protection == Protection::Unsealed)
+            .map_or(1.0, Row::median_gbps);
+        self.median_gbps() / baseline.max(1e-9)
+    }
+
     fn median_pps(&self) -> f64 {
         median(
             self.reports
@@ -228,13 +244,7 @@ fn table(rows: &[Row], runs: usize) -> String {
          | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     );
     for row in rows {
-        let baseline = rows
-            .iter()
-            .find(|r| r.gso == row.gso && r.protection == Protection::Unsealed)
-            .map_or(1.0, Row::median_gbps);
-        let gbps = row.gbps();
-        let min = gbps.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = gbps.iter().copied().fold(0.0, f64::max);
+        let (min, max) = row.gbps_range();
         let _ = writeln!(
             out,
             "| {} | {}{} | {:.2} | {:.2} – {:.2} | {:.0} | {:.2} | {:.0} | {:.0} |",
@@ -249,7 +259,7 @@ fn table(rows: &[Row], runs: usize) -> String {
             min,
             max,
             row.median_pps(),
-            row.median_gbps() / baseline.max(1e-9),
+            row.ratio_to_unsealed(rows),
             row.cpu_ns_per_packet(|r| r.sender_cpu),
             row.cpu_ns_per_packet(|r| r.receiver_cpu),
         );
@@ -264,21 +274,17 @@ fn csv(rows: &[Row]) -> String {
          sender_cpu_ns_per_packet,receiver_cpu_ns_per_packet,runs,clean\n",
     );
     for row in rows {
-        let baseline = rows
-            .iter()
-            .find(|r| r.gso == row.gso && r.protection == Protection::Unsealed)
-            .map_or(1.0, Row::median_gbps);
-        let gbps = row.gbps();
+        let (min, max) = row.gbps_range();
         let _ = writeln!(
             out,
             "{},{},{:.4},{:.4},{:.4},{:.0},{:.4},{:.1},{:.1},{},{}",
             row.path(),
             row.label(),
             row.median_gbps(),
-            gbps.iter().copied().fold(f64::INFINITY, f64::min),
-            gbps.iter().copied().fold(0.0, f64::max),
+            min,
+            max,
             row.median_pps(),
-            row.median_gbps() / baseline.max(1e-9),
+            row.ratio_to_unsealed(rows),
             row.cpu_ns_per_packet(|r| r.sender_cpu),
             row.cpu_ns_per_packet(|r| r.receiver_cpu),
             row.reports.len(),

@@ -41,6 +41,17 @@ fn sealed_on_the_host(suite: CipherSuite, secret: &[u8], cleartexts: &[Vec<u8>])
         .collect()
 }
 
+/// One connection handed to the NIC in both directions, sealing and opening, from `secret`.
+fn both_directions<D: Doorbell>(
+    nic: &mut Offload<D>,
+    suite: CipherSuite,
+    secret: &[u8],
+) -> (Connection, Connection) {
+    let tx = nic.connection(suite, secret, DCID_LEN, false).expect("tx");
+    let rx = nic.connection(suite, secret, DCID_LEN, true).expect("rx");
+    (tx, rx)
+}
+
 fn datagrams(results: &[Result<Datagram, Refused>]) -> Vec<Datagram> {
     results
         .iter()
@@ -53,8 +64,7 @@ fn a_gso_batch_sealed_and_opened_on_the_nic_matches_the_core() {
     for suite in CipherSuite::ALL {
         let secret = vec![0x5c; suite.secret_len()];
         let mut nic = Offload::new(HostEngine::default());
-        let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
-        let rx = nic.connection(suite, &secret, DCID_LEN, true).expect("rx");
+        let (tx, rx) = both_directions(&mut nic, suite, &secret);
         let gso_size = 200;
         let cleartexts: Vec<Vec<u8>> = (0..7)
             .map(|n| {
@@ -86,8 +96,7 @@ fn a_reset_nic_resumes_from_what_the_host_carried() {
     let suite = CipherSuite::Aes128GcmSha256;
     let secret = [0x27; 32];
     let mut nic = Offload::new(ResetEachTime);
-    let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
-    let rx = nic.connection(suite, &secret, DCID_LEN, true).expect("rx");
+    let (tx, rx) = both_directions(&mut nic, suite, &secret);
     // Packets 0-419, 1-byte packet numbers: a window starting at 300 decodes them only from
     // the carried largest packet number. The key phase flips at 100 (generation 1), back at
     // 200 (generation 2) and again at 300 (generation 3): only the carried generation tells
@@ -134,8 +143,7 @@ fn refusals_come_back_per_datagram_and_per_job() {
     let suite = CipherSuite::ChaCha20Poly1305Sha256;
     let secret = [0x81; 32];
     let mut nic = Offload::new(HostEngine::default());
-    let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
-    let rx = nic.connection(suite, &secret, DCID_LEN, true).expect("rx");
+    let (tx, rx) = both_directions(&mut nic, suite, &secret);
     let mut sealed = sealed_on_the_host(
         suite,
         &secret,
@@ -230,8 +238,7 @@ fn a_reset_nic_is_told_what_the_aead_limits_have_used() {
     let suite = CipherSuite::Aes128GcmSha256;
     let secret = vec![0x33; suite.secret_len()];
     let mut nic = Offload::new(NotingLimits::default());
-    let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
-    let rx = nic.connection(suite, &secret, DCID_LEN, true).expect("rx");
+    let (tx, rx) = both_directions(&mut nic, suite, &secret);
     // Window 1: three sealed; window 2: one forged, one genuine opened; window 3: a key
     // update, one sealed with the new keys.
     let tickets: Vec<Ticket> = (1..=3)
@@ -274,8 +281,7 @@ fn batches_the_nic_refuses_whole_get_room_for_one_completion() {
     let suite = CipherSuite::Aes128GcmSha256;
     let secret = vec![0x33; suite.secret_len()];
     let mut nic = Offload::new(Measuring::default());
-    let tx = nic.connection(suite, &secret, DCID_LEN, false).expect("tx");
-    let rx = nic.connection(suite, &secret, DCID_LEN, true).expect("rx");
+    let (tx, rx) = both_directions(&mut nic, suite, &secret);
     // A segment size below the flow's shortest: counted as datagrams, 60 000 of one byte
     // each, with a completion and a tag's room apiece.
     let tiny = nic.seal(tx, &[0x40; 60_000], Some(17), None);
