@@ -14,58 +14,14 @@ use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread;
 
-use quicseal::packet_number::TruncatedPacketNumber;
-use quicseal::wire::{ConnectionId, ShortHeader};
-use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, Outcome, RxFlow, TxFlow};
+use quicseal::{Error, FlowConfig, Outcome, TxFlow};
+use quicseal_test_support::{
+    BATCH, BATCHES, DCID_LEN, Fault, Faults, Random, SENDERS, SENT, cleartext_batch, payload_byte,
+    receiver_table, secret, suite,
+};
 
-const SENDERS: usize = 4;
-/// GSO batches each sender seals, and datagrams in each.
-const BATCHES: u64 = 200;
-const BATCH: usize = 8;
-/// A sender flips its key phase every this many packets.
-const KEY_UPDATE_EVERY: u64 = 50;
-/// The receiver's flow table: this many flows, all but the senders' idle.
-const TABLE: usize = 64;
 /// Most datagrams in one GRO batch the receiver opens.
 const GRO_BATCH: usize = 16;
-/// Fault rates, in percent of the datagrams the injector takes.
-const DROP: u64 = 4;
-const DUPLICATE: u64 = 4;
-const REORDER: u64 = 4;
-const TRUNCATE: u64 = 3;
-const CORRUPT: u64 = 3;
-
-const SUITES: [CipherSuite; 3] = CipherSuite::ALL;
-
-fn dcid(sender: usize) -> [u8; 8] {
-    let mut id = *b"sender-0";
-    id[7] = b'0' + sender as u8;
-    id
-}
-
-fn secret(sender: usize) -> Vec<u8> {
-    vec![0x40 + sender as u8; SUITES[sender % 3].secret_len()]
-}
-
-/// What a sender's packet `number` carries after its header.
-fn payload_byte(sender: usize, number: u64, i: usize) -> u8 {
-    (sender as u8)
-        .wrapping_mul(7)
-        .wrapping_add((number as u8).wrapping_mul(31))
-        .wrapping_add(i as u8)
-}
-
-/// xorshift64*: the injector's fixed sequence.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 /// A datagram on the wire, and what the test knows of it.
 struct Datagram {
@@ -81,39 +37,20 @@ enum Fate {
 
 /// Seals `BATCHES` GSO batches of one sender, a random datagram size each.
 fn send(sender: usize, to_injector: mpsc::Sender<Datagram>) {
-    let suite = SUITES[sender % 3];
-    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret(sender), FlowConfig::new(8)).unwrap();
+    let config = FlowConfig::new(DCID_LEN);
+    let mut tx: TxFlow = TxFlow::from_secret(suite(sender), &secret(sender), config).unwrap();
     let mut random = Random(0x5eed + sender as u64);
     let mut number = 0u64;
     for _ in 0..BATCHES {
-        let size = 60 + (random.next() % 1200) as usize;
-        let stride = size - 16;
-        let mut cleartext = Vec::new();
-        let mut numbers = Vec::new();
-        for _ in 0..BATCH {
-            number += 1;
-            let header = ShortHeader {
-                fixed_bit: true,
-                spin: false,
-                key_phase: (number / KEY_UPDATE_EVERY) % 2 == 1,
-                dcid: ConnectionId::new(&dcid(sender)).unwrap(),
-                packet_number: TruncatedPacketNumber::new(number as u32 & 0xffff, 2).unwrap(),
-            };
-            let mut packet = vec![0u8; stride];
-            let header_len = header.emit(&mut packet).unwrap();
-            for (i, byte) in packet[header_len..].iter_mut().enumerate() {
-                *byte = payload_byte(sender, number, i);
-            }
-            cleartext.extend(packet);
-            numbers.push(number);
-        }
+        let first = number + 1;
+        let (size, cleartext) = cleartext_batch(sender, &mut random, &mut number);
         let mut out = vec![0u8; BATCH * size];
         let mut results = [Err(Error::Malformed); BATCH];
         let batch = tx
             .seal_gso(&[&cleartext], size, &mut [&mut out], &mut results)
             .unwrap();
         assert_eq!(batch.ok, BATCH, "{results:?}");
-        for (bytes, number) in out.chunks(size).zip(numbers) {
+        for (bytes, number) in out.chunks(size).zip(first..) {
             let fate = Fate::Intact { sender, number };
             let datagram = Datagram {
                 bytes: bytes.to_vec(),
@@ -124,17 +61,6 @@ fn send(sender: usize, to_injector: mpsc::Sender<Datagram>) {
             }
         }
     }
-}
-
-/// What the injector did.
-#[derive(Debug, Default)]
-struct Faults {
-    taken: u64,
-    dropped: u64,
-    duplicated: u64,
-    reordered: u64,
-    truncated: u64,
-    corrupted: u64,
 }
 
 /// Takes the senders' datagrams, damages some, and hands the rest to the receiver in GRO
@@ -152,7 +78,8 @@ fn inject(
             let _ = to_receiver.send(std::mem::take(batch));
         }
     };
-    let emit = |datagram: Datagram, batch: &mut Vec<Datagram>| {
+    let emit = |datagram: Datagram, batch: &mut Vec<Datagram>, faults: &mut Faults| {
+        faults.forwarded += 1;
         // A GRO batch: datagrams of the first one's size, the last maybe shorter.
         let fits = batch.first().is_some_and(|first| {
             batch.len() < GRO_BATCH
@@ -168,53 +95,34 @@ fn inject(
         batch.push(datagram);
     };
     for (index, mut datagram) in from_senders.into_iter().enumerate() {
-        faults.taken += 1;
         let index = index as u64;
-        let roll = random.next() % 100;
-        let mut roll_under = {
-            let mut threshold = 0;
-            move |rate| {
-                threshold += rate;
-                roll < threshold
+        let fault = Fault::roll(&mut random, datagram.bytes.len());
+        faults.count(fault);
+        match fault {
+            Fault::Drop => {}
+            Fault::Duplicate => {
+                let copy = Datagram {
+                    bytes: datagram.bytes.clone(),
+                    fate: datagram.fate,
+                };
+                emit(copy, &mut batch, &mut faults);
+                emit(datagram, &mut batch, &mut faults);
             }
-        };
-        if roll_under(DROP) {
-            faults.dropped += 1;
-        } else if roll_under(DUPLICATE) {
-            faults.duplicated += 1;
-            let copy = Datagram {
-                bytes: datagram.bytes.clone(),
-                fate: datagram.fate,
-            };
-            emit(copy, &mut batch);
-            emit(datagram, &mut batch);
-        } else if roll_under(REORDER) {
-            faults.reordered += 1;
-            held.push_back((index + 1 + random.next() % 3, datagram));
-        } else if roll_under(TRUNCATE) {
-            faults.truncated += 1;
-            let len = datagram.bytes.len();
-            datagram
-                .bytes
-                .truncate((random.next() % len as u64) as usize);
-            datagram.fate = Fate::Damaged;
-            emit(datagram, &mut batch);
-        } else if roll_under(CORRUPT) {
-            faults.corrupted += 1;
-            let at = (random.next() % datagram.bytes.len() as u64) as usize;
-            datagram.bytes[at] ^= 1 << (random.next() % 8);
-            datagram.fate = Fate::Damaged;
-            emit(datagram, &mut batch);
-        } else {
-            emit(datagram, &mut batch);
+            Fault::Reorder { after } => held.push_back((index + after, datagram)),
+            Fault::Truncate { .. } | Fault::Corrupt { .. } => {
+                fault.damage(&mut datagram.bytes);
+                datagram.fate = Fate::Damaged;
+                emit(datagram, &mut batch, &mut faults);
+            }
+            Fault::None => emit(datagram, &mut batch, &mut faults),
         }
         while held.front().is_some_and(|(due, _)| *due <= index) {
             let (_, late) = held.pop_front().unwrap();
-            emit(late, &mut batch);
+            emit(late, &mut batch, &mut faults);
         }
     }
     for (_, late) in held {
-        emit(late, &mut batch);
+        emit(late, &mut batch, &mut faults);
     }
     flush(&mut batch);
     faults
@@ -234,29 +142,7 @@ struct Seen {
 /// Opens the injector's GRO batches through a flow table full of flows, the senders' among
 /// them, and checks each datagram against what the test knows of it.
 fn receive(from_injector: mpsc::Receiver<Vec<Datagram>>) -> (Seen, quicseal::Counters, u64) {
-    let mut table: FlowTable<RxFlow, TABLE> = FlowTable::new(8).unwrap();
-    for idle in 0..TABLE - SENDERS {
-        let mut id = *b"idle-000";
-        id[5..].copy_from_slice(format!("{idle:03}").as_bytes());
-        let flow = RxFlow::from_secret(SUITES[0], &[idle as u8; 32], FlowConfig::new(8)).unwrap();
-        table.insert(ConnectionId::new(&id).unwrap(), flow).unwrap();
-    }
-    for sender in 0..SENDERS {
-        let flow =
-            RxFlow::from_secret(SUITES[sender % 3], &secret(sender), FlowConfig::new(8)).unwrap();
-        table
-            .insert(ConnectionId::new(&dcid(sender)).unwrap(), flow)
-            .unwrap();
-    }
-    assert_eq!(
-        table
-            .insert(ConnectionId::new(b"one-more").unwrap(), {
-                RxFlow::from_secret(SUITES[0], &[0; 32], FlowConfig::new(8)).unwrap()
-            })
-            .err(),
-        Some(Error::TableFull),
-        "the table is full"
-    );
+    let mut table = receiver_table();
 
     let mut seen = Seen::default();
     let mut results: [Outcome; GRO_BATCH] = [Err(Error::Malformed); GRO_BATCH];
@@ -330,20 +216,17 @@ fn datagrams_survive_a_faulty_path_under_load() {
     let (seen, counters, unroutable) = receiver.join().unwrap();
     eprintln!("{faults:?}\n{seen:?}\n{counters:?}\nunroutable: {unroutable}");
 
-    let sent = SENDERS as u64 * BATCHES * BATCH as u64;
-    assert_eq!(faults.taken, sent);
+    faults.check();
     assert_eq!(
         seen.intact,
-        sent - faults.dropped + faults.duplicated - faults.truncated - faults.corrupted
+        SENT - faults.dropped + faults.duplicated - faults.damaged()
     );
-    assert_eq!(seen.damaged, faults.truncated + faults.corrupted);
+    assert_eq!(seen.damaged, faults.damaged());
     assert_eq!(counters.opened, seen.opened);
     assert_eq!(counters.passed_through, seen.passed_through);
     // Each refused datagram lands in exactly one counter: a flow's, or the table's own for
     // one whose connection ID it does not know.
     assert_eq!(counters.dropped() + unroutable, seen.refused);
-    assert!(faults.dropped > 0 && faults.duplicated > 0 && faults.reordered > 0);
-    assert!(faults.truncated > 0 && faults.corrupted > 0);
     assert!(
         counters.key_updates >= SENDERS as u64,
         "every flow updated its keys"

@@ -20,61 +20,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use quicseal::packet_number::TruncatedPacketNumber;
-use quicseal::wire::{ConnectionId, ShortHeader};
-use quicseal::{CipherSuite, Counters, Error, FlowConfig, FlowTable, RxFlow, TxFlow};
+use quicseal::{Counters, FlowConfig, TxFlow};
+use quicseal_test_support::{
+    BATCH, BATCHES, DCID_LEN, Fault, Faults, Random, SENDERS, SENT, cleartext_batch, payload_byte,
+    receiver_table, secret, sender_of, suite,
+};
 use quicseal_userspace::{
     DEFAULT_MESSAGE_CAPACITY, Ecn, RecvBatch, RecvError, SealedSocket, SendBuffer, SocketConfig,
     Transmit,
 };
 
-const SENDERS: usize = 4;
-/// GSO batches each sender seals, and datagrams in each.
-const BATCHES: u64 = 200;
-const BATCH: usize = 8;
-/// A sender flips its key phase every this many packets.
-const KEY_UPDATE_EVERY: u64 = 50;
-/// The receiver's flow table: this many flows, all but the senders' idle.
-const TABLE: usize = 64;
 /// Most datagrams the injector forwards ahead of what the receiver has seen.
 const WINDOW: u64 = 64;
-/// Fault rates, in percent of the datagrams the injector takes.
-const DROP: u64 = 4;
-const DUPLICATE: u64 = 4;
-const REORDER: u64 = 4;
-const TRUNCATE: u64 = 3;
-const CORRUPT: u64 = 3;
 /// Longest the whole run may take.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-const SUITES: [CipherSuite; 3] = CipherSuite::ALL;
-const SENT: u64 = SENDERS as u64 * BATCHES * BATCH as u64;
-
-fn dcid(sender: usize) -> [u8; 8] {
-    let mut id = *b"sender-0";
-    id[7] = b'0' + sender as u8;
-    id
-}
-
-/// The sender a datagram's connection ID names, if it names one.
-fn sender_of(datagram: &[u8]) -> Option<usize> {
-    let id = datagram.get(1..9)?;
-    (id[..7] == dcid(0)[..7])
-        .then(|| usize::from(id[7].wrapping_sub(b'0')))
-        .filter(|&sender| sender < SENDERS)
-}
-
-fn secret(sender: usize) -> Vec<u8> {
-    vec![0x40 + sender as u8; SUITES[sender % 3].secret_len()]
-}
-
-/// What a sender's packet `number` carries after its header.
-fn payload_byte(sender: usize, number: u64, i: usize) -> u8 {
-    (sender as u8)
-        .wrapping_mul(7)
-        .wrapping_add((number as u8).wrapping_mul(31))
-        .wrapping_add(i as u8)
-}
 
 fn config() -> SocketConfig {
     SocketConfig {
@@ -82,18 +41,6 @@ fn config() -> SocketConfig {
         timeout: Duration::from_millis(200),
         recv_buffer: Some(1 << 20),
         send_buffer: None,
-    }
-}
-
-/// xorshift64*: the injector's and the senders' fixed sequences.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 }
 
@@ -118,30 +65,13 @@ struct Progress {
 /// the injector, one batch at a time.
 fn send(sender: usize, injector: SocketAddr, progress: &Progress) {
     let socket = SealedSocket::bind((Ipv4Addr::LOCALHOST, 0).into(), config()).unwrap();
-    let suite = SUITES[sender % 3];
-    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret(sender), FlowConfig::new(8)).unwrap();
+    let config = FlowConfig::new(DCID_LEN);
+    let mut tx: TxFlow = TxFlow::from_secret(suite(sender), &secret(sender), config).unwrap();
     let mut random = Random(0x5eed + sender as u64);
     let mut buffer = SendBuffer::new();
     let mut number = 0u64;
     for batch in 1..=BATCHES {
-        let size = 60 + (random.next() % 1200) as usize;
-        let mut cleartext = Vec::new();
-        for _ in 0..BATCH {
-            number += 1;
-            let header = ShortHeader {
-                fixed_bit: true,
-                spin: false,
-                key_phase: (number / KEY_UPDATE_EVERY) % 2 == 1,
-                dcid: ConnectionId::new(&dcid(sender)).unwrap(),
-                packet_number: TruncatedPacketNumber::new(number as u32 & 0xffff, 2).unwrap(),
-            };
-            let mut packet = vec![0u8; size - 16];
-            let header_len = header.emit(&mut packet).unwrap();
-            for (i, byte) in packet[header_len..].iter_mut().enumerate() {
-                *byte = payload_byte(sender, number, i);
-            }
-            cleartext.extend(packet);
-        }
+        let (size, cleartext) = cleartext_batch(sender, &mut random, &mut number);
         let transmit = Transmit {
             destination: injector,
             ecn: Ecn::NotEct,
@@ -156,18 +86,6 @@ fn send(sender: usize, injector: SocketAddr, progress: &Progress) {
             taken.load(Ordering::Acquire) >= batch * BATCH as u64
         });
     }
-}
-
-/// What the injector did.
-#[derive(Debug, Default)]
-struct Faults {
-    taken: u64,
-    forwarded: u64,
-    dropped: u64,
-    duplicated: u64,
-    reordered: u64,
-    truncated: u64,
-    corrupted: u64,
 }
 
 /// Takes the senders' datagrams off the path, damages some, and forwards the rest to the
@@ -191,36 +109,20 @@ fn inject(path: &UdpSocket, receiver: SocketAddr, progress: &Progress) -> Faults
         };
         let mut datagram = buffer[..len].to_vec();
         let index = faults.taken;
-        faults.taken += 1;
-        let roll = random.next() % 100;
-        let mut roll_under = {
-            let mut threshold = 0;
-            move |rate| {
-                threshold += rate;
-                roll < threshold
+        let fault = Fault::roll(&mut random, len);
+        faults.count(fault);
+        match fault {
+            Fault::Drop => {}
+            Fault::Duplicate => {
+                forward(&datagram, &mut faults);
+                forward(&datagram, &mut faults);
             }
-        };
-        if roll_under(DROP) {
-            faults.dropped += 1;
-        } else if roll_under(DUPLICATE) {
-            faults.duplicated += 1;
-            forward(&datagram, &mut faults);
-            forward(&datagram, &mut faults);
-        } else if roll_under(REORDER) {
-            faults.reordered += 1;
-            held.push_back((index + 1 + random.next() % 3, datagram.clone()));
-        } else if roll_under(TRUNCATE) {
-            faults.truncated += 1;
-            // Not to nothing: an empty datagram is another test's (`bad_datagrams_…`).
-            datagram.truncate(1 + (random.next() % (len as u64 - 1)) as usize);
-            forward(&datagram, &mut faults);
-        } else if roll_under(CORRUPT) {
-            faults.corrupted += 1;
-            let at = (random.next() % len as u64) as usize;
-            datagram[at] ^= 1 << (random.next() % 8);
-            forward(&datagram, &mut faults);
-        } else {
-            forward(&datagram, &mut faults);
+            Fault::Reorder { after } => held.push_back((index + after, datagram)),
+            Fault::Truncate { .. } | Fault::Corrupt { .. } => {
+                fault.damage(&mut datagram);
+                forward(&datagram, &mut faults);
+            }
+            Fault::None => forward(&datagram, &mut faults),
         }
         while held.front().is_some_and(|(due, _)| *due <= index) {
             let (_, late) = held.pop_front().unwrap();
@@ -254,23 +156,7 @@ fn receive(
     progress: &Progress,
     expected: &AtomicU64,
 ) -> (Seen, Counters, u64) {
-    let mut table: FlowTable<RxFlow, TABLE> = FlowTable::new(8).unwrap();
-    for idle in 0..TABLE - SENDERS {
-        let mut id = *b"idle-000";
-        id[5..].copy_from_slice(format!("{idle:03}").as_bytes());
-        let flow = RxFlow::from_secret(SUITES[0], &[idle as u8; 32], FlowConfig::new(8)).unwrap();
-        table.insert(ConnectionId::new(&id).unwrap(), flow).unwrap();
-    }
-    for sender in 0..SENDERS {
-        let flow =
-            RxFlow::from_secret(SUITES[sender % 3], &secret(sender), FlowConfig::new(8)).unwrap();
-        table
-            .insert(ConnectionId::new(&dcid(sender)).unwrap(), flow)
-            .unwrap();
-    }
-    let full = RxFlow::from_secret(SUITES[0], &[0; 32], FlowConfig::new(8)).unwrap();
-    let one_more = table.insert(ConnectionId::new(b"one-more").unwrap(), full);
-    assert_eq!(one_more.err(), Some(Error::TableFull), "the table is full");
+    let mut table = receiver_table();
 
     let mut seen = Seen::default();
     let mut batch = RecvBatch::new(8, DEFAULT_MESSAGE_CAPACITY);
@@ -347,8 +233,8 @@ fn datagrams_survive_a_faulty_path_between_sockets_under_load() {
     });
     eprintln!("{faults:?}\n{seen:?}\n{counters:?}\nunroutable: {unroutable}");
 
-    assert_eq!(faults.taken, SENT);
-    let damaged = faults.truncated + faults.corrupted;
+    faults.check();
+    let damaged = faults.damaged();
     assert_eq!(seen.datagrams, faults.forwarded);
     assert_eq!(
         seen.opened,
@@ -360,8 +246,6 @@ fn datagrams_survive_a_faulty_path_between_sockets_under_load() {
     // Each refused datagram lands in exactly one counter: a flow's, or the table's own for
     // one whose connection ID it does not know.
     assert_eq!(counters.dropped() + unroutable, seen.refused);
-    assert!(faults.dropped > 0 && faults.duplicated > 0 && faults.reordered > 0);
-    assert!(faults.truncated > 0 && faults.corrupted > 0);
     assert!(
         counters.key_updates >= SENDERS as u64,
         "every flow updated its keys"
