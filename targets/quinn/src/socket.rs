@@ -21,6 +21,7 @@ use std::fmt;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
@@ -42,49 +43,64 @@ pub struct SealedSocket {
     readiness: tokio::net::UdpSocket,
     registry: Arc<Registry>,
     send: Mutex<Sending>,
+    send_failures: AtomicU64,
 }
 
-/// The send side's buffer, with sealed datagrams a full socket refused, and what quinn is
-/// to send again.
+/// The send side's buffer, and what a full socket left of a transmit quinn handed over.
 #[derive(Default)]
 struct Sending {
+    /// Sealed datagrams not sent yet wait here ([`SendBuffer::pending`]).
     buffer: SendBuffer,
-    parked: Option<Parked>,
+    /// The rest of the transmit, not sealed or sent yet.
+    backlog: Option<Backlog>,
 }
 
-/// A transmit whose sending stopped at a full socket. quinn offers the same transmit again
-/// once the socket is writable; the datagrams already sealed must not be sealed twice (their
-/// packet numbers are spent), so they wait in the [`SendBuffer`], and the retry sends them
-/// and then the datagrams from `resume_at` on.
-struct Parked {
-    /// quinn's transmit: where to, its cut, its length and first bytes.
+/// What is left of a transmit that a full socket stopped part way. Once any of a transmit
+/// has been sealed or sent, it is the socket's to finish: quinn is told it went (telling it
+/// `WouldBlock` would have it offer the whole transmit again, and another connection's may
+/// come first), and what is left goes out before any later transmit, in order, so that
+/// every flow still seals its packets in the order quinn numbered them.
+struct Backlog {
     destination: SocketAddr,
-    segment_size: Option<usize>,
-    len: usize,
-    start: Vec<u8>,
-    /// The first datagram not yet handed to the socket.
-    resume_at: usize,
+    ecn: Option<EcnCodepoint>,
+    /// The transmit's stride, which the rest keeps.
+    segment_size: usize,
+    contents: Vec<u8>,
 }
 
-impl Parked {
-    fn new(transmit: &Transmit<'_>, resume_at: usize) -> Parked {
-        let contents = transmit.contents;
-        Parked {
+impl Backlog {
+    /// What is left of `transmit` from datagram `first` on, if anything is.
+    fn rest(transmit: &Transmit<'_>, first: usize) -> Option<Backlog> {
+        let stride = transmit
+            .segment_size
+            .unwrap_or(transmit.contents.len())
+            .max(1);
+        let rest = transmit.contents.get(first * stride..)?;
+        (!rest.is_empty()).then(|| Backlog {
             destination: transmit.destination,
-            segment_size: transmit.segment_size,
-            len: contents.len(),
-            start: contents[..contents.len().min(64)].to_vec(),
-            resume_at,
+            ecn: transmit.ecn,
+            segment_size: stride,
+            contents: rest.to_vec(),
+        })
+    }
+
+    fn transmit(&self) -> Transmit<'_> {
+        Transmit {
+            destination: self.destination,
+            ecn: self.ecn,
+            contents: &self.contents,
+            segment_size: Some(self.segment_size),
+            src_ip: None,
         }
     }
+}
 
-    /// True when `transmit` is quinn sending the parked one again.
-    fn is(&self, transmit: &Transmit<'_>) -> bool {
-        self.destination == transmit.destination
-            && self.segment_size == transmit.segment_size
-            && self.len == transmit.contents.len()
-            && transmit.contents.starts_with(&self.start)
-    }
+/// Where a send stopped at a full socket: the first datagram not handed to the socket (the
+/// ones before it are sent or sealed and pending), and whether anything of the transmit was
+/// sealed or sent.
+struct Blocked {
+    resume_at: usize,
+    progressed: bool,
 }
 
 /// Who protects a run of a transmit's datagrams.
@@ -118,7 +134,7 @@ impl Protection {
 impl SealedSocket {
     /// Binds `address` with quicseal's userspace socket (GSO and GRO where the kernel has
     /// them); the sessions of the [`crate::SealServerConfig`] or [`crate::SealClientConfig`]
-    /// with the same `registry` offload to it. Call it within a tokio runtime.
+    /// with the same `registry` offload to it. Fails outside a tokio runtime.
     pub fn bind(address: SocketAddr, registry: Arc<Registry>) -> io::Result<SealedSocket> {
         let socket = userspace::SealedSocket::bind(address, SocketConfig::default())
             .map_err(io::Error::other)?;
@@ -126,18 +142,27 @@ impl SealedSocket {
     }
 
     /// Drives `socket` from tokio: its descriptor, duplicated, is registered for readiness.
-    /// Call it within a tokio runtime.
+    /// Fails outside a tokio runtime.
     pub fn new(
         socket: userspace::SealedSocket,
         registry: Arc<Registry>,
     ) -> io::Result<SealedSocket> {
+        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let readiness = tokio::net::UdpSocket::from_std(socket.as_std().try_clone()?)?;
         Ok(SealedSocket {
             socket,
             readiness,
             registry,
             send: Mutex::new(Sending::default()),
+            send_failures: AtomicU64::new(0),
         })
+    }
+
+    /// Runs of datagrams that could not be sent for a reason other than a full socket (the
+    /// kernel refused them, or their flow refused the batch whole): lost, as far as quinn
+    /// is concerned, which recovers them as it recovers any loss.
+    pub fn send_failures(&self) -> u64 {
+        self.send_failures.load(Ordering::Relaxed)
     }
 
     /// quicseal's socket underneath, for its counters ([`userspace::SealedSocket::stats`]:
@@ -167,15 +192,13 @@ impl SealedSocket {
         outcome
     }
 
-    /// Sends `transmit`'s datagrams from `first` on, run by run: a run is consecutive
-    /// datagrams of one flow (sealed and sent together) or without a stamp (sent as they
-    /// are). At a full socket the rest is parked for quinn's retry.
-    fn send_from(
-        &self,
-        transmit: &Transmit<'_>,
-        first: usize,
-        sending: &mut Sending,
-    ) -> io::Result<()> {
+    /// Sends `transmit`'s datagrams, run by run: a run is consecutive datagrams of one flow
+    /// (sealed and sent together) or without a stamp (sent as they are). A run the socket
+    /// or the seal fails for any reason but a full socket is lost (counted in
+    /// [`send_failures`](Self::send_failures)), as quinn's own socket loses a datagram the
+    /// kernel refuses, and the next run goes on: QUIC recovers lost packets, and an error
+    /// returned to quinn would end the connection's driver.
+    fn send_runs(&self, transmit: &Transmit<'_>, buffer: &mut SendBuffer) -> Result<(), Blocked> {
         let contents = transmit.contents;
         let stride = transmit.segment_size.unwrap_or(contents.len()).max(1);
         let datagram = |index: usize| {
@@ -184,7 +207,7 @@ impl SealedSocket {
         };
         let count = contents.len().div_ceil(stride);
         let ecn = transmit.ecn.map_or(Ecn::NotEct, from_quinn);
-        let mut index = first;
+        let mut index = 0;
         while index < count {
             let protection = Protection::of(&self.registry, datagram(index));
             // Datagrams too short to be a flow's GSO segments (ACKs) go one by one.
@@ -222,38 +245,61 @@ impl SealedSocket {
                         segment_size: stride,
                     };
                     let mut tx = flow.tx();
-                    let outcome = self.attempt(|socket| {
-                        socket.try_send(&mut tx.flow, &cleartext, &mut sending.buffer)
-                    });
+                    let outcome =
+                        self.attempt(|socket| socket.try_send(&mut tx.flow, &cleartext, buffer));
                     tx.install_pending();
                     (outcome, true)
                 }
             };
-            match outcome {
-                Some(Ok(_)) => index = end,
+            let resume_at = match outcome {
+                Some(Ok(_)) => None,
                 // Not writable: nothing of this run was sealed or sent.
-                None => return self.park(transmit, index, sending),
+                None => Some(index),
+                // A sealed run waits whole in the buffer (what did not go); an unsealed one
+                // goes on from its first datagram not sent.
                 Some(Err(SendError::WouldBlock { sent, .. })) => {
-                    // A sealed run waits whole in the buffer (what did not go); an unsealed
-                    // one goes on from its first datagram not sent.
-                    let resume_at = if sealed { end } else { index + sent };
-                    return self.park(transmit, resume_at, sending);
+                    Some(if sealed { end } else { index + sent })
                 }
-                Some(Err(SendError::Io { source, .. })) => return Err(source),
-                Some(Err(other)) => return Err(io::Error::other(other)),
+                Some(Err(_)) => {
+                    self.send_failures.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            };
+            if let Some(resume_at) = resume_at {
+                // A sealed run resumes past its end, so this counts it too.
+                return Err(Blocked {
+                    resume_at,
+                    progressed: resume_at > 0,
+                });
             }
+            index = end;
         }
         Ok(())
     }
 
-    fn park(
-        &self,
-        transmit: &Transmit<'_>,
-        resume_at: usize,
-        sending: &mut Sending,
-    ) -> io::Result<()> {
-        sending.parked = Some(Parked::new(transmit, resume_at));
-        Err(io::ErrorKind::WouldBlock.into())
+    /// Sends what a full socket left of an earlier transmit: its sealed datagrams, then the
+    /// rest of its runs. False while some of it still waits.
+    fn flush(&self, sending: &mut Sending) -> bool {
+        if sending.buffer.pending() > 0 {
+            match self.attempt(|socket| socket.try_flush(&mut sending.buffer)) {
+                None | Some(Err(SendError::WouldBlock { .. })) => return false,
+                Some(Ok(_)) => {}
+                // Dropped: a loss, as in `send_runs`.
+                Some(Err(_)) => {
+                    self.send_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let Some(backlog) = sending.backlog.take() else {
+            return true;
+        };
+        match self.send_runs(&backlog.transmit(), &mut sending.buffer) {
+            Ok(()) => true,
+            Err(blocked) => {
+                sending.backlog = Backlog::rest(&backlog.transmit(), blocked.resume_at);
+                false
+            }
+        }
     }
 
     /// Opens a received datagram in place with the flow it belongs to, if any does.
@@ -337,22 +383,22 @@ impl AsyncUdpSocket for SealedSocket {
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
         let mut send = self.send.lock().unwrap_or_else(|e| e.into_inner());
         let sending = &mut *send;
-        let mut first = 0;
-        if let Some(parked) = sending.parked.take() {
-            match self.attempt(|socket| socket.try_flush(&mut sending.buffer)) {
-                None | Some(Err(SendError::WouldBlock { .. })) => {
-                    sending.parked = Some(parked);
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                // Sent, or dropped by a failure (a loss): either way the parked datagrams
-                // are done with.
-                Some(_) => {}
-            }
-            if parked.is(transmit) {
-                first = parked.resume_at;
+        // An earlier transmit's rest first; this one waits, untouched, until it is out.
+        if !self.flush(sending) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        match self.send_runs(transmit, &mut sending.buffer) {
+            Ok(()) => Ok(()),
+            // Nothing of it sealed or sent: quinn offers it again once the socket is writable.
+            Err(Blocked {
+                progressed: false, ..
+            }) => Err(io::ErrorKind::WouldBlock.into()),
+            // Part of it gone: the rest is ours to send (see `Backlog`).
+            Err(Blocked { resume_at, .. }) => {
+                sending.backlog = Backlog::rest(transmit, resume_at);
+                Ok(())
             }
         }
-        self.send_from(transmit, first, sending)
     }
 
     fn poll_recv(
@@ -380,11 +426,9 @@ impl AsyncUdpSocket for SealedSocket {
             .take(count)
         {
             *meta = to_quinn(message);
-            // A message that filled its buffer may have been cut off: opening its last
-            // datagram would count a forgery. quinn sees it as it came.
-            if message.truncated {
-                continue;
-            }
+            // A message that filled its buffer may have been cut off, or be a datagram as
+            // long as quinn's buffer (its size when GRO is off): opened all the same, on a
+            // copy, so a cut one fails as a forgery would.
             for datagram in buf[..message.len].chunks_mut(message.segment_size.max(1)) {
                 self.open(datagram);
             }
@@ -486,13 +530,19 @@ mod tests {
         }
     }
 
-    /// An offloaded socket for `registry`, a plain quicseal socket to receive what it sends,
-    /// and the latter's address.
+    /// An offloaded socket for `registry` (with GSO or without), a plain quicseal socket to
+    /// receive what it sends, and the latter's address.
     fn sockets(
         registry: &Arc<Registry>,
+        gso: bool,
     ) -> (Arc<SealedSocket>, userspace::SealedSocket, SocketAddr) {
         let loopback = "127.0.0.1:0".parse().unwrap();
-        let socket = Arc::new(SealedSocket::bind(loopback, Arc::clone(registry)).unwrap());
+        let config = SocketConfig {
+            gso,
+            ..SocketConfig::default()
+        };
+        let inner = userspace::SealedSocket::bind(loopback, config).unwrap();
+        let socket = Arc::new(SealedSocket::new(inner, Arc::clone(registry)).unwrap());
         let receiver = userspace::SealedSocket::bind(loopback, SocketConfig::default()).unwrap();
         let to = receiver.local_addr().unwrap();
         (socket, receiver, to)
@@ -536,25 +586,36 @@ mod tests {
         datagrams
     }
 
+    /// The flow's counters say every datagram it was handed was sealed once: none refused
+    /// for a packet number already used (sealing twice).
+    fn sealed_once(flow: &Flow, sealed: u64) {
+        let counters = flow.tx().flow.counters();
+        assert_eq!(
+            (counters.sealed, counters.rejected),
+            (sealed, 0),
+            "{counters:?}"
+        );
+    }
+
     #[tokio::test]
-    async fn a_transmit_a_full_socket_refused_is_sent_once_sealed_when_quinn_retries() {
+    async fn a_batch_a_full_socket_refused_goes_sealed_once_before_the_next_transmit() {
         let (registry, flow) = registry_with_flow();
-        let (socket, receiver, to) = sockets(&registry);
+        let (socket, receiver, to) = sockets(&registry, true);
         let batch: Vec<u8> = (1..=3).flat_map(|n| stamped(&registry, &flow, n)).collect();
         writable(&socket).await;
         socket.socket().refuse_sends(&[true]);
-        let would_block = socket.try_send(&transmit(to, &batch)).unwrap_err();
-        assert_eq!(would_block.kind(), io::ErrorKind::WouldBlock);
-        assert_eq!(flow.tx().flow.counters().sealed, 3);
-        // Until the socket is writable again, quinn's retry does nothing.
-        let not_yet = socket.try_send(&transmit(to, &batch)).unwrap_err();
-        assert_eq!(not_yet.kind(), io::ErrorKind::WouldBlock);
-        drain_edge(&socket).await;
-        // quinn retries the same cleartext: the parked sealed bytes go, sealed once.
+        // Sealed, then refused by a full socket: it is the socket's to send now, so quinn
+        // is told it went (it must not offer the cleartext again).
         socket.try_send(&transmit(to, &batch)).unwrap();
+        sealed_once(&flow, 3);
+        // Until the socket is writable again, the next transmit waits, untouched.
         let next = stamped(&registry, &flow, 4);
+        let would_block = socket.try_send(&transmit(to, &next)).unwrap_err();
+        assert_eq!(would_block.kind(), io::ErrorKind::WouldBlock);
+        sealed_once(&flow, 3);
+        drain_edge(&socket).await;
         socket.try_send(&transmit(to, &next)).unwrap();
-        assert_eq!(flow.tx().flow.counters().sealed, 4);
+        sealed_once(&flow, 4);
         let received = receive(&receiver, &flow, 4);
         for (datagram, number) in received.iter().zip(1..=4) {
             assert_eq!(
@@ -570,7 +631,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn runs_leave_in_order_and_a_gone_connection_never_leaves_unsealed() {
+    async fn what_a_full_socket_left_goes_first_whoever_sends_next() {
         let (registry, flow) = registry_with_flow();
         let gone = registry.insert(
             4,
@@ -581,7 +642,7 @@ mod tests {
         );
         let gone_datagram = stamped(&registry, &gone, 9);
         registry.remove(&gone);
-        let (socket, receiver, to) = sockets(&registry);
+        let (socket, receiver, to) = sockets(&registry, true);
         // A handshake datagram, two of the flow's, the gone connection's, a handshake one.
         let parts = [
             handshake(0xa1),
@@ -590,27 +651,67 @@ mod tests {
             gone_datagram,
             handshake(0xa2),
         ];
-        let contents = parts.concat();
         writable(&socket).await;
         // The first run goes; the socket is full for the flow's run.
         socket.socket().refuse_sends(&[false, true]);
-        let would_block = socket.try_send(&transmit(to, &contents)).unwrap_err();
-        assert_eq!(would_block.kind(), io::ErrorKind::WouldBlock);
+        socket.try_send(&transmit(to, &parts.concat())).unwrap();
         drain_edge(&socket).await;
-        socket.try_send(&transmit(to, &contents)).unwrap();
-        let received = receive(&receiver, &flow, 4);
-        assert_eq!(received.len(), 4);
-        assert_eq!(received[0], parts[0], "sent once, not again on the retry");
+        // Another connection's transmit: the rest of the first goes before it.
+        let other = handshake(0xb0);
+        socket.try_send(&transmit(to, &other)).unwrap();
+        let received = receive(&receiver, &flow, 5);
+        assert_eq!(received[0], parts[0]);
         assert_eq!(received[1], parts[1][..SEGMENT - TAG_LEN]);
         assert_eq!(received[2], parts[2][..SEGMENT - TAG_LEN]);
-        assert_eq!(received[3], parts[4]);
-        assert_eq!(flow.tx().flow.counters().sealed, 2);
+        assert_eq!(received[3], parts[4], "the gone connection's never leaves");
+        assert_eq!(received[4], other);
+        assert_eq!(received.len(), 5);
+        sealed_once(&flow, 2);
+    }
+
+    #[tokio::test]
+    async fn datagrams_sent_one_by_one_go_on_from_where_the_socket_filled() {
+        let (registry, flow) = registry_with_flow();
+        let (socket, receiver, to) = sockets(&registry, false);
+        let parts = [handshake(1), handshake(2), handshake(3)];
+        writable(&socket).await;
+        // Nothing went: quinn offers the transmit again.
+        socket.socket().refuse_sends(&[true]);
+        let would_block = socket.try_send(&transmit(to, &parts.concat())).unwrap_err();
+        assert_eq!(would_block.kind(), io::ErrorKind::WouldBlock);
+        drain_edge(&socket).await;
+        // Its first datagram went and the socket filled: the rest is the socket's.
+        socket.socket().refuse_sends(&[false, true]);
+        socket.try_send(&transmit(to, &parts.concat())).unwrap();
+        drain_edge(&socket).await;
+        let last = handshake(4);
+        socket.try_send(&transmit(to, &last)).unwrap();
+        let received = receive(&receiver, &flow, 4);
+        assert_eq!(
+            received,
+            [&parts[..], &[last]].concat(),
+            "each once, in order"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_send_the_kernel_refuses_is_a_loss_and_the_rest_goes() {
+        let (registry, flow) = registry_with_flow();
+        let (socket, receiver, to) = sockets(&registry, true);
+        writable(&socket).await;
+        // An IPv6 destination from an IPv4 socket: the kernel refuses the send.
+        let nowhere = "[::1]:9".parse().unwrap();
+        socket.try_send(&transmit(nowhere, &handshake(1))).unwrap();
+        assert_eq!(socket.send_failures(), 1);
+        let next = stamped(&registry, &flow, 1);
+        socket.try_send(&transmit(to, &next)).unwrap();
+        assert_eq!(receive(&receiver, &flow, 1).len(), 1);
     }
 
     #[tokio::test]
     async fn datagrams_too_short_for_gso_segments_are_sealed_one_by_one() {
         let (registry, flow) = registry_with_flow();
-        let (socket, receiver, to) = sockets(&registry);
+        let (socket, receiver, to) = sockets(&registry, true);
         // Two ACK-sized datagrams in one transmit, as quinn may batch them.
         let short = 32;
         assert!(short < flow.tx().flow.min_gso_size());

@@ -248,6 +248,8 @@ fn check(what: &str, bytes: usize, (sent, received): (Counters, Counters)) {
         "{what}: {sent:?} {received:?}"
     );
     assert_eq!(received.auth_failures, 0, "{what}: {received:?}");
+    // Nothing handed to a flow twice: no packet number sealed again.
+    assert_eq!(sent.rejected, 0, "{what}: {sent:?}");
 }
 
 /// What the offloaded endpoint at `address` shows of its socket: quinn's packets went out

@@ -20,9 +20,16 @@ pub trait SealGso {
     ) -> Result<Batch, Error>;
 
     /// Seals one datagram from the scatter-gather `src` into `dst` (its cleartext's length
-    /// and a tag). A lone datagram has no segment size to respect, so a packet shorter than
-    /// [`GsoLayout::min_gso_size`] (an ACK, say) seals here where a batch of them is refused.
-    fn seal_one(&mut self, src: &[&[u8]], dst: &mut [u8]) -> Outcome;
+    /// and a tag). A lone datagram has no segment size to respect, so the implementations
+    /// here seal a packet shorter than [`GsoLayout::min_gso_size`] (an ACK, say), where a
+    /// batch of them is refused. By default, a batch of one, which keeps that limit.
+    fn seal_one(&mut self, src: &[&[u8]], dst: &mut [u8]) -> Outcome {
+        let mut results = [Err(Error::Malformed)];
+        let gso_size = dst.len();
+        // The one outcome says what the batch of one did.
+        let _ = self.seal_gso(src, gso_size, dst, &mut results)?;
+        results[0]
+    }
 }
 
 /// Opens a GRO batch in place: datagrams coalesced at `segment_size` bytes, one outcome per

@@ -4,7 +4,8 @@
 //!
 //! A QUIC stack hands [`SealedSocket::send`] a [`Transmit`]: cleartext 1-RTT datagrams laid
 //! out for GSO at a stride of `segment_size - 16` (the layout the kernel path takes). The
-//! socket seals them with [`quicseal::TxFlow::seal_gso`], copy-fused from the caller's
+//! socket seals them with [`quicseal::TxFlow::seal_gso`] (a lone datagram with
+//! [`quicseal::TxFlow::seal`]), copy-fused from the caller's
 //! buffers straight into one send buffer where each datagram is exactly `segment_size` bytes
 //! with its tag, and hands that buffer to the kernel in one `sendmsg` carrying a
 //! `UDP_SEGMENT` control message. On the way in, [`SealedSocket::recv_open`] receives
@@ -85,7 +86,7 @@
 //! (64 segments, 64 KiB) or a datagram the seal refused require it, bounded waits (below),
 //! and the per-datagram results.
 //!
-//! Two behaviours of quinn-udp 0.6 to know:
+//! Three behaviours of quinn-udp 0.6 to know:
 //!
 //! - It turns on `SO_TIMESTAMPNS`, and its 96-byte control-message buffer cannot hold a
 //!   timestamp next to a GRO segment size, PKTINFO and the TOS / traffic-class byte: the

@@ -1028,6 +1028,40 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_goes_on_from_the_datagram_where_one_by_one_sends_stopped() {
+        let bind = |gso| {
+            let config = SocketConfig {
+                gso,
+                ..SocketConfig::default()
+            };
+            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), config).unwrap()
+        };
+        let (sender, receiver) = (bind(false), bind(true));
+        let (mut tx, mut rx) = flows();
+        // Four datagrams, the last refused by the seal; one per sendmsg, and the socket
+        // fills after the first.
+        let bytes = cleartext(0, 4, &[3]);
+        let transmit = Transmit {
+            destination: receiver.local_addr().unwrap(),
+            ecn: Ecn::Ect0,
+            cleartext: &[&bytes],
+            segment_size: SEGMENT,
+        };
+        let mut buffer = SendBuffer::new();
+        sender.refuse_sends(&[false, true]);
+        match sender.try_send(&mut tx, &transmit, &mut buffer) {
+            Err(SendError::WouldBlock {
+                sent: 1,
+                pending: 2,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let flushed = sender.try_flush(&mut buffer).unwrap();
+        assert_eq!((flushed.sent, flushed.refused, buffer.pending()), (2, 1, 0));
+        assert_eq!(received_numbers(&receiver, &mut rx, 3), [0, 1, 2]);
+    }
+
+    #[test]
     fn a_blocking_send_drops_what_an_earlier_try_send_left_pending() {
         let (sender, receiver) = pair();
         let (mut tx, mut rx) = flows();
