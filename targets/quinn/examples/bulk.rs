@@ -3,14 +3,16 @@
 //! own single-threaded runtime, so that each end's CPU time is its thread's.
 //!
 //! ```sh
-//! cargo run --release -p quicseal-quinn --example bulk -- [megabytes (256)] [runs (9)]
+//! cargo run --release -p quicseal-quinn --example bulk -- [megabytes (256)] [runs (9)] [CSV]
+//! python3 targets/quinn/bench/plot.py CSV FIGURE.png
 //! ```
 //!
 //! Setups, each for AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305: stock quinn on rustls's
 //! ring provider at both ends; stock on aws-lc-rs at both ends; the server offloaded to
 //! quicseal against a stock ring client; both ends offloaded. Prints a Markdown table (the
 //! median of the runs) with each setup's throughput and CPU time per byte and the ratios to
-//! stock ring, for docs/performance.md.
+//! stock ring, for docs/performance.md, and with a CSV path writes the same figures there for
+//! the plot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,10 +58,15 @@ struct Measured {
     client_cpu: Duration,
 }
 
+/// The CSV's columns, one row per suite and setup.
+const CSV_HEADER: &str = "suite,setup,gbps_median,gbps_min,gbps_max,ratio_to_stock_ring,\
+                          server_cpu_ns_per_byte,client_cpu_ns_per_byte,runs\n";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let megabytes: usize = args.next().map_or(Ok(256), |n| n.parse())?;
     let runs: usize = args.next().map_or(Ok(9), |n| n.parse())?;
+    let mut csv = args.next().map(|path| (path, String::from(CSV_HEADER)));
     let bytes = megabytes << 20;
     println!(
         "Bulk download of {megabytes} MiB through quinn 0.11 on loopback, median of {runs} runs; \
@@ -110,12 +117,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 server / base_server,
                 client / base_client,
             );
+            if let Some((_, text)) = &mut csv {
+                text.push_str(&format!(
+                    "{},\"{}\",{rate:.4},{slowest:.4},{fastest:.4},{:.4},{server:.4},\
+                     {client:.4},{runs}\n",
+                    suite.name(),
+                    setup.name(),
+                    rate / base_rate,
+                ));
+            }
         }
     }
     println!(
         "\nRatios: throughput over stock ring's (higher is better); CPU per byte over stock \
          ring's (lower is better)."
     );
+    if let Some((path, text)) = csv {
+        std::fs::write(&path, text)?;
+    }
     Ok(())
 }
 
