@@ -27,33 +27,91 @@ mod csr {
     include!(concat!(env!("OUT_DIR"), "/litex_csr.rs"));
 }
 
-/// Writes a word of the SoC's device memory: a CSR, or a word of the MAC's slots. Private to
-/// this module, whose every call passes a register address from csr.csv or a word inside a
-/// MAC slot (bounded by [`MAC_MTU`]): that is what makes the volatile access below sound.
-fn write_register(address: usize, value: u32) {
-    // SAFETY: `address` is a CSR of the SoC or a word-aligned address inside the MAC's slot
-    // memory (see above): device memory, which nothing in Rust's model owns.
-    unsafe { (address as *mut u32).write_volatile(value) }
+/// A word of the SoC's device memory: a CSR, or a word of the MAC's slot memory. Only
+/// [`Register::at`], whose caller vouches for the address, makes one, so reading and
+/// writing one is sound.
+#[derive(Clone, Copy)]
+struct Register(usize);
+
+impl Register {
+    /// # Safety
+    /// `address` is a CSR of the SoC (from csr.csv) or a word-aligned address inside the
+    /// MAC's slot memory: device memory, which nothing in Rust's model owns.
+    const unsafe fn at(address: usize) -> Register {
+        Register(address)
+    }
+
+    fn write(self, value: u32) {
+        // SAFETY: device memory, by `at`'s contract.
+        unsafe { (self.0 as *mut u32).write_volatile(value) }
+    }
+
+    fn read(self) -> u32 {
+        // SAFETY: as in `write`.
+        unsafe { (self.0 as *const u32).read_volatile() }
+    }
 }
 
-/// Reads a word of the SoC's device memory, as [`write_register`] writes one.
-fn read_register(address: usize) -> u32 {
-    // SAFETY: as in `write_register`.
-    unsafe { (address as *const u32).read_volatile() }
+/// The CSRs this firmware uses, by their csr.csv names.
+mod reg {
+    use super::{Register, csr};
+
+    macro_rules! registers {
+        ($($name:ident),* $(,)?) => {
+            $(
+                // SAFETY: the address of the csr.csv CSR of the same name.
+                pub const $name: Register = unsafe { Register::at(csr::$name) };
+            )*
+        };
+    }
+
+    registers!(
+        ETHMAC_SRAM_READER_LENGTH,
+        ETHMAC_SRAM_READER_READY,
+        ETHMAC_SRAM_READER_SLOT,
+        ETHMAC_SRAM_READER_START,
+        ETHMAC_SRAM_WRITER_EV_PENDING,
+        ETHMAC_SRAM_WRITER_LENGTH,
+        ETHMAC_SRAM_WRITER_SLOT,
+        SIM_FINISH_FINISH,
+        TIMER0_EN,
+        TIMER0_LOAD,
+        TIMER0_RELOAD,
+        TIMER0_UPDATE_VALUE,
+        TIMER0_VALUE,
+        UART_RXTX,
+        UART_TXEMPTY,
+        UART_TXFULL,
+    );
+}
+
+/// Word `word` of the MAC's receive (`rx`) or transmit slot `slot`: `None` past a slot's
+/// [`MAC_MTU`] bytes.
+fn mac_word(rx: bool, slot: usize, word: usize) -> Option<Register> {
+    let (base, slots) = if rx {
+        (csr::ETHMAC_RX_BASE, csr::ETHMAC_RX_SLOTS as usize)
+    } else {
+        (csr::ETHMAC_TX_BASE, TX_SLOTS)
+    };
+    (word * 4 < MAC_MTU).then(|| {
+        // SAFETY: inside the slot memory: a slot below the count, and one of the slot's
+        // ceil(MAC_MTU / 4) words, which lie within SLOT_SIZE.
+        unsafe { Register::at(base + (slot % slots) * SLOT_SIZE + word * 4) }
+    })
 }
 
 /// Clock cycles since the timer started: it counts down from 2^32 - 1 once a cycle.
 pub fn counter() -> u32 {
-    write_register(csr::TIMER0_UPDATE_VALUE, 1);
-    !read_register(csr::TIMER0_VALUE)
+    reg::TIMER0_UPDATE_VALUE.write(1);
+    !reg::TIMER0_VALUE.read()
 }
 
 /// Serves the window in main RAM and sends it back over the UART.
 pub fn serve(service: impl FnOnce(&mut [u8])) -> Outcome {
-    write_register(csr::TIMER0_EN, 0);
-    write_register(csr::TIMER0_LOAD, u32::MAX);
-    write_register(csr::TIMER0_RELOAD, u32::MAX);
-    write_register(csr::TIMER0_EN, 1);
+    reg::TIMER0_EN.write(0);
+    reg::TIMER0_LOAD.write(u32::MAX);
+    reg::TIMER0_RELOAD.write(u32::MAX);
+    reg::TIMER0_EN.write(1);
     // SAFETY: main RAM is the window's alone: memory.x (build.rs) gives the linker only the
     // ROM and the SRAM, so no code, data or stack lies there, and this runs once.
     let memory = unsafe {
@@ -91,12 +149,12 @@ pub fn finish(outcome: Outcome, stack_used: usize) -> ! {
     // Let the UART drain before the simulation ends, within a bound: a model without the
     // `txempty` register (Renode's) reads 0 there.
     for _ in 0..DRAIN_POLLS {
-        if read_register(csr::UART_TXEMPTY) != 0 {
+        if reg::UART_TXEMPTY.read() != 0 {
             break;
         }
     }
     // Ends a Verilator simulation; Renode ignores it and its test stops at the `E` line.
-    write_register(csr::SIM_FINISH_FINISH, 1);
+    reg::SIM_FINISH_FINISH.write(1);
     loop {
         core::hint::spin_loop();
     }
@@ -104,12 +162,12 @@ pub fn finish(outcome: Outcome, stack_used: usize) -> ! {
 
 /// Text out through the SoC's UART, which the simulator prints on its standard output.
 mod uart {
-    use super::{csr, read_register, write_register};
+    use super::reg;
 
     pub fn write(bytes: &[u8]) {
         for &byte in bytes {
-            while read_register(csr::UART_TXFULL) != 0 {}
-            write_register(csr::UART_RXTX, byte.into());
+            while reg::UART_TXFULL.read() != 0 {}
+            reg::UART_RXTX.write(byte.into());
         }
     }
 
@@ -165,12 +223,11 @@ impl Port for NetworkPort {
     fn transmit(&mut self, header: &[u8], payload: &[u8]) -> bool {
         let len = header.len() + payload.len();
         if len > MAX_FRAME
-            || !within_polls(|| read_register(csr::ETHMAC_SRAM_READER_READY) != 0)
+            || !within_polls(|| reg::ETHMAC_SRAM_READER_READY.read() != 0)
         {
             return false;
         }
         // The slot memory takes whole words; the CPU is little-endian, as the MAC was built.
-        let slot = csr::ETHMAC_TX_BASE + self.slot * SLOT_SIZE;
         let byte = |i: usize| match i.checked_sub(header.len()) {
             None => header[i],
             Some(at) => payload.get(at).copied().unwrap_or(0),
@@ -178,11 +235,13 @@ impl Port for NetworkPort {
         for word in 0..len.div_ceil(4) {
             let at = word * 4;
             let bytes = [byte(at), byte(at + 1), byte(at + 2), byte(at + 3)];
-            write_register(slot + at, u32::from_le_bytes(bytes));
+            if let Some(register) = mac_word(false, self.slot, word) {
+                register.write(u32::from_le_bytes(bytes));
+            }
         }
-        write_register(csr::ETHMAC_SRAM_READER_SLOT, self.slot as u32);
-        write_register(csr::ETHMAC_SRAM_READER_LENGTH, len as u32);
-        write_register(csr::ETHMAC_SRAM_READER_START, 1);
+        reg::ETHMAC_SRAM_READER_SLOT.write(self.slot as u32);
+        reg::ETHMAC_SRAM_READER_LENGTH.write(len as u32);
+        reg::ETHMAC_SRAM_READER_START.write(1);
         self.slot = (self.slot + 1) % TX_SLOTS;
         // The wire loops back: wait until the frame is in a receive slot, so that the engine,
         // which takes what arrived right after each frame it sends, finds it there. A frame
@@ -192,23 +251,22 @@ impl Port for NetworkPort {
     }
 
     fn waiting(&mut self) -> bool {
-        read_register(csr::ETHMAC_SRAM_WRITER_EV_PENDING) & 1 != 0
+        reg::ETHMAC_SRAM_WRITER_EV_PENDING.read() & 1 != 0
     }
 
     fn receive(&mut self, into: &mut [u8]) -> Option<usize> {
         if !self.waiting() {
             return None;
         }
-        let slot = read_register(csr::ETHMAC_SRAM_WRITER_SLOT) as usize;
-        let len = read_register(csr::ETHMAC_SRAM_WRITER_LENGTH) as usize;
-        let base = csr::ETHMAC_RX_BASE + (slot % csr::ETHMAC_RX_SLOTS as usize) * SLOT_SIZE;
+        let slot = reg::ETHMAC_SRAM_WRITER_SLOT.read() as usize;
+        let len = reg::ETHMAC_SRAM_WRITER_LENGTH.read() as usize;
         let copied = len.min(into.len()).min(MAC_MTU);
         for (word, chunk) in into[..copied].chunks_mut(4).enumerate() {
-            let bytes = read_register(base + word * 4).to_le_bytes();
+            let bytes = mac_word(true, slot, word).map_or(0, Register::read).to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
         // Acknowledging the event frees the slot for the next frame.
-        write_register(csr::ETHMAC_SRAM_WRITER_EV_PENDING, 1);
+        reg::ETHMAC_SRAM_WRITER_EV_PENDING.write(1);
         Some(len)
     }
 }
