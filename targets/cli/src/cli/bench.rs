@@ -322,7 +322,7 @@ thread's own time on the CPU (`/proc/thread-self/schedstat`) per packet.\n\
 ![Userspace datapath throughput]({figure})\n\
 \n\
 Command: `cargo xtask bench` (a release build of `quicseal bench --count {count} --runs {runs} \
---packet-size {size} --batch {batch}`, then `targets/userspace/bench/plot.py` for the figure; \
+--packet-size {size} --batch {batch}`, then `targets/cli/bench/plot.py` for the figure; \
 figures as CSV in `docs/figures/userspace-datapath.csv`). Machine: {cpus} × {model} (`nproc` \
 {cpus}), Linux {kernel}, {date}; 1-minute load average {before} before the runs and {after} \
 after (other work on the machine takes cores from the two threads).\n\
