@@ -161,16 +161,12 @@ impl Registry {
         Some(lock(&self.flows).get(&id).cloned())
     }
 
-    /// The flows to try a received datagram on: the one its destination connection ID was
+    /// The flows to try a received 1-RTT packet on: the one its destination connection ID was
     /// seen with first, then the others (a new connection ID, or a connection's first
     /// packet).
-    pub fn candidates(&self, datagram: &[u8]) -> Vec<Arc<Flow>> {
+    pub fn candidates(&self, packet: &[u8]) -> Vec<Arc<Flow>> {
+        let known = self.routed(packet);
         let flows: Vec<Arc<Flow>> = lock(&self.flows).values().cloned().collect();
-        let known = flows.iter().find_map(|flow| {
-            let id = datagram.get(1..1 + flow.local_cid_len)?;
-            let routed = *lock(&self.routes).flows.get(id)?;
-            (routed == flow.id).then(|| Arc::clone(flow))
-        });
         let first = known.as_ref().map(|flow| flow.id);
         known
             .into_iter()
@@ -178,9 +174,22 @@ impl Registry {
             .collect()
     }
 
-    /// Remembers that `flow` opened a datagram sent to this destination connection ID.
-    pub fn learn_route(&self, flow: &Flow, datagram: &[u8]) {
-        let Some(id) = datagram.get(1..1 + flow.local_cid_len) else {
+    /// The flow a received 1-RTT packet's destination connection ID was last seen with, if it
+    /// was seen and is not empty (a zero-length ID names no one connection).
+    pub fn routed(&self, packet: &[u8]) -> Option<Arc<Flow>> {
+        let flows = lock(&self.flows);
+        let routes = lock(&self.routes);
+        flows.values().find_map(|flow| {
+            let id = packet
+                .get(1..1 + flow.local_cid_len)
+                .filter(|id| !id.is_empty())?;
+            (*routes.flows.get(id)? == flow.id).then(|| Arc::clone(flow))
+        })
+    }
+
+    /// Remembers that `flow` opened a 1-RTT packet sent to this destination connection ID.
+    pub fn learn_route(&self, flow: &Flow, packet: &[u8]) {
+        let Some(id) = packet.get(1..1 + flow.local_cid_len) else {
             return;
         };
         let mut routes = lock(&self.routes);

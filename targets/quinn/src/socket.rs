@@ -307,16 +307,32 @@ impl SealedSocket {
         // Only datagrams that end in a 1-RTT packet (a short header, maybe after coalesced
         // long ones) concern the flows; long-header-only ones are quinn's alone.
         let byte = |i: usize| datagram.get(i).copied();
-        match leading_long_packets(byte, datagram.len(), UnknownVersions::PassThrough) {
-            Ok((at, _)) if at + TAG_LEN < datagram.len() => {}
+        let short = match leading_long_packets(byte, datagram.len(), UnknownVersions::PassThrough) {
+            Ok((at, _)) if at + TAG_LEN < datagram.len() => at,
             _ => return,
+        };
+        // Routes go by the 1-RTT packet's connection ID, after any coalesced long packets.
+        // One seen before names its flow: the datagram is opened where it lies. Failing
+        // there, it is a forgery or damaged, and would fail with any flow.
+        if let Some(flow) = self.registry.routed(&datagram[short..]) {
+            let mut rx = flow.rx();
+            let opened = rx.flow.open_in_place(datagram);
+            rx.install_pending();
+            if let Ok(opened) = opened
+                && let Some(packet) = opened.packet
+            {
+                datagram[opened.len..opened.len + TAG_LEN]
+                    .copy_from_slice(&flow.marker(packet.generation));
+            }
+            return;
         }
+        // Otherwise each flow in turn, on a copy: a failed open zeroes the payload, and the
+        // next flow must see it whole.
         let mut trial = Vec::new();
-        for flow in self.registry.candidates(datagram) {
+        for flow in self.registry.candidates(&datagram[short..]) {
             let mut rx = flow.rx();
             trial.clear();
             trial.extend_from_slice(datagram);
-            // On a copy: a failed open zeroes the payload, and the next flow must see it whole.
             let opened = rx.flow.open_in_place(&mut trial);
             rx.install_pending();
             if let Ok(opened) = opened
@@ -326,7 +342,7 @@ impl SealedSocket {
                     .copy_from_slice(&flow.marker(packet.generation));
                 datagram.copy_from_slice(&trial);
                 drop(rx);
-                self.registry.learn_route(&flow, datagram);
+                self.registry.learn_route(&flow, &datagram[short..]);
                 return;
             }
         }

@@ -401,15 +401,19 @@ async fn a_forged_and_a_replayed_datagram_on_the_path_are_dropped_and_the_transf
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_keeps_changing_its_connection_ids_is_followed() {
-    // The server retires its connection IDs every 50 ms, so the client moves to new ones
-    // all through the transfer: each reaches the connection's flow, and few are remembered.
+    // The server retires its connection IDs every 200 ms, so the client moves to new ones
+    // during the transfer: each reaches the connection's flow, and few are remembered. Not
+    // faster: quinn-proto 0.11 writes a lost NEW_CONNECTION_ID frame again with the Retire
+    // Prior To of the moment, which can exceed the frame's own sequence number, and the
+    // peer then closes the connection with FRAME_ENCODING_ERROR. At 50 ms that happened in
+    // most runs, with stock quinn at both ends as well.
     let suite = CipherSuite::Aes256GcmSha384;
     let registry = Arc::new(Registry::new());
     let certificate = certificate();
     let mut config = EndpointConfig::default();
     config.cid_generator(|| {
         let mut generator = quinn_proto::HashedConnectionIdGenerator::new();
-        generator.set_lifetime(std::time::Duration::from_millis(50));
+        generator.set_lifetime(std::time::Duration::from_millis(200));
         Box::new(generator)
     });
     let server = {
