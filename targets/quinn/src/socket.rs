@@ -749,4 +749,43 @@ mod tests {
         );
         assert_eq!(socket.socket().stats().single_sends, 2);
     }
+
+    /// A Handshake packet of 24 bytes to `cid!`, which a datagram can carry before a 1-RTT
+    /// packet.
+    fn handshake_packet() -> Vec<u8> {
+        let mut packet = vec![0xe0, 0, 0, 0, 1, 4, b'c', b'i', b'd', b'!', 0, 12];
+        packet.resize(24, 0x33);
+        packet
+    }
+
+    #[tokio::test]
+    async fn routes_go_by_the_1rtt_packet_and_a_known_one_opens_in_place() {
+        let (registry, flow) = registry_with_flow();
+        let (socket, _, _) = sockets(&registry, true);
+        let sealed = |number: u8| {
+            let cleartext = stamped(&registry, &flow, number);
+            let mut out = vec![0; cleartext.len()];
+            let cleartext = &cleartext[..cleartext.len() - TAG_LEN];
+            flow.tx().flow.seal(&[cleartext], &mut [&mut out]).unwrap();
+            out
+        };
+        for number in 1..=2 {
+            let mut datagram = [handshake_packet(), sealed(number)].concat();
+            socket.open(&mut datagram);
+            // The long packet as it came; the 1-RTT one opened, its tag now the marker.
+            let short = handshake_packet().len();
+            assert_eq!(datagram[..short], handshake_packet()[..]);
+            assert_eq!(
+                datagram[short + 5],
+                number,
+                "the packet number, unprotected"
+            );
+            let tag = &datagram[datagram.len() - TAG_LEN..];
+            assert!(flow.is_marker(tag, 0), "opened, number {number}");
+            // Learned once, from the 1-RTT packet's ID: the second came by that route.
+            assert_eq!(registry.connection_ids(), (1, 1));
+            assert!(registry.routed(&datagram[short..]).is_some());
+        }
+        assert_eq!(flow.rx().flow.counters().opened, 2);
+    }
 }
