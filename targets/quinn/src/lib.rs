@@ -23,6 +23,7 @@
 
 mod capture;
 mod registry;
+mod replay;
 mod session;
 mod socket;
 

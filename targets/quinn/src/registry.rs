@@ -3,11 +3,13 @@
 //! passthrough key writes on the way out and by destination connection ID on the way in.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use quicseal::{Counters, Error, KeyMaterial, RxFlow, TxFlow};
 use subtle::ConstantTimeEq;
+
+use crate::replay::ReplayWindow;
 
 /// Bytes of the stamp and of the marker: the AEAD tag's room in quinn's packets.
 pub const TAG_LEN: usize = 16;
@@ -45,6 +47,10 @@ pub struct Flow {
     marker_base: [u8; TAG_LEN],
     tx: Mutex<Direction<TxFlow>>,
     rx: Mutex<Direction<RxFlow>>,
+    /// Packet numbers opened lately, and how many opened a second time (replays: quinn drops
+    /// them).
+    opened: Mutex<ReplayWindow>,
+    duplicates: AtomicU64,
 }
 
 /// A direction's flow and the next generation's keys it cannot take yet (its next slot is
@@ -123,6 +129,8 @@ impl Registry {
                 flow: rx,
                 pending: None,
             }),
+            opened: Mutex::new(ReplayWindow::default()),
+            duplicates: AtomicU64::new(0),
         });
         lock(&self.flows).insert(flow.id, Arc::clone(&flow));
         flow
@@ -220,6 +228,15 @@ impl Registry {
         (routes.flows.len(), routes.total)
     }
 
+    /// 1-RTT packets the flows opened a second time (a replay, or the network duplicating a
+    /// datagram): passed on to quinn, which drops them.
+    pub fn duplicates(&self) -> u64 {
+        lock(&self.flows)
+            .values()
+            .map(|flow| flow.duplicates.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Counters of every flow, both directions, summed.
     pub fn totals(&self) -> (Counters, Counters) {
         let mut totals = (Counters::default(), Counters::default());
@@ -258,6 +275,13 @@ impl Flow {
     /// True when `tag` is `generation`'s marker, compared in constant time.
     pub fn is_marker(&self, tag: &[u8], generation: u64) -> bool {
         tag.ct_eq(&self.marker(generation)).into()
+    }
+
+    /// Notes that packet `number` opened, counting it if it had before.
+    pub fn opened(&self, number: u64) {
+        if lock(&self.opened).seen(number) {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

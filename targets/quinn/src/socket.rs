@@ -323,6 +323,7 @@ impl SealedSocket {
             {
                 datagram[opened.len..opened.len + TAG_LEN]
                     .copy_from_slice(&flow.marker(packet.generation));
+                flow.opened(packet.number);
             }
             return;
         }
@@ -342,6 +343,7 @@ impl SealedSocket {
                     .copy_from_slice(&flow.marker(packet.generation));
                 datagram.copy_from_slice(&trial);
                 drop(rx);
+                flow.opened(packet.number);
                 self.registry.learn_route(&flow, &datagram[short..]);
                 return;
             }

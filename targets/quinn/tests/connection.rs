@@ -394,9 +394,10 @@ async fn a_forged_and_a_replayed_datagram_on_the_path_are_dropped_and_the_transf
     served.await.unwrap();
     // The forged one failed to open in quicseal and was handed to quinn as it came, which
     // refused it too; the replayed one opened (quicseal keeps no replay window: the stack
-    // does) and quinn dropped it as a duplicate packet number.
+    // does), the socket counted it as a duplicate, and quinn dropped it.
     assert_eq!(received.auth_failures, 1, "{received:?}");
     assert!(received.opened > 1000, "{received:?}");
+    assert_eq!(registry.duplicates(), 1, "the replay, counted once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
