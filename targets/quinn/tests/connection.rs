@@ -225,6 +225,8 @@ async fn transfer(
         done.unwrap();
     }
     let totals = registry.totals();
+    // Loopback neither duplicates nor replays: every packet number opened once.
+    assert_eq!(registry.duplicates(), 0);
     connection.close(0u32.into(), b"done");
     served.await.unwrap();
     client.wait_idle().await;
