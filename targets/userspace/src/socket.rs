@@ -947,9 +947,30 @@ mod tests {
         bytes
     }
 
+    /// A sender (with GSO or without) and a receiver on loopback.
+    fn sockets(gso: bool) -> (SealedSocket, SealedSocket) {
+        let bind = |gso| {
+            let config = SocketConfig {
+                gso,
+                ..SocketConfig::default()
+            };
+            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), config).unwrap()
+        };
+        (bind(gso), bind(true))
+    }
+
     fn pair() -> (SealedSocket, SealedSocket) {
-        let bind = || SealedSocket::bind("127.0.0.1:0".parse().unwrap(), SocketConfig::default());
-        (bind().unwrap(), bind().unwrap())
+        sockets(true)
+    }
+
+    /// `cleartext` for `receiver` at [`SEGMENT`] bytes a datagram, ECT(0).
+    fn to<'a>(receiver: &SealedSocket, cleartext: &'a [&'a [u8]]) -> Transmit<'a> {
+        Transmit {
+            destination: receiver.local_addr().unwrap(),
+            ecn: Ecn::Ect0,
+            cleartext,
+            segment_size: SEGMENT,
+        }
     }
 
     /// The packet numbers `receiver` opens until `count` datagrams arrived.
@@ -978,12 +999,8 @@ mod tests {
         // Five datagrams, the second refused by the seal: runs [0] and [2, 3, 4]. The
         // socket takes the first run and is full for the second.
         let bytes = cleartext(0, 5, &[1]);
-        let transmit = Transmit {
-            destination: receiver.local_addr().unwrap(),
-            ecn: Ecn::Ect0,
-            cleartext: &[&bytes],
-            segment_size: SEGMENT,
-        };
+        let pieces = [&bytes[..]];
+        let transmit = to(&receiver, &pieces);
         let mut buffer = SendBuffer::new();
         sender.refuse_sends(&[false, true, true]);
         match sender.try_send(&mut tx, &transmit, &mut buffer) {
@@ -1029,24 +1046,13 @@ mod tests {
 
     #[test]
     fn a_flush_goes_on_from_the_datagram_where_one_by_one_sends_stopped() {
-        let bind = |gso| {
-            let config = SocketConfig {
-                gso,
-                ..SocketConfig::default()
-            };
-            SealedSocket::bind("127.0.0.1:0".parse().unwrap(), config).unwrap()
-        };
-        let (sender, receiver) = (bind(false), bind(true));
+        let (sender, receiver) = sockets(false);
         let (mut tx, mut rx) = flows();
         // Four datagrams, the last refused by the seal; one per sendmsg, and the socket
         // fills after the first.
         let bytes = cleartext(0, 4, &[3]);
-        let transmit = Transmit {
-            destination: receiver.local_addr().unwrap(),
-            ecn: Ecn::Ect0,
-            cleartext: &[&bytes],
-            segment_size: SEGMENT,
-        };
+        let pieces = [&bytes[..]];
+        let transmit = to(&receiver, &pieces);
         let mut buffer = SendBuffer::new();
         sender.refuse_sends(&[false, true]);
         match sender.try_send(&mut tx, &transmit, &mut buffer) {
@@ -1066,12 +1072,8 @@ mod tests {
         let (sender, receiver) = pair();
         let (mut tx, mut rx) = flows();
         let bytes = cleartext(0, 3, &[]);
-        let transmit = Transmit {
-            destination: receiver.local_addr().unwrap(),
-            ecn: Ecn::Ect0,
-            cleartext: &[&bytes],
-            segment_size: SEGMENT,
-        };
+        let pieces = [&bytes[..]];
+        let transmit = to(&receiver, &pieces);
         let mut buffer = SendBuffer::new();
         sender.refuse_sends(&[true]);
         assert!(matches!(
@@ -1154,12 +1156,8 @@ mod tests {
 
         let (mut tx, _) = flows();
         let bytes = cleartext(0, 4, &[]);
-        let transmit = Transmit {
-            destination: receiver.local_addr().unwrap(),
-            ecn: Ecn::Ect0,
-            cleartext: &[&bytes],
-            segment_size: SEGMENT,
-        };
+        let pieces = [&bytes[..]];
+        let transmit = to(&receiver, &pieces);
         let sent = sender
             .send(&mut tx, &transmit, &mut SendBuffer::new())
             .unwrap();
