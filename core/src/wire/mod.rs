@@ -53,7 +53,7 @@ pub fn first_destination_id(
     for (i, b) in id.iter_mut().enumerate() {
         *b = byte(at + i).ok_or(Error::Malformed)?;
     }
-    ConnectionId::new(id)
+    ConnectionId::from_padded(bytes, len).ok_or(Error::UnknownConnectionId)
 }
 
 #[cfg(test)]
