@@ -127,7 +127,9 @@ impl<F: CountedFlow, const N: usize> FlowTable<F, N> {
     }
 
     /// The flow a datagram belongs to, by the destination connection ID of its first packet
-    /// (RFC 9000 §12.2: coalesced packets share it).
+    /// (RFC 9000 §12.2: coalesced packets share it). Callers prefetch the flow's state
+    /// (`prefetch`) before they use it: in a large table it is likely cold, and fetched
+    /// piece by piece it would cost several trips to memory.
     fn route(&mut self, byte: impl Fn(usize) -> Option<u8>) -> Result<&mut F, Error> {
         match self.find(byte) {
             Ok(cid) => match self.flows.get_mut(&cid) {
@@ -153,7 +155,9 @@ impl<B: Backend, const N: usize> FlowTable<TxFlow<B>, N> {
     /// Seals one datagram with the flow its destination connection ID names.
     pub fn seal(&mut self, src: &[&[u8]], dst: &mut [&mut [u8]]) -> Outcome {
         let source = SgSource::new(src);
-        self.route(|i| source.byte(i))?.seal(src, dst)
+        let flow = self.route(|i| source.byte(i))?;
+        flow.prefetch();
+        flow.seal(src, dst)
     }
 
     /// Seals a GSO batch with the flow its first datagram's destination connection ID names
@@ -166,8 +170,9 @@ impl<B: Backend, const N: usize> FlowTable<TxFlow<B>, N> {
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
         let source = SgSource::new(src);
-        self.route(|i| source.byte(i))?
-            .seal_gso(src, gso_size, dst, results)
+        let flow = self.route(|i| source.byte(i))?;
+        flow.prefetch();
+        flow.seal_gso(src, gso_size, dst, results)
     }
 
     /// Seals a GSO batch in place with the flow its first datagram names; see
@@ -178,16 +183,18 @@ impl<B: Backend, const N: usize> FlowTable<TxFlow<B>, N> {
         gso_size: usize,
         results: &mut [Outcome],
     ) -> Result<Batch, Error> {
-        self.route(|i| buffer.get(i).copied())?
-            .seal_gso_in_place(buffer, gso_size, results)
+        let flow = self.route(|i| buffer.get(i).copied())?;
+        flow.prefetch();
+        flow.seal_gso_in_place(buffer, gso_size, results)
     }
 }
 
 impl<B: Backend, const N: usize> FlowTable<RxFlow<B>, N> {
     /// Opens one datagram in place with the flow its destination connection ID names.
     pub fn open_in_place(&mut self, datagram: &mut [u8]) -> Outcome {
-        self.route(|i| datagram.get(i).copied())?
-            .open_in_place(datagram)
+        let flow = self.route(|i| datagram.get(i).copied())?;
+        flow.prefetch();
+        flow.open_in_place(datagram)
     }
 
     /// Opens a GRO batch in place, each datagram with its own flow; see

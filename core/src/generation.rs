@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, HeaderKey, PacketKey, prefetch};
 use crate::keys::IV_LEN;
 use crate::{CipherSuite, Error, KeyMaterial, TrafficSecret};
 
@@ -53,6 +53,15 @@ pub(crate) struct KeySet<B: Backend> {
 }
 
 impl<B: Backend> KeySet<B> {
+    /// Prefetches what every packet reads: the header key and the current generation's
+    /// key, IV and number.
+    pub(crate) fn prefetch_current(&self) {
+        self.header_key.prefetch();
+        self.current.key.prefetch();
+        prefetch(&self.current.iv);
+        prefetch(&self.current.number);
+    }
+
     /// Generation 0 from a traffic secret, with generation 1 derived and ready.
     pub(crate) fn from_secret(suite: CipherSuite, secret: &[u8]) -> Result<Self, Error> {
         let secret = TrafficSecret::new(suite, secret)?;

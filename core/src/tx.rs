@@ -1,6 +1,6 @@
 //! The sending direction: seals 1-RTT packets and follows the key phase the sender sets.
 
-use crate::backend::{Auto, Backend, BatchBuffers, PacketKey, TAG_LEN};
+use crate::backend::{Auto, Backend, BatchBuffers, PacketKey, TAG_LEN, prefetch};
 use crate::flow::{Batch, Datagram, FlowConfig, Outcome, PacketInfo};
 use crate::generation::Generation;
 use crate::generation::KeySet;
@@ -88,6 +88,17 @@ impl<B: Backend> TxFlow<B> {
     /// [`from_keys`](Self::from_keys)); replaces, and wipes, any next keys already there.
     pub fn install_next_keys(&mut self, material: &KeyMaterial) -> Result<(), Error> {
         self.keys.install_next(material)
+    }
+
+    /// Starts fetching, without waiting, the state that sealing a packet reads (header key,
+    /// current keys, packet-number and limit state), as `RxFlow::prefetch` does for opening.
+    pub(crate) fn prefetch(&self) {
+        self.keys.prefetch_current();
+        prefetch(&self.config);
+        prefetch(&self.limits);
+        prefetch(&self.sealed_in_generation);
+        prefetch(&self.largest_sealed);
+        prefetch(&self.counters);
     }
 
     /// Seals one datagram from `src` into `dst`: long-header packets at its front are copied

@@ -8,7 +8,7 @@ use super::x86::{
 };
 use super::{
     Backend, BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, PacketKey, Payload, SAMPLE_LEN,
-    SealJob, Sealed, TAG_LEN, open_each, seal_each,
+    SealJob, Sealed, TAG_LEN, open_each, prefetch, seal_each,
 };
 use crate::{CipherSuite, Error};
 
@@ -339,6 +339,20 @@ impl PacketKey for AutoPacketKey {
             _ => open_each(self, buffer, jobs, tags),
         }
     }
+
+    /// The variant in use only: the enum is sized for the largest.
+    #[inline]
+    fn prefetch(&self) {
+        match &self.0 {
+            PacketKeyInner::Portable(key) => prefetch(key),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(key) => prefetch(key),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(key) => prefetch(key),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => prefetch(key),
+        }
+    }
 }
 
 /// `header_key` as [`Auto`]'s own fused ChaCha20 header key, if it is one: the packet key
@@ -425,6 +439,20 @@ impl HeaderKey for AutoHeaderKey {
                     *mask = self.mask(sample);
                 }
             }
+        }
+    }
+
+    /// The variant in use only: the enum is sized for the largest.
+    #[inline]
+    fn prefetch(&self) {
+        match &self.0 {
+            HeaderKeyInner::Portable(key) => prefetch(key),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::Aes(key) => prefetch(key),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::ChaCha20(key) => prefetch(key),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::ChaCha20Avx2(key) => prefetch(key),
         }
     }
 }

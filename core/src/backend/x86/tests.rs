@@ -647,3 +647,22 @@ fn chacha20_avx2_masks_match_the_portable_key() {
         assert_eq!(got, want, "batch of {n}");
     }
 }
+
+/// A prefetch covers the line of a value's first byte through the line of its last.
+#[test]
+fn prefetch_covers_every_line_of_a_value() {
+    assert_eq!(cache_lines(0x1000, 1), (0, 1));
+    assert_eq!(cache_lines(0x1000, 64), (0, 1));
+    assert_eq!(cache_lines(0x1000, 65), (0, 2));
+    assert_eq!(cache_lines(0x103f, 1), (63, 1));
+    assert_eq!(cache_lines(0x103f, 2), (63, 2));
+    assert_eq!(cache_lines(0x1010, 2896), (16, 46));
+    assert_eq!(cache_lines(0x1010, 0), (16, 0));
+    assert_eq!(cache_lines(0x1000, 0), (0, 0));
+    // Whatever the value, prefetching it is harmless.
+    let values = [0u8; 200];
+    for start in 0..values.len() {
+        prefetch(&values[start..]);
+    }
+    prefetch(&());
+}
