@@ -3,10 +3,12 @@
 //! passthrough key writes on the way out and by destination connection ID on the way in.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use quicseal::{Counters, Error, KeyMaterial, RxFlow, TxFlow};
+use quinn_proto::{ConnectionId, ConnectionIdGenerator};
 use subtle::ConstantTimeEq;
 
 use crate::replay::ReplayWindow;
@@ -23,11 +25,23 @@ pub struct Registry {
     /// the flow's id, and the IDs in the order each flow learned them (at most
     /// [`ROUTES_PER_FLOW`] a flow: a peer moves on to new IDs, RFC 9000 §5.1.2).
     routes: Mutex<Routes>,
+    /// The local connection ID lengths of the flows registered so far (an endpoint's are all
+    /// one length): where a received packet's ID ends, to look it up.
+    cid_lengths: Mutex<Vec<usize>>,
     next_id: AtomicU32,
+    /// Checks the destination connection ID of a packet no route names before any flow
+    /// tries it (see [`with_connection_id_validation`](Registry::with_connection_id_validation)).
+    validator: Option<Box<dyn ConnectionIdGenerator>>,
 }
 
 /// The connection IDs a flow is remembered by, at most: quinn keeps a few alive at a time.
 pub const ROUTES_PER_FLOW: usize = 8;
+
+/// Flows a packet to a connection ID no route names is tried on, at most, by a registry
+/// without a connection ID validator: the flows whose peer sent from the packet's source
+/// address first. Anyone can send packets to made-up IDs, and each trial is a whole AEAD
+/// open, so the trials are bounded rather than one per connection.
+pub const MAX_TRIALS: usize = 8;
 
 #[derive(Default)]
 struct Routes {
@@ -51,6 +65,8 @@ pub struct Flow {
     /// them).
     opened: Mutex<ReplayWindow>,
     duplicates: AtomicU64,
+    /// Where the connection's packets last went to or came from.
+    peer: Mutex<Option<SocketAddr>>,
 }
 
 /// A direction's flow and the next generation's keys it cannot take yet (its next slot is
@@ -111,7 +127,23 @@ impl Registry {
             magic: random(),
             flows: Mutex::new(HashMap::new()),
             routes: Mutex::new(Routes::default()),
+            cid_lengths: Mutex::new(Vec::new()),
             next_id: AtomicU32::new(1),
+            validator: None,
+        }
+    }
+
+    /// A registry that has its flows try only packets whose destination connection ID
+    /// `generator` validates: give it a generator keyed like the endpoint's
+    /// (`HashedConnectionIdGenerator::from_key` on both, the endpoint's through
+    /// `EndpointConfig::cid_generator`). Made-up IDs then cost no trial at all, and an ID
+    /// that validates is tried on every flow, so a connection that moves to a new ID and a
+    /// new address at once is found however many connections the endpoint has (without a
+    /// validator, [`MAX_TRIALS`] bounds the search).
+    pub fn with_connection_id_validation(generator: Box<dyn ConnectionIdGenerator>) -> Registry {
+        Registry {
+            validator: Some(generator),
+            ..Registry::new()
         }
     }
 
@@ -131,7 +163,13 @@ impl Registry {
             }),
             opened: Mutex::new(ReplayWindow::default()),
             duplicates: AtomicU64::new(0),
+            peer: Mutex::new(None),
         });
+        let mut lengths = lock(&self.cid_lengths);
+        if !lengths.contains(&local_cid_len) {
+            lengths.push(local_cid_len);
+        }
+        drop(lengths);
         lock(&self.flows).insert(flow.id, Arc::clone(&flow));
         flow
     }
@@ -169,29 +207,45 @@ impl Registry {
         Some(lock(&self.flows).get(&id).cloned())
     }
 
-    /// The flows to try a received 1-RTT packet on: the one its destination connection ID was
-    /// seen with first, then the others (a new connection ID, or a connection's first
-    /// packet).
-    pub fn candidates(&self, packet: &[u8]) -> Vec<Arc<Flow>> {
-        let known = self.routed(packet);
-        let flows: Vec<Arc<Flow>> = lock(&self.flows).values().cloned().collect();
-        let first = known.as_ref().map(|flow| flow.id);
-        known
-            .into_iter()
-            .chain(flows.into_iter().filter(|flow| Some(flow.id) != first))
-            .collect()
+    /// The flows to try a received 1-RTT packet on when no route names its destination
+    /// connection ID (a new ID, or a connection's first packet), in order: those whose peer
+    /// is `source`, then the others. With a validator, none unless the ID validates, else
+    /// all; without one, at most [`MAX_TRIALS`].
+    pub fn candidates(&self, packet: &[u8], source: SocketAddr) -> Vec<Arc<Flow>> {
+        let limit = match &self.validator {
+            Some(validator) => {
+                let id = packet.get(1..1 + validator.cid_len());
+                // `validate` takes IDs of the generator's length only.
+                let valid = id.is_some_and(|id| {
+                    !id.is_empty() && validator.validate(&ConnectionId::new(id)).is_ok()
+                });
+                if !valid {
+                    return Vec::new();
+                }
+                usize::MAX
+            }
+            None => MAX_TRIALS,
+        };
+        let flows = lock(&self.flows);
+        let from_source = |flow: &&Arc<Flow>| flow.peer() == Some(source);
+        let mut candidates: Vec<Arc<Flow>> = flows.values().filter(from_source).cloned().collect();
+        candidates.extend(flows.values().filter(|f| !from_source(f)).cloned());
+        candidates.truncate(limit);
+        candidates
     }
 
     /// The flow a received 1-RTT packet's destination connection ID was last seen with, if it
-    /// was seen and is not empty (a zero-length ID names no one connection).
+    /// was seen and is not empty (a zero-length ID names no one connection): one lookup per
+    /// connection ID length in use.
     pub fn routed(&self, packet: &[u8]) -> Option<Arc<Flow>> {
+        // Locked in the order `insert` takes them: lengths, flows, routes.
+        let lengths = lock(&self.cid_lengths);
         let flows = lock(&self.flows);
         let routes = lock(&self.routes);
-        flows.values().find_map(|flow| {
-            let id = packet
-                .get(1..1 + flow.local_cid_len)
-                .filter(|id| !id.is_empty())?;
-            (*routes.flows.get(id)? == flow.id).then(|| Arc::clone(flow))
+        lengths.iter().find_map(|&len| {
+            let id = packet.get(1..1 + len).filter(|id| !id.is_empty())?;
+            let flow = flows.get(routes.flows.get(id)?)?;
+            (flow.local_cid_len == len).then(|| Arc::clone(flow))
         })
     }
 
@@ -275,6 +329,16 @@ impl Flow {
     /// True when `tag` is `generation`'s marker, compared in constant time.
     pub fn is_marker(&self, tag: &[u8], generation: u64) -> bool {
         tag.ct_eq(&self.marker(generation)).into()
+    }
+
+    /// Where the connection's packets last went to or came from, if anywhere yet.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        *lock(&self.peer)
+    }
+
+    /// Notes where the connection's packets go to or came from.
+    pub fn set_peer(&self, address: SocketAddr) {
+        *lock(&self.peer) = Some(address);
     }
 
     /// Notes that packet `number` opened, counting it if it had before.

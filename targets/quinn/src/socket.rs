@@ -158,11 +158,17 @@ impl SealedSocket {
         })
     }
 
-    /// Runs of datagrams that could not be sent for a reason other than a full socket (the
-    /// kernel refused them, or their flow refused the batch whole): lost, as far as quinn
-    /// is concerned, which recovers them as it recovers any loss.
+    /// Datagrams that could not be sent for a reason other than a full socket (the kernel
+    /// refused them, or their flow refused to seal them): lost, as far as quinn is
+    /// concerned, which recovers them as it recovers any loss.
     pub fn send_failures(&self) -> u64 {
         self.send_failures.load(Ordering::Relaxed)
+    }
+
+    /// Counts `datagrams` lost on the way out (see [`send_failures`](Self::send_failures)).
+    fn lost(&self, datagrams: usize) {
+        self.send_failures
+            .fetch_add(datagrams as u64, Ordering::Relaxed);
     }
 
     /// quicseal's socket underneath, for its counters ([`userspace::SealedSocket::stats`]:
@@ -233,6 +239,7 @@ impl SealedSocket {
                     false,
                 ),
                 Protection::Flow(flow) => {
+                    flow.set_peer(transmit.destination);
                     let mut pieces: [&[u8]; MAX_SEGMENTS] = [&[]; MAX_SEGMENTS];
                     for (piece, at) in pieces.iter_mut().zip(index..end) {
                         let datagram = datagram(at);
@@ -252,7 +259,10 @@ impl SealedSocket {
                 }
             };
             let resume_at = match outcome {
-                Some(Ok(_)) => None,
+                Some(Ok(sent)) => {
+                    self.lost(sent.refused);
+                    None
+                }
                 // Not writable: nothing of this run was sealed or sent.
                 None => Some(index),
                 // A sealed run waits whole in the buffer (what did not go); an unsealed one
@@ -261,7 +271,7 @@ impl SealedSocket {
                     Some(if sealed { end } else { index + sent })
                 }
                 Some(Err(_)) => {
-                    self.send_failures.fetch_add(1, Ordering::Relaxed);
+                    self.lost(end - index);
                     None
                 }
             };
@@ -280,14 +290,13 @@ impl SealedSocket {
     /// Sends what a full socket left of an earlier transmit: its sealed datagrams, then the
     /// rest of its runs. False while some of it still waits.
     fn flush(&self, sending: &mut Sending) -> bool {
-        if sending.buffer.pending() > 0 {
+        let pending = sending.buffer.pending();
+        if pending > 0 {
             match self.attempt(|socket| socket.try_flush(&mut sending.buffer)) {
                 None | Some(Err(SendError::WouldBlock { .. })) => return false,
                 Some(Ok(_)) => {}
                 // Dropped: a loss, as in `send_runs`.
-                Some(Err(_)) => {
-                    self.send_failures.fetch_add(1, Ordering::Relaxed);
-                }
+                Some(Err(_)) => self.lost(pending),
             }
         }
         let Some(backlog) = sending.backlog.take() else {
@@ -302,8 +311,9 @@ impl SealedSocket {
         }
     }
 
-    /// Opens a received datagram in place with the flow it belongs to, if any does.
-    fn open(&self, datagram: &mut [u8]) {
+    /// Opens a received datagram in place with the flow it belongs to, if any does;
+    /// `source` sent it.
+    fn open(&self, datagram: &mut [u8], source: SocketAddr) {
         // Only datagrams that end in a 1-RTT packet (a short header, maybe after coalesced
         // long ones) concern the flows; long-header-only ones are quinn's alone.
         let byte = |i: usize| datagram.get(i).copied();
@@ -324,13 +334,16 @@ impl SealedSocket {
                 datagram[opened.len..opened.len + TAG_LEN]
                     .copy_from_slice(&flow.marker(packet.generation));
                 flow.opened(packet.number);
+                flow.set_peer(source);
             }
             return;
         }
-        // Otherwise each flow in turn, on a copy: a failed open zeroes the payload, and the
-        // next flow must see it whole.
+        // Otherwise the candidate flows in turn, on a copy: a failed open zeroes the payload,
+        // and the next flow must see it whole. Each failed trial counts as an authentication
+        // failure of that flow's keys (toward its integrity limit): the candidates are
+        // bounded (see `Registry::candidates`).
         let mut trial = Vec::new();
-        for flow in self.registry.candidates(&datagram[short..]) {
+        for flow in self.registry.candidates(&datagram[short..], source) {
             let mut rx = flow.rx();
             trial.clear();
             trial.extend_from_slice(datagram);
@@ -344,7 +357,30 @@ impl SealedSocket {
                 datagram.copy_from_slice(&trial);
                 drop(rx);
                 flow.opened(packet.number);
+                flow.set_peer(source);
                 self.registry.learn_route(&flow, &datagram[short..]);
+                return;
+            }
+        }
+    }
+}
+
+impl SealedSocket {
+    /// Sends what a full socket left of earlier transmits, from quinn's endpoint driver,
+    /// which polls [`poll_recv`](AsyncUdpSocket::poll_recv) whenever it wakes. Otherwise
+    /// only a later transmit would send it (`try_send` flushes first), and a connection
+    /// whose last transmit was cut short may have none to make: its datagrams would wait for
+    /// a loss timer. While something still waits, the driver is woken at the socket's next
+    /// writable edge. A sender holding the lock flushes first anyway.
+    fn flush_waiting(&self, cx: &mut Context<'_>) {
+        let Ok(mut send) = self.send.try_lock() else {
+            return;
+        };
+        // Twice at most: the socket may have drained between the flush and the poll.
+        for _ in 0..2 {
+            let waiting = send.buffer.pending() > 0 || send.backlog.is_some();
+            if !waiting || self.flush(&mut send) || self.readiness.poll_send_ready(cx).is_pending()
+            {
                 return;
             }
         }
@@ -425,6 +461,7 @@ impl AsyncUdpSocket for SealedSocket {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
+        self.flush_waiting(cx);
         let mut messages = [MessageInfo::default(); MAX_RECV_MESSAGES];
         let count = loop {
             ready!(self.readiness.poll_recv_ready(cx))?;
@@ -448,7 +485,7 @@ impl AsyncUdpSocket for SealedSocket {
             // long as quinn's buffer (its size when GRO is off): opened all the same, on a
             // copy, so a cut one fails as a forgery would.
             for datagram in buf[..message.len].chunks_mut(message.segment_size.max(1)) {
-                self.open(datagram);
+                self.open(datagram, message.source);
             }
         }
         Poll::Ready(Ok(count))
@@ -500,8 +537,10 @@ fn to_quinn(message: &MessageInfo) -> RecvMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::MAX_TRIALS;
     use quicseal::{CipherSuite, FlowConfig, KeyMaterial, RxFlow, TxFlow};
     use quicseal_userspace::{DEFAULT_MESSAGE_CAPACITY, RecvBatch};
+    use quinn_proto::ConnectionIdGenerator;
 
     const SEGMENT: usize = 100;
 
@@ -615,17 +654,27 @@ mod tests {
         );
     }
 
+    /// Sends a GSO batch of the flow's packets 1 to 3 to `to` into a full socket. They are
+    /// sealed, then refused: the socket's to send now, so quinn is told they went (it must
+    /// not offer the cleartext again).
+    async fn cut_short(
+        registry: &Registry,
+        flow: &Flow,
+        socket: &Arc<SealedSocket>,
+        to: SocketAddr,
+    ) {
+        let batch: Vec<u8> = (1..=3).flat_map(|n| stamped(registry, flow, n)).collect();
+        writable(socket).await;
+        socket.socket().refuse_sends(&[true]);
+        socket.try_send(&transmit(to, &batch)).unwrap();
+        sealed_once(flow, 3);
+    }
+
     #[tokio::test]
     async fn a_batch_a_full_socket_refused_goes_sealed_once_before_the_next_transmit() {
         let (registry, flow) = registry_with_flow();
         let (socket, receiver, to) = sockets(&registry, true);
-        let batch: Vec<u8> = (1..=3).flat_map(|n| stamped(&registry, &flow, n)).collect();
-        writable(&socket).await;
-        socket.socket().refuse_sends(&[true]);
-        // Sealed, then refused by a full socket: it is the socket's to send now, so quinn
-        // is told it went (it must not offer the cleartext again).
-        socket.try_send(&transmit(to, &batch)).unwrap();
-        sealed_once(&flow, 3);
+        cut_short(&registry, &flow, &socket, to).await;
         // Until the socket is writable again, the next transmit waits, untouched.
         let next = stamped(&registry, &flow, 4);
         let would_block = socket.try_send(&transmit(to, &next)).unwrap_err();
@@ -712,6 +761,63 @@ mod tests {
         );
     }
 
+    /// A transmit cut short by a full socket, and no transmit after it: what it left goes
+    /// out from the receive side once the socket is writable, as quinn's endpoint driver
+    /// polls it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_a_full_socket_left_goes_without_a_later_transmit() {
+        let (registry, flow) = registry_with_flow();
+        let (socket, receiver, to) = sockets(&registry, true);
+        cut_short(&registry, &flow, &socket, to).await;
+        // The endpoint driver: receives (nothing comes) and is woken when it should be.
+        let driver = tokio::spawn({
+            let socket = Arc::clone(&socket);
+            async move {
+                let mut storage = [0u8; 2048];
+                std::future::poll_fn(|cx| {
+                    let mut bufs = [IoSliceMut::new(&mut storage)];
+                    let mut meta = [RecvMeta::default()];
+                    let _ = socket.poll_recv(cx, &mut bufs, &mut meta);
+                    Poll::<()>::Pending
+                })
+                .await
+            }
+        });
+        tokio::task::yield_now().await;
+        // The kernel drains: a writable edge, and nothing else sends the batch.
+        drain_edge(&socket).await;
+        let received = tokio::task::spawn_blocking({
+            let flow = Arc::clone(&flow);
+            move || receive(&receiver, &flow, 3)
+        })
+        .await
+        .unwrap();
+        driver.abort();
+        for (datagram, number) in received.iter().zip(1..=3) {
+            assert_eq!(
+                datagram,
+                &stamped(&registry, &flow, number)[..SEGMENT - TAG_LEN]
+            );
+        }
+        sealed_once(&flow, 3);
+    }
+
+    #[tokio::test]
+    async fn a_datagram_its_flow_refuses_is_counted_lost() {
+        let (registry, flow) = registry_with_flow();
+        let (socket, receiver, to) = sockets(&registry, true);
+        writable(&socket).await;
+        socket
+            .try_send(&transmit(to, &stamped(&registry, &flow, 1)))
+            .unwrap();
+        // Packet number 1 again: the flow refuses to seal it a second time.
+        socket
+            .try_send(&transmit(to, &stamped(&registry, &flow, 1)))
+            .unwrap();
+        assert_eq!(socket.send_failures(), 1);
+        assert_eq!(receive(&receiver, &flow, 1).len(), 1);
+    }
+
     #[tokio::test]
     async fn a_send_the_kernel_refuses_is_a_loss_and_the_rest_goes() {
         let (registry, flow) = registry_with_flow();
@@ -760,6 +866,85 @@ mod tests {
         packet
     }
 
+    /// A 1-RTT datagram to `dcid` with packet number `number`, sealed by `flow`.
+    fn sealed_to(flow: &Flow, dcid: &[u8], number: u8) -> Vec<u8> {
+        let mut cleartext = vec![0x40];
+        cleartext.extend_from_slice(dcid);
+        cleartext.push(number);
+        cleartext.resize(cleartext.len() + 60, 0x55);
+        let mut out = vec![0; cleartext.len() + TAG_LEN];
+        let _ = flow.tx().flow.seal(&[&cleartext], &mut [&mut out]).unwrap();
+        out
+    }
+
+    /// `count` flows, each with keys of its own, for local connection IDs of `cid_len` bytes.
+    fn many_flows(registry: &Registry, count: usize, cid_len: usize) -> Vec<Arc<Flow>> {
+        let suite = CipherSuite::Aes128GcmSha256;
+        (0..count)
+            .map(|i| {
+                let secret = [i as u8; 32];
+                registry.insert(
+                    cid_len,
+                    TxFlow::from_secret(suite, &secret, FlowConfig::new(cid_len)).unwrap(),
+                    RxFlow::from_secret(suite, &secret, FlowConfig::new(cid_len)).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Failed opens over every flow: each trial that did not open is one.
+    fn failed_trials(registry: &Registry) -> u64 {
+        registry.totals().1.auth_failures
+    }
+
+    fn opened_by(flow: &Flow, datagram: &[u8]) -> bool {
+        flow.is_marker(&datagram[datagram.len() - TAG_LEN..], 0)
+    }
+
+    #[tokio::test]
+    async fn a_connection_id_no_route_names_is_tried_on_a_bounded_number_of_flows() {
+        let registry = Arc::new(Registry::new());
+        let flows = many_flows(&registry, MAX_TRIALS + 4, 4);
+        let (socket, _, _) = sockets(&registry, false);
+        let anywhere: SocketAddr = "192.0.2.1:443".parse().unwrap();
+        // A made-up ID: MAX_TRIALS flows try it, not every one.
+        let mut junk = sealed_to(&flows[0], b"junk", 1);
+        junk[30] ^= 1;
+        socket.open(&mut junk, anywhere);
+        assert_eq!(failed_trials(&registry), MAX_TRIALS as u64);
+        // A flow's packet to a new ID, from the address it talks to: it is tried first.
+        let last = flows.last().unwrap();
+        let peer: SocketAddr = "192.0.2.2:443".parse().unwrap();
+        last.set_peer(peer);
+        let mut datagram = sealed_to(last, b"new!", 1);
+        socket.open(&mut datagram, peer);
+        assert!(opened_by(last, &datagram));
+        assert_eq!(
+            failed_trials(&registry),
+            MAX_TRIALS as u64,
+            "no other flow tried"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_a_validator_only_ids_that_validate_are_tried_and_on_every_flow() {
+        let mut generator = quinn_proto::HashedConnectionIdGenerator::from_key(7);
+        let registry = Arc::new(Registry::with_connection_id_validation(Box::new(
+            quinn_proto::HashedConnectionIdGenerator::from_key(7),
+        )));
+        let flows = many_flows(&registry, MAX_TRIALS + 4, 8);
+        let (socket, _, _) = sockets(&registry, false);
+        let anywhere: SocketAddr = "192.0.2.1:443".parse().unwrap();
+        let mut junk = sealed_to(&flows[0], b"made up!", 1);
+        socket.open(&mut junk, anywhere);
+        assert_eq!(failed_trials(&registry), 0, "a made-up ID costs no trial");
+        // A new ID the endpoint issued, from an address no flow knows: every flow may try it.
+        let last = flows.last().unwrap();
+        let mut datagram = sealed_to(last, &generator.generate_cid(), 1);
+        socket.open(&mut datagram, anywhere);
+        assert!(opened_by(last, &datagram));
+    }
+
     #[tokio::test]
     async fn routes_go_by_the_1rtt_packet_and_a_known_one_opens_in_place() {
         let (registry, flow) = registry_with_flow();
@@ -773,7 +958,7 @@ mod tests {
         };
         for number in 1..=2 {
             let mut datagram = [handshake_packet(), sealed(number)].concat();
-            socket.open(&mut datagram);
+            socket.open(&mut datagram, "127.0.0.1:9".parse().unwrap());
             // The long packet as it came; the 1-RTT one opened, its tag now the marker.
             let short = handshake_packet().len();
             assert_eq!(datagram[..short], handshake_packet()[..]);

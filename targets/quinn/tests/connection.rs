@@ -442,6 +442,10 @@ async fn a_server_that_keeps_changing_its_connection_ids_is_followed() {
     let (remembered, learned) = registry.connection_ids();
     eprintln!("connection IDs: {learned} learned, {remembered} remembered at the end");
     check("rotating connection IDs", BYTES, totals);
-    assert!(learned >= 4, "{learned}");
+    // The first ID and at least one rotation's: 4 to 7 in unoptimised builds, but an
+    // optimised one on an idle machine moves the bytes in about 0.3 s and learned 2. Not a
+    // longer transfer: every rotation is another chance for the quinn-proto bug above,
+    // which a transfer of four times the bytes met (the machine loaded, losing packets).
+    assert!(learned >= 2, "{learned}");
     assert!(remembered <= quicseal_quinn::ROUTES_PER_FLOW);
 }
