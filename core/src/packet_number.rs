@@ -74,6 +74,16 @@ impl TruncatedPacketNumber {
         }
     }
 
+    /// The first `len` bytes (1 to 4) of the big-endian `word`: one load and a shift where
+    /// [`from_bytes`](Self::from_bytes) takes a byte at a time.
+    pub(crate) fn leading(word: u32, len: usize) -> Self {
+        let shift = 8 * MAX_PN_LEN.wrapping_sub(len) as u32;
+        TruncatedPacketNumber {
+            value: word.checked_shr(shift).unwrap_or(0),
+            len: len as u8,
+        }
+    }
+
     /// The truncated value.
     pub fn value(self) -> u32 {
         self.value
@@ -127,6 +137,20 @@ mod tests {
         assert_eq!((tn.value(), tn.encoded_len()), (0x5c02, 2));
         let tn = TruncatedPacketNumber::encode(0xace8fe, Some(0xabe8b3)).unwrap();
         assert_eq!((tn.value(), tn.encoded_len()), (0xace8fe, 3));
+    }
+
+    #[test]
+    fn leading_bytes_of_a_word() {
+        let word = 0xaabb_ccdd;
+        let leading = |len| {
+            let tn = TruncatedPacketNumber::leading(word, len);
+            (tn.value(), tn.encoded_len())
+        };
+        assert_eq!(leading(1), (0xaa, 1));
+        assert_eq!(leading(2), (0xaabb, 2));
+        assert_eq!(leading(3), (0xaabbcc, 3));
+        assert_eq!(leading(4), (0xaabb_ccdd, 4));
+        assert_eq!(leading(0), (0, 0));
     }
 
     #[test]

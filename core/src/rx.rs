@@ -216,32 +216,33 @@ impl<B: Backend> RxFlow<B> {
         let len = src.len();
         let (passthrough_len, long_packets) =
             leading_long_packets(|i| src.byte(i), len, UnknownVersions::PassThrough)?;
-        let header = match len - passthrough_len {
-            0 => None,
-            packet_len => Some(self.config.header_format().unprotect(
+        let packet_len = len - passthrough_len;
+        let mut header = CleartextHeader::EMPTY;
+        if packet_len > 0 {
+            self.config.header_format().unprotect(
                 &self.keys.header_key,
                 src,
                 passthrough_len,
                 packet_len,
-            )?),
-        };
+                &mut header,
+            )?;
+        }
         // `unprotect` checked that the packet holds at least a tag.
-        let out_len = if header.is_some() { len - TAG_LEN } else { len };
+        let out_len = if packet_len > 0 { len - TAG_LEN } else { len };
         if dst.len() < out_len {
             return Err(Error::BufferTooSmall);
         }
         let copied = dst.zip_from(0, src, 0, passthrough_len, |i, o| o.copy_from_slice(i));
         debug_assert!(copied, "both lengths checked");
         self.counters.passed_through += long_packets;
-        let Some(header) = header else {
+        if packet_len == 0 {
             return Ok(Datagram {
                 len,
                 passthrough_len,
                 packet: None,
             });
-        };
-        let packet_len = len - passthrough_len;
-        let packet = self.open_packet(header, packet_len, |generation, number, header| {
+        }
+        let packet = self.open_packet(&header, packet_len, |generation, number, header| {
             let at = Placement {
                 src_at: passthrough_len,
                 dst_at: passthrough_len,
@@ -360,15 +361,18 @@ impl<B: Backend> RxFlow<B> {
             let Some(packet) = datagram.get(passthrough_len..).filter(|p| !p.is_empty()) else {
                 continue;
             };
-            let Some(header) =
-                mask.and_then(|mask| format.unprotect_with(&mask, packet, 0, packet.len()).ok())
+            let (Some(mask), Some(header), Some(entry)) =
+                (mask, headers.get_mut(count), packets.get_mut(count))
             else {
                 break;
             };
-            let number = header.packet_number().decode(largest);
-            let (Some(slot), Some(entry)) = (headers.get_mut(count), packets.get_mut(count)) else {
+            if format
+                .unprotect_with(mask, packet, 0, packet.len(), header)
+                .is_err()
+            {
                 break;
-            };
+            }
+            let number = header.packet_number().decode(largest);
             if self.key_slot_after(first, header.key_phase(), number) != KeySlot::Current {
                 break;
             }
@@ -376,7 +380,7 @@ impl<B: Backend> RxFlow<B> {
             first = Some(first.map_or(number, |f| f.min(number)));
             let at = index * segment_size + passthrough_len + header.len();
             let len = packet.len().saturating_sub(header.len() + TAG_LEN);
-            (*slot, *entry) = (header, (index, number, at, len));
+            *entry = (index, number, at, len);
             count += 1;
         }
         // One packet gains nothing from a batch.
@@ -430,12 +434,15 @@ impl<B: Backend> RxFlow<B> {
             .ok_or(Error::Malformed)?;
         let packet_len = packet.len();
         let format = self.config.header_format();
-        let header = match mask {
-            Some(mask) => format.unprotect_with(&mask, &*packet, 0, packet_len)?,
-            None => format.unprotect(&self.keys.header_key, &*packet, 0, packet_len)?,
-        };
+        let mut header = CleartextHeader::EMPTY;
+        match mask {
+            Some(mask) => format.unprotect_with(&mask, &*packet, 0, packet_len, &mut header)?,
+            None => {
+                format.unprotect(&self.keys.header_key, &*packet, 0, packet_len, &mut header)?
+            }
+        }
         let mut guess_used = false;
-        let info = self.open_packet(header, packet_len, |generation, number, header| {
+        let info = self.open_packet(&header, packet_len, |generation, number, header| {
             guess_used = true;
             match guess {
                 // The guessed generation is the current one, and so is this packet's: the
@@ -466,7 +473,7 @@ impl<B: Backend> RxFlow<B> {
     /// the key-phase state.
     fn open_packet(
         &mut self,
-        header: CleartextHeader,
+        header: &CleartextHeader,
         packet_len: usize,
         decrypt: impl FnOnce(&Generation<B>, u64, &CleartextHeader) -> Result<(), Error>,
     ) -> Result<PacketInfo, Error> {
@@ -486,7 +493,7 @@ impl<B: Backend> RxFlow<B> {
         }
         .ok_or(Error::KeyUnavailable)?;
         let generation_number = generation.number;
-        decrypt(generation, number, &header)?;
+        decrypt(generation, number, header)?;
 
         match slot {
             KeySlot::Next => {
