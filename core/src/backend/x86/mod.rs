@@ -253,6 +253,7 @@ impl AesGcmKey {
 
     /// Encrypts `payload`; returns the tag and `header_key`'s mask of the sample at payload
     /// offset `sample_at`.
+    #[inline]
     pub(super) fn seal(
         &self,
         header_key: &impl HeaderKey,
@@ -268,6 +269,7 @@ impl AesGcmKey {
 
     /// [`seal`](Self::seal) with this module's own AES header key, whose rounds for the mask
     /// then run inside the bulk loop, as soon as the loop has the sample, instead of after it.
+    #[inline]
     pub(super) fn seal_with_aes_mask(
         &self,
         header_key: &AesHeaderKey,
@@ -454,6 +456,7 @@ impl AesGcmKey {
     }
 
     /// Decrypts `payload` and returns the tag its ciphertext should carry.
+    #[inline]
     pub(super) fn open(
         &self,
         nonce: &[u8; NONCE_LEN],
