@@ -29,6 +29,9 @@ pub struct TruncatedPacketNumber {
 }
 
 impl TruncatedPacketNumber {
+    /// No packet number: a placeholder until one is read.
+    pub(crate) const NONE: TruncatedPacketNumber = TruncatedPacketNumber { value: 0, len: 0 };
+
     /// Wraps `value` sent in `len` bytes. Fails unless `len` is 1 to 4 and `value` fits.
     pub fn new(value: u32, len: usize) -> Result<Self, Error> {
         if !(1..=4).contains(&len) || (len < 4 && value >> (8 * len) != 0) {
@@ -74,7 +77,7 @@ impl TruncatedPacketNumber {
         }
     }
 
-    /// The first `len` bytes (1 to 4) of the big-endian `word`: one load and a shift where
+    /// The first `len` bytes (1 to 4) of the big-endian `word`: a shift, where
     /// [`from_bytes`](Self::from_bytes) takes a byte at a time.
     pub(crate) fn leading(word: u32, len: usize) -> Self {
         let shift = 8 * MAX_PN_LEN.wrapping_sub(len) as u32;

@@ -54,6 +54,9 @@ pub(crate) struct CleartextHeader {
     bytes: [u8; MAX_SHORT_HEADER_LEN],
     len: usize,
     pn_offset: usize,
+    /// The packet number's bytes, read once where they are written: loading them again
+    /// from `bytes` could wait on the narrower stores that just wrote them.
+    packet_number: TruncatedPacketNumber,
 }
 
 impl CleartextHeader {
@@ -62,6 +65,7 @@ impl CleartextHeader {
         bytes: [0; MAX_SHORT_HEADER_LEN],
         len: 0,
         pn_offset: 0,
+        packet_number: TruncatedPacketNumber::NONE,
     };
 
     // `get`, not indexing, here and below: `pn_offset < len <= MAX_SHORT_HEADER_LEN` holds
@@ -90,12 +94,7 @@ impl CleartextHeader {
     }
 
     pub(crate) fn packet_number(&self) -> TruncatedPacketNumber {
-        let word = self
-            .bytes
-            .get(self.pn_offset..)
-            .and_then(|rest| rest.first_chunk::<MAX_PN_LEN>())
-            .map_or(0, |field| u32::from_be_bytes(*field));
-        TruncatedPacketNumber::leading(word, self.len.wrapping_sub(self.pn_offset))
+        self.packet_number
     }
 }
 
@@ -166,6 +165,8 @@ impl HeaderFormat {
         }
         header.len = len;
         header.pn_offset = pn_offset;
+        header.packet_number =
+            TruncatedPacketNumber::from_bytes(header.bytes.get(pn_offset..len).unwrap_or_default());
         Ok(())
     }
 
@@ -254,16 +255,19 @@ impl HeaderFormat {
         // header waited on. The mask is cut to the number's length, so the bytes past the
         // header keep the payload's first ciphertext bytes they were read with (public;
         // `as_bytes` ends before them) and never hold mask bytes, which are key-derived.
+        let mut number = 0;
         if let Some(field) = bytes
             .get_mut(pn_offset..)
             .and_then(|rest| rest.first_chunk_mut::<MAX_PN_LEN>())
         {
             let keep = u32::MAX >> (8 * (MAX_PN_LEN - pn_len));
             let pn_mask = u32::from_le_bytes([mask[1], mask[2], mask[3], mask[4]]) & keep;
-            *field = (u32::from_le_bytes(*field) ^ pn_mask).to_le_bytes();
+            number = u32::from_le_bytes(*field) ^ pn_mask;
+            *field = number.to_le_bytes();
         }
         header.len = pn_offset + pn_len;
         header.pn_offset = pn_offset;
+        header.packet_number = TruncatedPacketNumber::leading(number.swap_bytes(), pn_len);
         Ok(())
     }
 }
