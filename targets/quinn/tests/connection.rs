@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use quicseal::{CipherSuite, Counters};
 use quicseal_quinn::{Registry, SealClientConfig, SealServerConfig, SealedSocket};
@@ -162,14 +163,15 @@ async fn send(
 }
 
 /// `bytes` each way over [`STREAMS`] streams from `client` to the server at `to`, every byte
-/// checked; returns the offloaded side's flow counters (sending, receiving), read while the
-/// connection is up.
+/// checked, then a small stream from the client every 20 ms for `linger`; returns the
+/// offloaded side's flow counters (sending, receiving), read while the connection is up.
 async fn transfer(
     client: &Endpoint,
     server: Endpoint,
     bytes: usize,
     registry: &Registry,
     force_updates: bool,
+    linger: Duration,
 ) -> (Counters, Counters) {
     let to: SocketAddr = server.local_addr().unwrap();
     let share = bytes / STREAMS;
@@ -223,6 +225,14 @@ async fn transfer(
     }
     while let Some(done) = streams.join_next().await {
         done.unwrap();
+    }
+    // Unread by the server, and fewer than quinn's 100 streams it allows at once.
+    let lingering = Instant::now();
+    while lingering.elapsed() < linger {
+        let mut send = connection.open_uni().await.unwrap();
+        send.write_all(b"still here").await.unwrap();
+        send.finish().unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let totals = registry.totals();
     // Loopback neither duplicates nor replays: every packet number opened once.
@@ -283,7 +293,7 @@ async fn a_stock_client_and_an_offloaded_server_transfer_both_ways_across_key_up
         let server = server(suite, &certificate, Some((&registry, None)));
         let address = server.local_addr().unwrap();
         let client = client(suite, &certificate, None);
-        let totals = transfer(&client, server, BYTES, &registry, true).await;
+        let totals = transfer(&client, server, BYTES, &registry, true, Duration::ZERO).await;
         let what = format!("{} offloaded server", suite.name());
         check(&what, BYTES, totals);
         check_batched(&what, address);
@@ -297,7 +307,7 @@ async fn an_offloaded_client_and_a_stock_server_transfer_both_ways_across_key_up
         let certificate = certificate();
         let server = server(suite, &certificate, None);
         let client = client(suite, &certificate, Some((&registry, None)));
-        let totals = transfer(&client, server, BYTES, &registry, true).await;
+        let totals = transfer(&client, server, BYTES, &registry, true, Duration::ZERO).await;
         let what = format!("{} offloaded client", suite.name());
         check(&what, BYTES, totals);
         check_batched(&what, client.local_addr().unwrap());
@@ -314,7 +324,8 @@ async fn a_low_confidentiality_limit_makes_quinn_update_keys_again_and_again() {
     let certificate = certificate();
     let server = server(suite, &certificate, Some((&server_side, limit)));
     let client = client(suite, &certificate, Some((&client_side, limit)));
-    let (sent, received) = transfer(&client, server, BYTES, &client_side, false).await;
+    let (sent, received) =
+        transfer(&client, server, BYTES, &client_side, false, Duration::ZERO).await;
     check("both offloaded, limit 10 500", BYTES, (sent, received));
     // Nothing forces an update here, and quinn's own first one comes once: every further
     // update is the limit's. How many depends on timing (quinn starts one only once the last
@@ -438,14 +449,16 @@ async fn a_server_that_keeps_changing_its_connection_ids_is_followed() {
         .unwrap()
     };
     let client = client(suite, &certificate, None);
-    let totals = transfer(&client, server, BYTES, &registry, true).await;
+    // The bulk transfer takes about 0.3 s in an optimised build on an idle machine, one or
+    // two rotations; a second more of light traffic makes five more. Not more bytes: every
+    // rotation under load is another chance for the quinn-proto bug above, which a transfer
+    // of four times the bytes met (the machine loaded, losing packets).
+    let linger = Duration::from_millis(1000);
+    let totals = transfer(&client, server, BYTES, &registry, true, linger).await;
     let (remembered, learned) = registry.connection_ids();
     eprintln!("connection IDs: {learned} learned, {remembered} remembered at the end");
     check("rotating connection IDs", BYTES, totals);
-    // The first ID and at least one rotation's: 4 to 7 in unoptimised builds, but an
-    // optimised one on an idle machine moves the bytes in about 0.3 s and learned 2. Not a
-    // longer transfer: every rotation is another chance for the quinn-proto bug above,
-    // which a transfer of four times the bytes met (the machine loaded, losing packets).
-    assert!(learned >= 2, "{learned}");
+    // The first ID and at least three rotations'.
+    assert!(learned >= 4, "{learned}");
     assert!(remembered <= quicseal_quinn::ROUTES_PER_FLOW);
 }
