@@ -4,7 +4,10 @@
 //!
 //! Each run first writes the seed corpus (`fuzz/corpus/<target>/seed-*`, a few valid packets
 //! from `vectors/*.json`; deterministic, so the committed files do not change), builds the
-//! targets with `cargo fuzz build` and runs each as `-runs=N -seed=1`. New inputs libFuzzer
+//! targets with `cargo fuzz build` and runs each as `-runs=N -seed=1`. The rest of each
+//! `fuzz/corpus/<target>/` is the minimised corpus of the long runs (docs/reliability.md),
+//! which libFuzzer runs through before its own runs: every edge those runs reached is
+//! reached again on every smoke run. New inputs libFuzzer
 //! finds go to `target/fuzz-corpus/<target>` (emptied first), outside the source tree; a
 //! crash's input goes to `fuzz/artifacts/<target>/`. Targets run with address-space
 //! randomization off (`setarch -R`), which is what makes a run repeat exactly. libFuzzer needs
