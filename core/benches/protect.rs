@@ -910,14 +910,14 @@ fn update_docs(
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let (runs, batch) = (effort.runs, effort.batch);
-    let statistic = if effort.fastest {
-        "the fastest"
+    let (statistic, flags) = if effort.fastest {
+        ("the fastest", "--write-docs --fastest")
     } else {
-        "medians"
+        ("medians", "--write-docs")
     };
     let section = format!(
         "{BEGIN}\n## Packet protection (core)\n\n\
-         Command: `cargo bench -p quicseal --features std --bench protect -- --write-docs` (release, one thread,\n\
+         Command: `cargo bench -p quicseal --features std --bench protect -- {flags}` (release, one thread,\n\
          default build: no `target-cpu=native`). quicseal's implementation: `{}` for AES-GCM, `{}` for\n\
          ChaCha20-Poly1305.\n\
          Machine: {cpu}, {cores} cores, shared VM: wall-clock {statistic} of {runs} runs of {batch} packets; read the ratios.\n\n\
