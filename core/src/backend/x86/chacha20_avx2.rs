@@ -171,19 +171,21 @@ fn rows<const G: usize>(state: &ChaChaState, d: [__m256i; G]) -> [Rows; G] {
     }
     let mut x = start;
     for _ in 0..10 {
+        // Diagonalised by turning a, c and d, not b, which the chain reads first: see
+        // `chacha20::Row4::double_round`.
         for r in &mut x {
             // SAFETY: AVX2 is enabled here.
             unsafe { quarter_rows(r) };
-            r.b = _mm256_shuffle_epi32(r.b, 0x39);
-            r.c = _mm256_shuffle_epi32(r.c, 0x4e);
-            r.d = _mm256_shuffle_epi32(r.d, 0x93);
+            r.a = _mm256_shuffle_epi32(r.a, 0x93);
+            r.c = _mm256_shuffle_epi32(r.c, 0x39);
+            r.d = _mm256_shuffle_epi32(r.d, 0x4e);
         }
         for r in &mut x {
             // SAFETY: AVX2 is enabled here.
             unsafe { quarter_rows(r) };
-            r.b = _mm256_shuffle_epi32(r.b, 0x93);
-            r.c = _mm256_shuffle_epi32(r.c, 0x4e);
-            r.d = _mm256_shuffle_epi32(r.d, 0x39);
+            r.a = _mm256_shuffle_epi32(r.a, 0x39);
+            r.c = _mm256_shuffle_epi32(r.c, 0x93);
+            r.d = _mm256_shuffle_epi32(r.d, 0x4e);
         }
     }
     for (x, start) in x.iter_mut().zip(start) {
