@@ -268,6 +268,86 @@ pub(super) unsafe fn keystream_with<const N: usize>(
     }
 }
 
+/// Two blocks from `counter` on by rows on 256-bit registers, block i in 128-bit lane i:
+/// a short payload's one-time key and first block, or its first two. The 512-bit rows of
+/// [`keystream`] compute four blocks in the same chain, and on a CPU that executes 512-bit
+/// instructions as two 256-bit halves (Zen 4) the two blocks no one reads cost as much
+/// issue as the two that are read. Block j is `out[2 * j]` (its first 32 bytes) then
+/// `out[2 * j + 1]`. Calls `side(i)` in double round `i` as [`keystream_with`] does.
+///
+/// # Safety
+/// The caller must enable AVX-512F and AVX-512VL.
+#[inline(always)]
+pub(super) unsafe fn keystream2_with(
+    state: &ChaChaState,
+    counter: u32,
+    mut side: impl FnMut(usize),
+) -> [__m256i; 4] {
+    // SAFETY (of the intrinsics): the caller enables AVX-512F and AVX-512VL.
+    unsafe {
+        let sigma = _mm_set_epi32(
+            SIGMA[3] as i32,
+            SIGMA[2] as i32,
+            SIGMA[1] as i32,
+            SIGMA[0] as i32,
+        );
+        let counters = _mm256_set_epi32(
+            0,
+            0,
+            0,
+            counter.wrapping_add(1) as i32,
+            0,
+            0,
+            0,
+            counter as i32,
+        );
+        let start = [
+            _mm256_broadcastsi128_si256(sigma),
+            _mm256_broadcastsi128_si256(state.key_low),
+            _mm256_broadcastsi128_si256(state.key_high),
+            _mm256_add_epi32(_mm256_broadcastsi128_si256(state.nonce), counters),
+        ];
+        let [mut a, mut b, mut c, mut d] = start;
+        macro_rules! quarter {
+            () => {
+                a = _mm256_add_epi32(a, b);
+                d = _mm256_rol_epi32(_mm256_xor_si256(d, a), 16);
+                c = _mm256_add_epi32(c, d);
+                b = _mm256_rol_epi32(_mm256_xor_si256(b, c), 12);
+                a = _mm256_add_epi32(a, b);
+                d = _mm256_rol_epi32(_mm256_xor_si256(d, a), 8);
+                c = _mm256_add_epi32(c, d);
+                b = _mm256_rol_epi32(_mm256_xor_si256(b, c), 7);
+            };
+        }
+        for round in 0..10 {
+            side(round);
+            // Diagonalised by turning a, c and d, not b: see `Row4::double_round`.
+            quarter!();
+            a = _mm256_shuffle_epi32(a, 0x93);
+            c = _mm256_shuffle_epi32(c, 0x39);
+            d = _mm256_shuffle_epi32(d, 0x4e);
+            quarter!();
+            a = _mm256_shuffle_epi32(a, 0x39);
+            c = _mm256_shuffle_epi32(c, 0x93);
+            d = _mm256_shuffle_epi32(d, 0x4e);
+        }
+        let [a, b, c, d] = [
+            _mm256_add_epi32(a, start[0]),
+            _mm256_add_epi32(b, start[1]),
+            _mm256_add_epi32(c, start[2]),
+            _mm256_add_epi32(d, start[3]),
+        ];
+        // Lane i of a, b, c, d is block i's 16-byte rows: gather each block's halves.
+        [
+            _mm256_permute2x128_si256(a, b, 0x20),
+            _mm256_permute2x128_si256(c, d, 0x20),
+            _mm256_permute2x128_si256(a, b, 0x31),
+            _mm256_permute2x128_si256(c, d, 0x31),
+        ]
+    }
+}
+
 /// Sixteen blocks from `counter` on, in order, computed "vertically": register `w` holds
 /// word `w` of all sixteen blocks (block j in 32-bit lane j), so the rounds need no
 /// shuffles; one transposition at the end turns the words into blocks. The row layout of

@@ -709,7 +709,7 @@ unsafe fn tail<'a>(text: *const u8, chunks: usize, len: usize) -> &'a [u8] {
 
 /// Fills `stream` with at least `blocks` (at most 16) keystream blocks from `counter` on,
 /// calling `side` in each double round; returns how many. The layout by rows for up to four
-/// blocks or nine to twelve, vertical on 256-bit registers for five to eight, on 512-bit
+/// blocks (on 256-bit registers for two) or nine to twelve, vertical on 256-bit registers for five to eight, on 512-bit
 /// registers beyond: whichever has the shortest chains for the blocks it computes.
 ///
 /// # Safety
@@ -725,6 +725,9 @@ unsafe fn fill_with(
     // SAFETY: forwarded.
     unsafe {
         match blocks.div_ceil(4) {
+            1 if blocks <= 2 => {
+                stream.fill_halves(&chacha20::keystream2_with(state, counter, side))
+            }
             1 => stream.fill(chacha20::keystream_with::<1>(state, counter, side)),
             2 => stream.fill_halves(&chacha20::keystream8_with(state, counter, side)),
             3 => stream.fill(chacha20::keystream_with::<3>(state, counter, side)),
