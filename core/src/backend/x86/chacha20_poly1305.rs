@@ -623,9 +623,8 @@ impl ChaCha20Poly1305Key {
         }
         poly.end_run(run);
         // SAFETY: the bytes after the whole chunks, written.
-        poly.absorb(unsafe { tail(dst, chunks, len) });
-        poly.pad();
-        (poly.finish(&lengths(aad.len(), len)), mask)
+        let text = unsafe { tail(dst, chunks, len) };
+        (poly.finish_with(text, &lengths(aad.len(), len)), mask)
     }
 
     /// Opens a payload of two keystream calls, lying in one piece, with Poly1305 on the vector
@@ -669,15 +668,15 @@ impl ChaCha20Poly1305Key {
         }
         poly.end_run(run);
         // SAFETY: the bytes after the whole chunks, not yet overwritten.
-        poly.absorb(unsafe { tail(src, chunks, len) });
-        poly.pad();
+        let text = unsafe { tail(src, chunks, len) };
+        let tag = poly.finish_with(text, &lengths(aad.len(), len));
         // SAFETY: both calls' ranges, inside `len`; each buffer holds its call's blocks.
         unsafe {
             chacha20::xor_with(first.bytes()[BLOCK..].as_ptr(), src, dst, FIRST_CALL);
             let (src, dst) = (src.add(FIRST_CALL), dst.add(FIRST_CALL));
             chacha20::xor_with(second.bytes().as_ptr(), src, dst, len - FIRST_CALL);
         }
-        poly.finish(&lengths(aad.len(), len))
+        tag
     }
 }
 

@@ -307,6 +307,64 @@ impl Poly1305 {
         self.block(lengths);
         tag(self.h, self.pad)
     }
+
+    /// Hashes `text`, the last bytes of a section that so far ends on a block boundary
+    /// (after a vector run), zero-padded, then the lengths block, and returns the tag.
+    /// With r² to r⁴ at hand, those blocks (up to nine for a text under a chunk) go up to
+    /// four to a multiplication and one reduction, the first group taking what does not
+    /// divide by four: the tag waits for one to three multiplications, not for a chain of
+    /// one per block. Otherwise, or for a longer text, as [`absorb`](Self::absorb),
+    /// [`pad`](Self::pad) and [`finish`](Self::finish).
+    #[inline]
+    pub(super) fn finish_with(mut self, text: &[u8], lengths: &[u8; 16]) -> [u8; 16] {
+        const MOST: usize = 9;
+        if !self.raised || self.pending_len > 0 || text.len() > 16 * (MOST - 1) {
+            self.absorb(text);
+            self.pad();
+            return self.finish(lengths);
+        }
+        let (blocks, rest) = text.as_chunks::<16>();
+        let partial = (!rest.is_empty()).then(|| partial_value(rest));
+        let mut values = [0u128; MOST];
+        let values_in = blocks
+            .iter()
+            .map(|block| u128::from_le_bytes(*block))
+            .chain(partial)
+            .chain([u128::from_le_bytes(*lengths)]);
+        let mut n = 0;
+        for (slot, value) in values.iter_mut().zip(values_in) {
+            *slot = value;
+            n += 1;
+        }
+        let values = values.get(..n).unwrap_or_default();
+        let (first, fours) = values.split_at(values.len() % 4);
+        if !first.is_empty() {
+            self.blocks_at_once(first);
+        }
+        for four in fours.chunks(4) {
+            self.blocks_at_once(four);
+        }
+        tag(self.h, self.pad)
+    }
+
+    /// h = (h + m₀)·rᵏ + m₁·rᵏ⁻¹ + … + mₖ₋₁·r for the k (one to four) blocks `values`, given
+    /// as little-endian numbers: one reduction. r² to r⁴ must be raised.
+    #[inline(always)]
+    fn blocks_at_once(&mut self, values: &[u128]) {
+        let mut columns = Columns::default();
+        for (i, value) in values.iter().enumerate() {
+            let [a, b, c] = value_limbs(*value);
+            let x = if i == 0 {
+                [self.h[0] + a, self.h[1] + b, self.h[2] + c]
+            } else {
+                [a, b, c]
+            };
+            if let Some(power) = self.powers.get(values.len() - 1 - i) {
+                columns.add(x, power);
+            }
+        }
+        self.h = columns.carry();
+    }
 }
 
 /// The one-time key's halves: r, clamped, as a multiplier, and s.
