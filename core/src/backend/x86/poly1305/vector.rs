@@ -12,8 +12,11 @@ use super::{Columns, MASK42, MASK44, Multiplier};
 pub(in crate::backend::x86) const LANES: usize = 8;
 
 /// The shortest run worth the vector units: below it, r⁵ to r⁸, loading the lanes and adding
-/// them up cost more than the scalar code saves.
-pub(super) const MIN_BLOCKS: usize = 16;
+/// them up cost more than the scalar code saves. Sixteen blocks while the scalar code took
+/// nine multiplications a block; with four (`Single`), 32. It also bounds the payloads whose
+/// seal hashes on the integer units beside the header mask's block: on Zen 4, 300- to
+/// 512-byte ChaCha20-Poly1305 packets sealed 80-115 ns faster, opened up to 45 ns faster.
+pub(super) const MIN_BLOCKS: usize = 32;
 
 /// Lane-wise multipliers: limbs r0, r1, r2 and the reduction's 20·r1, 20·r2.
 #[derive(Clone, Copy)]
