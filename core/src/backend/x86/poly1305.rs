@@ -545,3 +545,62 @@ impl Drop for Poly1305 {
         self.pending.zeroize();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// h fully reduced mod 2^130 - 5, as `tag` computes it (with a zero s).
+    fn reduced(h: Wide) -> [u8; 16] {
+        tag(h.limbs(), [0, 0])
+    }
+
+    proptest! {
+        /// The hash crosses between its two forms at every vector run's start and end: the
+        /// conversions keep its value, for limbs up to a bit past their widths (partly
+        /// reduced, as the vector runs leave them).
+        #[test]
+        fn limbs_and_words_keep_the_value(
+            l0 in 0u64..1 << 45,
+            l1 in 0u64..1 << 45,
+            l2 in 0u64..1 << 43,
+        ) {
+            let wide = Wide::from_limbs([l0, l1, l2]);
+            let value = |[a, b, c]: [u64; 3]| {
+                // Bits 0-127 and 128 up of a + b·2^44 + c·2^88.
+                let low = u128::from(a) + (u128::from(b) << 44);
+                let high = (low >> 64) + (u128::from(c) << 24);
+                (low as u64, high)
+            };
+            let Wide([w0, w1, w2]) = wide;
+            prop_assert_eq!((w0, u128::from(w1) | (u128::from(w2) << 64)), value([l0, l1, l2]));
+            prop_assert_eq!(Wide::from_limbs(wide.limbs()).0, wide.0);
+        }
+
+        /// One block on the integer units in 64-bit words agrees with the same block in
+        /// 44-bit limbs, from running hashes anywhere in their partly reduced range (the top
+        /// word up to 7 after a vector run) and with all-ones blocks and keys among them.
+        #[test]
+        fn a_block_in_words_matches_one_in_limbs(
+            key in any::<[u8; 32]>(),
+            h in any::<[u64; 2]>(),
+            top in 0u64..8,
+            block in any::<u128>(),
+            saturate in any::<bool>(),
+        ) {
+            let (key, block) = if saturate { ([0xff; 32], u128::MAX) } else { (key, block) };
+            let start = Wide([h[0], h[1], top]);
+            let words = Single::new(&key).block(start, block);
+            let (r, _) = split_key(&key);
+            let [a, b, c] = value_limbs(block);
+            let l = start.limbs();
+            let mut columns = Columns::default();
+            columns.add([l[0] + a, l[1] + b, l[2] + c], &r);
+            let limbs = Wide::from_limbs(columns.carry());
+            prop_assert_eq!(reduced(words), reduced(limbs));
+            prop_assert!(words.0[2] <= 4);
+        }
+    }
+}
