@@ -294,83 +294,93 @@ pub(super) unsafe fn keystream_with<const N: usize>(
     }
 }
 
-/// Two blocks from `counter` on by rows on 256-bit registers, block i in 128-bit lane i:
-/// a short payload's one-time key and first block, or its first two. The 512-bit rows of
-/// [`keystream`] compute four blocks in the same chain, and on a CPU that executes 512-bit
-/// instructions as two 256-bit halves (Zen 4) the two blocks no one reads cost as much
-/// issue as the two that are read. Block j is `out[2 * j]` (its first 32 bytes) then
-/// `out[2 * j + 1]`. Calls `side(i)` in double round `i` as [`keystream_with`] does.
+/// `2 * G` blocks from `counter` on by rows on 256-bit registers, two to a group, block
+/// `2g + i` in 128-bit lane i of group g: a short payload's one-time key and first blocks.
+/// The 512-bit rows of [`keystream`] compute four blocks in one chain, and on a CPU that
+/// executes 512-bit instructions as two 256-bit halves (Zen 4) blocks no one reads cost as
+/// much issue as those read; for five or six blocks, three groups have the shorter chain
+/// and less issue than [`keystream8_with`]'s eight blocks. Block j is `out[2 * j]` (its
+/// first 32 bytes) then `out[2 * j + 1]` (only the first `4 * G` halves are filled). Calls
+/// `side(i)` in double round `i` as [`keystream_with`] does.
 ///
 /// # Safety
 /// The caller must enable AVX-512F and AVX-512VL.
 #[inline(always)]
-pub(super) unsafe fn keystream2_with(
+pub(super) unsafe fn keystream_pairs_with<const G: usize>(
     state: &ChaChaState,
     counter: u32,
     mut side: impl FnMut(usize),
-) -> [__m256i; 4] {
+) -> [__m256i; 16] {
     // SAFETY (of the intrinsics): the caller enables AVX-512F and AVX-512VL.
     unsafe {
-        let sigma = _mm_set_epi32(
+        let sigma = _mm256_broadcastsi128_si256(_mm_set_epi32(
             SIGMA[3] as i32,
             SIGMA[2] as i32,
             SIGMA[1] as i32,
             SIGMA[0] as i32,
-        );
-        let counters = _mm256_set_epi32(
-            0,
-            0,
-            0,
-            counter.wrapping_add(1) as i32,
-            0,
-            0,
-            0,
-            counter as i32,
-        );
-        let start = [
-            _mm256_broadcastsi128_si256(sigma),
+        ));
+        let (key_low, key_high) = (
             _mm256_broadcastsi128_si256(state.key_low),
             _mm256_broadcastsi128_si256(state.key_high),
-            _mm256_add_epi32(_mm256_broadcastsi128_si256(state.nonce), counters),
-        ];
-        let [mut a, mut b, mut c, mut d] = start;
+        );
+        let nonce = _mm256_broadcastsi128_si256(state.nonce);
+        // Loops, not `array::from_fn`, as in `keystream_with`.
+        let mut d = [nonce; G];
+        for (g, d) in d.iter_mut().enumerate() {
+            let first = counter.wrapping_add(2 * g as u32);
+            let counters =
+                _mm256_set_epi32(0, 0, 0, first.wrapping_add(1) as i32, 0, 0, 0, first as i32);
+            *d = _mm256_add_epi32(nonce, counters);
+        }
+        let start_d = d;
+        let (mut a, mut b, mut c) = ([sigma; G], [key_low; G], [key_high; G]);
+        // The groups' quarter rounds step by step side by side, as the vertical layouts'.
+        macro_rules! step {
+            ($x:ident, $y:ident, $z:ident, $bits:literal) => {
+                for g in 0..G {
+                    $x[g] = _mm256_add_epi32($x[g], $y[g]);
+                    $z[g] = _mm256_rol_epi32(_mm256_xor_si256($z[g], $x[g]), $bits);
+                }
+            };
+        }
         macro_rules! quarter {
             () => {
-                a = _mm256_add_epi32(a, b);
-                d = _mm256_rol_epi32(_mm256_xor_si256(d, a), 16);
-                c = _mm256_add_epi32(c, d);
-                b = _mm256_rol_epi32(_mm256_xor_si256(b, c), 12);
-                a = _mm256_add_epi32(a, b);
-                d = _mm256_rol_epi32(_mm256_xor_si256(d, a), 8);
-                c = _mm256_add_epi32(c, d);
-                b = _mm256_rol_epi32(_mm256_xor_si256(b, c), 7);
+                step!(a, b, d, 16);
+                step!(c, d, b, 12);
+                step!(a, b, d, 8);
+                step!(c, d, b, 7);
             };
         }
         for round in 0..10 {
             side(round);
             // Diagonalised by turning a, c and d, not b: see `Row4::double_round`.
             quarter!();
-            a = _mm256_shuffle_epi32(a, 0x93);
-            c = _mm256_shuffle_epi32(c, 0x39);
-            d = _mm256_shuffle_epi32(d, 0x4e);
+            for g in 0..G {
+                a[g] = _mm256_shuffle_epi32(a[g], 0x93);
+                c[g] = _mm256_shuffle_epi32(c[g], 0x39);
+                d[g] = _mm256_shuffle_epi32(d[g], 0x4e);
+            }
             quarter!();
-            a = _mm256_shuffle_epi32(a, 0x39);
-            c = _mm256_shuffle_epi32(c, 0x93);
-            d = _mm256_shuffle_epi32(d, 0x4e);
+            for g in 0..G {
+                a[g] = _mm256_shuffle_epi32(a[g], 0x39);
+                c[g] = _mm256_shuffle_epi32(c[g], 0x93);
+                d[g] = _mm256_shuffle_epi32(d[g], 0x4e);
+            }
         }
-        let [a, b, c, d] = [
-            _mm256_add_epi32(a, start[0]),
-            _mm256_add_epi32(b, start[1]),
-            _mm256_add_epi32(c, start[2]),
-            _mm256_add_epi32(d, start[3]),
-        ];
-        // Lane i of a, b, c, d is block i's 16-byte rows: gather each block's halves.
-        [
-            _mm256_permute2x128_si256(a, b, 0x20),
-            _mm256_permute2x128_si256(c, d, 0x20),
-            _mm256_permute2x128_si256(a, b, 0x31),
-            _mm256_permute2x128_si256(c, d, 0x31),
-        ]
+        let mut out = [sigma; 16];
+        for g in 0..G.min(4) {
+            let a = _mm256_add_epi32(a[g], sigma);
+            let b = _mm256_add_epi32(b[g], key_low);
+            let c = _mm256_add_epi32(c[g], key_high);
+            let d = _mm256_add_epi32(d[g], start_d[g]);
+            // Lane i of a, b, c, d is the group's block i's 16-byte rows: gather each
+            // block's halves.
+            out[4 * g] = _mm256_permute2x128_si256(a, b, 0x20);
+            out[4 * g + 1] = _mm256_permute2x128_si256(c, d, 0x20);
+            out[4 * g + 2] = _mm256_permute2x128_si256(a, b, 0x31);
+            out[4 * g + 3] = _mm256_permute2x128_si256(c, d, 0x31);
+        }
+        out
     }
 }
 
