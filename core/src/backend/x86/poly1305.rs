@@ -558,6 +558,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
         /// The hash crosses between its two forms at every vector run's start and end: the
         /// conversions keep its value, for limbs up to a bit past their widths (partly
         /// reduced, as the vector runs leave them).
