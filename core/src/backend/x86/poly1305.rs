@@ -152,6 +152,8 @@ impl Wide {
 struct Single([u64; 3]);
 
 impl Single {
+    /// r from the one-time key's first half, clamped (RFC 8439 §2.5): the one place that
+    /// reads and clamps it ([`split_key`] takes its limbs from here).
     #[inline(always)]
     fn new(key: &[u8; 32]) -> Single {
         let word = |i: usize| u64::from_le_bytes(core::array::from_fn(|j| key[i + j]));
@@ -408,15 +410,16 @@ impl Poly1305 {
     }
 }
 
-/// The one-time key's halves: r, clamped, as a multiplier, and s.
+/// The one-time key's halves: r, clamped ([`Single::new`]), as a multiplier in 44-bit
+/// limbs, and s.
 #[inline]
 fn split_key(key: &[u8; 32]) -> (Multiplier, [u64; 2]) {
     let word = |i: usize| u64::from_le_bytes(core::array::from_fn(|j| key[i + j]));
-    let (t0, t1) = (word(0), word(8));
-    let r0 = t0 & 0xffc_0fff_ffff;
-    let r1 = ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff;
-    let r2 = (t1 >> 24) & 0x00f_ffff_fc0f;
-    (Multiplier::new([r0, r1, r2]), [word(16), word(24)])
+    let r = Single::new(key).0;
+    (
+        Multiplier::new(Wide([r[0], r[1], 0]).limbs()),
+        [word(16), word(24)],
+    )
 }
 
 /// The tag from the final hash `h` (partly reduced) and s: h fully reduced mod 2^130 - 5,
