@@ -306,9 +306,9 @@ pub(super) unsafe fn keystream_with<const N: usize>(
 /// The 512-bit rows of [`keystream`] compute four blocks in one chain, and on a CPU that
 /// executes 512-bit instructions as two 256-bit halves (Zen 4) blocks no one reads cost as
 /// much issue as those read; for five or six blocks, three groups have the shorter chain
-/// and less issue than [`keystream8_with`]'s eight blocks. Block j is `out[2 * j]` (its
-/// first 32 bytes) then `out[2 * j + 1]` (only the first `4 * G` halves are filled). Calls
-/// `side(i)` in double round `i` as [`keystream_with`] does.
+/// and less issue than [`keystream8_with`]'s eight blocks. Group g's halves are `out[g]`:
+/// its first block's two 32-byte halves, then its second's. Calls `side(i)` in double round
+/// `i` as [`keystream_with`] does.
 ///
 /// # Safety
 /// The caller must enable AVX-512F and AVX-512VL.
@@ -317,7 +317,7 @@ pub(super) unsafe fn keystream_pairs_with<const G: usize>(
     state: &ChaChaState,
     counter: u32,
     mut side: impl FnMut(usize),
-) -> [__m256i; 16] {
+) -> [[__m256i; 4]; G] {
     // SAFETY (of the intrinsics): the caller enables AVX-512F and AVX-512VL.
     unsafe {
         let sigma = _mm256_broadcastsi128_si256(_mm_set_epi32(
@@ -374,18 +374,20 @@ pub(super) unsafe fn keystream_pairs_with<const G: usize>(
                 d[g] = _mm256_shuffle_epi32(d[g], 0x4e);
             }
         }
-        let mut out = [sigma; 16];
-        for g in 0..G.min(4) {
+        let mut out = [[sigma; 4]; G];
+        for (g, out) in out.iter_mut().enumerate() {
             let a = _mm256_add_epi32(a[g], sigma);
             let b = _mm256_add_epi32(b[g], key_low);
             let c = _mm256_add_epi32(c[g], key_high);
             let d = _mm256_add_epi32(d[g], start_d[g]);
             // Lane i of a, b, c, d is the group's block i's 16-byte rows: gather each
             // block's halves.
-            out[4 * g] = _mm256_permute2x128_si256(a, b, 0x20);
-            out[4 * g + 1] = _mm256_permute2x128_si256(c, d, 0x20);
-            out[4 * g + 2] = _mm256_permute2x128_si256(a, b, 0x31);
-            out[4 * g + 3] = _mm256_permute2x128_si256(c, d, 0x31);
+            *out = [
+                _mm256_permute2x128_si256(a, b, 0x20),
+                _mm256_permute2x128_si256(c, d, 0x20),
+                _mm256_permute2x128_si256(a, b, 0x31),
+                _mm256_permute2x128_si256(c, d, 0x31),
+            ];
         }
         out
     }

@@ -730,13 +730,13 @@ unsafe fn fill_with(
     unsafe {
         match blocks.div_ceil(4) {
             1 if blocks <= 2 => {
-                let halves = chacha20::keystream_pairs_with::<1>(state, counter, side);
-                stream.fill_halves(&halves[..4])
+                let pairs = chacha20::keystream_pairs_with::<1>(state, counter, side);
+                stream.fill_halves(pairs.as_flattened())
             }
             1 => stream.fill(chacha20::keystream_with::<1>(state, counter, side)),
             2 if blocks <= 6 => {
-                let halves = chacha20::keystream_pairs_with::<3>(state, counter, side);
-                stream.fill_halves(&halves[..12])
+                let pairs = chacha20::keystream_pairs_with::<3>(state, counter, side);
+                stream.fill_halves(pairs.as_flattened())
             }
             2 => stream.fill_halves(&chacha20::keystream8_with(state, counter, side)),
             3 => stream.fill(chacha20::keystream_with::<3>(state, counter, side)),
