@@ -575,7 +575,14 @@ fn packet_is_intact(config: &TrafficConfig, header: &[u8], payload: &[u8], numbe
         && parsed.key_phase == key_phase(config, number)
         && payload.len() >= 8
         && payload[..8] == number.to_be_bytes()
-        && payload[8..].iter().all(|&b| b == fill_byte(number))
+        && is_filled_with(&payload[8..], fill_byte(number))
+}
+
+/// True when every byte of `bytes` is `fill`. A fold without an early exit, so the compiler
+/// turns it into wide vector compares: a byte-at-a-time loop took about half the receiver's
+/// time per 1350-byte packet, more than the opening it is there to check.
+fn is_filled_with(bytes: &[u8], fill: u8) -> bool {
+    bytes.iter().fold(0u8, |differs, &b| differs | (b ^ fill)) == 0
 }
 
 /// What the receiver saw.
@@ -714,6 +721,25 @@ fn receive_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packet_is_intact_only_with_every_byte_as_written() {
+        let config = TrafficConfig::new(CipherSuite::Aes128GcmSha256, 100);
+        let number = 7;
+        let mut packet = [0u8; 1334];
+        write_packet(&mut packet, number, key_phase(&config, number), None).unwrap();
+        let header_len = ShortHeader::parse(&packet, DCID.len()).unwrap().len();
+        let (header, payload) = packet.split_at(header_len);
+        assert!(packet_is_intact(&config, header, payload, number));
+        for at in [0, 7, 8, 9, payload.len() / 2, payload.len() - 1] {
+            for flip in [0x01, 0x80] {
+                let mut changed = payload.to_vec();
+                changed[at] ^= flip;
+                assert!(!packet_is_intact(&config, header, &changed, number), "byte {at}");
+            }
+        }
+        assert!(!packet_is_intact(&config, header, payload, number + 1));
+    }
 
     /// Packet `number` as the sender writes it with `window`'s state, decoded by a receiver
     /// whose largest received packet is `receiver_largest`.
