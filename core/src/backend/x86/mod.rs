@@ -552,6 +552,9 @@ struct Gcm<'k> {
     aad_len: usize,
     text_len: usize,
     seal: bool,
+    /// The lengths block is in `hash` already: the bulk loop that ended the payload folded
+    /// it into its last reduction.
+    lengths_hashed: bool,
 }
 
 impl<'k> Gcm<'k> {
@@ -579,6 +582,7 @@ impl<'k> Gcm<'k> {
             aad_len: aad.len(),
             text_len,
             seal: capture.is_some(),
+            lengths_hashed: false,
         };
         gcm.tag_mask = key.round_keys.encrypt(gcm.counter_block(1));
         let (blocks, tail) = aad.as_chunks::<16>();
@@ -717,6 +721,16 @@ impl<'k> Gcm<'k> {
         take
     }
 
+    /// GHASH's last block: the header's and the payload's lengths in bits, reflected.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn lengths_block(&self) -> __m128i {
+        _mm_set_epi64x(
+            (self.aad_len as u64 * 8) as i64,
+            (self.text_len as u64 * 8) as i64,
+        )
+    }
+
     /// Ends the packet: hashes any open block and the lengths, and returns the tag.
     #[inline]
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
@@ -725,11 +739,14 @@ impl<'k> Gcm<'k> {
             self.partial[self.partial_len..].fill(0);
             self.hash_blocks(core::iter::once(load(&self.partial)));
         }
-        let lengths = _mm_set_epi64x(
-            (self.aad_len as u64 * 8) as i64,
-            (self.text_len as u64 * 8) as i64,
-        );
-        let hash = multiply(_mm_xor_si128(self.hash, lengths), self.key.powers.power(1));
+        let hash = if self.lengths_hashed {
+            self.hash
+        } else {
+            multiply(
+                _mm_xor_si128(self.hash, self.lengths_block()),
+                self.key.powers.power(1),
+            )
+        };
         // Wiped here rather than on drop: a `Drop` impl keeps this state in memory, moved with
         // a memcpy, where otherwise it lives in registers.
         // SAFETY: both are valid, aligned, exclusively borrowed arrays.
