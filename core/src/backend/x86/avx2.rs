@@ -35,9 +35,11 @@ pub(super) unsafe fn crypt(
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
-        match gcm.key.round_keys.rounds() {
-            10 => crypt_rounds::<10>(gcm, src, dst, len, capture),
-            _ => crypt_rounds::<14>(gcm, src, dst, len, capture),
+        match (gcm.key.round_keys.rounds(), len >= 32 * VECTORS) {
+            (10, true) => crypt_rounds::<10, true>(gcm, src, dst, len, capture),
+            (10, false) => crypt_rounds::<10, false>(gcm, src, dst, len, capture),
+            (_, true) => crypt_rounds::<14, true>(gcm, src, dst, len, capture),
+            (_, false) => crypt_rounds::<14, false>(gcm, src, dst, len, capture),
         }
     }
 }
@@ -98,8 +100,11 @@ impl WideProducts {
     }
 }
 
+/// `WHOLE`: the call has at least one whole iteration (8 blocks). Then, as in the 512-bit
+/// loop, the tail's keystream is computed ahead and the lengths block joins the tail's
+/// reduction; a shorter payload keeps the plain order.
 #[target_feature(enable = "avx2,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
-unsafe fn crypt_rounds<const ROUNDS: usize>(
+unsafe fn crypt_rounds<const ROUNDS: usize, const WHOLE: bool>(
     gcm: &mut Gcm<'_>,
     src: *const u8,
     dst: *mut u8,
@@ -147,6 +152,23 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
         core::array::from_fn(|i| load_powers(BLOCKS - 2 * i));
     const { assert!(BLOCKS <= POWERS) };
 
+    // After whole iterations, the keystream of the pairs after them is computed ahead: the
+    // counters are known, and the rounds then run beside the loop's instead of after it,
+    // where the tail's hash, and the tag, would wait on them.
+    let whole = len / (32 * VECTORS);
+    let tail_pairs = (len - whole * 32 * VECTORS).div_ceil(32);
+    let mut tail_keystream = [_mm256_setzero_si256(); VECTORS];
+    if WHOLE {
+        let skipped = (whole * BLOCKS) as i32;
+        let mut next = _mm256_add_epi32(
+            counters,
+            _mm256_set_epi32(0, 0, 0, skipped, 0, 0, 0, skipped),
+        );
+        for keystream in tail_keystream.iter_mut().take(tail_pairs) {
+            *keystream = encrypt(next);
+            next = _mm256_add_epi32(next, two);
+        }
+    }
     let mut done = 0;
     while len - done >= 32 * VECTORS {
         let mut blocks = [_mm256_setzero_si256(); VECTORS];
@@ -190,46 +212,73 @@ unsafe fn crypt_rounds<const ROUNDS: usize>(
     let rest = len - done;
     if rest > 0 {
         let blocks = rest.div_ceil(16);
+        // Where this call ends the payload, the lengths block joins the tail's reduction
+        // instead of taking one of its own after it, on the tag's chain: in the lane after
+        // the payload's last block (a pair of its own when that one is full), times H.
+        let with_lengths = WHOLE && gcm.remaining == 0;
+        let first_power = blocks + usize::from(with_lengths);
         let mut products = WideProducts::zero();
-        for pair in 0..blocks.div_ceil(2) {
+        for pair in 0..first_power.div_ceil(2) {
             let at = done + 32 * pair;
-            let n = (len - at).min(32);
-            // SAFETY: `at + n <= len`: inside the source range, read before written.
-            let input = unsafe {
-                if n == 32 {
-                    _mm256_loadu_si256(src.add(at).cast())
+            let mut text = _mm256_setzero_si256();
+            if let Some(n) = len.checked_sub(at).filter(|&n| n > 0) {
+                let n = n.min(32);
+                // SAFETY: `at + n <= len`: inside the source range, read before written.
+                let input = unsafe {
+                    if n == 32 {
+                        _mm256_loadu_si256(src.add(at).cast())
+                    } else {
+                        load_partial_pair(core::slice::from_raw_parts(src.add(at), n))
+                    }
+                };
+                let keystream = if WHOLE {
+                    // `get`: no panic path for the kernel object (`pair` is below 4).
+                    tail_keystream
+                        .get(pair)
+                        .copied()
+                        .unwrap_or(_mm256_setzero_si256())
                 } else {
-                    load_partial_pair(core::slice::from_raw_parts(src.add(at), n))
+                    let keystream = encrypt(counters);
+                    counters = _mm256_add_epi32(counters, two);
+                    keystream
+                };
+                let output = _mm256_xor_si256(input, keystream);
+                // SAFETY: as above, inside the destination range.
+                unsafe {
+                    if n == 32 {
+                        _mm256_storeu_si256(dst.add(at).cast(), output);
+                    } else {
+                        store_partial_pair(dst.add(at), n, output);
+                    }
                 }
-            };
-            let output = _mm256_xor_si256(input, encrypt(counters));
-            counters = _mm256_add_epi32(counters, two);
-            // SAFETY: as above, inside the destination range.
-            unsafe {
-                if n == 32 {
-                    _mm256_storeu_si256(dst.add(at).cast(), output);
+                if let (0, Some(capture)) = (at, capture) {
+                    sample = first_sample(output, capture.offset).map(|s| capture.keep(s));
+                }
+                // The hash takes the ciphertext's bytes only: zeros above them.
+                let hashed = if seal {
+                    _mm256_and_si256(output, keep_first(n))
                 } else {
-                    store_partial_pair(dst.add(at), n, output);
-                }
+                    input
+                };
+                text = _mm256_shuffle_epi8(hashed, swap);
             }
-            if let (0, Some(capture)) = (at, capture) {
-                sample = first_sample(output, capture.offset).map(|s| capture.keep(s));
-            }
-            // The hash takes the ciphertext's bytes only: zeros above them.
-            let text = if seal {
-                _mm256_and_si256(output, keep_first(n))
-            } else {
-                input
-            };
-            let mut text = _mm256_shuffle_epi8(text, swap);
             if pair == 0 {
                 text = _mm256_xor_si256(text, _mm256_zextsi128_si256(hash));
             }
-            let (power, folded) = load_powers(blocks - 2 * pair);
+            if with_lengths && blocks / 2 == pair {
+                let lengths = _mm256_broadcastsi128_si256(gcm.lengths_block());
+                text = if blocks % 2 == 0 {
+                    _mm256_blend_epi32(text, lengths, 0x0f)
+                } else {
+                    _mm256_blend_epi32(text, lengths, 0xf0)
+                };
+            }
+            let (power, folded) = load_powers(first_power - 2 * pair);
             products.add(text, power, folded);
         }
         hash = products.reduce();
         counter = counter.wrapping_add(blocks as u32);
+        gcm.lengths_hashed = with_lengths;
     }
     gcm.hash = hash;
     gcm.counter = counter;
