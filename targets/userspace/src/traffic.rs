@@ -735,7 +735,10 @@ mod tests {
             for flip in [0x01, 0x80] {
                 let mut changed = payload.to_vec();
                 changed[at] ^= flip;
-                assert!(!packet_is_intact(&config, header, &changed, number), "byte {at}");
+                assert!(
+                    !packet_is_intact(&config, header, &changed, number),
+                    "byte {at}"
+                );
             }
         }
         assert!(!packet_is_intact(&config, header, payload, number + 1));
