@@ -566,7 +566,8 @@ impl ChaCha20Poly1305Key {
         debug_assert!(len > FIRST_CALL);
         let state = ChaChaState::new(&self.key, nonce);
         let mut stream = Keystream::new();
-        stream.fill([chacha20::keystream16(&state, 0)]);
+        // SAFETY: AVX-512F is enabled here.
+        stream.fill([unsafe { chacha20::keystream16_with(&state, 0, |_| ()) }]);
         let mut poly = Poly1305::new(stream.one_time_key(), Engine::Ifma);
         poly.absorb(aad);
         poly.pad();
@@ -645,7 +646,8 @@ impl ChaCha20Poly1305Key {
         debug_assert!(len > FIRST_CALL && len <= 2 * FIRST_CALL + BLOCK);
         let state = ChaChaState::new(&self.key, nonce);
         let mut first = Keystream::new();
-        first.fill([chacha20::keystream16(&state, 0)]);
+        // SAFETY: AVX-512F is enabled here.
+        first.fill([unsafe { chacha20::keystream16_with(&state, 0, |_| ()) }]);
         let mut poly = Poly1305::new(first.one_time_key(), Engine::Ifma);
         poly.absorb(aad);
         poly.pad();
