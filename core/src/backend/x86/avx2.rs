@@ -267,7 +267,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const WHOLE: bool>(
             }
             if with_lengths && blocks / 2 == pair {
                 let lengths = _mm256_broadcastsi128_si256(gcm.lengths_block());
-                text = if blocks % 2 == 0 {
+                text = if blocks.is_multiple_of(2) {
                     _mm256_blend_epi32(text, lengths, 0x0f)
                 } else {
                     _mm256_blend_epi32(text, lengths, 0xf0)
