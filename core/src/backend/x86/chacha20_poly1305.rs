@@ -631,7 +631,8 @@ impl ChaCha20Poly1305Key {
     /// Opens a payload of two keystream calls, lying in one piece, with Poly1305 on the vector
     /// units: the second call hashes up to ten chunks of ciphertext in its double rounds, as
     /// [`seal_interleaved`](Self::seal_interleaved) does. Opening in place overwrites the
-    /// ciphertext, so both calls' keystream waits in buffers until the hash is done.
+    /// ciphertext, so each chunk is decrypted only once hashed: those the second call hashes
+    /// and the first call's keystream covers right after their steps, the rest after the tag.
     ///
     /// # Safety
     /// As for [`seal_interleaved`](Self::seal_interleaved); and the span is at most
@@ -654,10 +655,23 @@ impl ChaCha20Poly1305Key {
         let chunks = len / CHUNK;
         let mut run = poly.vector_run(chunks);
         let take = chunks.min(10);
+        // A chunk hashed here and covered by the first call's keystream is decrypted right
+        // after its step, beside the second call's rounds, rather than after the tag.
+        let early = take.min(FIRST_CALL / CHUNK);
+        let stream = first.bytes().as_ptr();
         let side = |round: usize| {
             if round < take {
                 // SAFETY: chunk `round` is inside the source, not yet overwritten.
                 run.step(unsafe { chunk_at(src, round) });
+            }
+            if round < early {
+                // SAFETY: chunk `round` is inside both ranges and inside the first call's
+                // payload keystream (`early` chunks fit in `FIRST_CALL`); its ciphertext
+                // has just been hashed and is not read again.
+                unsafe {
+                    let at = CHUNK * round;
+                    chacha20::xor_with(stream.add(BLOCK + at), src.add(at), dst.add(at), CHUNK);
+                }
             }
         };
         let mut second = Keystream::new();
@@ -672,9 +686,12 @@ impl ChaCha20Poly1305Key {
         // SAFETY: the bytes after the whole chunks, not yet overwritten.
         let text = unsafe { tail(src, chunks, len) };
         let tag = poly.finish_with(text, &lengths(aad.len(), len));
-        // SAFETY: both calls' ranges, inside `len`; each buffer holds its call's blocks.
+        // SAFETY: both calls' ranges after the chunks decrypted early, inside `len`; each
+        // buffer holds its call's blocks.
         unsafe {
-            chacha20::xor_with(first.bytes()[BLOCK..].as_ptr(), src, dst, FIRST_CALL);
+            let done = CHUNK * early;
+            let stream = first.bytes()[BLOCK + done..].as_ptr();
+            chacha20::xor_with(stream, src.add(done), dst.add(done), FIRST_CALL - done);
             let (src, dst) = (src.add(FIRST_CALL), dst.add(FIRST_CALL));
             chacha20::xor_with(second.bytes().as_ptr(), src, dst, len - FIRST_CALL);
         }
