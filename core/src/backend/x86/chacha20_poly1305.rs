@@ -689,9 +689,10 @@ impl ChaCha20Poly1305Key {
         // SAFETY: both calls' ranges after the chunks decrypted early, inside `len`; each
         // buffer holds its call's blocks.
         unsafe {
+            // Pointer arithmetic, not a slice: no panic path for the kernel object.
             let done = CHUNK * early;
-            let stream = first.bytes()[BLOCK + done..].as_ptr();
-            chacha20::xor_with(stream, src.add(done), dst.add(done), FIRST_CALL - done);
+            let rest = stream.add(BLOCK + done);
+            chacha20::xor_with(rest, src.add(done), dst.add(done), FIRST_CALL - done);
             let (src, dst) = (src.add(FIRST_CALL), dst.add(FIRST_CALL));
             chacha20::xor_with(second.bytes().as_ptr(), src, dst, len - FIRST_CALL);
         }
