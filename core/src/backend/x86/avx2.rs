@@ -155,10 +155,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const WHOLE: bool>(
     // After whole iterations, the keystream of the pairs after them is computed ahead: the
     // counters are known, and the rounds then run beside the loop's instead of after it,
     // where the tail's hash, and the tag, would wait on them.
-    let whole = len / (32 * VECTORS);
-    let tail_pairs = (len - whole * 32 * VECTORS).div_ceil(32);
     let mut tail_keystream = [_mm256_setzero_si256(); VECTORS];
     if WHOLE {
+        let whole = len / (32 * VECTORS);
+        let tail_pairs = (len - whole * 32 * VECTORS).div_ceil(32);
         let skipped = (whole * BLOCKS) as i32;
         let mut next = _mm256_add_epi32(
             counters,

@@ -250,10 +250,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
     // After whole iterations, the keystream of the vectors after them is computed ahead:
     // the counters are known, and the rounds then run beside the loop's instead of after
     // it, where the tail's hash, and the tag, would wait on them.
-    let whole = len / (64 * VECTORS);
-    let tail_vectors = (len - whole * 64 * VECTORS).div_ceil(64);
     let mut tail_keystream = [_mm512_setzero_si512(); VECTORS];
     if WHOLE {
+        let whole = len / (64 * VECTORS);
+        let tail_vectors = (len - whole * 64 * VECTORS).div_ceil(64);
         // The iterations' counters, added in one step: `four` times the vectors they take.
         let skipped = (whole * VECTORS * 4) as i32;
         let mut next = _mm512_add_epi32(
