@@ -54,6 +54,32 @@ fn partial_blocks_load_and_store_exactly_their_bytes() {
     }
 }
 
+/// A keystream buffer starts uninitialised, so it shows only the halves written so far (the
+/// most any fill reached, a shorter fill later leaving the older halves past it), and its
+/// one-time key is the first half.
+#[test]
+fn keystream_buffers_show_only_what_was_written() {
+    if !std::is_x86_feature_detected!("avx") {
+        return;
+    }
+    let halves = |bytes: &[u8]| -> Vec<__m256i> {
+        // SAFETY: the CPU has AVX (checked above).
+        bytes
+            .iter()
+            .map(|&b| unsafe { _mm256_set1_epi8(b as i8) })
+            .collect()
+    };
+    let mut stream = super::chacha20_poly1305::Keystream::new();
+    assert!(stream.bytes().is_empty());
+    assert_eq!(stream.fill_halves(&halves(&[1, 2, 3, 4])), 2);
+    let expected: Vec<u8> = [1u8, 2, 3, 4].iter().flat_map(|&b| [b; 32]).collect();
+    assert_eq!(stream.bytes(), &expected[..]);
+    assert_eq!(stream.one_time_key(), &[1; 32]);
+    assert_eq!(stream.fill_halves(&halves(&[5, 6])), 1);
+    let expected: Vec<u8> = [5u8, 6, 3, 4].iter().flat_map(|&b| [b; 32]).collect();
+    assert_eq!(stream.bytes(), &expected[..]);
+}
+
 fn reference(key: &[u8], nonce: &[u8; 12], aad: &[u8], text: &[u8]) -> (Vec<u8>, [u8; 16]) {
     let mut buffer = text.to_vec();
     let tag = match key.len() {
