@@ -829,15 +829,19 @@ const MIN_SIDE_BY_SIDE: usize = 4;
 /// Keystream kept across a batch's groups, packet after packet, in whole blocks: only what
 /// is stored is written (no clearing of the whole store first) and wiped when dropped.
 struct StreamStore {
-    blocks: [core::mem::MaybeUninit<[u8; BLOCK]>; LANES * MAX_GROUPED_OPEN_BLOCKS],
+    blocks: [MaybeUninit<[u8; BLOCK]>; LANES * MAX_GROUPED_OPEN_BLOCKS],
     len: usize,
 }
 
 impl StreamStore {
     fn new() -> StreamStore {
-        StreamStore {
-            blocks: [core::mem::MaybeUninit::uninit(); LANES * MAX_GROUPED_OPEN_BLOCKS],
-            len: 0,
+        // Only `len` is stored, as in `Keystream::new`: a struct literal became a 5 KB memset.
+        let mut store = MaybeUninit::<StreamStore>::uninit();
+        // SAFETY: `len` is written before `assume_init`; `blocks` are `MaybeUninit`, so
+        // leaving them uninitialised is valid.
+        unsafe {
+            ptr::addr_of_mut!((*store.as_mut_ptr()).len).write(0);
+            store.assume_init()
         }
     }
 
@@ -1162,9 +1166,14 @@ const HALVES: usize = 32;
 
 impl Keystream {
     pub(super) fn new() -> Keystream {
-        Keystream {
-            halves: [MaybeUninit::uninit(); HALVES],
-            written: 0,
+        // Only `written` is stored: built as a struct literal, the compiler merged the
+        // uninitialised halves with that store into a 1 KB memset of zeros.
+        let mut stream = MaybeUninit::<Keystream>::uninit();
+        // SAFETY: `written` is written before `assume_init`; `halves` is `MaybeUninit`, so
+        // leaving it uninitialised is valid.
+        unsafe {
+            ptr::addr_of_mut!((*stream.as_mut_ptr()).written).write(0);
+            stream.assume_init()
         }
     }
 
