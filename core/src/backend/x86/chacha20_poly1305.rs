@@ -574,21 +574,26 @@ impl ChaCha20Poly1305Key {
         poly.pad();
         let chunks = len / CHUNK;
         let mut run = poly.vector_run(chunks);
+        // The first call's payload keystream: by pointer, not a slice, as the buffer shows
+        // only what was written and a slice's bounds would be a panic path in the kernel
+        // object.
+        // SAFETY: the call filled sixteen blocks: block 0, then `FIRST_CALL` bytes.
+        let keystream = unsafe { stream.bytes().as_ptr().add(BLOCK) };
         // The sample's ciphertext, from the source and the keystream rather than read back
         // from the masked stores about to be made (and before they overwrite the source).
         let mut pending = mask
             .filter(|&(_, at)| at + SAMPLE_LEN <= FIRST_CALL)
             .map(|(key, at)| {
                 let mut sample = [0; SAMPLE_LEN];
-                let stream = &stream.bytes()[BLOCK + at..BLOCK + at + SAMPLE_LEN];
-                for (i, (out, key)) in sample.iter_mut().zip(stream).enumerate() {
-                    // SAFETY: `at + SAMPLE_LEN <= FIRST_CALL < len`: inside the source.
-                    *out = unsafe { *src.add(at + i) } ^ key;
+                for (i, out) in sample.iter_mut().enumerate() {
+                    // SAFETY: `at + SAMPLE_LEN <= FIRST_CALL < len`: inside the source and
+                    // the first call's payload keystream.
+                    *out = unsafe { *src.add(at + i) ^ *keystream.add(at + i) };
                 }
                 key.begin(&sample)
             });
         // SAFETY: the first call's 15 payload blocks, inside both ranges (`len` is longer).
-        unsafe { chacha20::xor_with(stream.bytes()[BLOCK..].as_ptr(), src, dst, FIRST_CALL) };
+        unsafe { chacha20::xor_with(keystream, src, dst, FIRST_CALL) };
         let mut mask = None;
         let (mut done, mut hashed, mut counter) = (FIRST_CALL, 0, 16u32);
         while done < len {
