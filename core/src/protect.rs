@@ -96,6 +96,12 @@ impl CleartextHeader {
     pub(crate) fn packet_number(&self) -> TruncatedPacketNumber {
         self.packet_number
     }
+
+    /// The first byte's bits that header protection masks: the key phase and the packet
+    /// number's length (and the reserved bits, zero in a header that opened).
+    pub(crate) fn protected_bits(&self) -> u8 {
+        self.bytes[0] & SHORT_HEADER_PROTECTED_BITS
+    }
 }
 
 /// How to read a flow's short headers.
@@ -202,6 +208,46 @@ impl HeaderFormat {
         header: &mut CleartextHeader,
     ) -> Result<(), Error> {
         self.unprotect_by(src, at, packet_len, |_| *mask, header)
+    }
+
+    /// The cleartext header the packet of `packet_len` bytes at `at` has if the bits that
+    /// header protection masks are `bits` in its first byte (the key phase and the packet
+    /// number's length) and `number`'s last bytes in its packet number: a guess made before
+    /// the mask is known, which the header [`unprotect`](Self::unprotect) gives once it is
+    /// confirms or not. Fails where `unprotect` would for the packet's length or first byte.
+    pub(crate) fn predict(
+        self,
+        src: &(impl ReadAt + ?Sized),
+        at: usize,
+        packet_len: usize,
+        (bits, number): (u8, u64),
+        header: &mut CleartextHeader,
+    ) -> Result<(), Error> {
+        let pn_offset = self.pn_offset();
+        let bytes = &mut header.bytes;
+        let read = match bytes.get_mut(..pn_offset) {
+            Some(head) => src.read_at(at, head),
+            None => false,
+        };
+        if packet_len < self.min_protected_len() || !read {
+            return Err(Error::Malformed);
+        }
+        self.check_first_byte(bytes[0])?;
+        bytes[0] = (bytes[0] & !SHORT_HEADER_PROTECTED_BITS) | (bits & SHORT_HEADER_PROTECTED_BITS);
+        let pn_len = pn_len(bytes[0]);
+        // The number's last `pn_len` bytes, most significant first, as the packet carries it.
+        let word = (number as u32).checked_shl(8 * (MAX_PN_LEN - pn_len) as u32);
+        let word = word.unwrap_or(0);
+        if let Some(field) = bytes
+            .get_mut(pn_offset..)
+            .and_then(|rest| rest.first_chunk_mut::<MAX_PN_LEN>())
+        {
+            *field = word.to_be_bytes();
+        }
+        header.len = pn_offset + pn_len;
+        header.pn_offset = pn_offset;
+        header.packet_number = TruncatedPacketNumber::leading(word, pn_len);
+        Ok(())
     }
 
     /// The header-protection sample of the packet of `packet_len` bytes at `at`, 4 bytes past
@@ -597,6 +643,30 @@ pub(crate) fn decrypt_in_place<B: Backend>(
     generation
         .key
         .open(&nonce, header.as_bytes(), Payload::InPlace(payload))
+}
+
+/// [`decrypt_in_place`] for a receiver that guessed `header` before unmasking the packet's:
+/// also returns `header_key`'s mask of `sample`, the packet's, computed beside the payload's
+/// work where the backend can.
+pub(crate) fn decrypt_in_place_masking<B: Backend>(
+    generation: &Generation<B>,
+    packet_number: u64,
+    header: &CleartextHeader,
+    packet: &mut [u8],
+    (header_key, sample): (&impl HeaderKey, &[u8; SAMPLE_LEN]),
+) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
+    let payload_end = packet.len().saturating_sub(TAG_LEN);
+    let nonce = nonce(&generation.iv, packet_number);
+    let payload = packet
+        .get_mut(header.len.min(payload_end)..payload_end)
+        .unwrap_or_default();
+    generation.key.open_masking(
+        header_key,
+        sample,
+        &nonce,
+        header.as_bytes(),
+        Payload::InPlace(payload),
+    )
 }
 
 /// Ends opening `packet` in place once its payload is decrypted and `expected` is the tag

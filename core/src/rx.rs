@@ -10,8 +10,10 @@ use crate::keys::nonce;
 use crate::packet_number::MAX_PACKET_NUMBER;
 use crate::protect::{self, CleartextHeader, HeaderFormat, Placement};
 use crate::sg::{SgDestination, SgSource};
+use crate::wire::short_header::{KEY_PHASE_BIT, MAX_SHORT_HEADER_LEN, pn_len};
 use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
+use core::ops::RangeInclusive;
 
 /// Which generation's keys a packet needs.
 /// The header-protection sample of `datagram`'s 1-RTT packet, if it has one long enough.
@@ -78,6 +80,11 @@ pub struct RxFlow<B: Backend = Auto> {
     /// Lowest packet number opened with the current generation.
     current_first: Option<u64>,
     largest_received: Option<u64>,
+    /// The masked bits of the last packet opened's first byte (its packet number's length
+    /// above all), for guessing the next packet's header before its mask is known.
+    last_protected_bits: Option<u8>,
+    /// Payload lengths whose headers are guessed ([`PacketKey::masks_beside_open`]).
+    guessed_lengths: RangeInclusive<usize>,
     counters: Counters,
 }
 
@@ -118,12 +125,14 @@ impl<B: Backend> RxFlow<B> {
     fn with_keys(keys: KeySet<B>, config: FlowConfig) -> Result<Self, Error> {
         let config = config.validate()?;
         Ok(RxFlow {
+            guessed_lengths: keys.current.key.masks_beside_open(),
             limits: config.limits.unwrap_or(Limits::for_suite(keys.suite)),
             keys,
             previous: None,
             config,
             current_first: None,
             largest_received: config.largest_packet_number,
+            last_protected_bits: None,
             counters: Counters::default(),
         })
     }
@@ -437,12 +446,67 @@ impl<B: Backend> RxFlow<B> {
         let mut header = CleartextHeader::EMPTY;
         match mask {
             Some(mask) => format.unprotect_with(&mask, &*packet, 0, packet_len, &mut header)?,
+            None if guess.is_none() && self.guesses(packet_len) => {
+                return self.try_open_in_place_guessing(packet, (len, passthrough_len));
+            }
             None => {
                 format.unprotect(&self.keys.header_key, &*packet, 0, packet_len, &mut header)?
             }
         }
+        self.open_unprotected(packet, &header, guess, (len, passthrough_len))
+    }
+
+    /// Opens a datagram's 1-RTT `packet` in place under the header
+    /// [`open_guessing`](Self::open_guessing) guesses for it, or, where it makes no guess,
+    /// as [`try_open_in_place`](Self::try_open_in_place) does. Not inlined: the packets
+    /// that are not guessed keep `try_open_in_place` as small as it was.
+    #[inline(never)]
+    fn try_open_in_place_guessing(
+        &mut self,
+        packet: &mut [u8],
+        lengths: (usize, usize),
+    ) -> Result<Datagram, Error> {
+        let mut header = CleartextHeader::EMPTY;
+        let guess = match self.open_guessing(packet, &mut header) {
+            Some(guessed) => guessed?,
+            None => {
+                let (format, len) = (self.config.header_format(), packet.len());
+                format.unprotect(&self.keys.header_key, &*packet, 0, len, &mut header)?;
+                None
+            }
+        };
+        self.open_unprotected(packet, &header, guess, lengths)
+    }
+
+    /// True when a 1-RTT packet of `packet_len` bytes is opened under a guessed header:
+    /// after a packet has been opened, where the current key opens a payload as long as the
+    /// packet's would be with the last header's length with the mask's work beside its own
+    /// ([`PacketKey::masks_beside_open`], asked once, when the flow is made).
+    #[inline(always)]
+    fn guesses(&self, packet_len: usize) -> bool {
+        let Some(bits) = self.last_protected_bits else {
+            return false;
+        };
+        let header_len = 1 + self.config.dcid_len + pn_len(bits);
+        packet_len
+            .checked_sub(header_len + TAG_LEN)
+            .is_some_and(|payload| self.guessed_lengths.contains(&payload))
+    }
+
+    /// Opens the 1-RTT `packet` of a datagram `len` bytes long, `passthrough_len` of them
+    /// long-header packets before it, its cleartext header `header`, in place: its payload
+    /// decrypted ahead under `guess` where there is one.
+    #[inline(always)]
+    fn open_unprotected(
+        &mut self,
+        packet: &mut [u8],
+        header: &CleartextHeader,
+        guess: Option<Guess>,
+        (len, passthrough_len): (usize, usize),
+    ) -> Result<Datagram, Error> {
+        let packet_len = packet.len();
         let mut guess_used = false;
-        let info = self.open_packet(&header, packet_len, |generation, number, header| {
+        let info = self.open_packet(header, packet_len, |generation, number, header| {
             guess_used = true;
             match guess {
                 // The guessed generation is the current one, and so is this packet's: the
@@ -459,7 +523,7 @@ impl<B: Backend> RxFlow<B> {
         });
         if let (Err(_), Some(guess), false) = (&info, guess, guess_used) {
             // Refused before decrypting (the integrity limit): the ciphertext back.
-            protect::decrypt_in_place(&self.keys.current, guess.number, &header, packet);
+            protect::decrypt_in_place(&self.keys.current, guess.number, header, packet);
         }
         let info = info?;
         Ok(Datagram {
@@ -469,8 +533,66 @@ impl<B: Backend> RxFlow<B> {
         })
     }
 
+    /// Decrypts the payload of `packet` (a datagram's 1-RTT packet, in place) under the
+    /// current keys and the header it most likely has, the last packet's with the next packet
+    /// number, before its header-protection mask is known: the payload's keystream starts at
+    /// once instead of after the mask's block (for ChaCha20, a block's chain of rounds, as
+    /// long as a third of a 1350-byte packet's keystream), and the backend runs the mask's
+    /// block beside the payload's work ([`PacketKey::open_masking`]). With the mask,
+    /// `header` gets the packet's real cleartext header; where it is the guessed one, so is
+    /// the packet number, and the guess is returned for
+    /// [`try_open_in_place`](Self::try_open_in_place) to take; where not (a packet lost or
+    /// reordered, a new packet-number length, a key update) the payload is decrypted again
+    /// under the guess, which restores its ciphertext, and `None` returned. `None` in place
+    /// of a result: no guess made, nothing done (no packet opened yet, or the integrity limit
+    /// reached). [`guesses`](Self::guesses) says where to call it.
+    fn open_guessing(
+        &self,
+        packet: &mut [u8],
+        header: &mut CleartextHeader,
+    ) -> Option<Result<Option<Guess>, Error>> {
+        if self.forged() >= self.limits.integrity {
+            return None;
+        }
+        let current = &self.keys.current;
+        let phase = if current.key_phase() {
+            KEY_PHASE_BIT
+        } else {
+            0
+        };
+        let bits = (self.last_protected_bits? & !KEY_PHASE_BIT) | phase;
+        let number = self.largest_received?.checked_add(1)?;
+        let format = self.config.header_format();
+        // The header and the sample, kept before the payload, where the sample lies, is
+        // decrypted.
+        let mut head = [0; MAX_SHORT_HEADER_LEN + SAMPLE_LEN];
+        let head = head.get_mut(..format.min_protected_len())?;
+        head.copy_from_slice(packet.get(..head.len())?);
+        let mut guessed = CleartextHeader::EMPTY;
+        let packet_len = packet.len();
+        format
+            .predict(&*head, 0, packet_len, (bits, number), &mut guessed)
+            .ok()?;
+        let sample = format.sample(&*head, 0, packet_len).ok()?;
+        let masking = (&self.keys.header_key, &sample);
+        let (tag, mask) =
+            protect::decrypt_in_place_masking(current, number, &guessed, packet, masking);
+        let unprotected = format.unprotect_with(&mask, &*head, 0, packet_len, header);
+        // Both headers come from the same bytes but for the masked ones: the same where those
+        // are (which fix the length), compared without a call to `memcmp`.
+        let confirmed = unprotected.is_ok()
+            && header.protected_bits() == guessed.protected_bits()
+            && header.packet_number() == guessed.packet_number();
+        if !confirmed {
+            protect::decrypt_in_place(current, number, &guessed, packet);
+        }
+        Some(unprotected.map(|()| confirmed.then_some(Guess { number, tag })))
+    }
+
     /// Picks the keys for `header`'s packet, lets `decrypt` open it, and on success updates
-    /// the key-phase state.
+    /// the key-phase state. Always inlined: with two callers that open in place (guessing
+    /// and not), it became a call, and opens that do not guess took 7-12 ns longer.
+    #[inline(always)]
     fn open_packet(
         &mut self,
         header: &CleartextHeader,
@@ -506,6 +628,7 @@ impl<B: Backend> RxFlow<B> {
             KeySlot::Previous => {}
         }
         self.largest_received = Some(self.largest_received.map_or(number, |l| l.max(number)));
+        self.last_protected_bits = Some(header.protected_bits());
         Ok(PacketInfo {
             number,
             generation: generation_number,

@@ -11,6 +11,7 @@ use super::{
     SealJob, Sealed, TAG_LEN, open_each, prefetch, seal_each,
 };
 use crate::{CipherSuite, Error};
+use core::ops::RangeInclusive;
 
 /// An implementation that [`Auto`] can pick: fused AES-GCM at each width, and
 /// ChaCha20-Poly1305 on AVX-512 or AVX2 (see [`for_suite`](Implementation::for_suite)).
@@ -329,7 +330,33 @@ impl PacketKey for AutoPacketKey {
         }
     }
 
+    fn masks_beside_open(&self) -> RangeInclusive<usize> {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(key) => key.masks_beside_open(),
+            _ => RangeInclusive::new(1, 0),
+        }
+    }
+
     #[inline]
+    fn open_masking(
+        &self,
+        header_key: &impl HeaderKey,
+        sample: &[u8; SAMPLE_LEN],
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305(key) => match chacha20_header_key(header_key) {
+                Some(own) => key.open_with_chacha20_mask(own, sample, nonce, aad, payload),
+                None => (key.open(nonce, aad, payload), header_key.mask(sample)),
+            },
+            _ => (self.open(nonce, aad, payload), header_key.mask(sample)),
+        }
+    }
+
     fn open_batch(&self, buffer: &mut [u8], jobs: &[OpenJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]

@@ -44,6 +44,7 @@ pub use portable::{Portable, PortableHeaderKey, PortablePacketKey};
 
 use crate::sg::{SgDestination, SgSource};
 use crate::{CipherSuite, Error};
+use core::ops::RangeInclusive;
 
 /// Length of the AEAD tag of every QUIC v1 suite.
 pub const TAG_LEN: usize = 16;
@@ -272,6 +273,31 @@ pub trait PacketKey {
         aad: &[u8],
         payload: Payload<'_, '_, '_, '_>,
     ) -> [u8; TAG_LEN];
+
+    /// [`open`](Self::open), also returning `header_key`'s mask of `sample`: for a receiver
+    /// that guessed the packet's header and number before unmasking them, so that the mask
+    /// can be computed beside the payload's work rather than before it all. By default after
+    /// it, where an out-of-order core may overlap the two.
+    fn open_masking(
+        &self,
+        header_key: &impl HeaderKey,
+        sample: &[u8; SAMPLE_LEN],
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        payload: Payload<'_, '_, '_, '_>,
+    ) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
+        let tag = self.open(nonce, aad, payload);
+        (tag, header_key.mask(sample))
+    }
+
+    /// The payload lengths for which [`open_masking`](Self::open_masking) computes the mask
+    /// beside the work on the payload, hiding its cost: for those a receiver gains from
+    /// guessing a packet's header to start on the payload before the mask is known. None by
+    /// default (a mask computed after the payload gains nothing over one computed before it,
+    /// and the guess costs a little). Fixed for the key's kind: a receiver asks once.
+    fn masks_beside_open(&self) -> RangeInclusive<usize> {
+        RangeInclusive::new(1, 0)
+    }
 
     /// True when [`open_batch`](Self::open_batch) costs less than [`open`](Self::open) for
     /// each packet of payloads up to `payload_len` bytes, so that a receiver gains from

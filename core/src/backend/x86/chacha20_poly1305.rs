@@ -7,12 +7,13 @@
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
+use core::ops::RangeInclusive;
 use core::ptr;
 
 use zeroize::Zeroizing;
 
 use super::chacha20::{self, ChaChaState, KeyWords};
-use super::chacha20_header::ChaCha20HeaderKey;
+use super::chacha20_header::{ChaCha20HeaderKey, PendingMask};
 use super::poly1305::{Engine, Poly1305, VECTOR_LANES, tags_side_by_side};
 use super::{Span, contiguous, set_masks, walk};
 use crate::Error;
@@ -124,7 +125,7 @@ impl ChaCha20Poly1305Key {
             // disjoint; the sample lies inside them.
             return unsafe { self.seal_short(nonce, aad, span, (header_key, sample_at)) };
         }
-        (self.run(nonce, aad, payload, true), None)
+        (self.run(nonce, aad, payload, true, None).0, None)
     }
 
     /// Seals a payload lying in one piece with its header-protection mask, where
@@ -198,7 +199,38 @@ impl ChaCha20Poly1305Key {
         mut payload: Payload<'_, '_, '_, '_>,
     ) -> [u8; TAG_LEN] {
         // SAFETY: as for `seal`.
-        unsafe { self.run(nonce, aad, &mut payload, false) }
+        unsafe { self.run(nonce, aad, &mut payload, false, None).0 }
+    }
+
+    /// The payload lengths for which
+    /// [`open_with_chacha20_mask`](Self::open_with_chacha20_mask) runs the mask's block
+    /// beside the payload's keystream: those of [`open_interleaved`](Self::open_interleaved).
+    pub(in crate::backend) fn masks_beside_open(&self) -> RangeInclusive<usize> {
+        if self.poly1305 == Engine::Ifma {
+            INTERLEAVED_OPENS
+        } else {
+            RangeInclusive::new(1, 0)
+        }
+    }
+
+    /// [`open`](Self::open), also returning `header_key`'s mask of `sample`, for a receiver
+    /// that guessed the packet's header and number: the mask's block runs in the second
+    /// keystream call's double rounds where [`open_interleaved`](Self::open_interleaved)
+    /// applies, after the payload elsewhere.
+    pub(in crate::backend) fn open_with_chacha20_mask(
+        &self,
+        header_key: &ChaCha20HeaderKey,
+        sample: &[u8; SAMPLE_LEN],
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        mut payload: Payload<'_, '_, '_, '_>,
+    ) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
+        // SAFETY: as for `seal`: the CPU has AVX-512.
+        let (tag, mask) = unsafe {
+            let header = Some(header_key.begin(sample));
+            self.run(nonce, aad, &mut payload, false, header)
+        };
+        (tag, mask.unwrap_or_else(|| header_key.mask(sample)))
     }
 
     /// Seals a batch, sixteen packets at a time: short packets in groups whose keystream
@@ -525,6 +557,10 @@ impl ChaCha20Poly1305Key {
     /// cache when sealing. The one-time key's block comes from the cipher's first keystream
     /// call, with up to 15 of the payload's. Opening in place must hash the ciphertext before
     /// it is overwritten, so there the hash goes first.
+    ///
+    /// Given a header mask in progress (opening only), runs its double rounds in
+    /// [`open_interleaved`](Self::open_interleaved)'s second call and returns the mask;
+    /// elsewhere returns `None`, the mask not computed.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     fn run(
         &self,
@@ -532,19 +568,23 @@ impl ChaCha20Poly1305Key {
         aad: &[u8],
         payload: &mut Payload<'_, '_, '_, '_>,
         seal: bool,
-    ) -> [u8; TAG_LEN] {
+        header: Option<PendingMask>,
+    ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         if !seal
             && self.poly1305 == Engine::Ifma
-            && (FIRST_CALL + 1..=2 * FIRST_CALL + BLOCK).contains(&payload.len())
+            && INTERLEAVED_OPENS.contains(&payload.len())
             && let Some(span) = contiguous(payload)
         {
             // SAFETY: the engine is only IFMA on a CPU with AVX-512F and IFMA;
             // `contiguous` hands over ranges valid for `len` bytes, the same or disjoint.
-            return unsafe { self.open_interleaved(nonce, aad, span) };
+            return unsafe { self.open_interleaved(nonce, aad, span, header) };
         }
         let cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
         // SAFETY: the key exists, so the CPU has AVX-512.
-        unsafe { two_passes(cipher, self.poly1305, aad, payload, seal) }
+        (
+            unsafe { two_passes(cipher, self.poly1305, aad, payload, seal) },
+            None,
+        )
     }
 
     /// Seals a payload longer than the first keystream call covers, lying in one piece, with
@@ -649,7 +689,8 @@ impl ChaCha20Poly1305Key {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         Span { src, dst, len }: Span,
-    ) -> [u8; TAG_LEN] {
+        mut header: Option<PendingMask>,
+    ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         debug_assert!(len > FIRST_CALL && len <= 2 * FIRST_CALL + BLOCK);
         let state = ChaChaState::new(&self.key, nonce);
         let mut first = Keystream::new();
@@ -679,6 +720,9 @@ impl ChaCha20Poly1305Key {
                     chacha20::xor_with(stream.add(BLOCK + at), src.add(at), dst.add(at), CHUNK);
                 }
             }
+            if let Some(header) = header.as_mut() {
+                header.double_round();
+            }
         };
         let mut second = Keystream::new();
         let blocks = (len - FIRST_CALL).div_ceil(BLOCK);
@@ -702,9 +746,13 @@ impl ChaCha20Poly1305Key {
             let (src, dst) = (src.add(FIRST_CALL), dst.add(FIRST_CALL));
             chacha20::xor_with(second.bytes().as_ptr(), src, dst, len - FIRST_CALL);
         }
-        tag
+        (tag, header.map(|header| header.finish()))
     }
 }
+
+/// The payload lengths [`ChaCha20Poly1305Key::open_interleaved`] takes: two keystream
+/// calls' worth.
+const INTERLEAVED_OPENS: RangeInclusive<usize> = FIRST_CALL + 1..=2 * FIRST_CALL + BLOCK;
 
 /// Payload bytes the first keystream call covers: fifteen blocks after the one-time key's.
 const FIRST_CALL: usize = 15 * BLOCK;

@@ -651,6 +651,36 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
 
 /// The AVX2 header key's masks, one at a time and in batches of every size around its row
 /// groups (two and four samples) and its eight lanes, are the portable (RustCrypto) key's.
+/// Opening with the mask computed beside the payload (for a receiver that guessed the
+/// header) gives the tag and the plaintext `open` gives and the portable key's mask, at
+/// lengths on both sides of where the mask runs in the second keystream call.
+#[test]
+fn chacha20_mask_beside_an_open_matches_the_portable_key() {
+    use crate::backend::{Backend, Portable};
+    if !Width::Avx512.available() {
+        return;
+    }
+    let key = ChaCha20Poly1305Key::new(&[3; 32]).unwrap();
+    let own = ChaCha20HeaderKey::new(&[9; 32]).unwrap();
+    let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
+    let portable = portable.unwrap();
+    let nonce = [5; 12];
+    for engine in poly1305_engines() {
+        let key = key.clone().with_poly1305(engine);
+        for len in [16, 229, 960, 961, 1000, 1323, 1425, 1984, 1985, 3000] {
+            let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let sample: [u8; SAMPLE_LEN] = core::array::from_fn(|i| (len + i) as u8);
+            let mut expected = text.clone();
+            let want_tag = key.open(&nonce, b"hdr", Payload::InPlace(&mut expected));
+            let mut got = text.clone();
+            let payload = Payload::InPlace(&mut got);
+            let (tag, mask) = key.open_with_chacha20_mask(&own, &sample, &nonce, b"hdr", payload);
+            assert_eq!((&got, tag), (&expected, want_tag), "{len} B, {engine:?}");
+            assert_eq!(mask, portable.mask(&sample), "{len} B, {engine:?}");
+        }
+    }
+}
+
 #[test]
 fn chacha20_avx2_masks_match_the_portable_key() {
     use crate::backend::{Backend, Portable};
