@@ -633,16 +633,20 @@ pub(crate) fn decrypt_in_place<B: Backend>(
     header: &CleartextHeader,
     packet: &mut [u8],
 ) -> [u8; TAG_LEN] {
+    let nonce = nonce(&generation.iv, packet_number);
+    let payload = Payload::InPlace(payload_in(header, packet));
+    generation.key.open(&nonce, header.as_bytes(), payload)
+}
+
+/// The payload of `packet`, laid out as for [`open_in_place`]: between `header` and the tag.
+#[inline(always)]
+fn payload_in<'a>(header: &CleartextHeader, packet: &'a mut [u8]) -> &'a mut [u8] {
     // Clamped: `header.len <= packet.len() - TAG_LEN` holds (the header was read from the
     // packet), and the clamp lets the compiler see the range is in bounds.
     let payload_end = packet.len().saturating_sub(TAG_LEN);
-    let nonce = nonce(&generation.iv, packet_number);
-    let payload = packet
+    packet
         .get_mut(header.len.min(payload_end)..payload_end)
-        .unwrap_or_default();
-    generation
-        .key
-        .open(&nonce, header.as_bytes(), Payload::InPlace(payload))
+        .unwrap_or_default()
 }
 
 /// [`decrypt_in_place`] for a receiver that guessed `header` before unmasking the packet's:
@@ -655,18 +659,11 @@ pub(crate) fn decrypt_in_place_masking<B: Backend>(
     packet: &mut [u8],
     (header_key, sample): (&impl HeaderKey, &[u8; SAMPLE_LEN]),
 ) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
-    let payload_end = packet.len().saturating_sub(TAG_LEN);
     let nonce = nonce(&generation.iv, packet_number);
-    let payload = packet
-        .get_mut(header.len.min(payload_end)..payload_end)
-        .unwrap_or_default();
-    generation.key.open_masking(
-        header_key,
-        sample,
-        &nonce,
-        header.as_bytes(),
-        Payload::InPlace(payload),
-    )
+    let payload = Payload::InPlace(payload_in(header, packet));
+    generation
+        .key
+        .open_masking(header_key, sample, &nonce, header.as_bytes(), payload)
 }
 
 /// Ends opening `packet` in place once its payload is decrypted and `expected` is the tag
