@@ -105,6 +105,7 @@ impl TruncatedPacketNumber {
 
     /// Recovers the full packet number closest to `largest + 1` that ends in these bits
     /// (RFC 9000 Appendix A.3). `largest` is the largest number received so far, if any.
+    #[inline]
     pub fn decode(self, largest: Option<u64>) -> u64 {
         // Saturating: a `largest` beyond the packet-number space (2^62 - 1) cannot come from
         // a valid flow, but must not overflow either.

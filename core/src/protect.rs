@@ -16,7 +16,7 @@ use crate::backend::{
 use crate::generation::Generation;
 use crate::keys::nonce;
 use crate::packet_number::{MAX_PN_LEN, TruncatedPacketNumber};
-use crate::sg::{SgDestination, SgSource, xor_into};
+use crate::sg::{SgDestination, SgSource, copy_bytes, xor_into};
 use crate::wire::short_header::{
     FIXED_BIT, KEY_PHASE_BIT, MAX_SHORT_HEADER_LEN, RESERVED_BITS, pn_len,
 };
@@ -31,16 +31,18 @@ pub(crate) trait ReadAt {
 }
 
 impl ReadAt for SgSource<'_> {
+    #[inline]
     fn read_at(&self, at: usize, out: &mut [u8]) -> bool {
         self.read(at, out)
     }
 }
 
 impl ReadAt for [u8] {
+    #[inline]
     fn read_at(&self, at: usize, out: &mut [u8]) -> bool {
         match at.checked_add(out.len()).and_then(|end| self.get(at..end)) {
             Some(bytes) => {
-                out.copy_from_slice(bytes);
+                copy_bytes(out, bytes);
                 true
             }
             None => false,
@@ -140,7 +142,11 @@ impl HeaderFormat {
     /// be sealed into `header`, and checks that the sealed packet will be long enough to
     /// sample. `header` is written where it will be used (a batch's queue slot) rather than
     /// returned: copying the bytes right after their narrow stores would stall on store
-    /// forwarding. Bytes past the header's length are left as they were.
+    /// forwarding. One read takes the header and the bytes after it up to the longest packet
+    /// number's end (a packet long enough to sample has them; they stay past the header's
+    /// length, unused): the first byte, which says the header's length, need not be read
+    /// on its own first.
+    #[inline(always)]
     pub(crate) fn read_cleartext(
         self,
         src: &(impl ReadAt + ?Sized),
@@ -148,31 +154,37 @@ impl HeaderFormat {
         packet_len: usize,
         header: &mut CleartextHeader,
     ) -> Result<(), Error> {
-        let mut first = [0u8];
-        if !src.read_at(at, &mut first) {
-            return Err(Error::Malformed);
-        }
-        let first = first[0];
-        self.check_first_byte(first)?;
-        if first & RESERVED_BITS != 0 {
-            return Err(Error::ReservedBits);
-        }
         let pn_offset = self.pn_offset();
-        let len = pn_offset + pn_len(first);
-        if packet_len + TAG_LEN < self.min_protected_len() || packet_len < len {
-            return Err(Error::Malformed);
-        }
-        let read = match header.bytes.get_mut(..len) {
-            Some(bytes) => src.read_at(at, bytes),
+        let long_enough = packet_len + TAG_LEN >= self.min_protected_len();
+        // A packet too short still has its first byte checked first: its errors come first.
+        let wanted = if long_enough {
+            pn_offset + MAX_PN_LEN
+        } else {
+            1
+        };
+        let bytes = &mut header.bytes;
+        let read = match bytes.get_mut(..wanted) {
+            Some(head) => src.read_at(at, head),
             None => false,
         };
         if !read {
             return Err(Error::Malformed);
         }
-        header.len = len;
+        self.check_first_byte(bytes[0])?;
+        if bytes[0] & RESERVED_BITS != 0 {
+            return Err(Error::ReservedBits);
+        }
+        if !long_enough {
+            return Err(Error::Malformed);
+        }
+        let pn_len = pn_len(bytes[0]);
+        let word = bytes
+            .get(pn_offset..)
+            .and_then(|rest| rest.first_chunk::<MAX_PN_LEN>())
+            .map_or(0, |field| u32::from_be_bytes(*field));
+        header.len = pn_offset + pn_len;
         header.pn_offset = pn_offset;
-        header.packet_number =
-            TruncatedPacketNumber::from_bytes(header.bytes.get(pn_offset..len).unwrap_or_default());
+        header.packet_number = TruncatedPacketNumber::leading(word, pn_len);
         Ok(())
     }
 
@@ -477,7 +489,7 @@ fn write(buffers: &mut BatchBuffers<'_, '_, '_, '_>, at: usize, bytes: &[u8]) ->
         BatchBuffers::Copy { dst, .. } => dst.write(at, bytes),
         BatchBuffers::InPlace(buffer) => match in_place(buffer, at, bytes.len()) {
             Some(out) => {
-                out.copy_from_slice(bytes);
+                copy_bytes(out, bytes);
                 true
             }
             None => false,
@@ -682,10 +694,10 @@ pub(crate) fn release_in_place(
         return Err(Error::Malformed);
     };
     match verdict(expected, tag, header) {
-        // Lengths compared, so that the compiler drops `copy_from_slice`'s own length panic:
-        // they agree (the header was read from this packet).
+        // Lengths compared: they agree (the header was read from this packet), and a copy of
+        // part of it would not do.
         Ok(()) if head.len() == header.as_bytes().len() => {
-            head.copy_from_slice(header.as_bytes());
+            copy_bytes(head, header.as_bytes());
             Ok(())
         }
         Ok(()) => {
@@ -741,6 +753,54 @@ mod tests {
             assert!(!tags_equal(&tag, &flipped), "bit {bit}");
         }
         assert!(!tags_equal(&tag, &tag[..TAG_LEN - 1]));
+    }
+
+    /// Reading a header to seal: its bytes and packet number for every connection-ID and
+    /// packet-number length, and for packets too short or with a bad first byte the error
+    /// the first byte gives before the one the length gives.
+    #[test]
+    fn cleartext_headers_read_whole_or_fail_first_byte_first() {
+        for dcid_len in [0, 8, 20] {
+            let format = HeaderFormat {
+                dcid_len,
+                grease_quic_bit: false,
+            };
+            let pn_offset = 1 + dcid_len;
+            for (first, error) in [
+                (0x40, None),
+                (0x43, None),
+                (0x41 | RESERVED_BITS, Some(Error::ReservedBits)),
+                (0xc1, Some(Error::Malformed)),
+                (0x01, Some(Error::Malformed)),
+            ] {
+                let pn_len = usize::from(first & 3) + 1;
+                for packet_len in 0..format.min_protected_len() + 2 {
+                    let mut packet: [u8; 64] = core::array::from_fn(|i| 0x90 + i as u8);
+                    packet[0] = first;
+                    let mut header = CleartextHeader::EMPTY;
+                    let result =
+                        format.read_cleartext(&packet[..packet_len], 0, packet_len, &mut header);
+                    let short = packet_len + TAG_LEN < format.min_protected_len();
+                    let want = match error {
+                        _ if packet_len == 0 => Err(Error::Malformed),
+                        Some(error) => Err(error),
+                        None if short => Err(Error::Malformed),
+                        None => Ok(()),
+                    };
+                    let case = (dcid_len, first, packet_len);
+                    assert_eq!(result, want, "{case:?}");
+                    if result.is_ok() {
+                        assert_eq!(header.as_bytes(), &packet[..pn_offset + pn_len], "{case:?}");
+                        let number = packet[pn_offset..pn_offset + pn_len]
+                            .iter()
+                            .fold(0, |n, &b| n << 8 | u32::from(b));
+                        let read = header.packet_number();
+                        let read = (read.value(), read.encoded_len());
+                        assert_eq!(read, (number, pn_len), "{case:?}");
+                    }
+                }
+            }
+        }
     }
 
     /// Unprotecting gives the header's own bytes and packet number for every packet-number

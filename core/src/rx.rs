@@ -9,7 +9,7 @@ use crate::gso::{OPEN_GROUP, each_datagram};
 use crate::keys::nonce;
 use crate::packet_number::MAX_PACKET_NUMBER;
 use crate::protect::{self, CleartextHeader, HeaderFormat, Placement};
-use crate::sg::{SgDestination, SgSource};
+use crate::sg::{SgDestination, SgSource, copy_bytes};
 use crate::wire::short_header::{KEY_PHASE_BIT, MAX_SHORT_HEADER_LEN, pn_len};
 use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
@@ -567,7 +567,7 @@ impl<B: Backend> RxFlow<B> {
         // decrypted.
         let mut head = [0; MAX_SHORT_HEADER_LEN + SAMPLE_LEN];
         let head = head.get_mut(..format.min_protected_len())?;
-        head.copy_from_slice(packet.get(..head.len())?);
+        copy_bytes(head, packet.get(..head.len())?);
         let mut guessed = CleartextHeader::EMPTY;
         let packet_len = packet.len();
         format

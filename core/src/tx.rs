@@ -532,6 +532,7 @@ impl<B: Backend> TxFlow<B> {
 }
 
 /// Copies `len` bytes, which both sides were checked to hold.
+#[inline]
 fn copy(
     src: &SgSource<'_>,
     src_at: usize,
@@ -589,6 +590,7 @@ struct Window<'a, 's> {
 }
 
 impl ReadAt for Window<'_, '_> {
+    #[inline]
     fn read_at(&self, at: usize, out: &mut [u8]) -> bool {
         self.src.read(self.at + at, out)
     }

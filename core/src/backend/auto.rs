@@ -231,7 +231,7 @@ impl core::fmt::Debug for AutoPacketKey {
 }
 
 impl PacketKey for AutoPacketKey {
-    #[inline]
+    #[inline(always)]
     fn seal(
         &self,
         header_key: &impl HeaderKey,
