@@ -13,14 +13,29 @@ use long_header::LONG_HEADER_FORM;
 /// Length and count of the long-header packets at the front of a datagram of `len` bytes
 /// whose bytes `byte(i)` returns. Whatever follows them is a 1-RTT packet. An empty datagram
 /// is malformed; `unknown` says what a long header of an unknown version does.
+#[inline]
 pub fn leading_long_packets(
     byte: impl Fn(usize) -> Option<u8>,
     len: usize,
     unknown: UnknownVersions,
 ) -> Result<(usize, u64), Error> {
-    if len == 0 {
-        return Err(Error::Malformed);
+    match byte(0) {
+        _ if len == 0 => Err(Error::Malformed),
+        None => Err(Error::Malformed),
+        // Most datagrams: a 1-RTT packet alone, decided by its first byte.
+        Some(first) if first & LONG_HEADER_FORM == 0 => Ok((0, 0)),
+        Some(_) => walk_long_packets(byte, len, unknown),
     }
+}
+
+/// [`leading_long_packets`] for a datagram that starts with a long header: out of line, so
+/// that the walk's setup stays off the way of the 1-RTT packets that come alone.
+#[inline(never)]
+fn walk_long_packets(
+    byte: impl Fn(usize) -> Option<u8>,
+    len: usize,
+    unknown: UnknownVersions,
+) -> Result<(usize, u64), Error> {
     let (mut at, mut count) = (0, 0);
     while at < len && byte(at).ok_or(Error::Malformed)? & LONG_HEADER_FORM != 0 {
         let packet_len = long_packet_len(|i| at.checked_add(i).and_then(&byte), len - at, unknown)?;
