@@ -594,8 +594,7 @@ fn open_with(keystream: &[u8], aad: &[u8], payload: &mut [u8]) -> [u8; TAG_LEN] 
     };
     debug_assert!(stream.len() >= payload.len());
     let mut poly = Poly1305::new(one_time_key, Engine::Avx2);
-    poly.absorb(aad);
-    poly.pad();
+    poly.absorb_padded(aad);
     poly.absorb(payload);
     poly.pad();
     let at = payload.as_mut_ptr();

@@ -165,8 +165,7 @@ impl ChaCha20Poly1305Key {
         let mut tag = None;
         header.double_round();
         if let Some(poly) = &mut poly {
-            poly.absorb(aad);
-            poly.pad();
+            poly.absorb_padded(aad);
         }
         for _ in 1..10 {
             header.double_round();
@@ -541,8 +540,7 @@ impl ChaCha20Poly1305Key {
         };
         debug_assert!(stream.len() >= payload.len());
         let mut poly = Poly1305::new(one_time_key, self.poly1305);
-        poly.absorb(aad);
-        poly.pad();
+        poly.absorb_padded(aad);
         poly.absorb(payload);
         poly.pad();
         let at = payload.as_mut_ptr();
@@ -610,8 +608,7 @@ impl ChaCha20Poly1305Key {
         // SAFETY: AVX-512F is enabled here.
         stream.fill([unsafe { chacha20::keystream16_with(&state, 0, |_| ()) }]);
         let mut poly = Poly1305::new(stream.one_time_key(), Engine::Ifma);
-        poly.absorb(aad);
-        poly.pad();
+        poly.absorb_padded(aad);
         let chunks = len / CHUNK;
         let mut run = poly.vector_run(chunks);
         // The first call's payload keystream: by pointer, not a slice, as the buffer shows
@@ -697,8 +694,7 @@ impl ChaCha20Poly1305Key {
         // SAFETY: AVX-512F is enabled here.
         first.fill([unsafe { chacha20::keystream16_with(&state, 0, |_| ()) }]);
         let mut poly = Poly1305::new(first.one_time_key(), Engine::Ifma);
-        poly.absorb(aad);
-        poly.pad();
+        poly.absorb_padded(aad);
         let chunks = len / CHUNK;
         let mut run = poly.vector_run(chunks);
         let take = chunks.min(10);
@@ -997,8 +993,7 @@ impl<'a> Group<'a> {
             } else {
                 for (((key, aad), text), tag) in keys.iter().zip(aads).zip(texts).zip(tags) {
                     let mut poly = Poly1305::new(key, Engine::Ifma);
-                    poly.absorb(aad);
-                    poly.pad();
+                    poly.absorb_padded(aad);
                     poly.absorb(text);
                     poly.pad();
                     *tag = poly.finish(&lengths);
@@ -1025,8 +1020,7 @@ pub(super) fn hash_text(
     payload: &mut Payload<'_, '_, '_, '_>,
     sealed: bool,
 ) {
-    poly.absorb(aad);
-    poly.pad();
+    poly.absorb_padded(aad);
     match payload {
         Payload::InPlace(data) => poly.absorb(data),
         Payload::Copy {
