@@ -361,6 +361,12 @@ impl Poly1305 {
     /// Hashes the lengths block and returns the tag: h fully reduced mod 2^130 - 5, plus s.
     #[inline]
     pub(super) fn finish(mut self, lengths: &[u8; 16]) -> [u8; 16] {
+        self.finish_here(lengths)
+    }
+
+    /// [`finish`](Self::finish) for a hash borrowed, not owned, which wipes it when dropped.
+    #[inline]
+    fn finish_here(&mut self, lengths: &[u8; 16]) -> [u8; 16] {
         self.block(lengths);
         tag(self.h.limbs(), self.pad)
     }
@@ -371,14 +377,16 @@ impl Poly1305 {
     /// four to a multiplication and one reduction, the first group taking what does not
     /// divide by four: the tag waits for one to three multiplications, not for a chain of
     /// one per block. Otherwise, or for a longer text, as [`absorb`](Self::absorb),
-    /// [`pad`](Self::pad) and [`finish`](Self::finish).
+    /// [`pad`](Self::pad) and [`finish`](Self::finish). Borrows the hash: taken by value, it
+    /// was copied whole on its way in, a 64-byte load right after the run's result was
+    /// stored into it in 8-byte pieces (a store-forwarding stall on the tag's chain).
     #[inline]
-    pub(super) fn finish_with(mut self, text: &[u8], lengths: &[u8; 16]) -> [u8; 16] {
+    pub(super) fn finish_with(&mut self, text: &[u8], lengths: &[u8; 16]) -> [u8; 16] {
         const MOST: usize = 9;
         if !self.raised || self.pending_len > 0 || text.len() > 16 * (MOST - 1) {
             self.absorb(text);
             self.pad();
-            return self.finish(lengths);
+            return self.finish_here(lengths);
         }
         let (blocks, rest) = text.as_chunks::<16>();
         let partial = (!rest.is_empty()).then(|| partial_value(rest));
