@@ -267,8 +267,10 @@ impl PacketKey for AutoPacketKey {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::AesGcm(key) => key.batches_seals(payload_len),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            // Their masks, one ChaCha20 block each, are computed side by side at any length.
-            PacketKeyInner::ChaCha20Poly1305(_) | PacketKeyInner::ChaCha20Poly1305Avx2(_) => true,
+            PacketKeyInner::ChaCha20Poly1305(key) => key.batches_seals(payload_len),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            // Its masks, one ChaCha20 block each, are computed side by side at any length.
+            PacketKeyInner::ChaCha20Poly1305Avx2(_) => true,
             _ => false,
         }
     }
