@@ -187,8 +187,9 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const WHOLE: bool>(
             // SAFETY: `at + 32 <= len`: inside both ranges; read before written.
             let (input, output) = unsafe {
                 let input = _mm256_loadu_si256(src.add(at).cast());
+                // The text joins the last round key, off the rounds' chain (see avx512).
                 let output =
-                    _mm256_xor_si256(input, _mm256_aesenclast_epi128(*block, round_keys[ROUNDS]));
+                    _mm256_aesenclast_epi128(*block, _mm256_xor_si256(round_keys[ROUNDS], input));
                 _mm256_storeu_si256(dst.add(at).cast(), output);
                 (input, output)
             };
