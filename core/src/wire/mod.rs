@@ -19,12 +19,13 @@ pub fn leading_long_packets(
     len: usize,
     unknown: UnknownVersions,
 ) -> Result<(usize, u64), Error> {
-    match byte(0) {
-        _ if len == 0 => Err(Error::Malformed),
-        None => Err(Error::Malformed),
+    if len == 0 {
+        return Err(Error::Malformed);
+    }
+    match byte(0).ok_or(Error::Malformed)? {
         // Most datagrams: a 1-RTT packet alone, decided by its first byte.
-        Some(first) if first & LONG_HEADER_FORM == 0 => Ok((0, 0)),
-        Some(_) => walk_long_packets(byte, len, unknown),
+        first if first & LONG_HEADER_FORM == 0 => Ok((0, 0)),
+        _ => walk_long_packets(byte, len, unknown),
     }
 }
 
