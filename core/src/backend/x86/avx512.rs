@@ -269,44 +269,69 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
             next = _mm512_add_epi32(next, four);
         }
     }
+    // Hashes vector `i` of an iteration's 16 blocks (the first carries the hash so far).
+    let absorb = |products: &mut WideProducts, i: usize, text: __m512i, hash: __m128i| {
+        let mut text = _mm512_shuffle_epi8(text, swap);
+        if i == 0 {
+            text = _mm512_xor_si512(text, _mm512_zextsi128_si512(hash));
+        }
+        products.add(text, wide_powers[i].0, wide_powers[i].1);
+    };
+    // Whole iterations, software-pipelined: each one's ciphertext (sealing) or text
+    // (opening) is hashed during the next one's AES rounds, a vector after each of the
+    // first rounds. The carry-less multiplications share the AES rounds' two vector ports
+    // on Zen 4; in this order they reach the scheduler mixed with rounds that can run
+    // beside them, not after the rounds they wait on (AES-128-GCM 1350-byte seals 176 ->
+    // 164 ns on Zen 4, AES-256-GCM 204 -> 197; opens within 3 ns either way).
     let mut done = 0;
+    let mut pending: Option<[__m512i; VECTORS]> = None;
     while len - done >= 64 * VECTORS {
         let mut blocks = [_mm512_setzero_si512(); VECTORS];
         for block in &mut blocks {
             *block = _mm512_xor_si512(blocks_of(counters), round_keys[0]);
             counters = _mm512_add_epi32(counters, four);
         }
-        for key in &round_keys[1..ROUNDS] {
+        let mut products = WideProducts::zero();
+        for (round, key) in round_keys[1..ROUNDS].iter().enumerate() {
             for block in &mut blocks {
                 *block = _mm512_aesenc_epi128(*block, *key);
             }
+            if let Some(pending) = &pending {
+                match round {
+                    0..VECTORS => absorb(&mut products, round, pending[round], hash),
+                    VECTORS => hash = products.reduce(),
+                    _ => {}
+                }
+            }
         }
-        let mut products = WideProducts::zero();
-        for (i, block) in blocks.iter().enumerate() {
+        let mut texts = [_mm512_setzero_si512(); VECTORS];
+        for (i, (block, text)) in blocks.iter().zip(&mut texts).enumerate() {
             let at = done + 64 * i;
             // SAFETY: `at + 64 <= len`: inside both ranges; read before written.
-            let (input, output) = unsafe {
-                let input = _mm512_loadu_si512(src.add(at).cast());
-                // The last round adds its key; the text joins the key instead of the round's
-                // result, which saves the XOR after the last round on every block's way to
-                // the hash (AES-GCM 1350-byte seals 3-5 ns faster on Zen 4, opens unchanged).
-                let output =
-                    _mm512_aesenclast_epi128(*block, _mm512_xor_si512(round_keys[ROUNDS], input));
-                _mm512_storeu_si512(dst.add(at).cast(), output);
-                (input, output)
-            };
-            if let (0, Some(capture)) = (at, capture) {
-                sample = first_sample(output, capture.offset).map(|s| capture.keep(s));
-            }
-            let mut text = _mm512_shuffle_epi8(if seal { output } else { input }, swap);
-            if i == 0 {
-                text = _mm512_xor_si512(text, _mm512_zextsi128_si512(hash));
-            }
-            products.add(text, wide_powers[i].0, wide_powers[i].1);
+            let input = unsafe { _mm512_loadu_si512(src.add(at).cast()) };
+            // The last round adds its key; the text joins the key instead of the round's
+            // result, which saves the XOR after the last round on every block's way to
+            // the hash (AES-GCM 1350-byte seals 3-5 ns faster on Zen 4, opens unchanged).
+            let output =
+                _mm512_aesenclast_epi128(*block, _mm512_xor_si512(round_keys[ROUNDS], input));
+            // SAFETY: as above.
+            unsafe { _mm512_storeu_si512(dst.add(at).cast(), output) };
+            *text = if seal { output } else { input };
         }
-        hash = products.reduce();
+        // Only a seal captures: `texts` is its ciphertext.
+        if let (0, Some(capture)) = (done, capture) {
+            sample = first_sample(texts[0], capture.offset).map(|s| capture.keep(s));
+        }
+        pending = Some(texts);
         counter = counter.wrapping_add(16);
         done += 64 * VECTORS;
+    }
+    if let Some(pending) = pending {
+        let mut products = WideProducts::zero();
+        for (i, text) in pending.iter().enumerate() {
+            absorb(&mut products, i, *text, hash);
+        }
+        hash = products.reduce();
     }
 
     let rest = len - done;
