@@ -1,10 +1,12 @@
-//! Short packets of a batch sealed four at a time, one packet to each 128-bit lane of the
+//! The packets of a batch sealed four at a time, one packet to each 128-bit lane of the
 //! 512-bit vectors: lane k of a vector holds packet k's block. Sealed alone, a short packet
 //! waits on chains that depend on each other (its counter blocks' AES rounds, then GHASH over
 //! the ciphertext and the header-protection mask's rounds over its sample) with the vector
-//! units mostly idle. The packets of a GSO batch have payloads and headers of one length, so
-//! one instruction stream carries four such packets: each AES round and each carry-less
-//! multiplication serves four, and one reduction gives four tags.
+//! units mostly idle, and a long one pays its own start and end (E_K(J0), the header's hash,
+//! the tail, the last reductions, the mask). The packets of a GSO batch have payloads and
+//! headers of one length, so one instruction stream carries four such packets: each AES
+//! round and each carry-less multiplication serves four, and one reduction a step gives four
+//! hashes. Per 16 blocks this costs what one packet's own loop does; the rest is shared.
 
 use core::arch::x86_64::*;
 
@@ -16,11 +18,6 @@ use crate::backend::{NONCE_LEN, TAG_LEN};
 
 /// Packets per group: one to a 128-bit lane.
 pub(super) const LANES: usize = 4;
-
-/// Most payload blocks of a grouped packet: with the lengths block, one reduction over the
-/// key's powers hashes them (the header, hashed first, takes its own). More blocks than this
-/// already give a packet alone four vectors of independent work.
-pub(super) const MAX_BLOCKS: usize = POWERS - 1;
 
 /// Most header (AAD) bytes of a grouped packet: one reduction hashes them.
 pub(super) const MAX_AAD: usize = 16 * POWERS;
@@ -46,7 +43,7 @@ impl Packet<'_> {
 }
 
 /// Seals `packets` (one to four; any more are left alone), each with `len` bytes of payload
-/// (at most [`MAX_BLOCKS`] blocks) and a header of `aad_len` bytes (at most [`MAX_AAD`]), and
+/// and a header of `aad_len` bytes (at most [`MAX_AAD`]), and
 /// puts packet k's tag in `tags[k]`. Where the 16-byte sample at payload offset `sample_at`
 /// lies inside the payload, returns what [`Capture::keep`](super::Capture::keep) would make
 /// of each packet's sample, lane by lane: with `header_keys`, the mask's block, its rounds
@@ -67,7 +64,7 @@ pub(super) unsafe fn seal(
     header_keys: Option<&RoundKeys>,
     tags: &mut [[u8; TAG_LEN]; LANES],
 ) -> Option<[[u8; 16]; LANES]> {
-    debug_assert!(len.div_ceil(16) <= MAX_BLOCKS && aad_len <= MAX_AAD);
+    debug_assert!(aad_len <= MAX_AAD);
     debug_assert!(packets.iter().all(|packet| packet.aad.len() == aad_len));
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -86,6 +83,24 @@ fn vector(blocks: [__m128i; LANES]) -> __m512i {
     let v = _mm512_inserti32x4::<1>(v, blocks[1]);
     let v = _mm512_inserti32x4::<2>(v, blocks[2]);
     _mm512_inserti32x4::<3>(v, blocks[3])
+}
+
+/// Block j of row k to block k of row j: four shuffles of 128-bit lanes in pairs, then four
+/// of the pairs.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn transpose([a, b, c, d]: [__m512i; 4]) -> [__m512i; 4] {
+    // [a0 a1 b0 b1], [a2 a3 b2 b3], [c0 c1 d0 d1], [c2 c3 d2 d3]
+    let ab_low = _mm512_shuffle_i64x2::<0b01_00_01_00>(a, b);
+    let ab_high = _mm512_shuffle_i64x2::<0b11_10_11_10>(a, b);
+    let cd_low = _mm512_shuffle_i64x2::<0b01_00_01_00>(c, d);
+    let cd_high = _mm512_shuffle_i64x2::<0b11_10_11_10>(c, d);
+    [
+        _mm512_shuffle_i64x2::<0b10_00_10_00>(ab_low, cd_low),
+        _mm512_shuffle_i64x2::<0b11_01_11_01>(ab_low, cd_low),
+        _mm512_shuffle_i64x2::<0b10_00_10_00>(ab_high, cd_high),
+        _mm512_shuffle_i64x2::<0b11_01_11_01>(ab_high, cd_high),
+    ]
 }
 
 /// Up to 16 bytes at `at` of each of the first `count` regions, lane by lane (`mask` says
@@ -216,19 +231,115 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
     let destinations: [*mut u8; LANES] =
         core::array::from_fn(|k| lane(k).map_or(core::ptr::null_mut(), |packet| packet.dst));
     let blocks = len.div_ceil(16);
-    let mut products = WideProducts::zero();
+    // Whole blocks, which every lane has: loaded and stored without masks.
+    let whole = if count == LANES { len / 16 } else { 0 };
+    // H⁴, H³, H² and H, in every lane: each chunk of four vectors is one step of Horner's
+    // rule, its first block carrying the hash so far.
+    let wide_powers: [(__m512i, __m512i); 4] = core::array::from_fn(|i| power(4 - i));
+    let mut carry = aad_hash;
+    let lengths = _mm512_broadcast_i32x4(_mm_set_epi64x(
+        (aad_len as u64 * 8) as i64,
+        (len as u64 * 8) as i64,
+    ));
+    let mut lengths_hashed = false;
     let mut tag_masks = _mm512_setzero_si512();
     // The ciphertext's block where the sample starts, then the sample.
     let sample_block = sample_at / 16;
     let (mut sample_low, mut sample) = (_mm512_setzero_si512(), None);
-    // Keystream vectors four at a time: 0 ..= 3 (E_K(J0) and three payload blocks), 4 ..= 7...
-    for chunk in 0..(blocks + 1).div_ceil(4) {
+    // Keystream vectors four at a time, a chunk: 0 ..= 3 (E_K(J0) and three payload blocks),
+    // 4 ..= 7...
+    let chunks = (blocks + 1).div_ceil(4);
+    // The last key's rounds take the text: see `avx512::crypt_rounds`.
+    let last_key = round_keys[ROUNDS];
+    // Chunks of four whole blocks in every lane, past the sample, take straight-line code.
+    let fast = |chunk: usize| {
+        count == LANES && chunk > 0 && 4 * chunk + 2 < whole && 4 * chunk > sample_block + 2
+    };
+    // Hashes vector `v` of a chunk (the first carries the hash so far).
+    let absorb = |products: &mut WideProducts, v: usize, output: __m512i, carry: __m512i| {
+        let mut text = _mm512_shuffle_epi8(output, swap);
+        if v == 0 {
+            text = _mm512_xor_si512(text, carry);
+        }
+        products.add(text, wide_powers[v].0, wide_powers[v].1);
+    };
+    let mut chunk = 0;
+    while chunk < chunks {
+        if fast(chunk) {
+            // Software-pipelined as in `avx512::crypt_rounds`: each chunk's ciphertext is
+            // hashed during the next one's rounds.
+            let mut pending: Option<[__m512i; 4]> = None;
+            // The counter blocks in byte order, moved on by adding to their last byte
+            // where no counter's low byte wraps (payloads to about 4 KB).
+            let byte_counters = 4 * chunks < 256;
+            let mut next: [__m512i; 4] =
+                core::array::from_fn(|v| _mm512_shuffle_epi8(counters(4 * chunk + v), swap));
+            let four = _mm512_maskz_set1_epi32(0x8888, 4 << 24);
+            while chunk < chunks && fast(chunk) {
+                let mut vectors: [__m512i; 4] = core::array::from_fn(|v| {
+                    let block = if byte_counters {
+                        next[v]
+                    } else {
+                        _mm512_shuffle_epi8(counters(4 * chunk + v), swap)
+                    };
+                    next[v] = _mm512_add_epi32(next[v], four);
+                    _mm512_xor_si512(block, round_keys[0])
+                });
+                let mut products = WideProducts::zero();
+                for (round, key) in round_keys[1..ROUNDS].iter().enumerate() {
+                    for vector in &mut vectors {
+                        *vector = _mm512_aesenc_epi128(*vector, *key);
+                    }
+                    if let Some(pending) = &pending {
+                        match round {
+                            0..4 => absorb(&mut products, round, pending[round], carry),
+                            4 => carry = products.reduce_lanes(),
+                            _ => {}
+                        }
+                    }
+                }
+                // Each packet's four blocks in one load, a 4 x 4 transposition of blocks
+                // to one block of each packet a vector, and back for the stores.
+                let at = 16 * (4 * chunk - 1);
+                // SAFETY: blocks `4 * chunk - 1` to `4 * chunk + 2` are whole in every lane:
+                // inside each payload; read before written.
+                let rows: [__m512i; 4] = core::array::from_fn(|k| unsafe {
+                    _mm512_loadu_si512(sources[k].add(at).cast())
+                });
+                let inputs = transpose(rows);
+                let outputs: [__m512i; 4] = core::array::from_fn(|v| {
+                    _mm512_aesenclast_epi128(vectors[v], _mm512_xor_si512(last_key, inputs[v]))
+                });
+                for (k, row) in transpose(outputs).into_iter().enumerate() {
+                    // SAFETY: as above.
+                    unsafe { _mm512_storeu_si512(destinations[k].add(at).cast(), row) };
+                }
+                pending = Some(outputs);
+                chunk += 1;
+            }
+            if let Some(pending) = pending {
+                let mut products = WideProducts::zero();
+                for (v, output) in pending.iter().enumerate() {
+                    absorb(&mut products, v, *output, carry);
+                }
+                carry = products.reduce_lanes();
+            }
+            continue;
+        }
+        // Any other chunk, a vector at a time.
         let keystream: [__m512i; 4] = core::array::from_fn(|v| {
             encrypt::<ROUNDS>(
                 &round_keys,
                 _mm512_shuffle_epi8(counters(4 * chunk + v), swap),
             )
         });
+        // The payload blocks this chunk hashes; where it ends the payload with a vector to
+        // spare, the lengths block joins its reduction, multiplied by H.
+        let hashed = (4 * chunk + 3).min(blocks) - (4 * chunk).saturating_sub(1);
+        let with_lengths = 4 * chunk + 3 >= blocks && hashed < 4;
+        let powers_used = hashed + usize::from(with_lengths);
+        let mut products = WideProducts::zero();
+        let mut index = 0;
         for (v, keystream) in keystream.into_iter().enumerate() {
             let Some(block) = (4 * chunk + v).checked_sub(1) else {
                 tag_masks = keystream;
@@ -238,15 +349,32 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
                 break;
             }
             let at = 16 * block;
-            let mask = block_mask(len, at);
-            // SAFETY: the masked bytes lie inside each payload; each block is read before it
-            // is written, so in place works.
+            // SAFETY: the bytes read and written lie inside each payload; each block is read
+            // before it is written, so in place works.
             let output = unsafe {
-                let input = gather(&sources, count, at, mask);
-                let output =
-                    _mm512_maskz_mov_epi8(lanes_mask(mask), _mm512_xor_si512(input, keystream));
-                scatter(&destinations, count, at, mask, output);
-                output
+                if block < whole {
+                    let input = vector(core::array::from_fn(|k| {
+                        _mm_loadu_si128(sources[k].add(at).cast())
+                    }));
+                    let output = _mm512_xor_si512(input, keystream);
+                    let lanes = [
+                        _mm512_castsi512_si128(output),
+                        _mm512_extracti32x4_epi32::<1>(output),
+                        _mm512_extracti32x4_epi32::<2>(output),
+                        _mm512_extracti32x4_epi32::<3>(output),
+                    ];
+                    for (destination, lane) in destinations.iter().zip(lanes) {
+                        _mm_storeu_si128(destination.add(at).cast(), lane);
+                    }
+                    output
+                } else {
+                    let mask = block_mask(len, at);
+                    let input = gather(&sources, count, at, mask);
+                    let output =
+                        _mm512_maskz_mov_epi8(lanes_mask(mask), _mm512_xor_si512(input, keystream));
+                    scatter(&destinations, count, at, mask, output);
+                    output
+                }
             };
             if sample_at.checked_add(16).is_some_and(|end| end <= len) {
                 if block == sample_block {
@@ -259,17 +387,31 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
                 }
             }
             let mut text = _mm512_shuffle_epi8(output, swap);
-            if block == 0 {
-                text = _mm512_xor_si512(text, aad_hash);
+            if index == 0 {
+                text = _mm512_xor_si512(text, carry);
             }
-            let (power, folded) = power(blocks + 1 - block);
+            // `get`: no panic path for the kernel object (the index is below 4).
+            let (power, folded) = wide_powers
+                .get(4 + index - powers_used)
+                .copied()
+                .unwrap_or((_mm512_setzero_si512(), _mm512_setzero_si512()));
             products.add(text, power, folded);
+            index += 1;
         }
-    }
-    if blocks == 0 {
-        // No payload block carried the headers' hash on.
-        let (power, folded) = power(1);
-        products.add(aad_hash, power, folded);
+        if with_lengths {
+            // With no payload block, the hash so far goes with the lengths.
+            let text = if hashed == 0 {
+                _mm512_xor_si512(carry, lengths)
+            } else {
+                lengths
+            };
+            products.add(text, wide_powers[3].0, wide_powers[3].1);
+            lengths_hashed = true;
+        }
+        if powers_used > 0 {
+            carry = products.reduce_lanes();
+        }
+        chunk += 1;
     }
     // The sample's rounds, issued here, run beside the final reduction.
     let kept = match (sample, header_keys) {
@@ -282,13 +424,14 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
         }
         (sample, _) => sample,
     };
-    let lengths = _mm512_broadcast_i32x4(_mm_set_epi64x(
-        (aad_len as u64 * 8) as i64,
-        (len as u64 * 8) as i64,
-    ));
-    let (power, folded) = power(1);
-    products.add(lengths, power, folded);
-    let hash = products.reduce_lanes();
+    let hash = if lengths_hashed {
+        carry
+    } else {
+        let mut products = WideProducts::zero();
+        let (power, folded) = wide_powers[3];
+        products.add(_mm512_xor_si512(carry, lengths), power, folded);
+        products.reduce_lanes()
+    };
     let tag_vector = _mm512_xor_si512(_mm512_shuffle_epi8(hash, swap), tag_masks);
     // SAFETY: `tags` is four 16-byte blocks: one 64-byte store.
     unsafe { _mm512_storeu_si512(tags.as_mut_ptr().cast(), tag_vector) };

@@ -284,16 +284,16 @@ impl AesGcmKey {
         unsafe { self.seal_with_features(mask, keys, nonce, aad, sample_at, &mut payload) }
     }
 
-    /// True when [`seal_batch`](Self::seal_batch) groups packets of payloads up to
-    /// `payload_len` bytes: on the 512-bit width, short ones. Longer ones it seals one by
-    /// one, and queueing them first would cost more than nothing.
-    pub(super) fn batches_seals(&self, payload_len: usize) -> bool {
-        self.width == Width::Avx512 && payload_len.div_ceil(16) <= avx512_batch::MAX_BLOCKS
+    /// True when [`seal_batch`](Self::seal_batch) groups packets: on the 512-bit width, of
+    /// any length (the other widths seal one by one, and queueing first would cost more than
+    /// nothing).
+    pub(super) fn batches_seals(&self) -> bool {
+        self.width == Width::Avx512
     }
 
     /// Seals a batch: on the 512-bit width, runs of up to four packets with payloads and
-    /// headers of one length, short enough ([`avx512_batch::MAX_BLOCKS`]) and each in one
-    /// piece (a GSO batch's packets, but its last), side by side, one to a lane; the others
+    /// headers of one length, each in one piece (a GSO batch's packets, but its last), side
+    /// by side, one to a lane; the others
     /// one by one. With this module's own header key (`own`), a group's masks come from
     /// rounds run beside its last GHASH.
     pub(super) fn seal_batch(
@@ -382,8 +382,8 @@ impl AesGcmKey {
 
     /// How many of `jobs`, from the first, [`seal_batch`](Self::seal_batch) seals side by
     /// side, their payloads' places in `packets`: those like the first in payload length,
-    /// header length and sample offset, with payloads in one piece, if the first is short
-    /// enough and this is the 512-bit width.
+    /// header length and sample offset, with payloads in one piece, if the first's header is
+    /// short enough and this is the 512-bit width.
     fn group<'j>(
         &self,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
@@ -391,10 +391,7 @@ impl AesGcmKey {
         packets: &mut [avx512_batch::Packet<'j>; avx512_batch::LANES],
     ) -> usize {
         let Some(lead) = jobs.first() else { return 0 };
-        if self.width != Width::Avx512
-            || lead.len.div_ceil(16) > avx512_batch::MAX_BLOCKS
-            || lead.aad.len() > avx512_batch::MAX_AAD
-        {
+        if self.width != Width::Avx512 || lead.aad.len() > avx512_batch::MAX_AAD {
             return 0;
         }
         let mut grouped = 0;
