@@ -299,6 +299,68 @@ proptest! {
     }
 }
 
+/// Batches of long payloads: two, three and four packets of one length, past 255 blocks (the
+/// counters' low byte wraps, which a backend that adds to it must see) and just under, each
+/// packet's ciphertext and tag as the one-shot crates give them, and the bytes around the
+/// payloads untouched.
+#[test]
+fn long_payloads_seal_in_batches_as_alone() {
+    for suite in CipherSuite::ALL {
+        let key: Vec<u8> = (0..suite.key_len() as u8).collect();
+        let packet_key = Auto::packet_key(suite, &key).unwrap();
+        let header_key = Auto::header_key(suite, &key).unwrap();
+        let reference_header_key = Portable::header_key(suite, &key).unwrap();
+        let aad = [0x43u8; 13];
+        for len in [4000, 4075, 4081, 8195] {
+            for count in 2..=4 {
+                let stride = len + 7;
+                let mut buffer: Vec<u8> = (0..count * stride).map(|i| (i * 7 + 3) as u8).collect();
+                let original = buffer.clone();
+                let jobs: Vec<SealJob<'_>> = (0..count)
+                    .map(|k| SealJob {
+                        nonce: [k as u8 + 1; 12],
+                        aad: &aad,
+                        sample_at: 3,
+                        src_at: k * stride,
+                        dst_at: k * stride,
+                        len,
+                    })
+                    .collect();
+                let blank = Sealed {
+                    tag: [0; 16],
+                    mask: [0; 5],
+                };
+                let mut sealed = vec![blank; count];
+                packet_key.seal_batch(
+                    &header_key,
+                    &mut BatchBuffers::InPlace(&mut buffer),
+                    &jobs,
+                    &mut sealed,
+                );
+                for (k, job) in jobs.iter().enumerate() {
+                    let range = job.dst_at..job.dst_at + len;
+                    let (ciphertext, tag) =
+                        reference(suite, &key, &job.nonce, &aad, &original[range.clone()]);
+                    let what = format!("{suite:?}, {count} packets of {len} bytes, packet {k}");
+                    assert_eq!(&buffer[range.clone()], ciphertext.as_slice(), "{what}");
+                    let sample: [u8; SAMPLE_LEN] =
+                        ciphertext[3..3 + SAMPLE_LEN].try_into().unwrap();
+                    let expected = Sealed {
+                        tag: tag.as_slice().try_into().unwrap(),
+                        mask: reference_header_key.mask(&sample),
+                    };
+                    assert_eq!(sealed[k], expected, "{what}");
+                    assert_eq!(
+                        buffer[range.end..range.end + 7],
+                        original[range.end..range.end + 7],
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// `seal_batch` is a safe call: a job whose range an in-place buffer does not hold (which the
 /// core never hands over) is sealed as an empty payload, not through a pointer past the
 /// buffer, and the jobs around it are sealed as ever. Four equal jobs, so that a backend that

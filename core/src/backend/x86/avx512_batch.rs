@@ -118,25 +118,6 @@ unsafe fn gather(regions: &[*const u8; LANES], count: usize, at: usize, mask: u1
     }))
 }
 
-/// Stores the masked bytes of lane k of `v` at `at` of region k, for the first `count`.
-///
-/// # Safety
-/// The masked bytes at `at` of each of the first `count` regions must be writable.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn scatter(regions: &[*mut u8; LANES], count: usize, at: usize, mask: u16, v: __m512i) {
-    let lanes = [
-        _mm512_castsi512_si128(v),
-        _mm512_extracti32x4_epi32::<1>(v),
-        _mm512_extracti32x4_epi32::<2>(v),
-        _mm512_extracti32x4_epi32::<3>(v),
-    ];
-    for (region, lane) in regions.iter().zip(lanes).take(count) {
-        // SAFETY: only the masked bytes are written, which the caller vouches for.
-        unsafe { _mm_mask_storeu_epi8(region.add(at).cast(), mask, lane) };
-    }
-}
-
 /// Which bytes of the block at byte `at` of `len` lie inside: all 16 but in the last block.
 #[inline]
 fn block_mask(len: usize, at: usize) -> u16 {
@@ -226,192 +207,164 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
         aad_hash = products.reduce_lanes();
     }
 
+    // A lane without a packet reads the first packet's payload (its stores are masked off),
+    // so that every lane loads the same way.
+    let first = packets.first()?;
     let sources: [*const u8; LANES] =
-        core::array::from_fn(|k| lane(k).map_or(core::ptr::null(), |packet| packet.src));
+        core::array::from_fn(|k| lane(k).map_or(first.src, |packet| packet.src));
     let destinations: [*mut u8; LANES] =
-        core::array::from_fn(|k| lane(k).map_or(core::ptr::null_mut(), |packet| packet.dst));
+        core::array::from_fn(|k| lane(k).map_or(first.dst, |packet| packet.dst));
     let blocks = len.div_ceil(16);
-    // Whole blocks, which every lane has: loaded and stored without masks.
-    let whole = if count == LANES { len / 16 } else { 0 };
-    // H⁴, H³, H² and H, in every lane: each chunk of four vectors is one step of Horner's
-    // rule, its first block carrying the hash so far.
+    // H⁴, H³, H² and H, in every lane: each chunk of four blocks a lane is one step of
+    // Horner's rule, its first block carrying the hash so far.
     let wide_powers: [(__m512i, __m512i); 4] = core::array::from_fn(|i| power(4 - i));
-    let mut carry = aad_hash;
     let lengths = _mm512_broadcast_i32x4(_mm_set_epi64x(
         (aad_len as u64 * 8) as i64,
         (len as u64 * 8) as i64,
     ));
-    let mut lengths_hashed = false;
-    let mut tag_masks = _mm512_setzero_si512();
-    // The ciphertext's block where the sample starts, then the sample.
+    // E_K(J0), which masks the tags.
+    let tag_masks = encrypt::<ROUNDS>(&round_keys, _mm512_shuffle_epi8(counters(0), swap));
+    // The sample's first block, then the sample.
     let sample_block = sample_at / 16;
     let (mut sample_low, mut sample) = (_mm512_setzero_si512(), None);
-    // Keystream vectors four at a time, a chunk: 0 ..= 3 (E_K(J0) and three payload blocks),
-    // 4 ..= 7...
-    let chunks = (blocks + 1).div_ceil(4);
-    // The last key's rounds take the text: see `avx512::crypt_rounds`.
-    let last_key = round_keys[ROUNDS];
-    // Chunks of four whole blocks in every lane, past the sample, take straight-line code.
-    let fast = |chunk: usize| {
-        count == LANES && chunk > 0 && 4 * chunk + 2 < whole && 4 * chunk > sample_block + 2
-    };
+    let mut carry = aad_hash;
     // Hashes vector `v` of a chunk (the first carries the hash so far).
-    let absorb = |products: &mut WideProducts, v: usize, output: __m512i, carry: __m512i| {
-        let mut text = _mm512_shuffle_epi8(output, swap);
+    let absorb = |products: &mut WideProducts, v: usize, text: __m512i, carry: __m512i| {
+        let mut text = _mm512_shuffle_epi8(text, swap);
         if v == 0 {
             text = _mm512_xor_si512(text, carry);
         }
         products.add(text, wide_powers[v].0, wide_powers[v].1);
     };
-    let mut chunk = 0;
-    while chunk < chunks {
-        if fast(chunk) {
-            // Software-pipelined as in `avx512::crypt_rounds`: each chunk's ciphertext is
-            // hashed during the next one's rounds.
-            let mut pending: Option<[__m512i; 4]> = None;
-            // The counter blocks in byte order, moved on by adding to their last byte
-            // where no counter's low byte wraps (payloads to about 4 KB).
-            let byte_counters = 4 * chunks < 256;
-            let mut next: [__m512i; 4] =
-                core::array::from_fn(|v| _mm512_shuffle_epi8(counters(4 * chunk + v), swap));
-            let four = _mm512_maskz_set1_epi32(0x8888, 4 << 24);
-            while chunk < chunks && fast(chunk) {
-                let mut vectors: [__m512i; 4] = core::array::from_fn(|v| {
-                    let block = if byte_counters {
-                        next[v]
-                    } else {
-                        _mm512_shuffle_epi8(counters(4 * chunk + v), swap)
-                    };
-                    next[v] = _mm512_add_epi32(next[v], four);
-                    _mm512_xor_si512(block, round_keys[0])
-                });
-                let mut products = WideProducts::zero();
-                for (round, key) in round_keys[1..ROUNDS].iter().enumerate() {
-                    for vector in &mut vectors {
-                        *vector = _mm512_aesenc_epi128(*vector, *key);
-                    }
-                    if let Some(pending) = &pending {
-                        match round {
-                            0..4 => absorb(&mut products, round, pending[round], carry),
-                            4 => carry = products.reduce_lanes(),
-                            _ => {}
-                        }
-                    }
-                }
-                // Each packet's four blocks in one load, a 4 x 4 transposition of blocks
-                // to one block of each packet a vector, and back for the stores.
-                let at = 16 * (4 * chunk - 1);
-                // SAFETY: blocks `4 * chunk - 1` to `4 * chunk + 2` are whole in every lane:
-                // inside each payload; read before written.
-                let rows: [__m512i; 4] = core::array::from_fn(|k| unsafe {
-                    _mm512_loadu_si512(sources[k].add(at).cast())
-                });
-                let inputs = transpose(rows);
-                let outputs: [__m512i; 4] = core::array::from_fn(|v| {
-                    _mm512_aesenclast_epi128(vectors[v], _mm512_xor_si512(last_key, inputs[v]))
-                });
-                for (k, row) in transpose(outputs).into_iter().enumerate() {
-                    // SAFETY: as above.
-                    unsafe { _mm512_storeu_si512(destinations[k].add(at).cast(), row) };
-                }
-                pending = Some(outputs);
-                chunk += 1;
-            }
-            if let Some(pending) = pending {
-                let mut products = WideProducts::zero();
-                for (v, output) in pending.iter().enumerate() {
-                    absorb(&mut products, v, *output, carry);
-                }
-                carry = products.reduce_lanes();
-            }
-            continue;
-        }
-        // Any other chunk, a vector at a time.
-        let keystream: [__m512i; 4] = core::array::from_fn(|v| {
-            encrypt::<ROUNDS>(
-                &round_keys,
-                _mm512_shuffle_epi8(counters(4 * chunk + v), swap),
-            )
+    // The last key's rounds take the text: see `avx512::crypt_rounds`.
+    let last_key = round_keys[ROUNDS];
+    // The counter blocks of payload blocks 0 to 3, in byte order; each chunk moves them on
+    // by four, added to their last byte where no counter's low byte wraps (payloads to
+    // about 4 KB), else recomputed.
+    let byte_counters = blocks + 5 < 256;
+    let mut next: [__m512i; 4] =
+        core::array::from_fn(|v| _mm512_shuffle_epi8(counters(v + 1), swap));
+    let four = _mm512_maskz_set1_epi32(0x8888, 4 << 24);
+    // Chunks of four blocks a lane, software-pipelined as in `avx512::crypt_rounds`: each
+    // chunk's ciphertext is hashed during the next one's rounds. Each lane's four blocks
+    // come in one load, transposed to one block of each packet a vector, and go back the
+    // same way; the last chunk, with fewer blocks or a partial one, with masked loads and
+    // stores.
+    let mut pending: Option<[__m512i; 4]> = None;
+    let mut lengths_hashed = false;
+    for chunk in 0..blocks.div_ceil(4) {
+        let at = 64 * chunk;
+        let mut vectors: [__m512i; 4] = core::array::from_fn(|v| {
+            let block = if byte_counters {
+                next[v]
+            } else {
+                _mm512_shuffle_epi8(counters(4 * chunk + v + 1), swap)
+            };
+            next[v] = _mm512_add_epi32(next[v], four);
+            _mm512_xor_si512(block, round_keys[0])
         });
-        // The payload blocks this chunk hashes; where it ends the payload with a vector to
-        // spare, the lengths block joins its reduction, multiplied by H.
-        let hashed = (4 * chunk + 3).min(blocks) - (4 * chunk).saturating_sub(1);
-        let with_lengths = 4 * chunk + 3 >= blocks && hashed < 4;
-        let powers_used = hashed + usize::from(with_lengths);
         let mut products = WideProducts::zero();
-        let mut index = 0;
-        for (v, keystream) in keystream.into_iter().enumerate() {
-            let Some(block) = (4 * chunk + v).checked_sub(1) else {
-                tag_masks = keystream;
-                continue;
-            };
-            if block >= blocks {
-                break;
+        for (round, key) in round_keys[1..ROUNDS].iter().enumerate() {
+            for vector in &mut vectors {
+                *vector = _mm512_aesenc_epi128(*vector, *key);
             }
-            let at = 16 * block;
-            // SAFETY: the bytes read and written lie inside each payload; each block is read
-            // before it is written, so in place works.
-            let output = unsafe {
-                if block < whole {
-                    let input = vector(core::array::from_fn(|k| {
-                        _mm_loadu_si128(sources[k].add(at).cast())
-                    }));
-                    let output = _mm512_xor_si512(input, keystream);
-                    let lanes = [
-                        _mm512_castsi512_si128(output),
-                        _mm512_extracti32x4_epi32::<1>(output),
-                        _mm512_extracti32x4_epi32::<2>(output),
-                        _mm512_extracti32x4_epi32::<3>(output),
-                    ];
-                    for (destination, lane) in destinations.iter().zip(lanes) {
-                        _mm_storeu_si128(destination.add(at).cast(), lane);
-                    }
-                    output
-                } else {
-                    let mask = block_mask(len, at);
-                    let input = gather(&sources, count, at, mask);
-                    let output =
-                        _mm512_maskz_mov_epi8(lanes_mask(mask), _mm512_xor_si512(input, keystream));
-                    scatter(&destinations, count, at, mask, output);
-                    output
+            if let Some(pending) = &pending {
+                match round {
+                    0..4 => absorb(&mut products, round, pending[round], carry),
+                    4 => carry = products.reduce_lanes(),
+                    _ => {}
                 }
-            };
-            if sample_at.checked_add(16).is_some_and(|end| end <= len) {
+            }
+        }
+        let bytes = (len - at).min(64);
+        // Masked loads and stores only where they are needed: on Zen 4 a masked store
+        // costs several plain ones.
+        let mask = u64::MAX >> (64 - bytes);
+        // SAFETY: the masked bytes from `at` lie inside each payload (a lane without a
+        // packet reads the first one's); read before written.
+        let rows: [__m512i; 4] = core::array::from_fn(|k| unsafe {
+            let source = sources[k].add(at);
+            if bytes == 64 {
+                _mm512_loadu_si512(source.cast())
+            } else {
+                _mm512_maskz_loadu_epi8(mask, source.cast())
+            }
+        });
+        let inputs = transpose(rows);
+        let outputs: [__m512i; 4] = core::array::from_fn(|v| {
+            _mm512_aesenclast_epi128(vectors[v], _mm512_xor_si512(last_key, inputs[v]))
+        });
+        for (row, destination) in transpose(outputs).into_iter().zip(destinations).take(count) {
+            // SAFETY: as above.
+            unsafe {
+                let destination = destination.add(at);
+                if bytes == 64 {
+                    _mm512_storeu_si512(destination.cast(), row);
+                } else {
+                    _mm512_mask_storeu_epi8(destination.cast(), mask, row);
+                }
+            }
+        }
+        // The ciphertext as GHASH takes it: zero past the payload's end.
+        let texts: [__m512i; 4] = if bytes == 64 {
+            outputs
+        } else {
+            core::array::from_fn(|v| {
+                let valid = match bytes.checked_sub(16 * v) {
+                    Some(rest) => u16::MAX >> (16 - rest.min(16)),
+                    None => 0,
+                };
+                _mm512_maskz_mov_epi8(lanes_mask(valid), outputs[v])
+            })
+        };
+        if sample_at.checked_add(16).is_some_and(|end| end <= len) && at <= 16 * sample_block + 16 {
+            for (v, text) in texts.iter().enumerate() {
+                let block = 4 * chunk + v;
                 if block == sample_block {
-                    sample_low = output;
+                    sample_low = *text;
                     if sample_at.is_multiple_of(16) {
-                        sample = Some(output);
+                        sample = Some(*text);
                     }
                 } else if block == sample_block + 1 && !sample_at.is_multiple_of(16) {
-                    sample = Some(lanes_at(sample_low, output, sample_at % 16));
+                    sample = Some(lanes_at(sample_low, *text, sample_at % 16));
                 }
             }
-            let mut text = _mm512_shuffle_epi8(output, swap);
-            if index == 0 {
+        }
+        if bytes == 64 {
+            pending = Some(texts);
+            continue;
+        }
+        // The last chunk, short (what was pending went in during its rounds): hashed now,
+        // with the lengths block where a vector is to spare.
+        pending = None;
+        let hashed = bytes.div_ceil(16);
+        let with_lengths = hashed < 4;
+        let used = hashed + usize::from(with_lengths);
+        let mut products = WideProducts::zero();
+        for (v, text) in texts.iter().enumerate().take(hashed) {
+            let mut text = _mm512_shuffle_epi8(*text, swap);
+            if v == 0 {
                 text = _mm512_xor_si512(text, carry);
             }
             // `get`: no panic path for the kernel object (the index is below 4).
             let (power, folded) = wide_powers
-                .get(4 + index - powers_used)
+                .get(4 + v - used)
                 .copied()
                 .unwrap_or((_mm512_setzero_si512(), _mm512_setzero_si512()));
             products.add(text, power, folded);
-            index += 1;
         }
         if with_lengths {
-            // With no payload block, the hash so far goes with the lengths.
-            let text = if hashed == 0 {
-                _mm512_xor_si512(carry, lengths)
-            } else {
-                lengths
-            };
-            products.add(text, wide_powers[3].0, wide_powers[3].1);
+            products.add(lengths, wide_powers[3].0, wide_powers[3].1);
             lengths_hashed = true;
         }
-        if powers_used > 0 {
-            carry = products.reduce_lanes();
+        carry = products.reduce_lanes();
+    }
+    if let Some(pending) = pending {
+        let mut products = WideProducts::zero();
+        for (v, text) in pending.iter().enumerate() {
+            absorb(&mut products, v, *text, carry);
         }
-        chunk += 1;
+        carry = products.reduce_lanes();
     }
     // The sample's rounds, issued here, run beside the final reduction.
     let kept = match (sample, header_keys) {
