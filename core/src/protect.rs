@@ -347,6 +347,39 @@ fn protect_header(
     xor(0, &[mask[0] & SHORT_HEADER_PROTECTED_BITS]) && xor(header.pn_offset, pn_mask)
 }
 
+/// Writes `header` to `dst` at `at` with header protection applied: where the header lies
+/// in one piece of the destination (as good as always), copied and masked there, one lookup
+/// for the three steps; else a step at a time through `dst`.
+fn write_protected_header(
+    dst: &mut SgDestination<'_, '_>,
+    at: usize,
+    header: &CleartextHeader,
+    mask: &[u8; MASK_LEN],
+) -> bool {
+    match dst.piece_mut(at, header.len) {
+        Some(out) => protect_header_in(out, header, mask),
+        None => {
+            dst.write(at, header.as_bytes())
+                && protect_header(header, mask, |offset, mask| dst.xor(at + offset, mask))
+        }
+    }
+}
+
+/// Writes `header` to `out`, exactly its length, and applies header protection there.
+#[inline]
+fn protect_header_in(out: &mut [u8], header: &CleartextHeader, mask: &[u8; MASK_LEN]) -> bool {
+    copy_bytes(out, header.as_bytes());
+    protect_header(header, mask, |offset, mask| {
+        match in_place(out, offset, mask.len()) {
+            Some(bytes) => {
+                xor_into(bytes, mask);
+                true
+            }
+            None => false,
+        }
+    })
+}
+
 /// Where one packet lies: `len` bytes at `src_at` in the source, going to `dst_at` in the
 /// destination.
 #[derive(Clone, Copy, Debug)]
@@ -471,11 +504,15 @@ impl PendingSeals {
             .seal_batch(header_key, buffers, jobs, &mut sealed);
         for ((packet, job), sealed) in pending.iter().zip(jobs).zip(&sealed) {
             let at = packet.at.dst_at;
+            let header = &packet.header;
             let written = write(buffers, job.dst_at + job.len, &sealed.tag)
-                && write(buffers, at, packet.header.as_bytes())
-                && protect_header(&packet.header, &sealed.mask, |offset, mask| {
-                    xor(buffers, at + offset, mask)
-                });
+                && match buffers {
+                    BatchBuffers::Copy { dst, .. } => {
+                        write_protected_header(dst, at, header, &sealed.mask)
+                    }
+                    BatchBuffers::InPlace(buffer) => in_place(buffer, at, header.len)
+                        .is_some_and(|out| protect_header_in(out, header, &sealed.mask)),
+                };
             debug_assert!(written, "caller checked both buffers' lengths");
         }
     }
@@ -490,21 +527,6 @@ fn write(buffers: &mut BatchBuffers<'_, '_, '_, '_>, at: usize, bytes: &[u8]) ->
         BatchBuffers::InPlace(buffer) => match in_place(buffer, at, bytes.len()) {
             Some(out) => {
                 copy_bytes(out, bytes);
-                true
-            }
-            None => false,
-        },
-    }
-}
-
-/// XORs `bytes` into `buffers`' destination at `at`; false if they do not fit.
-#[inline]
-fn xor(buffers: &mut BatchBuffers<'_, '_, '_, '_>, at: usize, bytes: &[u8]) -> bool {
-    match buffers {
-        BatchBuffers::Copy { dst, .. } => dst.xor(at, bytes),
-        BatchBuffers::InPlace(buffer) => match in_place(buffer, at, bytes.len()) {
-            Some(out) => {
-                xor_into(out, bytes);
                 true
             }
             None => false,
@@ -546,10 +568,7 @@ pub(crate) fn seal<B: Backend>(
         payload,
     );
     let written = dst.write(at.dst_at + header.len + payload_len, &sealed.tag)
-        && dst.write(at.dst_at, header.as_bytes())
-        && protect_header(header, &sealed.mask, |offset, mask| {
-            dst.xor(at.dst_at + offset, mask)
-        });
+        && write_protected_header(dst, at.dst_at, header, &sealed.mask);
     debug_assert!(written, "caller checked both buffers' lengths");
 }
 

@@ -127,7 +127,16 @@ impl<'a, 'b> SgDestination<'a, 'b> {
     /// write: see [`SgSource::piece`].
     #[inline]
     pub fn piece_mut(&mut self, at: usize, len: usize) -> Option<&mut [u8]> {
-        let (index, offset) = locate(self.segments.iter().map(|s| s.len()), at)?;
+        // The common case, bytes inside the first segment, without the walk.
+        let in_first = self
+            .segments
+            .first()
+            .is_some_and(|first| at.checked_add(len).is_some_and(|end| end <= first.len()));
+        let (index, offset) = if in_first {
+            (0, at)
+        } else {
+            locate(self.segments.iter().map(|s| s.len()), at)?
+        };
         range_mut(self.segments.get_mut(index)?, offset, len)
     }
 
