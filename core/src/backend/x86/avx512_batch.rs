@@ -43,8 +43,8 @@ impl Packet<'_> {
 }
 
 /// Seals `packets` (one to four; any more are left alone), each with `len` bytes of payload
-/// and a header of `aad_len` bytes (at most [`MAX_AAD`]), and
-/// puts packet k's tag in `tags[k]`. Where the 16-byte sample at payload offset `sample_at`
+/// and a header of `aad_len` bytes (at most [`MAX_AAD`]), and puts packet k's tag in
+/// `tags[k]`. Where the 16-byte sample at payload offset `sample_at`
 /// lies inside the payload, returns what [`Capture::keep`](super::Capture::keep) would make
 /// of each packet's sample, lane by lane: with `header_keys`, the mask's block, its rounds
 /// run beside the final GHASH; the sample itself otherwise.
@@ -310,9 +310,9 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
             outputs
         } else {
             core::array::from_fn(|v| {
-                let valid = match bytes.checked_sub(16 * v) {
-                    Some(rest) => u16::MAX >> (16 - rest.min(16)),
-                    None => 0,
+                let valid = match bytes.saturating_sub(16 * v).min(16) {
+                    0 => 0,
+                    rest => u16::MAX >> (16 - rest),
                 };
                 _mm512_maskz_mov_epi8(lanes_mask(valid), outputs[v])
             })
