@@ -261,7 +261,7 @@ impl PacketKey for AutoPacketKey {
 
     #[inline]
     fn batches_seals(&self, payload_len: usize) -> bool {
-        // Only the x86 ChaCha20-Poly1305 key looks at the length.
+        // Only the AVX-512 ChaCha20-Poly1305 key looks at the length.
         let _ = payload_len;
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -321,7 +321,7 @@ impl PacketKey for AutoPacketKey {
 
     #[inline]
     fn batches_opens(&self, payload_len: usize) -> bool {
-        // Only the x86 ChaCha20-Poly1305 key looks at the length.
+        // Only the x86 ChaCha20-Poly1305 keys look at the length.
         let _ = payload_len;
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]

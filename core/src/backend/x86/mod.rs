@@ -293,9 +293,8 @@ impl AesGcmKey {
 
     /// Seals a batch: on the 512-bit width, runs of up to four packets with payloads and
     /// headers of one length, each in one piece (a GSO batch's packets, but its last), side
-    /// by side, one to a lane; the others
-    /// one by one. With this module's own header key (`own`), a group's masks come from
-    /// rounds run beside its last GHASH.
+    /// by side, one to a lane; the others one by one. With this module's own header key
+    /// (`own`), a group's masks come from rounds run beside its last GHASH.
     pub(super) fn seal_batch(
         &self,
         header_key: &impl HeaderKey,
