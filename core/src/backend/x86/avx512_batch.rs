@@ -228,14 +228,21 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
     let sample_block = sample_at / 16;
     let (mut sample_low, mut sample) = (_mm512_setzero_si512(), None);
     let mut carry = aad_hash;
-    // Hashes vector `v` of a chunk (the first carries the hash so far).
-    let absorb = |products: &mut WideProducts, v: usize, text: __m512i, carry: __m512i| {
-        let mut text = _mm512_shuffle_epi8(text, swap);
-        if v == 0 {
-            text = _mm512_xor_si512(text, carry);
-        }
-        products.add(text, wide_powers[v].0, wide_powers[v].1);
-    };
+    // Hashes vector `v` of a chunk (the first carries the hash so far), multiplied by
+    // `wide_powers[slot]`, H^(4 - slot).
+    let absorb =
+        |products: &mut WideProducts, v: usize, slot: usize, text: __m512i, carry: __m512i| {
+            let mut text = _mm512_shuffle_epi8(text, swap);
+            if v == 0 {
+                text = _mm512_xor_si512(text, carry);
+            }
+            // `get`: no panic path for the kernel object (the slot is below 4).
+            let (power, folded) = wide_powers
+                .get(slot)
+                .copied()
+                .unwrap_or((_mm512_setzero_si512(), _mm512_setzero_si512()));
+            products.add(text, power, folded);
+        };
     // The last key's rounds take the text: see `avx512::crypt_rounds`.
     let last_key = round_keys[ROUNDS];
     // The counter blocks of payload blocks 0 to 3, in byte order; each chunk moves them on
@@ -270,7 +277,7 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
             }
             if let Some(pending) = &pending {
                 match round {
-                    0..4 => absorb(&mut products, round, pending[round], carry),
+                    0..4 => absorb(&mut products, round, round, pending[round], carry),
                     4 => carry = products.reduce_lanes(),
                     _ => {}
                 }
@@ -342,16 +349,7 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
         let used = hashed + usize::from(with_lengths);
         let mut products = WideProducts::zero();
         for (v, text) in texts.iter().enumerate().take(hashed) {
-            let mut text = _mm512_shuffle_epi8(*text, swap);
-            if v == 0 {
-                text = _mm512_xor_si512(text, carry);
-            }
-            // `get`: no panic path for the kernel object (the index is below 4).
-            let (power, folded) = wide_powers
-                .get(4 + v - used)
-                .copied()
-                .unwrap_or((_mm512_setzero_si512(), _mm512_setzero_si512()));
-            products.add(text, power, folded);
+            absorb(&mut products, v, 4 + v - used, *text, carry);
         }
         if with_lengths {
             products.add(lengths, wide_powers[3].0, wide_powers[3].1);
@@ -362,7 +360,7 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
     if let Some(pending) = pending {
         let mut products = WideProducts::zero();
         for (v, text) in pending.iter().enumerate() {
-            absorb(&mut products, v, *text, carry);
+            absorb(&mut products, v, v, *text, carry);
         }
         carry = products.reduce_lanes();
     }
