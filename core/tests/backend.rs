@@ -302,9 +302,9 @@ proptest! {
 /// Batches of long payloads: two, three and four packets of one length, past 255 blocks (the
 /// counters' low byte wraps, which a backend that adds to it must see) and just under, each
 /// packet's ciphertext and tag as the one-shot crates give them, and the bytes around the
-/// payloads untouched.
+/// payloads untouched; opened again in a batch, each packet's cleartext and tag back.
 #[test]
-fn long_payloads_seal_in_batches_as_alone() {
+fn long_payloads_seal_and_open_in_batches_as_alone() {
     for suite in CipherSuite::ALL {
         let key: Vec<u8> = (0..suite.key_len() as u8).collect();
         let packet_key = Auto::packet_key(suite, &key).unwrap();
@@ -356,6 +356,22 @@ fn long_payloads_seal_in_batches_as_alone() {
                         "{what}"
                     );
                 }
+                let open_jobs: Vec<OpenJob<'_>> = jobs
+                    .iter()
+                    .map(|job| OpenJob {
+                        nonce: job.nonce,
+                        aad: job.aad,
+                        at: job.dst_at,
+                        len,
+                    })
+                    .collect();
+                let mut tags = vec![[0u8; 16]; count];
+                packet_key.open_batch(&mut buffer, &open_jobs, &mut tags);
+                let what = format!("{suite:?}, {count} packets of {len} bytes opened");
+                assert_eq!(buffer, original, "{what}");
+                for (sealed, tag) in sealed.iter().zip(&tags) {
+                    assert_eq!(&sealed.tag, tag, "{what}");
+                }
             }
         }
     }
@@ -403,6 +419,38 @@ fn a_job_out_of_the_buffers_range_writes_nothing_past_them() {
             );
             assert_eq!(&sealed[k].tag[..], &tag[..], "{suite:?} packet {k}");
         }
+    }
+}
+
+/// `open_batch` is a safe call too: a job whose range the buffer does not hold is opened as
+/// an empty payload, and the three equal jobs before it open as ever.
+#[test]
+fn an_open_job_out_of_the_buffers_range_reads_and_writes_nothing_past_it() {
+    for suite in CipherSuite::ALL {
+        let key = vec![9u8; suite.key_len()];
+        let packet_key = Auto::packet_key(suite, &key).unwrap();
+        let len = 37;
+        let aad = [0x41u8; 11];
+        let job = |k: usize, at: usize| OpenJob {
+            nonce: [k as u8; 12],
+            aad: &aad,
+            at,
+            len,
+        };
+        let jobs = [job(0, 0), job(1, len), job(2, 2 * len), job(3, 1 << 40)];
+        let mut buffer = Vec::new();
+        let mut tags = Vec::new();
+        for job in &jobs[..3] {
+            let (ciphertext, tag) = reference(suite, &key, &job.nonce, &aad, &[0x5a; 37]);
+            buffer.extend_from_slice(&ciphertext);
+            tags.push(<[u8; 16]>::try_from(tag.as_slice()).unwrap());
+        }
+        let (_, empty_tag) = reference(suite, &key, &jobs[3].nonce, &aad, &[]);
+        tags.push(empty_tag.as_slice().try_into().unwrap());
+        let mut opened = [[0u8; 16]; 4];
+        packet_key.open_batch(&mut buffer, &jobs, &mut opened);
+        assert_eq!(buffer, vec![0x5a; 3 * len], "{suite:?}");
+        assert_eq!(opened.to_vec(), tags, "{suite:?}");
     }
 }
 

@@ -170,7 +170,7 @@ impl Backend for Auto {
                     HeaderKeyInner::ChaCha20Avx2(ChaCha20Avx2HeaderKey::new(key)?)
                 }
                 CipherSuite::Aes128GcmSha256 | CipherSuite::Aes256GcmSha384 => {
-                    HeaderKeyInner::Aes(AesHeaderKey::new(key)?)
+                    HeaderKeyInner::Aes(AesHeaderKey::new(width, key)?)
                 }
             };
             return Ok(AutoHeaderKey(inner));
@@ -325,6 +325,8 @@ impl PacketKey for AutoPacketKey {
         let _ = payload_len;
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(key) => key.batches_opens(),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => key.batches_opens(payload_len),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305Avx2(key) => key.batches_opens(payload_len),
@@ -361,6 +363,8 @@ impl PacketKey for AutoPacketKey {
 
     fn open_batch(&self, buffer: &mut [u8], jobs: &[OpenJob<'_>], tags: &mut [[u8; TAG_LEN]]) {
         match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(key) => key.open_batch(buffer, jobs, tags),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => key.open_batch(buffer, jobs, tags),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -449,6 +453,8 @@ impl HeaderKey for AutoHeaderKey {
     fn batches_masks(&self) -> bool {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::Aes(key) => key.batches_masks(),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             HeaderKeyInner::ChaCha20(key) => key.batches_masks(),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             HeaderKeyInner::ChaCha20Avx2(key) => key.batches_masks(),
@@ -459,6 +465,8 @@ impl HeaderKey for AutoHeaderKey {
     #[inline]
     fn masks(&self, samples: &[[u8; SAMPLE_LEN]], masks: &mut [[u8; MASK_LEN]]) {
         match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            HeaderKeyInner::Aes(key) => key.masks(samples, masks),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             HeaderKeyInner::ChaCha20(key) => key.masks(samples, masks),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]

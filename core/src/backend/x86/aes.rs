@@ -59,6 +59,35 @@ impl RoundKeys {
         }
     }
 
+    /// Encrypts `N` blocks, their rounds interleaved: one block's rounds are a dependent
+    /// chain that leaves the AES units idle most of the time; `N` chains fill them.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    pub(super) fn encrypt_blocks<const N: usize>(&self, blocks: [__m128i; N]) -> [__m128i; N] {
+        match self.rounds {
+            10 => self.encrypt_blocks_rounds::<N, 10>(blocks),
+            _ => self.encrypt_blocks_rounds::<N, 14>(blocks),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn encrypt_blocks_rounds<const N: usize, const ROUNDS: usize>(
+        &self,
+        blocks: [__m128i; N],
+    ) -> [__m128i; N] {
+        let first = self.get(0);
+        let mut states = blocks.map(|block| _mm_xor_si128(block, first));
+        for i in 1..ROUNDS {
+            let key = self.get(i);
+            for state in &mut states {
+                *state = _mm_aesenc_si128(*state, key);
+            }
+        }
+        let last = self.get(ROUNDS);
+        states.map(|state| _mm_aesenclast_si128(state, last))
+    }
+
     /// Encrypts one block with a round count known at compile time, so the rounds unroll.
     #[inline]
     #[target_feature(enable = "aes,sse2")]

@@ -69,10 +69,38 @@ pub(super) unsafe fn seal(
     // SAFETY: forwarded from the caller.
     unsafe {
         match key.round_keys.rounds() {
-            10 => seal_rounds::<10>(key, packets, len, aad_len, sample_at, header_keys, tags),
-            _ => seal_rounds::<14>(key, packets, len, aad_len, sample_at, header_keys, tags),
+            10 => {
+                crypt_rounds::<10, true>(key, packets, len, aad_len, sample_at, header_keys, tags)
+            }
+            _ => crypt_rounds::<14, true>(key, packets, len, aad_len, sample_at, header_keys, tags),
         }
     }
+}
+
+/// Opens `packets` (one to four; any more are left alone) in place, each with `len` bytes of
+/// payload and a header of `aad_len` bytes (at most [`MAX_AAD`]), and puts in `tags[k]` the
+/// tag packet k's ciphertext should carry. The payloads are decrypted whatever their tags:
+/// the caller compares them and wipes what fails.
+///
+/// # Safety
+/// As for [`seal`], with each packet's `src` and `dst` the same bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
+pub(super) unsafe fn open(
+    key: &AesGcmKey,
+    packets: &[Packet<'_>],
+    len: usize,
+    aad_len: usize,
+    tags: &mut [[u8; TAG_LEN]; LANES],
+) {
+    debug_assert!(aad_len <= MAX_AAD);
+    debug_assert!(packets.iter().all(|packet| packet.aad.len() == aad_len));
+    // SAFETY: forwarded from the caller. No sample is taken (an offset past every payload).
+    unsafe {
+        match key.round_keys.rounds() {
+            10 => crypt_rounds::<10, false>(key, packets, len, aad_len, usize::MAX, None, tags),
+            _ => crypt_rounds::<14, false>(key, packets, len, aad_len, usize::MAX, None, tags),
+        }
+    };
 }
 
 /// A vector of one block per lane, lanes past `blocks`' count zero.
@@ -159,8 +187,10 @@ fn encrypt<const ROUNDS: usize>(round_keys: &[__m512i; 15], block: __m512i) -> _
     _mm512_aesenclast_epi128(block, round_keys[ROUNDS])
 }
 
+/// [`seal`] (`SEAL`) or [`open`]: the same pass, GHASH taking the ciphertext as it is
+/// stored (sealing) or as it is loaded (opening).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
-unsafe fn seal_rounds<const ROUNDS: usize>(
+unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     key: &AesGcmKey,
     packets: &[Packet<'_>],
     len: usize,
@@ -312,8 +342,11 @@ unsafe fn seal_rounds<const ROUNDS: usize>(
                 }
             }
         }
-        // The ciphertext as GHASH takes it: zero past the payload's end.
-        let texts: [__m512i; 4] = if bytes == 64 {
+        // The ciphertext as GHASH takes it: zero past the payload's end (as the masked
+        // loads leave the input).
+        let texts: [__m512i; 4] = if !SEAL {
+            inputs
+        } else if bytes == 64 {
             outputs
         } else {
             core::array::from_fn(|v| {

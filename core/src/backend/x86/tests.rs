@@ -195,7 +195,7 @@ proptest! {
             16 => ::aes::Aes128::new_from_slice(key).unwrap().encrypt_block(&mut block),
             _ => ::aes::Aes256::new_from_slice(key).unwrap().encrypt_block(&mut block),
         }
-        prop_assert_eq!(&AesHeaderKey::new(key).unwrap().mask(&sample)[..], &block[..MASK_LEN]);
+        prop_assert_eq!(&AesHeaderKey::new(Width::AesNi, key).unwrap().mask(&sample)[..], &block[..MASK_LEN]);
     }
 }
 
@@ -279,7 +279,7 @@ proptest! {
     ) {
         let (key, nonce) = ([3u8; 32], [5u8; 12]);
         let key = &key[..if long_key { 32 } else { 16 }];
-        let header_key = AesHeaderKey::new(&header_key[..key.len()]).unwrap();
+        let header_key = AesHeaderKey::new(Width::AesNi, &header_key[..key.len()]).unwrap();
         let sample_at = sample_at.min(text.len());
         let (ciphertext, tag) = reference(key, &nonce, b"header", &text);
         let protected = [ciphertext.as_slice(), &tag].concat();
@@ -320,7 +320,7 @@ fn key_lengths_are_checked() {
         );
     }
     assert_eq!(
-        AesHeaderKey::new(&[0; 17]).err(),
+        AesHeaderKey::new(Width::AesNi, &[0; 17]).err(),
         Some(Error::InvalidKeyLength)
     );
 }
