@@ -15,7 +15,6 @@ use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
 use core::ops::RangeInclusive;
 
-/// Which generation's keys a packet needs.
 /// The header-protection sample of `datagram`'s 1-RTT packet, if it has one long enough.
 /// Inlined: returned from a call, the sample's bytes came back in narrower stores than the
 /// caller's load of them, which then waited for them (about 6 ns a datagram).
@@ -41,6 +40,7 @@ struct Guess {
     tag: [u8; TAG_LEN],
 }
 
+/// Which generation's keys a packet needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KeySlot {
     Previous,
@@ -271,9 +271,10 @@ impl<B: Backend> RxFlow<B> {
 
     /// Opens a group of at most [`OPEN_GROUP`] datagrams of a GRO batch, each `segment_size`
     /// bytes (the last may be shorter), their outcomes to `results`. A header key that
-    /// batches its masks (ChaCha20's, whose mask is a long dependent chain) takes the
-    /// group's samples together first and computes them side by side; a packet key that
-    /// batches its opens then decrypts the group's packets together too ([`open_ahead`]).
+    /// batches its masks (ChaCha20's, whose mask is a long dependent chain; AES's where the
+    /// packet key opens side by side) takes the group's samples together first and computes
+    /// them side by side; a packet key that batches its opens then decrypts the group's
+    /// packets together too ([`open_ahead`]).
     ///
     /// [`open_ahead`]: Self::open_ahead
     pub(crate) fn open_group(

@@ -1,12 +1,13 @@
-//! The packets of a batch sealed four at a time, one packet to each 128-bit lane of the
-//! 512-bit vectors: lane k of a vector holds packet k's block. Sealed alone, a short packet
-//! waits on chains that depend on each other (its counter blocks' AES rounds, then GHASH over
-//! the ciphertext and the header-protection mask's rounds over its sample) with the vector
-//! units mostly idle, and a long one pays its own start and end (E_K(J0), the header's hash,
-//! the tail, the last reductions, the mask). The packets of a GSO batch have payloads and
-//! headers of one length, so one instruction stream carries four such packets: each AES
-//! round and each carry-less multiplication serves four, and one reduction a step gives four
-//! hashes. Per 16 blocks this costs what one packet's own loop does; the rest is shared.
+//! The packets of a batch sealed or opened four at a time, one packet to each 128-bit lane
+//! of the 512-bit vectors: lane k of a vector holds packet k's block. Sealed alone, a short
+//! packet waits on chains that depend on each other (its counter blocks' AES rounds, then
+//! GHASH over the ciphertext and the header-protection mask's rounds over its sample) with
+//! the vector units mostly idle, and a long one pays its own start and end (E_K(J0), the
+//! header's hash, the tail, the last reductions, the mask). The packets of a GSO or a GRO
+//! batch have payloads and headers of one length, so one instruction stream carries four
+//! such packets: each AES round and each carry-less multiplication serves four, and one
+//! reduction a step gives four hashes. Per 16 blocks this costs what one packet's own loop
+//! does; the rest is shared.
 
 use core::arch::x86_64::*;
 
@@ -23,7 +24,7 @@ pub(super) const LANES: usize = 4;
 pub(super) const MAX_AAD: usize = 16 * POWERS;
 
 /// One packet of a group: its nonce, its header (the AAD), and its payload, in one piece in
-/// the source and in the destination (the same bytes when sealing in place, else disjoint).
+/// the source and in the destination (the same bytes in place, else disjoint).
 #[derive(Clone, Copy)]
 pub(super) struct Packet<'a> {
     pub(super) nonce: &'a [u8; NONCE_LEN],
@@ -51,8 +52,9 @@ impl Packet<'_> {
 ///
 /// # Safety
 /// Each packet's `src` must be valid for reads and its `dst` for writes of `len` bytes, the
-/// same bytes or disjoint, and no two packets' bytes may overlap; each `aad` is `aad_len`
-/// bytes long; the CPU must have AVX-512F/BW/VL, VAES, VPCLMULQDQ, AES-NI, PCLMULQDQ and
+/// same bytes or disjoint (packets whose bytes overlap each other's come out wrong: every
+/// access goes through these pointers, each chunk's loads before its stores); each `aad`
+/// is `aad_len` bytes long; the CPU must have AVX-512F/BW/VL, VAES, VPCLMULQDQ, AES-NI, PCLMULQDQ and
 /// SSE4.1.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
 pub(super) unsafe fn seal(
@@ -83,7 +85,7 @@ pub(super) unsafe fn seal(
 /// the caller compares them and wipes what fails.
 ///
 /// # Safety
-/// As for [`seal`], with each packet's `src` and `dst` the same bytes.
+/// As for [`seal`], with each packet's `src` and `dst` the same pointer.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
 pub(super) unsafe fn open(
     key: &AesGcmKey,
@@ -237,8 +239,8 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
         aad_hash = products.reduce_lanes();
     }
 
-    // A lane without a packet reads the first packet's payload (its stores are masked off),
-    // so that every lane loads the same way.
+    // A lane without a packet reads the first packet's payload (and stores nothing), so
+    // that every lane loads the same way.
     let first = packets.first()?;
     let sources: [*const u8; LANES] =
         core::array::from_fn(|k| lane(k).map_or(first.src, |packet| packet.src));

@@ -453,9 +453,9 @@ impl AesGcmKey {
             let mut group_tags = [[0; TAG_LEN]; avx512_batch::LANES];
             // SAFETY: `group_opens` gave `grouped` packets of one payload length and one
             // header length, within the limits, each payload `job.len` bytes of `buffer`,
-            // read and written in place; the jobs' payloads do not overlap (and were they to,
-            // the bytes are still `buffer`'s); a key of this width exists, so the CPU has its
-            // features.
+            // read and written in place through pointers from one borrow of it (the jobs'
+            // payloads do not overlap; were they to, their bytes would come out wrong, not
+            // out of bounds); a key of this width exists, so the CPU has its features.
             unsafe {
                 avx512_batch::open(self, group_packets, job.len, job.aad.len(), &mut group_tags)
             };
@@ -479,6 +479,10 @@ impl AesGcmKey {
         if self.width != Width::Avx512 || lead.aad.len() > avx512_batch::MAX_AAD {
             return 0;
         }
+        // Every lane's pointer from one borrow of the buffer: one taken from each job's
+        // payload would lose its right to the bytes once the next job's was taken.
+        let buffer_len = buffer.len();
+        let base = buffer.as_mut_ptr();
         let mut grouped = 0;
         for (job, packet) in jobs.iter().zip(packets) {
             if (job.len, job.aad.len()) != (lead.len, lead.aad.len()) {
@@ -486,12 +490,15 @@ impl AesGcmKey {
             }
             // A job whose range the buffer does not hold (the trait's callers check, but it
             // is a safe API) gets an empty payload opened alone instead.
-            let payload = job.payload(buffer);
-            if payload.len() != job.len {
+            if job
+                .at
+                .checked_add(job.len)
+                .is_none_or(|end| end > buffer_len)
+            {
                 break;
             }
             // One pointer for both: the bytes are read, then written, through it.
-            let bytes = payload.as_mut_ptr();
+            let bytes = base.wrapping_add(job.at);
             *packet = avx512_batch::Packet {
                 nonce: &job.nonce,
                 aad: job.aad,
