@@ -409,19 +409,23 @@ struct PendingSeal {
     at: Placement,
 }
 
+impl PendingSeal {
+    /// A slot without a packet: all zeros, so that a queue's slots start as one `memset`.
+    const EMPTY: PendingSeal = PendingSeal {
+        header: CleartextHeader::EMPTY,
+        nonce: [0; NONCE_LEN],
+        at: Placement {
+            src_at: 0,
+            dst_at: 0,
+            len: 0,
+        },
+    };
+}
+
 impl PendingSeals {
     pub(crate) fn new() -> PendingSeals {
-        let empty = PendingSeal {
-            header: CleartextHeader::EMPTY,
-            nonce: [0; NONCE_LEN],
-            at: Placement {
-                src_at: 0,
-                dst_at: 0,
-                len: 0,
-            },
-        };
         PendingSeals {
-            packets: [empty; SEAL_BATCH],
+            packets: [PendingSeal::EMPTY; SEAL_BATCH],
             len: 0,
         }
     }
