@@ -78,6 +78,24 @@ fn fold_lanes(v: __m512i) -> __m128i {
     )
 }
 
+/// Block j of row k to block k of row j: four shuffles of 128-bit lanes in pairs, then four
+/// of the pairs.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn transpose([a, b, c, d]: [__m512i; 4]) -> [__m512i; 4] {
+    // [a0 a1 b0 b1], [a2 a3 b2 b3], [c0 c1 d0 d1], [c2 c3 d2 d3]
+    let ab_low = _mm512_shuffle_i64x2::<0b01_00_01_00>(a, b);
+    let ab_high = _mm512_shuffle_i64x2::<0b11_10_11_10>(a, b);
+    let cd_low = _mm512_shuffle_i64x2::<0b01_00_01_00>(c, d);
+    let cd_high = _mm512_shuffle_i64x2::<0b11_10_11_10>(c, d);
+    [
+        _mm512_shuffle_i64x2::<0b10_00_10_00>(ab_low, cd_low),
+        _mm512_shuffle_i64x2::<0b11_01_11_01>(ab_low, cd_low),
+        _mm512_shuffle_i64x2::<0b10_00_10_00>(ab_high, cd_high),
+        _mm512_shuffle_i64x2::<0b11_01_11_01>(ab_high, cd_high),
+    ]
+}
+
 /// Lane-wise partial products of 4 blocks at a time, summed, with Karatsuba's three
 /// multiplications per block instead of four: carry-less multiplication shares the AES
 /// units' ports, so each one saved is time the AES rounds get back.
@@ -121,6 +139,30 @@ impl WideProducts {
     #[target_feature(enable = "avx512f,vpclmulqdq")]
     fn reduce(self) -> __m128i {
         fold_lanes(self.reduce_lanes())
+    }
+
+    /// Lane k: the sum of `products[k]`'s four lanes.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn lanes_summed(products: [WideProducts; 4]) -> WideProducts {
+        let sum = |rows: [__m512i; 4]| {
+            let [a, b, c, d] = transpose(rows);
+            _mm512_ternarylogic_epi32(_mm512_xor_si512(a, b), c, d, 0x96)
+        };
+        WideProducts {
+            low: sum(products.map(|p| p.low)),
+            karatsuba: sum(products.map(|p| p.karatsuba)),
+            high: sum(products.map(|p| p.high)),
+        }
+    }
+
+    /// Both sums added.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn plus(self, other: WideProducts) -> WideProducts {
+        WideProducts {
+            low: _mm512_xor_si512(self.low, other.low),
+            karatsuba: _mm512_xor_si512(self.karatsuba, other.karatsuba),
+            high: _mm512_xor_si512(self.high, other.high),
+        }
     }
 
     /// Reduces each lane on its own: four hashes, one per lane.

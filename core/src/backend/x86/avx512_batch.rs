@@ -1,15 +1,25 @@
-//! The packets of a batch sealed or opened four at a time, one packet to each 128-bit lane
-//! of the 512-bit vectors: lane k of a vector holds packet k's block. Sealed alone, a short
-//! packet waits on chains that depend on each other (its counter blocks' AES rounds, then
-//! GHASH over the ciphertext and the header-protection mask's rounds over its sample) with
-//! the vector units mostly idle, and a long one pays its own start and end (E_K(J0), the
-//! header's hash, the tail, the last reductions, the mask). The packets of a GSO or a GRO
-//! batch have payloads and headers of one length, so one instruction stream carries four
-//! such packets: each AES round and each carry-less multiplication serves four, and one
-//! reduction a step gives four hashes. Per 16 blocks this costs what one packet's own loop
-//! does; the rest is shared.
+//! The packets of a batch sealed or opened four at a time. Sealed alone, a short packet
+//! waits on chains that depend on each other (its counter blocks' AES rounds, then GHASH over
+//! the ciphertext and the header-protection mask's rounds over its sample) with the vector
+//! units mostly idle, and a long one pays its own start and end (E_K(J0), the header's hash,
+//! the tail, the last reductions, the mask). The packets of a GSO or a GRO batch have
+//! payloads and headers of one length, so one instruction stream carries four such packets:
+//! each step takes four blocks of each, one packet to a 512-bit vector, as a packet's own
+//! loop takes sixteen of its own.
+//!
+//! What differs is GHASH. A packet's own loop multiplies each step's blocks by H^16 .. H and
+//! reduces once a step (Horner's rule, 16 blocks at a time). Here a step has four blocks of
+//! each packet, and a reduction a step per packet would cost as much as the rounds. Instead
+//! every block is multiplied by the power it has in its packet's whole hash (H^n for the
+//! first of n blocks, H for the lengths block): the products of all steps add up, lane by
+//! lane, and each packet's four lanes are added and reduced once, at the end. The powers
+//! past the 16 a key keeps are built once per batch ([`HashPowers`]), for packets of up to
+//! [`MAX_BLOCKS`] blocks. Per 16 blocks this costs less than one packet's own loop does
+//! (no reduction, and no shuffles to bring the packets' blocks together); the rest is
+//! shared.
 
 use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
 
 use super::aes::RoundKeys;
 use super::avx512::WideProducts;
@@ -20,8 +30,34 @@ use crate::backend::{NONCE_LEN, TAG_LEN};
 /// Packets per group: one to a 128-bit lane.
 pub(super) const LANES: usize = 4;
 
-/// Most header (AAD) bytes of a grouped packet: one reduction hashes them.
-pub(super) const MAX_AAD: usize = 16 * POWERS;
+/// Most blocks a grouped packet hashes (its header's, its payload's and the lengths block):
+/// enough for datagrams of 1 500 bytes, the powers of the hash key a batch builds for them
+/// 1.5 KB on the stack. Longer packets are sealed one by one.
+pub(super) const MAX_BLOCKS: usize = 96;
+const _: () = assert!(
+    MAX_BLOCKS.is_multiple_of(4),
+    "the table holds whole vectors"
+);
+
+/// True when packets with `len` bytes of payload and `aad_len` bytes of header can be
+/// grouped: they hash at most [`MAX_BLOCKS`] blocks.
+pub(super) fn groups(len: usize, aad_len: usize) -> bool {
+    Shape { len, aad_len }.blocks() <= MAX_BLOCKS
+}
+
+/// What the packets of a group have in common: their payload's and their header's lengths.
+#[derive(Clone, Copy)]
+pub(super) struct Shape {
+    pub(super) len: usize,
+    pub(super) aad_len: usize,
+}
+
+impl Shape {
+    /// Blocks GHASH takes: the header's, the payload's and the lengths block.
+    fn blocks(self) -> usize {
+        self.aad_len.div_ceil(16) + self.len.div_ceil(16) + 1
+    }
+}
 
 /// One packet of a group: its nonce, its header (the AAD), and its payload, in one piece in
 /// the source and in the destination (the same bytes in place, else disjoint).
@@ -43,64 +79,77 @@ impl Packet<'_> {
     };
 }
 
-/// Seals `packets` (one to four; any more are left alone), each with `len` bytes of payload
-/// and a header of `aad_len` bytes (at most [`MAX_AAD`]), and puts packet k's tag in
-/// `tags[k]`. Where the 16-byte sample at payload offset `sample_at`
-/// lies inside the payload, returns what [`Capture::keep`](super::Capture::keep) would make
-/// of each packet's sample, lane by lane: with `header_keys`, the mask's block, its rounds
-/// run beside the final GHASH; the sample itself otherwise.
+/// Seals `packets` (one to four; any more are left alone), each of `shape` (one that
+/// [`groups`] takes), and puts packet k's tag in `tags[k]`. Where the 16-byte sample at
+/// payload offset `sample_at` lies inside the payload, returns what
+/// [`Capture::keep`](super::Capture::keep) would make of each packet's sample, lane by lane:
+/// with `header_keys`, the mask's block, its rounds run beside the final GHASH; the sample
+/// itself otherwise. `powers` are the batch's, built here if its packets need more.
 ///
 /// # Safety
-/// Each packet's `src` must be valid for reads and its `dst` for writes of `len` bytes, the
-/// same bytes or disjoint (packets whose bytes overlap each other's come out wrong: every
-/// access goes through these pointers, each chunk's loads before its stores); each `aad`
-/// is `aad_len` bytes long; the CPU must have AVX-512F/BW/VL, VAES, VPCLMULQDQ, AES-NI, PCLMULQDQ and
-/// SSE4.1.
+/// Each packet's `src` must be valid for reads and its `dst` for writes of `shape.len`
+/// bytes, the same bytes or disjoint (packets whose bytes overlap each other's come out
+/// wrong: every access goes through these pointers, each chunk's loads before its stores);
+/// each `aad` is `shape.aad_len` bytes long; the CPU must have AVX-512F/BW/VL, VAES,
+/// VPCLMULQDQ, AES-NI, PCLMULQDQ and SSE4.1.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
 pub(super) unsafe fn seal(
     key: &AesGcmKey,
+    powers: &mut HashPowers,
     packets: &[Packet<'_>],
-    len: usize,
-    aad_len: usize,
+    shape: Shape,
     sample_at: usize,
     header_keys: Option<&RoundKeys>,
     tags: &mut [[u8; TAG_LEN]; LANES],
 ) -> Option<[[u8; 16]; LANES]> {
-    debug_assert!(aad_len <= MAX_AAD);
-    debug_assert!(packets.iter().all(|packet| packet.aad.len() == aad_len));
-    // SAFETY: forwarded from the caller.
+    debug_assert!(groups(shape.len, shape.aad_len));
+    debug_assert!(
+        packets
+            .iter()
+            .all(|packet| packet.aad.len() == shape.aad_len)
+    );
+    let powers = powers.up_to(key, shape.blocks());
+    // SAFETY: forwarded from the caller; `powers` covers the shape's blocks.
     unsafe {
         match key.round_keys.rounds() {
             10 => {
-                crypt_rounds::<10, true>(key, packets, len, aad_len, sample_at, header_keys, tags)
+                crypt_rounds::<10, true>(key, powers, packets, shape, sample_at, header_keys, tags)
             }
-            _ => crypt_rounds::<14, true>(key, packets, len, aad_len, sample_at, header_keys, tags),
+            _ => {
+                crypt_rounds::<14, true>(key, powers, packets, shape, sample_at, header_keys, tags)
+            }
         }
     }
 }
 
-/// Opens `packets` (one to four; any more are left alone) in place, each with `len` bytes of
-/// payload and a header of `aad_len` bytes (at most [`MAX_AAD`]), and puts in `tags[k]` the
-/// tag packet k's ciphertext should carry. The payloads are decrypted whatever their tags:
-/// the caller compares them and wipes what fails.
+/// Opens `packets` (one to four; any more are left alone) in place, each of `shape` (one
+/// that [`groups`] takes), and puts in `tags[k]` the tag packet k's ciphertext should carry.
+/// The payloads are decrypted whatever their tags: the caller compares them and wipes what
+/// fails.
 ///
 /// # Safety
 /// As for [`seal`], with each packet's `src` and `dst` the same pointer.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
 pub(super) unsafe fn open(
     key: &AesGcmKey,
+    powers: &mut HashPowers,
     packets: &[Packet<'_>],
-    len: usize,
-    aad_len: usize,
+    shape: Shape,
     tags: &mut [[u8; TAG_LEN]; LANES],
 ) {
-    debug_assert!(aad_len <= MAX_AAD);
-    debug_assert!(packets.iter().all(|packet| packet.aad.len() == aad_len));
-    // SAFETY: forwarded from the caller. No sample is taken (an offset past every payload).
+    debug_assert!(groups(shape.len, shape.aad_len));
+    debug_assert!(
+        packets
+            .iter()
+            .all(|packet| packet.aad.len() == shape.aad_len)
+    );
+    let powers = powers.up_to(key, shape.blocks());
+    // SAFETY: forwarded from the caller; `powers` covers the shape's blocks. No sample is
+    // taken (an offset past every payload).
     unsafe {
         match key.round_keys.rounds() {
-            10 => crypt_rounds::<10, false>(key, packets, len, aad_len, usize::MAX, None, tags),
-            _ => crypt_rounds::<14, false>(key, packets, len, aad_len, usize::MAX, None, tags),
+            10 => crypt_rounds::<10, false>(key, powers, packets, shape, usize::MAX, None, tags),
+            _ => crypt_rounds::<14, false>(key, powers, packets, shape, usize::MAX, None, tags),
         }
     };
 }
@@ -113,24 +162,6 @@ fn vector(blocks: [__m128i; LANES]) -> __m512i {
     let v = _mm512_inserti32x4::<1>(v, blocks[1]);
     let v = _mm512_inserti32x4::<2>(v, blocks[2]);
     _mm512_inserti32x4::<3>(v, blocks[3])
-}
-
-/// Block j of row k to block k of row j: four shuffles of 128-bit lanes in pairs, then four
-/// of the pairs.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn transpose([a, b, c, d]: [__m512i; 4]) -> [__m512i; 4] {
-    // [a0 a1 b0 b1], [a2 a3 b2 b3], [c0 c1 d0 d1], [c2 c3 d2 d3]
-    let ab_low = _mm512_shuffle_i64x2::<0b01_00_01_00>(a, b);
-    let ab_high = _mm512_shuffle_i64x2::<0b11_10_11_10>(a, b);
-    let cd_low = _mm512_shuffle_i64x2::<0b01_00_01_00>(c, d);
-    let cd_high = _mm512_shuffle_i64x2::<0b11_10_11_10>(c, d);
-    [
-        _mm512_shuffle_i64x2::<0b10_00_10_00>(ab_low, cd_low),
-        _mm512_shuffle_i64x2::<0b11_01_11_01>(ab_low, cd_low),
-        _mm512_shuffle_i64x2::<0b10_00_10_00>(ab_high, cd_high),
-        _mm512_shuffle_i64x2::<0b11_01_11_01>(ab_high, cd_high),
-    ]
 }
 
 /// Up to 16 bytes at `at` of each of the first `count` regions, lane by lane (`mask` says
@@ -155,12 +186,6 @@ fn block_mask(len: usize, at: usize) -> u16 {
         16.. => u16::MAX,
         rest => (1 << rest) - 1,
     }
-}
-
-/// `mask` for each lane of a vector.
-#[inline]
-fn lanes_mask(mask: u16) -> u64 {
-    u64::from(mask) * 0x0001_0001_0001_0001
 }
 
 /// In each lane, the 16 bytes at offset `at` (0 ..= 15) of the 32 bytes `low` then `high`.
@@ -194,9 +219,9 @@ fn encrypt<const ROUNDS: usize>(round_keys: &[__m512i; 15], block: __m512i) -> _
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
 unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     key: &AesGcmKey,
+    powers: Powers,
     packets: &[Packet<'_>],
-    len: usize,
-    aad_len: usize,
+    Shape { len, aad_len }: Shape,
     sample_at: usize,
     header_keys: Option<&RoundKeys>,
     tags: &mut [[u8; TAG_LEN]; LANES],
@@ -208,111 +233,84 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
         core::array::from_fn(|i| _mm512_broadcast_i32x4(keys.get(i)))
     };
     let round_keys = broadcast_keys(&key.round_keys);
-    let power = |n: usize| {
-        let power = _mm512_broadcast_i32x4(key.powers.power(n));
-        let folded = _mm512_xor_si512(power, _mm512_shuffle_epi32(power, _MM_PERM_BADC));
-        (power, folded)
-    };
+    let aad_blocks = aad_len.div_ceil(16);
+    let blocks = len.div_ceil(16);
+    let total = Shape { len, aad_len }.blocks();
+    // SAFETY: `powers` reach H^`total` (the callers asked them to), and the closures are
+    // asked for no higher power.
+    let powers_from = |m: usize| unsafe { powers.from(m) };
+    let power = |m: usize| unsafe { powers.one(m) };
 
-    // Each lane's nonce and a zero counter, byte-reversed, so that a lane's counter is its
-    // low 32 bits; vector i of the packets' keystream is counter i + 1 of each (E_K(J0)
-    // first, which masks the tags, then the payload's blocks).
     let bases = vector(core::array::from_fn(|k| {
         lane(k).map_or_else(|| _mm_setzero_si128(), |packet| counter_base(packet.nonce))
     }));
-    let counters =
-        |i: usize| _mm512_add_epi32(bases, _mm512_maskz_set1_epi32(0x1111, (i + 1) as i32));
-
-    // The headers first: their hash is ready before the payload's first ciphertext is.
     let aads: [*const u8; LANES] =
         core::array::from_fn(|k| lane(k).map_or(core::ptr::null(), |packet| packet.aad.as_ptr()));
-    let aad_blocks = aad_len.div_ceil(16);
-    let mut aad_hash = _mm512_setzero_si512();
-    if aad_blocks > 0 {
-        let mut products = WideProducts::zero();
-        for i in 0..aad_blocks {
-            // SAFETY: the masked bytes lie inside each `aad_len`-byte header.
-            let block = unsafe { gather(&aads, count, 16 * i, block_mask(aad_len, 16 * i)) };
-            let (power, folded) = power(aad_blocks - i);
-            products.add(_mm512_shuffle_epi8(block, swap), power, folded);
-        }
-        aad_hash = products.reduce_lanes();
+    let lengths = _mm512_broadcast_i32x4(_mm_set_epi64x(
+        (aad_len as u64 * 8) as i64,
+        (len as u64 * 8) as i64,
+    ));
+    // The headers' blocks (one lane a packet) and the lengths block, each times its power:
+    // added to the payloads' products at the end.
+    let mut head = WideProducts::zero();
+    for i in 0..aad_blocks {
+        // SAFETY: the masked bytes lie inside each `aad_len`-byte header.
+        let block = unsafe { gather(&aads, count, 16 * i, block_mask(aad_len, 16 * i)) };
+        let (p, f) = power(total - i);
+        head.add(_mm512_shuffle_epi8(block, swap), p, f);
     }
+    let (p, f) = power(1);
+    head.add(lengths, p, f);
 
-    // A lane without a packet reads the first packet's payload (and stores nothing), so
-    // that every lane loads the same way.
     let first = packets.first()?;
     let sources: [*const u8; LANES] =
         core::array::from_fn(|k| lane(k).map_or(first.src, |packet| packet.src));
     let destinations: [*mut u8; LANES] =
         core::array::from_fn(|k| lane(k).map_or(first.dst, |packet| packet.dst));
-    let blocks = len.div_ceil(16);
-    // H⁴, H³, H² and H, in every lane: each chunk of four blocks a lane is one step of
-    // Horner's rule, its first block carrying the hash so far.
-    let wide_powers: [(__m512i, __m512i); 4] = core::array::from_fn(|i| power(4 - i));
-    let lengths = _mm512_broadcast_i32x4(_mm_set_epi64x(
-        (aad_len as u64 * 8) as i64,
-        (len as u64 * 8) as i64,
-    ));
-    // E_K(J0), which masks the tags.
-    let tag_masks = encrypt::<ROUNDS>(&round_keys, _mm512_shuffle_epi8(counters(0), swap));
-    // The sample's first block, then the sample.
+    let tag_masks = encrypt::<ROUNDS>(
+        &round_keys,
+        _mm512_shuffle_epi8(
+            _mm512_add_epi32(bases, _mm512_maskz_set1_epi32(0x1111, 1)),
+            swap,
+        ),
+    );
     let sample_block = sample_at / 16;
+    let takes_sample = sample_at.checked_add(16).is_some_and(|end| end <= len);
     let (mut sample_low, mut sample) = (_mm512_setzero_si512(), None);
-    let mut carry = aad_hash;
-    // Hashes vector `v` of a chunk (the first carries the hash so far), multiplied by
-    // `wide_powers[slot]`, H^(4 - slot).
-    let absorb =
-        |products: &mut WideProducts, v: usize, slot: usize, text: __m512i, carry: __m512i| {
-            let mut text = _mm512_shuffle_epi8(text, swap);
-            if v == 0 {
-                text = _mm512_xor_si512(text, carry);
-            }
-            // `get`: no panic path for the kernel object (the slot is below 4).
-            let (power, folded) = wide_powers
-                .get(slot)
-                .copied()
-                .unwrap_or((_mm512_setzero_si512(), _mm512_setzero_si512()));
-            products.add(text, power, folded);
-        };
     // The last key's rounds take the text: see `avx512::crypt_rounds`.
     let last_key = round_keys[ROUNDS];
-    // The counter blocks of payload blocks 0 to 3, in byte order; each chunk moves them on
-    // by four, added to their last byte where no counter's low byte wraps (payloads to
-    // about 4 KB), else recomputed.
-    let byte_counters = blocks + 5 < 256;
-    let mut next: [__m512i; 4] =
-        core::array::from_fn(|v| _mm512_shuffle_epi8(counters(v + 1), swap));
+    // Each packet's counter blocks of payload blocks 0 to 3 (counter 1 is J0's), in byte
+    // order; each chunk moves them on by four, added to their last byte: a grouped packet's
+    // counters stay below 256.
+    debug_assert!(blocks + 5 < 256);
+    let steps = _mm512_set_epi32(0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 2);
+    let mut next: [__m512i; LANES] = core::array::from_fn(|k| {
+        let base = lane(k).map_or_else(|| counter_base(first.nonce), |p| counter_base(p.nonce));
+        _mm512_shuffle_epi8(_mm512_add_epi32(_mm512_broadcast_i32x4(base), steps), swap)
+    });
     let four = _mm512_maskz_set1_epi32(0x8888, 4 << 24);
-    // Chunks of four blocks a lane, software-pipelined as in `avx512::crypt_rounds`: each
-    // chunk's ciphertext is hashed during the next one's rounds. Each lane's four blocks
-    // come in one load, transposed to one block of each packet a vector, and go back the
-    // same way; the last chunk, with fewer blocks or a partial one, with masked loads and
-    // stores.
-    let mut pending: Option<[__m512i; 4]> = None;
-    let mut lengths_hashed = false;
+    // Each packet's products, lane j of `sums[k]` the sum of packet k's blocks 4i + j.
+    let mut sums = [WideProducts::zero(); LANES];
+    // Chunks of four blocks a packet, software-pipelined as in `avx512::crypt_rounds`: each
+    // chunk's texts, with the powers they are multiplied by, are hashed during the next
+    // one's rounds, a packet a round. The last chunk, with fewer blocks or a partial one,
+    // with masked loads and stores.
+    let mut pending: Option<([__m512i; LANES], (__m512i, __m512i))> = None;
     for chunk in 0..blocks.div_ceil(4) {
         let at = 64 * chunk;
-        let mut vectors: [__m512i; 4] = core::array::from_fn(|v| {
-            let block = if byte_counters {
-                next[v]
-            } else {
-                _mm512_shuffle_epi8(counters(4 * chunk + v + 1), swap)
-            };
-            next[v] = _mm512_add_epi32(next[v], four);
+        let mut state: [__m512i; LANES] = core::array::from_fn(|k| {
+            let block = next[k];
+            next[k] = _mm512_add_epi32(next[k], four);
             _mm512_xor_si512(block, round_keys[0])
         });
-        let mut products = WideProducts::zero();
         for (round, key) in round_keys[1..ROUNDS].iter().enumerate() {
-            for vector in &mut vectors {
-                *vector = _mm512_aesenc_epi128(*vector, *key);
+            for s in &mut state {
+                *s = _mm512_aesenc_epi128(*s, *key);
             }
-            if let Some(pending) = &pending {
-                match round {
-                    0..4 => absorb(&mut products, round, round, pending[round], carry),
-                    4 => carry = products.reduce_lanes(),
-                    _ => {}
-                }
+            if let Some((texts, (p, f))) = &pending
+                && let (Some(sum), Some(text)) = (sums.get_mut(round), texts.get(round))
+            {
+                sum.add(_mm512_shuffle_epi8(*text, swap), *p, *f);
             }
         }
         let bytes = (len - at).min(64);
@@ -321,7 +319,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
         let mask = u64::MAX >> (64 - bytes);
         // SAFETY: the masked bytes from `at` lie inside each payload (a lane without a
         // packet reads the first one's); read before written.
-        let rows: [__m512i; 4] = core::array::from_fn(|k| unsafe {
+        let inputs: [__m512i; LANES] = core::array::from_fn(|k| unsafe {
             let source = sources[k].add(at);
             if bytes == 64 {
                 _mm512_loadu_si512(source.cast())
@@ -329,11 +327,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
                 _mm512_maskz_loadu_epi8(mask, source.cast())
             }
         });
-        let inputs = transpose(rows);
-        let outputs: [__m512i; 4] = core::array::from_fn(|v| {
-            _mm512_aesenclast_epi128(vectors[v], _mm512_xor_si512(last_key, inputs[v]))
+        let outputs: [__m512i; LANES] = core::array::from_fn(|k| {
+            _mm512_aesenclast_epi128(state[k], _mm512_xor_si512(last_key, inputs[k]))
         });
-        for (row, destination) in transpose(outputs).into_iter().zip(destinations).take(count) {
+        for (row, destination) in outputs.into_iter().zip(destinations).take(count) {
             // SAFETY: as above.
             unsafe {
                 let destination = destination.add(at);
@@ -346,58 +343,34 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
         }
         // The ciphertext as GHASH takes it: zero past the payload's end (as the masked
         // loads leave the input).
-        let texts: [__m512i; 4] = if !SEAL {
+        let texts: [__m512i; LANES] = if !SEAL {
             inputs
         } else if bytes == 64 {
             outputs
         } else {
-            core::array::from_fn(|v| {
-                let valid = match bytes.saturating_sub(16 * v).min(16) {
-                    0 => 0,
-                    rest => u16::MAX >> (16 - rest),
-                };
-                _mm512_maskz_mov_epi8(lanes_mask(valid), outputs[v])
-            })
+            core::array::from_fn(|k| _mm512_maskz_mov_epi8(mask, outputs[k]))
         };
-        if sample_at.checked_add(16).is_some_and(|end| end <= len) && at <= 16 * sample_block + 16 {
-            for (v, text) in texts.iter().enumerate() {
-                let block = 4 * chunk + v;
-                if block == sample_block {
-                    sample_low = *text;
-                    if sample_at.is_multiple_of(16) {
-                        sample = Some(*text);
-                    }
-                } else if block == sample_block + 1 && !sample_at.is_multiple_of(16) {
-                    sample = Some(lanes_at(sample_low, *text, sample_at % 16));
+        // The sample's two blocks, from the chunk or chunks that hold them.
+        if takes_sample && 4 * chunk <= sample_block + 1 && sample_block < 4 * chunk + 4 {
+            let in_chunk = |block: usize| block.checked_sub(4 * chunk).filter(|&i| i < 4);
+            if let Some(i) = in_chunk(sample_block) {
+                sample_low = vector(core::array::from_fn(|k| block_of(texts[k], i)));
+                if sample_at.is_multiple_of(16) {
+                    sample = Some(sample_low);
                 }
             }
+            if let Some(i) = in_chunk(sample_block + 1).filter(|_| !sample_at.is_multiple_of(16)) {
+                let high = vector(core::array::from_fn(|k| block_of(texts[k], i)));
+                sample = Some(lanes_at(sample_low, high, sample_at % 16));
+            }
         }
-        if bytes == 64 {
-            pending = Some(texts);
-            continue;
-        }
-        // The last chunk, short (what was pending went in during its rounds): hashed now,
-        // with the lengths block where a vector is to spare.
-        pending = None;
-        let hashed = bytes.div_ceil(16);
-        let with_lengths = hashed < 4;
-        let used = hashed + usize::from(with_lengths);
-        let mut products = WideProducts::zero();
-        for (v, text) in texts.iter().enumerate().take(hashed) {
-            absorb(&mut products, v, 4 + v - used, *text, carry);
-        }
-        if with_lengths {
-            products.add(lengths, wide_powers[3].0, wide_powers[3].1);
-            lengths_hashed = true;
-        }
-        carry = products.reduce_lanes();
+        // Payload block b is H^(blocks + 1 - b)'s (the lengths block follows it).
+        pending = Some((texts, powers_from(blocks + 1 - 4 * chunk)));
     }
-    if let Some(pending) = pending {
-        let mut products = WideProducts::zero();
-        for (v, text) in pending.iter().enumerate() {
-            absorb(&mut products, v, v, *text, carry);
+    if let Some((texts, (p, f))) = pending {
+        for (sum, text) in sums.iter_mut().zip(texts) {
+            sum.add(_mm512_shuffle_epi8(text, swap), p, f);
         }
-        carry = products.reduce_lanes();
     }
     // The sample's rounds, issued here, run beside the final reduction.
     let kept = match (sample, header_keys) {
@@ -410,14 +383,9 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
         }
         (sample, _) => sample,
     };
-    let hash = if lengths_hashed {
-        carry
-    } else {
-        let mut products = WideProducts::zero();
-        let (power, folded) = wide_powers[3];
-        products.add(_mm512_xor_si512(carry, lengths), power, folded);
-        products.reduce_lanes()
-    };
+    // Each packet's lanes added, one lane a packet as the headers', and one reduction for
+    // the four hashes.
+    let hash = WideProducts::lanes_summed(sums).plus(head).reduce_lanes();
     let tag_vector = _mm512_xor_si512(_mm512_shuffle_epi8(hash, swap), tag_masks);
     // SAFETY: `tags` is four 16-byte blocks: one 64-byte store.
     unsafe { _mm512_storeu_si512(tags.as_mut_ptr().cast(), tag_vector) };
@@ -427,4 +395,174 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
         unsafe { _mm512_storeu_si512(blocks.as_mut_ptr().cast(), kept) };
         blocks
     })
+}
+
+/// Block `i` (0 ..= 3) of a vector.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn block_of(v: __m512i, i: usize) -> __m128i {
+    match i {
+        0 => _mm512_castsi512_si128(v),
+        1 => _mm512_extracti32x4_epi32::<1>(v),
+        2 => _mm512_extracti32x4_epi32::<2>(v),
+        _ => _mm512_extracti32x4_epi32::<3>(v),
+    }
+}
+
+/// The powers of a key's hash key that a batch's groups multiply their blocks by, each block
+/// by the power it has in its packet's GHASH (H^n for the first of n, H for the lengths
+/// block), so that the products add up over a whole packet with one reduction at the end.
+/// The key keeps 16 of them; a batch of longer packets builds the rest once, here.
+pub(super) struct HashPowers {
+    /// H^MAX_BLOCKS .. H^1, H^m at `MAX_BLOCKS - m`, then three zero blocks; only the last
+    /// `built` powers and, once any are, the zeros are written.
+    table: PowerTable,
+    built: usize,
+}
+
+/// A table of powers, its vectors of four 64-byte aligned (so that they are wiped whole).
+#[repr(C, align(64))]
+struct PowerTable([MaybeUninit<[u8; 16]>; MAX_BLOCKS + 3]);
+
+impl HashPowers {
+    /// None built yet: nothing to pay for a batch of short packets.
+    pub(super) fn new() -> HashPowers {
+        HashPowers {
+            table: PowerTable([MaybeUninit::uninit(); MAX_BLOCKS + 3]),
+            built: 0,
+        }
+    }
+
+    /// The powers up to H^`total`: the key's own where they are enough, else the table,
+    /// built as far as it must be.
+    #[target_feature(enable = "avx512f,vpclmulqdq,sse2")]
+    fn up_to(&mut self, key: &AesGcmKey, total: usize) -> Powers {
+        if total <= POWERS {
+            return Powers {
+                end: key.powers.end(),
+            };
+        }
+        if self.built < total {
+            self.build(key, total);
+        }
+        Powers {
+            end: self.table.0.as_ptr().wrapping_add(MAX_BLOCKS).cast(),
+        }
+    }
+
+    /// Builds H^17 and up, four to a vector, at least to H^`total` (at most
+    /// [`MAX_BLOCKS`]): the first 16 times H^16, then the first 32 times H^32, then times
+    /// H^64, each vector's multiplication independent of the others of its step.
+    #[target_feature(enable = "avx512f,vpclmulqdq,sse2")]
+    fn build(&mut self, key: &AesGcmKey, total: usize) {
+        let table = self.table.0.as_mut_ptr();
+        let mut built = 0;
+        // SAFETY: each vector of powers [H^(b+4), .., H^(b+1)] goes to slot MAX_BLOCKS -
+        // (b + 4), with b + 4 <= MAX_BLOCKS (the callers' and the loops' bounds).
+        let mut put = |b: usize, powers: __m512i| {
+            unsafe { _mm512_storeu_si512(table.add(MAX_BLOCKS - b - 4).cast(), powers) };
+            built = b + 4;
+        };
+        // SAFETY: the key's powers from H^(4j + 4) down are 64 readable bytes for j < 4.
+        let mut low: [__m512i; 8] = core::array::from_fn(|j| match j {
+            0..4 => unsafe { _mm512_loadu_si512(key.powers.powers_from(4 * j + 4).cast()) },
+            _ => _mm512_setzero_si512(),
+        });
+        let times = |powers: __m512i, by: __m512i| {
+            let mut products = WideProducts::zero();
+            products.add(powers, by, folded(by));
+            products.reduce_lanes()
+        };
+        // Lane 0 of [H^k, ..] in every lane.
+        let broadcast = |v: __m512i| _mm512_shuffle_i64x2::<0>(v, v);
+        for (j, powers) in low.iter().enumerate().take(4) {
+            put(4 * j, *powers);
+        }
+        let h16 = broadcast(low[3]);
+        for j in 0..4 {
+            low[4 + j] = times(low[j], h16);
+            put(16 + 4 * j, low[4 + j]);
+        }
+        let mut top = low[7];
+        for k in [32, 64] {
+            if total <= k {
+                break;
+            }
+            // H^k: the vector last built starts with it.
+            let by = broadcast(top);
+            for (j, powers) in low.iter().enumerate() {
+                if k + 4 * j >= total || k + 4 * j + 4 > MAX_BLOCKS {
+                    break;
+                }
+                top = times(*powers, by);
+                put(k + 4 * j, top);
+            }
+        }
+        // SAFETY: the three slots past H^1 are inside the table.
+        unsafe {
+            _mm_storeu_si128(table.add(MAX_BLOCKS).cast(), _mm_setzero_si128());
+            _mm256_storeu_si256(table.add(MAX_BLOCKS + 1).cast(), _mm256_setzero_si256());
+        }
+        self.built = built;
+    }
+}
+
+impl Drop for HashPowers {
+    /// Powers of the hash key are key material: wiped, as the key's own are.
+    fn drop(&mut self) {
+        let table = self.table.0.as_mut_ptr();
+        // Whole vectors: `built` is a multiple of four powers, from a 64-byte boundary.
+        for b in (0..self.built).step_by(4) {
+            // SAFETY: slots MAX_BLOCKS - b - 4 .. MAX_BLOCKS - b are inside the table, and
+            // start 64-byte aligned (the table is; MAX_BLOCKS and b are multiples of four).
+            unsafe {
+                core::ptr::write_volatile(
+                    table.add(MAX_BLOCKS - b - 4).cast::<__m512i>(),
+                    _mm512_setzero_si512(),
+                );
+            }
+        }
+    }
+}
+
+/// Where a group reads its powers: H^m 16·m bytes below `end`, three zero blocks from it.
+#[derive(Clone, Copy)]
+struct Powers {
+    end: *const u8,
+}
+
+impl Powers {
+    /// [H^m, H^(m-1), H^(m-2), H^(m-3)] (zero for powers below H^1), and Karatsuba's folded
+    /// halves of each.
+    ///
+    /// # Safety
+    /// H^m must be one of the powers these cover (1 <= m <= what they were asked for).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn from(self, m: usize) -> (__m512i, __m512i) {
+        // SAFETY: H^m and the 48 bytes after it (lower powers or the zeros) are readable.
+        let powers = unsafe { _mm512_loadu_si512(self.end.wrapping_sub(16 * m).cast()) };
+        (powers, folded(powers))
+    }
+
+    /// H^m in every lane, and its folded halves.
+    ///
+    /// # Safety
+    /// As for [`from`](Self::from).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn one(self, m: usize) -> (__m512i, __m512i) {
+        // SAFETY: H^m is readable.
+        let power = unsafe {
+            _mm512_broadcast_i32x4(_mm_loadu_si128(self.end.wrapping_sub(16 * m).cast()))
+        };
+        (power, folded(power))
+    }
+}
+
+/// Each lane's halves XORed, as Karatsuba's middle product takes them.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn folded(v: __m512i) -> __m512i {
+    _mm512_xor_si512(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC))
 }

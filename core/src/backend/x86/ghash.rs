@@ -68,6 +68,11 @@ impl KeyPowers {
             .map_or_else(|| _mm_setzero_si128(), |power| load(power))
     }
 
+    /// Where the powers end: H^m lies 16·m bytes below, and the three zero blocks start here.
+    pub(super) fn end(&self) -> *const u8 {
+        self.powers.as_ptr().wrapping_add(POWERS).cast()
+    }
+
     /// The powers from H^n down, as stored: block `i` of what this points at is H^(n - i).
     /// Reading 64 bytes is in bounds for any n in 1 ..= 16.
     pub(super) fn powers_from(&self, n: usize) -> *const u8 {

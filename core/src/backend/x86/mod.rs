@@ -311,6 +311,7 @@ impl AesGcmKey {
         jobs: &[SealJob<'_>],
         sealed: &mut [Sealed],
     ) {
+        let mut powers = avx512_batch::HashPowers::new();
         let mut first = 0;
         // `get`s, not indexing: the kernel object must keep no panic path the compiler
         // cannot see past.
@@ -351,9 +352,12 @@ impl AesGcmKey {
             let kept = unsafe {
                 avx512_batch::seal(
                     self,
+                    &mut powers,
                     group_packets,
-                    job.len,
-                    job.aad.len(),
+                    avx512_batch::Shape {
+                        len: job.len,
+                        aad_len: job.aad.len(),
+                    },
                     job.sample_at,
                     own.map(|own| &own.round_keys),
                     &mut tags,
@@ -398,7 +402,7 @@ impl AesGcmKey {
         packets: &mut [avx512_batch::Packet<'j>; avx512_batch::LANES],
     ) -> usize {
         let Some(lead) = jobs.first() else { return 0 };
-        if !self.width.groups_packets() || lead.aad.len() > avx512_batch::MAX_AAD {
+        if !self.width.groups_packets() || !avx512_batch::groups(lead.len, lead.aad.len()) {
             return 0;
         }
         let mut grouped = 0;
@@ -439,6 +443,7 @@ impl AesGcmKey {
         jobs: &[OpenJob<'_>],
         tags: &mut [[u8; TAG_LEN]],
     ) {
+        let mut powers = avx512_batch::HashPowers::new();
         let mut first = 0;
         // `get`s, not indexing: no panic path for the kernel object.
         while let (Some(rest), Some(results)) = (jobs.get(first..), tags.get_mut(first..)) {
@@ -464,7 +469,16 @@ impl AesGcmKey {
             // payloads do not overlap; were they to, their bytes would come out wrong, not
             // out of bounds); a key of this width exists, so the CPU has its features.
             unsafe {
-                avx512_batch::open(self, group_packets, job.len, job.aad.len(), &mut group_tags)
+                avx512_batch::open(
+                    self,
+                    &mut powers,
+                    group_packets,
+                    avx512_batch::Shape {
+                        len: job.len,
+                        aad_len: job.aad.len(),
+                    },
+                    &mut group_tags,
+                )
             };
             for (tag, group_tag) in group_results.iter_mut().zip(group_tags) {
                 *tag = group_tag;
@@ -483,7 +497,7 @@ impl AesGcmKey {
         packets: &mut [avx512_batch::Packet<'j>; avx512_batch::LANES],
     ) -> usize {
         let Some(lead) = jobs.first() else { return 0 };
-        if !self.width.groups_packets() || lead.aad.len() > avx512_batch::MAX_AAD {
+        if !self.width.groups_packets() || !avx512_batch::groups(lead.len, lead.aad.len()) {
             return 0;
         }
         // Every lane's pointer from one borrow of the buffer: one taken from each job's
