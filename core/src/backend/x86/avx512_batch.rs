@@ -420,7 +420,8 @@ pub(super) struct HashPowers {
     built: usize,
 }
 
-/// A table of powers, its vectors of four 64-byte aligned (so that they are wiped whole).
+/// A table of powers, each 16-byte aligned (so that it is wiped a block at a time), its
+/// vectors of four 64-byte aligned.
 #[repr(C, align(64))]
 struct PowerTable([MaybeUninit<[u8; 16]>; MAX_BLOCKS + 3]);
 
@@ -511,14 +512,12 @@ impl Drop for HashPowers {
     /// Powers of the hash key are key material: wiped, as the key's own are.
     fn drop(&mut self) {
         let table = self.table.0.as_mut_ptr();
-        // Whole vectors: `built` is a multiple of four powers, from a 64-byte boundary.
-        for b in (0..self.built).step_by(4) {
-            // SAFETY: slots MAX_BLOCKS - b - 4 .. MAX_BLOCKS - b are inside the table, and
-            // start 64-byte aligned (the table is; MAX_BLOCKS and b are multiples of four).
+        for m in 1..=self.built {
+            // SAFETY: H^m's slot, MAX_BLOCKS - m, is inside the table and 16-byte aligned.
             unsafe {
                 core::ptr::write_volatile(
-                    table.add(MAX_BLOCKS - b - 4).cast::<__m512i>(),
-                    _mm512_setzero_si512(),
+                    table.add(MAX_BLOCKS - m).cast::<__m128i>(),
+                    _mm_setzero_si128(),
                 );
             }
         }
