@@ -124,6 +124,44 @@ impl<'a, 'b> SgDestination<'a, 'b> {
     }
 
     /// The `len` bytes from `at`, if they lie in one segment (and there are that many), to
+    /// read back what was written: see [`SgSource::piece`].
+    #[inline]
+    pub fn piece(&self, at: usize, len: usize) -> Option<&[u8]> {
+        let (index, offset) = locate(self.segments.iter().map(|s| s.len()), at)?;
+        range(self.segments.get(index)?, offset, len)
+    }
+
+    /// Where the `len` bytes from each of `ats` start, for those that lie in one segment:
+    /// for code that writes several pieces at once through raw pointers. Each segment is
+    /// borrowed once, so the pointers stay valid together until the destination is used
+    /// again (ones taken from separate [`piece_mut`](Self::piece_mut) calls would each end
+    /// the last one's right to write).
+    pub fn piece_pointers<const N: usize>(
+        &mut self,
+        ats: [usize; N],
+        len: usize,
+    ) -> [Option<*mut u8>; N] {
+        let mut pointers = [None; N];
+        let mut start = 0usize;
+        for segment in self.segments.iter_mut() {
+            let segment_len = segment.len();
+            let base = segment.as_mut_ptr();
+            for (pointer, at) in pointers.iter_mut().zip(ats) {
+                let inside = at.checked_sub(start).filter(|offset| {
+                    offset
+                        .checked_add(len)
+                        .is_some_and(|end| end <= segment_len)
+                });
+                if let Some(offset) = inside {
+                    *pointer = Some(base.wrapping_add(offset));
+                }
+            }
+            start = start.saturating_add(segment_len);
+        }
+        pointers
+    }
+
+    /// The `len` bytes from `at`, if they lie in one segment (and there are that many), to
     /// write: see [`SgSource::piece`].
     #[inline]
     pub fn piece_mut(&mut self, at: usize, len: usize) -> Option<&mut [u8]> {
@@ -424,7 +462,25 @@ mod tests {
         dst.piece_mut(5, 3).unwrap().copy_from_slice(b"xyz");
         assert_eq!(dst.piece_mut(3, 2), None, "across two segments");
         assert_eq!(dst.piece_mut(9, 1), None, "past the end");
+        assert_eq!(dst.piece(5, 3), Some(&b"xyz"[..]));
+        assert_eq!(dst.piece(3, 2), None, "across two segments");
         assert_eq!(b, *b"\0xyz\0");
+    }
+
+    #[test]
+    fn piece_pointers_point_where_pieces_lie() {
+        let (mut a, mut b) = ([0u8; 4], [0u8; 5]);
+        let (a_start, b_start) = (a.as_ptr() as usize, b.as_ptr() as usize);
+        let mut out: [&mut [u8]; 2] = [&mut a, &mut b];
+        let mut dst = SgDestination::new(&mut out);
+        let pointers = dst.piece_pointers([0, 2, 4, 5, 8, 3], 2);
+        let at = |pointer: Option<*mut u8>| pointer.map(|p| p as usize);
+        assert_eq!(at(pointers[0]), Some(a_start));
+        assert_eq!(at(pointers[1]), Some(a_start + 2));
+        assert_eq!(at(pointers[2]), Some(b_start));
+        assert_eq!(at(pointers[3]), Some(b_start + 1));
+        assert_eq!(pointers[4], None, "past the end");
+        assert_eq!(pointers[5], None, "across two segments");
     }
 
     #[test]

@@ -161,6 +161,17 @@ pub enum BatchBuffers<'p, 's, 'd, 'b> {
 }
 
 impl<'s, 'd, 'b> BatchBuffers<'_, 's, 'd, 'b> {
+    /// The bytes `job`'s payload was sealed into, if they lie in one piece: to read back
+    /// several at once (shared borrows, which do not end each other's).
+    pub fn output(&self, job: &SealJob<'_>) -> Option<&[u8]> {
+        match self {
+            BatchBuffers::Copy { dst, .. } => dst.piece(job.dst_at, job.len),
+            BatchBuffers::InPlace(buffer) => {
+                buffer.get(job.dst_at..job.dst_at.checked_add(job.len)?)
+            }
+        }
+    }
+
     /// `job`'s payload. Its ranges are in bounds (the core checked them); were they not, an
     /// in-place payload would come out empty rather than panic.
     pub fn payload(&mut self, job: &SealJob<'_>) -> Payload<'_, 's, 'd, 'b> {

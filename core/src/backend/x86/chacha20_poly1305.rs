@@ -262,7 +262,8 @@ impl ChaCha20Poly1305Key {
         // The grouped packets' one-time keys and ciphertexts, kept until every group's
         // payloads are encrypted, so that packets of different groups hash side by side.
         let mut one_time_keys = Zeroizing::new([[0u8; 32]; LANES]);
-        let mut texts: [Option<Option<Span>>; LANES] = [None; LANES];
+        // Whether each packet was encrypted in a group (`Some`), its ciphertext in one piece.
+        let mut texts: [Option<bool>; LANES] = [None; LANES];
         // `get`s, not indexing, below: at most `LANES` jobs come (`seal_batch`), but the
         // kernel object must keep no panic path the compiler cannot see past.
         let mut first = 0;
@@ -290,15 +291,15 @@ impl ChaCha20Poly1305Key {
 
     /// Encrypts short packets whose blocks, one-time key's included, fit in sixteen lanes,
     /// from one keystream call, lane by lane each packet's counters 0, 1, ... and its nonce;
-    /// keeps each one's one-time key and, where its ciphertext lies in one piece, where it
-    /// is (`texts[k]` is `Some`: the packet was encrypted here).
+    /// keeps each one's one-time key and whether its ciphertext lies in one piece
+    /// (`texts[k]` is `Some`: the packet was encrypted here).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     fn encrypt_group(
         &self,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
         jobs: &[SealJob<'_>],
         one_time_keys: &mut [[u8; 32]],
-        texts: &mut [Option<Option<Span>>],
+        texts: &mut [Option<bool>],
     ) {
         let keystream = self.group_keystream(jobs.iter().map(|job| (&job.nonce, job.len)));
         let streams = streams(&keystream, jobs.iter().map(|job| job.len));
@@ -318,7 +319,7 @@ impl ChaCha20Poly1305Key {
                 used += len;
             });
             *key = *one_time_key;
-            *text = Some(contiguous(payload));
+            *text = Some(contiguous(payload).is_some());
         }
     }
 
@@ -331,7 +332,7 @@ impl ChaCha20Poly1305Key {
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
         jobs: &[SealJob<'_>],
         one_time_keys: &[[u8; 32]; LANES],
-        texts: &[Option<Option<Span>>; LANES],
+        texts: &[Option<bool>; LANES],
         sealed: &mut [Sealed],
     ) {
         let mut tags = [[0; TAG_LEN]; LANES];
@@ -339,13 +340,13 @@ impl ChaCha20Poly1305Key {
         if self.poly1305 == Engine::Ifma {
             let mut group = Group::new();
             let mut members = [0; LANES];
+            // The ciphertexts read back through shared borrows, which do not end each
+            // other's as pointers kept from the encryption's mutable ones would.
+            let outputs: &BatchBuffers<'_, '_, '_, '_> = buffers;
             for (k, ((job, text), key)) in jobs.iter().zip(texts).zip(one_time_keys).enumerate() {
-                if let (Some(Some(span)), Some(member)) = (text, members.get_mut(group.texts.len()))
+                if let (Some(true), Some(member)) = (text, members.get_mut(group.texts.len()))
+                    && let Some(text) = outputs.output(job)
                 {
-                    // SAFETY: the ciphertext just written, `len` bytes; the jobs' payloads do
-                    // not overlap, and nothing writes to them while the group lives.
-                    let text =
-                        unsafe { core::slice::from_raw_parts(span.dst.cast_const(), span.len) };
                     *member = k;
                     group.push(key, job.aad, text);
                 }

@@ -393,8 +393,8 @@ impl AesGcmKey {
 
     /// How many of `jobs`, from the first, [`seal_batch`](Self::seal_batch) seals side by
     /// side, their payloads' places in `packets`: those like the first in payload length,
-    /// header length and sample offset, with payloads in one piece, if the first's header is
-    /// short enough and this is the 512-bit width.
+    /// header length and sample offset, with payloads in one piece, if the first's shape is
+    /// one [`avx512_batch::groups`] takes and this is the 512-bit width.
     fn group<'j>(
         &self,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
@@ -405,23 +405,47 @@ impl AesGcmKey {
         if !self.width.groups_packets() || !avx512_batch::groups(lead.len, lead.aad.len()) {
             return 0;
         }
-        let mut grouped = 0;
-        for (job, packet) in jobs.iter().zip(packets) {
-            if (job.len, job.aad.len(), job.sample_at) != (lead.len, lead.aad.len(), lead.sample_at)
-            {
-                break;
+        let shape = |job: &SealJob<'_>| (job.len, job.aad.len(), job.sample_at);
+        let alike = jobs
+            .iter()
+            .take(avx512_batch::LANES)
+            .take_while(|job| shape(job) == shape(lead))
+            .count();
+        let lanes = jobs.get(..alike).unwrap_or_default();
+        // Every lane's pointers from one borrow of each buffer: one taken from each job's
+        // payload would lose its right to the bytes once the next job's was taken. A job
+        // whose range the buffers do not hold (the trait's callers check, but it is a safe
+        // API) ends the group: sealed alone, it cannot write past them.
+        let places: [Option<(*const u8, *mut u8)>; avx512_batch::LANES] = match buffers {
+            BatchBuffers::Copy { src, dst } => {
+                let ats: [usize; avx512_batch::LANES] =
+                    core::array::from_fn(|k| lanes.get(k).map_or(usize::MAX, |job| job.dst_at));
+                let destinations = dst.piece_pointers(ats, lead.len);
+                core::array::from_fn(|k| {
+                    let input = src.piece(lanes.get(k)?.src_at, lead.len)?;
+                    Some((input.as_ptr(), destinations.get(k).copied().flatten()?))
+                })
             }
-            // A job whose range the buffers do not hold (the trait's callers check, but it is
-            // a safe API) has no span of its length: sealed alone, it cannot write past them.
-            let Some(span) = contiguous(&mut buffers.payload(job)).filter(|s| s.len == job.len)
-            else {
-                break;
-            };
+            BatchBuffers::InPlace(buffer) => {
+                let buffer_len = buffer.len();
+                let base = buffer.as_mut_ptr();
+                core::array::from_fn(|k| {
+                    let at = lanes.get(k)?.dst_at;
+                    at.checked_add(lead.len).filter(|&end| end <= buffer_len)?;
+                    // One pointer for both: the bytes are read, then written, through it.
+                    let bytes = base.wrapping_add(at);
+                    Some((bytes.cast_const(), bytes))
+                })
+            }
+        };
+        let mut grouped = 0;
+        for ((job, packet), place) in jobs.iter().zip(packets).zip(places) {
+            let Some((src, dst)) = place else { break };
             *packet = avx512_batch::Packet {
                 nonce: &job.nonce,
                 aad: job.aad,
-                src: span.src,
-                dst: span.dst,
+                src,
+                dst,
             };
             grouped += 1;
         }
