@@ -285,7 +285,7 @@ proptest! {
         }
         let open_jobs: Vec<OpenJob<'_>> = seal_jobs
             .iter()
-            .map(|job| OpenJob { nonce: job.nonce, aad: job.aad, at: job.dst_at, len: job.len })
+            .map(SealJob::opened)
             .collect();
         let mut tags = vec![[0u8; 16]; jobs.len()];
         packet_key.open_batch(&mut sealed_bytes, &open_jobs, &mut tags);
@@ -360,15 +360,7 @@ fn check_batch(suite: CipherSuite, lens: &[usize]) {
             "{what}"
         );
     }
-    let open_jobs: Vec<OpenJob<'_>> = jobs
-        .iter()
-        .map(|job| OpenJob {
-            nonce: job.nonce,
-            aad: job.aad,
-            at: job.dst_at,
-            len: job.len,
-        })
-        .collect();
+    let open_jobs: Vec<OpenJob<'_>> = jobs.iter().map(SealJob::opened).collect();
     let mut tags = vec![[0u8; 16]; jobs.len()];
     packet_key.open_batch(&mut buffer, &open_jobs, &mut tags);
     let what = format!("{suite:?}, payloads of {lens:?} bytes opened");

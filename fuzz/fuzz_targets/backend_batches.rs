@@ -163,15 +163,7 @@ fuzz_target!(|data: &[u8]| {
         "seal_batch in place: tags or masks differ"
     );
 
-    let open_jobs: Vec<OpenJob<'_>> = jobs
-        .iter()
-        .map(|job| OpenJob {
-            nonce: job.nonce,
-            aad: job.aad,
-            at: job.dst_at,
-            len: job.len,
-        })
-        .collect();
+    let open_jobs: Vec<OpenJob<'_>> = jobs.iter().map(SealJob::opened).collect();
     let mut tags = vec![[0u8; 16]; jobs.len()];
     packet_key.open_batch(&mut in_place_bytes, &open_jobs, &mut tags);
     assert_eq!(

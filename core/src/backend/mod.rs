@@ -225,6 +225,19 @@ pub struct OpenJob<'h> {
     pub len: usize,
 }
 
+impl<'h> SealJob<'h> {
+    /// The open that undoes this seal, where its ciphertext was written (in place, in a
+    /// buffer laid out as the seal's destination).
+    pub fn opened(&self) -> OpenJob<'h> {
+        OpenJob {
+            nonce: self.nonce,
+            aad: self.aad,
+            at: self.dst_at,
+            len: self.len,
+        }
+    }
+}
+
 /// What sealing a packet gives back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sealed {

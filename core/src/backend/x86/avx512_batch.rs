@@ -48,11 +48,16 @@ pub(super) fn groups(len: usize, aad_len: usize) -> bool {
 /// What the packets of a group have in common: their payload's and their header's lengths.
 #[derive(Clone, Copy)]
 pub(super) struct Shape {
-    pub(super) len: usize,
-    pub(super) aad_len: usize,
+    len: usize,
+    aad_len: usize,
 }
 
 impl Shape {
+    /// Payloads of `len` bytes, headers of `aad_len`.
+    pub(super) fn new(len: usize, aad_len: usize) -> Shape {
+        Shape { len, aad_len }
+    }
+
     /// Blocks GHASH takes: the header's, the payload's and the lengths block.
     fn blocks(self) -> usize {
         self.aad_len.div_ceil(16) + self.len.div_ceil(16) + 1
@@ -102,13 +107,7 @@ pub(super) unsafe fn seal(
     header_keys: Option<&RoundKeys>,
     tags: &mut [[u8; TAG_LEN]; LANES],
 ) -> Option<[[u8; 16]; LANES]> {
-    debug_assert!(groups(shape.len, shape.aad_len));
-    debug_assert!(
-        packets
-            .iter()
-            .all(|packet| packet.aad.len() == shape.aad_len)
-    );
-    let powers = powers.up_to(key, shape.blocks());
+    let powers = powers.for_group(key, packets, shape);
     // SAFETY: forwarded from the caller; `powers` covers the shape's blocks.
     unsafe {
         match key.round_keys.rounds() {
@@ -137,13 +136,7 @@ pub(super) unsafe fn open(
     shape: Shape,
     tags: &mut [[u8; TAG_LEN]; LANES],
 ) {
-    debug_assert!(groups(shape.len, shape.aad_len));
-    debug_assert!(
-        packets
-            .iter()
-            .all(|packet| packet.aad.len() == shape.aad_len)
-    );
-    let powers = powers.up_to(key, shape.blocks());
+    let powers = powers.for_group(key, packets, shape);
     // SAFETY: forwarded from the caller; `powers` covers the shape's blocks. No sample is
     // taken (an offset past every payload).
     unsafe {
@@ -432,6 +425,18 @@ impl HashPowers {
             table: PowerTable([MaybeUninit::uninit(); MAX_BLOCKS + 3]),
             built: 0,
         }
+    }
+
+    /// The powers a group of `packets` of `shape` hashes its blocks by.
+    #[target_feature(enable = "avx512f,vpclmulqdq,sse2")]
+    fn for_group(&mut self, key: &AesGcmKey, packets: &[Packet<'_>], shape: Shape) -> Powers {
+        debug_assert!(groups(shape.len, shape.aad_len));
+        debug_assert!(
+            packets
+                .iter()
+                .all(|packet| packet.aad.len() == shape.aad_len)
+        );
+        self.up_to(key, shape.blocks())
     }
 
     /// The powers up to H^`total`: the key's own where they are enough, else the table,

@@ -354,10 +354,7 @@ impl AesGcmKey {
                     self,
                     &mut powers,
                     group_packets,
-                    avx512_batch::Shape {
-                        len: job.len,
-                        aad_len: job.aad.len(),
-                    },
+                    avx512_batch::Shape::new(job.len, job.aad.len()),
                     job.sample_at,
                     own.map(|own| &own.round_keys),
                     &mut tags,
@@ -497,10 +494,7 @@ impl AesGcmKey {
                     self,
                     &mut powers,
                     group_packets,
-                    avx512_batch::Shape {
-                        len: job.len,
-                        aad_len: job.aad.len(),
-                    },
+                    avx512_batch::Shape::new(job.len, job.aad.len()),
                     &mut group_tags,
                 )
             };
