@@ -27,7 +27,7 @@ use super::ghash::{POWERS, byte_swap_mask};
 use super::{AesGcmKey, counter_base};
 use crate::backend::{NONCE_LEN, TAG_LEN};
 
-/// Packets per group: one to a 128-bit lane.
+/// Packets per group: one to a 512-bit vector.
 pub(super) const LANES: usize = 4;
 
 /// Most blocks a grouped packet hashes (its header's, its payload's and the lengths block):

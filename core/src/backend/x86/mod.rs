@@ -10,7 +10,7 @@
 //! - [`Width::AesNi`]: AES-NI and PCLMULQDQ on 128-bit registers, 8 blocks per iteration.
 //!
 //! On the 512-bit width, a batch's packets of one length (a GSO batch's, a GRO batch's) are
-//! sealed and opened four at a time, one to each 128-bit lane (`avx512_batch`).
+//! sealed and opened four at a time, one to each 512-bit vector (`avx512_batch`).
 //!
 //! A key of a width is only made on a CPU that has the width's instructions (checked by
 //! [`Width::available`]); that is the invariant every `unsafe` call into a `target_feature`
@@ -301,7 +301,7 @@ impl AesGcmKey {
 
     /// Seals a batch: on the 512-bit width, runs of up to four packets with payloads and
     /// headers of one length, each in one piece (a GSO batch's packets, but its last), side
-    /// by side, one to a lane; the others one by one. With this module's own header key
+    /// by side, one to a vector; the others one by one. With this module's own header key
     /// (`own`), a group's masks come from rounds run beside its last GHASH.
     pub(super) fn seal_batch(
         &self,
@@ -456,7 +456,7 @@ impl AesGcmKey {
     }
 
     /// Opens a batch in place: on the 512-bit width, runs of up to four packets with payloads
-    /// and headers of one length (a GRO batch's, but its last) side by side, one to a lane;
+    /// and headers of one length (a GRO batch's, but its last) side by side, one to a vector;
     /// the others one by one.
     pub(super) fn open_batch(
         &self,
