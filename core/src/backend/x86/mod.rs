@@ -424,15 +424,11 @@ impl AesGcmKey {
                 })
             }
             BatchBuffers::InPlace(buffer) => {
-                let buffer_len = buffer.len();
-                let base = buffer.as_mut_ptr();
-                core::array::from_fn(|k| {
-                    let at = lanes.get(k)?.dst_at;
-                    at.checked_add(lead.len).filter(|&end| end <= buffer_len)?;
-                    // One pointer for both: the bytes are read, then written, through it.
-                    let bytes = base.wrapping_add(at);
-                    Some((bytes.cast_const(), bytes))
-                })
+                let ats: [_; avx512_batch::LANES] =
+                    core::array::from_fn(|k| lanes.get(k).map(|job| job.dst_at));
+                // One pointer for both: the bytes are read, then written, through it.
+                in_place_pointers(buffer, ats, lead.len)
+                    .map(|bytes| bytes.map(|bytes| (bytes.cast_const(), bytes)))
             }
         };
         let mut grouped = 0;
@@ -518,26 +514,24 @@ impl AesGcmKey {
         if !self.width.groups_packets() || !avx512_batch::groups(lead.len, lead.aad.len()) {
             return 0;
         }
-        // Every lane's pointer from one borrow of the buffer: one taken from each job's
-        // payload would lose its right to the bytes once the next job's was taken.
-        let buffer_len = buffer.len();
-        let base = buffer.as_mut_ptr();
+        let alike = jobs
+            .iter()
+            .take(avx512_batch::LANES)
+            .take_while(|job| (job.len, job.aad.len()) == (lead.len, lead.aad.len()))
+            .count();
+        let lanes = jobs.get(..alike).unwrap_or_default();
+        let ats: [_; avx512_batch::LANES] =
+            core::array::from_fn(|k| lanes.get(k).map(|job| job.at));
         let mut grouped = 0;
-        for (job, packet) in jobs.iter().zip(packets) {
-            if (job.len, job.aad.len()) != (lead.len, lead.aad.len()) {
-                break;
-            }
+        for ((job, packet), bytes) in jobs
+            .iter()
+            .zip(packets)
+            .zip(in_place_pointers(buffer, ats, lead.len))
+        {
             // A job whose range the buffer does not hold (the trait's callers check, but it
-            // is a safe API) gets an empty payload opened alone instead.
-            if job
-                .at
-                .checked_add(job.len)
-                .is_none_or(|end| end > buffer_len)
-            {
-                break;
-            }
+            // is a safe API) ends the group: opened alone, it gets an empty payload.
+            let Some(bytes) = bytes else { break };
             // One pointer for both: the bytes are read, then written, through it.
-            let bytes = base.wrapping_add(job.at);
             *packet = avx512_batch::Packet {
                 nonce: &job.nonce,
                 aad: job.aad,
@@ -928,6 +922,23 @@ fn walk(payload: &mut Payload<'_, '_, '_, '_>, mut update: impl FnMut(*const u8,
             debug_assert!(walked, "the core checked both buffers' lengths");
         }
     }
+}
+
+/// Where the `len` bytes at each of `ats` start in `buffer`, for those it holds: pointers
+/// from one borrow of it, valid together (ones taken from a borrow each would each end the
+/// last one's right to the bytes).
+fn in_place_pointers<const N: usize>(
+    buffer: &mut [u8],
+    ats: [Option<usize>; N],
+    len: usize,
+) -> [Option<*mut u8>; N] {
+    let buffer_len = buffer.len();
+    let base = buffer.as_mut_ptr();
+    ats.map(|at| {
+        let at = at?;
+        at.checked_add(len).filter(|&end| end <= buffer_len)?;
+        Some(base.wrapping_add(at))
+    })
 }
 
 /// A payload in one piece: `src` is valid for reads and `dst` for writes of `len` bytes,
