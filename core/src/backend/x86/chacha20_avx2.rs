@@ -19,7 +19,7 @@ use super::chacha20_poly1305::{
     BLOCK, Keystream, PacketCipher, blocks, group_len, hash_text, lengths, streams, two_passes,
 };
 use super::poly1305::{Engine, Poly1305};
-use super::{set_masks, walk};
+use super::{Span, contiguous, set_masks, walk};
 use crate::Error;
 use crate::backend::{
     BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, Payload, SAMPLE_LEN, SealJob, Sealed,
@@ -88,27 +88,47 @@ unsafe fn rotate(x: __m256i, bits: i32) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn vertical(key: &KeyWords, counters: __m256i, nonces: [__m256i; 3]) -> [__m256i; 16] {
-    // Loops, not `array::from_fn`: a closure would not inherit this function's features.
-    let mut start = [counters; 16];
-    for (w, word) in start.iter_mut().enumerate() {
-        *word = match w {
-            0..4 => _mm256_set1_epi32(SIGMA[w] as i32),
-            4..12 => _mm256_set1_epi32(key.0[w - 4] as i32),
-            12 => counters,
-            _ => nonces[w - 13],
-        };
-    }
-    let mut x = start;
-    for _ in 0..10 {
-        // SAFETY: `rotate` needs AVX2, enabled here.
-        unsafe {
-            vertical_double_round!(x, _mm256_add_epi32, _mm256_xor_si256, rotate);
+    // SAFETY: AVX2 is enabled here.
+    unsafe { vertical_with(key, counters, nonces, |_| ()) }
+}
+
+/// [`vertical`], calling `side(i)` for `i` from 0 to 79, one after each
+/// group of four steps of the double rounds: work of the caller's that does not depend on
+/// these blocks (Poly1305 of earlier ciphertext, on the integer units) runs beside the
+/// rounds, which keep the vector units busy, rather than after them. Always inlined, so
+/// that `side` is too.
+///
+/// # Safety
+/// The caller must enable AVX2.
+#[inline(always)]
+unsafe fn vertical_with(
+    key: &KeyWords,
+    counters: __m256i,
+    nonces: [__m256i; 3],
+    mut side: impl FnMut(usize),
+) -> [__m256i; 16] {
+    // SAFETY (of the intrinsics): the caller enables AVX2.
+    unsafe {
+        // Loops, not `array::from_fn`: a closure would not inherit the caller's features.
+        let mut start = [counters; 16];
+        for (w, word) in start.iter_mut().enumerate() {
+            *word = match w {
+                0..4 => _mm256_set1_epi32(SIGMA[w] as i32),
+                4..12 => _mm256_set1_epi32(key.0[w - 4] as i32),
+                12 => counters,
+                _ => nonces[w - 13],
+            };
         }
+        let mut x = start;
+        for round in 0..10 {
+            let mut hook = |group: usize| side(GROUPS_PER_ROUND * round + group);
+            vertical_double_round!(x, _mm256_add_epi32, _mm256_xor_si256, rotate, hook);
+        }
+        for (x, start) in x.iter_mut().zip(start) {
+            *x = _mm256_add_epi32(*x, start);
+        }
+        x
     }
-    for (x, start) in x.iter_mut().zip(start) {
-        *x = _mm256_add_epi32(*x, start);
-    }
-    x
 }
 
 /// The keystream of blocks `counter` to `counter + 7`: block j is `out[2 * j]` (its first 32
@@ -116,19 +136,34 @@ fn vertical(key: &KeyWords, counters: __m256i, nonces: [__m256i; 3]) -> [__m256i
 #[inline]
 #[target_feature(enable = "avx2")]
 fn keystream(state: &ChaChaState, counter: u32) -> [__m256i; 16] {
-    let nonce = state.words(3);
-    let counters = _mm256_add_epi32(
-        _mm256_set1_epi32(counter as i32),
-        _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
-    );
-    let nonces = [
-        _mm256_set1_epi32(nonce[1] as i32),
-        _mm256_set1_epi32(nonce[2] as i32),
-        _mm256_set1_epi32(nonce[3] as i32),
-    ];
-    let x = vertical(&state.key_words(), counters, nonces);
     // SAFETY: AVX2 is enabled here.
-    unsafe { transpose8(x) }
+    unsafe { keystream_with(state, counter, |_| ()) }
+}
+
+/// [`keystream`], calling `side` in the double rounds as [`vertical_with`] does.
+///
+/// # Safety
+/// The caller must enable AVX2.
+#[inline(always)]
+unsafe fn keystream_with(
+    state: &ChaChaState,
+    counter: u32,
+    side: impl FnMut(usize),
+) -> [__m256i; 16] {
+    // SAFETY (of the intrinsics): the caller enables AVX2.
+    unsafe {
+        let nonce = state.words(3);
+        let counters = _mm256_add_epi32(
+            _mm256_set1_epi32(counter as i32),
+            _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+        );
+        let nonces = [
+            _mm256_set1_epi32(nonce[1] as i32),
+            _mm256_set1_epi32(nonce[2] as i32),
+            _mm256_set1_epi32(nonce[3] as i32),
+        ];
+        transpose8(vertical_with(&state.key_words(), counters, nonces, side))
+    }
 }
 
 /// Two blocks by rows: a register per row, one block in each 128-bit lane.
@@ -566,9 +601,11 @@ impl ChaCha20Poly1305Avx2Key {
         keystream
     }
 
-    /// The cipher over the payload, then Poly1305 over the ciphertext: read back from the
-    /// cache when sealing, and hashed first when opening in place, before the cipher
-    /// overwrites it.
+    /// A payload in one piece that needs more than one keystream call: Poly1305 on the
+    /// integer units beside the keystream's rounds ([`seal_stitched`](Self::seal_stitched),
+    /// [`open_stitched`](Self::open_stitched)). Otherwise the cipher over the payload, then
+    /// Poly1305 over the ciphertext on the vector units: read back from the cache when
+    /// sealing, and hashed first when opening in place, before the cipher overwrites it.
     #[target_feature(enable = "avx2")]
     fn run(
         &self,
@@ -577,10 +614,153 @@ impl ChaCha20Poly1305Avx2Key {
         payload: &mut Payload<'_, '_, '_, '_>,
         seal: bool,
     ) -> [u8; TAG_LEN] {
+        if payload.len() > FIRST_CALL
+            && let Some(span) = contiguous(payload)
+        {
+            // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
+            // disjoint, longer than the first call's; AVX2 is enabled here.
+            return unsafe {
+                if seal {
+                    self.seal_stitched(nonce, aad, span)
+                } else {
+                    self.open_stitched(nonce, aad, span)
+                }
+            };
+        }
         let cipher = Cipher::new(ChaChaState::new(&self.key, nonce), payload.len());
         // SAFETY: AVX2 is enabled here.
         unsafe { two_passes(cipher, Engine::Avx2, aad, payload, seal) }
     }
+
+    /// Seals a payload in one piece, longer than the first keystream call's: each later
+    /// call hashes the ciphertext written before it, a few blocks in each double round, one
+    /// block at a time on the integer units, which the rounds leave idle; the last call's
+    /// ciphertext is hashed after it, four blocks to a multiplication.
+    ///
+    /// # Safety
+    /// As for [`Span`], and `len > FIRST_CALL`; the CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn seal_stitched(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        Span { src, dst, len }: Span,
+    ) -> [u8; TAG_LEN] {
+        let state = ChaChaState::new(&self.key, nonce);
+        let mut stream = Keystream::new();
+        let first = stream.fill_halves(&keystream(&state, 0));
+        let mut poly = Poly1305::new(stream.one_time_key(), Engine::Avx2);
+        poly.absorb_padded(aad);
+        // SAFETY: the call filled eight blocks: block 0, then `FIRST_CALL` bytes, inside
+        // both ranges (`len` is longer). By pointer, not a slice: no panic path for the
+        // kernel object.
+        unsafe { xor(stream.bytes().as_ptr().add(BLOCK), src, dst, FIRST_CALL) };
+        let (mut done, mut hashed, mut counter) = (FIRST_CALL, 0, first as u32);
+        while done < len {
+            // SAFETY: the ciphertext from `hashed` to `done` is written and not written again.
+            let text = unsafe { whole_blocks(dst.add(hashed), done - hashed) };
+            let side = |slot: usize| poly.blocks_one_by_one(slot_share(text, slot));
+            // SAFETY: AVX2 is enabled here.
+            let blocks = stream.fill_halves(&unsafe { keystream_with(&state, counter, side) });
+            hashed = done;
+            let bytes = (len - done).min(blocks * BLOCK);
+            // SAFETY: `done + bytes <= len`; the buffer holds `blocks` blocks.
+            unsafe { xor(stream.bytes().as_ptr(), src.add(done), dst.add(done), bytes) };
+            done += bytes;
+            counter = counter.wrapping_add(blocks as u32);
+        }
+        // SAFETY: all `len` bytes are written.
+        let text = unsafe { core::slice::from_raw_parts(dst.add(hashed), len - hashed) };
+        poly.finish_grouped(text, &lengths(aad.len(), len))
+    }
+
+    /// Opens a payload in one piece, longer than the first keystream call's, as
+    /// [`seal_stitched`](Self::seal_stitched) seals it: each later call hashes the
+    /// ciphertext the call before it covers, which is decrypted only then (in place, that
+    /// overwrites it), so two calls' keystreams are kept; the last call's ciphertext is
+    /// hashed after it, then decrypted.
+    ///
+    /// # Safety
+    /// As for [`seal_stitched`](Self::seal_stitched).
+    #[target_feature(enable = "avx2")]
+    unsafe fn open_stitched(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        Span { src, dst, len }: Span,
+    ) -> [u8; TAG_LEN] {
+        let state = ChaChaState::new(&self.key, nonce);
+        let (mut first, mut second) = (Keystream::new(), Keystream::new());
+        let (mut current, mut next) = (&mut first, &mut second);
+        let mut counter = current.fill_halves(&keystream(&state, 0)) as u32;
+        let mut poly = Poly1305::new(current.one_time_key(), Engine::Avx2);
+        poly.absorb_padded(aad);
+        // What `current` covers: `covered` bytes of payload from `start`, its keystream
+        // from `offset` in the buffer.
+        let (mut start, mut covered, mut offset) = (0, FIRST_CALL, BLOCK);
+        while start + covered < len {
+            // SAFETY: the ciphertext from `start` on, inside the source, not yet overwritten.
+            let text = unsafe { whole_blocks(src.add(start), covered) };
+            let side = |slot: usize| poly.blocks_one_by_one(slot_share(text, slot));
+            // SAFETY: AVX2 is enabled here.
+            let blocks = next.fill_halves(&unsafe { keystream_with(&state, counter, side) });
+            // SAFETY: `start + covered < len`: inside both ranges; the buffer holds the
+            // keystream from `offset` on; the ciphertext is hashed and not read again.
+            unsafe {
+                let keystream = current.bytes().as_ptr().add(offset);
+                xor(keystream, src.add(start), dst.add(start), covered);
+            }
+            core::mem::swap(&mut current, &mut next);
+            start += covered;
+            covered = (len - start).min(blocks * BLOCK);
+            offset = 0;
+            counter = counter.wrapping_add(blocks as u32);
+        }
+        // SAFETY: the rest of the source, not yet overwritten.
+        let text = unsafe { core::slice::from_raw_parts(src.add(start), len - start) };
+        let tag = poly.finish_grouped(text, &lengths(aad.len(), len));
+        // SAFETY: the rest of both ranges; the buffer holds its keystream from `offset` on.
+        unsafe {
+            let keystream = current.bytes().as_ptr().add(offset);
+            xor(keystream, src.add(start), dst.add(start), len - start);
+        }
+        tag
+    }
+}
+
+/// Payload bytes the first keystream call covers: seven blocks after the one-time key's.
+const FIRST_CALL: usize = (LANES - 1) * BLOCK;
+
+/// `len` bytes (a multiple of 16) from `text` as blocks.
+///
+/// # Safety
+/// `text` must be valid for reads of `len` bytes, not written while the blocks are used.
+#[inline(always)]
+unsafe fn whole_blocks<'a>(text: *const u8, len: usize) -> &'a [[u8; 16]] {
+    debug_assert!(len.is_multiple_of(16));
+    // SAFETY: forwarded; the array has alignment 1.
+    unsafe { core::slice::from_raw_parts(text.cast(), len / 16) }
+}
+
+/// Groups of four steps in a double round: where [`vertical_with`] calls its `side`.
+const GROUPS_PER_ROUND: usize = 8;
+
+/// The blocks of `blocks` that slot `slot` of a keystream call hashes: block k in slot 2k
+/// (a call has 80 slots, and at most 32 blocks of ciphertext to hash). One block's
+/// multiplication chain takes about as long as two groups of vector steps; several
+/// blocks at once, once a double round, waited on each other while the rounds'
+/// instructions filled the scheduler, and a share computed by division cost more than
+/// it hid (1350-byte seals on Zen 3: 1165 ns as two passes, 1135 a few blocks a double
+/// round, 1450 one or none a slot by division, 1020 like this).
+#[inline(always)]
+fn slot_share(blocks: &[[u8; 16]], slot: usize) -> &[[u8; 16]] {
+    if slot % 2 == 1 {
+        return &[];
+    }
+    blocks
+        .get(slot / 2..)
+        .and_then(|b| b.get(..1))
+        .unwrap_or_default()
 }
 
 /// Opens `payload` in place with `keystream`, computed ahead: block 0 (the one-time key),

@@ -534,7 +534,8 @@ fn chacha_copied(
 /// Every seventh length to 2.6 KB (single and several 1 KiB chunks, tails of every size), and
 /// each side of the lengths where the interleaved code starts and where its opening stops
 /// (one and two keystream calls) and where the AVX2 code switches from rows to eight-block
-/// calls and where those end,
+/// calls and where those end (the first call's 448 bytes, then 512 a call, each later call
+/// hashing the one before it in its rounds),
 /// sealed and opened in place, copied, and copied from segments cut inside blocks, by every
 /// key of [`chacha_keys`]: output and tag must be the crate's each time.
 #[test]
@@ -543,7 +544,8 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
     let (key, nonce) = ([3u8; 32], [5u8; 12]);
     let keys = chacha_keys(&key);
     for len in (0..2600usize).step_by(7).chain([
-        64, 65, 192, 193, 447, 448, 449, 959, 960, 961, 1023, 1024, 1025, 1983, 1984, 1985, 2048,
+        64, 65, 192, 193, 447, 448, 449, 959, 960, 961, 1023, 1024, 1025, 1471, 1472, 1473, 1983,
+        1984, 1985, 2048,
     ]) {
         let text: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let mut ciphertext = text.clone();
