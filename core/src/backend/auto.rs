@@ -253,9 +253,11 @@ impl PacketKey for AutoPacketKey {
                 None => key.seal(header_key, nonce, aad, sample_at, payload),
             },
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            PacketKeyInner::ChaCha20Poly1305Avx2(key) => {
-                key.seal(header_key, nonce, aad, sample_at, payload)
-            }
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => match chacha20_avx2_header_key(header_key)
+            {
+                Some(own) => key.seal_with_chacha20_mask(own, nonce, aad, sample_at, payload),
+                None => key.seal(header_key, nonce, aad, sample_at, payload),
+            },
         }
     }
 
@@ -396,6 +398,18 @@ fn chacha20_header_key(header_key: &impl HeaderKey) -> Option<&ChaCha20HeaderKey
     let header_key: &dyn core::any::Any = header_key;
     match &header_key.downcast_ref::<AutoHeaderKey>()?.0 {
         HeaderKeyInner::ChaCha20(key) => Some(key),
+        _ => None,
+    }
+}
+
+/// `header_key` as [`Auto`]'s own AVX2 ChaCha20 header key, if it is one: the AVX2 packet
+/// key then runs the mask's rounds inside its keystream calls. Decided like
+/// [`chacha20_header_key`].
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn chacha20_avx2_header_key(header_key: &impl HeaderKey) -> Option<&ChaCha20Avx2HeaderKey> {
+    let header_key: &dyn core::any::Any = header_key;
+    match &header_key.downcast_ref::<AutoHeaderKey>()?.0 {
+        HeaderKeyInner::ChaCha20Avx2(key) => Some(key),
         _ => None,
     }
 }

@@ -181,6 +181,20 @@ struct Rows {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn rows<const G: usize>(state: &ChaChaState, d: [__m256i; G]) -> [Rows; G] {
+    let start = rows_start(state, d);
+    let mut x = start;
+    for _ in 0..10 {
+        // SAFETY: AVX2 is enabled here.
+        unsafe { double_round_rows(&mut x) };
+    }
+    add_rows(&mut x, &start);
+    x
+}
+
+/// The starting state of [`rows`].
+#[inline]
+#[target_feature(enable = "avx2")]
+fn rows_start<const G: usize>(state: &ChaChaState, d: [__m256i; G]) -> [Rows; G] {
     let sigma = _mm256_setr_epi32(
         SIGMA[0] as i32,
         SIGMA[1] as i32,
@@ -204,32 +218,44 @@ fn rows<const G: usize>(state: &ChaChaState, d: [__m256i; G]) -> [Rows; G] {
     for (rows, d) in start.iter_mut().zip(d) {
         rows.d = d;
     }
-    let mut x = start;
-    for _ in 0..10 {
-        // Diagonalised by turning a, c and d, not b, which the chain reads first: see
-        // `chacha20::Row4::double_round`.
-        for r in &mut x {
-            // SAFETY: AVX2 is enabled here.
-            unsafe { quarter_rows(r) };
-            r.a = _mm256_shuffle_epi32(r.a, 0x93);
-            r.c = _mm256_shuffle_epi32(r.c, 0x39);
-            r.d = _mm256_shuffle_epi32(r.d, 0x4e);
-        }
-        for r in &mut x {
-            // SAFETY: AVX2 is enabled here.
-            unsafe { quarter_rows(r) };
-            r.a = _mm256_shuffle_epi32(r.a, 0x39);
-            r.c = _mm256_shuffle_epi32(r.c, 0x93);
-            r.d = _mm256_shuffle_epi32(r.d, 0x4e);
-        }
-    }
+    start
+}
+
+/// The final addition of the starting state.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn add_rows<const G: usize>(x: &mut [Rows; G], start: &[Rows; G]) {
     for (x, start) in x.iter_mut().zip(start) {
         x.a = _mm256_add_epi32(x.a, start.a);
         x.b = _mm256_add_epi32(x.b, start.b);
         x.c = _mm256_add_epi32(x.c, start.c);
         x.d = _mm256_add_epi32(x.d, start.d);
     }
-    x
+}
+
+/// A double round on `G` groups of two blocks by rows, the groups' steps side by side.
+/// Diagonalised by turning a, c and d, not b, which the chain reads first: see
+/// `chacha20::Row4::double_round`.
+///
+/// # Safety
+/// The caller must enable AVX2.
+#[inline(always)]
+unsafe fn double_round_rows<const G: usize>(x: &mut [Rows; G]) {
+    // SAFETY (of the intrinsics): the caller enables AVX2.
+    unsafe {
+        for r in x.iter_mut() {
+            quarter_rows(r);
+            r.a = _mm256_shuffle_epi32(r.a, 0x93);
+            r.c = _mm256_shuffle_epi32(r.c, 0x39);
+            r.d = _mm256_shuffle_epi32(r.d, 0x4e);
+        }
+        for r in x.iter_mut() {
+            quarter_rows(r);
+            r.a = _mm256_shuffle_epi32(r.a, 0x39);
+            r.c = _mm256_shuffle_epi32(r.c, 0x93);
+            r.d = _mm256_shuffle_epi32(r.d, 0x4e);
+        }
+    }
 }
 
 /// A quarter round on the four columns (or, diagonalised, diagonals) of both blocks.
@@ -410,6 +436,32 @@ impl ChaCha20Poly1305Avx2Key {
             tag,
             mask: header_key.mask(&payload.sample(sample_at, &tag)),
         }
+    }
+
+    /// [`seal`](Self::seal) with this module's own header key: for a payload in one piece
+    /// longer than the first keystream call, with the sample inside that call's bytes, the
+    /// mask's block runs in the second call's rounds instead of after the tag.
+    pub(in crate::backend) fn seal_with_chacha20_mask(
+        &self,
+        header_key: &ChaCha20Avx2HeaderKey,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        sample_at: usize,
+        mut payload: Payload<'_, '_, '_, '_>,
+    ) -> Sealed {
+        if payload.len() > FIRST_CALL
+            && sample_at + SAMPLE_LEN <= FIRST_CALL
+            && let Some(span) = contiguous(&mut payload)
+        {
+            let mask = Some((header_key, sample_at));
+            // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
+            // disjoint, longer than the first call's; the key exists, so the CPU has AVX2.
+            let (tag, mask) = unsafe { self.seal_stitched(nonce, aad, span, mask) };
+            // Always computed there: the sample lies inside the first call's bytes.
+            let mask = mask.unwrap_or_else(|| header_key.mask(&payload.sample(sample_at, &tag)));
+            return Sealed { tag, mask };
+        }
+        self.seal(header_key, nonce, aad, sample_at, payload)
     }
 
     /// Decrypts `payload` and returns the tag its ciphertext should carry.
@@ -621,7 +673,7 @@ impl ChaCha20Poly1305Avx2Key {
             // disjoint, longer than the first call's; AVX2 is enabled here.
             return unsafe {
                 if seal {
-                    self.seal_stitched(nonce, aad, span)
+                    self.seal_stitched(nonce, aad, span, None).0
                 } else {
                     self.open_stitched(nonce, aad, span)
                 }
@@ -635,7 +687,9 @@ impl ChaCha20Poly1305Avx2Key {
     /// Seals a payload in one piece, longer than the first keystream call's: each later
     /// call hashes the ciphertext written before it, a few blocks in each double round, one
     /// block at a time on the integer units, which the rounds leave idle; the last call's
-    /// ciphertext is hashed after it, four blocks to a multiplication.
+    /// ciphertext is hashed after it, four blocks to a multiplication. Given the header
+    /// key and the sample's offset (inside the first call's bytes), the mask's block runs
+    /// in the second call's double rounds too, and comes back with the tag.
     ///
     /// # Safety
     /// As for [`Span`], and `len > FIRST_CALL`; the CPU must have AVX2.
@@ -645,7 +699,8 @@ impl ChaCha20Poly1305Avx2Key {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         Span { src, dst, len }: Span,
-    ) -> [u8; TAG_LEN] {
+        mask: Option<(&ChaCha20Avx2HeaderKey, usize)>,
+    ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         let state = ChaChaState::new(&self.key, nonce);
         let mut stream = Keystream::new();
         let first = stream.fill_halves(&keystream(&state, 0));
@@ -655,13 +710,31 @@ impl ChaCha20Poly1305Avx2Key {
         // both ranges (`len` is longer). By pointer, not a slice: no panic path for the
         // kernel object.
         unsafe { xor(stream.bytes().as_ptr().add(BLOCK), src, dst, FIRST_CALL) };
+        let mut pending = mask
+            .filter(|&(_, at)| at + SAMPLE_LEN <= FIRST_CALL)
+            // SAFETY: the sample lies inside the first call's ciphertext, just written.
+            .map(|(key, at)| key.begin(unsafe { &*dst.add(at).cast::<[u8; SAMPLE_LEN]>() }));
+        let mut mask = None;
         let (mut done, mut hashed, mut counter) = (FIRST_CALL, 0, first as u32);
         while done < len {
             // SAFETY: the ciphertext from `hashed` to `done` is written and not written again.
             let text = unsafe { whole_blocks(dst.add(hashed), done - hashed) };
-            let side = |slot: usize| poly.blocks_one_by_one(slot_share(text, slot));
+            // The mask's ten double rounds, in the first of these calls.
+            let mut header = pending.take();
+            let side = |slot: usize| {
+                poly.blocks_one_by_one(slot_share(text, slot));
+                if slot % GROUPS_PER_ROUND == 1
+                    && let Some(header) = header.as_mut()
+                {
+                    // SAFETY: AVX2 is enabled here.
+                    unsafe { header.double_round() };
+                }
+            };
             // SAFETY: AVX2 is enabled here.
             let blocks = stream.fill_halves(&unsafe { keystream_with(&state, counter, side) });
+            if let Some(header) = header {
+                mask = Some(header.finish());
+            }
             hashed = done;
             let bytes = (len - done).min(blocks * BLOCK);
             // SAFETY: `done + bytes <= len`; the buffer holds `blocks` blocks.
@@ -671,7 +744,7 @@ impl ChaCha20Poly1305Avx2Key {
         }
         // SAFETY: all `len` bytes are written.
         let text = unsafe { core::slice::from_raw_parts(dst.add(hashed), len - hashed) };
-        poly.finish_grouped(text, &lengths(aad.len(), len))
+        (poly.finish_grouped(text, &lengths(aad.len(), len)), mask)
     }
 
     /// Opens a payload in one piece, longer than the first keystream call's, as
@@ -853,6 +926,51 @@ impl ChaCha20Avx2HeaderKey {
             mask[..4].copy_from_slice(&first[0][lane].to_le_bytes());
             mask[4] = first[1][lane] as u8;
         }
+    }
+}
+
+impl ChaCha20Avx2HeaderKey {
+    /// Starts the mask of `sample`, to be run a double round at a time beside other work.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn begin(&self, sample: &[u8; SAMPLE_LEN]) -> PendingMask {
+        // SAFETY: a sample is 16 readable bytes.
+        let row = unsafe { _mm_loadu_si128(sample.as_ptr().cast()) };
+        let d = _mm256_set_m128i(_mm_setzero_si128(), row);
+        let start = rows_start(&ChaChaState::new(&self.key, &[0; 12]), [d]);
+        PendingMask { x: start, start }
+    }
+}
+
+/// A header-protection mask's ChaCha20 block in progress, by rows in the low lane: a
+/// chain of its own once the sample's ciphertext is written, run a double round at a time
+/// beside a seal's keystream call rather than after the tag.
+struct PendingMask {
+    x: [Rows; 1],
+    start: [Rows; 1],
+}
+
+impl PendingMask {
+    /// One of the block's ten double rounds.
+    ///
+    /// # Safety
+    /// The caller must enable AVX2.
+    #[inline(always)]
+    unsafe fn double_round(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { double_round_rows(&mut self.x) };
+    }
+
+    /// The mask, after the ten double rounds: words 0 and 1 of the block, from the first
+    /// 64-bit word of row a's low lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn finish(mut self) -> [u8; MASK_LEN] {
+        add_rows(&mut self.x, &self.start);
+        let pair = _mm256_extract_epi64(self.x[0].a, 0);
+        let mut mask = [0; MASK_LEN];
+        mask.copy_from_slice(&pair.to_le_bytes()[..MASK_LEN]);
+        mask
     }
 }
 

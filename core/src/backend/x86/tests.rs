@@ -651,6 +651,56 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     }
 }
 
+/// The AVX2 key's seal with the AVX2 header key, whose mask's block runs in the second
+/// keystream call for a payload in one piece, gives the ciphertext, tag and mask of a seal
+/// with the portable (RustCrypto) header key: each side of the first call's 448 bytes, for
+/// the sample and for the payload, at every sample offset a packet number's length makes,
+/// in place and copied, whole and cut into pieces.
+#[test]
+fn chacha20_avx2_mask_beside_the_keystream_matches_the_portable_key() {
+    use crate::backend::{Backend, Portable};
+    let (Ok(key), Ok(own)) = (
+        ChaCha20Poly1305Avx2Key::new(&[3; 32]),
+        ChaCha20Avx2HeaderKey::new(&[9; 32]),
+    ) else {
+        return;
+    };
+    let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
+    let portable = portable.unwrap();
+    let nonce = [5; 12];
+    for len in [
+        16, 20, 447, 448, 449, 464, 960, 961, 1000, 1323, 1425, 1985, 3000,
+    ] {
+        let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        for sample_at in [0, 1, 2, 3, 431, 432, 433, 945] {
+            if sample_at + SAMPLE_LEN > len {
+                continue;
+            }
+            let mut expected = text.clone();
+            let payload = Payload::InPlace(&mut expected);
+            let want = key.seal(&portable, &nonce, b"hdr", sample_at, payload);
+            let mut in_place = text.clone();
+            let payload = Payload::InPlace(&mut in_place);
+            let got = key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload);
+            assert_eq!(
+                (&in_place, got),
+                (&expected, want),
+                "in place, {len} B at {sample_at}"
+            );
+            for cuts in [&[][..], &[5, 70]] {
+                let got = through_copy(&text, cuts, |payload| {
+                    key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload)
+                });
+                assert_eq!(
+                    got,
+                    (expected.clone(), want),
+                    "copied {len} B at {sample_at}, cut at {cuts:?}"
+                );
+            }
+        }
+    }
+}
+
 /// The AVX2 header key's masks, one at a time and in batches of every size around its row
 /// groups (two and four samples) and its eight lanes, are the portable (RustCrypto) key's.
 /// Opening with the mask computed beside the payload (for a receiver that guessed the
