@@ -900,14 +900,22 @@ fn update_docs(
     implementation: Implementation,
     effort: Effort,
 ) {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    // The family and model too: a VM's model name ("AMD EPYC") can hide which
+    // generation ran, and with it which backend (Zen 3 has no AVX-512, Zen 4 has).
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().map(str::trim) == Some(name))
+            .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+    };
+    let cpu = match (field("model name"), field("cpu family"), field("model")) {
+        (Some(name), Some(family), Some(model)) => {
+            format!("{name} (family {family}, model {model})")
+        }
+        (Some(name), ..) => name,
+        _ => "unknown CPU".into(),
+    };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let (runs, batch) = (effort.runs, effort.batch);
     let (statistic, flags) = if effort.fastest {
