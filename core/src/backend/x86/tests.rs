@@ -612,35 +612,39 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     let lengths = [
         16, 19, 20, 37, 64, 229, 448, 520, 576, 959, 960, 961, 1000, 1323, 1425, 1984, 3000,
     ];
-    for (len, key) in lengths
-        .into_iter()
-        .flat_map(|len| keys.iter().map(move |key| (len, key)))
-    {
+    for key in &keys {
+        check_fused_masks(
+            &lengths,
+            &[0, 1, 2, 3, 945, 946],
+            |at, payload| key.seal(&portable, &nonce, b"hdr", at, payload),
+            |at, payload| key.seal_with_chacha20_mask(&own, &nonce, b"hdr", at, payload),
+        );
+    }
+}
+
+/// Checks that `fused` seals a text of each of `lengths` bytes as `plain` does (the
+/// ciphertext, the tag and the mask), with the sample at each of `offsets` the text
+/// reaches: in place, and copied whole and cut into pieces.
+fn check_fused_masks(
+    lengths: &[usize],
+    offsets: &[usize],
+    plain: impl Fn(usize, Payload<'_, '_, '_, '_>) -> Sealed,
+    fused: impl Fn(usize, Payload<'_, '_, '_, '_>) -> Sealed,
+) {
+    for &len in lengths {
         let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-        for sample_at in [0, 1, 2, 3, 945, 946] {
-            if sample_at > len {
-                continue;
-            }
+        for &sample_at in offsets.iter().filter(|&&at| at <= len) {
             let mut expected = text.clone();
-            let want = key.seal(
-                &portable,
-                &nonce,
-                b"hdr",
-                sample_at,
-                Payload::InPlace(&mut expected),
-            );
+            let want = plain(sample_at, Payload::InPlace(&mut expected));
             let mut in_place = text.clone();
-            let payload = Payload::InPlace(&mut in_place);
-            let got = key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload);
+            let got = fused(sample_at, Payload::InPlace(&mut in_place));
             assert_eq!(
                 (&in_place, got),
                 (&expected, want),
                 "in place, {len} B at {sample_at}"
             );
             for cuts in [&[][..], &[5, 70]] {
-                let got = through_copy(&text, cuts, |payload| {
-                    key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload)
-                });
+                let got = through_copy(&text, cuts, |payload| fused(sample_at, payload));
                 assert_eq!(
                     got,
                     (expected.clone(), want),
@@ -668,37 +672,14 @@ fn chacha20_avx2_mask_beside_the_keystream_matches_the_portable_key() {
     let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
     let portable = portable.unwrap();
     let nonce = [5; 12];
-    for len in [
-        16, 20, 447, 448, 449, 464, 960, 961, 1000, 1323, 1425, 1985, 3000,
-    ] {
-        let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-        for sample_at in [0, 1, 2, 3, 431, 432, 433, 945] {
-            if sample_at + SAMPLE_LEN > len {
-                continue;
-            }
-            let mut expected = text.clone();
-            let payload = Payload::InPlace(&mut expected);
-            let want = key.seal(&portable, &nonce, b"hdr", sample_at, payload);
-            let mut in_place = text.clone();
-            let payload = Payload::InPlace(&mut in_place);
-            let got = key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload);
-            assert_eq!(
-                (&in_place, got),
-                (&expected, want),
-                "in place, {len} B at {sample_at}"
-            );
-            for cuts in [&[][..], &[5, 70]] {
-                let got = through_copy(&text, cuts, |payload| {
-                    key.seal_with_chacha20_mask(&own, &nonce, b"hdr", sample_at, payload)
-                });
-                assert_eq!(
-                    got,
-                    (expected.clone(), want),
-                    "copied {len} B at {sample_at}, cut at {cuts:?}"
-                );
-            }
-        }
-    }
+    check_fused_masks(
+        &[
+            16, 20, 447, 448, 449, 464, 960, 961, 1000, 1323, 1425, 1985, 3000,
+        ],
+        &[0, 1, 2, 3, 431, 432, 433, 945],
+        |at, payload| key.seal(&portable, &nonce, b"hdr", at, payload),
+        |at, payload| key.seal_with_chacha20_mask(&own, &nonce, b"hdr", at, payload),
+    );
 }
 
 /// The AVX2 header key's masks, one at a time and in batches of every size around its row
