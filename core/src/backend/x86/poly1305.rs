@@ -367,8 +367,8 @@ impl Poly1305 {
     }
 
     /// Hashes whole `blocks` one at a time on the integer units, whatever the engine, where
-    /// the section so far ends on a block boundary: a few blocks in each of a keystream
-    /// call's double rounds, whose vector work leaves the integer units idle.
+    /// the section so far ends on a block boundary: a block between groups of a keystream
+    /// call's vector steps, whose work leaves the integer units idle.
     #[inline(always)]
     pub(super) fn blocks_one_by_one(&mut self, blocks: &[[u8; 16]]) {
         debug_assert_eq!(self.pending_len, 0);
@@ -419,48 +419,27 @@ impl Poly1305 {
             self.pad();
             return self.finish_here(lengths);
         }
-        self.finish_grouped(text, lengths)
-    }
-
-    /// Hashes `text`, the last bytes of a section that so far ends on a block boundary,
-    /// zero-padded, then the lengths block, and returns the tag: as
-    /// [`finish_with`](Self::finish_with) does for a short text, four blocks to one
-    /// reduction, at any length, on the integer units. For the ciphertext that a
-    /// keystream call's rounds had no earlier ciphertext to hide beside (the last call's),
-    /// where one block at a time would be a chain of one multiplication per block. Raises r
-    /// to r⁴ if they are not yet.
-    #[inline]
-    pub(super) fn finish_grouped(&mut self, text: &[u8], lengths: &[u8; 16]) -> [u8; 16] {
-        debug_assert_eq!(self.pending_len, 0);
-        self.raised();
         let (blocks, rest) = text.as_chunks::<16>();
         let partial = (!rest.is_empty()).then(|| partial_value(rest));
-        let count = blocks.len() + usize::from(partial.is_some()) + 1;
-        let lengths = u128::from_le_bytes(*lengths);
-        // Block `i` of the `count`: the text's whole blocks, its partial one, the lengths.
-        let value = |i: usize| match blocks.get(i) {
-            Some(block) => u128::from_le_bytes(*block),
-            None if i == blocks.len() => partial.unwrap_or(lengths),
-            None => lengths,
-        };
-        // The first group takes what does not divide by four, so that the last multiplies
-        // by r⁴ to r. Arrays, not an iterator over the blocks: the compiler kept that
-        // iterator's state in memory, and the groups' products waited on its loads.
+        let mut values = [0u128; MOST];
+        let values_in = blocks
+            .iter()
+            .map(|block| u128::from_le_bytes(*block))
+            .chain(partial)
+            .chain([u128::from_le_bytes(*lengths)]);
+        let mut n = 0;
+        for (slot, value) in values.iter_mut().zip(values_in) {
+            *slot = value;
+            n += 1;
+        }
+        let values = values.get(..n).unwrap_or_default();
+        let (first, fours) = values.split_at(values.len() % 4);
         let mut h = self.h.limbs();
-        let head = match count % 4 {
-            0 => 4,
-            head => head,
-        };
-        h = match head {
-            1 => self.blocks_at_once(h, &[value(0)]),
-            2 => self.blocks_at_once(h, &[value(0), value(1)]),
-            3 => self.blocks_at_once(h, &[value(0), value(1), value(2)]),
-            _ => self.blocks_at_once(h, &[value(0), value(1), value(2), value(3)]),
-        };
-        let mut i = head;
-        while i < count {
-            h = self.blocks_at_once(h, &[value(i), value(i + 1), value(i + 2), value(i + 3)]);
-            i += 4;
+        if !first.is_empty() {
+            h = self.blocks_at_once(h, first);
+        }
+        for four in fours.chunks(4) {
+            h = self.blocks_at_once(h, four);
         }
         tag(h, self.pad)
     }
