@@ -340,6 +340,8 @@ impl PacketKey for AutoPacketKey {
         match &self.0 {
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305(key) => key.masks_beside_open(),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => key.masks_beside_open(),
             _ => RangeInclusive::new(1, 0),
         }
     }
@@ -359,6 +361,13 @@ impl PacketKey for AutoPacketKey {
                 Some(own) => key.open_with_chacha20_mask(own, sample, nonce, aad, payload),
                 None => (key.open(nonce, aad, payload), header_key.mask(sample)),
             },
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::ChaCha20Poly1305Avx2(key) => {
+                match chacha20_avx2_header_key(header_key) {
+                    Some(own) => key.open_with_chacha20_mask(own, sample, nonce, aad, payload),
+                    None => (key.open(nonce, aad, payload), header_key.mask(sample)),
+                }
+            }
             _ => (self.open(nonce, aad, payload), header_key.mask(sample)),
         }
     }

@@ -10,6 +10,7 @@
 //! bytes still in the L1 cache.
 
 use core::arch::x86_64::*;
+use core::ops::RangeInclusive;
 
 use zeroize::Zeroizing;
 
@@ -498,6 +499,40 @@ impl ChaCha20Poly1305Avx2Key {
         unsafe { self.run(nonce, aad, &mut payload, false) }
     }
 
+    /// The payload lengths for which
+    /// [`open_with_chacha20_mask`](Self::open_with_chacha20_mask) runs the mask's block
+    /// beside the payload's keystream: those longer than the first call's, which
+    /// [`open_stitched`](Self::open_stitched) opens (if they lie in one piece).
+    pub(in crate::backend) fn masks_beside_open(&self) -> RangeInclusive<usize> {
+        FIRST_CALL + 1..=usize::MAX
+    }
+
+    /// [`open`](Self::open), also returning `header_key`'s mask of `sample`, for a receiver
+    /// that guessed the packet's header and number: the mask's block runs in the first
+    /// keystream call's double rounds where [`open_stitched`](Self::open_stitched)
+    /// applies, after the payload elsewhere.
+    pub(in crate::backend) fn open_with_chacha20_mask(
+        &self,
+        header_key: &ChaCha20Avx2HeaderKey,
+        sample: &[u8; SAMPLE_LEN],
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        mut payload: Payload<'_, '_, '_, '_>,
+    ) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
+        if payload.len() > FIRST_CALL
+            && let Some(span) = contiguous(&mut payload)
+        {
+            // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
+            // disjoint, longer than the first call's; the keys exist, so the CPU has AVX2.
+            let (tag, mask) = unsafe {
+                let header = Some(header_key.begin(sample));
+                self.open_stitched(nonce, aad, span, header)
+            };
+            return (tag, mask.unwrap_or_else(|| header_key.mask(sample)));
+        }
+        (self.open(nonce, aad, payload), header_key.mask(sample))
+    }
+
     /// Seals a batch, eight packets at a time: short packets in groups whose keystream
     /// blocks (the one-time key's and the payload's) share one eight-lane call, longer ones
     /// one by one, and then the header-protection masks of all eight together. A packet
@@ -698,7 +733,7 @@ impl ChaCha20Poly1305Avx2Key {
                 if seal {
                     self.seal_stitched(nonce, aad, span, None).0
                 } else {
-                    self.open_stitched(nonce, aad, span)
+                    self.open_stitched(nonce, aad, span, None).0
                 }
             };
         }
@@ -777,7 +812,9 @@ impl ChaCha20Poly1305Avx2Key {
     /// [`seal_stitched`](Self::seal_stitched) seals it: each later call hashes the
     /// ciphertext the call before it covers, which is decrypted only then (in place, that
     /// overwrites it), so two calls' keystreams are kept; the last call's ciphertext is
-    /// hashed after it, then decrypted.
+    /// hashed after it, then decrypted. Given a header mask's block, its double rounds run in
+    /// the first call's, which have no ciphertext to hash beside them (the one-time key
+    /// comes out of that call), and the mask comes back with the tag.
     ///
     /// # Safety
     /// As for [`seal_stitched`](Self::seal_stitched).
@@ -787,11 +824,22 @@ impl ChaCha20Poly1305Avx2Key {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         Span { src, dst, len }: Span,
-    ) -> [u8; TAG_LEN] {
+        mut header: Option<PendingMask>,
+    ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         let state = ChaChaState::new(&self.key, nonce);
         let (mut first, mut second) = (Keystream::new(), Keystream::new());
         let (mut current, mut next) = (&mut first, &mut second);
-        let mut counter = current.fill_halves(&keystream(&state, 0)) as u32;
+        let side = |slot: usize| {
+            if slot % GROUPS_PER_ROUND == 1
+                && let Some(header) = header.as_mut()
+            {
+                // SAFETY: AVX2 is enabled here.
+                unsafe { header.double_round() };
+            }
+        };
+        // SAFETY: AVX2 is enabled here.
+        let mut counter = current.fill_halves(&unsafe { keystream_with(&state, 0, side) }) as u32;
+        let mask = header.map(|header| header.finish());
         let mut poly = Poly1305::new(current.one_time_key(), Engine::Integer);
         poly.absorb_padded(aad);
         // What `current` covers: `covered` bytes of payload from `start`, its keystream
@@ -825,7 +873,7 @@ impl ChaCha20Poly1305Avx2Key {
             let keystream = current.bytes().as_ptr().add(offset);
             xor(keystream, src.add(start), dst.add(start), len - start);
         }
-        tag
+        (tag, mask)
     }
 }
 

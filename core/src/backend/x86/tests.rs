@@ -682,8 +682,6 @@ fn chacha20_avx2_mask_beside_the_keystream_matches_the_portable_key() {
     );
 }
 
-/// The AVX2 header key's masks, one at a time and in batches of every size around its row
-/// groups (two and four samples) and its eight lanes, are the portable (RustCrypto) key's.
 /// Opening with the mask computed beside the payload (for a receiver that guessed the
 /// header) gives the tag and the plaintext `open` gives and the portable key's mask, at
 /// lengths on both sides of where the mask runs in the second keystream call.
@@ -700,20 +698,61 @@ fn chacha20_mask_beside_an_open_matches_the_portable_key() {
     let nonce = [5; 12];
     for engine in poly1305_engines() {
         let key = key.clone().with_poly1305(engine);
-        for len in [16, 229, 960, 961, 1000, 1323, 1425, 1984, 1985, 3000] {
-            let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-            let sample: [u8; SAMPLE_LEN] = core::array::from_fn(|i| (len + i) as u8);
-            let mut expected = text.clone();
-            let want_tag = key.open(&nonce, b"hdr", Payload::InPlace(&mut expected));
-            let mut got = text.clone();
-            let payload = Payload::InPlace(&mut got);
-            let (tag, mask) = key.open_with_chacha20_mask(&own, &sample, &nonce, b"hdr", payload);
-            assert_eq!((&got, tag), (&expected, want_tag), "{len} B, {engine:?}");
-            assert_eq!(mask, portable.mask(&sample), "{len} B, {engine:?}");
-        }
+        check_open_masks(
+            &[16, 229, 960, 961, 1000, 1323, 1425, 1984, 1985, 3000],
+            |payload| key.open(&nonce, b"hdr", payload),
+            |sample, payload| key.open_with_chacha20_mask(&own, sample, &nonce, b"hdr", payload),
+            |sample| portable.mask(sample),
+        );
     }
 }
 
+/// The same for the AVX2 key and header key, whose mask's block runs in the first
+/// keystream call of a payload longer than it (448 bytes), in one piece; and the lengths
+/// they report as computed beside the payload are those.
+#[test]
+fn chacha20_avx2_mask_beside_an_open_matches_the_portable_key() {
+    use crate::backend::{Backend, Portable};
+    let (Ok(key), Ok(own)) = (
+        ChaCha20Poly1305Avx2Key::new(&[3; 32]),
+        ChaCha20Avx2HeaderKey::new(&[9; 32]),
+    ) else {
+        return;
+    };
+    assert_eq!(*key.masks_beside_open().start(), 449);
+    let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
+    let portable = portable.unwrap();
+    let nonce = [5; 12];
+    check_open_masks(
+        &[16, 229, 448, 449, 960, 961, 1323, 1472, 1473, 3000],
+        |payload| key.open(&nonce, b"hdr", payload),
+        |sample, payload| key.open_with_chacha20_mask(&own, sample, &nonce, b"hdr", payload),
+        |sample| portable.mask(sample),
+    );
+}
+
+/// Checks that `open_masking` opens a text of each of `lengths` bytes in place as `open`
+/// does (the plaintext and the tag), and gives `mask`'s mask of a sample.
+fn check_open_masks(
+    lengths: &[usize],
+    open: impl Fn(Payload<'_, '_, '_, '_>) -> [u8; 16],
+    open_masking: impl Fn(&[u8; SAMPLE_LEN], Payload<'_, '_, '_, '_>) -> ([u8; 16], [u8; 5]),
+    mask: impl Fn(&[u8; SAMPLE_LEN]) -> [u8; 5],
+) {
+    for &len in lengths {
+        let text: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        let sample: [u8; SAMPLE_LEN] = core::array::from_fn(|i| (len + i) as u8);
+        let mut expected = text.clone();
+        let want_tag = open(Payload::InPlace(&mut expected));
+        let mut got = text.clone();
+        let (tag, got_mask) = open_masking(&sample, Payload::InPlace(&mut got));
+        assert_eq!((&got, tag), (&expected, want_tag), "{len} B");
+        assert_eq!(got_mask, mask(&sample), "{len} B");
+    }
+}
+
+/// The AVX2 header key's masks, one at a time and in batches of every size around its row
+/// groups (two and four samples) and its eight lanes, are the portable (RustCrypto) key's.
 #[test]
 fn chacha20_avx2_masks_match_the_portable_key() {
     use crate::backend::{Backend, Portable};
