@@ -174,24 +174,18 @@ macro_rules! quarter_rounds {
     };
 }
 
-/// One double round of the vertical layouts, on an array `x` of sixteen registers (word `w`
-/// of every lane's block in `x[w]`), with the width's add, xor and rotate.
+/// One double round of the vertical layouts on AVX-512's registers, on an array `x` of
+/// sixteen registers (word `w` of every lane's block in `x[w]`), with the width's add, xor
+/// and rotate. (AVX2's sixteen registers step two quarter rounds at a time instead:
+/// `chacha20_avx2::double_round_by_pairs`.)
 ///
 /// The four quarter rounds of each half round are written step by step side by side (each
 /// step `a += b; d = (d ^ a) <<< bits`, with the roles of the quarter round's four steps),
 /// not one whole quarter round after another: the instructions reach the scheduler already
 /// interleaved, four independent chains at a time. Sixteen blocks on Zen 4: 750 -> 715
 /// cycles, 1350-byte ChaCha20-Poly1305 seals 704 -> 685 ns.
-///
-/// With a fifth argument, a closure, calls it with `g` (0 to 7) after each group `g` of four
-/// steps: the caller's own work between the groups, so that it reaches the scheduler a
-/// little at a time among the rounds' instructions rather than in one piece.
 macro_rules! vertical_double_round {
     ($x:ident, $add:ident, $xor:ident, $rol:ident) => {
-        let no_side = |_: usize| ();
-        vertical_double_round!($x, $add, $xor, $rol, no_side)
-    };
-    ($x:ident, $add:ident, $xor:ident, $rol:ident, $side:ident) => {
         macro_rules! step {
             ($a:literal, $b:literal, $d:literal, $bits:literal) => {
                 $x[$a] = $add($x[$a], $x[$b]);
@@ -203,47 +197,37 @@ macro_rules! vertical_double_round {
         step!(1, 5, 13, 16);
         step!(2, 6, 14, 16);
         step!(3, 7, 15, 16);
-        $side(0);
         step!(8, 12, 4, 12);
         step!(9, 13, 5, 12);
         step!(10, 14, 6, 12);
         step!(11, 15, 7, 12);
-        $side(1);
         step!(0, 4, 12, 8);
         step!(1, 5, 13, 8);
         step!(2, 6, 14, 8);
         step!(3, 7, 15, 8);
-        $side(2);
         step!(8, 12, 4, 7);
         step!(9, 13, 5, 7);
         step!(10, 14, 6, 7);
         step!(11, 15, 7, 7);
-        $side(3);
         // Diagonals (0, 5, 10, 15), (1, 6, 11, 12), (2, 7, 8, 13), (3, 4, 9, 14).
         step!(0, 5, 15, 16);
         step!(1, 6, 12, 16);
         step!(2, 7, 13, 16);
         step!(3, 4, 14, 16);
-        $side(4);
         step!(10, 15, 5, 12);
         step!(11, 12, 6, 12);
         step!(8, 13, 7, 12);
         step!(9, 14, 4, 12);
-        $side(5);
         step!(0, 5, 15, 8);
         step!(1, 6, 12, 8);
         step!(2, 7, 13, 8);
         step!(3, 4, 14, 8);
-        $side(6);
         step!(10, 15, 5, 7);
         step!(11, 12, 6, 7);
         step!(8, 13, 7, 7);
         step!(9, 14, 4, 7);
-        $side(7);
     };
 }
-
-pub(super) use vertical_double_round;
 
 /// The keystream of `N` groups of four blocks from `counter` on, as 4 * `N` blocks in order:
 /// `out[g][i]` is block `counter + 4 * g + i`.
