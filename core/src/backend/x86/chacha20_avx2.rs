@@ -124,8 +124,7 @@ macro_rules! double_round_by_pairs {
         }
         // Quarter rounds (a0, b0, c0, d0) and (a1, b1, c1, d1), step by step side by side.
         macro_rules! two_quarter_rounds {
-            ($a0:literal, $b0:literal, $c0:literal, $d0:literal,
-                     $a1:literal, $b1:literal, $c1:literal, $d1:literal, $g:literal) => {
+            ($a0:tt $b0:tt $c0:tt $d0:tt, $a1:tt $b1:tt $c1:tt $d1:tt, $g:tt) => {
                 step!($a0, $b0, $d0, 16);
                 step!($a1, $b1, $d1, 16);
                 step!($c0, $d0, $b0, 12);
@@ -139,10 +138,10 @@ macro_rules! double_round_by_pairs {
             };
         }
         // Columns, then diagonals.
-        two_quarter_rounds!(0, 4, 8, 12, 1, 5, 9, 13, 0);
-        two_quarter_rounds!(2, 6, 10, 14, 3, 7, 11, 15, 1);
-        two_quarter_rounds!(0, 5, 10, 15, 1, 6, 11, 12, 2);
-        two_quarter_rounds!(2, 7, 8, 13, 3, 4, 9, 14, 3);
+        two_quarter_rounds!(0 4 8 12, 1 5 9 13, 0);
+        two_quarter_rounds!(2 6 10 14, 3 7 11 15, 1);
+        two_quarter_rounds!(0 5 10 15, 1 6 11 12, 2);
+        two_quarter_rounds!(2 7 8 13, 3 4 9 14, 3);
     };
 }
 
