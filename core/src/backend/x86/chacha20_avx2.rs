@@ -5,9 +5,11 @@
 //! header mask) two or four by rows, a register per row of two blocks: one dependency chain
 //! per two blocks instead of one per word, about half the wait. AVX2 has no rotate
 //! instruction, so rotations by 16 and 8 bits are byte shuffles and those by 12 and 7 two
-//! shifts and an OR. Poly1305
-//! runs four blocks at a time on the same registers. The payload is walked twice, cipher then hash, each pass over
-//! bytes still in the L1 cache.
+//! shifts and an OR. A payload in one piece longer than the first keystream call is
+//! stitched: each later call hashes the ciphertext of the call before it with Poly1305 on
+//! the integer units, one block between groups of the rounds' vector steps. Other payloads
+//! are walked twice, cipher then hash (Poly1305 four blocks at a time on the vector
+//! registers), each pass over bytes still in the L1 cache.
 
 use core::arch::x86_64::*;
 use core::ops::RangeInclusive;
@@ -155,11 +157,11 @@ fn vertical(key: &KeyWords, counters: __m256i, nonces: [__m256i; 3]) -> [__m256i
     unsafe { vertical_with(key, counters, nonces, |_| ()) }
 }
 
-/// [`vertical`], calling `side(i)` for `i` from 0 to 79, one after each
-/// group of four steps of the double rounds: work of the caller's that does not depend on
-/// these blocks (Poly1305 of earlier ciphertext, on the integer units) runs beside the
-/// rounds, which keep the vector units busy, rather than after them. Always inlined, so
-/// that `side` is too.
+/// [`vertical`], calling `side(i)` for `i` from 0 to 79, one after each group of four
+/// steps of the double rounds: work of the caller's that does not depend on these blocks
+/// (Poly1305 of earlier ciphertext, on the integer units) runs beside the rounds, which
+/// keep the vector units busy, rather than after them. Always inlined, so that `side` is
+/// too.
 ///
 /// # Safety
 /// The caller must enable AVX2.
