@@ -423,7 +423,17 @@ async fn a_forged_and_a_replayed_datagram_on_the_path_are_dropped_and_the_transf
     assert_eq!(registry.duplicates(), 1, "the replay, counted once");
 }
 
+// Release builds only (`cargo xtask test` runs this file in release too, and CI with it).
+// In debug builds on a Zen 3 VM, quinn-proto's server stopped issuing new connection IDs
+// part way through in 4 of 13 runs of this file (one of them a CI run): the client's count
+// of NEW_CONNECTION_ID frames stayed put for the whole 20 s linger, on a connection that
+// was otherwise up (its RTT measured every 20 ms, no losses). quicseal takes no part in
+// issuing them. In release builds all 14 runs of the file passed on the same machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "quinn-proto's connection ID rotation stalls in some debug runs; run with --release"
+)]
 async fn a_server_that_keeps_changing_its_connection_ids_is_followed() {
     // The server retires its connection IDs every 200 ms, so the client moves to new ones
     // during the transfer: each reaches the connection's flow, and few are remembered. Not
