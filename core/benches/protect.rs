@@ -746,18 +746,24 @@ fn aes_gcm_limits() -> Option<String> {
                     .chain(hash)
                     .fold($zero, |all, block| $xor(all, block))
             }
-            let iterations = 250_000;
+            let iterations = 25_000;
             // Seconds an iteration takes.
             let time = |rounds: u64, steps: u64| {
-                // SAFETY: the caller checked the features.
-                let _ = black_box(unsafe { run(iterations / 10, rounds, steps) });
                 let start = Instant::now();
+                // SAFETY: the caller checked the features.
                 let _ = black_box(unsafe { run(iterations, rounds, steps) });
                 start.elapsed().as_secs_f64() / iterations as f64
             };
-            let rounds = time(ROUNDS, 0);
-            let products = time(0, STEPS);
-            let both = time(ROUNDS, STEPS);
+            // The fastest of several turns, the three probes taking turns as the contenders
+            // do, so that a slow phase of the machine (a shared VM's) slows all of them.
+            let mut fastest = [f64::MAX; 3];
+            for _ in 0..20 {
+                let turn = [time(ROUNDS, 0), time(0, STEPS), time(ROUNDS, STEPS)];
+                for (fastest, seconds) in fastest.iter_mut().zip(turn) {
+                    *fastest = fastest.min(seconds);
+                }
+            }
+            let [rounds, products, both] = fastest;
             (rounds, products, both, size_of::<$ty>() / 16, $features)
         }};
     }
