@@ -13,13 +13,14 @@
 //! contender's fastest of many short runs instead of the median (for comparing two builds);
 //! other arguments pick cases
 //! (`-- AES-128-GCM 1350`); `-- --write-docs` also rewrites its section of docs/performance.md
-//! and docs/protect.svg. Timings are wall-clock medians of repeated runs: compare the ratios,
-//! not the numbers across machines. `QUICSEAL_BACKEND` picks quicseal's
+//! and docs/protect.svg. Timings are wall-clock medians of repeated runs; the table also
+//! gives paired ratios, medians of the ratios within a round of turns (see `ratio`): compare
+//! the ratios, not the numbers across machines. `QUICSEAL_BACKEND` picks quicseal's
 //! implementation as it does everywhere (the default is the fastest the CPU has); the core
 //! reads it only with its `std` feature, hence `--features std`.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aes::cipher::{BlockCipherEncrypt, KeyInit as _};
 use aes_gcm::aead::AeadInOut;
@@ -116,6 +117,8 @@ struct Sample {
     operation: Operation,
     implementation: &'static str,
     seconds_per_packet: f64,
+    /// Seconds per packet in each of the race's rounds.
+    rounds: Vec<f64>,
 }
 
 fn short_name(suite: CipherSuite) -> &'static str {
@@ -145,16 +148,22 @@ type PeerOperation = Box<dyn Fn(u64, &mut [u8])>;
 /// A contender: a name and what it does to packet `pn`.
 type Contender<'a> = (&'static str, Box<dyn FnMut(u64) + 'a>);
 
-/// Median (or, with `effort.fastest`, least) seconds per packet of each contender, packet numbers counting up from 1. The
-/// contenders take turns, one batch each per round, so that a machine that speeds up or
-/// slows down during the measurement does so for all of them alike. Before each batch,
-/// untimed, `warm(first, count)` brings what the batch reads into the cache, so that the
-/// first contender of a round does not pay for fetching it for the others.
-fn race(
-    effort: Effort,
-    contenders: &mut [Contender<'_>],
-    warm: impl Fn(u64, u64),
-) -> Vec<(&'static str, f64)> {
+/// What [`race`] measured of one contender.
+struct Timing {
+    name: &'static str,
+    /// Median (or, with `effort.fastest`, least) seconds per packet.
+    seconds: f64,
+    /// Seconds per packet in each round, in round order.
+    rounds: Vec<f64>,
+}
+
+/// Times each contender, packet numbers counting up from 1. The contenders take turns, one
+/// batch each per round, so that a machine that speeds up or slows down during the
+/// measurement does so for all of them alike, and a round's batches can be compared with
+/// each other (see [`ratio`]). Before each batch, untimed, `warm(first, count)` brings what
+/// the batch reads into the cache, so that the first contender of a round does not pay for
+/// fetching it for the others.
+fn race(effort: Effort, contenders: &mut [Contender<'_>], warm: impl Fn(u64, u64)) -> Vec<Timing> {
     let mut samples = vec![Vec::with_capacity(effort.runs); contenders.len()];
     let mut pn = 1u64;
     for round in 0..=effort.runs {
@@ -166,7 +175,7 @@ fn race(
             }
             // Round 0 warms up.
             if round > 0 {
-                samples.push(start.elapsed());
+                samples.push(start.elapsed().as_secs_f64() / effort.batch as f64);
             }
         }
         pn += effort.batch;
@@ -174,17 +183,20 @@ fn race(
     contenders
         .iter()
         .zip(samples)
-        .map(
-            |((name, _), mut samples): (&Contender<'_>, Vec<Duration>)| {
-                samples.sort();
-                let pick = if effort.fastest {
-                    samples[0]
-                } else {
-                    samples[samples.len() / 2]
-                };
-                (*name, pick.as_secs_f64() / effort.batch as f64)
-            },
-        )
+        .map(|((name, _), rounds): (&Contender<'_>, Vec<f64>)| {
+            let mut sorted = rounds.clone();
+            sorted.sort_by(f64::total_cmp);
+            let seconds = if effort.fastest {
+                sorted[0]
+            } else {
+                sorted[sorted.len() / 2]
+            };
+            Timing {
+                name,
+                seconds,
+                rounds,
+            }
+        })
         .collect()
 }
 
@@ -459,13 +471,19 @@ fn bench_size(suite: CipherSuite, size: usize, effort: Effort, samples: &mut Vec
             ),
         ),
     ];
-    for (implementation, seconds) in race(effort, &mut seal, |_, _| {}) {
+    for Timing {
+        name: implementation,
+        seconds,
+        rounds,
+    } in race(effort, &mut seal, |_, _| {})
+    {
         samples.push(Sample {
             suite,
             size,
             operation: Operation::Seal,
             implementation,
             seconds_per_packet: seconds,
+            rounds,
         });
     }
     drop(seal);
@@ -499,13 +517,19 @@ fn bench_size(suite: CipherSuite, size: usize, effort: Effort, samples: &mut Vec
         (RING, in_place(ring_open, built.clone(), Some(&sealed))),
         (AWS_LC, in_place(aws_open, built.clone(), Some(&sealed))),
     ];
-    for (implementation, seconds) in race(effort, &mut open, warm(&sealed)) {
+    for Timing {
+        name: implementation,
+        seconds,
+        rounds,
+    } in race(effort, &mut open, warm(&sealed))
+    {
         samples.push(Sample {
             suite,
             size,
             operation: Operation::Open,
             implementation,
             seconds_per_packet: seconds,
+            rounds,
         });
     }
     drop(open);
@@ -564,13 +588,19 @@ fn bench_batches(
         (RING, one_by_one(Box::new(ring_seal))),
         (AWS_LC, one_by_one(Box::new(aws_seal))),
     ];
-    for (implementation, seconds) in race(effort, &mut seal, |_, _| {}) {
+    for Timing {
+        name: implementation,
+        seconds,
+        rounds,
+    } in race(effort, &mut seal, |_, _| {})
+    {
         samples.push(Sample {
             suite,
             size,
             operation: Operation::SealBatch,
             implementation,
             seconds_per_packet: seconds / GSO_BATCH as f64,
+            rounds,
         });
     }
     drop(seal);
@@ -618,13 +648,19 @@ fn bench_batches(
         (RING, open_one_by_one(Box::new(ring_open))),
         (AWS_LC, open_one_by_one(Box::new(aws_open))),
     ];
-    for (implementation, seconds) in race(effort, &mut open, warm(&batches)) {
+    for Timing {
+        name: implementation,
+        seconds,
+        rounds,
+    } in race(effort, &mut open, warm(&batches))
+    {
         samples.push(Sample {
             suite,
             size,
             operation: Operation::OpenBatch,
             implementation,
             seconds_per_packet: seconds / GSO_BATCH as f64,
+            rounds,
         });
     }
 }
@@ -835,6 +871,32 @@ fn find(
         .map(|s| s.seconds_per_packet)
 }
 
+/// How many times longer `peer` took than quicseal: the median, over the race's rounds, of
+/// the two contenders' times in the same round. A slow phase of a shared machine that lasts
+/// a round or longer slows both sides of each pair alike, where the ratio of two separately
+/// picked times meets it on one side only.
+fn ratio(
+    samples: &[Sample],
+    suite: CipherSuite,
+    size: usize,
+    operation: Operation,
+    peer: &str,
+) -> Option<f64> {
+    let rounds = |implementation: &str| {
+        samples
+            .iter()
+            .find(|s| {
+                (s.suite, s.size, s.operation, s.implementation)
+                    == (suite, size, operation, implementation)
+            })
+            .map(|s| &s.rounds)
+    };
+    let (ours, theirs) = (rounds(QUICSEAL)?, rounds(peer)?);
+    let mut ratios: Vec<f64> = theirs.iter().zip(ours).map(|(t, o)| t / o).collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.get(ratios.len() / 2).copied()
+}
+
 /// Per suite, the line the issue asks `cargo xtask bench --quick` to end with: ratio = peer
 /// ns / quicseal ns, so above 1 means quicseal is faster.
 fn summary_lines(samples: &[Sample], implementation: Implementation) -> String {
@@ -867,8 +929,8 @@ fn render_table(samples: &[Sample]) -> String {
     for implementation in IMPLEMENTATIONS {
         out += &format!(" {implementation} ns |");
     }
-    out += " vs ring | vs aws-lc-rs |\n|---|---:|---|";
-    out += &"---:|".repeat(IMPLEMENTATIONS.len() + 2);
+    out += " vs ring | vs aws-lc-rs | vs ring, paired | vs aws-lc-rs, paired |\n|---|---:|---|";
+    out += &"---:|".repeat(IMPLEMENTATIONS.len() + 4);
     out += "\n";
     for suite in CipherSuite::ALL {
         for operation in [
@@ -892,6 +954,10 @@ fn render_table(samples: &[Sample]) -> String {
                 for peer in [RING, AWS_LC] {
                     let theirs = find(samples, suite, size, operation, peer).unwrap_or(f64::NAN);
                     out += &format!(" {:.2}x |", theirs / ours);
+                }
+                for peer in [RING, AWS_LC] {
+                    let paired = ratio(samples, suite, size, operation, peer).unwrap_or(f64::NAN);
+                    out += &format!(" {paired:.2}x |");
                 }
                 out += "\n";
             }
@@ -981,7 +1047,11 @@ fn update_docs(
          Each row protects datagrams of the given size on the wire (8-byte DCID, 2-byte packet number, tag\n\
          included), header protection included. quicseal seals in one pass from a cleartext buffer into\n\
          the send buffer; ring and aws-lc-rs seal in place in the send buffer; RustCrypto copies into it\n\
-         first. Opening is in place for all. Ratios are peer ns / quicseal ns: above 1, quicseal is faster.\n\n\
+         first. Opening is in place for all. Ratios are peer ns / quicseal ns: above 1, quicseal is faster.\n\
+         The contenders take turns, a run each per round; the *paired* ratios are the median over the\n\
+         rounds of the two contenders' times in the same round, where the others compare {statistic}\n\
+         of each. On a shared machine with slow phases, the paired ratios say how the contenders compare\n\
+         through the phases the run met; the fastest runs, how they compare at full speed.\n\n\
          ```\n{summary}```\n\n{table}\n![packet protection cost](protect.svg)\n{END}",
         implementation.name(),
         implementation
