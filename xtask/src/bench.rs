@@ -35,6 +35,19 @@ fn core_bench(name: &str, flag: &str) -> Result {
     ])
 }
 
+/// Runs `python3` with `args` in the workspace; what it runs here draws the figure, with
+/// matplotlib.
+fn python(args: &[&str]) -> Result {
+    crate::run(
+        Command::new("python3")
+            .args(args)
+            .current_dir(workspace_root()),
+    )
+    .map_err(|e| {
+        format!("{e}: drawing the figure needs python3 and matplotlib (pip install matplotlib)")
+    })
+}
+
 pub fn run(args: &[String]) -> Result {
     let quick = match args {
         [] => false,
@@ -44,6 +57,8 @@ pub fn run(args: &[String]) -> Result {
     if quick {
         return core_bench("protect", "--quick");
     }
+    // The figure comes last, after about ten minutes of runs: its tools are checked first.
+    python(&["-c", "import matplotlib"])?;
     core_bench("protect", "--write-docs")?;
     core_bench("flows", "--write-docs")?;
     cargo(&[
@@ -59,15 +74,7 @@ pub fn run(args: &[String]) -> Result {
         "--csv",
         CSV,
     ])?;
-    let plot = ["targets/cli/bench/plot.py", CSV, FIGURE];
-    crate::run(
-        Command::new("python3")
-            .args(plot)
-            .current_dir(workspace_root()),
-    )
-    .map_err(|e| {
-        format!("{e}: drawing the figure needs python3 and matplotlib (pip install matplotlib)")
-    })?;
+    python(&["targets/cli/bench/plot.py", CSV, FIGURE])?;
     // The summary lines last, as with --quick, from the section just written (the rest of
     // the report quotes other machines' runs in the same form).
     let report = std::fs::read_to_string(workspace_root().join("docs/performance.md"))
