@@ -31,7 +31,7 @@ pub(super) unsafe fn crypt(
     // SAFETY: forwarded from the caller.
     unsafe {
         // The counters this call makes: whole iterations, then the tail's blocks.
-        let byte_counters = (gcm.counter & 0xff) as usize + len.div_ceil(16) <= 256;
+        let byte_counters = gcm.byte_counters(len.div_ceil(16));
         match (gcm.key.round_keys.rounds(), byte_counters) {
             (10, true) => crypt_rounds::<10, true>(gcm, src, dst, len, capture),
             (10, false) => crypt_rounds::<10, false>(gcm, src, dst, len, capture),

@@ -33,25 +33,22 @@ pub(super) unsafe fn crypt(
     len: usize,
     capture: Option<Capture<'_>>,
 ) {
+    // The counters this call makes: two per vector, whole vectors.
+    let byte_counters = gcm.byte_counters(len.div_ceil(32) * 2);
+    let whole = len >= 32 * VECTORS;
     // SAFETY: forwarded from the caller.
     unsafe {
-        // The counters this call makes: two per vector, whole vectors.
-        let counters = len.div_ceil(32) * 2;
-        let byte_counters = (gcm.counter & 0xff) as usize + counters <= 256;
-        match (
+        by_rounds!(
+            crypt_rounds,
             gcm.key.round_keys.rounds(),
             byte_counters,
-            len >= 32 * VECTORS,
-        ) {
-            (10, true, true) => crypt_rounds::<10, true, true>(gcm, src, dst, len, capture),
-            (10, true, false) => crypt_rounds::<10, true, false>(gcm, src, dst, len, capture),
-            (10, false, true) => crypt_rounds::<10, false, true>(gcm, src, dst, len, capture),
-            (10, false, false) => crypt_rounds::<10, false, false>(gcm, src, dst, len, capture),
-            (_, true, true) => crypt_rounds::<14, true, true>(gcm, src, dst, len, capture),
-            (_, true, false) => crypt_rounds::<14, true, false>(gcm, src, dst, len, capture),
-            (_, false, true) => crypt_rounds::<14, false, true>(gcm, src, dst, len, capture),
-            (_, false, false) => crypt_rounds::<14, false, false>(gcm, src, dst, len, capture),
-        }
+            whole,
+            gcm,
+            src,
+            dst,
+            len,
+            capture,
+        )
     }
 }
 

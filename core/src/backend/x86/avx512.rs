@@ -28,24 +28,21 @@ pub(super) unsafe fn crypt(
     capture: Option<Capture<'_>>,
 ) {
     // The counters this call makes: four per vector, whole vectors.
-    let counters = len.div_ceil(64) * 4;
-    let byte_counters = (gcm.counter & 0xff) as usize + counters <= 256;
+    let byte_counters = gcm.byte_counters(len.div_ceil(64) * 4);
+    let whole = len >= 64 * VECTORS;
     // SAFETY: forwarded from the caller.
     unsafe {
-        match (
+        by_rounds!(
+            crypt_rounds,
             gcm.key.round_keys.rounds(),
             byte_counters,
-            len >= 64 * VECTORS,
-        ) {
-            (10, true, true) => crypt_rounds::<10, true, true>(gcm, src, dst, len, capture),
-            (10, true, false) => crypt_rounds::<10, true, false>(gcm, src, dst, len, capture),
-            (10, false, true) => crypt_rounds::<10, false, true>(gcm, src, dst, len, capture),
-            (10, false, false) => crypt_rounds::<10, false, false>(gcm, src, dst, len, capture),
-            (_, true, true) => crypt_rounds::<14, true, true>(gcm, src, dst, len, capture),
-            (_, true, false) => crypt_rounds::<14, true, false>(gcm, src, dst, len, capture),
-            (_, false, true) => crypt_rounds::<14, false, true>(gcm, src, dst, len, capture),
-            (_, false, false) => crypt_rounds::<14, false, false>(gcm, src, dst, len, capture),
-        }
+            whole,
+            gcm,
+            src,
+            dst,
+            len,
+            capture,
+        )
     }
 }
 

@@ -17,6 +17,25 @@
 //! function below relies on.
 #![allow(unsafe_code)]
 
+/// Calls a bulk loop's `$loop::<ROUNDS, BYTE_COUNTERS, WHOLE>($args)` with the key's number
+/// of rounds (10 or 14), and the call's two flags as the loops define them: its counter
+/// blocks can move on in their byte order (see [`Gcm::byte_counters`]), and it holds at least
+/// one whole iteration.
+macro_rules! by_rounds {
+    ($loop:ident, $rounds:expr, $byte_counters:expr, $whole:expr, $($args:expr),* $(,)?) => {
+        match ($rounds, $byte_counters, $whole) {
+            (10, true, true) => $loop::<10, true, true>($($args),*),
+            (10, true, false) => $loop::<10, true, false>($($args),*),
+            (10, false, true) => $loop::<10, false, true>($($args),*),
+            (10, false, false) => $loop::<10, false, false>($($args),*),
+            (_, true, true) => $loop::<14, true, true>($($args),*),
+            (_, true, false) => $loop::<14, true, false>($($args),*),
+            (_, false, true) => $loop::<14, false, true>($($args),*),
+            (_, false, false) => $loop::<14, false, false>($($args),*),
+        }
+    };
+}
+
 mod aes;
 mod aesni;
 mod avx2;
@@ -752,6 +771,14 @@ impl<'k> Gcm<'k> {
         walk(payload, |src, dst, len| unsafe {
             self.update(src, dst, len)
         });
+    }
+
+    /// Whether a call that makes `counters` counter blocks from here can keep them in their
+    /// byte order and move each on by adding to its last byte: the counter's low byte does
+    /// not wrap on the way (payloads up to about 4 KB, whose blocks count from 2).
+    #[inline]
+    fn byte_counters(&self, counters: usize) -> bool {
+        (self.counter & 0xff) as usize + counters <= 256
     }
 
     /// The counter block for `counter`, ready for AES.
