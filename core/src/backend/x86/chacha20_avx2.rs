@@ -997,8 +997,8 @@ impl ChaCha20Avx2HeaderKey {
         })
     }
 
-    /// Up to four masks from one call by rows, a sample in each lane: a sample is the last
-    /// row of its block as it stands, block counter then nonce.
+    /// Up to `2 * G` masks from one call by rows, a sample in each lane: a sample is the
+    /// last row of its block as it stands, block counter then nonce.
     #[target_feature(enable = "avx2")]
     fn by_rows<const G: usize>(&self, samples: &[[u8; SAMPLE_LEN]], masks: &mut [[u8; MASK_LEN]]) {
         let zero = _mm_setzero_si128();
@@ -1119,6 +1119,7 @@ impl HeaderKey for ChaCha20Avx2HeaderKey {
                 match samples.len() {
                     ..=2 => self.by_rows::<1>(samples, masks),
                     3..=4 => self.by_rows::<2>(samples, masks),
+                    5..=6 => self.by_rows::<3>(samples, masks),
                     _ => self.eight(samples, masks),
                 }
             }
