@@ -117,7 +117,8 @@ struct Sample {
     operation: Operation,
     implementation: &'static str,
     seconds_per_packet: f64,
-    /// Seconds per packet in each of the race's rounds.
+    /// Seconds per call in each of the race's rounds (a call seals or opens a packet, or a
+    /// batch in the batch rows): only their ratios are read.
     rounds: Vec<f64>,
 }
 
@@ -151,9 +152,9 @@ type Contender<'a> = (&'static str, Box<dyn FnMut(u64) + 'a>);
 /// What [`race`] measured of one contender.
 struct Timing {
     name: &'static str,
-    /// Median (or, with `effort.fastest`, least) seconds per packet.
+    /// Median (or, with `effort.fastest`, least) seconds per call.
     seconds: f64,
-    /// Seconds per packet in each round, in round order.
+    /// Seconds per call in each round, in round order.
     rounds: Vec<f64>,
 }
 
