@@ -115,8 +115,7 @@ impl WideProducts {
 /// round (1350-byte AES-256-GCM seals and opens about 3% faster, AES-128-GCM opens 2%).
 ///
 /// `WHOLE`: the call has at least one whole iteration (8 blocks). Then, as in the 512-bit
-/// loop, the tail's keystream is computed ahead and the lengths block joins the tail's
-/// reduction; a shorter payload keeps the plain order.
+/// loop, the lengths block joins the tail's reduction; a shorter payload hashes it after.
 #[target_feature(enable = "avx2,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
 unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHOLE: bool>(
     gcm: &mut Gcm<'_>,
@@ -186,11 +185,14 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
         core::array::from_fn(|i| load_powers(BLOCKS - 2 * i));
     const { assert!(BLOCKS <= POWERS) };
 
-    // After whole iterations, the keystream of the pairs after them is computed ahead: the
-    // counters are known, and the rounds then run beside the loop's instead of after it,
-    // where the tail's hash, and the tag, would wait on them.
+    // The keystream of the pairs after the whole iterations is computed ahead: the counters
+    // are known, and the rounds then run beside the loop's instead of after it, where the
+    // tail's hash, and the tag, would wait on them. With no whole iteration, all of a short
+    // payload's rounds are issued before its first pair is loaded, hashed and (sealing)
+    // sampled, rather than a pair's at a time in the tail's loop (64- to 150-byte datagrams
+    // sealed in 0.92-0.94x the time on Zen 3; their opens did not move).
     let mut tail_keystream = [_mm256_setzero_si256(); VECTORS];
-    if WHOLE {
+    {
         let whole = len / (32 * VECTORS);
         let tail_pairs = (len - whole * 32 * VECTORS).div_ceil(32);
         let skipped = (whole * BLOCKS) as i32;
@@ -285,17 +287,11 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
                         load_partial_pair(core::slice::from_raw_parts(src.add(at), n))
                     }
                 };
-                let keystream = if WHOLE {
-                    // `get`: no panic path for the kernel object (`pair` is below 4).
-                    tail_keystream
-                        .get(pair)
-                        .copied()
-                        .unwrap_or(_mm256_setzero_si256())
-                } else {
-                    let keystream = encrypt(counters);
-                    counters = _mm256_add_epi32(counters, two);
-                    keystream
-                };
+                // `get`: no panic path for the kernel object (`pair` is below 4).
+                let keystream = tail_keystream
+                    .get(pair)
+                    .copied()
+                    .unwrap_or(_mm256_setzero_si256());
                 let output = _mm256_xor_si256(input, keystream);
                 // SAFETY: as above, inside the destination range.
                 unsafe {
