@@ -762,8 +762,8 @@ impl<'k> Gcm<'k> {
         }
     }
 
-    /// Runs the whole payload through [`update`](Self::update), in the pieces its segments
-    /// make.
+    /// Runs the whole payload through the bulk loop: in one call where it lies in one piece,
+    /// else through [`update`](Self::update), in the pieces its segments make.
     #[inline]
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
     fn run(&mut self, payload: &mut Payload<'_, '_, '_, '_>) {
@@ -791,7 +791,9 @@ impl<'k> Gcm<'k> {
     /// # Safety
     /// `src` must be valid for reads and `dst` for writes of `len` bytes, the same bytes or
     /// disjoint; `len` a multiple of 16 unless this is the payload's end; `capture` only
-    /// where the range starts the payload and covers the sample.
+    /// where the range starts the payload and covers the sample. `self.remaining` must
+    /// already leave this range out: where it is zero, the loops take the range as the
+    /// payload's end and fold the lengths block into its hash.
     #[inline]
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
     unsafe fn bulk(

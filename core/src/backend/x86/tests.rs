@@ -726,7 +726,7 @@ fn chacha20_avx2_mask_beside_an_open_matches_the_portable_key() {
     let nonce = [5; 12];
     check_open_masks(
         &[
-            16, 64, 65, 100, 192, 193, 229, 320, 321, 330, 448, 449, 960, 961, 1323, 1472, 1473,
+            0, 16, 64, 65, 100, 192, 193, 229, 320, 321, 330, 448, 449, 960, 961, 1323, 1472, 1473,
             3000,
         ],
         |payload| key.open(&nonce, b"hdr", payload),
@@ -735,8 +735,9 @@ fn chacha20_avx2_mask_beside_an_open_matches_the_portable_key() {
     );
 }
 
-/// Checks that `open_masking` opens a text of each of `lengths` bytes in place as `open`
-/// does (the plaintext and the tag), and gives `mask`'s mask of a sample.
+/// Checks that `open_masking` opens a text of each of `lengths` bytes as `open` does in
+/// place (the plaintext and the tag), in place and copied from a source whole and cut into
+/// pieces, and gives `mask`'s mask of a sample.
 fn check_open_masks(
     lengths: &[usize],
     open: impl Fn(Payload<'_, '_, '_, '_>) -> [u8; 16],
@@ -748,10 +749,24 @@ fn check_open_masks(
         let sample: [u8; SAMPLE_LEN] = core::array::from_fn(|i| (len + i) as u8);
         let mut expected = text.clone();
         let want_tag = open(Payload::InPlace(&mut expected));
+        let want_mask = mask(&sample);
         let mut got = text.clone();
         let (tag, got_mask) = open_masking(&sample, Payload::InPlace(&mut got));
-        assert_eq!((&got, tag), (&expected, want_tag), "{len} B");
-        assert_eq!(got_mask, mask(&sample), "{len} B");
+        assert_eq!(
+            (&got, tag, got_mask),
+            (&expected, want_tag, want_mask),
+            "{len} B"
+        );
+        for cuts in [&[][..], &[5, 70, 449]] {
+            let (got, (tag, got_mask)) =
+                through_copy(&text, cuts, |payload| open_masking(&sample, payload));
+            let want = (&expected, want_tag, want_mask);
+            assert_eq!(
+                (&got, tag, got_mask),
+                want,
+                "copied {len} B, cut at {cuts:?}"
+            );
+        }
     }
 }
 
