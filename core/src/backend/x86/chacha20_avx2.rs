@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8};
 use super::chacha20_header::split;
 use super::chacha20_poly1305::{
-    BLOCK, Keystream, PacketCipher, blocks, group_len, hash_text, lengths, streams, two_passes,
+    BLOCK, Keystream, PacketCipher, PendingBlock, blocks, group_len, hash_text, lengths,
+    seal_short, streams, two_passes,
 };
 use super::poly1305::{Engine, Poly1305};
 use super::{Span, contiguous, set_masks, walk};
@@ -542,9 +543,10 @@ impl ChaCha20Poly1305Avx2Key {
         }
     }
 
-    /// [`seal`](Self::seal) with this module's own header key: for a payload in one piece
-    /// longer than the first keystream call, with the sample inside that call's bytes, the
-    /// mask's block runs in the second call's rounds instead of after the tag.
+    /// [`seal`](Self::seal) with this module's own header key, for a payload in one piece
+    /// whose sample lies in the first keystream call's bytes: where the payload is longer
+    /// than that call's, the mask's block runs in the second call's rounds; where it is not,
+    /// beside the Poly1305 work ([`seal_short`]). Either way not after the tag.
     pub(in crate::backend) fn seal_with_chacha20_mask(
         &self,
         header_key: &ChaCha20Avx2HeaderKey,
@@ -553,10 +555,17 @@ impl ChaCha20Poly1305Avx2Key {
         sample_at: usize,
         mut payload: Payload<'_, '_, '_, '_>,
     ) -> Sealed {
-        if payload.len() > FIRST_CALL
-            && sample_at + SAMPLE_LEN <= FIRST_CALL
+        let len = payload.len();
+        if sample_at + SAMPLE_LEN <= len.min(FIRST_CALL)
             && let Some(span) = contiguous(&mut payload)
         {
+            if len <= FIRST_CALL {
+                // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
+                // disjoint, with the sample inside; the key exists, so the CPU has AVX2.
+                let (tag, mask) =
+                    unsafe { self.seal_short(header_key, nonce, aad, span, sample_at) };
+                return Sealed { tag, mask };
+            }
             let mask = Some((header_key, sample_at));
             // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
             // disjoint, longer than the first call's; the key exists, so the CPU has AVX2.
@@ -566,6 +575,29 @@ impl ChaCha20Poly1305Avx2Key {
             return Sealed { tag, mask };
         }
         self.seal(header_key, nonce, aad, sample_at, payload)
+    }
+
+    /// A payload in one piece, no longer than the first keystream call's, with its header
+    /// mask: [`seal_short`], the keystream by rows.
+    ///
+    /// # Safety
+    /// As for [`Span`]; the sample (at `sample_at`) lies inside it and `span.len` is at most
+    /// [`FIRST_CALL`]; the CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn seal_short(
+        &self,
+        header_key: &ChaCha20Avx2HeaderKey,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        span: Span,
+        sample_at: usize,
+    ) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
+        debug_assert!(span.len <= FIRST_CALL);
+        let cipher = Cipher::new(ChaChaState::new(&self.key, nonce), span.len);
+        let begin = |sample: &[u8; SAMPLE_LEN]| header_key.begin(sample);
+        // The pieces are at most 64 bytes: Poly1305 stays on the integer units.
+        // SAFETY: forwarded; AVX2 is enabled here.
+        unsafe { seal_short(cipher, begin, Engine::Integer, aad, span, sample_at) }
     }
 
     /// Decrypts `payload` and returns the tag its ciphertext should carry.
@@ -1127,12 +1159,26 @@ impl ChaCha20Avx2HeaderKey {
 }
 
 /// A header-protection mask's ChaCha20 block in progress, by rows in the low lane: a
-/// chain of its own once the sample is known, run a double round at a time beside a
-/// keystream's rounds (a seal's second call, once the sample's ciphertext is written; an
-/// open's first) rather than after them.
+/// chain of its own once the sample is known, run a double round at a time beside other
+/// work (a seal's second keystream call or, for a short payload, its Poly1305, once the
+/// sample's ciphertext is written; an open's first keystream call) rather than after it.
 struct PendingMask {
     x: [Rows; 1],
     start: [Rows; 1],
+}
+
+impl PendingBlock for PendingMask {
+    #[inline(always)]
+    unsafe fn double_round(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { PendingMask::double_round(self) }
+    }
+
+    #[inline(always)]
+    unsafe fn finish(self) -> [u8; MASK_LEN] {
+        // SAFETY: forwarded.
+        unsafe { PendingMask::finish(self) }
+    }
 }
 
 impl PendingMask {

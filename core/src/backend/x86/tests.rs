@@ -655,11 +655,13 @@ fn check_fused_masks(
     }
 }
 
-/// The AVX2 key's seal with the AVX2 header key, whose mask's block runs in the second
-/// keystream call for a payload in one piece, gives the ciphertext, tag and mask of a seal
-/// with the portable (RustCrypto) header key: each side of the first call's 448 bytes, for
-/// the sample and for the payload, at every sample offset a packet number's length makes,
-/// in place and copied, whole and cut into pieces.
+/// The AVX2 key's seal with the AVX2 header key, whose mask's block runs for a payload in
+/// one piece beside Poly1305 (the first call's 448 bytes or fewer) or in the second
+/// keystream call (longer), gives the ciphertext, tag and mask of a seal with the portable
+/// (RustCrypto) header key: each side of the first call's 448 bytes, for the sample and for
+/// the payload, and of the first call's layouts (one, two and three pairs of blocks by
+/// rows, eight vertical), at every sample offset a packet number's length makes, in place
+/// and copied, whole and cut into pieces.
 #[test]
 fn chacha20_avx2_mask_beside_the_keystream_matches_the_portable_key() {
     use crate::backend::{Backend, Portable};
@@ -674,7 +676,8 @@ fn chacha20_avx2_mask_beside_the_keystream_matches_the_portable_key() {
     let nonce = [5; 12];
     check_fused_masks(
         &[
-            16, 20, 447, 448, 449, 464, 960, 961, 1000, 1323, 1425, 1985, 3000,
+            16, 20, 37, 64, 65, 192, 193, 320, 321, 447, 448, 449, 464, 960, 961, 1000, 1323, 1425,
+            1985, 3000,
         ],
         &[0, 1, 2, 3, 431, 432, 433, 945],
         |at, payload| key.seal(&portable, &nonce, b"hdr", at, payload),
