@@ -200,6 +200,25 @@ impl Single {
     }
 }
 
+/// [`Poly1305`]'s hash and r alone, a few registers' worth, for a loop that hashes a
+/// block between groups of vector steps: kept apart from the rest of the state, the hash
+/// stays in registers there instead of being stored after every block.
+#[derive(Clone, Copy)]
+pub(super) struct ScalarHash {
+    single: Single,
+    h: Wide,
+}
+
+impl ScalarHash {
+    /// Hashes whole `blocks`, one at a time.
+    #[inline(always)]
+    pub(super) fn blocks(&mut self, blocks: &[[u8; 16]]) {
+        for block in blocks {
+            self.h = self.single.block(self.h, u128::from_le_bytes(*block));
+        }
+    }
+}
+
 /// Poly1305 in progress, fed in pieces of any length.
 pub(super) struct Poly1305 {
     /// r, then r², r³, r⁴ once `raised`, in 44-bit limbs: for the vector units' runs and
@@ -366,15 +385,22 @@ impl Poly1305 {
         }
     }
 
-    /// Hashes whole `blocks` one at a time on the integer units, whatever the engine, where
-    /// the section so far ends on a block boundary: a block between groups of a keystream
-    /// call's vector steps, whose work leaves the integer units idle.
+    /// The running hash and r in the integer units' form, to hash whole blocks one at a
+    /// time where the section so far ends on a block boundary; [`resume`](Self::resume)
+    /// takes it back.
     #[inline(always)]
-    pub(super) fn blocks_one_by_one(&mut self, blocks: &[[u8; 16]]) {
+    pub(super) fn scalar(&self) -> ScalarHash {
         debug_assert_eq!(self.pending_len, 0);
-        for block in blocks {
-            self.block(block);
+        ScalarHash {
+            single: self.single,
+            h: self.h,
         }
+    }
+
+    /// Takes back the hash from [`scalar`](Self::scalar).
+    #[inline(always)]
+    pub(super) fn resume(&mut self, scalar: ScalarHash) {
+        self.h = scalar.h;
     }
 
     /// h = (h + block + 2^128) * r, partly reduced.
