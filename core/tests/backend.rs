@@ -520,20 +520,17 @@ fn the_selected_implementation_is_the_one_asked_for() {
 }
 
 /// ChaCha20-Poly1305 follows the selected implementation where it has code of that width,
-/// and needs only AVX2 (no AES instructions) for its 256-bit code: under `aesni` it runs on
-/// AVX2 whenever the CPU has it, and on the portable code otherwise.
+/// and needs AVX2 and BMI2 (no AES instructions) for its 256-bit code: under `avx2` and
+/// `aesni` it runs there whenever the CPU has both, and on the portable code otherwise.
 #[test]
 fn chacha20_poly1305_runs_on_the_widest_vectors_the_selection_allows() {
     let chacha = CipherSuite::ChaCha20Poly1305Sha256;
-    for implementation in [
-        Implementation::Avx512,
-        Implementation::Avx2,
-        Implementation::Portable,
-    ] {
+    for implementation in [Implementation::Avx512, Implementation::Portable] {
         assert_eq!(implementation.for_suite(chacha), implementation);
     }
     #[cfg(target_arch = "x86_64")]
-    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    let avx2 =
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("bmi2");
     #[cfg(not(target_arch = "x86_64"))]
     let avx2 = false;
     let expected = if avx2 {
@@ -541,6 +538,7 @@ fn chacha20_poly1305_runs_on_the_widest_vectors_the_selection_allows() {
     } else {
         Implementation::Portable
     };
+    assert_eq!(Implementation::Avx2.for_suite(chacha), expected);
     assert_eq!(Implementation::AesNi.for_suite(chacha), expected);
     for suite in [CipherSuite::Aes128GcmSha256, CipherSuite::Aes256GcmSha384] {
         for implementation in Implementation::ALL {

@@ -77,13 +77,14 @@ impl Implementation {
     }
 
     /// What protects `suite` when this implementation is selected: itself for the AES-GCM
-    /// suites and for ChaCha20-Poly1305 under `Avx512`, `Avx2` and `Portable`. ChaCha20 needs
-    /// no AES instructions, so under `AesNi` (a CPU without VAES, or a forced choice) it runs
-    /// on AVX2 where the CPU has that, as most AES-NI CPUs since 2013 do, and
+    /// suites and for ChaCha20-Poly1305 under `Avx512` and `Portable`. ChaCha20-Poly1305's
+    /// 256-bit code needs AVX2 and BMI2 and no AES instructions, so under `Avx2` and `AesNi`
+    /// (a CPU without VAES, or a forced choice) it runs there where the CPU has both, as
+    /// every AVX2 CPU and most AES-NI CPUs since 2013 do, and on
     /// [`Portable`](Implementation::Portable) elsewhere.
     pub fn for_suite(self, suite: CipherSuite) -> Implementation {
         match (self, suite) {
-            (Implementation::AesNi, CipherSuite::ChaCha20Poly1305Sha256) => {
+            (Implementation::Avx2 | Implementation::AesNi, CipherSuite::ChaCha20Poly1305Sha256) => {
                 if chacha20_avx2_available() {
                     Implementation::Avx2
                 } else {
@@ -181,8 +182,8 @@ impl Backend for Auto {
     }
 }
 
-/// True when this CPU (and this build) has the AVX2 that ChaCha20-Poly1305 needs under
-/// [`Implementation::Avx2`].
+/// True when this CPU (and this build) has the AVX2 and BMI2 that ChaCha20-Poly1305's
+/// 256-bit code needs (see [`Implementation::for_suite`]).
 fn chacha20_avx2_available() -> bool {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     return super::x86::chacha20_avx2_available();

@@ -1396,7 +1396,7 @@ static void proc_implementation(int suite, char *name, size_t cap)
 
 /*
  * What protects the flow's suite: on a CPU with the instructions (QEMU's -cpu max has
- * AES-NI, PCLMULQDQ and AVX2) one of the core's accelerated implementations, not the
+ * AES-NI, PCLMULQDQ, AVX2 and BMI2) one of the core's accelerated implementations, not the
  * portable software; the same name from both directions' getsockopt and /proc/net/quicseal.
  * The flow's vectors then pass through it (check_flow).
  */
@@ -1405,7 +1405,7 @@ static void check_implementation(const struct flow *fl)
 	char tx_name[QUICSEAL_IMPLEMENTATION_LEN] = "", rx_name[QUICSEAL_IMPLEMENTATION_LEN] = "";
 	char proc_name[32];
 	int chacha = fl->suite == QUICSEAL_TLS_CHACHA20_POLY1305_SHA256;
-	int has = chacha ? cpu_has("avx2") : cpu_has("aes") && cpu_has("pclmulqdq");
+	int has = chacha ? cpu_has("avx2") && cpu_has("bmi2") : cpu_has("aes") && cpu_has("pclmulqdq");
 	socklen_t tx_len = sizeof(tx_name), rx_len = sizeof(rx_name), short_len = 4;
 	uint16_t port;
 	int fd = udp_socket(IPPROTO_QUICSEAL, &port), no_keys, too_short, tx_ok, rx_ok;

@@ -20,7 +20,7 @@ use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8};
 use super::chacha20_header::split;
 use super::chacha20_poly1305::{
     BLOCK, Keystream, PacketCipher, PendingBlock, blocks, group_len, hash_text, lengths,
-    seal_short, streams, two_passes,
+    seal_with_mask_beside_hash, streams, two_passes,
 };
 use super::poly1305::{Engine, Poly1305};
 use super::{Span, contiguous, set_masks, walk};
@@ -51,7 +51,9 @@ fn avx2_key(key: &[u8]) -> Result<Zeroizing<[u8; 32]>, Error> {
     Ok(Zeroizing::new(key))
 }
 
-/// True when this CPU has AVX2 and BMI2: what the keys of this module need.
+/// True when this CPU has AVX2 and BMI2: what the keys of this module need (BMI2 for the
+/// packet key's scalar hash; the header key shares the check, since `Auto` picks the two
+/// together).
 pub(in crate::backend) fn available() -> bool {
     super::avx2_bmi2_cpuid::get()
 }
@@ -518,7 +520,7 @@ pub(in crate::backend) struct ChaCha20Poly1305Avx2Key {
 }
 
 impl ChaCha20Poly1305Avx2Key {
-    /// Wraps a 32-byte key; fails on a CPU without AVX2.
+    /// Wraps a 32-byte key; fails on a CPU without AVX2 and BMI2 (see [`available`]).
     pub(in crate::backend) fn new(key: &[u8]) -> Result<ChaCha20Poly1305Avx2Key, Error> {
         Ok(ChaCha20Poly1305Avx2Key {
             key: avx2_key(key)?,
@@ -546,7 +548,8 @@ impl ChaCha20Poly1305Avx2Key {
     /// [`seal`](Self::seal) with this module's own header key, for a payload in one piece
     /// whose sample lies in the first keystream call's bytes: where the payload is longer
     /// than that call's, the mask's block runs in the second call's rounds; where it is not,
-    /// beside the Poly1305 work ([`seal_short`]). Either way not after the tag.
+    /// beside the Poly1305 work ([`seal_with_mask_beside_hash`]). Either way not after the
+    /// tag.
     pub(in crate::backend) fn seal_with_chacha20_mask(
         &self,
         header_key: &ChaCha20Avx2HeaderKey,
@@ -579,7 +582,7 @@ impl ChaCha20Poly1305Avx2Key {
     }
 
     /// A payload in one piece, no longer than the first keystream call's, with its header
-    /// mask: [`seal_short`], the keystream by rows.
+    /// mask: [`seal_with_mask_beside_hash`], the keystream from that one call.
     ///
     /// # Safety
     /// As for [`Span`]; the sample (at `sample_at`) lies inside it and `span.len` is at most
@@ -598,7 +601,7 @@ impl ChaCha20Poly1305Avx2Key {
         let begin = |sample: &[u8; SAMPLE_LEN]| header_key.begin(sample);
         // The pieces are at most 64 bytes: Poly1305 stays on the integer units.
         // SAFETY: forwarded; AVX2 is enabled here.
-        unsafe { seal_short(cipher, begin, Engine::Integer, aad, span, sample_at) }
+        unsafe { seal_with_mask_beside_hash(cipher, begin, Engine::Integer, aad, span, sample_at) }
     }
 
     /// Decrypts `payload` and returns the tag its ciphertext should carry.
@@ -1094,7 +1097,7 @@ pub(in crate::backend) struct ChaCha20Avx2HeaderKey {
 }
 
 impl ChaCha20Avx2HeaderKey {
-    /// Wraps a 32-byte key; fails on a CPU without AVX2.
+    /// Wraps a 32-byte key; fails on a CPU without AVX2 and BMI2 (see [`available`]).
     pub(in crate::backend) fn new(key: &[u8]) -> Result<ChaCha20Avx2HeaderKey, Error> {
         Ok(ChaCha20Avx2HeaderKey {
             key: avx2_key(key)?,

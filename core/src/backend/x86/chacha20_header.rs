@@ -8,6 +8,7 @@ use core::arch::x86_64::*;
 use zeroize::Zeroizing;
 
 use super::chacha20::{self, ChaChaState, KeyWords};
+use super::chacha20_poly1305::PendingBlock;
 use crate::Error;
 use crate::backend::{HeaderKey, MASK_LEN, SAMPLE_LEN};
 
@@ -104,6 +105,20 @@ impl PendingMask {
         let mut mask = [0; MASK_LEN];
         mask.copy_from_slice(&first.to_le_bytes()[..MASK_LEN]);
         mask
+    }
+}
+
+impl PendingBlock for PendingMask {
+    #[inline(always)]
+    unsafe fn double_round(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { PendingMask::double_round(self) }
+    }
+
+    #[inline(always)]
+    unsafe fn finish(self) -> [u8; MASK_LEN] {
+        // SAFETY: forwarded.
+        unsafe { PendingMask::finish(self) }
     }
 }
 

@@ -131,7 +131,7 @@ impl ChaCha20Poly1305Key {
     /// Seals a payload lying in one piece with its header-protection mask, where
     /// [`seal_interleaved`](Self::seal_interleaved) does not apply and Poly1305 runs on the
     /// integer units (a payload too short for the vector units, or no IFMA): see
-    /// [`seal_short`].
+    /// [`seal_with_mask_beside_hash`].
     ///
     /// # Safety
     /// As for [`Span`]; the sample (at `sample_at`) lies inside it; the CPU must have
@@ -147,7 +147,9 @@ impl ChaCha20Poly1305Key {
         let cipher = Cipher::new(ChaChaState::new(&self.key, nonce), span.len);
         let begin = |sample: &[u8; SAMPLE_LEN]| header_key.begin(sample);
         // SAFETY: forwarded; the features the cipher and the mask need are enabled here.
-        let (tag, mask) = unsafe { seal_short(cipher, begin, self.poly1305, aad, span, sample_at) };
+        let (tag, mask) = unsafe {
+            seal_with_mask_beside_hash(cipher, begin, self.poly1305, aad, span, sample_at)
+        };
         (tag, Some(mask))
     }
 
@@ -977,7 +979,7 @@ impl<'a> Group<'a> {
 }
 
 /// A header-protection mask's ChaCha20 block in progress, advanced a double round at a
-/// time beside other work ([`seal_short`]).
+/// time beside other work ([`seal_with_mask_beside_hash`]).
 pub(super) trait PendingBlock {
     /// One of the block's ten double rounds.
     ///
@@ -992,33 +994,19 @@ pub(super) trait PendingBlock {
     unsafe fn finish(self) -> [u8; MASK_LEN];
 }
 
-impl PendingBlock for PendingMask {
-    #[inline(always)]
-    unsafe fn double_round(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { PendingMask::double_round(self) }
-    }
-
-    #[inline(always)]
-    unsafe fn finish(self) -> [u8; MASK_LEN] {
-        // SAFETY: forwarded.
-        unsafe { PendingMask::finish(self) }
-    }
-}
-
-/// Seals a payload lying in one piece whose keystream `cipher` computed in its first call,
-/// and its header-protection mask: the mask's block, a chain of its own once the sample's
-/// ciphertext is written, runs a double round at a time between pieces of the Poly1305 work
-/// on the integer units rather than after the tag. The two then run side by side (on Zen 3
-/// with AVX2, 64- to 400-byte datagrams sealed in 0.82-0.86x the time of the tag first);
-/// in program order one after the other, the mask's rounds did not start until the hash's
-/// instructions had nearly all retired.
+/// Seals a payload lying in one piece, and its header-protection mask: the mask's block, a
+/// chain of its own once the sample's ciphertext is written, runs a double round at a time
+/// between pieces of the Poly1305 work (at most nine) rather than after the tag. The two
+/// then run side by side (on Zen 3 with AVX2, 64- to 470-byte datagrams sealed through
+/// `TxFlow` in 0.85-0.89x the time of the tag first); in program order one after the
+/// other, the mask's rounds did not start until the hash's instructions had nearly all
+/// retired.
 ///
 /// # Safety
 /// As for [`Span`]; the sample (at `sample_at`) lies inside it; the CPU must have what
 /// `cipher`, `engine` and `begin`'s block need.
 #[inline(always)]
-pub(super) unsafe fn seal_short<M: PendingBlock>(
+pub(super) unsafe fn seal_with_mask_beside_hash<M: PendingBlock>(
     mut cipher: impl PacketCipher,
     begin: impl FnOnce(&[u8; SAMPLE_LEN]) -> M,
     engine: Engine,

@@ -202,8 +202,9 @@ impl Single {
 
 /// [`Poly1305`]'s hash and r alone, a few registers' worth, for a loop that hashes a
 /// block between groups of vector steps: kept apart from the rest of the state, the hash
-/// stays in registers there instead of being stored after every block.
-#[derive(Clone, Copy)]
+/// stays in registers there instead of being stored after every block. Not wiped on drop,
+/// like the scalar code's own locals (a `Drop` impl would keep it in memory): it goes back
+/// to its [`Poly1305`] ([`resume`](Poly1305::resume)), whose drop wipes the hash and r.
 pub(super) struct ScalarHash {
     single: Single,
     h: Wide,
