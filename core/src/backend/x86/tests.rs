@@ -588,12 +588,12 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
 }
 
 /// Sealing with this module's ChaCha20 header key, whose mask's block runs beside the last
-/// keystream call or beside Poly1305 when the payload is in one piece, gives the ciphertext,
-/// tag and mask that
-/// sealing with the portable (RustCrypto) header key gives: at lengths each side of the
-/// interleaved code's thresholds, at every sample offset a packet number's length makes and
-/// at one past the first call's blocks, in place and copied, whole and cut into pieces, with
-/// each Poly1305 engine the CPU has.
+/// keystream call or beside Poly1305 when the payload is in one piece, gives the
+/// ciphertext, tag and mask that sealing with the portable (RustCrypto) header key gives:
+/// at lengths each side of the interleaved code's thresholds, at every sample offset a
+/// packet number's length makes and at one past the first call's blocks, in place and
+/// copied, whole and cut into pieces, with each Poly1305 engine the CPU has, with a short
+/// header and a long one.
 #[test]
 fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     use crate::backend::{Backend, Portable};
@@ -612,15 +612,18 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     let lengths = [
         16, 19, 20, 37, 64, 229, 448, 520, 576, 959, 960, 961, 1000, 1323, 1425, 1984, 3000,
     ];
-    for key in &keys {
+    for (key, aad) in keys.iter().flat_map(|key| HEADERS.map(|aad| (key, aad))) {
         check_fused_masks(
             &lengths,
             &[0, 1, 2, 3, 945, 946],
-            |at, payload| key.seal(&portable, &nonce, b"hdr", at, payload),
-            |at, payload| key.seal_with_chacha20_mask(&own, &nonce, b"hdr", at, payload),
+            |at, payload| key.seal(&portable, &nonce, aad, at, payload),
+            |at, payload| key.seal_with_chacha20_mask(&own, &nonce, aad, at, payload),
         );
     }
 }
+
+/// Headers (AAD) of one Poly1305 block and of two, partly filled (a 20-byte connection ID's).
+const HEADERS: [&[u8]; 2] = [b"hdr", &[0x41; 25]];
 
 /// Checks that `fused` seals a text of each of `lengths` bytes as `plain` does (the
 /// ciphertext, the tag and the mask), with the sample at each of `offsets` the text
@@ -660,8 +663,8 @@ fn check_fused_masks(
 /// keystream call (longer), gives the ciphertext, tag and mask of a seal with the portable
 /// (RustCrypto) header key: each side of the first call's 448 bytes, for the sample and for
 /// the payload, and of the first call's layouts (one, two and three pairs of blocks by
-/// rows, eight vertical), at every sample offset a packet number's length makes, in place
-/// and copied, whole and cut into pieces.
+/// rows, eight vertical), at every sample offset a packet number's length makes, with a
+/// short header and a long one, in place and copied, whole and cut into pieces.
 #[test]
 fn chacha20_avx2_mask_beside_the_keystream_matches_the_portable_key() {
     use crate::backend::{Backend, Portable};
@@ -674,15 +677,17 @@ fn chacha20_avx2_mask_beside_the_keystream_matches_the_portable_key() {
     let portable = Portable::header_key(crate::CipherSuite::ChaCha20Poly1305Sha256, &[9; 32]);
     let portable = portable.unwrap();
     let nonce = [5; 12];
-    check_fused_masks(
-        &[
-            16, 20, 37, 64, 65, 192, 193, 320, 321, 447, 448, 449, 464, 960, 961, 1000, 1323, 1425,
-            1985, 3000,
-        ],
-        &[0, 1, 2, 3, 431, 432, 433, 945],
-        |at, payload| key.seal(&portable, &nonce, b"hdr", at, payload),
-        |at, payload| key.seal_with_chacha20_mask(&own, &nonce, b"hdr", at, payload),
-    );
+    for aad in HEADERS {
+        check_fused_masks(
+            &[
+                16, 20, 37, 64, 65, 192, 193, 320, 321, 447, 448, 449, 464, 960, 961, 1000, 1323,
+                1425, 1985, 3000,
+            ],
+            &[0, 1, 2, 3, 431, 432, 433, 945],
+            |at, payload| key.seal(&portable, &nonce, aad, at, payload),
+            |at, payload| key.seal_with_chacha20_mask(&own, &nonce, aad, at, payload),
+        );
+    }
 }
 
 /// Opening with the mask computed beside the payload (for a receiver that guessed the
