@@ -177,7 +177,7 @@ macro_rules! quarter_rounds {
 /// One double round of the vertical layouts on AVX-512's registers, on an array `x` of
 /// sixteen registers (word `w` of every lane's block in `x[w]`), with the width's add, xor
 /// and rotate. (AVX2's sixteen registers step two quarter rounds at a time instead:
-/// `chacha20_avx2::double_round_by_pairs`.)
+/// `chacha20_avx2::group`.)
 ///
 /// The four quarter rounds of each half round are written step by step side by side (each
 /// step `a += b; d = (d ^ a) <<< bits`, with the roles of the quarter round's four steps),
