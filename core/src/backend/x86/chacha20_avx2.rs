@@ -37,7 +37,7 @@ const MAX_GROUPED_BLOCKS: usize = LANES / 2;
 /// Most blocks of a packet opened in a group: a quarter of the lanes (64-byte payloads).
 const MAX_GROUPED_OPEN_BLOCKS: usize = LANES / 4;
 
-/// Where the vertical layout's two resting words wait: see [`add_xor_shuffle`].
+/// Where the vertical layout's two resting words wait: see [`group`].
 #[repr(C, align(32))]
 struct Scratch([__m256i; 4]);
 
@@ -133,29 +133,6 @@ unsafe fn opaque(mut x: __m256i) -> __m256i {
     x
 }
 
-/// The vertical layout's double rounds are written in assembly, with the registers chosen
-/// by hand. The sixteen words fill AVX2's sixteen registers, and a rotation by 12 or 7 needs
-/// a seventeenth for a moment. Compiled from intrinsics, the words went to memory and back
-/// about twenty times a double round, wherever the compiler chose. Here fourteen words stay
-/// in `ymm0` to `ymm13`, two wait in a scratch area, and `ymm14` and `ymm15` are the
-/// rotations' temporaries: eight stores and loads a double round.
-///
-/// A double round is eight groups of steps, each one `asm!` block. A group holds two
-/// quarter rounds' first two steps (rotations by 16 and 12) or last two (8 and 7), the two
-/// chains side by side. The quarter rounds run two at a time: columns 0 and 1 (`A`), 2 and
-/// 3 (`B`), then diagonals 0 and 1 (`C`), 2 and 3 (`D`). The words the two at rest need
-/// next wait in registers. Between groups the caller's `side` work runs on the integer
-/// units, and the compiler keeps the words where the blocks name them.
-///
-/// Words 9 and 13 sit in `ymm9` and `ymm12` during `D` and `A`, and in scratch slots 2 and
-/// 3 during `B` and `C`; words 10 and 15 take those registers during `B` and `C` and wait
-/// in slots 0 and 1 otherwise. Each swap happens at the end of `A` and of `C`. Every other
-/// word `w` is in `ymm{w}` (0 to 8) or `ymm{w - 1}` (11 to 14).
-///
-/// Eight-block calls on Zen 3: the double rounds took 148 instructions with 22 memory
-/// operands compiled, 138 with 24 here (16 of them the byte shuffles' masks). 1350-byte
-/// ChaCha20-Poly1305 seals ran in 0.97x the time, opens 0.985x.
-///
 /// `add_xor_shuffle!(a, b, d, mask)`: a += b; d ^= a; d = d rotated by a byte shuffle
 /// (`mask` names the operand holding its control), registers by number.
 #[rustfmt::skip]
@@ -232,8 +209,30 @@ type Words14 = (
     __m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i,
 );
 
-/// Group `G` (0 to 7) of a double round on the words in `r` and `scratch`: see
-/// [`add_xor_shuffle`] for the layout.
+/// Group `G` (0 to 7) of a double round on the words in `r` and `scratch`.
+///
+/// The vertical layout's double rounds are written in assembly, with the registers chosen
+/// by hand. The sixteen words fill AVX2's sixteen registers, and a rotation by 12 or 7 needs
+/// a seventeenth for a moment. Compiled from intrinsics, the words went to memory and back
+/// about twenty times a double round, wherever the compiler chose. Here fourteen words stay
+/// in `ymm0` to `ymm13`, two wait in a scratch area, and `ymm14` and `ymm15` are the
+/// rotations' temporaries: eight stores and loads a double round.
+///
+/// A double round is eight groups of steps, each one `asm!` block. A group holds two
+/// quarter rounds' first two steps (rotations by 16 and 12) or last two (8 and 7), the two
+/// chains side by side. The quarter rounds run two at a time: columns 0 and 1 (`A`), 2 and
+/// 3 (`B`), then diagonals 0 and 1 (`C`), 2 and 3 (`D`). The words the two at rest need
+/// next wait in registers. Between groups the caller's `side` work runs on the integer
+/// units, and the compiler keeps the words where the blocks name them.
+///
+/// Words 9 and 13 sit in `ymm9` and `ymm12` during `D` and `A`, and in scratch slots 2 and
+/// 3 during `B` and `C`; words 10 and 15 take those registers during `B` and `C` and wait
+/// in slots 0 and 1 otherwise. Each swap happens at the end of `A` and of `C`. Every other
+/// word `w` is in `ymm{w}` (0 to 8) or `ymm{w - 1}` (11 to 14).
+///
+/// Eight-block calls on Zen 3: the double rounds took 148 instructions with 22 memory
+/// operands compiled, 138 with 24 here (16 of them the byte shuffles' masks). 1350-byte
+/// ChaCha20-Poly1305 seals ran in 0.97x the time, opens 0.985x.
 ///
 /// # Safety
 /// `scratch` must be valid for reads and writes of four registers, 32-byte aligned.
@@ -281,10 +280,23 @@ unsafe fn group<const G: usize>(r: &mut Words14, scratch: *mut __m256i) {
 #[target_feature(enable = "avx2")]
 fn vertical(key: &KeyWords, counters: __m256i, nonces: [__m256i; 3]) -> [__m256i; 16] {
     // SAFETY: AVX2 is enabled here.
-    unsafe { vertical_with(key, counters, nonces, |_| ()) }
+    unsafe { vertical_with(broadcast(key), counters, nonces, |_| ()) }
 }
 
-/// [`vertical`], calling `side(i)` for `i` from 0 to 79, one after each group of four
+/// Each of `key`'s eight words in every lane.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn broadcast(key: &KeyWords) -> [__m256i; 8] {
+    // A loop, not `map`: a closure would not inherit this function's features.
+    let mut words = [_mm256_setzero_si256(); 8];
+    for (word, &value) in words.iter_mut().zip(&key.0) {
+        *word = _mm256_set1_epi32(value as i32);
+    }
+    words
+}
+
+/// [`vertical`] with the key given word by word, lane by lane (`keys[w]` holds word `w` of
+/// each lane's key), calling `side(i)` for `i` from 0 to 79, one after each group of four
 /// steps of the double rounds: work of the caller's that does not depend on these blocks
 /// (Poly1305 of earlier ciphertext, on the integer units) runs beside the rounds, which
 /// keep the vector units busy, rather than after them. Always inlined, so that `side` is
@@ -294,7 +306,7 @@ fn vertical(key: &KeyWords, counters: __m256i, nonces: [__m256i; 3]) -> [__m256i
 /// The caller must enable AVX2.
 #[inline(always)]
 unsafe fn vertical_with(
-    key: &KeyWords,
+    keys: [__m256i; 8],
     counters: __m256i,
     nonces: [__m256i; 3],
     mut side: impl FnMut(usize),
@@ -306,13 +318,29 @@ unsafe fn vertical_with(
         for (w, word) in start.iter_mut().enumerate() {
             *word = match w {
                 0..4 => _mm256_set1_epi32(SIGMA[w] as i32),
-                4..12 => _mm256_set1_epi32(key.0[w - 4] as i32),
+                4..12 => keys[w - 4],
                 12 => counters,
                 _ => nonces[w - 13],
             };
         }
-        #[rustfmt::skip]
-        let [x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15] = start;
+        let [
+            x0,
+            x1,
+            x2,
+            x3,
+            x4,
+            x5,
+            x6,
+            x7,
+            x8,
+            x9,
+            x10,
+            x11,
+            x12,
+            x13,
+            x14,
+            x15,
+        ] = start;
         let mut r = (x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x11, x12, x13, x14);
         let mut scratch = Scratch([x10, x15, x9, x13]);
         let at = scratch.0.as_mut_ptr();
@@ -343,10 +371,12 @@ unsafe fn vertical_with(
 #[target_feature(enable = "avx2")]
 fn keystream(state: &ChaChaState, counter: u32) -> [__m256i; 16] {
     // SAFETY: AVX2 is enabled here.
-    unsafe { keystream_with(state, counter, |_| ()) }
+    unsafe { keystream_with(state, counter, None, |_| ()) }
 }
 
-/// [`keystream`], calling `side` in the double rounds as [`vertical_with`] does.
+/// [`keystream`], calling `side` in the double rounds as [`vertical_with`] does, and with
+/// lane [`MASK_LANE`] given over to `mask`'s block where there is one: block 7 of the
+/// result is then the mask's ([`mask_in_lane`]).
 ///
 /// # Safety
 /// The caller must enable AVX2.
@@ -354,22 +384,70 @@ fn keystream(state: &ChaChaState, counter: u32) -> [__m256i; 16] {
 unsafe fn keystream_with(
     state: &ChaChaState,
     counter: u32,
+    mask: Option<&MaskLane>,
     side: impl FnMut(usize),
 ) -> [__m256i; 16] {
     // SAFETY (of the intrinsics): the caller enables AVX2.
     unsafe {
         let nonce = state.words(3);
-        let counters = _mm256_add_epi32(
+        let mut keys = broadcast(&state.key_words());
+        let mut counters = _mm256_add_epi32(
             _mm256_set1_epi32(counter as i32),
             _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
         );
-        let nonces = [
+        let mut nonces = [
             _mm256_set1_epi32(nonce[1] as i32),
             _mm256_set1_epi32(nonce[2] as i32),
             _mm256_set1_epi32(nonce[3] as i32),
         ];
-        transpose8(vertical_with(&state.key_words(), counters, nonces, side))
+        if let Some(mask) = mask {
+            const LAST: i32 = 1 << MASK_LANE;
+            let lane = |word: u32, all: __m256i| {
+                _mm256_blend_epi32::<LAST>(all, _mm256_set1_epi32(word as i32))
+            };
+            for (all, &word) in keys.iter_mut().zip(&mask.key.0) {
+                *all = lane(word, *all);
+            }
+            counters = lane(mask.counter, counters);
+            for (all, &word) in nonces.iter_mut().zip(&mask.nonce) {
+                *all = lane(word, *all);
+            }
+        }
+        transpose8(vertical_with(keys, counters, nonces, side))
     }
+}
+
+/// A header mask's ChaCha20 block to run in the last lane of a keystream call whose payload
+/// leaves that lane free ([`keystream_with`]): the header key, and the sample's block
+/// counter and nonce. Where the payload's blocks and the one-time key's do not fill the
+/// last call (a 1350-byte datagram's take 22 of its 24 lanes), the mask costs nothing more;
+/// by rows among the rounds' steps, its chain added about 40 vector instructions and 20
+/// moves to and from memory a double round (all sixteen registers hold the words).
+struct MaskLane {
+    key: KeyWords,
+    counter: u32,
+    nonce: [u32; 3],
+}
+
+/// The lane of a keystream call that takes a [`MaskLane`]'s block: the last.
+const MASK_LANE: usize = LANES - 1;
+
+/// Whether the keystream call from block `counter` leaves lane [`MASK_LANE`] free: the
+/// payload of `len` bytes needs blocks 0 (the one-time key's) to `len.div_ceil(64)` only.
+#[inline]
+fn mask_lane_free(counter: u32, len: usize) -> bool {
+    counter as usize + MASK_LANE > len.div_ceil(BLOCK)
+}
+
+/// The mask from a keystream call's output whose lane [`MASK_LANE`] held a [`MaskLane`]'s
+/// block: that block's first five bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mask_in_lane(keystream: &[__m256i; 16]) -> [u8; MASK_LEN] {
+    let first = _mm256_extract_epi64::<0>(keystream[2 * MASK_LANE]);
+    let mut mask = [0; MASK_LEN];
+    mask.copy_from_slice(&first.to_le_bytes()[..MASK_LEN]);
+    mask
 }
 
 /// Two blocks by rows: a register per row, one block in each 128-bit lane.
@@ -596,7 +674,7 @@ impl Cipher {
                     }
                 };
                 // SAFETY: AVX2 is enabled here.
-                buffer.fill_halves(&unsafe { keystream_with(&state, 0, slot) })
+                buffer.fill_halves(&unsafe { keystream_with(&state, 0, None, slot) })
             }
         };
         Cipher {
@@ -764,10 +842,9 @@ impl ChaCha20Poly1305Avx2Key {
     }
 
     /// [`open`](Self::open), also returning `header_key`'s mask of `sample`, for a receiver
-    /// that guessed the packet's header and number: the mask's block runs in the first
-    /// keystream call's double rounds, in [`open_stitched`](Self::open_stitched) where
-    /// that applies and in [`open_beside_keystream`](Self::open_beside_keystream)
-    /// elsewhere.
+    /// that guessed the packet's header and number: the mask's block runs beside the
+    /// payload's keystream, in [`open_stitched`](Self::open_stitched) where that applies and
+    /// in [`open_beside_keystream`](Self::open_beside_keystream) elsewhere.
     pub(in crate::backend) fn open_with_chacha20_mask(
         &self,
         header_key: &ChaCha20Avx2HeaderKey,
@@ -782,10 +859,8 @@ impl ChaCha20Poly1305Avx2Key {
             // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
             // disjoint, longer than the first call's; the keys exist, so the CPU has AVX2
             // and BMI2.
-            let (tag, mask) = unsafe {
-                let header = Some(header_key.begin(sample));
-                self.open_stitched(nonce, aad, span, header)
-            };
+            let (tag, mask) =
+                unsafe { self.open_stitched(nonce, aad, span, Some((header_key, sample))) };
             return (tag, mask.unwrap_or_else(|| header_key.mask(sample)));
         }
         // SAFETY: the keys exist, so the CPU has AVX2.
@@ -1033,7 +1108,9 @@ impl ChaCha20Poly1305Avx2Key {
     /// the same way (on Zen 3, 24 blocks in 147 ns; four blocks to a multiplication in
     /// 44-bit limbs took 219, and the vector units' setup does not pay below 40). Given
     /// the header key and the sample's offset (inside the first call's bytes), the mask's
-    /// block runs in the second call's double rounds too, and comes back with the tag.
+    /// block runs in the last call's free lane ([`MaskLane`]) or, where the payload fills
+    /// that call, by rows among the second call's double rounds; it comes back with the
+    /// tag.
     ///
     /// The calls are bound by how many instructions the core can issue, the rounds' and
     /// the hash's together, more than by either's units: so the hash multiplies with
@@ -1061,10 +1138,18 @@ impl ChaCha20Poly1305Avx2Key {
         // both ranges (`len` is longer). By pointer, not a slice: no panic path for the
         // kernel object.
         unsafe { xor(stream.bytes().as_ptr().add(BLOCK), src, dst, FIRST_CALL) };
-        let mut pending = mask
-            .filter(|&(_, at)| at + SAMPLE_LEN <= FIRST_CALL)
+        // The header mask's block: in the last call's free lane if it has one, else by rows
+        // among the first later call's steps.
+        let (mut pending, mut lane) = (None, None);
+        if let Some((key, at)) = mask.filter(|&(_, at)| at + SAMPLE_LEN <= FIRST_CALL) {
             // SAFETY: the sample lies inside the first call's ciphertext, just written.
-            .map(|(key, at)| key.begin(unsafe { &*dst.add(at).cast::<[u8; SAMPLE_LEN]>() }));
+            let sample = unsafe { &*dst.add(at).cast::<[u8; SAMPLE_LEN]>() };
+            if len.div_ceil(BLOCK) % LANES == LANES - 1 {
+                pending = Some(key.begin(sample));
+            } else {
+                lane = Some(key.lane(sample));
+            }
+        }
         let mut mask = None;
         let (mut done, mut hashed, mut counter) = (FIRST_CALL, 0, first as u32);
         while done < len {
@@ -1082,11 +1167,15 @@ impl ChaCha20Poly1305Avx2Key {
                     unsafe { header.double_round() };
                 }
             };
+            let in_lane = lane.as_ref().filter(|_| mask_lane_free(counter, len));
             // SAFETY: AVX2 is enabled here.
-            let blocks = stream.fill_halves(&unsafe { keystream_with(&state, counter, side) });
+            let keystream = unsafe { keystream_with(&state, counter, in_lane, side) };
+            let blocks = stream.fill_halves(&keystream);
             poly.resume(scalar);
             if let Some(header) = header {
                 mask = Some(header.finish());
+            } else if in_lane.is_some() {
+                mask = Some(mask_in_lane(&keystream));
             }
             hashed = done;
             let bytes = (len - done).min(blocks * BLOCK);
@@ -1106,9 +1195,11 @@ impl ChaCha20Poly1305Avx2Key {
     /// [`seal_stitched`](Self::seal_stitched) seals it: each later call hashes the
     /// ciphertext the call before it covers, which is decrypted only then (in place, that
     /// overwrites it), so two calls' keystreams are kept; the last call's ciphertext is
-    /// hashed after it, then decrypted. Given a header mask's block, its double rounds run in
-    /// the first call's, which have no ciphertext to hash beside them (the one-time key
-    /// comes out of that call), and the mask comes back with the tag.
+    /// hashed after it, then decrypted. Given the header key and the sample, the mask's
+    /// block runs in the last call's free lane ([`MaskLane`]) or, where the payload fills
+    /// that call, by rows among the first call's double rounds, which have no ciphertext to
+    /// hash beside them (the one-time key comes out of that call); it comes back with the
+    /// tag.
     ///
     /// # Safety
     /// As for [`seal_stitched`](Self::seal_stitched).
@@ -1118,11 +1209,20 @@ impl ChaCha20Poly1305Avx2Key {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         Span { src, dst, len }: Span,
-        mut header: Option<PendingMask>,
+        header: Option<(&ChaCha20Avx2HeaderKey, &[u8; SAMPLE_LEN])>,
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         let state = ChaChaState::new(&self.key, nonce);
         let (mut first, mut second) = (Keystream::new(), Keystream::new());
         let (mut current, mut next) = (&mut first, &mut second);
+        // The header mask's block: in the last call's free lane if it has one, else by rows
+        // among the first call's steps.
+        let (mut header, lane) = match header {
+            Some((key, sample)) if len.div_ceil(BLOCK) % LANES == LANES - 1 => {
+                (Some(key.begin(sample)), None)
+            }
+            Some((key, sample)) => (None, Some(key.lane(sample))),
+            None => (None, None),
+        };
         let side = |slot: usize| {
             if slot % GROUPS_PER_ROUND == 1
                 && let Some(header) = header.as_mut()
@@ -1132,8 +1232,9 @@ impl ChaCha20Poly1305Avx2Key {
             }
         };
         // SAFETY: AVX2 is enabled here.
-        let mut counter = current.fill_halves(&unsafe { keystream_with(&state, 0, side) }) as u32;
-        let mask = header.map(|header| header.finish());
+        let mut counter =
+            current.fill_halves(&unsafe { keystream_with(&state, 0, None, side) }) as u32;
+        let mut mask = header.map(|header| header.finish());
         let mut poly = Poly1305::new(current.one_time_key(), Engine::Integer);
         poly.absorb_padded(aad);
         // What `current` covers: `covered` bytes of payload from `start`, its keystream
@@ -1144,9 +1245,14 @@ impl ChaCha20Poly1305Avx2Key {
             let text = unsafe { whole_blocks(src.add(start), covered) };
             let mut scalar = poly.scalar();
             let side = |slot: usize| scalar.blocks(slot_share(text, slot));
+            let in_lane = lane.as_ref().filter(|_| mask_lane_free(counter, len));
             // SAFETY: AVX2 is enabled here.
-            let blocks = next.fill_halves(&unsafe { keystream_with(&state, counter, side) });
+            let keystream = unsafe { keystream_with(&state, counter, in_lane, side) };
+            let blocks = next.fill_halves(&keystream);
             poly.resume(scalar);
+            if in_lane.is_some() {
+                mask = Some(mask_in_lane(&keystream));
+            }
             // SAFETY: `start + covered < len`: inside both ranges; the buffer holds the
             // keystream from `offset` on; the ciphertext is hashed and not read again.
             unsafe {
@@ -1302,6 +1408,18 @@ impl ChaCha20Avx2HeaderKey {
 }
 
 impl ChaCha20Avx2HeaderKey {
+    /// The mask of `sample` as a keystream call's last lane ([`MaskLane`]).
+    fn lane(&self, sample: &[u8; SAMPLE_LEN]) -> MaskLane {
+        let (counter, nonce) = split(sample);
+        let word =
+            |i: usize| u32::from_le_bytes([nonce[i], nonce[i + 1], nonce[i + 2], nonce[i + 3]]);
+        MaskLane {
+            key: KeyWords::new(&self.key),
+            counter,
+            nonce: [word(0), word(4), word(8)],
+        }
+    }
+
     /// Starts the mask of `sample`, to be run a double round at a time beside other work.
     #[inline]
     #[target_feature(enable = "avx2")]
