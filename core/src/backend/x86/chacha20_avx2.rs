@@ -231,7 +231,8 @@ type Words14 = (
 /// word `w` is in `ymm{w}` (0 to 8) or `ymm{w - 1}` (11 to 14).
 ///
 /// Eight-block calls on Zen 3: the double rounds took 148 instructions with 22 memory
-/// operands compiled, 138 with 24 here (16 of them the byte shuffles' masks). 1350-byte
+/// operands compiled, 138 with 24 here (136 in the blocks, 16 of their memory operands
+/// the byte shuffles' masks, and the loop's two). 1350-byte
 /// ChaCha20-Poly1305 seals ran in 0.97x the time, opens 0.985x.
 ///
 /// # Safety
@@ -355,6 +356,11 @@ unsafe fn vertical_with(
             group_then_side!(0 1 2 3 4 5 6 7);
         }
         let [x10, x15, ..] = scratch.0;
+        // Key words at first and state words at the end: wiped, as `Keystream` is.
+        // SAFETY: `at` points to the scratch area's four registers, still borrowed here.
+        for slot in 0..scratch.0.len() {
+            core::ptr::write_volatile(at.add(slot), _mm256_setzero_si256());
+        }
         let mut x = [
             r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, x10, r.10, r.11, r.12, r.13, x15,
         ];
@@ -401,16 +407,12 @@ unsafe fn keystream_with(
             _mm256_set1_epi32(nonce[3] as i32),
         ];
         if let Some(mask) = mask {
-            const LAST: i32 = 1 << MASK_LANE;
-            let lane = |word: u32, all: __m256i| {
-                _mm256_blend_epi32::<LAST>(all, _mm256_set1_epi32(word as i32))
-            };
             for (all, &word) in keys.iter_mut().zip(&mask.key.0) {
-                *all = lane(word, *all);
+                *all = in_mask_lane(*all, word);
             }
-            counters = lane(mask.counter, counters);
+            counters = in_mask_lane(counters, mask.counter);
             for (all, &word) in nonces.iter_mut().zip(&mask.nonce) {
-                *all = lane(word, *all);
+                *all = in_mask_lane(*all, word);
             }
         }
         transpose8(vertical_with(keys, counters, nonces, side))
@@ -431,6 +433,13 @@ struct MaskLane {
 
 /// The lane of a keystream call that takes a [`MaskLane`]'s block: the last.
 const MASK_LANE: usize = LANES - 1;
+
+/// `all` with `word` in lane [`MASK_LANE`].
+#[inline]
+#[target_feature(enable = "avx2")]
+fn in_mask_lane(all: __m256i, word: u32) -> __m256i {
+    _mm256_blend_epi32::<{ 1 << MASK_LANE }>(all, _mm256_set1_epi32(word as i32))
+}
 
 /// Whether the keystream call from block `counter` leaves lane [`MASK_LANE`] free: the
 /// payload of `len` bytes needs blocks 0 (the one-time key's) to `len.div_ceil(64)` only.
@@ -761,7 +770,8 @@ impl ChaCha20Poly1305Avx2Key {
 
     /// [`seal`](Self::seal) with this module's own header key, for a payload in one piece
     /// whose sample lies in the first keystream call's bytes: where the payload is longer
-    /// than that call's, the mask's block runs in the second call's rounds; where it is not,
+    /// than that call's, the mask's block runs in the last call's free lane or among the
+    /// second call's rounds ([`seal_stitched`](Self::seal_stitched)); where it is not,
     /// beside the Poly1305 work ([`seal_with_mask_beside_hash`]). Either way not after the
     /// tag.
     pub(in crate::backend) fn seal_with_chacha20_mask(
