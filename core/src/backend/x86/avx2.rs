@@ -169,9 +169,15 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
         _mm256_broadcastsi128_si256(gcm.counter_base),
         _mm256_set_epi32(0, 0, 0, c.wrapping_add(1), 0, 0, 0, c),
     );
+    // J0 (counter 1) in both lanes, in the form `counters` takes.
+    let mut j0_counters = _mm256_add_epi32(
+        _mm256_broadcastsi128_si256(gcm.counter_base),
+        _mm256_set_epi32(0, 0, 0, 1, 0, 0, 0, 1),
+    );
     if BYTE_COUNTERS {
         // Swapped once, here, instead of before every AES.
         counters = _mm256_shuffle_epi8(counters, swap);
+        j0_counters = _mm256_shuffle_epi8(j0_counters, swap);
     }
     let two = step(2);
     // Two powers and their folded halves. SAFETY: `powers_from(n)` points at 64 readable
@@ -194,12 +200,31 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
     let mut tail_keystream = [_mm256_setzero_si256(); VECTORS];
     {
         let whole = len / (32 * VECTORS);
-        let tail_pairs = (len - whole * 32 * VECTORS).div_ceil(32);
+        let tail_blocks = (len - whole * 32 * VECTORS).div_ceil(16);
+        let tail_pairs = tail_blocks.div_ceil(2);
         let skipped = (whole * BLOCKS) as i32;
         let mut next = _mm256_add_epi32(counters, step(skipped));
-        for keystream in tail_keystream.iter_mut().take(tail_pairs) {
+        // Where this call ends the payload and its last pair has a block to spare (an odd
+        // number of blocks after the whole iterations: 64- and 1350-byte datagrams), that
+        // lane makes E_K(J0), the tag's mask, instead of a chain of fifteen AES
+        // instructions of its own when the packet ends (`Gcm::finish`). Paired runs on Zen
+        // 3, one binary: AES-256-GCM seals of 64-, 256- and 1350-byte datagrams in 0.96-0.99x
+        // the time, opens 0.955x at 64 bytes and 0.98x at 1350; AES-128-GCM 0.97-0.99x,
+        // its 1350-byte opens even.
+        let j0_lane = gcm.remaining == 0 && tail_blocks % 2 == 1;
+        for (pair, keystream) in tail_keystream.iter_mut().enumerate().take(tail_pairs) {
+            if j0_lane && pair + 1 == tail_pairs {
+                next = _mm256_blend_epi32(next, j0_counters, 0xf0);
+            }
             *keystream = encrypt(next);
             next = _mm256_add_epi32(next, two);
+        }
+        if j0_lane
+            && let Some(last) = tail_pairs
+                .checked_sub(1)
+                .and_then(|i| tail_keystream.get(i))
+        {
+            gcm.tag_mask = Some(_mm256_extracti128_si256(*last, 1));
         }
     }
     // Hashes pair `i` of an iteration's 8 blocks (the first carries the hash so far).
