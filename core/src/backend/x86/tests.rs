@@ -660,9 +660,9 @@ fn check_fused_masks(
 
 /// The AVX2 key's seal with the AVX2 header key, whose mask's block runs for a payload in
 /// one piece beside Poly1305 (the first call's 448 bytes or fewer) or, longer, in the last
-/// keystream call's free lane (such as 961 and 1323 bytes) or among the second call's rounds
-/// (such as 960 and 1425, whose blocks fill the last call), gives the ciphertext, tag and mask of a seal
-/// with the portable
+/// keystream call's free lane (such as 961 and 1323 bytes) or beside the last call's hashing
+/// (such as 960 and 1425, whose blocks fill the last call), gives the ciphertext, tag and
+/// mask of a seal with the portable
 /// (RustCrypto) header key: each side of the first call's 448 bytes, for the sample and for
 /// the payload, and of the first call's layouts (one, two and three pairs of blocks by
 /// rows, eight vertical), at every sample offset a packet number's length makes, with a
@@ -719,7 +719,7 @@ fn chacha20_mask_beside_an_open_matches_the_portable_key() {
 
 /// The same for the AVX2 key and header key, whose mask's block runs beside the payload's
 /// keystream: stitched, for a payload longer than the first call (448 bytes) in one piece,
-/// in the last call's free lane (such as 1473 bytes) or among the first call's rounds (such
+/// in the last call's free lane (such as 1473 bytes) or beside the last call's hashing (such
 /// as 1472 and 3000, whose blocks fill the last call); else among the rounds of its rows or of its
 /// vertical call (each of those shapes' lengths here); and the lengths they report as
 /// computed beside the payload are all.
