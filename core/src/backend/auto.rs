@@ -298,7 +298,8 @@ impl PacketKey for AutoPacketKey {
             }
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             PacketKeyInner::ChaCha20Poly1305Avx2(key) => {
-                key.seal_batch(header_key, buffers, jobs, sealed)
+                let own = chacha20_avx2_header_key(header_key);
+                key.seal_batch(header_key, own, buffers, jobs, sealed)
             }
             _ => seal_each(self, header_key, buffers, jobs, sealed),
         }

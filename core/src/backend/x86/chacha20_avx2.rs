@@ -914,17 +914,21 @@ impl ChaCha20Poly1305Avx2Key {
     /// blocks (the one-time key's and the payload's) share one eight-lane call, longer ones
     /// one by one, and then the header-protection masks of all eight together. A packet
     /// alone needs two ChaCha20 chains one after the other (its keystream, then the block of
-    /// its ciphertext's sample); here a chain serves several packets.
+    /// its ciphertext's sample); here a chain serves several packets. With this module's
+    /// own header key (`own`), a packet longer than the first keystream call takes its mask
+    /// from its own calls, as alone ([`seal_stitched`](Self::seal_stitched)), where it
+    /// costs nothing, and is left out of the shared chain.
     pub(in crate::backend) fn seal_batch(
         &self,
         header_key: &impl HeaderKey,
+        own: Option<&ChaCha20Avx2HeaderKey>,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
         jobs: &[SealJob<'_>],
         sealed: &mut [Sealed],
     ) {
         for (jobs, sealed) in jobs.chunks(LANES).zip(sealed.chunks_mut(LANES)) {
             // SAFETY: the key exists, so the CPU has AVX2.
-            unsafe { self.seal_eight(header_key, buffers, jobs, sealed) }
+            unsafe { self.seal_eight(header_key, own, buffers, jobs, sealed) }
         }
     }
 
@@ -932,12 +936,14 @@ impl ChaCha20Poly1305Avx2Key {
     fn seal_eight(
         &self,
         header_key: &impl HeaderKey,
+        own: Option<&ChaCha20Avx2HeaderKey>,
         buffers: &mut BatchBuffers<'_, '_, '_, '_>,
         jobs: &[SealJob<'_>],
         sealed: &mut [Sealed],
     ) {
         // `get`s, not indexing: at most `LANES` jobs come, but the kernel object must keep
         // no panic path the compiler cannot see past.
+        let mut masked = [false; LANES];
         let mut first = 0;
         while let Some(rest) = jobs.get(first..).filter(|rest| !rest.is_empty()) {
             let group = group_len(rest.iter().map(|job| job.len), LANES, MAX_GROUPED_BLOCKS);
@@ -947,17 +953,60 @@ impl ChaCha20Poly1305Avx2Key {
             ) else {
                 break;
             };
-            if let [job] = group_jobs {
-                let payload = &mut buffers.payload(job);
-                for sealed in group_sealed {
-                    sealed.tag = self.run(&job.nonce, job.aad, payload, true);
+            match (group_jobs, own) {
+                ([job], Some(own)) if job.len > FIRST_CALL => {
+                    if let Some(sealed) = group_sealed.first_mut() {
+                        let payload = buffers.payload(job);
+                        *sealed = self.seal_with_chacha20_mask(
+                            own,
+                            &job.nonce,
+                            job.aad,
+                            job.sample_at,
+                            payload,
+                        );
+                    }
+                    if let Some(masked) = masked.get_mut(first) {
+                        *masked = true;
+                    }
                 }
-            } else {
-                self.seal_group(buffers, group_jobs, group_sealed);
+                ([job], _) => {
+                    let payload = &mut buffers.payload(job);
+                    for sealed in group_sealed {
+                        sealed.tag = self.run(&job.nonce, job.aad, payload, true);
+                    }
+                }
+                _ => self.seal_group(buffers, group_jobs, group_sealed),
             }
             first += group;
         }
-        set_masks::<LANES>(header_key, buffers, jobs, sealed);
+        if !masked.contains(&true) {
+            set_masks::<LANES>(header_key, buffers, jobs, sealed);
+            return;
+        }
+        // The others' masks, side by side.
+        let mut samples = [[0; SAMPLE_LEN]; LANES];
+        let mut owners = [0; LANES];
+        let mut count = 0;
+        for (i, (job, sealed)) in jobs.iter().zip(&*sealed).enumerate() {
+            if let (false, Some(sample), Some(owner)) = (
+                masked.get(i).copied().unwrap_or(true),
+                samples.get_mut(count),
+                owners.get_mut(count),
+            ) {
+                *sample = buffers.payload(job).sample(job.sample_at, &sealed.tag);
+                *owner = i;
+                count += 1;
+            }
+        }
+        if count > 0 {
+            let mut masks = [[0; MASK_LEN]; LANES];
+            header_key.masks(samples.get(..count).unwrap_or_default(), &mut masks);
+            for (&owner, mask) in owners.iter().zip(masks).take(count) {
+                if let Some(sealed) = sealed.get_mut(owner) {
+                    sealed.mask = mask;
+                }
+            }
+        }
     }
 
     /// Seals short packets whose blocks, one-time key's included, fit in the eight lanes,
