@@ -1182,9 +1182,9 @@ impl ChaCha20Poly1305Avx2Key {
     /// The calls are bound by how many instructions the core can issue, the rounds' and
     /// the hash's together, more than by either's units: so the hash multiplies with
     /// BMI2's `mulx` (no moves through RAX and RDX) and keeps its state apart, in
-    /// registers ([`ScalarHash`](super::poly1305::ScalarHash)). On Zen 3, 1350-byte
-    /// datagrams opened in 0.95x the time; sealed in 0.97-0.98x in a loop of seals, 1.01x
-    /// in the protect bench's rotation of contenders.
+    /// registers ([`ScalarHash`]). On Zen 3, 1350-byte datagrams opened in 0.95x the time;
+    /// sealed in 0.97-0.98x in a loop of seals, 1.01x in the protect bench's rotation of
+    /// contenders.
     ///
     /// # Safety
     /// As for [`Span`], and `len > FIRST_CALL`; the CPU must have AVX2 and BMI2.
