@@ -1222,18 +1222,11 @@ impl ChaCha20Poly1305Avx2Key {
         while done < len {
             // SAFETY: the ciphertext from `hashed` to `done` is written and not written again.
             let text = unsafe { whole_blocks(dst.add(hashed), done - hashed) };
-            let mut scalar = poly.scalar();
-            let mut rest = text;
-            let side = |slot: usize| hash_in_slot(&mut scalar, &mut rest, slot);
-            let in_lane = lane.as_ref().filter(|_| mask_lane_free(counter, len));
-            // SAFETY: AVX2 is enabled here.
-            let keystream = unsafe { keystream_with(&state, counter, in_lane, side) };
-            scalar.blocks(rest);
+            // SAFETY: AVX2 and BMI2 are enabled here.
+            let (keystream, in_lane) =
+                unsafe { stitched_call(&state, counter, lane.as_ref(), len, &mut poly, text) };
+            mask = in_lane.or(mask);
             let blocks = stream.fill_halves(&keystream);
-            poly.resume(scalar);
-            if in_lane.is_some() {
-                mask = Some(mask_in_lane(&keystream));
-            }
             hashed = done;
             let bytes = (len - done).min(blocks * BLOCK);
             // SAFETY: `done + bytes <= len`; the buffer holds `blocks` blocks.
@@ -1298,18 +1291,11 @@ impl ChaCha20Poly1305Avx2Key {
         while start + covered < len {
             // SAFETY: the ciphertext from `start` on, inside the source, not yet overwritten.
             let text = unsafe { whole_blocks(src.add(start), covered) };
-            let mut scalar = poly.scalar();
-            let mut rest = text;
-            let side = |slot: usize| hash_in_slot(&mut scalar, &mut rest, slot);
-            let in_lane = lane.as_ref().filter(|_| mask_lane_free(counter, len));
-            // SAFETY: AVX2 is enabled here.
-            let keystream = unsafe { keystream_with(&state, counter, in_lane, side) };
-            scalar.blocks(rest);
+            // SAFETY: AVX2 and BMI2 are enabled here.
+            let (keystream, in_lane) =
+                unsafe { stitched_call(&state, counter, lane.as_ref(), len, &mut poly, text) };
+            mask = in_lane.or(mask);
             let blocks = next.fill_halves(&keystream);
-            poly.resume(scalar);
-            if in_lane.is_some() {
-                mask = Some(mask_in_lane(&keystream));
-            }
             // SAFETY: `start + covered < len`: inside both ranges; the buffer holds the
             // keystream from `offset` on; the ciphertext is hashed and not read again.
             unsafe {
@@ -1394,6 +1380,35 @@ unsafe fn whole_blocks<'a>(text: *const u8, len: usize) -> &'a [[u8; 16]] {
     debug_assert!(len.is_multiple_of(16));
     // SAFETY: forwarded; the array has alignment 1.
     unsafe { core::slice::from_raw_parts(text.cast(), len / 16) }
+}
+
+/// A stitched seal's or open's keystream call from block `counter` of a `len`-byte payload,
+/// hashing `text` (the ciphertext before it) into `poly` beside its rounds
+/// ([`hash_in_slot`]) and what is left right after; with `lane`'s mask block where the call
+/// leaves it a lane ([`mask_lane_free`]). Returns the keystream and that mask.
+///
+/// # Safety
+/// The caller must enable AVX2 and BMI2.
+#[inline(always)]
+unsafe fn stitched_call(
+    state: &ChaChaState,
+    counter: u32,
+    lane: Option<&MaskLane>,
+    len: usize,
+    poly: &mut Poly1305,
+    text: &[[u8; 16]],
+) -> ([__m256i; 16], Option<[u8; MASK_LEN]>) {
+    let mut scalar = poly.scalar();
+    let mut rest = text;
+    let side = |slot: usize| hash_in_slot(&mut scalar, &mut rest, slot);
+    let in_lane = lane.filter(|_| mask_lane_free(counter, len));
+    // SAFETY: the caller enables AVX2.
+    let keystream = unsafe { keystream_with(state, counter, in_lane, side) };
+    scalar.blocks(rest);
+    poly.resume(scalar);
+    // SAFETY: as above.
+    let mask = in_lane.map(|_| unsafe { mask_in_lane(&keystream) });
+    (keystream, mask)
 }
 
 /// Groups of four steps in a double round: where [`vertical_with`] calls its `side`.
