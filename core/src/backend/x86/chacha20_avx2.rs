@@ -6,8 +6,9 @@
 //! chain per two blocks instead of one per word, about half the wait. AVX2 has no rotate
 //! instruction, so rotations by 16 and 8 bits are byte shuffles and those by 12 and 7 two
 //! shifts and an OR. A payload in one piece longer than the first keystream call is
-//! stitched: each later call hashes the ciphertext of the call before it with Poly1305 on
-//! the integer units, one block between groups of the rounds' vector steps. Other payloads
+//! stitched: each later call hashes ciphertext with Poly1305 on the integer units, one block
+//! between groups of the rounds' vector steps (a seal's, that of the call before it; an
+//! open's, a share of all that is left, ahead of the keystream). Other payloads
 //! are walked twice, cipher then hash (Poly1305 four blocks at a time on the vector
 //! registers), each pass over bytes still in the L1 cache.
 
@@ -1223,8 +1224,17 @@ impl ChaCha20Poly1305Avx2Key {
             // SAFETY: the ciphertext from `hashed` to `done` is written and not written again.
             let text = unsafe { whole_blocks(dst.add(hashed), done - hashed) };
             // SAFETY: AVX2 and BMI2 are enabled here.
-            let (keystream, in_lane) =
-                unsafe { stitched_call(&state, counter, lane.as_ref(), len, &mut poly, text) };
+            let (keystream, in_lane) = unsafe {
+                stitched_call(
+                    &state,
+                    counter,
+                    lane.as_ref(),
+                    len,
+                    &mut poly,
+                    text,
+                    SEAL_SLOTS,
+                )
+            };
             mask = in_lane.or(mask);
             let blocks = stream.fill_halves(&keystream);
             hashed = done;
@@ -1245,14 +1255,17 @@ impl ChaCha20Poly1305Avx2Key {
         (poly.finish(&lengths(aad.len(), len)), mask)
     }
 
-    /// Opens a payload in one piece, longer than the first keystream call's, as
-    /// [`seal_stitched`](Self::seal_stitched) seals it: each later call hashes the
-    /// ciphertext the call before it covers, which is decrypted only then (in place, that
-    /// overwrites it), so two calls' keystreams are kept; the last call's ciphertext is
-    /// hashed after it, then decrypted. Given the header key and the sample, the mask's
-    /// block runs in the last call's free lane ([`MaskLane`]) or, where the payload fills
-    /// that call, by rows beside the hashing of the last call's ciphertext
-    /// ([`hash_beside`]); it comes back with the tag.
+    /// Opens a payload in one piece, longer than the first keystream call's: the first call
+    /// makes the one-time key, and each later call hashes, beside its rounds, an even share
+    /// of the ciphertext not yet hashed ([`OPEN_SLOTS`]), at least up to the end of what the
+    /// call before it covers. That part is decrypted only then (in place, that overwrites
+    /// it), so two calls' keystreams are kept. Unlike a seal's, an open's ciphertext is
+    /// there from the start: the hash runs ahead of the keystream, and what is left after
+    /// the last call is a block or two, where it was that call's 24 to 32 (1350-byte
+    /// datagrams opened in 0.94-0.96x the time on Zen 3). Given the header key and the sample,
+    /// the mask's block runs in the last call's free lane ([`MaskLane`]) or, where the
+    /// payload fills that call, by rows beside the hashing after it ([`hash_beside`]),
+    /// which then keeps [`RESERVE_BESIDE_MASK`] blocks; it comes back with the tag.
     ///
     /// # Safety
     /// As for [`seal_stitched`](Self::seal_stitched).
@@ -1288,12 +1301,37 @@ impl ChaCha20Poly1305Avx2Key {
         // What `current` covers: `covered` bytes of payload from `start`, its keystream
         // from `offset` in the buffer.
         let (mut start, mut covered, mut offset) = (0, FIRST_CALL, BLOCK);
+        // The ciphertext hashed: `hashed` bytes, whole blocks, never short of `start`.
+        let (whole, mut hashed) = (len / 16 * 16, 0);
+        let reserve = if pending.is_some() {
+            RESERVE_BESIDE_MASK
+        } else {
+            0
+        };
         while start + covered < len {
-            // SAFETY: the ciphertext from `start` on, inside the source, not yet overwritten.
-            let text = unsafe { whole_blocks(src.add(start), covered) };
+            // This call's share of the whole blocks left, among it and the calls after it.
+            let calls = (len - start - covered).div_ceil(LANES * BLOCK);
+            let share = ((whole - hashed) / 16)
+                .saturating_sub(reserve)
+                .div_ceil(calls)
+                * 16;
+            let take = share.max(start + covered - hashed).min(whole - hashed);
+            // SAFETY: `hashed + take <= whole <= len`, from `start` on: inside the source,
+            // not yet overwritten.
+            let text = unsafe { whole_blocks(src.add(hashed), take) };
+            hashed += take;
             // SAFETY: AVX2 and BMI2 are enabled here.
-            let (keystream, in_lane) =
-                unsafe { stitched_call(&state, counter, lane.as_ref(), len, &mut poly, text) };
+            let (keystream, in_lane) = unsafe {
+                stitched_call(
+                    &state,
+                    counter,
+                    lane.as_ref(),
+                    len,
+                    &mut poly,
+                    text,
+                    OPEN_SLOTS,
+                )
+            };
             mask = in_lane.or(mask);
             let blocks = next.fill_halves(&keystream);
             // SAFETY: `start + covered < len`: inside both ranges; the buffer holds the
@@ -1308,8 +1346,8 @@ impl ChaCha20Poly1305Avx2Key {
             offset = 0;
             counter = counter.wrapping_add(blocks as u32);
         }
-        // SAFETY: the rest of the source, not yet overwritten.
-        let text = unsafe { core::slice::from_raw_parts(src.add(start), len - start) };
+        // SAFETY: the rest of the source, from `start` on, not yet overwritten.
+        let text = unsafe { core::slice::from_raw_parts(src.add(hashed), len - hashed) };
         if let Some(header) = pending {
             mask = Some(hash_beside(&mut poly, text, header));
         } else {
@@ -1383,7 +1421,7 @@ unsafe fn whole_blocks<'a>(text: *const u8, len: usize) -> &'a [[u8; 16]] {
 }
 
 /// A stitched seal's or open's keystream call from block `counter` of a `len`-byte payload,
-/// hashing `text` (the ciphertext before it) into `poly` beside its rounds
+/// hashing `text` (ciphertext) into `poly` beside its rounds in `slots`
 /// ([`hash_in_slot`]) and what is left right after; with `lane`'s mask block where the call
 /// leaves it a lane ([`mask_lane_free`]). Returns the keystream and that mask.
 ///
@@ -1397,10 +1435,11 @@ unsafe fn stitched_call(
     len: usize,
     poly: &mut Poly1305,
     text: &[[u8; 16]],
+    slots: u16,
 ) -> ([__m256i; 16], Option<[u8; MASK_LEN]>) {
     let mut scalar = poly.scalar();
     let mut rest = text;
-    let side = |slot: usize| hash_in_slot(&mut scalar, &mut rest, slot);
+    let side = |slot: usize| hash_in_slot(&mut scalar, &mut rest, slot, slots);
     let in_lane = lane.filter(|_| mask_lane_free(counter, len));
     // SAFETY: the caller enables AVX2.
     let keystream = unsafe { keystream_with(state, counter, in_lane, side) };
@@ -1411,16 +1450,8 @@ unsafe fn stitched_call(
     (keystream, mask)
 }
 
-/// Groups of four steps in a double round: where [`vertical_with`] calls its `side`.
-const GROUPS_PER_ROUND: usize = 8;
-
-/// ChaCha20's double rounds (RFC 8439 §2.3).
-const DOUBLE_ROUNDS: usize = 10;
-
-/// The side work of slot `slot` of a keystream call that hashes the ciphertext before it:
-/// the next of the blocks `rest` holds, in groups 1, 4 and 6 of each double round, so
-/// three a double round; the caller hashes what is left after the call (two blocks of a
-/// call's 32).
+/// Where a seal's stitched calls hash a block ([`hash_in_slot`]): groups 1, 4 and 6 of
+/// every double round, three a double round, 30 of the 32 blocks of the call before.
 ///
 /// The calls are bound by how many instructions the core issues, and by the hash's chain
 /// where blocks come close together: one block's multiplications and carries take about 16
@@ -1430,13 +1461,42 @@ const DOUBLE_ROUNDS: usize = 10;
 /// double round, 1.08x. Hashing only half the blocks, spread, cost nothing measurable.
 /// 1350-byte datagrams sealed in 0.963-0.965x the time with this alone; with the masks'
 /// registers freed too ([`group`]), sealed in 0.945x and opened in 0.935-0.945x, and 520-
-/// to 2000-byte ones sealed and opened in 0.92-0.96x (two builds alternating). A few blocks at once, once a double round, waited on each
-/// other while the rounds' instructions filled the scheduler, and a share computed by
-/// division cost more than it hid (1350-byte seals on Zen 3: 1135 and 1450 ns against
-/// 1020 every other slot, in session 23).
+/// to 2000-byte ones sealed and opened in 0.92-0.96x (two builds alternating). A few blocks
+/// at once, once a double round, waited on each other while the rounds' instructions
+/// filled the scheduler, and a share computed by division cost more than it hid (1350-byte
+/// seals on Zen 3: 1135 and 1450 ns against 1020 every other slot, in session 23).
+const SEAL_SLOTS: u16 = 0b0101_0010_0101_0010;
+
+/// Where an open's stitched calls hash a block: groups 0, 1, 4 and 6 of even double rounds
+/// and 1, 4 and 6 of odd ones, seven every two, 35 a call. An open's calls hash ahead of
+/// the keystream ([`open_stitched`](ChaCha20Poly1305Avx2Key::open_stitched)), so they take
+/// more than a call's 32 blocks each, and the rest after the last call shrinks to what
+/// they leave. On Zen 3 (paired runs of in-order opens through `RxFlow`), 1200- to
+/// 1400-byte datagrams opened in 0.94-0.96x the time with these slots, 600-byte 0.96-0.97x,
+/// 1000-byte 0.97-1.02x (their last call covers a block: little was left after it); three a double round
+/// (the seal's), 0.97x at 1350 bytes; groups 0, 1, 4 and 6 of every double round, 0.92-0.96x
+/// from 1200 to 1400 bytes but 1.045x at 1000; five a double round, 1.02-1.15x (the hash,
+/// about 13 cycles a block on the integer units at best, outlasts the double round).
+const OPEN_SLOTS: u16 = 0b0101_0010_0101_0011;
+
+/// Blocks an open whose header mask runs beside its last hashing ([`hash_beside`]) leaves
+/// for that hashing: about what hides the mask's ten double rounds by rows (1452-byte
+/// datagrams opened in about 0.98x the time against none left, within the noise).
+const RESERVE_BESIDE_MASK: usize = 20;
+
+/// Groups of four steps in a double round: where [`vertical_with`] calls its `side`.
+const GROUPS_PER_ROUND: usize = 8;
+
+/// ChaCha20's double rounds (RFC 8439 §2.3).
+const DOUBLE_ROUNDS: usize = 10;
+
+/// The side work of slot `slot` of a stitched keystream call: the next of the blocks `rest`
+/// holds where `slots` has the slot's bit (bit `g` for group `g` of an even double round,
+/// `8 + g` of an odd one; [`SEAL_SLOTS`], [`OPEN_SLOTS`]); the caller hashes what is left
+/// after the call.
 #[inline(always)]
-fn hash_in_slot(scalar: &mut ScalarHash, rest: &mut &[[u8; 16]], slot: usize) {
-    if matches!(slot % GROUPS_PER_ROUND, 1 | 4 | 6)
+fn hash_in_slot(scalar: &mut ScalarHash, rest: &mut &[[u8; 16]], slot: usize, slots: u16) {
+    if slots & (1 << (slot % (2 * GROUPS_PER_ROUND))) != 0
         && let Some((block, later)) = rest.split_first()
     {
         scalar.blocks(core::slice::from_ref(block));
