@@ -432,31 +432,14 @@ impl AesGcmKey {
             .take_while(|job| shape(job) == shape(lead))
             .count();
         let lanes = jobs.get(..alike).unwrap_or_default();
-        // Every lane's pointers from one borrow of each buffer: one taken from each job's
-        // payload would lose its right to the bytes once the next job's was taken. A job
-        // whose range the buffers do not hold (the trait's callers check, but it is a safe
-        // API) ends the group: sealed alone, it cannot write past them.
-        let places: [Option<(*const u8, *mut u8)>; avx512_batch::LANES] = match buffers {
-            BatchBuffers::Copy { src, dst } => {
-                let ats: [usize; avx512_batch::LANES] =
-                    core::array::from_fn(|k| lanes.get(k).map_or(usize::MAX, |job| job.dst_at));
-                let destinations = dst.piece_pointers(ats, lead.len);
-                core::array::from_fn(|k| {
-                    let input = src.piece(lanes.get(k)?.src_at, lead.len)?;
-                    Some((input.as_ptr(), destinations.get(k).copied().flatten()?))
-                })
-            }
-            BatchBuffers::InPlace(buffer) => {
-                let ats: [_; avx512_batch::LANES] =
-                    core::array::from_fn(|k| lanes.get(k).map(|job| job.dst_at));
-                // One pointer for both: the bytes are read, then written, through it.
-                in_place_pointers(buffer, ats, lead.len)
-                    .map(|bytes| bytes.map(|bytes| (bytes.cast_const(), bytes)))
-            }
-        };
+        // A job whose range the buffers do not hold (the trait's callers check, but it is a
+        // safe API) ends the group: sealed alone, it cannot write past them.
+        let places: [Option<Span>; avx512_batch::LANES] = spans(buffers, lanes, lead.len);
         let mut grouped = 0;
         for ((job, packet), place) in jobs.iter().zip(packets).zip(places) {
-            let Some((src, dst)) = place else { break };
+            let Some(Span { src, dst, .. }) = place else {
+                break;
+            };
             *packet = avx512_batch::Packet {
                 nonce: &job.nonce,
                 aad: job.aad,
@@ -998,6 +981,44 @@ fn walk(payload: &mut Payload<'_, '_, '_, '_>, mut update: impl FnMut(*const u8,
                 update(input.as_ptr(), output.as_mut_ptr(), input.len())
             });
             debug_assert!(walked, "the core checked both buffers' lengths");
+        }
+    }
+}
+
+/// Where the payloads of the first `N` of `jobs`, `len` bytes each, lie in `buffers`, for
+/// those the buffers hold in one piece: every pointer from one borrow of each buffer, valid
+/// together (one taken from each job's payload would lose its right to the bytes once the
+/// next job's was taken).
+fn spans<const N: usize>(
+    buffers: &mut BatchBuffers<'_, '_, '_, '_>,
+    jobs: &[SealJob<'_>],
+    len: usize,
+) -> [Option<Span>; N] {
+    match buffers {
+        BatchBuffers::Copy { src, dst } => {
+            let ats: [usize; N] =
+                core::array::from_fn(|k| jobs.get(k).map_or(usize::MAX, |job| job.dst_at));
+            let destinations = dst.piece_pointers(ats, len);
+            core::array::from_fn(|k| {
+                let input = src.piece(jobs.get(k)?.src_at, len)?;
+                Some(Span {
+                    src: input.as_ptr(),
+                    dst: destinations.get(k).copied().flatten()?,
+                    len,
+                })
+            })
+        }
+        BatchBuffers::InPlace(buffer) => {
+            let ats: [Option<usize>; N] =
+                core::array::from_fn(|k| jobs.get(k).map(|job| job.dst_at));
+            // One pointer for both: the bytes are read, then written, through it.
+            in_place_pointers(buffer, ats, len).map(|at| {
+                at.map(|at| Span {
+                    src: at.cast_const(),
+                    dst: at,
+                    len,
+                })
+            })
         }
     }
 }
