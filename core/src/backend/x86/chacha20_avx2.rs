@@ -24,7 +24,7 @@ use super::chacha20_poly1305::{
     seal_with_mask_beside_hash, streams, two_passes,
 };
 use super::poly1305::{Engine, Poly1305, ScalarHash};
-use super::{Span, contiguous, set_masks, spans, walk};
+use super::{Span, contiguous, holds_sample, set_masks, spans, walk};
 use crate::Error;
 use crate::backend::{
     BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, Payload, SAMPLE_LEN, SealJob, Sealed,
@@ -798,7 +798,7 @@ impl ChaCha20Poly1305Avx2Key {
         mut payload: Payload<'_, '_, '_, '_>,
     ) -> Sealed {
         let len = payload.len();
-        if sample_at + SAMPLE_LEN <= len.min(FIRST_CALL)
+        if holds_sample(len.min(FIRST_CALL), sample_at)
             && let Some(span) = contiguous(&mut payload)
         {
             if len <= FIRST_CALL {
@@ -1295,7 +1295,7 @@ impl ChaCha20Poly1305Avx2Key {
         // The header mask's block: in the last call's free lane if it has one, else by rows
         // beside the last call's hashing.
         let (mut pending, mut lane) = (None, None);
-        if let Some((key, at)) = mask.filter(|&(_, at)| at + SAMPLE_LEN <= FIRST_CALL) {
+        if let Some((key, at)) = mask.filter(|&(_, at)| holds_sample(FIRST_CALL, at)) {
             // SAFETY: the sample lies inside the first call's ciphertext, just written.
             let sample = unsafe { &*dst.add(at).cast::<[u8; SAMPLE_LEN]>() };
             if lanes_masks(len) {
@@ -1411,9 +1411,11 @@ impl ChaCha20Poly1305Avx2Key {
         ) else {
             return 0;
         };
-        // SAFETY: `spans` hands over ranges valid for `len` bytes each, from one borrow of
-        // the buffers, disjoint (the core lays a batch's packets apart), longer than the
-        // first call's; the key exists, so the CPU has AVX2 and BMI2.
+        // SAFETY: `spans` hands over ranges valid for `len` bytes each, longer than the
+        // first call's, from one borrow of the buffers, so valid together; the trait asks
+        // for jobs apart (were they not, their bytes would come out wrong, not out of
+        // bounds: no slice made from them outlives a write). The key exists, so the CPU has
+        // AVX2 and BMI2.
         unsafe { self.seal_chain(key, jobs, held, sealed) };
         if !lanes_masks(lead.len) {
             for (jobs, sealed) in jobs.chunks(LANES).zip(sealed.chunks_mut(LANES)) {
@@ -1435,7 +1437,7 @@ impl ChaCha20Poly1305Avx2Key {
         let count = jobs
             .iter()
             .take(MAX_CHAIN)
-            .take_while(|job| job.len == lead.len && job.sample_at + SAMPLE_LEN <= FIRST_CALL)
+            .take_while(|job| job.len == lead.len && holds_sample(FIRST_CALL, job.sample_at))
             .count();
         if count >= 2 { count } else { 0 }
     }
@@ -1446,8 +1448,9 @@ impl ChaCha20Poly1305Avx2Key {
     /// call before it covers. That part is decrypted only then (in place, that overwrites
     /// it), so two calls' keystreams are kept. Unlike a seal's, an open's ciphertext is
     /// there from the start: the hash runs ahead of the keystream, and what is left after
-    /// the last call is a block or two, where it was that call's 24 to 32 (1350-byte
-    /// datagrams opened in 0.94-0.96x the time on Zen 3). Given the header key and the sample,
+    /// the last call is what the calls' slots could not take (for a 1350-byte datagram, six
+    /// blocks after each of the two later calls, where 22 were left after the last), so
+    /// 1350-byte datagrams opened in 0.94-0.96x the time on Zen 3. Given the header key and the sample,
     /// the mask's block runs in the last call's free lane ([`MaskLane`]) or, where the
     /// payload fills that call, by rows beside the hashing after it ([`hash_beside`]),
     /// which then keeps [`RESERVE_BESIDE_MASK`] blocks; it comes back with the tag.
@@ -1493,7 +1496,9 @@ impl ChaCha20Poly1305Avx2Key {
         };
         while start + covered < len {
             // This call's share of the whole blocks left, among it and the calls after it.
-            let calls = (len - start - covered).div_ceil(LANES * BLOCK);
+            // At least one: `start + covered < len`; `max` keeps the division free of a
+            // panic path without the compiler having to see that.
+            let calls = (len - start - covered).div_ceil(LANES * BLOCK).max(1);
             let share = ((whole - hashed) / 16)
                 .saturating_sub(reserve)
                 .div_ceil(calls)
@@ -1529,7 +1534,8 @@ impl ChaCha20Poly1305Avx2Key {
             offset = 0;
             counter = counter.wrapping_add(blocks as u32);
         }
-        // SAFETY: the rest of the source, from `start` on, not yet overwritten.
+        // SAFETY: the rest of the source, from `hashed` on (past `start`), not yet
+        // overwritten.
         let text = unsafe { core::slice::from_raw_parts(src.add(hashed), len - hashed) };
         if let Some(header) = pending {
             mask = Some(hash_beside(&mut poly, text, header));
@@ -1652,7 +1658,7 @@ fn tail_len(len: usize) -> usize {
 }
 
 /// The shortest last call's payload [`seal_chain`](ChaCha20Poly1305Avx2Key::seal_chain)
-/// takes, six blocks: the hashing a chain moves beside the next packet's first call
+/// takes, six Poly1305 blocks: the hashing a chain moves beside the next packet's first call
 /// must pay for carrying the hash from one packet to the next (on Zen 3, batches of
 /// 1000-byte datagrams, whose last call covers 13 bytes, took 1.03x the time chained;
 /// 600-byte ones, 125 bytes, 0.985x).
@@ -1729,8 +1735,8 @@ const SEAL_SLOTS: u16 = 0b0101_0010_0101_0010;
 /// Where an open's stitched calls hash a block: groups 0, 1, 4 and 6 of even double rounds
 /// and 1, 4 and 6 of odd ones, seven every two, 35 a call. An open's calls hash ahead of
 /// the keystream ([`open_stitched`](ChaCha20Poly1305Avx2Key::open_stitched)), so they take
-/// more than a call's 32 blocks each, and the rest after the last call shrinks to what
-/// they leave. On Zen 3 (paired runs of in-order opens through `RxFlow`), 1200- to
+/// more than a call's 32 blocks each (the rest of a share right after the call), and
+/// what is left after the last call shrinks to what they leave. On Zen 3 (paired runs of in-order opens through `RxFlow`), 1200- to
 /// 1400-byte datagrams opened in 0.94-0.96x the time with these slots, 600-byte 0.96-0.97x,
 /// 1000-byte 0.97-1.02x (their last call covers a block: little was left after it); three a double round
 /// (the seal's), 0.97x at 1350 bytes; groups 0, 1, 4 and 6 of every double round, 0.92-0.96x

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::chacha20::{self, ChaChaState, KeyWords};
 use super::chacha20_header::{ChaCha20HeaderKey, PendingMask};
 use super::poly1305::{Engine, Poly1305, VECTOR_LANES, tags_side_by_side};
-use super::{Span, contiguous, set_masks, walk};
+use super::{Span, contiguous, holds_sample, set_masks, walk};
 use crate::Error;
 use crate::backend::{
     BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, Payload, SAMPLE_LEN, SealJob, Sealed,
@@ -117,7 +117,7 @@ impl ChaCha20Poly1305Key {
         // Cut into pieces, a payload long enough for the vector units would go to the integer
         // units' Poly1305: slower by more than the mask's chain.
         if let Some((header_key, sample_at)) = mask
-            && sample_at + SAMPLE_LEN <= payload.len()
+            && holds_sample(payload.len(), sample_at)
             && payload.len() < self.poly1305.min_vector_bytes()
             && let Some(span) = contiguous(payload)
         {
@@ -593,7 +593,7 @@ impl ChaCha20Poly1305Key {
         // The sample's ciphertext, from the source and the keystream rather than read back
         // from the masked stores about to be made (and before they overwrite the source).
         let mut pending = mask
-            .filter(|&(_, at)| at + SAMPLE_LEN <= FIRST_CALL)
+            .filter(|&(_, at)| holds_sample(FIRST_CALL, at))
             .map(|(key, at)| {
                 let mut sample = [0; SAMPLE_LEN];
                 for (i, out) in sample.iter_mut().enumerate() {

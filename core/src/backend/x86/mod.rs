@@ -760,7 +760,7 @@ impl<'k> Gcm<'k> {
         if let Some(Span { src, dst, len }) = contiguous(payload) {
             self.remaining = 0;
             if len > 0 {
-                let capture = self.capture.filter(|c| c.offset + SAMPLE_LEN <= len);
+                let capture = self.capture.filter(|c| holds_sample(len, c.offset));
                 // SAFETY: `contiguous` hands over ranges valid for `len` bytes, the same or
                 // disjoint: the whole payload, which starts and ends here.
                 unsafe { self.bulk(src, dst, len, capture) };
@@ -860,7 +860,7 @@ impl<'k> Gcm<'k> {
             // The bulk loop takes the sample if it starts the payload and covers it.
             let capture = self
                 .capture
-                .filter(|c| start + done == 0 && c.offset + SAMPLE_LEN <= bulk);
+                .filter(|c| start + done == 0 && holds_sample(bulk, c.offset));
             // SAFETY: `done + bulk <= len`, so both ranges are inside the caller's, and a
             // multiple of 16 unless the payload ends here.
             unsafe { self.bulk(src.add(done), dst.add(done), bulk, capture) };
@@ -1047,6 +1047,13 @@ struct Span {
     src: *const u8,
     dst: *mut u8,
     len: usize,
+}
+
+/// Whether `len` bytes hold the header-protection sample at offset `at`: without an
+/// addition that could wrap, since `at` comes from a caller of a safe API.
+#[inline]
+fn holds_sample(len: usize, at: usize) -> bool {
+    at.checked_add(SAMPLE_LEN).is_some_and(|end| end <= len)
 }
 
 /// The payload's source and destination, if each lies in one piece. Answered from the
