@@ -1342,18 +1342,18 @@ impl ChaCha20Poly1305Avx2Key {
     /// of eight alike).
     ///
     /// # Safety
-    /// Each span as for [`Span`], disjoint from the others, and `len > FIRST_CALL`; the
-    /// CPU must have AVX2 and BMI2.
+    /// Every span given (a packet without one ends the chain) as for [`Span`], disjoint
+    /// from the others, and `len > FIRST_CALL`; the CPU must have AVX2 and BMI2.
     #[target_feature(enable = "avx2,bmi2")]
     unsafe fn seal_chain(
         &self,
         key: &ChaCha20Avx2HeaderKey,
         jobs: &[SealJob<'_>],
-        spans: &[Span],
+        spans: &[Option<Span>],
         sealed: &mut [Sealed],
     ) {
         let mut previous: Option<(&mut Sealed, Tail)> = None;
-        for ((job, &span), sealed) in jobs.iter().zip(spans).zip(sealed) {
+        for ((job, &span), sealed) in jobs.iter().zip(spans.iter().flatten()).zip(sealed) {
             let last = previous.as_mut().map(|(_, tail)| tail);
             let mask = lanes_masks(span.len).then_some((key, job.sample_at));
             // SAFETY: forwarded; the previous packet's span is still valid and apart from
@@ -1390,24 +1390,13 @@ impl ChaCha20Poly1305Avx2Key {
         };
         let spans: [Option<Span>; MAX_CHAIN] =
             spans(buffers, jobs.get(..count).unwrap_or_default(), lead.len);
-        let mut held = [Span {
-            src: core::ptr::null(),
-            dst: core::ptr::null_mut(),
-            len: 0,
-        }; MAX_CHAIN];
-        let mut count = 0;
-        for (held, span) in held
-            .iter_mut()
-            .zip(spans.into_iter().map_while(|span| span))
-        {
-            *held = span;
-            count += 1;
-        }
-        let (Some(jobs), Some(sealed), Some(held), true) = (
+        // The chain ends at the first packet the buffers do not hold in one piece.
+        let count = spans.iter().take_while(|span| span.is_some()).count();
+        let (Some(jobs), Some(sealed), Some(spans), 2..) = (
             jobs.get(..count),
             sealed.and_then(|sealed| sealed.get_mut(..count)),
-            held.get(..count),
-            count >= 2,
+            spans.get(..count),
+            count,
         ) else {
             return 0;
         };
@@ -1416,7 +1405,7 @@ impl ChaCha20Poly1305Avx2Key {
         // for jobs apart (were they not, their bytes would come out wrong, not out of
         // bounds: no slice made from them outlives a write). The key exists, so the CPU has
         // AVX2 and BMI2.
-        unsafe { self.seal_chain(key, jobs, held, sealed) };
+        unsafe { self.seal_chain(key, jobs, spans, sealed) };
         if !lanes_masks(lead.len) {
             for (jobs, sealed) in jobs.chunks(LANES).zip(sealed.chunks_mut(LANES)) {
                 set_masks::<LANES>(key, buffers, jobs, sealed);
