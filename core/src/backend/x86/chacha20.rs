@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use super::Width;
 use crate::Error;
+use crate::backend::MASK_LEN;
 
 /// The key and nonce of one packet's keystream, as the state's rows 1 to 3 (row 3 with a zero
 /// block counter).
@@ -545,6 +546,7 @@ unsafe fn vertical_with(
 /// vector units, are what limits (a payload's last few blocks), and a third less than the
 /// row layout's [`keystream`] of two groups. Block j is `out[2 * j]` (its first 32 bytes)
 /// then `out[2 * j + 1]`. Calls `side(i)` in double round `i` as [`keystream_with`] does.
+/// With `lane`, block 7 is that block instead ([`LaneBlock::mask`] reads it).
 ///
 /// # Safety
 /// The caller must enable AVX-512F and AVX-512VL.
@@ -552,6 +554,7 @@ unsafe fn vertical_with(
 pub(super) unsafe fn keystream8_with(
     state: &ChaChaState,
     counter: u32,
+    lane: Option<&LaneBlock>,
     mut side: impl FnMut(usize),
 ) -> [__m256i; 16] {
     // SAFETY (of the intrinsics): the caller enables AVX-512F and AVX-512VL.
@@ -569,6 +572,19 @@ pub(super) unsafe fn keystream8_with(
                 _ => _mm256_set1_epi32(nonce[w - 12] as i32),
             };
         }
+        if let Some(lane) = lane {
+            for (w, word) in start.iter_mut().enumerate().skip(4) {
+                let value = match w {
+                    4..12 => lane.key.0[w - 4],
+                    12 => lane.counter,
+                    _ => lane.nonce[w - 13],
+                };
+                *word = _mm256_blend_epi32::<{ 1 << LaneBlock::LANE }>(
+                    *word,
+                    _mm256_set1_epi32(value as i32),
+                );
+            }
+        }
         let mut x = start;
         for round in 0..10 {
             side(round);
@@ -578,6 +594,42 @@ pub(super) unsafe fn keystream8_with(
             *x = _mm256_add_epi32(*x, start);
         }
         transpose8(x)
+    }
+}
+
+/// A block of another key, counter and nonce that a [`keystream8_with`] call computes in
+/// its last lane, which a payload of five to seven blocks leaves free: a header mask's
+/// block (RFC 9001 §5.4.4), whose own chain of rounds otherwise runs beside the call's by
+/// rows.
+pub(super) struct LaneBlock {
+    key: KeyWords,
+    counter: u32,
+    nonce: [u32; 3],
+}
+
+impl LaneBlock {
+    /// The lane the block takes: the last.
+    const LANE: usize = 7;
+
+    /// Block `counter` under `key` and `nonce`.
+    pub(super) fn new(key: KeyWords, counter: u32, nonce: &[u8; 12]) -> LaneBlock {
+        let word =
+            |i: usize| u32::from_le_bytes([nonce[i], nonce[i + 1], nonce[i + 2], nonce[i + 3]]);
+        LaneBlock {
+            key,
+            counter,
+            nonce: [word(0), word(4), word(8)],
+        }
+    }
+
+    /// The first five bytes of the block, from the call's output: the header mask.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn mask(keystream: &[__m256i; 16]) -> [u8; MASK_LEN] {
+        let first = _mm256_extract_epi64::<0>(keystream[2 * LaneBlock::LANE]);
+        let mut mask = [0; MASK_LEN];
+        mask.copy_from_slice(&first.to_le_bytes()[..MASK_LEN]);
+        mask
     }
 }
 

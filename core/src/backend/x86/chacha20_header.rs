@@ -7,7 +7,7 @@ use core::arch::x86_64::*;
 
 use zeroize::Zeroizing;
 
-use super::chacha20::{self, ChaChaState, KeyWords};
+use super::chacha20::{self, ChaChaState, KeyWords, LaneBlock};
 use super::chacha20_poly1305::PendingBlock;
 use crate::Error;
 use crate::backend::{HeaderKey, MASK_LEN, SAMPLE_LEN};
@@ -80,6 +80,14 @@ impl ChaCha20HeaderKey {
         let (counter, nonce) = split(sample);
         let start = chacha20::Row4::start(&ChaChaState::new(&self.key, &nonce), counter);
         PendingMask { rows: start, start }
+    }
+
+    /// The mask of `sample` as a block for the free last lane of an eight-block keystream
+    /// call ([`LaneBlock`]).
+    #[inline]
+    pub(super) fn lane(&self, sample: &[u8; SAMPLE_LEN]) -> LaneBlock {
+        let (counter, nonce) = split(sample);
+        LaneBlock::new(KeyWords::new(&self.key), counter, &nonce)
     }
 }
 

@@ -12,8 +12,8 @@ use core::ptr;
 
 use zeroize::Zeroizing;
 
-use super::chacha20::{self, ChaChaState, KeyWords};
-use super::chacha20_header::{ChaCha20HeaderKey, PendingMask};
+use super::chacha20::{self, ChaChaState, KeyWords, LaneBlock};
+use super::chacha20_header::ChaCha20HeaderKey;
 use super::poly1305::{Engine, Poly1305, VECTOR_LANES, tags_side_by_side};
 use super::{Span, contiguous, holds_sample, set_masks, walk};
 use crate::Error;
@@ -177,7 +177,8 @@ impl ChaCha20Poly1305Key {
 
     /// [`open`](Self::open), also returning `header_key`'s mask of `sample`, for a receiver
     /// that guessed the packet's header and number: the mask's block runs in the second
-    /// keystream call's double rounds where [`open_interleaved`](Self::open_interleaved)
+    /// keystream call (in its free lane or by rows beside its double rounds, see
+    /// [`lane_takes`]) where [`open_interleaved`](Self::open_interleaved)
     /// applies, after the payload elsewhere.
     pub(in crate::backend) fn open_with_chacha20_mask(
         &self,
@@ -188,10 +189,8 @@ impl ChaCha20Poly1305Key {
         mut payload: Payload<'_, '_, '_, '_>,
     ) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
         // SAFETY: as for `seal`: the CPU has AVX-512.
-        let (tag, mask) = unsafe {
-            let header = Some(header_key.begin(sample));
-            self.run(nonce, aad, &mut payload, false, header)
-        };
+        let (tag, mask) =
+            unsafe { self.run(nonce, aad, &mut payload, false, Some((header_key, sample))) };
         (tag, mask.unwrap_or_else(|| header_key.mask(sample)))
     }
 
@@ -540,7 +539,7 @@ impl ChaCha20Poly1305Key {
         aad: &[u8],
         payload: &mut Payload<'_, '_, '_, '_>,
         seal: bool,
-        header: Option<PendingMask>,
+        header: Option<(&ChaCha20HeaderKey, &[u8; SAMPLE_LEN])>,
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         if !seal
             && self.poly1305 == Engine::Ifma
@@ -564,7 +563,8 @@ impl ChaCha20Poly1305Key {
     /// chunks of the ciphertext already written, one in each double round, so that the
     /// hash's multiply chains fill the gaps in the rounds' instead of running after them.
     /// Given the header key and the sample's offset (inside the first call's blocks), the
-    /// mask's block runs in the second call's double rounds too, and comes back with the tag.
+    /// mask's block runs in the second call too, in its free lane or by rows beside its
+    /// double rounds ([`lane_takes`]), and comes back with the tag.
     ///
     /// # Safety
     /// As for [`Span`]; the CPU must have AVX-512F, AVX-512BW, AVX-512VL and AVX-512 IFMA.
@@ -592,7 +592,7 @@ impl ChaCha20Poly1305Key {
         let keystream = unsafe { stream.bytes().as_ptr().add(BLOCK) };
         // The sample's ciphertext, from the source and the keystream rather than read back
         // from the masked stores about to be made (and before they overwrite the source).
-        let mut pending = mask
+        let sampled = mask
             .filter(|&(_, at)| holds_sample(FIRST_CALL, at))
             .map(|(key, at)| {
                 let mut sample = [0; SAMPLE_LEN];
@@ -601,8 +601,17 @@ impl ChaCha20Poly1305Key {
                     // the first call's payload keystream.
                     *out = unsafe { *src.add(at + i) ^ *keystream.add(at + i) };
                 }
-                key.begin(&sample)
+                (key, sample)
             });
+        // The mask's block in the second call's free lane, or by rows beside its rounds.
+        let second = (len - FIRST_CALL).div_ceil(BLOCK).min(16);
+        let lane = sampled
+            .as_ref()
+            .filter(|_| lane_takes(second))
+            .map(|(key, sample)| key.lane(sample));
+        let mut pending = sampled
+            .filter(|_| lane.is_none())
+            .map(|(key, sample)| key.begin(&sample));
         // SAFETY: the first call's 15 payload blocks, inside both ranges (`len` is longer).
         unsafe { chacha20::xor_with(keystream, src, dst, FIRST_CALL) };
         let mut mask = None;
@@ -621,11 +630,14 @@ impl ChaCha20Poly1305Key {
                     header.double_round();
                 }
             };
+            let in_lane = lane.as_ref().filter(|_| counter == 16);
             // SAFETY: AVX-512F and AVX-512VL are enabled here.
-            unsafe { fill_with(&mut stream, &state, counter, blocks, side) };
+            let (_, lane_mask) =
+                unsafe { fill_with(&mut stream, &state, counter, blocks, in_lane, side) };
             if let Some(header) = header {
                 mask = Some(header.finish());
             }
+            mask = lane_mask.or(mask);
             hashed += take;
             let bytes = (len - done).min(blocks * BLOCK);
             // SAFETY: `done + bytes <= len`; the buffer holds `blocks` blocks.
@@ -650,6 +662,8 @@ impl ChaCha20Poly1305Key {
     /// [`seal_interleaved`](Self::seal_interleaved) does. Opening in place overwrites the
     /// ciphertext, so each chunk is decrypted only once hashed: those the second call hashes
     /// and the first call's keystream covers right after their steps, the rest after the tag.
+    /// Given the header key and the sample (`header`), the mask's block runs in the second
+    /// call as the seal's does, and comes back with the tag.
     ///
     /// # Safety
     /// As for [`seal_interleaved`](Self::seal_interleaved); and the span is at most
@@ -660,9 +674,17 @@ impl ChaCha20Poly1305Key {
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         Span { src, dst, len }: Span,
-        mut header: Option<PendingMask>,
+        header: Option<(&ChaCha20HeaderKey, &[u8; SAMPLE_LEN])>,
     ) -> ([u8; TAG_LEN], Option<[u8; MASK_LEN]>) {
         debug_assert!(len > FIRST_CALL && len <= 2 * FIRST_CALL + BLOCK);
+        // The mask's block in the second call's free lane, or by rows beside its rounds.
+        let blocks = (len - FIRST_CALL).div_ceil(BLOCK);
+        let lane = header
+            .filter(|_| lane_takes(blocks))
+            .map(|(key, sample)| key.lane(sample));
+        let mut header = header
+            .filter(|_| lane.is_none())
+            .map(|(key, sample)| key.begin(sample));
         let state = ChaChaState::new(&self.key, nonce);
         let mut first = Keystream::new();
         // SAFETY: AVX-512F is enabled here.
@@ -695,9 +717,9 @@ impl ChaCha20Poly1305Key {
             }
         };
         let mut second = Keystream::new();
-        let blocks = (len - FIRST_CALL).div_ceil(BLOCK);
         // SAFETY: AVX-512F is enabled here.
-        unsafe { fill_with(&mut second, &state, 16, blocks, side) };
+        let (_, lane_mask) =
+            unsafe { fill_with(&mut second, &state, 16, blocks, lane.as_ref(), side) };
         for chunk in take..chunks {
             // SAFETY: inside the source, not yet overwritten.
             run.step(unsafe { chunk_at(src, chunk) });
@@ -716,7 +738,10 @@ impl ChaCha20Poly1305Key {
             let (src, dst) = (src.add(FIRST_CALL), dst.add(FIRST_CALL));
             chacha20::xor_with(second.bytes().as_ptr(), src, dst, len - FIRST_CALL);
         }
-        (tag, header.map(|header| header.finish()))
+        (
+            tag,
+            lane_mask.or_else(|| header.map(|header| header.finish())),
+        )
     }
 }
 
@@ -751,14 +776,16 @@ unsafe fn tail<'a>(text: *const u8, chunks: usize, len: usize) -> &'a [u8] {
 }
 
 /// Fills `stream` with at least `blocks` (at most 16) keystream blocks from `counter` on,
-/// calling `side` in each double round; returns how many. By rows for up to six blocks (on
-/// 512-bit registers for three or four, in pairs on 256-bit registers otherwise) or nine to
-/// twelve, vertical on 256-bit registers for seven or eight, on 512-bit registers beyond:
+/// calling `side` in each double round; returns how many, and `lane`'s mask where that
+/// block ran in the call ([`lane_takes`]). By rows for up to six blocks (on 512-bit
+/// registers for three or four, in pairs on 256-bit registers otherwise) or nine to twelve,
+/// vertical on 256-bit registers for seven or eight, on 512-bit registers beyond:
 /// whichever took least time in a packet on Zen 4, which issues 512-bit instructions as two
 /// halves, so that blocks computed and not read cost as much as those read. Five or six
 /// blocks as three pairs rather than the vertical eight: 256-byte ChaCha20-Poly1305 seals
 /// 345 -> 326 ns, opens 373 -> 356, 1350-byte ones (whose second call has six) 670 -> 651
 /// and 721 -> 704; four pairs for seven or eight measured slower than the vertical eight.
+/// With a lane block, five to seven blocks go vertical (see [`lane_takes`]).
 ///
 /// # Safety
 /// The caller must enable AVX-512F and AVX-512VL.
@@ -768,25 +795,53 @@ unsafe fn fill_with(
     state: &ChaChaState,
     counter: u32,
     blocks: usize,
+    lane: Option<&LaneBlock>,
     side: impl FnMut(usize),
-) -> usize {
+) -> (usize, Option<[u8; MASK_LEN]>) {
+    let lane = lane.filter(|_| lane_takes(blocks));
     // SAFETY: forwarded.
     unsafe {
-        match blocks.div_ceil(4) {
+        let filled = match blocks.div_ceil(4) {
             1 if blocks <= 2 => {
                 let pairs = chacha20::keystream_pairs_with::<1>(state, counter, side);
                 stream.fill_halves(pairs.as_flattened())
             }
             1 => stream.fill(chacha20::keystream_with::<1>(state, counter, side)),
-            2 if blocks <= 6 => {
+            2 if blocks <= 6 && lane.is_none() => {
                 let pairs = chacha20::keystream_pairs_with::<3>(state, counter, side);
                 stream.fill_halves(pairs.as_flattened())
             }
-            2 => stream.fill_halves(&chacha20::keystream8_with(state, counter, side)),
+            2 => {
+                let keystream = chacha20::keystream8_with(state, counter, lane, side);
+                if lane.is_some() {
+                    // Not the lane's block: the buffer holds this nonce's keystream only.
+                    let halves = keystream.get(..2 * blocks).unwrap_or_default();
+                    return (
+                        stream.fill_halves(halves),
+                        Some(LaneBlock::mask(&keystream)),
+                    );
+                }
+                stream.fill_halves(&keystream)
+            }
             3 => stream.fill(chacha20::keystream_with::<3>(state, counter, side)),
             _ => stream.fill([chacha20::keystream16_with(state, counter, side)]),
-        }
+        };
+        (filled, None)
     }
+}
+
+/// Whether a keystream call of `blocks` blocks computes a header mask's block in the free
+/// last lane of an eight-block call ([`LaneBlock`]) rather than by rows beside its rounds:
+/// five to seven. The mask's chain by rows is as long as the call's own, and its
+/// instructions compete with the call's and the hash's for the vector units: on an Intel
+/// Xeon with AVX-512 (paired runs, one binary each), opens through `RxFlow` of 1250- to
+/// 1400-byte datagrams (a second call of five to seven blocks) took 0.89-0.935x the time
+/// and seals through `TxFlow` 0.94-0.965x, GSO batches of 1350-byte datagrams 0.97x; other
+/// lengths even. The eight-block call alone took as long as three pairs by rows for six
+/// blocks, but 1.19x the time of one row group for four (1200-byte datagrams), which keep
+/// the rows.
+fn lane_takes(blocks: usize) -> bool {
+    (5..=7).contains(&blocks)
 }
 
 /// Lanes of a vertical keystream call, and packets per [`ChaCha20Poly1305Key::seal_batch`]
@@ -1162,7 +1217,16 @@ impl Cipher {
     fn new(state: ChaChaState, len: usize) -> Cipher {
         let mut buffer = Keystream::new();
         // SAFETY: AVX-512F and AVX-512VL are enabled here.
-        let blocks = unsafe { fill_with(&mut buffer, &state, 0, 1 + len.div_ceil(BLOCK), |_| ()) };
+        let (blocks, _) = unsafe {
+            fill_with(
+                &mut buffer,
+                &state,
+                0,
+                1 + len.div_ceil(BLOCK),
+                None,
+                |_| (),
+            )
+        };
         Cipher {
             state,
             counter: blocks as u32,

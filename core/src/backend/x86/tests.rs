@@ -590,7 +590,8 @@ fn fused_chacha20_poly1305_matches_the_crate_at_many_lengths_and_cuts() {
 /// Sealing with this module's ChaCha20 header key, whose mask's block runs beside the last
 /// keystream call or beside Poly1305 when the payload is in one piece, gives the
 /// ciphertext, tag and mask that sealing with the portable (RustCrypto) header key gives:
-/// at lengths each side of the interleaved code's thresholds, at every sample offset a
+/// at lengths each side of the interleaved code's thresholds and of the second call's
+/// lengths that take the mask in a free lane (1217 to 1408 bytes), at every sample offset a
 /// packet number's length makes and at one past the first call's blocks, in place and
 /// copied, whole and cut into pieces, with each Poly1305 engine the CPU has, with a short
 /// header and a long one.
@@ -610,7 +611,8 @@ fn chacha20_mask_beside_the_keystream_matches_the_portable_key() {
     let portable = portable.unwrap();
     let nonce = [5; 12];
     let lengths = [
-        16, 19, 20, 37, 64, 229, 448, 520, 576, 959, 960, 961, 1000, 1323, 1425, 1984, 3000,
+        16, 19, 20, 37, 64, 229, 448, 520, 576, 959, 960, 961, 1000, 1216, 1217, 1323, 1408, 1409,
+        1425, 1984, 3000,
     ];
     for (key, aad) in keys.iter().flat_map(|key| HEADERS.map(|aad| (key, aad))) {
         check_fused_masks(
@@ -694,7 +696,8 @@ fn chacha20_avx2_mask_beside_the_keystream_matches_the_portable_key() {
 
 /// Opening with the mask computed beside the payload (for a receiver that guessed the
 /// header) gives the tag and the plaintext `open` gives and the portable key's mask, at
-/// lengths on both sides of where the mask runs in the second keystream call.
+/// lengths on both sides of where the mask runs in the second keystream call, by rows or
+/// in its free lane (1217 to 1408 bytes).
 #[test]
 fn chacha20_mask_beside_an_open_matches_the_portable_key() {
     use crate::backend::{Backend, Portable};
@@ -709,7 +712,9 @@ fn chacha20_mask_beside_an_open_matches_the_portable_key() {
     for engine in poly1305_engines() {
         let key = key.clone().with_poly1305(engine);
         check_open_masks(
-            &[16, 229, 960, 961, 1000, 1323, 1425, 1984, 1985, 3000],
+            &[
+                16, 229, 960, 961, 1000, 1216, 1217, 1323, 1408, 1409, 1425, 1984, 1985, 3000,
+            ],
             |payload| key.open(&nonce, b"hdr", payload),
             |sample, payload| key.open_with_chacha20_mask(&own, sample, &nonce, b"hdr", payload),
             |sample| portable.mask(sample),
