@@ -194,7 +194,8 @@ impl<B: Backend> RxFlow<B> {
         let src = SgSource::new(src);
         let mut dst = SgDestination::new(dst);
         let outcome = self.try_open(&src, &mut dst);
-        self.count(outcome)
+        self.count(&outcome);
+        outcome
     }
 
     /// Opens one datagram where it lies. On success the 1-RTT packet's header and payload are
@@ -202,10 +203,16 @@ impl<B: Backend> RxFlow<B> {
     /// an authentication failure the payload is zeroed.
     pub fn open_in_place(&mut self, datagram: &mut [u8]) -> Result<Datagram, Error> {
         let outcome = self.try_open_in_place(datagram, None, None);
-        self.count(outcome)
+        self.count(&outcome);
+        outcome
     }
 
-    fn count(&mut self, outcome: Result<Datagram, Error>) -> Result<Datagram, Error> {
+    /// Counts an outcome. By reference, the outcome staying where it was built: returned
+    /// through here by value, the 56-byte result was copied in 16-byte loads of fields just
+    /// stored 8 bytes at a time, each load waiting for the stores to reach the cache (opens
+    /// through `RxFlow` with a backend that does nothing, 18.9 -> 15.1 ns; 64-byte
+    /// AES-128-GCM datagrams 0.94x the time, 1350-byte 0.98x, on an Intel Xeon).
+    fn count(&mut self, outcome: &Result<Datagram, Error>) {
         match outcome {
             Ok(Datagram {
                 packet: Some(packet),
@@ -215,9 +222,8 @@ impl<B: Backend> RxFlow<B> {
                 self.counters.key_updates += u64::from(packet.key_update);
             }
             Ok(_) => {}
-            Err(error) => self.counters.record(error),
+            Err(error) => self.counters.record(*error),
         }
-        outcome
     }
 
     fn try_open(
@@ -329,7 +335,8 @@ impl<B: Backend> RxFlow<B> {
             let guess = guesses.get(index).copied().flatten();
             index += 1;
             let outcome = self.try_open_in_place(datagram, mask, guess);
-            self.count(outcome)
+            self.count(&outcome);
+            outcome
         });
     }
 

@@ -140,7 +140,8 @@ impl<B: Backend> TxFlow<B> {
     /// ```
     pub fn seal_in_place(&mut self, buffer: &mut [u8], len: usize) -> Result<Datagram, Error> {
         let outcome = self.try_seal_in_place(buffer, len);
-        self.count(outcome)
+        self.count(&outcome);
+        outcome
     }
 
     /// Seals the datagram of `len` bytes at `src_at` into `dst` at `dst_at`, counting the
@@ -155,7 +156,8 @@ impl<B: Backend> TxFlow<B> {
         packet_number: Option<u64>,
     ) -> Result<Datagram, Error> {
         let outcome = self.try_seal(src, src_at, len, dst, dst_at, packet_number);
-        self.count(outcome)
+        self.count(&outcome);
+        outcome
     }
 
     /// Seals a batch's datagrams, `place(i)` saying where datagram `i` lies, each outcome to
@@ -271,7 +273,8 @@ impl<B: Backend> TxFlow<B> {
         segment: Segment,
     ) -> Result<Datagram, Error> {
         let outcome = self.try_queue(pending, buffers, segment);
-        self.count(outcome)
+        self.count(&outcome);
+        outcome
     }
 
     fn try_queue(
@@ -333,11 +336,11 @@ impl<B: Backend> TxFlow<B> {
         error
     }
 
-    fn count(&mut self, outcome: Result<Datagram, Error>) -> Result<Datagram, Error> {
+    /// Counts an outcome, by reference as [`RxFlow`](crate::RxFlow)'s does.
+    fn count(&mut self, outcome: &Result<Datagram, Error>) {
         if let Err(error) = outcome {
-            self.counters.record(error);
+            self.counters.record(*error);
         }
-        outcome
     }
 
     fn try_seal(
