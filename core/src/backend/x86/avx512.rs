@@ -304,7 +304,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
         core::array::from_fn(|i| load_powers(POWERS - 4 * i));
 
     // AES-256: where this call ends the payload and its last vector has a lane to spare,
-    // that lane makes E_K(J0), the tag's mask, instead of a chain of fifteen AES instructions
+    // that lane makes E_K(J0), the tag's mask, instead of a chain of fifteen instructions
     // of its own when the packet ends (`Gcm::finish`), which the tag would wait for. Paired
     // runs through `TxFlow` on an Intel Xeon with AVX-512: 1350-byte AES-256-GCM datagrams
     // sealed in 0.97x the time, 64- and 256-byte ones and opens even. AES-128-GCM's eleven

@@ -573,12 +573,10 @@ pub(super) unsafe fn keystream8_with(
             };
         }
         if let Some(lane) = lane {
-            for (w, word) in start.iter_mut().enumerate().skip(4) {
-                let value = match w {
-                    4..12 => lane.key.0[w - 4],
-                    12 => lane.counter,
-                    _ => lane.nonce[w - 13],
-                };
+            // Words 4 to 15: the key, the counter, the nonce. Iterators, not indexing: no
+            // panic path for the kernel object.
+            let values = lane.key.0.iter().chain([&lane.counter]).chain(&lane.nonce);
+            for (word, &value) in start.iter_mut().skip(4).zip(values) {
                 *word = _mm256_blend_epi32::<{ 1 << LaneBlock::LANE }>(
                     *word,
                     _mm256_set1_epi32(value as i32),
@@ -613,12 +611,15 @@ impl LaneBlock {
 
     /// Block `counter` under `key` and `nonce`.
     pub(super) fn new(key: KeyWords, counter: u32, nonce: &[u8; 12]) -> LaneBlock {
-        let word =
-            |i: usize| u32::from_le_bytes([nonce[i], nonce[i + 1], nonce[i + 2], nonce[i + 3]]);
+        let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3] = *nonce;
         LaneBlock {
             key,
             counter,
-            nonce: [word(0), word(4), word(8)],
+            nonce: [
+                u32::from_le_bytes([a0, a1, a2, a3]),
+                u32::from_le_bytes([b0, b1, b2, b3]),
+                u32::from_le_bytes([c0, c1, c2, c3]),
+            ],
         }
     }
 

@@ -685,7 +685,7 @@ struct Gcm<'k> {
     /// it into its last reduction.
     lengths_hashed: bool,
     /// E_K(J0), where the bulk loop that ended the payload computed it in a lane its last
-    /// keystream pair left free.
+    /// keystream pair (256-bit) or vector (512-bit, AES-256) left free.
     tag_mask: Option<__m128i>,
 }
 
@@ -915,7 +915,8 @@ impl<'k> Gcm<'k> {
 
     /// Ends the packet: hashes any open block and the lengths, and returns the tag, masked
     /// with E_K(J0). The 256-bit loop makes that block in a free lane of its last keystream
-    /// pair where the payload leaves one, at no cost in instructions. Otherwise its rounds
+    /// pair where the payload leaves one, at no cost in instructions, and the 512-bit loop
+    /// in one of its last vector's for AES-256. Otherwise its rounds
     /// are issued here, after the payload's, not when the packet starts: the core issues the
     /// oldest AES instruction that is ready, so rounds no one waits for yet, issued first,
     /// held back the keystream's chain, which the ciphertext, the header mask and the hash
