@@ -17,7 +17,7 @@ use core::ops::RangeInclusive;
 
 use zeroize::Zeroizing;
 
-use super::chacha20::{ChaChaState, KeyWords, SIGMA, transpose8};
+use super::chacha20::{ChaChaState, KeyWords, LaneBlock, SIGMA, transpose8};
 use super::chacha20_header::split;
 use super::chacha20_poly1305::{
     BLOCK, Keystream, PacketCipher, PendingBlock, blocks, group_len, hash_text, lengths,
@@ -389,8 +389,12 @@ fn keystream(state: &ChaChaState, counter: u32) -> [__m256i; 16] {
 }
 
 /// [`keystream`], calling `side` in the double rounds as [`vertical_with`] does, and with
-/// lane [`MASK_LANE`] given over to `mask`'s block where there is one: block 7 of the
-/// result is then the mask's ([`mask_in_lane`]).
+/// the last lane given over to `mask`'s block where there is one: block 7 of the result is
+/// then the mask's ([`LaneBlock::mask`]). Where the payload's blocks and the one-time key's
+/// do not fill the last call (a 1350-byte datagram's take 22 of its 24 lanes), the mask
+/// costs nothing more; by rows among the rounds' steps, its chain added about 40 vector
+/// instructions and 20 moves to and from memory a double round (all sixteen registers hold
+/// the words).
 ///
 /// # Safety
 /// The caller must enable AVX2.
@@ -398,7 +402,7 @@ fn keystream(state: &ChaChaState, counter: u32) -> [__m256i; 16] {
 unsafe fn keystream_with(
     state: &ChaChaState,
     counter: u32,
-    mask: Option<&MaskLane>,
+    mask: Option<&LaneBlock>,
     side: impl FnMut(usize),
 ) -> [__m256i; 16] {
     // SAFETY (of the intrinsics): the caller enables AVX2.
@@ -415,45 +419,19 @@ unsafe fn keystream_with(
             _mm256_set1_epi32(nonce[3] as i32),
         ];
         if let Some(mask) = mask {
-            for (all, &word) in keys.iter_mut().zip(&mask.key.0) {
-                *all = in_mask_lane(*all, word);
-            }
-            counters = in_mask_lane(counters, mask.counter);
-            for (all, &word) in nonces.iter_mut().zip(&mask.nonce) {
-                *all = in_mask_lane(*all, word);
-            }
+            let [n0, n1, n2] = &mut nonces;
+            mask.blend(&mut keys, &mut counters, [n0, n1, n2]);
         }
         transpose8(vertical_with(keys, counters, nonces, side))
     }
 }
 
-/// A header mask's ChaCha20 block to run in the last lane of a keystream call whose payload
-/// leaves that lane free ([`keystream_with`]): the header key, and the sample's block
-/// counter and nonce. Where the payload's blocks and the one-time key's do not fill the
-/// last call (a 1350-byte datagram's take 22 of its 24 lanes), the mask costs nothing more;
-/// by rows among the rounds' steps, its chain added about 40 vector instructions and 20
-/// moves to and from memory a double round (all sixteen registers hold the words).
-struct MaskLane {
-    key: KeyWords,
-    counter: u32,
-    nonce: [u32; 3],
-}
-
-/// The lane of a keystream call that takes a [`MaskLane`]'s block: the last.
-const MASK_LANE: usize = LANES - 1;
-
-/// `all` with `word` in lane [`MASK_LANE`].
-#[inline]
-#[target_feature(enable = "avx2")]
-fn in_mask_lane(all: __m256i, word: u32) -> __m256i {
-    _mm256_blend_epi32::<{ 1 << MASK_LANE }>(all, _mm256_set1_epi32(word as i32))
-}
-
-/// Whether the keystream call from block `counter` leaves lane [`MASK_LANE`] free: the
-/// payload of `len` bytes needs blocks 0 (the one-time key's) to `len.div_ceil(64)` only.
+/// Whether the keystream call from block `counter` leaves its last lane
+/// ([`LaneBlock::LANE`]) free: the payload of `len` bytes needs blocks 0 (the one-time
+/// key's) to `len.div_ceil(64)` only.
 #[inline]
 fn mask_lane_free(counter: u32, len: usize) -> bool {
-    counter as usize + MASK_LANE > len.div_ceil(BLOCK)
+    counter as usize + LaneBlock::LANE > len.div_ceil(BLOCK)
 }
 
 /// Whether a stitched payload of `len` bytes leaves its last keystream call a lane for the
@@ -461,17 +439,6 @@ fn mask_lane_free(counter: u32, len: usize) -> bool {
 #[inline]
 fn lanes_masks(len: usize) -> bool {
     len.div_ceil(BLOCK) % LANES != LANES - 1
-}
-
-/// The mask from a keystream call's output whose lane [`MASK_LANE`] held a [`MaskLane`]'s
-/// block: that block's first five bytes.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn mask_in_lane(keystream: &[__m256i; 16]) -> [u8; MASK_LEN] {
-    let first = _mm256_extract_epi64::<0>(keystream[2 * MASK_LANE]);
-    let mut mask = [0; MASK_LEN];
-    mask.copy_from_slice(&first.to_le_bytes()[..MASK_LEN]);
-    mask
 }
 
 /// Two blocks by rows: a register per row, one block in each 128-bit lane.
@@ -1207,7 +1174,7 @@ impl ChaCha20Poly1305Avx2Key {
     /// the same way (on Zen 3, 24 blocks in 147 ns; four blocks to a multiplication in
     /// 44-bit limbs took 219, and the vector units' setup does not pay below 40). Given
     /// the header key and the sample's offset (inside the first call's bytes), the mask's
-    /// block runs in the last call's free lane ([`MaskLane`]) or, where the payload fills
+    /// block runs in the last call's free lane ([`LaneBlock`]) or, where the payload fills
     /// that call, by rows beside the hashing of the last call's ciphertext
     /// ([`hash_beside`]); it comes back with the tag.
     ///
@@ -1440,7 +1407,7 @@ impl ChaCha20Poly1305Avx2Key {
     /// the last call is what the calls' slots could not take (for a 1350-byte datagram, six
     /// blocks after each of the two later calls, where 22 were left after the last), so
     /// 1350-byte datagrams opened in 0.94-0.96x the time on Zen 3. Given the header key and the sample,
-    /// the mask's block runs in the last call's free lane ([`MaskLane`]) or, where the
+    /// the mask's block runs in the last call's free lane ([`LaneBlock`]) or, where the
     /// payload fills that call, by rows beside the hashing after it ([`hash_beside`]),
     /// which then keeps [`RESERVE_BESIDE_MASK`] blocks; it comes back with the tag.
     ///
@@ -1544,7 +1511,7 @@ impl ChaCha20Poly1305Avx2Key {
 
 /// Hashes `text`, the rest of a stitched payload after its last keystream call, and pads
 /// it, with `header`'s ten double rounds between its blocks; returns the mask. For payloads
-/// whose blocks fill the last call, which leaves the mask no lane ([`MaskLane`]).
+/// whose blocks fill the last call, which leaves the mask no lane ([`LaneBlock`]).
 ///
 /// After the last call the hash runs alone on the integer units, a chain of about 16
 /// cycles a block, and the vector units wait: the mask's rows (about 40 vector
@@ -1685,7 +1652,7 @@ unsafe fn whole_blocks<'a>(text: *const u8, len: usize) -> &'a [[u8; 16]] {
 unsafe fn stitched_call(
     state: &ChaChaState,
     counter: u32,
-    lane: Option<&MaskLane>,
+    lane: Option<&LaneBlock>,
     len: usize,
     poly: &mut Poly1305,
     text: &[[u8; 16]],
@@ -1700,7 +1667,7 @@ unsafe fn stitched_call(
     scalar.blocks(rest);
     poly.resume(scalar);
     // SAFETY: as above.
-    let mask = in_lane.map(|_| unsafe { mask_in_lane(&keystream) });
+    let mask = in_lane.map(|_| unsafe { LaneBlock::mask(&keystream) });
     (keystream, mask)
 }
 
@@ -1852,16 +1819,10 @@ impl ChaCha20Avx2HeaderKey {
 }
 
 impl ChaCha20Avx2HeaderKey {
-    /// The mask of `sample` as a keystream call's last lane ([`MaskLane`]).
-    fn lane(&self, sample: &[u8; SAMPLE_LEN]) -> MaskLane {
+    /// The mask of `sample` as a keystream call's last lane ([`LaneBlock`]).
+    fn lane(&self, sample: &[u8; SAMPLE_LEN]) -> LaneBlock {
         let (counter, nonce) = split(sample);
-        let word =
-            |i: usize| u32::from_le_bytes([nonce[i], nonce[i + 1], nonce[i + 2], nonce[i + 3]]);
-        MaskLane {
-            key: KeyWords::new(&self.key),
-            counter,
-            nonce: [word(0), word(4), word(8)],
-        }
+        LaneBlock::new(KeyWords::new(&self.key), counter, &nonce)
     }
 
     /// Starts the mask of `sample`, to be run a double round at a time beside other work.
