@@ -22,7 +22,7 @@ use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
 use super::aes::RoundKeys;
-use super::avx512::WideProducts;
+use super::avx512::{SchoolbookProducts, WideProducts};
 use super::ghash::{POWERS, byte_swap_mask};
 use super::{AesGcmKey, counter_base};
 use crate::backend::{NONCE_LEN, TAG_LEN};
@@ -272,38 +272,44 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     let (mut sample_low, mut sample) = (_mm512_setzero_si512(), None);
     // The last key's rounds take the text: see `avx512::crypt_rounds`.
     let last_key = round_keys[ROUNDS];
-    // Each packet's counter blocks of payload blocks 0 to 3 (counter 1 is J0's), in byte
-    // order; each chunk moves them on by four, added to their last byte: a grouped packet's
-    // counters stay below 256.
+    // A counter block in byte order is its packet's nonce, then the counter: a grouped
+    // packet's counters stay below 256, so only the last byte differs, and it is the same
+    // in every packet of a chunk. So each packet's nonce is XORed with the first round key
+    // once, and a chunk's blocks are those XORed with one vector of counters, shared, which
+    // moves on by four: one addition a chunk, not one a packet.
     debug_assert!(blocks + 5 < 256);
-    let steps = _mm512_set_epi32(0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 2);
-    let mut next: [__m512i; LANES] = core::array::from_fn(|k| {
+    let keyed_nonces: [__m512i; LANES] = core::array::from_fn(|k| {
         let base = lane(k).map_or_else(|| counter_base(first.nonce), |p| counter_base(p.nonce));
-        _mm512_shuffle_epi8(_mm512_add_epi32(_mm512_broadcast_i32x4(base), steps), swap)
+        _mm512_xor_si512(
+            _mm512_shuffle_epi8(_mm512_broadcast_i32x4(base), swap),
+            round_keys[0],
+        )
     });
+    // Payload blocks 0 to 3 take counters 2 to 5 (counter 1 is J0's).
+    let mut counters = _mm512_shuffle_epi8(
+        _mm512_set_epi32(0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 2),
+        swap,
+    );
     let four = _mm512_maskz_set1_epi32(0x8888, 4 << 24);
     // Each packet's products, lane j of `sums[k]` the sum of packet k's blocks 4i + j.
-    let mut sums = [WideProducts::zero(); LANES];
+    let mut sums = [SchoolbookProducts::zero(); LANES];
     // Chunks of four blocks a packet, software-pipelined as in `avx512::crypt_rounds`: each
     // chunk's texts, with the powers they are multiplied by, are hashed during the next
     // one's rounds, a packet a round. The last chunk, with fewer blocks or a partial one,
     // with masked loads and stores.
-    let mut pending: Option<([__m512i; LANES], (__m512i, __m512i))> = None;
+    let mut pending: Option<([__m512i; LANES], __m512i)> = None;
     for chunk in 0..blocks.div_ceil(4) {
         let at = 64 * chunk;
-        let mut state: [__m512i; LANES] = core::array::from_fn(|k| {
-            let block = next[k];
-            next[k] = _mm512_add_epi32(next[k], four);
-            _mm512_xor_si512(block, round_keys[0])
-        });
+        let mut state = keyed_nonces.map(|nonce| _mm512_xor_si512(nonce, counters));
+        counters = _mm512_add_epi32(counters, four);
         for (round, key) in round_keys[1..ROUNDS].iter().enumerate() {
             for s in &mut state {
                 *s = _mm512_aesenc_epi128(*s, *key);
             }
-            if let Some((texts, (p, f))) = &pending
+            if let Some((texts, powers)) = &pending
                 && let (Some(sum), Some(text)) = (sums.get_mut(round), texts.get(round))
             {
-                sum.add(_mm512_shuffle_epi8(*text, swap), *p, *f);
+                sum.add(_mm512_shuffle_epi8(*text, swap), *powers);
             }
         }
         let bytes = (len - at).min(64);
@@ -360,9 +366,9 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
         // Payload block b is H^(blocks + 1 - b)'s (the lengths block follows it).
         pending = Some((texts, powers_from(blocks + 1 - 4 * chunk)));
     }
-    if let Some((texts, (p, f))) = pending {
+    if let Some((texts, powers)) = pending {
         for (sum, text) in sums.iter_mut().zip(texts) {
-            sum.add(_mm512_shuffle_epi8(text, swap), p, f);
+            sum.add(_mm512_shuffle_epi8(text, swap), powers);
         }
     }
     // The sample's rounds, issued here, run beside the final reduction.
@@ -378,7 +384,9 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     };
     // Each packet's lanes added, one lane a packet as the headers', and one reduction for
     // the four hashes.
-    let hash = WideProducts::lanes_summed(sums).plus(head).reduce_lanes();
+    let hash = WideProducts::lanes_summed(sums.map(|sum| sum.karatsuba()))
+        .plus(head)
+        .reduce_lanes();
     let tag_vector = _mm512_xor_si512(_mm512_shuffle_epi8(hash, swap), tag_masks);
     // SAFETY: `tags` is four 16-byte blocks: one 64-byte store.
     unsafe { _mm512_storeu_si512(tags.as_mut_ptr().cast(), tag_vector) };
@@ -536,17 +544,15 @@ struct Powers {
 }
 
 impl Powers {
-    /// [H^m, H^(m-1), H^(m-2), H^(m-3)] (zero for powers below H^1), and Karatsuba's folded
-    /// halves of each.
+    /// [H^m, H^(m-1), H^(m-2), H^(m-3)] (zero for powers below H^1).
     ///
     /// # Safety
     /// H^m must be one of the powers these cover (1 <= m <= what they were asked for).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn from(self, m: usize) -> (__m512i, __m512i) {
+    unsafe fn from(self, m: usize) -> __m512i {
         // SAFETY: H^m and the 48 bytes after it (lower powers or the zeros) are readable.
-        let powers = unsafe { _mm512_loadu_si512(self.end.wrapping_sub(16 * m).cast()) };
-        (powers, folded(powers))
+        unsafe { _mm512_loadu_si512(self.end.wrapping_sub(16 * m).cast()) }
     }
 
     /// H^m in every lane, and its folded halves.
