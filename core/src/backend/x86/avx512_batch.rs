@@ -22,7 +22,7 @@ use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
 use super::aes::RoundKeys;
-use super::avx512::{SchoolbookProducts, WideProducts};
+use super::avx512::{SchoolbookProducts, WideProducts, folded};
 use super::ghash::{POWERS, byte_swap_mask};
 use super::{AesGcmKey, counter_base};
 use crate::backend::{NONCE_LEN, TAG_LEN};
@@ -568,11 +568,4 @@ impl Powers {
         };
         (power, folded(power))
     }
-}
-
-/// Each lane's halves XORed, as Karatsuba's middle product takes them.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn folded(v: __m512i) -> __m512i {
-    _mm512_xor_si512(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC))
 }
