@@ -293,23 +293,21 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     let four = _mm512_maskz_set1_epi32(0x8888, 4 << 24);
     // Each packet's products, lane j of `sums[k]` the sum of packet k's blocks 4i + j.
     let mut sums = [SchoolbookProducts::zero(); LANES];
-    // Chunks of four blocks a packet, software-pipelined as in `avx512::crypt_rounds`: each
-    // chunk's texts, with the powers they are multiplied by, are hashed during the next
-    // one's rounds, a packet a round. The last chunk, with fewer blocks or a partial one,
-    // with masked loads and stores.
-    let mut pending: Option<([__m512i; LANES], __m512i)> = None;
+    // Chunks of four blocks a packet, each hashed as soon as it is made, the last one, with
+    // fewer blocks or a partial one, with masked loads and stores. No software pipelining
+    // (each chunk hashed during the next one's rounds, as in `avx512::crypt_rounds`): the
+    // texts it carried from one chunk to the next cost register moves and spills on every
+    // chunk, on the ports the loop is bound by, and the out-of-order window overlaps the
+    // chunks anyway. Paired runs on an Intel Xeon with AVX-512, batches of 16: 1350-byte
+    // AES-128-GCM datagrams sealed in 0.92x the time, 600-byte 0.905x, AES-256-GCM 0.956x;
+    // GRO opens 0.946x.
     for chunk in 0..blocks.div_ceil(4) {
         let at = 64 * chunk;
         let mut state = keyed_nonces.map(|nonce| _mm512_xor_si512(nonce, counters));
         counters = _mm512_add_epi32(counters, four);
-        for (round, key) in round_keys[1..ROUNDS].iter().enumerate() {
+        for key in &round_keys[1..ROUNDS] {
             for s in &mut state {
                 *s = _mm512_aesenc_epi128(*s, *key);
-            }
-            if let Some((texts, powers)) = &pending
-                && let (Some(sum), Some(text)) = (sums.get_mut(round), texts.get(round))
-            {
-                sum.add(_mm512_shuffle_epi8(*text, swap), *powers);
             }
         }
         let bytes = (len - at).min(64);
@@ -364,9 +362,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
             }
         }
         // Payload block b is H^(blocks + 1 - b)'s (the lengths block follows it).
-        pending = Some((texts, powers_from(blocks + 1 - 4 * chunk)));
-    }
-    if let Some((texts, powers)) = pending {
+        let powers = powers_from(blocks + 1 - 4 * chunk);
         for (sum, text) in sums.iter_mut().zip(texts) {
             sum.add(_mm512_shuffle_epi8(text, swap), powers);
         }
