@@ -186,7 +186,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool>(
     }
     gcm.hash = hash;
     gcm.counter = counter;
-    gcm.sample = gcm.sample.or(sample);
+    // Stored only where taken (see `avx512::crypt_rounds`).
+    if let Some(sample) = sample {
+        gcm.sample = Some(sample);
+    }
 }
 
 /// Sums of products with Karatsuba's three multiplications a block instead of four. On Zen 3

@@ -357,7 +357,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
     }
     gcm.hash = hash;
     gcm.counter = counter;
-    gcm.sample = gcm.sample.or(sample);
+    // Stored only where taken (see `avx512::crypt_rounds`).
+    if let Some(sample) = sample {
+        gcm.sample = Some(sample);
+    }
 }
 
 /// Fewer than 32 bytes into a vector, zero above them, without a 32-byte load that would

