@@ -112,8 +112,10 @@ pub(super) fn folded(v: __m512i) -> __m512i {
 }
 
 /// Lane-wise partial products of 4 blocks at a time, summed, with Karatsuba's three
-/// multiplications per block instead of four: carry-less multiplication shares the AES
-/// units' ports, so each one saved is time the AES rounds get back.
+/// multiplications per block instead of four. Where the products' latency is what the
+/// packet waits on (the tail of [`crypt_rounds`], and the headers' and powers' products of
+/// `avx512_batch`), the multiplication saved counts; where the ports are what bounds the loop,
+/// [`SchoolbookProducts`] are the better trade on the CPUs measured so far.
 #[derive(Clone, Copy)]
 pub(super) struct WideProducts {
     low: __m512i,
@@ -183,21 +185,29 @@ impl WideProducts {
     /// Reduces each lane on its own: four hashes, one per lane.
     #[target_feature(enable = "avx512f,vpclmulqdq")]
     pub(super) fn reduce_lanes(self) -> __m512i {
-        let poly = _mm512_broadcast_i32x4(polynomial());
         let middle = _mm512_ternarylogic_epi32(self.karatsuba, self.low, self.high, 0x96);
-        let middle = _mm512_ternarylogic_epi32(
-            middle,
-            _mm512_shuffle_epi32(self.low, _MM_PERM_BADC),
-            _mm512_clmulepi64_epi128(poly, self.low, 0x01),
-            0x96,
-        );
-        _mm512_ternarylogic_epi32(
-            self.high,
-            _mm512_shuffle_epi32(middle, _MM_PERM_BADC),
-            _mm512_clmulepi64_epi128(poly, middle, 0x01),
-            0x96,
-        )
+        reduce_terms(self.low, middle, self.high)
     }
+}
+
+/// Reduces each lane of the products whose low, true middle and high terms these are (the
+/// two folds of [`Products::reduce`](super::ghash::Products::reduce), on whole vectors).
+#[inline]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+fn reduce_terms(low: __m512i, middle: __m512i, high: __m512i) -> __m512i {
+    let poly = _mm512_broadcast_i32x4(polynomial());
+    let middle = _mm512_ternarylogic_epi32(
+        middle,
+        _mm512_shuffle_epi32(low, _MM_PERM_BADC),
+        _mm512_clmulepi64_epi128(poly, low, 0x01),
+        0x96,
+    );
+    _mm512_ternarylogic_epi32(
+        high,
+        _mm512_shuffle_epi32(middle, _MM_PERM_BADC),
+        _mm512_clmulepi64_epi128(poly, middle, 0x01),
+        0x96,
+    )
 }
 
 /// Lane-wise products of 4 blocks at a time, summed, with four multiplications per block
@@ -205,8 +215,10 @@ impl WideProducts {
 /// XOR a vector) or of the powers. On an Intel Xeon with AVX-512 the 512-bit AES rounds take
 /// one port and the multiplications and shuffles the other, so a shuffle costs what a
 /// multiplication does, and the XORs the fold saves fill the AES port's gaps only as far
-/// as the scheduler lets them: the batch loop, bound by the second port, gains from each
-/// one it drops.
+/// as the scheduler lets them: the whole iterations of [`crypt_rounds`] and the batch loop
+/// of `avx512_batch`, bound by that second port, gain from each one dropped. On Zen 4, an
+/// earlier build measured schoolbook seals 3-5 ns faster at 1350 bytes and opens 1-4 ns
+/// slower (docs/performance.md); it has not been measured there since.
 #[derive(Clone, Copy)]
 pub(super) struct SchoolbookProducts {
     low: __m512i,
@@ -239,7 +251,7 @@ impl SchoolbookProducts {
     }
 
     /// The same sums in Karatsuba's form, whose middle term is the true one XOR the low and
-    /// high ones: to add to such sums, and to reduce.
+    /// high ones: to add to such sums.
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) fn karatsuba(self) -> WideProducts {
@@ -248,6 +260,12 @@ impl SchoolbookProducts {
             karatsuba: _mm512_ternarylogic_epi32(self.middle, self.low, self.high, 0x96),
             high: self.high,
         }
+    }
+
+    /// Reduces each lane, then adds the four lanes, as [`WideProducts::reduce`] does.
+    #[target_feature(enable = "avx512f,vpclmulqdq")]
+    fn reduce(self) -> __m128i {
+        fold_lanes(reduce_terms(self.low, self.middle, self.high))
     }
 }
 
@@ -433,7 +451,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
             if let Some(pending) = &pending {
                 match round {
                     0..VECTORS => absorb(&mut products, round, pending[round], hash),
-                    VECTORS => hash = products.karatsuba().reduce(),
+                    VECTORS => hash = products.reduce(),
                     _ => {}
                 }
             }
@@ -465,7 +483,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
         for (i, text) in pending.iter().enumerate() {
             absorb(&mut products, i, *text, hash);
         }
-        hash = products.karatsuba().reduce();
+        hash = products.reduce();
     }
 
     let rest = len - done;

@@ -38,6 +38,10 @@ const _: () = assert!(
     MAX_BLOCKS.is_multiple_of(4),
     "the table holds whole vectors"
 );
+const _: () = assert!(
+    MAX_BLOCKS + 4 < 256,
+    "a grouped packet's counters differ in their last byte only"
+);
 
 /// True when packets with `len` bytes of payload and `aad_len` bytes of header can be
 /// grouped: they hash at most [`MAX_BLOCKS`] blocks.
