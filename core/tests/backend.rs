@@ -177,7 +177,7 @@ type Job = ([u8; 12], Vec<u8>, Vec<u8>, usize);
 fn jobs() -> impl Strategy<Value = Vec<Job>> {
     let len = prop_oneof![3 => 0usize..260, 1 => 0usize..1500];
     // Sample offsets past QUIC's 0-3 too: the backends must take a sample from any block.
-    let sample_at = prop_oneof![3 => 0usize..4, 1 => 0usize..40];
+    let sample_at = prop_oneof![3 => 0usize..4, 1 => 0usize..40, 1 => 40usize..200];
     let run = (1usize..7, 0usize..30, len, sample_at, 0usize..260);
     let run = run.prop_flat_map(|(count, aad_len, len, sample_at, last_len)| {
         let job = move |len: usize| {
@@ -299,10 +299,11 @@ proptest! {
     }
 }
 
-/// Seals a batch of packets with payloads of `lens` bytes (in place, 7 bytes apart) and
-/// checks each packet's ciphertext and tag against the one-shot crates' and the bytes around
-/// the payloads untouched; opens the batch again and checks each cleartext and tag back.
-fn check_batch(suite: CipherSuite, lens: &[usize]) {
+/// Seals a batch of packets with payloads of `lens` bytes (in place, 7 bytes apart), each
+/// sample at payload offset `sample_at`, and checks each packet's ciphertext, tag and mask
+/// against the one-shot crates' and RustCrypto's and the bytes around the payloads
+/// untouched; opens the batch again and checks each cleartext and tag back.
+fn check_batch(suite: CipherSuite, lens: &[usize], sample_at: usize) {
     let key: Vec<u8> = (0..suite.key_len() as u8).collect();
     let packet_key = Auto::packet_key(suite, &key).unwrap();
     let header_key = Auto::header_key(suite, &key).unwrap();
@@ -326,7 +327,7 @@ fn check_batch(suite: CipherSuite, lens: &[usize]) {
         .map(|(k, (&len, &at))| SealJob {
             nonce: [k as u8 + 1; 12],
             aad: &aad,
-            sample_at: 3,
+            sample_at: sample_at.min(len),
             src_at: at,
             dst_at: at,
             len,
@@ -346,9 +347,12 @@ fn check_batch(suite: CipherSuite, lens: &[usize]) {
     for (k, job) in jobs.iter().enumerate() {
         let range = job.dst_at..job.dst_at + job.len;
         let (ciphertext, tag) = reference(suite, &key, &job.nonce, &aad, &original[range.clone()]);
-        let what = format!("{suite:?}, payloads of {lens:?} bytes, packet {k}");
+        let what =
+            format!("{suite:?}, payloads of {lens:?} bytes, sample at {sample_at}, packet {k}");
         assert_eq!(&buffer[range.clone()], ciphertext.as_slice(), "{what}");
-        let sample: [u8; SAMPLE_LEN] = ciphertext[3..3 + SAMPLE_LEN].try_into().unwrap();
+        let protected = [ciphertext.as_slice(), &tag].concat();
+        let at = job.sample_at;
+        let sample: [u8; SAMPLE_LEN] = protected[at..at + SAMPLE_LEN].try_into().unwrap();
         let expected = Sealed {
             tag: tag.as_slice().try_into().unwrap(),
             mask: reference_header_key.mask(&sample),
@@ -381,7 +385,21 @@ fn payloads_of_one_length_seal_and_open_in_batches_as_alone() {
     for suite in CipherSuite::ALL {
         for len in [240, 479, 496, 992, 993, 1504, 1505, 4000, 4075, 4081, 8195] {
             for count in 2..=4 {
-                check_batch(suite, &vec![len; count]);
+                check_batch(suite, &vec![len; count], 3);
+            }
+        }
+    }
+}
+
+/// Samples anywhere in the payload, as `SealJob::sample_at` allows: in one block, across
+/// two blocks of one step of four, and across two steps (a backend that seals packets side
+/// by side, four blocks of each a step, takes such a sample's halves from two steps).
+#[test]
+fn samples_anywhere_mask_batches_as_alone() {
+    for suite in CipherSuite::ALL {
+        for sample_at in [0, 40, 48, 49, 63, 64, 120, 127, 190, 290] {
+            for count in 2..=4 {
+                check_batch(suite, &vec![300; count], sample_at);
             }
         }
     }
@@ -398,6 +416,7 @@ fn a_batch_of_several_lengths_seals_and_opens_as_alone() {
             &[
                 300, 300, 1400, 1400, 1400, 700, 700, 1504, 1504, 1504, 1504, 64,
             ],
+            3,
         );
     }
 }
