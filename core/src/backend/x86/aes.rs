@@ -40,6 +40,11 @@ impl RoundKeys {
         self.rounds
     }
 
+    /// The round keys' bytes, key `i` at `16 * i` (those past `rounds` zero).
+    pub(super) fn bytes(&self) -> &[[u8; 16]; 15] {
+        &self.keys
+    }
+
     /// Round key `i` (0 ..= rounds).
     #[inline]
     #[target_feature(enable = "sse2")]

@@ -221,9 +221,9 @@ fn reduce_terms(low: __m512i, middle: __m512i, high: __m512i) -> __m512i {
 /// slower (docs/performance.md); it has not been measured there since.
 #[derive(Clone, Copy)]
 pub(super) struct SchoolbookProducts {
-    low: __m512i,
-    middle: __m512i,
-    high: __m512i,
+    pub(super) low: __m512i,
+    pub(super) middle: __m512i,
+    pub(super) high: __m512i,
 }
 
 impl SchoolbookProducts {

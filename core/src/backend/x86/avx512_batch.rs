@@ -96,9 +96,10 @@ impl Packet<'_> {
 /// itself otherwise. `powers` are the batch's, built here if its packets need more.
 ///
 /// # Safety
-/// Each packet's `src` must be valid for reads and its `dst` for writes of `shape.len`
-/// bytes, the same bytes or disjoint (packets whose bytes overlap each other's come out
-/// wrong: every access goes through these pointers, each chunk's loads before its stores);
+/// Each packet's `src` must be valid for reads and its `dst` for reads and writes of
+/// `shape.len` bytes, the same bytes or disjoint (packets whose bytes overlap each other's
+/// come out wrong: every access goes through these pointers, each step's loads before its
+/// stores);
 /// each `aad` is `shape.aad_len` bytes long; the CPU must have AVX-512F/BW/VL, VAES,
 /// VPCLMULQDQ, AES-NI, PCLMULQDQ and SSE4.1.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
@@ -185,21 +186,6 @@ fn block_mask(len: usize, at: usize) -> u16 {
     }
 }
 
-/// In each lane, the 16 bytes at offset `at` (0 ..= 15) of the 32 bytes `low` then `high`.
-#[inline]
-#[target_feature(enable = "avx512bw")]
-fn lanes_at(low: __m512i, high: __m512i, at: usize) -> __m512i {
-    macro_rules! shift {
-        ($($n:literal)*) => {
-            match at {
-                $($n => _mm512_alignr_epi8::<$n>(high, low),)*
-                _ => low,
-            }
-        };
-    }
-    shift!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
-}
-
 /// Each lane of `block` encrypted with `round_keys` (each broadcast to every lane).
 #[inline]
 #[target_feature(enable = "avx512f,vaes")]
@@ -209,6 +195,372 @@ fn encrypt<const ROUNDS: usize>(round_keys: &[__m512i; 15], block: __m512i) -> _
         block = _mm512_aesenc_epi128(block, *round_key);
     }
     _mm512_aesenclast_epi128(block, round_keys[ROUNDS])
+}
+
+/// What every step of a group reads, laid out for [`whole_steps`]' assembly to address:
+/// each packet's counter block without its counter (in byte order, XORed with the first
+/// round key), the byte-order shuffle and the counters' increment.
+#[repr(C, align(64))]
+struct StepConstants {
+    keyed_nonces: [__m512i; LANES],
+    swap: __m512i,
+    four: __m512i,
+}
+
+/// What every step of a group reads: [`StepConstants`], the round keys, and where each
+/// packet's payload comes from and goes (a lane without a packet reads the first
+/// packet's, and stores the same bytes there again).
+struct Lanes<'k> {
+    constants: StepConstants,
+    round_keys: &'k RoundKeys,
+    sources: [*const u8; LANES],
+    destinations: [*mut u8; LANES],
+}
+
+/// Round `$r` of the four states, `zmm0` to `zmm3`: its key loaded to every lane of
+/// `zmm10`, then used.
+macro_rules! aes_round {
+    ($r:literal) => {
+        concat!(
+            "vbroadcasti32x4 zmm10, xmmword ptr [{keys} + 16 * ",
+            $r,
+            "]\n",
+            "vaesenc zmm0, zmm0, zmm10\n",
+            "vaesenc zmm1, zmm1, zmm10\n",
+            "vaesenc zmm2, zmm2, zmm10\n",
+            "vaesenc zmm3, zmm3, zmm10\n",
+        )
+    };
+}
+
+/// The first half of GHASH for one packet's four blocks, `$text`: byte-swapped in place,
+/// then multiplied by the step's powers (`zmm19`), the low products added to `$low`, the
+/// first middle ones left in `zmm8`.
+macro_rules! hash_first {
+    ($text:literal, $low:literal) => {
+        concat!(
+            "vpshufb ",
+            $text,
+            ", ",
+            $text,
+            ", zmm17\n",
+            "vpclmulqdq zmm8, ",
+            $text,
+            ", zmm19, 0x00\n",
+            "vpxorq ",
+            $low,
+            ", ",
+            $low,
+            ", zmm8\n",
+            "vpclmulqdq zmm8, ",
+            $text,
+            ", zmm19, 0x01\n",
+        )
+    };
+}
+
+/// The second half: the other middle products and the high ones, added to `$middle` and
+/// `$high` (schoolbook, as [`SchoolbookProducts::add`]); `zmm9` and `$text` overwritten.
+macro_rules! hash_second {
+    ($text:literal, $middle:literal, $high:literal) => {
+        concat!(
+            "vpclmulqdq zmm9, ",
+            $text,
+            ", zmm19, 0x10\n",
+            "vpternlogd ",
+            $middle,
+            ", zmm8, zmm9, 0x96\n",
+            "vpclmulqdq ",
+            $text,
+            ", ",
+            $text,
+            ", zmm19, 0x11\n",
+            "vpxorq ",
+            $high,
+            ", ",
+            $high,
+            ", ",
+            $text,
+            "\n",
+        )
+    };
+}
+
+/// GHASH of the four packets' texts, `zmm4` to `zmm7`, each into its sums.
+macro_rules! hash_lanes {
+    () => {
+        concat!(
+            hash_first!("zmm4", "zmm20"),
+            hash_second!("zmm4", "zmm21", "zmm22"),
+            hash_first!("zmm5", "zmm23"),
+            hash_second!("zmm5", "zmm24", "zmm25"),
+            hash_first!("zmm6", "zmm26"),
+            hash_second!("zmm6", "zmm27", "zmm28"),
+            hash_first!("zmm7", "zmm29"),
+            hash_second!("zmm7", "zmm30", "zmm31"),
+        )
+    };
+}
+
+/// The first round keys' rounds of a step, the previous step's GHASH between them: half a
+/// packet's after each of rounds 1 to 8.
+macro_rules! rounds_hashing {
+    () => {
+        concat!(
+            aes_round!(1),
+            hash_first!("zmm4", "zmm20"),
+            aes_round!(2),
+            hash_second!("zmm4", "zmm21", "zmm22"),
+            aes_round!(3),
+            hash_first!("zmm5", "zmm23"),
+            aes_round!(4),
+            hash_second!("zmm5", "zmm24", "zmm25"),
+            aes_round!(5),
+            hash_first!("zmm6", "zmm26"),
+            aes_round!(6),
+            hash_second!("zmm6", "zmm27", "zmm28"),
+            aes_round!(7),
+            hash_first!("zmm7", "zmm29"),
+            aes_round!(8),
+            hash_second!("zmm7", "zmm30", "zmm31"),
+        )
+    };
+}
+
+/// A step's start: each state its keyed nonce XORed with the counters.
+macro_rules! states {
+    () => {
+        concat!(
+            "vpxord zmm0, zmm11, zmm12\n",
+            "vpxord zmm1, zmm11, zmm13\n",
+            "vpxord zmm2, zmm11, zmm14\n",
+            "vpxord zmm3, zmm11, zmm15\n",
+        )
+    };
+}
+
+/// A sealing step's end: the last round (its key, `zmm16`, XORed with the text, read from
+/// the sources: see `avx512::crypt_rounds`), the ciphertext to `zmm4`-`zmm7`, stored; every
+/// lane's text read before any is stored (a lane without a packet reads and writes the
+/// first packet's bytes).
+macro_rules! sealing_end {
+    () => {
+        concat!(
+            "vpxord zmm8, zmm16, zmmword ptr [{s0} + {at}]\n",
+            "vaesenclast zmm4, zmm0, zmm8\n",
+            "vpxord zmm8, zmm16, zmmword ptr [{s1} + {at}]\n",
+            "vaesenclast zmm5, zmm1, zmm8\n",
+            "vpxord zmm8, zmm16, zmmword ptr [{s2} + {at}]\n",
+            "vaesenclast zmm6, zmm2, zmm8\n",
+            "vpxord zmm8, zmm16, zmmword ptr [{s3} + {at}]\n",
+            "vaesenclast zmm7, zmm3, zmm8\n",
+            "vmovdqu64 zmmword ptr [{d0} + {at}], zmm4\n",
+            "vmovdqu64 zmmword ptr [{d1} + {at}], zmm5\n",
+            "vmovdqu64 zmmword ptr [{d2} + {at}], zmm6\n",
+            "vmovdqu64 zmmword ptr [{d3} + {at}], zmm7\n",
+        )
+    };
+}
+
+/// An opening step's end: the ciphertext loaded to `zmm4`-`zmm7` (kept for GHASH), the
+/// last round, the plaintext stored.
+macro_rules! opening_end {
+    () => {
+        concat!(
+            "vmovdqu64 zmm4, zmmword ptr [{s0} + {at}]\n",
+            "vmovdqu64 zmm5, zmmword ptr [{s1} + {at}]\n",
+            "vmovdqu64 zmm6, zmmword ptr [{s2} + {at}]\n",
+            "vmovdqu64 zmm7, zmmword ptr [{s3} + {at}]\n",
+            "vpxord zmm8, zmm16, zmm4\n",
+            "vaesenclast zmm0, zmm0, zmm8\n",
+            "vpxord zmm8, zmm16, zmm5\n",
+            "vaesenclast zmm1, zmm1, zmm8\n",
+            "vpxord zmm8, zmm16, zmm6\n",
+            "vaesenclast zmm2, zmm2, zmm8\n",
+            "vpxord zmm8, zmm16, zmm7\n",
+            "vaesenclast zmm3, zmm3, zmm8\n",
+            "vmovdqu64 zmmword ptr [{d0} + {at}], zmm0\n",
+            "vmovdqu64 zmmword ptr [{d1} + {at}], zmm1\n",
+            "vmovdqu64 zmmword ptr [{d2} + {at}], zmm2\n",
+            "vmovdqu64 zmmword ptr [{d3} + {at}], zmm3\n",
+        )
+    };
+}
+
+/// The group's whole steps, `steps` (at least one) of them from payload byte 0, as
+/// [`last_step`] makes the last, with `powers` the first step's powers (each next step's
+/// 64 bytes above).
+///
+/// In assembly, with the registers and the order chosen by hand. The loop is bound by the
+/// two ports that take 512-bit instructions: the AES rounds run on one, carry-less
+/// multiplications and shuffles on the other, XORs and additions on either, each bound to
+/// a port as it is issued. Each step's GHASH is spread between the next step's rounds, as
+/// the single packet's loop spreads its own (`avx512::crypt_rounds`): with the same
+/// instructions in blocks, a step's GHASH after its rounds, 1350-byte AES-128-GCM batches
+/// took 1.07 times as long, as if the XORs issued in the GHASH block took turns on the
+/// rounds' port. Compiled from intrinsics, the register allocator also rotated sums and
+/// nonces through other registers or spilled them (from none to 38 moves a step,
+/// depending on how the rest of the function happened to be written).
+///
+/// Registers: states `zmm0`-`zmm3`, texts `zmm4`-`zmm7` (the ciphertext, which GHASH takes:
+/// the output when sealing, `SEAL`, the input when opening), products `zmm8` and `zmm9`,
+/// the round key `zmm10` (each broadcast from the key's own for its round: a load costs a
+/// load port, which the loop has to spare), the counters `zmm11` (one shared vector, as in
+/// [`crypt_rounds`]), the keyed nonces `zmm12`-`zmm15`, the last round key `zmm16`, the
+/// byte-order shuffle `zmm17`, the counters' increment `zmm18`, the powers being used
+/// `zmm19`, and packet k's sums (low, middle, high) `zmm(20 + 3k)` to `zmm(22 + 3k)`.
+///
+/// # Safety
+/// `steps` must be at least 1, the `64 * steps` bytes from each source readable and from
+/// each destination writable (the same bytes or disjoint, as for [`seal`]), and the powers
+/// readable from `powers` up to `steps - 1` vectors above it; the CPU must have AVX-512F
+/// and BW, VAES and VPCLMULQDQ.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,vaes,vpclmulqdq")]
+unsafe fn whole_steps<const ROUNDS: usize, const SEAL: bool>(
+    lanes: &Lanes<'_>,
+    steps: usize,
+    powers: *const u8,
+    counters: &mut __m512i,
+    sums: &mut [SchoolbookProducts; LANES],
+) {
+    let [s0, s1, s2, s3] = lanes.sources;
+    let [d0, d1, d2, d3] = lanes.destinations;
+    let [sum0, sum1, sum2, sum3] = sums;
+    macro_rules! run {
+        ([$($round:literal)*], $last:literal, $end:expr) => {
+            // SAFETY: the template reads the constants, each source's and writes each
+            // destination's `64 * steps` bytes, reads the powers (all valid, the caller
+            // says), and writes only the registers declared.
+            unsafe {
+                core::arch::asm!(
+                    "vmovdqu64 zmm12, zmmword ptr [{c} + {nonces}]",
+                    "vmovdqu64 zmm13, zmmword ptr [{c} + {nonces} + 64]",
+                    "vmovdqu64 zmm14, zmmword ptr [{c} + {nonces} + 128]",
+                    "vmovdqu64 zmm15, zmmword ptr [{c} + {nonces} + 192]",
+                    concat!("vbroadcasti32x4 zmm16, xmmword ptr [{keys} + 16 * ", $last, "]"),
+                    "vmovdqu64 zmm17, zmmword ptr [{c} + {swap}]",
+                    "vmovdqu64 zmm18, zmmword ptr [{c} + {four}]",
+                    // The first step, with no GHASH to run beside its rounds.
+                    states!(),
+                    aes_round!(1), aes_round!(2), aes_round!(3), aes_round!(4),
+                    aes_round!(5), aes_round!(6), aes_round!(7), aes_round!(8),
+                    $(aes_round!($round),)*
+                    $end,
+                    "vpaddd zmm11, zmm11, zmm18",
+                    "add {at}, 64",
+                    "dec {n}",
+                    "jz 3f",
+                    // The next steps, each with its predecessor's GHASH.
+                    "2:",
+                    "vmovdqu64 zmm19, zmmword ptr [{p}]",
+                    "add {p}, 64",
+                    states!(),
+                    rounds_hashing!(),
+                    $(aes_round!($round),)*
+                    $end,
+                    "vpaddd zmm11, zmm11, zmm18",
+                    "add {at}, 64",
+                    "dec {n}",
+                    "jnz 2b",
+                    // The last step's GHASH.
+                    "3:",
+                    "vmovdqu64 zmm19, zmmword ptr [{p}]",
+                    hash_lanes!(),
+                    c = in(reg) &lanes.constants,
+                    s0 = in(reg) s0,
+                    s1 = in(reg) s1,
+                    s2 = in(reg) s2,
+                    s3 = in(reg) s3,
+                    d0 = in(reg) d0,
+                    d1 = in(reg) d1,
+                    d2 = in(reg) d2,
+                    d3 = in(reg) d3,
+                    at = inout(reg) 0usize => _,
+                    p = inout(reg) powers => _,
+                    n = inout(reg) steps => _,
+                    nonces = const core::mem::offset_of!(StepConstants, keyed_nonces),
+                    keys = in(reg) lanes.round_keys.bytes().as_ptr(),
+                    swap = const core::mem::offset_of!(StepConstants, swap),
+                    four = const core::mem::offset_of!(StepConstants, four),
+                    inout("zmm11") *counters,
+                    inout("zmm20") sum0.low,
+                    inout("zmm21") sum0.middle,
+                    inout("zmm22") sum0.high,
+                    inout("zmm23") sum1.low,
+                    inout("zmm24") sum1.middle,
+                    inout("zmm25") sum1.high,
+                    inout("zmm26") sum2.low,
+                    inout("zmm27") sum2.middle,
+                    inout("zmm28") sum2.high,
+                    inout("zmm29") sum3.low,
+                    inout("zmm30") sum3.middle,
+                    inout("zmm31") sum3.high,
+                    out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+                    out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+                    out("zmm8") _, out("zmm9") _, out("zmm10") _,
+                    out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+                    out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+                    options(nostack),
+                )
+            }
+        };
+    }
+    match (ROUNDS, SEAL) {
+        (10, true) => run!([9], 10, sealing_end!()),
+        (10, false) => run!([9], 10, opening_end!()),
+        (_, true) => run!([9 10 11 12 13], 14, sealing_end!()),
+        (_, false) => run!([9 10 11 12 13], 14, opening_end!()),
+    }
+}
+
+/// The group's last step, where fewer than 64 bytes of each payload are left: `mask` says
+/// which bytes from `at` lie inside. As a step of [`whole_steps`], from intrinsics (it runs
+/// once a group), the bytes outside read as zero and not written.
+///
+/// # Safety
+/// The bytes `mask` says from `at` must lie inside each payload.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,vaes,vpclmulqdq")]
+unsafe fn last_step<const ROUNDS: usize, const SEAL: bool>(
+    lanes: &Lanes<'_>,
+    round_keys: &[__m512i; 15],
+    at: usize,
+    mask: u64,
+    counters: __m512i,
+    powers: __m512i,
+    sums: &mut [SchoolbookProducts; LANES],
+) {
+    let constants = &lanes.constants;
+    let mut state = constants
+        .keyed_nonces
+        .map(|nonce| _mm512_xor_si512(nonce, counters));
+    for key in &round_keys[1..ROUNDS] {
+        for s in &mut state {
+            *s = _mm512_aesenc_epi128(*s, *key);
+        }
+    }
+    // SAFETY: the caller vouches for the bytes; the loads come before the stores.
+    let inputs: [__m512i; LANES] = core::array::from_fn(|k| unsafe {
+        _mm512_maskz_loadu_epi8(mask, lanes.sources[k].add(at).cast())
+    });
+    let outputs: [__m512i; LANES] = core::array::from_fn(|k| {
+        _mm512_aesenclast_epi128(state[k], _mm512_xor_si512(round_keys[ROUNDS], inputs[k]))
+    });
+    for (row, destination) in outputs.into_iter().zip(lanes.destinations) {
+        // SAFETY: as above.
+        unsafe { _mm512_mask_storeu_epi8(destination.add(at).cast(), mask, row) };
+    }
+    // The ciphertext as GHASH takes it: zero past the payload's end (as the masked loads
+    // leave the input).
+    let texts: [__m512i; LANES] = if SEAL {
+        core::array::from_fn(|k| _mm512_maskz_mov_epi8(mask, outputs[k]))
+    } else {
+        inputs
+    };
+    for (sum, text) in sums.iter_mut().zip(texts) {
+        sum.add(_mm512_shuffle_epi8(text, constants.swap), powers);
+    }
 }
 
 /// [`seal`] (`SEAL`) or [`open`]: the same pass, GHASH taking the ciphertext as it is
@@ -271,16 +623,12 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
             swap,
         ),
     );
-    let sample_block = sample_at / 16;
     let takes_sample = sample_at.checked_add(16).is_some_and(|end| end <= len);
-    let (mut sample_low, mut sample) = (_mm512_setzero_si512(), None);
-    // The last key's rounds take the text: see `avx512::crypt_rounds`.
-    let last_key = round_keys[ROUNDS];
     // A counter block in byte order is its packet's nonce, then the counter: a grouped
     // packet's counters stay below 256, so only the last byte differs, and it is the same
-    // in every packet of a chunk. So each packet's nonce is XORed with the first round key
-    // once, and a chunk's blocks are those XORed with one vector of counters, shared, which
-    // moves on by four: one addition a chunk, not one a packet.
+    // in every packet of a step. So each packet's nonce is XORed with the first round key
+    // once, and a step's blocks are those XORed with one vector of counters, shared, which
+    // moves on by four: one addition a step, not one a packet.
     debug_assert!(blocks + 5 < 256);
     let keyed_nonces: [__m512i; LANES] = core::array::from_fn(|k| {
         let base = lane(k).map_or_else(|| counter_base(first.nonce), |p| counter_base(p.nonce));
@@ -289,88 +637,60 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
             round_keys[0],
         )
     });
+    let lanes = Lanes {
+        constants: StepConstants {
+            keyed_nonces,
+            swap,
+            four: _mm512_maskz_set1_epi32(0x8888, 4 << 24),
+        },
+        round_keys: &key.round_keys,
+        sources,
+        destinations,
+    };
     // Payload blocks 0 to 3 take counters 2 to 5 (counter 1 is J0's).
     let mut counters = _mm512_shuffle_epi8(
         _mm512_set_epi32(0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 2),
         swap,
     );
-    let four = _mm512_maskz_set1_epi32(0x8888, 4 << 24);
     // Each packet's products, lane j of `sums[k]` the sum of packet k's blocks 4i + j.
     let mut sums = [SchoolbookProducts::zero(); LANES];
-    // Chunks of four blocks a packet, each hashed as soon as it is made, the last one, with
-    // fewer blocks or a partial one, with masked loads and stores. No software pipelining
-    // (each chunk hashed during the next one's rounds, as in `avx512::crypt_rounds`): the
-    // texts it carried from one chunk to the next cost register moves and spills on every
-    // chunk, on the ports the loop is bound by, and the out-of-order window overlaps the
-    // chunks anyway. Paired runs on an Intel Xeon with AVX-512, batches of 16: 1350-byte
-    // AES-128-GCM datagrams sealed in 0.92x the time, 600-byte 0.905x, AES-256-GCM 0.956x;
-    // GRO opens 0.946x.
-    for chunk in 0..blocks.div_ceil(4) {
-        let at = 64 * chunk;
-        let mut state = keyed_nonces.map(|nonce| _mm512_xor_si512(nonce, counters));
-        counters = _mm512_add_epi32(counters, four);
-        for key in &round_keys[1..ROUNDS] {
-            for s in &mut state {
-                *s = _mm512_aesenc_epi128(*s, *key);
-            }
-        }
-        let bytes = (len - at).min(64);
-        // Masked loads and stores only where they are needed: on Zen 4 a masked store
-        // costs several plain ones.
-        let mask = u64::MAX >> (64 - bytes);
-        // SAFETY: the masked bytes from `at` lie inside each payload (a lane without a
-        // packet reads the first one's); read before written.
-        let inputs: [__m512i; LANES] = core::array::from_fn(|k| unsafe {
-            let source = sources[k].add(at);
-            if bytes == 64 {
-                _mm512_loadu_si512(source.cast())
-            } else {
-                _mm512_maskz_loadu_epi8(mask, source.cast())
-            }
-        });
-        let outputs: [__m512i; LANES] = core::array::from_fn(|k| {
-            _mm512_aesenclast_epi128(state[k], _mm512_xor_si512(last_key, inputs[k]))
-        });
-        for (row, destination) in outputs.into_iter().zip(destinations).take(count) {
-            // SAFETY: as above.
-            unsafe {
-                let destination = destination.add(at);
-                if bytes == 64 {
-                    _mm512_storeu_si512(destination.cast(), row);
-                } else {
-                    _mm512_mask_storeu_epi8(destination.cast(), mask, row);
-                }
-            }
-        }
-        // The ciphertext as GHASH takes it: zero past the payload's end (as the masked
-        // loads leave the input).
-        let texts: [__m512i; LANES] = if !SEAL {
-            inputs
-        } else if bytes == 64 {
-            outputs
-        } else {
-            core::array::from_fn(|k| _mm512_maskz_mov_epi8(mask, outputs[k]))
+    // Payload block b is H^(blocks + 1 - b)'s (the lengths block follows it).
+    let full_steps = len / 64;
+    if full_steps > 0 {
+        // SAFETY: the whole steps' bytes lie inside each payload (and the first one's,
+        // which lanes without a packet read and write), and the powers reach H^(blocks + 1)
+        // (see `powers_from`), each step's four 64 bytes above the last's.
+        unsafe {
+            whole_steps::<ROUNDS, SEAL>(
+                &lanes,
+                full_steps,
+                powers.at(blocks + 1),
+                &mut counters,
+                &mut sums,
+            )
         };
-        // The sample's two blocks, from the chunk or chunks that hold them.
-        if takes_sample && 4 * chunk <= sample_block + 1 && sample_block < 4 * chunk + 4 {
-            let in_chunk = |block: usize| block.checked_sub(4 * chunk).filter(|&i| i < 4);
-            if let Some(i) = in_chunk(sample_block) {
-                sample_low = vector(core::array::from_fn(|k| block_of(texts[k], i)));
-                if sample_at.is_multiple_of(16) {
-                    sample = Some(sample_low);
-                }
-            }
-            if let Some(i) = in_chunk(sample_block + 1).filter(|_| !sample_at.is_multiple_of(16)) {
-                let high = vector(core::array::from_fn(|k| block_of(texts[k], i)));
-                sample = Some(lanes_at(sample_low, high, sample_at % 16));
-            }
-        }
-        // Payload block b is H^(blocks + 1 - b)'s (the lengths block follows it).
-        let powers = powers_from(blocks + 1 - 4 * chunk);
-        for (sum, text) in sums.iter_mut().zip(texts) {
-            sum.add(_mm512_shuffle_epi8(text, swap), powers);
-        }
     }
+    if !len.is_multiple_of(64) {
+        let at = 64 * full_steps;
+        // SAFETY: the masked bytes from `at` lie inside each payload.
+        unsafe {
+            last_step::<ROUNDS, SEAL>(
+                &lanes,
+                &round_keys,
+                at,
+                u64::MAX >> (64 - (len - at)),
+                counters,
+                powers_from(blocks + 1 - 4 * full_steps),
+                &mut sums,
+            )
+        };
+    }
+    // The samples, read back from the ciphertext just stored rather than picked out of
+    // the step that made them: the steps have no sample to look for.
+    let readable: [*const u8; LANES] = destinations.map(|destination| destination.cast_const());
+    // SAFETY: the 16 bytes at `sample_at` lie inside each packet's payload, written above.
+    let sample =
+        (SEAL && takes_sample).then(|| unsafe { gather(&readable, count, sample_at, u16::MAX) });
     // The sample's rounds, issued here, run beside the final reduction.
     let kept = match (sample, header_keys) {
         (Some(sample), Some(keys)) => {
@@ -396,18 +716,6 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
         unsafe { _mm512_storeu_si512(blocks.as_mut_ptr().cast(), kept) };
         blocks
     })
-}
-
-/// Block `i` (0 ..= 3) of a vector.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn block_of(v: __m512i, i: usize) -> __m128i {
-    match i {
-        0 => _mm512_castsi512_si128(v),
-        1 => _mm512_extracti32x4_epi32::<1>(v),
-        2 => _mm512_extracti32x4_epi32::<2>(v),
-        _ => _mm512_extracti32x4_epi32::<3>(v),
-    }
 }
 
 /// The powers of a key's hash key that a batch's groups multiply their blocks by, each block
@@ -564,7 +872,12 @@ impl Powers {
     #[target_feature(enable = "avx512f")]
     unsafe fn from(self, m: usize) -> __m512i {
         // SAFETY: H^m and the 48 bytes after it (lower powers or the zeros) are readable.
-        unsafe { _mm512_loadu_si512(self.end.wrapping_sub(16 * m).cast()) }
+        unsafe { _mm512_loadu_si512(self.at(m).cast()) }
+    }
+
+    /// Where H^m is, the lower powers following it.
+    fn at(self, m: usize) -> *const u8 {
+        self.end.wrapping_sub(16 * m)
     }
 
     /// H^m in every lane, and its folded halves.
@@ -575,9 +888,7 @@ impl Powers {
     #[target_feature(enable = "avx512f")]
     unsafe fn one(self, m: usize) -> (__m512i, __m512i) {
         // SAFETY: H^m is readable.
-        let power = unsafe {
-            _mm512_broadcast_i32x4(_mm_loadu_si128(self.end.wrapping_sub(16 * m).cast()))
-        };
+        let power = unsafe { _mm512_broadcast_i32x4(_mm_loadu_si128(self.at(m).cast())) };
         (power, folded(power))
     }
 }
