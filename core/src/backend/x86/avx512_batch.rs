@@ -219,12 +219,11 @@ struct Lanes<'k> {
 
 /// Round `$r` of the four states, `zmm0` to `zmm3`: its key loaded to every lane of
 /// `zmm10`, then used.
+#[rustfmt::skip]
 macro_rules! aes_round {
     ($r:literal) => {
         concat!(
-            "vbroadcasti32x4 zmm10, xmmword ptr [{keys} + 16 * ",
-            $r,
-            "]\n",
+            "vbroadcasti32x4 zmm10, xmmword ptr [{keys} + 16 * ", $r, "]\n",
             "vaesenc zmm0, zmm0, zmm10\n",
             "vaesenc zmm1, zmm1, zmm10\n",
             "vaesenc zmm2, zmm2, zmm10\n",
@@ -236,52 +235,28 @@ macro_rules! aes_round {
 /// The first half of GHASH for one packet's four blocks, `$text`: byte-swapped in place,
 /// then multiplied by the step's powers (`zmm19`), the low products added to `$low`, the
 /// first middle ones left in `zmm8`.
+#[rustfmt::skip]
 macro_rules! hash_first {
     ($text:literal, $low:literal) => {
         concat!(
-            "vpshufb ",
-            $text,
-            ", ",
-            $text,
-            ", zmm17\n",
-            "vpclmulqdq zmm8, ",
-            $text,
-            ", zmm19, 0x00\n",
-            "vpxorq ",
-            $low,
-            ", ",
-            $low,
-            ", zmm8\n",
-            "vpclmulqdq zmm8, ",
-            $text,
-            ", zmm19, 0x01\n",
+            "vpshufb ", $text, ", ", $text, ", zmm17\n",
+            "vpclmulqdq zmm8, ", $text, ", zmm19, 0x00\n",
+            "vpxorq ", $low, ", ", $low, ", zmm8\n",
+            "vpclmulqdq zmm8, ", $text, ", zmm19, 0x01\n",
         )
     };
 }
 
 /// The second half: the other middle products and the high ones, added to `$middle` and
 /// `$high` (schoolbook, as [`SchoolbookProducts::add`]); `zmm9` and `$text` overwritten.
+#[rustfmt::skip]
 macro_rules! hash_second {
     ($text:literal, $middle:literal, $high:literal) => {
         concat!(
-            "vpclmulqdq zmm9, ",
-            $text,
-            ", zmm19, 0x10\n",
-            "vpternlogd ",
-            $middle,
-            ", zmm8, zmm9, 0x96\n",
-            "vpclmulqdq ",
-            $text,
-            ", ",
-            $text,
-            ", zmm19, 0x11\n",
-            "vpxorq ",
-            $high,
-            ", ",
-            $high,
-            ", ",
-            $text,
-            "\n",
+            "vpclmulqdq zmm9, ", $text, ", zmm19, 0x10\n",
+            "vpternlogd ", $middle, ", zmm8, zmm9, 0x96\n",
+            "vpclmulqdq ", $text, ", ", $text, ", zmm19, 0x11\n",
+            "vpxorq ", $high, ", ", $high, ", ", $text, "\n",
         )
     };
 }
