@@ -147,3 +147,15 @@ pub struct Batch {
     /// Bytes of output the batch spans.
     pub len: usize,
 }
+
+impl Batch {
+    /// This batch's datagrams followed by `rest`'s, whose output lies after them.
+    pub(crate) fn then(self, rest: Batch) -> Batch {
+        Batch {
+            datagrams: self.datagrams + rest.datagrams,
+            ok: self.ok + rest.ok,
+            failed: self.failed + rest.failed,
+            len: self.len.max(rest.len),
+        }
+    }
+}

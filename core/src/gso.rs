@@ -204,6 +204,11 @@ impl<B: Backend> TxFlow<B> {
             return Err(Error::BufferTooSmall);
         }
 
+        let results = &mut results[..segments];
+        let lone = self.seal_lone_packets(&src, &mut dst, gso_size, results);
+        if lone.datagrams == segments {
+            return Ok(lone);
+        }
         let mut buffers = BatchBuffers::Copy {
             src: &src,
             dst: &mut dst,
@@ -220,7 +225,9 @@ impl<B: Backend> TxFlow<B> {
                 sealed_len: (index + 1 < segments).then_some(gso_size),
             }
         };
-        Ok(self.seal_segments(&mut buffers, &mut results[..segments], place))
+        let rest = results.get_mut(lone.datagrams..).unwrap_or_default();
+        let place_rest = |index: usize| place(lone.datagrams + index);
+        Ok(lone.then(self.seal_segments(&mut buffers, rest, place_rest)))
     }
 
     /// Seals a GSO batch in place: `buffer` is laid out as it will be sent, datagrams at a

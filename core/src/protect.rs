@@ -93,10 +93,9 @@ impl CleartextHeader {
         self.bytes[0] & RESERVED_BITS != 0
     }
 
-    /// Where the header-protection sample starts, counted from the payload's first byte:
-    /// 4 bytes past the packet number's start (RFC 9001 §5.4.2), so 0 to 3.
+    /// Where the header-protection sample starts (see [`sample_at`]).
     pub(crate) fn sample_at(&self) -> usize {
-        self.pn_offset + MAX_PN_LEN - self.len
+        sample_at(self.pn_offset, self.len)
     }
 
     pub(crate) fn packet_number(&self) -> TruncatedPacketNumber {
@@ -110,6 +109,13 @@ impl CleartextHeader {
     }
 }
 
+/// Where the header-protection sample of a packet whose short header is `header_len` bytes,
+/// its packet number from `pn_offset` on, starts, counted from the payload's first byte: 4
+/// bytes past the packet number's start (RFC 9001 §5.4.2), so 0 to 3.
+pub(crate) fn sample_at(pn_offset: usize, header_len: usize) -> usize {
+    pn_offset + MAX_PN_LEN - header_len
+}
+
 /// How to read a flow's short headers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HeaderFormat {
@@ -118,7 +124,7 @@ pub(crate) struct HeaderFormat {
 }
 
 impl HeaderFormat {
-    fn pn_offset(self) -> usize {
+    pub(crate) fn pn_offset(self) -> usize {
         1 + self.dcid_len
     }
 
@@ -130,6 +136,12 @@ impl HeaderFormat {
     /// Smallest protected packet: the sample, 4 bytes past the packet number's start, must fit.
     pub(crate) fn min_protected_len(self) -> usize {
         self.pn_offset() + MAX_PN_LEN + SAMPLE_LEN
+    }
+
+    /// True when `first` opens a cleartext header that [`read_cleartext`](Self::read_cleartext)
+    /// takes: a short header, its fixed bit as the flow requires, its reserved bits zero.
+    pub(crate) fn takes_cleartext(self, first: u8) -> bool {
+        self.check_first_byte(first).is_ok() && first & RESERVED_BITS == 0
     }
 
     fn check_first_byte(self, first: u8) -> Result<(), Error> {
@@ -372,16 +384,35 @@ fn write_protected_header(
 /// Writes `header` to `out`, exactly its length, and applies header protection there.
 #[inline]
 fn protect_header_in(out: &mut [u8], header: &CleartextHeader, mask: &[u8; MASK_LEN]) -> bool {
-    copy_bytes(out, header.as_bytes());
-    protect_header(header, mask, |offset, mask| {
-        match in_place(out, offset, mask.len()) {
-            Some(bytes) => {
-                xor_into(bytes, mask);
-                true
-            }
-            None => false,
+    write_header_protected(out, header.as_bytes(), header.pn_offset, mask)
+}
+
+/// Writes the cleartext short header `header`, whose packet number starts at `pn_offset`, to
+/// `out`, exactly its length, and applies header protection with `mask` there: the first
+/// byte's low bits, then the packet number's bytes.
+#[inline]
+pub(crate) fn write_header_protected(
+    out: &mut [u8],
+    header: &[u8],
+    pn_offset: usize,
+    mask: &[u8; MASK_LEN],
+) -> bool {
+    let pn_len = header.len().wrapping_sub(pn_offset);
+    let Some(pn_mask) = mask.get(1..pn_len.wrapping_add(1)) else {
+        return false;
+    };
+    copy_bytes(out, header);
+    let Some(first) = out.first_mut() else {
+        return false;
+    };
+    *first ^= mask[0] & SHORT_HEADER_PROTECTED_BITS;
+    match in_place(out, pn_offset, pn_len) {
+        Some(bytes) => {
+            xor_into(bytes, pn_mask);
+            true
         }
-    })
+        None => false,
+    }
 }
 
 /// Where one packet lies: `len` bytes at `src_at` in the source, going to `dst_at` in the

@@ -1,12 +1,17 @@
 //! The sending direction: seals 1-RTT packets and follows the key phase the sender sets.
 
-use crate::backend::{Auto, Backend, BatchBuffers, PacketKey, TAG_LEN, prefetch};
+use crate::backend::{
+    Auto, Backend, BatchBuffers, MASK_LEN, PacketKey, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
+    prefetch,
+};
 use crate::flow::{Batch, Datagram, FlowConfig, Outcome, PacketInfo};
 use crate::generation::Generation;
 use crate::generation::KeySet;
-use crate::packet_number::MAX_PACKET_NUMBER;
-use crate::protect::{self, CleartextHeader, PendingSeals, Placement, ReadAt};
-use crate::sg::{SgDestination, SgSource};
+use crate::keys::nonce;
+use crate::packet_number::{MAX_PACKET_NUMBER, MAX_PN_LEN, TruncatedPacketNumber};
+use crate::protect::{self, CleartextHeader, PendingSeals, Placement, ReadAt, SEAL_BATCH};
+use crate::sg::{SgDestination, SgSource, copy_bytes};
+use crate::wire::short_header::{KEY_PHASE_BIT, pn_len};
 use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
 
@@ -195,6 +200,164 @@ impl<B: Backend> TxFlow<B> {
         let batch = self.seal_each_segment(buffers, results, place, Some(&mut pending));
         pending.seal(&self.keys.current, &self.keys.header_key, buffers);
         batch
+    }
+
+    /// Seals the datagrams of a GSO batch at a stride of `gso_size` (cleartext at `gso_size`
+    /// less the tag), from the first, [`SEAL_BATCH`] at a time, while each is a lone 1-RTT
+    /// packet of the current key phase that seals: the source and the destination in one
+    /// piece each, the key sealing batches of their size. Their outcomes go to `results`
+    /// (one per datagram of the batch); returns what was sealed, from `results[0]` on.
+    ///
+    /// What a stack's GSO batch almost always is, sealed without the general path's per
+    /// datagram work (a plan that allows for long-header packets and key updates, a queue
+    /// slot, a copied header, a lookup of each piece of output): each header is read where
+    /// it lies and is the packet's AAD there. A chunk holding anything else (long-header
+    /// packets, a key update, a datagram to refuse) and the rest after it are left to the
+    /// general path, untouched, so that every outcome but success has one source.
+    #[inline(never)]
+    pub(crate) fn seal_lone_packets(
+        &mut self,
+        src: &SgSource<'_>,
+        dst: &mut SgDestination<'_, '_>,
+        gso_size: usize,
+        results: &mut [Outcome],
+    ) -> Batch {
+        let mut batch = Batch::default();
+        let format = self.config.header_format();
+        let stride = gso_size - TAG_LEN;
+        let payload_len = stride.saturating_sub(format.min_header_len());
+        let Some(cleartext) = src.piece(0, src.len()) else {
+            return batch;
+        };
+        if dst.piece(0, dst.len()).is_none() || !self.keys.current.key.batches_seals(payload_len) {
+            return batch;
+        }
+        let pn_offset = format.pn_offset();
+        while batch.datagrams < results.len() {
+            let first = batch.datagrams;
+            let count = SEAL_BATCH.min(results.len() - first);
+            let Some(packets) = self.plan_lone_packets(cleartext, stride, first, count) else {
+                break;
+            };
+            let generation = &self.keys.current;
+            let jobs: [SealJob<'_>; SEAL_BATCH] = core::array::from_fn(|k| {
+                // Slots past `count` repeat the last packet: built, not handed over.
+                let k = k.min(count.saturating_sub(1));
+                let LonePacket { number, header_len } = packets.get(k).copied().unwrap_or_default();
+                let index = first + k;
+                let at = index * stride;
+                let len = stride.min(cleartext.len() - at);
+                SealJob {
+                    nonce: nonce(&generation.iv, number),
+                    aad: cleartext.get(at..at + header_len).unwrap_or_default(),
+                    sample_at: protect::sample_at(pn_offset, header_len),
+                    src_at: at + header_len,
+                    dst_at: index * gso_size + header_len,
+                    len: len - header_len,
+                }
+            });
+            let jobs = jobs.get(..count).unwrap_or_default();
+            let mut sealed = [Sealed {
+                tag: [0; TAG_LEN],
+                mask: [0; MASK_LEN],
+            }; SEAL_BATCH];
+            let mut buffers = BatchBuffers::Copy {
+                src,
+                dst: &mut *dst,
+            };
+            generation
+                .key
+                .seal_batch(&self.keys.header_key, &mut buffers, jobs, &mut sealed);
+            let outcomes = results.iter_mut().skip(first);
+            for (((job, sealed), packet), result) in
+                jobs.iter().zip(&sealed).zip(&packets).zip(outcomes)
+            {
+                let header_at = job.dst_at - job.aad.len();
+                let written = dst
+                    .piece_mut(job.dst_at + job.len, TAG_LEN)
+                    .map(|tag| copy_bytes(tag, &sealed.tag))
+                    .is_some()
+                    && dst
+                        .piece_mut(header_at, job.aad.len())
+                        .is_some_and(|header| {
+                            protect::write_header_protected(
+                                header,
+                                job.aad,
+                                pn_offset,
+                                &sealed.mask,
+                            )
+                        });
+                debug_assert!(written, "the batch's layout was checked");
+                let len = job.aad.len() + job.len + TAG_LEN;
+                *result = Ok(Datagram {
+                    len,
+                    passthrough_len: 0,
+                    packet: Some(PacketInfo {
+                        number: packet.number,
+                        generation: generation.number,
+                        header_len: job.aad.len(),
+                        payload_len: job.len,
+                        key_update: false,
+                    }),
+                });
+                batch.len = header_at + len;
+            }
+            let last = packets
+                .get(count.wrapping_sub(1))
+                .map(|packet| packet.number);
+            self.largest_sealed = last.or(self.largest_sealed);
+            self.sealed_in_generation += count as u64;
+            self.counters.sealed += count as u64;
+            batch.datagrams += count;
+            batch.ok += count;
+        }
+        batch
+    }
+
+    /// The packet numbers and header lengths of the `count` datagrams from `first` of a
+    /// batch laid out at `stride` in `cleartext`, if each is a lone 1-RTT packet of the
+    /// current key phase that seals, as [`plan`](Self::plan) would find; `None` if any is not.
+    fn plan_lone_packets(
+        &self,
+        cleartext: &[u8],
+        stride: usize,
+        first: usize,
+        count: usize,
+    ) -> Option<[LonePacket; SEAL_BATCH]> {
+        let format = self.config.header_format();
+        let pn_offset = format.pn_offset();
+        let sealed_after = self.sealed_in_generation.checked_add(count as u64)?;
+        if sealed_after > self.limits.confidentiality {
+            return None;
+        }
+        let key_phase = self.keys.current.key_phase();
+        let mut largest = self.largest_sealed;
+        let mut packets = [LonePacket::default(); SEAL_BATCH];
+        for (k, packet) in packets.iter_mut().enumerate().take(count) {
+            let at = (first + k) * stride;
+            let len = stride.min(cleartext.len().checked_sub(at)?);
+            // The bytes up to the longest packet number's end: without them a packet is too
+            // short to sample once sealed (the sample is as long as the tag), and refused.
+            const _: () = assert!(SAMPLE_LEN == TAG_LEN);
+            let head = cleartext.get(at..at + len)?.get(..pn_offset + MAX_PN_LEN)?;
+            let first_byte = *head.first()?;
+            if !format.takes_cleartext(first_byte) || (first_byte & KEY_PHASE_BIT != 0) != key_phase
+            {
+                return None;
+            }
+            let pn_len = pn_len(first_byte);
+            let word = u32::from_be_bytes(*head.get(pn_offset..)?.first_chunk::<MAX_PN_LEN>()?);
+            let number = TruncatedPacketNumber::leading(word, pn_len).decode(largest);
+            if !is_fresh(number, largest) {
+                return None;
+            }
+            largest = Some(number);
+            *packet = LonePacket {
+                number,
+                header_len: pn_offset + pn_len,
+            };
+        }
+        Some(packets)
     }
 
     #[inline(always)]
@@ -438,7 +601,7 @@ impl<B: Backend> TxFlow<B> {
             Some(number) => number,
             None => truncated.decode(self.largest_sealed),
         };
-        if number > MAX_PACKET_NUMBER || self.largest_sealed.is_some_and(|l| number <= l) {
+        if !is_fresh(number, self.largest_sealed) {
             return Err(Error::PacketNumberReused);
         }
         Ok(Plan {
@@ -554,6 +717,12 @@ fn copy(
     debug_assert!(copied, "caller checked both buffers' lengths");
 }
 
+/// True when packet number `number` may be sealed after `largest`, the largest sealed so
+/// far: numbers only grow, up to the largest QUIC has.
+fn is_fresh(number: u64, largest: Option<u64>) -> bool {
+    number <= MAX_PACKET_NUMBER && largest.is_none_or(|l| number > l)
+}
+
 /// Where one datagram of a batch lies: `len` bytes of cleartext at `src_at`, sealed to
 /// `dst_at`, and the sealed length the batch's layout needs of it, if any.
 #[derive(Clone, Copy, Debug)]
@@ -562,6 +731,13 @@ pub(crate) struct Segment {
     pub(crate) len: usize,
     pub(crate) dst_at: usize,
     pub(crate) sealed_len: Option<usize>,
+}
+
+/// A lone 1-RTT packet of a GSO batch, planned by [`TxFlow::plan_lone_packets`].
+#[derive(Clone, Copy, Debug, Default)]
+struct LonePacket {
+    number: u64,
+    header_len: usize,
 }
 
 /// What sealing a datagram will do, decided before anything is written.
