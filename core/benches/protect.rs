@@ -1056,8 +1056,8 @@ fn update_docs(
          included), header protection included. quicseal seals in one pass from a cleartext buffer into\n\
          the send buffer; ring and aws-lc-rs seal in place in the send buffer; RustCrypto copies into it\n\
          first. Opening is in place for all. Ratios are peer ns / quicseal ns: above 1, quicseal is faster.\n\
-         The contenders take turns, a run each per round; the *paired* ratios are the median over the\n\
-         rounds of the two contenders' times in the same round, where the others compare {statistic}\n\
+         The contenders take turns, a run each per round, each round starting with the next one; the\n\
+         *paired* ratios are the median over the rounds of the two contenders' times in the same round, where the others compare {statistic}\n\
          of each. On a shared machine with slow phases, the paired ratios say how the contenders compare\n\
          through the phases the run met; the fastest runs, how they compare at full speed.\n\n\
          ```\n{summary}```\n\n{table}\n![packet protection cost](protect.svg)\n{END}",
