@@ -243,10 +243,13 @@ impl<B: Backend> TxFlow<B> {
             let jobs: [SealJob<'_>; SEAL_BATCH] = core::array::from_fn(|k| {
                 // Slots past `count` repeat the last packet: built, not handed over.
                 let k = k.min(count.saturating_sub(1));
-                let LonePacket { number, header_len } = packets.get(k).copied().unwrap_or_default();
+                let LonePacket {
+                    number,
+                    len,
+                    header_len,
+                } = packets.get(k).copied().unwrap_or_default();
                 let index = first + k;
                 let at = index * stride;
-                let len = stride.min(cleartext.len() - at);
                 SealJob {
                     nonce: nonce(&generation.iv, number),
                     aad: cleartext.get(at..at + header_len).unwrap_or_default(),
@@ -354,6 +357,7 @@ impl<B: Backend> TxFlow<B> {
             largest = Some(number);
             *packet = LonePacket {
                 number,
+                len,
                 header_len: pn_offset + pn_len,
             };
         }
@@ -737,6 +741,8 @@ pub(crate) struct Segment {
 #[derive(Clone, Copy, Debug, Default)]
 struct LonePacket {
     number: u64,
+    /// The datagram's bytes of cleartext.
+    len: usize,
     header_len: usize,
 }
 
