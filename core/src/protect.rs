@@ -830,6 +830,26 @@ pub(crate) fn release_in_place(
     }
 }
 
+/// True when [`release_in_place`] would release `packet` (its tag verified, its reserved
+/// bits zero, its header as long as `header`): the same verdict, with nothing written.
+#[inline]
+pub(crate) fn releases(header: &CleartextHeader, packet: &[u8], expected: &[u8; TAG_LEN]) -> bool {
+    let payload_end = packet.len().wrapping_sub(TAG_LEN);
+    header.len <= payload_end
+        && packet
+            .get(payload_end..)
+            .is_some_and(|tag| verdict(expected, tag, header).is_ok())
+}
+
+/// Writes `header` in front of `packet`, where [`releases`] said it may be released: what
+/// [`release_in_place`] writes there on success.
+#[inline]
+pub(crate) fn write_cleartext_header(header: &CleartextHeader, packet: &mut [u8]) {
+    if let Some(head) = packet.get_mut(..header.len) {
+        copy_bytes(head, header.as_bytes());
+    }
+}
+
 /// Compares two tags in constant time: their XOR folded into one 64-bit word, then one
 /// constant-time comparison with zero (`subtle`), with no branch or early exit on the bytes.
 fn tags_equal(expected: &[u8; TAG_LEN], received: &[u8]) -> bool {

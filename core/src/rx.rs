@@ -40,6 +40,25 @@ struct Guess {
     tag: [u8; TAG_LEN],
 }
 
+/// A group's datagrams opened ahead by [`RxFlow::open_ahead`].
+struct Ahead {
+    /// Per datagram, the number and the tag its packet was opened under, if it was.
+    guesses: [Option<Guess>; OPEN_GROUP],
+    /// The packets' cleartext headers, one per datagram while they are `lone`.
+    headers: [CleartextHeader; OPEN_GROUP],
+    /// How many datagrams from the first were opened ahead, each one 1-RTT packet alone.
+    lone: usize,
+}
+
+impl Ahead {
+    /// Nothing opened ahead.
+    const NONE: Ahead = Ahead {
+        guesses: [None; OPEN_GROUP],
+        headers: [CleartextHeader::EMPTY; OPEN_GROUP],
+        lone: 0,
+    };
+}
+
 /// Which generation's keys a packet needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KeySlot {
@@ -280,9 +299,11 @@ impl<B: Backend> RxFlow<B> {
     /// batches its masks (ChaCha20's, whose mask is a long dependent chain; AES's where the
     /// packet key opens side by side) takes the group's samples together first and computes
     /// them side by side; a packet key that batches its opens then decrypts the group's
-    /// packets together too ([`open_ahead`]).
+    /// packets together too ([`open_ahead`]), and where they are all lone packets that
+    /// authenticate, they are released together ([`release_lone_packets`]).
     ///
     /// [`open_ahead`]: Self::open_ahead
+    /// [`release_lone_packets`]: Self::release_lone_packets
     pub(crate) fn open_group(
         &mut self,
         group: &mut [u8],
@@ -319,7 +340,7 @@ impl<B: Backend> RxFlow<B> {
             }
         }
         // No payload is longer than a segment less its tag.
-        let guesses = if self
+        let ahead = if self
             .keys
             .current
             .key
@@ -327,12 +348,15 @@ impl<B: Backend> RxFlow<B> {
         {
             self.open_ahead(group, segment_size, &datagram_masks, results.len())
         } else {
-            [None; OPEN_GROUP]
+            Ahead::NONE
         };
+        if self.release_lone_packets(group, segment_size, &ahead, results) {
+            return;
+        }
         let mut index = 0;
         each_datagram(group, segment_size, results, |datagram| {
             let mask = datagram_masks.get(index).copied().flatten();
-            let guess = guesses.get(index).copied().flatten();
+            let guess = ahead.guesses.get(index).copied().flatten();
             index += 1;
             let outcome = self.try_open_in_place(datagram, mask, guess);
             self.count(&outcome);
@@ -357,17 +381,19 @@ impl<B: Backend> RxFlow<B> {
         segment_size: usize,
         masks: &[Option<[u8; MASK_LEN]>; OPEN_GROUP],
         opened: usize,
-    ) -> [Option<Guess>; OPEN_GROUP] {
-        let mut guesses = [None; OPEN_GROUP];
+    ) -> Ahead {
+        let mut ahead = Ahead::NONE;
         if self.forged() >= self.limits.integrity {
-            return guesses;
+            return ahead;
         }
         let format = self.config.header_format();
         let generation = &self.keys.current;
-        let mut headers = [CleartextHeader::EMPTY; OPEN_GROUP];
+        let headers = &mut ahead.headers;
         // Per packet opened ahead: its datagram's index, its number, its payload's range.
         let mut packets = [(0, 0, 0, 0); OPEN_GROUP];
         let mut count = 0;
+        // Datagrams from the first, each one packet alone, opened ahead one after the other.
+        let mut lone = 0;
         let (mut largest, mut first) = (self.largest_received, self.current_first);
         let datagrams = group.chunks(segment_size.max(1)).zip(masks).take(opened);
         for (index, (datagram, mask)) in datagrams.enumerate() {
@@ -402,10 +428,13 @@ impl<B: Backend> RxFlow<B> {
             let len = packet.len().saturating_sub(header.len() + TAG_LEN);
             *entry = (index, number, at, len);
             count += 1;
+            if passthrough_len == 0 && lone == index {
+                lone += 1;
+            }
         }
         // One packet gains nothing from a batch.
         if count < 2 {
-            return guesses;
+            return Ahead::NONE;
         }
         let jobs: [OpenJob<'_>; OPEN_GROUP] = core::array::from_fn(|k| {
             let (_, number, at, len) = packets[k];
@@ -419,11 +448,69 @@ impl<B: Backend> RxFlow<B> {
         let mut tags = [[0; TAG_LEN]; OPEN_GROUP];
         generation.key.open_batch(group, &jobs[..count], &mut tags);
         for (&(index, number, _, _), tag) in packets[..count].iter().zip(tags) {
-            if let Some(guess) = guesses.get_mut(index) {
+            if let Some(guess) = ahead.guesses.get_mut(index) {
                 *guess = Some(Guess { number, tag });
             }
         }
-        guesses
+        ahead.lone = lone;
+        ahead
+    }
+
+    /// Releases a group's datagrams opened ahead in one go where each is a 1-RTT packet
+    /// alone, all of them were opened ahead, and every one authenticates: what opening them
+    /// one by one under their guesses would do (each guess's number is the one its packet
+    /// decodes to when all before it authenticate), without reading each header again and
+    /// deciding each packet's keys, numbers and counters on its own. False, with nothing
+    /// changed, where any of that fails: the datagrams then open one by one.
+    fn release_lone_packets(
+        &mut self,
+        group: &mut [u8],
+        segment_size: usize,
+        ahead: &Ahead,
+        results: &mut [Outcome],
+    ) -> bool {
+        let count = results.len();
+        if ahead.lone != count || group.is_empty() {
+            return false;
+        }
+        let datagrams = || group.chunks(segment_size.max(1)).zip(&ahead.headers);
+        let authentic = datagrams()
+            .zip(&ahead.guesses)
+            .all(|((packet, header), guess)| {
+                guess.is_some_and(|guess| protect::releases(header, packet, &guess.tag))
+            });
+        if !authentic {
+            return false;
+        }
+        let generation = self.keys.current.number;
+        let (mut largest, mut first) = (self.largest_received, self.current_first);
+        let datagrams = group.chunks_mut(segment_size.max(1)).zip(&ahead.headers);
+        for (((packet, header), guess), result) in
+            datagrams.zip(&ahead.guesses).zip(results.iter_mut())
+        {
+            let number = guess.map_or(0, |guess| guess.number);
+            protect::write_cleartext_header(header, packet);
+            largest = Some(largest.map_or(number, |l| l.max(number)));
+            first = Some(first.map_or(number, |f| f.min(number)));
+            // `releases` checked that the header and the tag fit in the packet.
+            let len = packet.len().saturating_sub(TAG_LEN);
+            *result = Ok(Datagram {
+                len,
+                passthrough_len: 0,
+                packet: Some(PacketInfo {
+                    number,
+                    generation,
+                    header_len: header.len(),
+                    payload_len: len.saturating_sub(header.len()),
+                    key_update: false,
+                }),
+            });
+            self.last_protected_bits = Some(header.protected_bits());
+        }
+        self.largest_received = largest;
+        self.current_first = first;
+        self.counters.opened += count as u64;
+        true
     }
 
     /// Opens `datagram` in place, its 1-RTT packet's header-protection mask given when the
