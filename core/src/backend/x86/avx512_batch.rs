@@ -197,14 +197,49 @@ fn encrypt<const ROUNDS: usize>(round_keys: &[__m512i; 15], block: __m512i) -> _
     _mm512_aesenclast_epi128(block, round_keys[ROUNDS])
 }
 
-/// What every step of a group reads, laid out for [`whole_steps`]' assembly to address:
-/// each packet's counter block without its counter (in byte order, XORed with the first
-/// round key), the byte-order shuffle and the counters' increment.
+/// [`encrypt`] with each round key broadcast from `keys` as its round comes.
+#[inline]
+#[target_feature(enable = "avx512f,vaes")]
+fn encrypt_broadcasting<const ROUNDS: usize>(keys: &RoundKeys, block: __m512i) -> __m512i {
+    let mut block = _mm512_xor_si512(block, _mm512_broadcast_i32x4(keys.get(0)));
+    for round in 1..ROUNDS {
+        block = _mm512_aesenc_epi128(block, _mm512_broadcast_i32x4(keys.get(round)));
+    }
+    _mm512_aesenclast_epi128(block, _mm512_broadcast_i32x4(keys.get(ROUNDS)))
+}
+
+/// What a group keeps in memory across [`whole_steps`]' assembly, which uses every vector
+/// register: what every step reads, laid out for the assembly to address (each packet's
+/// counter block without its counter, in byte order, XORed with the first round key; the
+/// byte-order shuffle; the counters' increment), and each packet's E_K(J0), which masks its
+/// tag. E_K(J0) is computed before the steps, off the tag's path at the end, and read back
+/// from here after them: a vector still live across the assembly would be spilled to a
+/// stack slot of the compiler's choosing, which nothing wipes. The keyed nonces and the
+/// tag masks are key material: wiped on drop.
 #[repr(C, align(64))]
 struct StepConstants {
     keyed_nonces: [__m512i; LANES],
     swap: __m512i,
     four: __m512i,
+    tag_masks: __m512i,
+}
+
+impl StepConstants {
+    /// Zeroes the key material, a 512-bit store a vector.
+    #[target_feature(enable = "avx512f")]
+    fn wipe(&mut self) {
+        for vector in self.keyed_nonces.iter_mut().chain([&mut self.tag_masks]) {
+            // SAFETY: a vector of the struct: valid and aligned for the write.
+            unsafe { core::ptr::write_volatile(vector, _mm512_setzero_si512()) };
+        }
+    }
+}
+
+impl Drop for StepConstants {
+    fn drop(&mut self) {
+        // SAFETY: only `crypt_rounds`, which needs AVX-512F, makes them: the CPU has it.
+        unsafe { self.wipe() }
+    }
 }
 
 /// What every step of a group reads: [`StepConstants`], the round keys, and where each
@@ -552,11 +587,6 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
 ) -> Option<[[u8; 16]; LANES]> {
     let count = packets.len().min(LANES);
     let lane = |k: usize| packets.get(k);
-    let swap = _mm512_broadcast_i32x4(byte_swap_mask());
-    let broadcast_keys = |keys: &RoundKeys| -> [__m512i; 15] {
-        core::array::from_fn(|i| _mm512_broadcast_i32x4(keys.get(i)))
-    };
-    let round_keys = broadcast_keys(&key.round_keys);
     let aad_blocks = aad_len.div_ceil(16);
     let blocks = len.div_ceil(16);
     let total = Shape { len, aad_len }.blocks();
@@ -565,51 +595,38 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     let powers_from = |m: usize| unsafe { powers.from(m) };
     let power = |m: usize| unsafe { powers.one(m) };
 
-    let bases = vector(core::array::from_fn(|k| {
-        lane(k).map_or_else(|| _mm_setzero_si128(), |packet| counter_base(packet.nonce))
-    }));
-    let aads: [*const u8; LANES] =
-        core::array::from_fn(|k| lane(k).map_or(core::ptr::null(), |packet| packet.aad.as_ptr()));
-    let lengths = _mm512_broadcast_i32x4(_mm_set_epi64x(
-        (aad_len as u64 * 8) as i64,
-        (len as u64 * 8) as i64,
-    ));
-    // The headers' blocks (one lane a packet) and the lengths block, each times its power:
-    // added to the payloads' products at the end.
-    let mut head = WideProducts::zero();
-    for i in 0..aad_blocks {
-        // SAFETY: the masked bytes lie inside each `aad_len`-byte header.
-        let block = unsafe { gather(&aads, count, 16 * i, block_mask(aad_len, 16 * i)) };
-        let (p, f) = power(total - i);
-        head.add(_mm512_shuffle_epi8(block, swap), p, f);
-    }
-    let (p, f) = power(1);
-    head.add(lengths, p, f);
-
+    // First what the whole steps' assembly reads and what is kept across it, both through
+    // memory ([`StepConstants`]), and nothing else: computed here, the round keys and the
+    // headers' products were spilled around it (14 vectors a group, key material among
+    // them, left on the stack).
+    let swap = _mm512_broadcast_i32x4(byte_swap_mask());
     let first = packets.first()?;
     let sources: [*const u8; LANES] =
         core::array::from_fn(|k| lane(k).map_or(first.src, |packet| packet.src));
     let destinations: [*mut u8; LANES] =
         core::array::from_fn(|k| lane(k).map_or(first.dst, |packet| packet.dst));
-    let tag_masks = encrypt::<ROUNDS>(
-        &round_keys,
-        _mm512_shuffle_epi8(
-            _mm512_add_epi32(bases, _mm512_maskz_set1_epi32(0x1111, 1)),
-            swap,
-        ),
-    );
-    let takes_sample = sample_at.checked_add(16).is_some_and(|end| end <= len);
     // A counter block in byte order is its packet's nonce, then the counter: a grouped
     // packet's counters stay below 256, so only the last byte differs, and it is the same
     // in every packet of a step. So each packet's nonce is XORed with the first round key
     // once, and a step's blocks are those XORed with one vector of counters, shared, which
     // moves on by four: one addition a step, not one a packet.
     debug_assert!(blocks + 5 < 256);
+    let bases = vector(core::array::from_fn(|k| {
+        lane(k).map_or_else(|| _mm_setzero_si128(), |packet| counter_base(packet.nonce))
+    }));
+    let tag_masks = encrypt_broadcasting::<ROUNDS>(
+        &key.round_keys,
+        _mm512_shuffle_epi8(
+            _mm512_add_epi32(bases, _mm512_maskz_set1_epi32(0x1111, 1)),
+            swap,
+        ),
+    );
+    let first_key = _mm512_broadcast_i32x4(key.round_keys.get(0));
     let keyed_nonces: [__m512i; LANES] = core::array::from_fn(|k| {
         let base = lane(k).map_or_else(|| counter_base(first.nonce), |p| counter_base(p.nonce));
         _mm512_xor_si512(
             _mm512_shuffle_epi8(_mm512_broadcast_i32x4(base), swap),
-            round_keys[0],
+            first_key,
         )
     });
     let lanes = Lanes {
@@ -617,6 +634,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
             keyed_nonces,
             swap,
             four: _mm512_maskz_set1_epi32(0x8888, 4 << 24),
+            tag_masks,
         },
         round_keys: &key.round_keys,
         sources,
@@ -645,6 +663,15 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
             )
         };
     }
+
+    let swap = lanes.constants.swap;
+    let broadcast_keys = |keys: &RoundKeys| -> [__m512i; 15] {
+        core::array::from_fn(|i| _mm512_broadcast_i32x4(keys.get(i)))
+    };
+    // Loaded again, not taken from E_K(J0)'s loads above: the key cannot change behind a
+    // shared reference, so the compiler would keep those in registers across the assembly,
+    // spilled (`black_box` hides that this is the same key).
+    let round_keys = broadcast_keys(core::hint::black_box(&key.round_keys));
     if !len.is_multiple_of(64) {
         let at = 64 * full_steps;
         // SAFETY: the masked bytes from `at` lie inside each payload.
@@ -660,6 +687,24 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
             )
         };
     }
+    // The headers' blocks (one lane a packet) and the lengths block, each times its power:
+    // added to the payloads' products.
+    let aads: [*const u8; LANES] =
+        core::array::from_fn(|k| lane(k).map_or(core::ptr::null(), |packet| packet.aad.as_ptr()));
+    let lengths = _mm512_broadcast_i32x4(_mm_set_epi64x(
+        (aad_len as u64 * 8) as i64,
+        (len as u64 * 8) as i64,
+    ));
+    let mut head = WideProducts::zero();
+    for i in 0..aad_blocks {
+        // SAFETY: the masked bytes lie inside each `aad_len`-byte header.
+        let block = unsafe { gather(&aads, count, 16 * i, block_mask(aad_len, 16 * i)) };
+        let (p, f) = power(total - i);
+        head.add(_mm512_shuffle_epi8(block, swap), p, f);
+    }
+    let (p, f) = power(1);
+    head.add(lengths, p, f);
+    let takes_sample = sample_at.checked_add(16).is_some_and(|end| end <= len);
     // The samples, read back from the ciphertext just stored rather than picked out of
     // the step that made them: the steps have no sample to look for.
     let readable: [*const u8; LANES] = destinations.map(|destination| destination.cast_const());
@@ -682,7 +727,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     let hash = WideProducts::lanes_summed(sums.map(|sum| sum.karatsuba()))
         .plus(head)
         .reduce_lanes();
-    let tag_vector = _mm512_xor_si512(_mm512_shuffle_epi8(hash, swap), tag_masks);
+    let tag_vector = _mm512_xor_si512(_mm512_shuffle_epi8(hash, swap), lanes.constants.tag_masks);
     // SAFETY: `tags` is four 16-byte blocks: one 64-byte store.
     unsafe { _mm512_storeu_si512(tags.as_mut_ptr().cast(), tag_vector) };
     kept.map(|kept| {
