@@ -1,8 +1,8 @@
 //! The sending direction: seals 1-RTT packets and follows the key phase the sender sets.
 
 use crate::backend::{
-    Auto, Backend, BatchBuffers, MASK_LEN, PacketKey, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
-    prefetch,
+    Auto, Backend, BatchBuffers, NONCE_LEN, PacketKey, SAMPLE_LEN, StridedLayout, StridedPackets,
+    TAG_LEN, prefetch,
 };
 use crate::flow::{Batch, Datagram, FlowConfig, Outcome, PacketInfo};
 use crate::generation::Generation;
@@ -10,7 +10,7 @@ use crate::generation::KeySet;
 use crate::keys::nonce;
 use crate::packet_number::{MAX_PACKET_NUMBER, MAX_PN_LEN, TruncatedPacketNumber};
 use crate::protect::{self, CleartextHeader, PendingSeals, Placement, ReadAt, SEAL_BATCH};
-use crate::sg::{SgDestination, SgSource, copy_bytes};
+use crate::sg::{SgDestination, SgSource};
 use crate::wire::short_header::{KEY_PHASE_BIT, pn_len};
 use crate::wire::{UnknownVersions, leading_long_packets};
 use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
@@ -211,9 +211,11 @@ impl<B: Backend> TxFlow<B> {
     /// What a stack's GSO batch almost always is, sealed without the general path's per
     /// datagram work (a plan that allows for long-header packets and key updates, a queue
     /// slot, a copied header, a lookup of each piece of output): each header is read where
-    /// it lies and is the packet's AAD there. A chunk holding anything else (long-header
-    /// packets, a key update, a datagram to refuse) and the rest after it are left to the
-    /// general path, untouched, so that every outcome but success has one source.
+    /// it lies and is the packet's AAD there, and the packets go to the backend as runs of
+    /// one header and payload length at the batch's strides ([`PacketKey::seal_strided`]),
+    /// which writes their protected headers and tags itself. A chunk holding anything else
+    /// (long-header packets, a key update, a datagram to refuse) and the rest after it are
+    /// left to the general path, untouched, so that every outcome but success has one source.
     #[inline(never)]
     pub(crate) fn seal_lone_packets(
         &mut self,
@@ -229,9 +231,12 @@ impl<B: Backend> TxFlow<B> {
         let Some(cleartext) = src.piece(0, src.len()) else {
             return batch;
         };
-        if dst.piece(0, dst.len()).is_none() || !self.keys.current.key.batches_seals(payload_len) {
+        if !self.keys.current.key.batches_seals(payload_len) {
             return batch;
         }
+        let Some(out) = dst.piece_mut(0, dst.len()) else {
+            return batch;
+        };
         let pn_offset = format.pn_offset();
         while batch.datagrams < results.len() {
             let first = batch.datagrams;
@@ -239,75 +244,57 @@ impl<B: Backend> TxFlow<B> {
             let Some(packets) = self.plan_lone_packets(cleartext, stride, first, count) else {
                 break;
             };
+            let packets = packets.get(..count).unwrap_or_default();
             let generation = &self.keys.current;
-            let jobs: [SealJob<'_>; SEAL_BATCH] = core::array::from_fn(|k| {
-                // Slots past `count` repeat the last packet: built, not handed over.
-                let k = k.min(count.saturating_sub(1));
-                let LonePacket {
-                    number,
-                    len,
-                    header_len,
-                } = packets.get(k).copied().unwrap_or_default();
-                let index = first + k;
-                let at = index * stride;
-                SealJob {
-                    nonce: nonce(&generation.iv, number),
-                    aad: cleartext.get(at..at + header_len).unwrap_or_default(),
-                    sample_at: protect::sample_at(pn_offset, header_len),
-                    src_at: at + header_len,
-                    dst_at: index * gso_size + header_len,
-                    len: len - header_len,
-                }
-            });
-            let jobs = jobs.get(..count).unwrap_or_default();
-            let mut sealed = [Sealed {
-                tag: [0; TAG_LEN],
-                mask: [0; MASK_LEN],
-            }; SEAL_BATCH];
-            let mut buffers = BatchBuffers::Copy {
-                src,
-                dst: &mut *dst,
-            };
-            generation
-                .key
-                .seal_batch(&self.keys.header_key, &mut buffers, jobs, &mut sealed);
+            // Runs of one header and payload length: the whole chunk but where the packet
+            // number's length changes or the batch's last datagram is shorter.
+            let mut start = 0;
+            while let Some(lead) = packets.get(start) {
+                let run = packets
+                    .iter()
+                    .skip(start)
+                    .take_while(|p| (p.len, p.header_len) == (lead.len, lead.header_len))
+                    .count();
+                let nonces: [[u8; NONCE_LEN]; SEAL_BATCH] = core::array::from_fn(|k| {
+                    let number = packets.get(start + k).map_or(0, |p| p.number);
+                    nonce(&generation.iv, number)
+                });
+                let index = first + start;
+                let strided = StridedPackets {
+                    src: cleartext.get(index * stride..).unwrap_or_default(),
+                    dst: out.get_mut(index * gso_size..).unwrap_or_default(),
+                    layout: StridedLayout {
+                        src_stride: stride,
+                        dst_stride: gso_size,
+                        header_len: lead.header_len,
+                        pn_offset,
+                        payload_len: lead.len - lead.header_len,
+                    },
+                };
+                let nonces = nonces.get(..run).unwrap_or_default();
+                let sealed = generation
+                    .key
+                    .seal_strided(&self.keys.header_key, strided, nonces);
+                debug_assert!(sealed, "the batch's layout was checked");
+                start += run;
+            }
             let outcomes = results.iter_mut().skip(first);
-            for (((job, sealed), packet), result) in
-                jobs.iter().zip(&sealed).zip(&packets).zip(outcomes)
-            {
-                let header_at = job.dst_at - job.aad.len();
-                let written = dst
-                    .piece_mut(job.dst_at + job.len, TAG_LEN)
-                    .map(|tag| copy_bytes(tag, &sealed.tag))
-                    .is_some()
-                    && dst
-                        .piece_mut(header_at, job.aad.len())
-                        .is_some_and(|header| {
-                            protect::write_header_protected(
-                                header,
-                                job.aad,
-                                pn_offset,
-                                &sealed.mask,
-                            )
-                        });
-                debug_assert!(written, "the batch's layout was checked");
-                let len = job.aad.len() + job.len + TAG_LEN;
+            for ((k, packet), result) in packets.iter().enumerate().zip(outcomes) {
+                let len = packet.len + TAG_LEN;
                 *result = Ok(Datagram {
                     len,
                     passthrough_len: 0,
                     packet: Some(PacketInfo {
                         number: packet.number,
                         generation: generation.number,
-                        header_len: job.aad.len(),
-                        payload_len: job.len,
+                        header_len: packet.header_len,
+                        payload_len: packet.len - packet.header_len,
                         key_update: false,
                     }),
                 });
-                batch.len = header_at + len;
+                batch.len = (first + k) * gso_size + len;
             }
-            let last = packets
-                .get(count.wrapping_sub(1))
-                .map(|packet| packet.number);
+            let last = packets.last().map(|packet| packet.number);
             self.largest_sealed = last.or(self.largest_sealed);
             self.sealed_in_generation += count as u64;
             self.counters.sealed += count as u64;

@@ -7,7 +7,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use proptest::prelude::*;
 use quicseal::backend::{
     Auto, Backend, BatchBuffers, HeaderKey, Implementation, OpenJob, PacketKey, Payload, Portable,
-    SAMPLE_LEN, SealJob, Sealed,
+    SAMPLE_LEN, SealJob, Sealed, StridedLayout, StridedPackets,
 };
 use quicseal::sg::{SgDestination, SgSource};
 use quicseal::{CipherSuite, Error};
@@ -296,6 +296,87 @@ proptest! {
             prop_assert_eq!(tags[i].as_slice(), tag.as_slice(), "packet {} tag", i);
         }
         prop_assert_eq!(sealed_bytes, source, "the gaps between the payloads untouched");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `seal_strided` writes each packet as the one-shot crates and RustCrypto's header
+    /// protection make it: the header protected, the ciphertext, the tag, and nothing in the
+    /// gaps between packets. Payloads short enough that the sample runs into the tag, and
+    /// long enough that a side-by-side backend leaves them to the general way; its own header
+    /// key and another (the portable one, which a side-by-side backend cannot run beside its
+    /// rounds). A layout the buffers do not hold, or one whose packets overlap, writes
+    /// nothing.
+    #[test]
+    fn strided_packets_seal_as_the_one_shot_crates_protect_them(
+        suite in prop::sample::select(CipherSuite::ALL.to_vec()),
+        key in prop::collection::vec(any::<u8>(), 32),
+        count in 0usize..40,
+        dcid_len in 0usize..21,
+        pn_len in 1usize..5,
+        payload_len in prop_oneof![2 => 0usize..64, 2 => 64usize..1600],
+        (src_gap, dst_gap) in (0usize..9, 0usize..9),
+        portable_header_key in any::<bool>(),
+        short_by in prop_oneof![4 => Just(0usize), 1 => 1usize..40],
+        overlap in prop::bool::weighted(0.1),
+        seed in any::<u8>(),
+    ) {
+        let key = &key[..suite.key_len()];
+        let packet_key = Auto::packet_key(suite, key).unwrap();
+        let reference_header_key = Portable::header_key(suite, key).unwrap();
+        let pn_offset = 1 + dcid_len;
+        let header_len = pn_offset + pn_len;
+        // The sample must lie inside the sealed packet (a shorter one is refused earlier).
+        let payload_len = payload_len.max(pn_offset + 4 - header_len);
+        let packet_len = header_len + payload_len;
+        let layout = StridedLayout {
+            src_stride: packet_len + src_gap,
+            // Overlapping: each sealed packet would run into the next one's first byte.
+            dst_stride: if overlap { packet_len + 15 } else { packet_len + 16 + dst_gap },
+            header_len,
+            pn_offset,
+            payload_len,
+        };
+        let src_len = count.saturating_sub(1) * layout.src_stride + packet_len * usize::from(count > 0);
+        let src: Vec<u8> = (0..src_len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+        let dst_len = (count.saturating_sub(1) * layout.dst_stride + (packet_len + 16) * usize::from(count > 0))
+            .saturating_sub(short_by);
+        let mut dst = vec![0xee_u8; dst_len];
+        let nonces: Vec<[u8; 12]> = (0..count).map(|k| [k as u8 ^ seed; 12]).collect();
+        let packets = StridedPackets { src: &src, dst: &mut dst, layout };
+        let sealed = if portable_header_key {
+            packet_key.seal_strided(&reference_header_key, packets, &nonces)
+        } else {
+            let header_key = Auto::header_key(suite, key).unwrap();
+            packet_key.seal_strided(&header_key, packets, &nonces)
+        };
+        if (short_by > 0 && count > 0) || (overlap && count > 1) {
+            prop_assert!(!sealed, "a destination too short or overlapping is refused");
+            prop_assert!(dst.iter().all(|&b| b == 0xee), "and nothing is written");
+            return Ok(());
+        }
+        prop_assert!(sealed);
+        let mut expected = vec![0xee_u8; dst_len];
+        for (k, nonce) in nonces.iter().enumerate() {
+            let (src_at, dst_at) = (k * layout.src_stride, k * layout.dst_stride);
+            let header = &src[src_at..src_at + header_len];
+            let text = &src[src_at + header_len..src_at + packet_len];
+            let (ciphertext, tag) = reference(suite, key, nonce, header, text);
+            let protected = [ciphertext.as_slice(), &tag].concat();
+            let sample_at = pn_offset + 4 - header_len;
+            let sample: [u8; SAMPLE_LEN] = protected[sample_at..sample_at + 16].try_into().unwrap();
+            let mask = reference_header_key.mask(&sample);
+            let out = &mut expected[dst_at..dst_at + packet_len + 16];
+            out[..header_len].copy_from_slice(header);
+            out[0] ^= mask[0] & 0x1f;
+            for (byte, m) in out[pn_offset..header_len].iter_mut().zip(&mask[1..]) {
+                *byte ^= m;
+            }
+            out[header_len..].copy_from_slice(&protected);
+        }
+        prop_assert_eq!(dst, expected);
     }
 }
 

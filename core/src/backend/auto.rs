@@ -8,7 +8,7 @@ use super::x86::{
 };
 use super::{
     Backend, BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, PacketKey, Payload, SAMPLE_LEN,
-    SealJob, Sealed, TAG_LEN, open_each, prefetch, seal_each,
+    SealJob, Sealed, StridedPackets, TAG_LEN, open_each, prefetch, seal_each, seal_strided_batches,
 };
 use crate::{CipherSuite, Error};
 use core::ops::RangeInclusive;
@@ -302,6 +302,25 @@ impl PacketKey for AutoPacketKey {
                 key.seal_batch(header_key, own, buffers, jobs, sealed)
             }
             _ => seal_each(self, header_key, buffers, jobs, sealed),
+        }
+    }
+
+    #[inline]
+    fn seal_strided(
+        &self,
+        header_key: &impl HeaderKey,
+        packets: StridedPackets<'_, '_>,
+        nonces: &[[u8; NONCE_LEN]],
+    ) -> bool {
+        match &self.0 {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            PacketKeyInner::AesGcm(key)
+                if key.groups_strided(packets.layout.payload_len, packets.layout.header_len) =>
+            {
+                let own = aes_header_key(header_key);
+                key.seal_strided(header_key, own, packets, nonces)
+            }
+            _ => seal_strided_batches(self, header_key, packets, nonces),
         }
     }
 

@@ -6,7 +6,9 @@
 //! place, and returns the tag; when sealing, also the header-protection mask, whose sample
 //! it takes from the ciphertext while it has it. Or a batch of them
 //! ([`PacketKey::seal_batch`], [`HeaderKey::masks`]), so that a backend can run several
-//! packets' dependent chains side by side. How it walks the bytes is its own business: the portable
+//! packets' dependent chains side by side; or a GSO batch's packets laid out at fixed
+//! strides ([`PacketKey::seal_strided`]), sealed with header protection applied, the backend
+//! writing each protected header and tag itself. How it walks the bytes is its own business: the portable
 //! backend streams them through RustCrypto's CTR and MAC, a fused backend runs many blocks of
 //! AES and GHASH per iteration and handles a block that straddles two segments itself. Per-key
 //! work (round keys, powers of the GHASH key) is done when a key is made, never per packet.
@@ -21,6 +23,7 @@
 
 mod auto;
 mod portable;
+mod strided;
 // AES and GHASH on RISC-V's scalar-crypto extensions, for the portable AES suites; compiled
 // for tests everywhere, with the instructions in software.
 #[cfg(all(
@@ -41,6 +44,7 @@ mod x86;
 
 pub use auto::{Auto, AutoHeaderKey, AutoPacketKey, Implementation};
 pub use portable::{Portable, PortableHeaderKey, PortablePacketKey};
+pub use strided::{StridedLayout, StridedPackets, seal_strided_batches};
 
 use crate::sg::{SgDestination, SgSource};
 use crate::{CipherSuite, Error};
@@ -285,6 +289,21 @@ pub trait PacketKey {
         sealed: &mut [Sealed],
     ) {
         seal_each(self, header_key, buffers, jobs, sealed);
+    }
+
+    /// Seals the first `nonces.len()` of `packets`, packet k under `nonces[k]`, with header
+    /// protection applied: each one's protected header, ciphertext and tag are written to
+    /// the destination. Writes nothing and returns false unless the buffers hold them all
+    /// ([`StridedPackets::holds`]). By default through [`seal_batch`](Self::seal_batch),
+    /// [`seal_strided_batches`]; a backend that writes the headers and tags itself saves the
+    /// jobs and the results in between.
+    fn seal_strided(
+        &self,
+        header_key: &impl HeaderKey,
+        packets: StridedPackets<'_, '_>,
+        nonces: &[[u8; NONCE_LEN]],
+    ) -> bool {
+        seal_strided_batches(self, header_key, packets, nonces)
     }
 
     /// Decrypts `payload` under `nonce` and returns the tag its ciphertext and `aad` should

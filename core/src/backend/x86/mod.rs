@@ -62,8 +62,9 @@ use self::ghash::{KeyPowers, Products, byte_swap_mask, multiply};
 use crate::Error;
 use crate::backend::{
     BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, OpenJob, Payload, SAMPLE_LEN, SealJob, Sealed,
-    TAG_LEN,
+    StridedPackets, TAG_LEN,
 };
+use crate::sg::{SgDestination, SgSource};
 
 /// Bytes in a cache line on every x86_64 CPU quicseal runs on.
 const CACHE_LINE: usize = 64;
@@ -449,6 +450,132 @@ impl AesGcmKey {
             grouped += 1;
         }
         grouped
+    }
+
+    /// True when [`seal_strided`](Self::seal_strided) seals strided packets with payloads of
+    /// `payload_len` bytes and headers of `header_len` side by side: on the 512-bit width,
+    /// where [`avx512_batch::groups`] takes them.
+    pub(super) fn groups_strided(&self, payload_len: usize, header_len: usize) -> bool {
+        self.width.groups_packets() && avx512_batch::groups(payload_len, header_len)
+    }
+
+    /// Seals strided packets ([`PacketKey::seal_strided`](crate::backend::PacketKey)) four
+    /// side by side, one to a vector (a last one alone), and writes each one's tag and
+    /// protected header: no jobs to build and no results to hand back, as
+    /// [`seal_batch`](Self::seal_batch) has. With this module's own header key (`own`), the
+    /// masks come from rounds run beside each group's last GHASH. For shapes that
+    /// [`groups_strided`](Self::groups_strided) takes.
+    pub(super) fn seal_strided(
+        &self,
+        header_key: &impl HeaderKey,
+        own: Option<&AesHeaderKey>,
+        mut packets: StridedPackets<'_, '_>,
+        nonces: &[[u8; NONCE_LEN]],
+    ) -> bool {
+        if !packets.holds(nonces.len()) {
+            return false;
+        }
+        let layout = packets.layout;
+        let shape = avx512_batch::Shape::new(layout.payload_len, layout.header_len);
+        let sample_at = layout.sample_at();
+        let mut powers = avx512_batch::HashPowers::new();
+        for (group, group_nonces) in nonces.chunks(avx512_batch::LANES).enumerate() {
+            let first = group * avx512_batch::LANES;
+            let count = group_nonces.len();
+            let mut sealed = [Sealed {
+                tag: [0; TAG_LEN],
+                mask: [0; MASK_LEN],
+            }; avx512_batch::LANES];
+            let src = packets.src;
+            let aad = |k: usize| layout.header(src, k);
+            if let ([nonce], Some(result)) = (group_nonces, sealed.first_mut()) {
+                let (src_at, dst_at) = layout.payload_at(first);
+                let sources = [src];
+                let source = SgSource::new(&sources);
+                let mut pieces = [&mut *packets.dst];
+                let mut destination = SgDestination::new(&mut pieces);
+                let payload = Payload::Copy {
+                    src: &source,
+                    src_at,
+                    dst: &mut destination,
+                    dst_at,
+                    len: layout.payload_len,
+                };
+                *result = match own {
+                    Some(own) => {
+                        self.seal_with_aes_mask(own, nonce, aad(first), sample_at, payload)
+                    }
+                    None => self.seal(header_key, nonce, aad(first), sample_at, payload),
+                };
+            } else {
+                // Pointers from one borrow of each buffer, valid together for the group.
+                let destination = packets.dst.as_mut_ptr();
+                let lanes: [avx512_batch::Packet<'_>; avx512_batch::LANES] =
+                    core::array::from_fn(|j| match group_nonces.get(j) {
+                        Some(nonce) => {
+                            let (src_at, dst_at) = layout.payload_at(first + j);
+                            avx512_batch::Packet {
+                                nonce,
+                                aad: aad(first + j),
+                                src: src.as_ptr().wrapping_add(src_at),
+                                dst: destination.wrapping_add(dst_at),
+                            }
+                        }
+                        None => avx512_batch::Packet::EMPTY,
+                    });
+                let mut tags = [[0; TAG_LEN]; avx512_batch::LANES];
+                // SAFETY: the buffers hold every packet (`holds`), none running into the next
+                // (the strides are at least a packet long), the source and the destination
+                // are separate borrows: each payload is `payload_len` bytes readable in `src`
+                // and readable and writable in `dst`, disjoint from the others; each header
+                // is `header_len` bytes; `groups_strided` took the shape, and a key of the
+                // 512-bit width exists, so the CPU has its features.
+                let kept = unsafe {
+                    avx512_batch::seal(
+                        self,
+                        &mut powers,
+                        lanes.get(..count).unwrap_or_default(),
+                        shape,
+                        sample_at,
+                        own.map(|own| &own.round_keys),
+                        &mut tags,
+                    )
+                };
+                for (result, tag) in sealed.iter_mut().zip(tags) {
+                    result.tag = tag;
+                }
+                let mut masks = [[0; MASK_LEN]; avx512_batch::LANES];
+                match (kept, own) {
+                    // The mask is the encrypted sample's first bytes (RFC 9001 §5.4.3).
+                    (Some(blocks), Some(_)) => {
+                        for (mask, block) in masks.iter_mut().zip(blocks) {
+                            *mask = *block.first_chunk().unwrap_or(&[0; MASK_LEN]);
+                        }
+                    }
+                    (Some(samples), None) => {
+                        header_key.masks(samples.get(..count).unwrap_or_default(), &mut masks)
+                    }
+                    // The samples run into the tags.
+                    (None, _) => {
+                        let samples: [[u8; SAMPLE_LEN]; avx512_batch::LANES] =
+                            core::array::from_fn(|j| {
+                                sealed
+                                    .get(j)
+                                    .map_or([0; SAMPLE_LEN], |s| packets.sample(first + j, &s.tag))
+                            });
+                        header_key.masks(samples.get(..count).unwrap_or_default(), &mut masks);
+                    }
+                }
+                for (result, mask) in sealed.iter_mut().zip(masks) {
+                    result.mask = mask;
+                }
+            }
+            for (j, result) in sealed.iter().enumerate().take(count) {
+                let finished = packets.finish(first + j, result);
+                debug_assert!(finished, "the buffers hold every packet");
+            }
+        }
+        true
     }
 
     /// True when [`open_batch`](Self::open_batch) opens packets side by side: on the
