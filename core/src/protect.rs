@@ -113,7 +113,9 @@ impl CleartextHeader {
 /// its packet number from `pn_offset` on, starts, counted from the payload's first byte: 4
 /// bytes past the packet number's start (RFC 9001 §5.4.2), so 0 to 3.
 pub(crate) fn sample_at(pn_offset: usize, header_len: usize) -> usize {
-    pn_offset + MAX_PN_LEN - header_len
+    // Wrapping: a header whose packet number is longer than four bytes (which no caller
+    // admits) gets a meaningless offset rather than a panic.
+    (pn_offset + MAX_PN_LEN).wrapping_sub(header_len)
 }
 
 /// How to read a flow's short headers.

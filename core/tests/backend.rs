@@ -320,16 +320,36 @@ proptest! {
         (src_gap, dst_gap) in (0usize..9, 0usize..9),
         portable_header_key in any::<bool>(),
         short_by in prop_oneof![4 => Just(0usize), 1 => 1usize..40],
+        src_short_by in prop_oneof![9 => Just(0usize), 1 => 1usize..40],
         overlap in prop::bool::weighted(0.1),
+        // A layout no packet has: a packet number of no bytes or of more than four, or a
+        // payload too short for the sample.
+        bad_layout in prop_oneof![
+            12 => Just(None),
+            1 => Just(Some((0usize, 0usize))),
+            1 => (5usize..9).prop_map(|pn_len| Some((pn_len, 0))),
+            1 => (1usize..5).prop_map(|pn_len| Some((pn_len, 1))),
+        ],
         seed in any::<u8>(),
     ) {
         let key = &key[..suite.key_len()];
         let packet_key = Auto::packet_key(suite, key).unwrap();
         let reference_header_key = Portable::header_key(suite, key).unwrap();
         let pn_offset = 1 + dcid_len;
+        let pn_len = match bad_layout {
+            Some((bad_pn_len, 0)) => bad_pn_len,
+            _ => pn_len,
+        };
         let header_len = pn_offset + pn_len;
         // The sample must lie inside the sealed packet (a shorter one is refused earlier).
-        let payload_len = payload_len.max(pn_offset + 4 - header_len);
+        let sample_at = (pn_offset + 4).saturating_sub(header_len);
+        let short_payload = matches!(bad_layout, Some((_, 1))) && sample_at > 0;
+        let payload_len = if short_payload {
+            payload_len % sample_at
+        } else {
+            payload_len.max(sample_at)
+        };
+        let bad_layout = short_payload || matches!(bad_layout, Some((_, 0)));
         let packet_len = header_len + payload_len;
         let layout = StridedLayout {
             src_stride: packet_len + src_gap,
@@ -339,7 +359,8 @@ proptest! {
             pn_offset,
             payload_len,
         };
-        let src_len = count.saturating_sub(1) * layout.src_stride + packet_len * usize::from(count > 0);
+        let src_len = (count.saturating_sub(1) * layout.src_stride + packet_len * usize::from(count > 0))
+            .saturating_sub(src_short_by);
         let src: Vec<u8> = (0..src_len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
         let dst_len = (count.saturating_sub(1) * layout.dst_stride + (packet_len + 16) * usize::from(count > 0))
             .saturating_sub(short_by);
@@ -352,8 +373,9 @@ proptest! {
             let header_key = Auto::header_key(suite, key).unwrap();
             packet_key.seal_strided(&header_key, packets, &nonces)
         };
-        if (short_by > 0 && count > 0) || (overlap && count > 1) {
-            prop_assert!(!sealed, "a destination too short or overlapping is refused");
+        let refused = (short_by > 0 || src_short_by > 0 || bad_layout) && count > 0;
+        if refused || (overlap && count > 1) {
+            prop_assert!(!sealed, "buffers too short, packets overlapping or a bad layout are refused");
             prop_assert!(dst.iter().all(|&b| b == 0xee), "and nothing is written");
             return Ok(());
         }

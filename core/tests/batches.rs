@@ -24,14 +24,20 @@ fn rx() -> RxFlow {
     RxFlow::from_secret(SUITE, &SECRET, config()).unwrap()
 }
 
-/// A cleartext 1-RTT packet of exactly `len` bytes to `dcid`.
+/// A cleartext 1-RTT packet of exactly `len` bytes to `dcid`, its number in one byte.
 fn packet(dcid: [u8; 8], number: u64, len: usize) -> Vec<u8> {
+    packet_with(dcid, number, 1, len)
+}
+
+/// [`packet`] with the packet number's last `pn_len` bytes on the wire.
+fn packet_with(dcid: [u8; 8], number: u64, pn_len: usize, len: usize) -> Vec<u8> {
+    let truncated = (number as u32) & (u32::MAX >> (32 - 8 * pn_len as u32));
     let header = ShortHeader {
         fixed_bit: true,
         spin: true,
         key_phase: false,
         dcid: ConnectionId::new(&dcid).unwrap(),
-        packet_number: TruncatedPacketNumber::new(number as u32 & 0xff, 1).unwrap(),
+        packet_number: TruncatedPacketNumber::new(truncated, pn_len).unwrap(),
     };
     let mut bytes = vec![0u8; len];
     header.emit(&mut bytes).unwrap();
@@ -596,6 +602,132 @@ fn a_refused_last_datagram_leaves_the_queue_intact() {
     );
 }
 
+/// A backend that batches seals but refuses every strided batch: what a backend whose own
+/// checks are stricter than the core's might do.
+#[derive(Clone, Copy, Debug, Default)]
+struct RefusesStrided;
+
+struct RefusingKey(quicseal::backend::AutoPacketKey);
+
+impl quicseal::backend::PacketKey for RefusingKey {
+    fn seal(
+        &self,
+        header_key: &impl quicseal::backend::HeaderKey,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        sample_at: usize,
+        payload: quicseal::backend::Payload<'_, '_, '_, '_>,
+    ) -> quicseal::backend::Sealed {
+        self.0.seal(header_key, nonce, aad, sample_at, payload)
+    }
+
+    fn batches_seals(&self, _: usize) -> bool {
+        true
+    }
+
+    fn seal_strided(
+        &self,
+        _: &impl quicseal::backend::HeaderKey,
+        _: quicseal::backend::StridedPackets<'_, '_>,
+        _: &[[u8; 12]],
+    ) -> bool {
+        false
+    }
+
+    fn open(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        payload: quicseal::backend::Payload<'_, '_, '_, '_>,
+    ) -> [u8; 16] {
+        self.0.open(nonce, aad, payload)
+    }
+}
+
+impl quicseal::backend::Backend for RefusesStrided {
+    type PacketKey = RefusingKey;
+    type HeaderKey = quicseal::backend::AutoHeaderKey;
+
+    fn packet_key(suite: CipherSuite, key: &[u8]) -> Result<RefusingKey, Error> {
+        quicseal::backend::Auto::packet_key(suite, key).map(RefusingKey)
+    }
+
+    fn header_key(suite: CipherSuite, key: &[u8]) -> Result<Self::HeaderKey, Error> {
+        quicseal::backend::Auto::header_key(suite, key)
+    }
+}
+
+/// Where the backend refuses a GSO batch's strided packets, the flow seals them the general
+/// way, committing nothing twice: the same outcomes, bytes and counters as sealing each
+/// datagram alone.
+#[test]
+fn strided_packets_a_backend_refuses_are_sealed_the_general_way() {
+    let packets: Vec<Vec<u8>> = (1..=20).map(|n| packet(DCID, n, STRIDE)).collect();
+    let mut tx = TxFlow::<RefusesStrided>::from_secret(SUITE, &SECRET, config()).unwrap();
+    let cleartext = packets.concat();
+    let mut out = vec![0u8; GSO_SIZE * packets.len()];
+    let mut results = vec![Err(Error::Malformed); packets.len()];
+    let batch = tx
+        .seal_gso(&[&cleartext], GSO_SIZE, &mut [&mut out], &mut results)
+        .unwrap();
+    assert_eq!((batch.datagrams, batch.ok), (20, 20));
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(out, sealed_one_by_one(&packets).concat());
+    assert_eq!(tx.counters().sealed, 20);
+    assert_eq!(tx.largest_sealed(), Some(20));
+}
+
+/// A GRO group released in one go moves where the current generation starts, as opening its
+/// datagrams one by one does: after a key update at packet 10, late packets 7 and 9 of the new
+/// phase arrive in one GRO batch, so that a packet of the old phase numbered 8 is not older
+/// than the new generation's first packet (RFC 9001 §6.5): it would start another key update,
+/// and fails, where with the generation still starting at 10 the previous keys would open it.
+#[test]
+fn a_gro_release_moves_where_the_generation_starts() {
+    let suite = CipherSuite::Aes128GcmSha256;
+    let secret = [0x5a; 32];
+    let seal = |number: u64, next_phase: bool| {
+        let mut cleartext = packet(DCID, number, 200);
+        if next_phase {
+            cleartext[0] |= 0x04;
+        }
+        let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config()).unwrap();
+        let mut out = vec![0u8; 216];
+        let _ = tx
+            .seal_numbered(number, &[&cleartext], &mut [&mut out])
+            .unwrap();
+        out
+    };
+    for one_by_one in [false, true] {
+        let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, config()).unwrap();
+        let mut open = |packets: &[Vec<u8>]| -> Vec<Outcome> {
+            let mut buffer = packets.concat();
+            if one_by_one {
+                return buffer
+                    .chunks_mut(216)
+                    .map(|d| rx.open_in_place(d))
+                    .collect();
+            }
+            let mut results = vec![Err(Error::Malformed); packets.len()];
+            let _ = rx.open_gro(&mut buffer, 216, &mut results).unwrap();
+            results
+        };
+        let first: Vec<Vec<u8>> = (0..4).map(|n| seal(n, false)).collect();
+        assert!(open(&first).iter().all(Result::is_ok));
+        assert!(open(&[seal(10, true)])[0].is_ok(), "the key update");
+        assert!(
+            open(&[seal(7, true), seal(9, true)])
+                .iter()
+                .all(Result::is_ok)
+        );
+        assert_eq!(
+            open(&[seal(8, false)])[0],
+            Err(Error::AuthFailed),
+            "one by one: {one_by_one}"
+        );
+    }
+}
+
 /// A packet of a GRO batch for [`gro_opens_what_one_datagram_at_a_time_opens`]: its full
 /// number (a 1-byte truncation on the wire, so that which number a datagram decodes to
 /// depends on the ones before it), whether it is forged, whether it carries the next key
@@ -643,8 +775,9 @@ proptest::proptest! {
     /// the bytes left in the buffer, the counters and the largest number received. Forged
     /// packets in the middle move where later numbers decode to (a 1-byte packet number
     /// wraps every 256), a key update in the middle changes the keys, and a low integrity
-    /// limit can be reached in the middle, refusing the rest. Groups whose datagrams are all
-    /// lone packets that authenticate take a path of their own, which the rest leave.
+    /// limit can be reached in the middle, refusing the rest; the last datagram may be
+    /// shorter. Groups whose datagrams are all lone packets that authenticate take a path of
+    /// their own, which the rest leave.
     #[test]
     fn gro_opens_what_one_datagram_at_a_time_opens(
         suite in proptest::sample::select(CipherSuite::ALL.to_vec()),
@@ -658,6 +791,8 @@ proptest::proptest! {
         ),
         len in proptest::sample::select(vec![24usize, 48, 70, 130, 260, 600]),
         in_order in proptest::bool::ANY,
+        // The last datagram this many bytes shorter (GRO's last segment may be).
+        last_short_by in proptest::option::of(1usize..40),
     ) {
         // In order, each packet numbered one past the one before, from one past the
         // largest received: every packet decodes to its own number.
@@ -675,11 +810,16 @@ proptest::proptest! {
         });
         let config = FlowConfig { largest_packet_number: largest, limits, ..config() };
         let mut sealed = Vec::new();
-        for p in &packets {
+        for (i, p) in packets.iter().enumerate() {
             // A Handshake packet first takes 24 of the datagram's bytes where the 1-RTT
             // packet still has room for its sample.
             let coalesced = p.coalesced && len >= 48;
             let packet_len = if coalesced { len - 24 } else { len };
+            // 13 bytes: a 10-byte header and room for the sample once sealed.
+            let packet_len = match last_short_by {
+                Some(by) if i + 1 == packets.len() => packet_len.saturating_sub(by).max(13),
+                _ => packet_len,
+            };
             let mut cleartext = packet(DCID, p.number, packet_len);
             if p.next_phase {
                 cleartext[0] |= 0x04;
@@ -755,8 +895,9 @@ proptest::proptest! {
     /// flow seals on a path of their own (source and destination in one piece), gives every
     /// datagram what sealing the datagrams one at a time gives: the outcome, the bytes, the
     /// counters, the generation and the packet-number state. Datagrams of other kinds, a key
-    /// update, a low confidentiality limit and a short last datagram (too short to seal,
-    /// even) land anywhere in batches of up to three seal queues.
+    /// update, a low confidentiality limit, a change of packet-number length and a short
+    /// last datagram (too short to seal, even) land anywhere in batches of up to three seal
+    /// queues.
     #[test]
     fn gso_seals_what_one_datagram_at_a_time_seals(
         suite in proptest::sample::select(CipherSuite::ALL.to_vec()),
@@ -764,6 +905,9 @@ proptest::proptest! {
         confidentiality in proptest::option::of(1u64..48),
         gso_size in proptest::sample::select(vec![64usize, 130, 300, 1400]),
         last_len in proptest::option::of(1usize..60),
+        // The packet number's length on the wire before and from a datagram on: a change of
+        // header length in the middle of a run.
+        (pn_len, later_pn_len, switch_at) in (1usize..=4, 1usize..=4, 0usize..40),
     ) {
         let secret = vec![0x5a; suite.secret_len()];
         let limits = confidentiality.map(|confidentiality| quicseal::Limits {
@@ -787,10 +931,13 @@ proptest::proptest! {
                     GsoDatagram::Coalesced if len < 24 + 14 => &GsoDatagram::Lone,
                     kind => kind,
                 };
+                let pn_len = if i < switch_at { pn_len } else { later_pn_len };
                 let mut datagram = match kind {
-                    GsoDatagram::Coalesced => [handshake(), packet(DCID, number, len - 24)].concat(),
+                    GsoDatagram::Coalesced => {
+                        [handshake(), packet_with(DCID, number, pn_len, len - 24)].concat()
+                    }
                     // Too short for a header: the bytes of a longer packet, cut.
-                    _ => packet(DCID, number, len.max(14))[..len].to_vec(),
+                    _ => packet_with(DCID, number, pn_len, len.max(14))[..len].to_vec(),
                 };
                 let first = if matches!(kind, GsoDatagram::Coalesced) { 24 } else { 0 };
                 if phase {

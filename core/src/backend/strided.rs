@@ -6,6 +6,7 @@
 use super::{
     BatchBuffers, HeaderKey, MASK_LEN, NONCE_LEN, PacketKey, SAMPLE_LEN, SealJob, Sealed, TAG_LEN,
 };
+use crate::packet_number::MAX_PN_LEN;
 use crate::protect::{self, SEAL_BATCH};
 use crate::sg::{SgDestination, SgSource, copy_bytes};
 
@@ -29,20 +30,24 @@ pub struct StridedLayout {
 }
 
 impl StridedLayout {
-    /// Where packet `k`'s payload starts in the source and in the destination.
+    /// Where packet `k`'s payload starts in the source and in the destination, for a packet
+    /// [`StridedPackets::holds`] admitted (past those, the positions wrap rather than panic,
+    /// and mean nothing).
     #[inline]
     pub fn payload_at(self, k: usize) -> (usize, usize) {
         (
-            k * self.src_stride + self.header_len,
-            k * self.dst_stride + self.header_len,
+            k.wrapping_mul(self.src_stride)
+                .wrapping_add(self.header_len),
+            k.wrapping_mul(self.dst_stride)
+                .wrapping_add(self.header_len),
         )
     }
 
     /// Packet `k`'s cleartext header, its AAD, in `src` (empty where `src` does not hold it).
     #[inline]
     pub fn header(self, src: &[u8], k: usize) -> &[u8] {
-        let (src_at, _) = self.payload_at(k);
-        src.get(src_at - self.header_len..src_at)
+        k.checked_mul(self.src_stride)
+            .and_then(|at| src.get(at..at.checked_add(self.header_len)?))
             .unwrap_or_default()
     }
 
@@ -67,9 +72,9 @@ pub struct StridedPackets<'s, 'd> {
 }
 
 impl StridedPackets<'_, '_> {
-    /// True when the buffers hold `count` packets, none running into the next, each with its
-    /// packet number inside its header and its sample inside its sealed packet: what
-    /// [`PacketKey::seal_strided`] checks before it writes anything.
+    /// True when the buffers hold `count` packets, none running into the next, each with a
+    /// packet number of one to four bytes inside its header and its sample inside its sealed
+    /// packet: what [`PacketKey::seal_strided`] checks before it writes anything.
     #[inline]
     pub fn holds(&self, count: usize) -> bool {
         let Some(last) = count.checked_sub(1) else {
@@ -84,7 +89,8 @@ impl StridedPackets<'_, '_> {
                     .and_then(|start| start.checked_add(len))
                     .is_some_and(|end| end <= buffer_len)
         };
-        layout.pn_offset < layout.header_len
+        let pn_len = layout.header_len.checked_sub(layout.pn_offset);
+        pn_len.is_some_and(|pn_len| (1..=MAX_PN_LEN).contains(&pn_len))
             && layout.sample_at() <= layout.payload_len
             && fits(layout.src_stride, packet_len, self.src.len())
             && fits(
@@ -96,14 +102,16 @@ impl StridedPackets<'_, '_> {
 
     /// Packet `k`'s header-protection sample once its payload is sealed into the destination
     /// and `tag` is its tag: the ciphertext from the sample's start, then the tag where the
-    /// payload ends first (zeros where the buffers do not hold the packet).
+    /// payload ends first. For a packet [`holds`](Self::holds) admitted.
     pub fn sample(&self, k: usize, tag: &[u8; TAG_LEN]) -> [u8; SAMPLE_LEN] {
         let layout = self.layout;
         let mut sample = [0; SAMPLE_LEN];
-        let (_, dst_at) = layout.payload_at(k);
-        let ciphertext = self
-            .dst
-            .get(dst_at + layout.sample_at()..dst_at + layout.payload_len)
+        let ciphertext = k
+            .checked_mul(layout.dst_stride)
+            .and_then(|at| {
+                let payload = self.dst.get(at.checked_add(layout.header_len)?..)?;
+                payload.get(..layout.payload_len)?.get(layout.sample_at()..)
+            })
             .unwrap_or_default();
         let from_payload = ciphertext.len().min(SAMPLE_LEN);
         let (head, rest) = sample.split_at_mut(from_payload);
@@ -113,23 +121,33 @@ impl StridedPackets<'_, '_> {
     }
 
     /// Writes packet `k`'s tag after its ciphertext and its header, protected with its mask,
-    /// before it: the rest of sealing it once the payload is sealed. False for a packet the
-    /// buffers do not hold (which [`holds`](Self::holds) rules out).
+    /// before it: the rest of sealing it once the payload is sealed. False, with nothing
+    /// written, for a packet the buffers do not hold (which [`holds`](Self::holds) rules
+    /// out).
     #[inline]
     pub fn finish(&mut self, k: usize, sealed: &Sealed) -> bool {
         let layout = self.layout;
         let header = layout.header(self.src, k);
-        let (_, dst_at) = layout.payload_at(k);
-        let tag_at = dst_at + layout.payload_len;
-        let Some(tag) = self.dst.get_mut(tag_at..tag_at + TAG_LEN) else {
+        let sealed_len = layout
+            .header_len
+            .checked_add(layout.payload_len)
+            .and_then(|len| len.checked_add(TAG_LEN));
+        let out = k
+            .checked_mul(layout.dst_stride)
+            .zip(sealed_len)
+            .and_then(|(at, len)| self.dst.get_mut(at..)?.get_mut(..len));
+        let Some((head, rest)) = out.and_then(|out| out.split_at_mut_checked(layout.header_len))
+        else {
             return false;
         };
+        let Some(tag) = rest.get_mut(layout.payload_len..) else {
+            return false;
+        };
+        if header.len() != head.len() {
+            return false;
+        }
         copy_bytes(tag, &sealed.tag);
-        self.dst
-            .get_mut(dst_at - layout.header_len..dst_at)
-            .is_some_and(|out| {
-                protect::write_header_protected(out, header, layout.pn_offset, &sealed.mask)
-            })
+        protect::write_header_protected(head, header, layout.pn_offset, &sealed.mask)
     }
 }
 

@@ -459,7 +459,7 @@ impl AesGcmKey {
         self.width.groups_packets() && avx512_batch::groups(payload_len, header_len)
     }
 
-    /// Seals strided packets ([`PacketKey::seal_strided`](crate::backend::PacketKey)) four
+    /// Seals strided packets ([`PacketKey::seal_strided`]) four
     /// side by side, one to a vector (a last one alone), and writes each one's tag and
     /// protected header: no jobs to build and no results to hand back, as
     /// [`seal_batch`](Self::seal_batch) has. With this module's own header key (`own`), the
