@@ -387,26 +387,16 @@ impl AesGcmKey {
             for (result, tag) in group_results.iter_mut().zip(tags) {
                 result.tag = tag;
             }
-            match (kept, own) {
-                (Some(blocks), Some(_)) => {
-                    for (result, block) in group_results.iter_mut().zip(blocks) {
-                        // The mask is the encrypted sample's first bytes (RFC 9001 §5.4.3).
-                        result.mask = *block.first_chunk().unwrap_or(&[0; MASK_LEN]);
+            let masks = group_masks(header_key, own.is_some(), kept, grouped, || {
+                core::array::from_fn(|k| match (group_jobs.get(k), group_results.get(k)) {
+                    (Some(job), Some(result)) => {
+                        buffers.payload(job).sample(job.sample_at, &result.tag)
                     }
-                }
-                (Some(samples), None) => {
-                    let mut masks = [[0; MASK_LEN]; avx512_batch::LANES];
-                    header_key.masks(samples.get(..grouped).unwrap_or_default(), &mut masks);
-                    for (result, mask) in group_results.iter_mut().zip(masks) {
-                        result.mask = mask;
-                    }
-                }
-                (None, _) => set_masks::<{ avx512_batch::LANES }>(
-                    header_key,
-                    buffers,
-                    group_jobs,
-                    group_results,
-                ),
+                    _ => [0; SAMPLE_LEN],
+                })
+            });
+            for (result, mask) in group_results.iter_mut().zip(masks) {
+                result.mask = mask;
             }
             first += grouped;
         }
@@ -544,28 +534,13 @@ impl AesGcmKey {
                 for (result, tag) in sealed.iter_mut().zip(tags) {
                     result.tag = tag;
                 }
-                let mut masks = [[0; MASK_LEN]; avx512_batch::LANES];
-                match (kept, own) {
-                    // The mask is the encrypted sample's first bytes (RFC 9001 §5.4.3).
-                    (Some(blocks), Some(_)) => {
-                        for (mask, block) in masks.iter_mut().zip(blocks) {
-                            *mask = *block.first_chunk().unwrap_or(&[0; MASK_LEN]);
-                        }
-                    }
-                    (Some(samples), None) => {
-                        header_key.masks(samples.get(..count).unwrap_or_default(), &mut masks)
-                    }
-                    // The samples run into the tags.
-                    (None, _) => {
-                        let samples: [[u8; SAMPLE_LEN]; avx512_batch::LANES] =
-                            core::array::from_fn(|j| {
-                                sealed
-                                    .get(j)
-                                    .map_or([0; SAMPLE_LEN], |s| packets.sample(first + j, &s.tag))
-                            });
-                        header_key.masks(samples.get(..count).unwrap_or_default(), &mut masks);
-                    }
-                }
+                let masks = group_masks(header_key, own.is_some(), kept, count, || {
+                    core::array::from_fn(|j| {
+                        sealed
+                            .get(j)
+                            .map_or([0; SAMPLE_LEN], |s| packets.sample(first + j, &s.tag))
+                    })
+                });
                 for (result, mask) in sealed.iter_mut().zip(masks) {
                     result.mask = mask;
                 }
@@ -1217,6 +1192,32 @@ fn contiguous(payload: &mut Payload<'_, '_, '_, '_>) -> Option<Span> {
             })
         }
     }
+}
+
+/// The masks of a group's `count` packets from what [`avx512_batch::seal`] kept: with this
+/// module's own header key (`own`), the encrypted samples' first bytes (RFC 9001 §5.4.3);
+/// with another, its masks of the samples. Where the samples run into the tags, nothing was
+/// kept, and `samples` reads them once the tags are known.
+fn group_masks(
+    header_key: &impl HeaderKey,
+    own: bool,
+    kept: Option<[[u8; 16]; avx512_batch::LANES]>,
+    count: usize,
+    samples: impl FnOnce() -> [[u8; SAMPLE_LEN]; avx512_batch::LANES],
+) -> [[u8; MASK_LEN]; avx512_batch::LANES] {
+    let mut masks = [[0; MASK_LEN]; avx512_batch::LANES];
+    match (kept, own) {
+        (Some(blocks), true) => {
+            for (mask, block) in masks.iter_mut().zip(blocks) {
+                *mask = *block.first_chunk().unwrap_or(&[0; MASK_LEN]);
+            }
+        }
+        (kept, _) => {
+            let samples = kept.unwrap_or_else(samples);
+            header_key.masks(samples.get(..count).unwrap_or_default(), &mut masks);
+        }
+    }
+    masks
 }
 
 /// The header-protection masks of up to `N` sealed packets (their tags known), asked of
