@@ -26,7 +26,7 @@ use crate::wire::short_header::{
 };
 
 /// Bits of a short header's first byte that header protection covers.
-const SHORT_HEADER_PROTECTED_BITS: u8 = 0x1f;
+pub(crate) const SHORT_HEADER_PROTECTED_BITS: u8 = 0x1f;
 
 /// Bytes a packet reader can copy out from a position.
 pub(crate) trait ReadAt {

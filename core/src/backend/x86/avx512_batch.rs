@@ -26,6 +26,8 @@ use super::avx512::{SchoolbookProducts, WideProducts, folded};
 use super::ghash::{POWERS, byte_swap_mask};
 use super::{AesGcmKey, counter_base};
 use crate::backend::{NONCE_LEN, TAG_LEN};
+use crate::protect::SHORT_HEADER_PROTECTED_BITS;
+use crate::wire::short_header::MAX_SHORT_HEADER_LEN;
 
 /// Packets per group: one to a 512-bit vector.
 pub(super) const LANES: usize = 4;
@@ -114,16 +116,137 @@ pub(super) unsafe fn seal(
 ) -> Option<[[u8; 16]; LANES]> {
     let powers = powers.for_group(key, packets, shape);
     // SAFETY: forwarded from the caller; `powers` covers the shape's blocks.
-    unsafe {
+    let end = unsafe {
         match key.round_keys.rounds() {
-            10 => {
-                crypt_rounds::<10, true>(key, powers, packets, shape, sample_at, header_keys, tags)
-            }
-            _ => {
-                crypt_rounds::<14, true>(key, powers, packets, shape, sample_at, header_keys, tags)
-            }
+            10 => crypt_rounds::<10, true>(key, powers, packets, shape, sample_at, header_keys),
+            _ => crypt_rounds::<14, true>(key, powers, packets, shape, sample_at, header_keys),
+        }
+    };
+    end.store_tags(tags);
+    end.kept.map(|kept| {
+        let mut blocks = [[0; 16]; LANES];
+        // SAFETY: `blocks` is four 16-byte blocks: one 64-byte store.
+        unsafe { _mm512_storeu_si512(blocks.as_mut_ptr().cast(), kept) };
+        blocks
+    })
+}
+
+/// Where [`seal_whole`] puts a group's headers, and how it protects them: short headers
+/// (RFC 9001 §5.4.1), of the group's header length, at most [`MAX_SHORT_HEADER_LEN`].
+pub(super) struct Headers<'k> {
+    /// The header-protection key's rounds.
+    pub(super) keys: &'k RoundKeys,
+    /// Where each packet's sample starts, from its payload's first byte.
+    pub(super) sample_at: usize,
+    /// Where the packet number starts in each header.
+    pub(super) pn_offset: usize,
+    /// Where packet k's protected header goes.
+    pub(super) out: [*mut u8; LANES],
+}
+
+const _: () = assert!(
+    MAX_SHORT_HEADER_LEN <= 32,
+    "a short header fits the 256-bit vector seal_whole protects it in"
+);
+
+/// Seals `packets` (one to four; any more are left alone), each of `shape`, as [`seal`]
+/// does, and writes each one whole: its tag right after its payload, and its header (its
+/// `aad`) to `headers.out[k]`, protected with the mask its sample takes under
+/// `headers.keys` (the first byte's low five bits and the packet number's bytes). The masks
+/// and the tags go from the registers that made them to the packets, not through memory of
+/// their own.
+///
+/// # Safety
+/// As for [`seal`]; besides, each packet's 16-byte sample at payload offset
+/// `headers.sample_at` lies inside its payload (else nothing is kept to mask the headers
+/// with, and neither they nor the tags are written), 16 writable bytes follow each `dst`'s
+/// `shape.len` (for the tag), the headers are short headers (a packet number of 1 to 4 bytes
+/// from `headers.pn_offset` to the end, no longer than [`MAX_SHORT_HEADER_LEN`]), and each
+/// `headers.out[k]` of a packet is valid for writes of its header's length, disjoint from
+/// every other byte the call reads or writes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
+pub(super) unsafe fn seal_whole(
+    key: &AesGcmKey,
+    powers: &mut HashPowers,
+    packets: &[Packet<'_>],
+    shape: Shape,
+    headers: &Headers<'_>,
+) {
+    let (sample_at, header_len) = (headers.sample_at, shape.aad_len);
+    debug_assert!(sample_at + 16 <= shape.len && header_len <= MAX_SHORT_HEADER_LEN);
+    debug_assert!((1..=4).contains(&(header_len - headers.pn_offset)));
+    let powers = powers.for_group(key, packets, shape);
+    let keys = Some(headers.keys);
+    // SAFETY: forwarded from the caller; `powers` covers the shape's blocks.
+    let end = unsafe {
+        match key.round_keys.rounds() {
+            10 => crypt_rounds::<10, true>(key, powers, packets, shape, sample_at, keys),
+            _ => crypt_rounds::<14, true>(key, powers, packets, shape, sample_at, keys),
+        }
+    };
+    debug_assert!(end.kept.is_some(), "the sample lies inside each payload");
+    let Some(kept) = end.kept else { return };
+    let tags = lanes_of(end.tags);
+    let masks = lanes_of(kept);
+    let (spread, keep) = mask_spread(headers.pn_offset, header_len);
+    // The header's bytes: the low `header_len` bits.
+    let bytes = u32::MAX
+        .checked_shr(32u32.saturating_sub(header_len as u32))
+        .unwrap_or(0);
+    let outputs = tags.into_iter().zip(masks).zip(headers.out);
+    for (packet, ((tag, mask), out)) in packets.iter().zip(outputs) {
+        // SAFETY: the caller vouches for the 16 bytes after the payload, for the header's
+        // bytes to read (`aad`) and to write (`out`).
+        unsafe {
+            _mm_storeu_si128(packet.dst.add(shape.len).cast(), tag);
+            let mask = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(mask), spread);
+            let cleartext = _mm256_maskz_loadu_epi8(bytes, packet.aad.as_ptr().cast());
+            // cleartext ^ (mask & keep)
+            let protected = _mm256_ternarylogic_epi32::<0x78>(cleartext, mask, keep);
+            _mm256_mask_storeu_epi8(out.cast(), bytes, protected);
         }
     }
+}
+
+/// The four 128-bit lanes of `vector`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn lanes_of(vector: __m512i) -> [__m128i; LANES] {
+    [
+        _mm512_castsi512_si128(vector),
+        _mm512_extracti32x4_epi32::<1>(vector),
+        _mm512_extracti32x4_epi32::<2>(vector),
+        _mm512_extracti32x4_epi32::<3>(vector),
+    ]
+}
+
+/// How a short header of `len` bytes, its packet number from `pn_offset` on, takes its
+/// mask (RFC 9001 §5.4.1): a shuffle that puts mask byte 0 at header byte 0 and mask bytes 1
+/// to 4 on the packet number's bytes, and which bits of each byte are masked (the first
+/// byte's low five, all of the packet number's, none of the connection ID's). The same in
+/// both 128-bit halves, as the shuffle works per half.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn mask_spread(pn_offset: usize, len: usize) -> (__m256i, __m256i) {
+    let positions = _mm256_setr_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+        25, 26, 27, 28, 29, 30, 31,
+    );
+    let pn_offset = _mm256_set1_epi8(pn_offset as i8);
+    let number = _mm256_cmpge_epu8_mask(positions, pn_offset)
+        & _mm256_cmplt_epu8_mask(positions, _mm256_set1_epi8(len as i8));
+    // Byte pn_offset + i takes mask byte 1 + i; the others mask byte 0, kept only at 0.
+    let spread = _mm256_maskz_add_epi8(
+        number,
+        _mm256_sub_epi8(positions, pn_offset),
+        _mm256_set1_epi8(1),
+    );
+    let keep = _mm256_mask_blend_epi8(
+        number,
+        _mm256_maskz_set1_epi8(1, SHORT_HEADER_PROTECTED_BITS as i8),
+        _mm256_set1_epi8(-1),
+    );
+    (spread, keep)
 }
 
 /// Opens `packets` (one to four; any more are left alone) in place, each of `shape` (one
@@ -144,12 +267,13 @@ pub(super) unsafe fn open(
     let powers = powers.for_group(key, packets, shape);
     // SAFETY: forwarded from the caller; `powers` covers the shape's blocks. No sample is
     // taken (an offset past every payload).
-    unsafe {
+    let end = unsafe {
         match key.round_keys.rounds() {
-            10 => crypt_rounds::<10, false>(key, powers, packets, shape, usize::MAX, None, tags),
-            _ => crypt_rounds::<14, false>(key, powers, packets, shape, usize::MAX, None, tags),
+            10 => crypt_rounds::<10, false>(key, powers, packets, shape, usize::MAX, None),
+            _ => crypt_rounds::<14, false>(key, powers, packets, shape, usize::MAX, None),
         }
     };
+    end.store_tags(tags);
 }
 
 /// A vector of one block per lane, lanes past `blocks`' count zero.
@@ -583,8 +707,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     Shape { len, aad_len }: Shape,
     sample_at: usize,
     header_keys: Option<&RoundKeys>,
-    tags: &mut [[u8; TAG_LEN]; LANES],
-) -> Option<[[u8; 16]; LANES]> {
+) -> GroupEnd {
     let count = packets.len().min(LANES);
     let lane = |k: usize| packets.get(k);
     let aad_blocks = aad_len.div_ceil(16);
@@ -600,7 +723,12 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     // headers' products were spilled around it (14 vectors a group, key material among
     // them, left on the stack).
     let swap = _mm512_broadcast_i32x4(byte_swap_mask());
-    let first = packets.first()?;
+    let Some(first) = packets.first() else {
+        return GroupEnd {
+            tags: _mm512_setzero_si512(),
+            kept: None,
+        };
+    };
     let sources: [*const u8; LANES] =
         core::array::from_fn(|k| lane(k).map_or(first.src, |packet| packet.src));
     let destinations: [*mut u8; LANES] =
@@ -727,15 +855,27 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     let hash = WideProducts::lanes_summed(sums.map(|sum| sum.karatsuba()))
         .plus(head)
         .reduce_lanes();
-    let tag_vector = _mm512_xor_si512(_mm512_shuffle_epi8(hash, swap), lanes.constants.tag_masks);
-    // SAFETY: `tags` is four 16-byte blocks: one 64-byte store.
-    unsafe { _mm512_storeu_si512(tags.as_mut_ptr().cast(), tag_vector) };
-    kept.map(|kept| {
-        let mut blocks = [[0; 16]; LANES];
-        // SAFETY: as for `tags`.
-        unsafe { _mm512_storeu_si512(blocks.as_mut_ptr().cast(), kept) };
-        blocks
-    })
+    GroupEnd {
+        tags: _mm512_xor_si512(_mm512_shuffle_epi8(hash, swap), lanes.constants.tag_masks),
+        kept,
+    }
+}
+
+/// What a group's pass ends with, one lane a packet: the tags, and what was kept of each
+/// sample (see [`seal`]).
+struct GroupEnd {
+    tags: __m512i,
+    kept: Option<__m512i>,
+}
+
+impl GroupEnd {
+    /// The tags to `tags`, packet k's to `tags[k]`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store_tags(&self, tags: &mut [[u8; TAG_LEN]; LANES]) {
+        // SAFETY: `tags` is four 16-byte blocks: one 64-byte store.
+        unsafe { _mm512_storeu_si512(tags.as_mut_ptr().cast(), self.tags) };
+    }
 }
 
 /// The powers of a key's hash key that a batch's groups multiply their blocks by, each block

@@ -65,6 +65,7 @@ use crate::backend::{
     StridedPackets, TAG_LEN,
 };
 use crate::sg::{SgDestination, SgSource};
+use crate::wire::short_header::MAX_SHORT_HEADER_LEN;
 
 /// Bytes in a cache line on every x86_64 CPU quicseal runs on.
 const CACHE_LINE: usize = 64;
@@ -449,11 +450,13 @@ impl AesGcmKey {
         self.width.groups_packets() && avx512_batch::groups(payload_len, header_len)
     }
 
-    /// Seals strided packets ([`PacketKey::seal_strided`]) four
-    /// side by side, one to a vector (a last one alone), and writes each one's tag and
-    /// protected header: no jobs to build and no results to hand back, as
-    /// [`seal_batch`](Self::seal_batch) has. With this module's own header key (`own`), the
-    /// masks come from rounds run beside each group's last GHASH. For shapes that
+    /// Seals strided packets ([`PacketKey::seal_strided`]) four side by side, one to a
+    /// vector (a last one alone), and writes each one's tag and protected header: no jobs to
+    /// build and no results to hand back, as [`seal_batch`](Self::seal_batch) has. With this
+    /// module's own header key (`own`), the masks come from rounds run beside each group's
+    /// last GHASH, and where each sample lies inside its payload the group's tags and
+    /// headers go to the packets from the registers that made them
+    /// ([`avx512_batch::seal_whole`]). For shapes that
     /// [`groups_strided`](Self::groups_strided) takes.
     pub(super) fn seal_strided(
         &self,
@@ -468,6 +471,13 @@ impl AesGcmKey {
         let layout = packets.layout;
         let shape = avx512_batch::Shape::new(layout.payload_len, layout.header_len);
         let sample_at = layout.sample_at();
+        // Groups with this module's header key, each sample inside its payload, and a header
+        // that fits a vector are written whole by the batch code, masks and tags from its
+        // registers.
+        let whole = own.filter(|_| {
+            layout.header_len <= MAX_SHORT_HEADER_LEN
+                && sample_at.saturating_add(SAMPLE_LEN) <= layout.payload_len
+        });
         let mut powers = avx512_batch::HashPowers::new();
         for (group, group_nonces) in nonces.chunks(avx512_batch::LANES).enumerate() {
             let first = group * avx512_batch::LANES;
@@ -513,6 +523,29 @@ impl AesGcmKey {
                         }
                         None => avx512_batch::Packet::EMPTY,
                     });
+                let lanes = lanes.get(..count).unwrap_or_default();
+                if let Some(own) = whole {
+                    let headers = avx512_batch::Headers {
+                        keys: &own.round_keys,
+                        sample_at,
+                        pn_offset: layout.pn_offset,
+                        out: core::array::from_fn(|j| {
+                            destination.wrapping_add((first + j).wrapping_mul(layout.dst_stride))
+                        }),
+                    };
+                    // SAFETY: the buffers hold every packet sealed (`holds`), none running
+                    // into the next, and the source and the destination are separate
+                    // borrows: each payload is `payload_len` bytes readable in `src` and
+                    // writable in `dst`, its header `header_len` bytes in `src` and, once
+                    // protected, at `headers.out[j]` right before its payload in `dst`, its
+                    // tag's 16 bytes right after it. Each sample lies inside its payload and
+                    // each header is a short one (`whole`; `holds` checked the packet
+                    // number's length). `groups_strided` took the shape, and a key of the
+                    // 512-bit width exists, so the CPU has its features.
+                    unsafe { avx512_batch::seal_whole(self, &mut powers, lanes, shape, &headers) };
+                    // Written whole: nothing left to finish.
+                    continue;
+                }
                 let mut tags = [[0; TAG_LEN]; avx512_batch::LANES];
                 // SAFETY: the buffers hold every packet (`holds`), none running into the next
                 // (the strides are at least a packet long), the source and the destination
@@ -524,7 +557,7 @@ impl AesGcmKey {
                     avx512_batch::seal(
                         self,
                         &mut powers,
-                        lanes.get(..count).unwrap_or_default(),
+                        lanes,
                         shape,
                         sample_at,
                         own.map(|own| &own.round_keys),
