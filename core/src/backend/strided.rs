@@ -73,8 +73,9 @@ pub struct StridedPackets<'s, 'd> {
 
 impl StridedPackets<'_, '_> {
     /// True when the buffers hold `count` packets, none running into the next, each with a
-    /// packet number of one to four bytes inside its header and its sample inside its sealed
-    /// packet: what [`PacketKey::seal_strided`] checks before it writes anything.
+    /// short header's shape (a first byte, then anything, then a packet number of one to four
+    /// bytes that ends the header) and its sample inside its sealed packet: what
+    /// [`PacketKey::seal_strided`] checks before it writes anything.
     #[inline]
     pub fn holds(&self, count: usize) -> bool {
         let Some(last) = count.checked_sub(1) else {
@@ -90,7 +91,8 @@ impl StridedPackets<'_, '_> {
                     .is_some_and(|end| end <= buffer_len)
         };
         let pn_len = layout.header_len.checked_sub(layout.pn_offset);
-        pn_len.is_some_and(|pn_len| (1..=MAX_PN_LEN).contains(&pn_len))
+        layout.pn_offset > 0
+            && pn_len.is_some_and(|pn_len| (1..=MAX_PN_LEN).contains(&pn_len))
             && layout.sample_at() <= layout.payload_len
             && fits(layout.src_stride, packet_len, self.src.len())
             && fits(

@@ -131,6 +131,13 @@ pub(super) unsafe fn seal(
     })
 }
 
+/// True when a 16-byte header-protection sample at offset `sample_at` of a `len`-byte
+/// payload lies inside it: where [`seal`] keeps each packet's, and [`seal_whole`] protects
+/// the headers.
+pub(super) fn sample_inside(sample_at: usize, len: usize) -> bool {
+    sample_at.checked_add(16).is_some_and(|end| end <= len)
+}
+
 /// Where [`seal_whole`] puts a group's headers, and how it protects them: short headers
 /// (RFC 9001 §5.4.1), of the group's header length, at most [`MAX_SHORT_HEADER_LEN`].
 pub(super) struct Headers<'k> {
@@ -158,10 +165,12 @@ const _: () = assert!(
 ///
 /// # Safety
 /// As for [`seal`]; besides, each packet's 16-byte sample at payload offset
-/// `headers.sample_at` lies inside its payload (else nothing is kept to mask the headers
-/// with, and neither they nor the tags are written), 16 writable bytes follow each `dst`'s
-/// `shape.len` (for the tag), the headers are short headers (a packet number of 1 to 4 bytes
-/// from `headers.pn_offset` to the end, no longer than [`MAX_SHORT_HEADER_LEN`]), and each
+/// `headers.sample_at` lies inside its payload ([`sample_inside`]; else nothing is kept to
+/// mask the headers with, and neither they nor the tags are written), 16 writable bytes
+/// follow each `dst`'s
+/// `shape.len` (for the tag), the headers are short headers (a first byte, then a packet
+/// number of 1 to 4 bytes from `headers.pn_offset`, at least 1, to the end, no longer than
+/// [`MAX_SHORT_HEADER_LEN`]), and each
 /// `headers.out[k]` of a packet is valid for writes of its header's length, disjoint from
 /// every other byte the call reads or writes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
@@ -173,8 +182,8 @@ pub(super) unsafe fn seal_whole(
     headers: &Headers<'_>,
 ) {
     let (sample_at, header_len) = (headers.sample_at, shape.aad_len);
-    debug_assert!(sample_at + 16 <= shape.len && header_len <= MAX_SHORT_HEADER_LEN);
-    debug_assert!((1..=4).contains(&(header_len - headers.pn_offset)));
+    debug_assert!(sample_inside(sample_at, shape.len) && header_len <= MAX_SHORT_HEADER_LEN);
+    debug_assert!(headers.pn_offset > 0 && (1..=4).contains(&(header_len - headers.pn_offset)));
     let powers = powers.for_group(key, packets, shape);
     let keys = Some(headers.keys);
     // SAFETY: forwarded from the caller; `powers` covers the shape's blocks.
@@ -832,7 +841,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     }
     let (p, f) = power(1);
     head.add(lengths, p, f);
-    let takes_sample = sample_at.checked_add(16).is_some_and(|end| end <= len);
+    let takes_sample = sample_inside(sample_at, len);
     // The samples, read back from the ciphertext just stored rather than picked out of
     // the step that made them: the steps have no sample to look for.
     let readable: [*const u8; LANES] = destinations.map(|destination| destination.cast_const());

@@ -476,7 +476,7 @@ impl AesGcmKey {
         // registers.
         let whole = own.filter(|_| {
             layout.header_len <= MAX_SHORT_HEADER_LEN
-                && sample_at.saturating_add(SAMPLE_LEN) <= layout.payload_len
+                && avx512_batch::sample_inside(sample_at, layout.payload_len)
         });
         let mut powers = avx512_batch::HashPowers::new();
         for (group, group_nonces) in nonces.chunks(avx512_batch::LANES).enumerate() {
@@ -539,8 +539,8 @@ impl AesGcmKey {
                     // writable in `dst`, its header `header_len` bytes in `src` and, once
                     // protected, at `headers.out[j]` right before its payload in `dst`, its
                     // tag's 16 bytes right after it. Each sample lies inside its payload and
-                    // each header is a short one (`whole`; `holds` checked the packet
-                    // number's length). `groups_strided` took the shape, and a key of the
+                    // each header is a short one (`whole`; `holds` checked that a first byte
+                    // comes before the packet number, and the packet number's length). `groups_strided` took the shape, and a key of the
                     // 512-bit width exists, so the CPU has its features.
                     unsafe { avx512_batch::seal_whole(self, &mut powers, lanes, shape, &headers) };
                     // Written whole: nothing left to finish.
