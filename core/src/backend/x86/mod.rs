@@ -458,6 +458,8 @@ impl AesGcmKey {
     /// headers go to the packets from the registers that made them
     /// ([`avx512_batch::seal_whole`]). For shapes that
     /// [`groups_strided`](Self::groups_strided) takes.
+    ///
+    /// [`PacketKey::seal_strided`]: crate::backend::PacketKey::seal_strided
     pub(super) fn seal_strided(
         &self,
         header_key: &impl HeaderKey,
