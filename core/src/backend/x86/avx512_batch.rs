@@ -167,12 +167,11 @@ const _: () = assert!(
 /// As for [`seal`]; besides, each packet's 16-byte sample at payload offset
 /// `headers.sample_at` lies inside its payload ([`sample_inside`]; else nothing is kept to
 /// mask the headers with, and neither they nor the tags are written), 16 writable bytes
-/// follow each `dst`'s
-/// `shape.len` (for the tag), the headers are short headers (a first byte, then a packet
-/// number of 1 to 4 bytes from `headers.pn_offset`, at least 1, to the end, no longer than
-/// [`MAX_SHORT_HEADER_LEN`]), and each
-/// `headers.out[k]` of a packet is valid for writes of its header's length, disjoint from
-/// every other byte the call reads or writes.
+/// follow each `dst`'s `shape.len` (for the tag), the headers are short headers (a first
+/// byte, then a packet number of 1 to 4 bytes from `headers.pn_offset`, at least 1, to the
+/// end, no longer than [`MAX_SHORT_HEADER_LEN`]), and each `headers.out[k]` of a packet is
+/// valid for writes of its header's length, disjoint from every other byte the call reads
+/// or writes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes,pclmulqdq,sse4.1")]
 pub(super) unsafe fn seal_whole(
     key: &AesGcmKey,
@@ -183,7 +182,12 @@ pub(super) unsafe fn seal_whole(
 ) {
     let (sample_at, header_len) = (headers.sample_at, shape.aad_len);
     debug_assert!(sample_inside(sample_at, shape.len) && header_len <= MAX_SHORT_HEADER_LEN);
-    debug_assert!(headers.pn_offset > 0 && (1..=4).contains(&(header_len - headers.pn_offset)));
+    debug_assert!(
+        headers.pn_offset > 0
+            && header_len
+                .checked_sub(headers.pn_offset)
+                .is_some_and(|pn_len| (1..=4).contains(&pn_len))
+    );
     let powers = powers.for_group(key, packets, shape);
     let keys = Some(headers.keys);
     // SAFETY: forwarded from the caller; `powers` covers the shape's blocks.
