@@ -542,8 +542,9 @@ impl AesGcmKey {
                     // protected, at `headers.out[j]` right before its payload in `dst`, its
                     // tag's 16 bytes right after it. Each sample lies inside its payload and
                     // each header is a short one (`whole`; `holds` checked that a first byte
-                    // comes before the packet number, and the packet number's length). `groups_strided` took the shape, and a key of the
-                    // 512-bit width exists, so the CPU has its features.
+                    // comes before the packet number, and the packet number's length).
+                    // `groups_strided` took the shape, and a key of the 512-bit width exists,
+                    // so the CPU has its features.
                     unsafe { avx512_batch::seal_whole(self, &mut powers, lanes, shape, &headers) };
                     // Written whole: nothing left to finish.
                     continue;
