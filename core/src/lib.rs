@@ -62,7 +62,7 @@ pub mod wire;
 pub use counters::Counters;
 pub use error::Error;
 pub use flow::{Batch, DEFAULT_MAX_GSO_SEGMENTS, Datagram, FlowConfig, Outcome, PacketInfo, Usage};
-pub use flow_table::{CountedFlow, FlowTable};
+pub use flow_table::{CountedFlow, FlowTable, ROUTE_AHEAD};
 pub use gso::{GsoLayout, gro_datagrams};
 pub use keys::{KeyMaterial, TrafficSecret};
 pub use rx::RxFlow;

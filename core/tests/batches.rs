@@ -435,6 +435,103 @@ fn flow_table_routes_by_connection_id() {
     );
 }
 
+/// A table of `flows` receiving flows under IDs `conn-0..`, each with its own secret.
+fn receivers(flows: usize) -> FlowTable<RxFlow, 8> {
+    let mut table = FlowTable::new(8).unwrap();
+    for k in 0..flows {
+        let secret = [k as u8 + 1; 48];
+        let flow = RxFlow::from_secret(SUITE, &secret, config()).unwrap();
+        table
+            .insert(ConnectionId::new(&conn(k)).unwrap(), flow)
+            .unwrap();
+    }
+    table
+}
+
+fn conn(k: usize) -> [u8; 8] {
+    *format!("conn-{k:03}").as_bytes().first_chunk().unwrap()
+}
+
+#[test]
+fn a_burst_opens_as_its_datagrams_do_one_at_a_time() {
+    // Five connections' packets, interleaved, with each kind of datagram a burst meets: a
+    // flow named twice in a row and again later, a packet received twice, a forged one, an
+    // unknown connection, an empty datagram and one too short to name a connection; more
+    // than `ROUTE_AHEAD` in all, so the burst is routed in two pieces.
+    let mut senders: Vec<TxFlow> = (0..5)
+        .map(|k| TxFlow::from_secret(SUITE, &[k as u8 + 1; 48], config()).unwrap())
+        .collect();
+    let mut datagrams: Vec<Vec<u8>> = Vec::new();
+    for (i, k) in [0, 1, 1, 2, 3, 4, 0, 2, 3, 1, 4, 0, 0, 2, 3, 1, 4, 2]
+        .into_iter()
+        .enumerate()
+    {
+        let number = i as u64 + 1;
+        let cleartext = packet(conn(k), number, 40 + 3 * i);
+        let mut sealed = vec![0u8; cleartext.len() + 16];
+        let _ = senders[k].seal(&[&cleartext], &mut [&mut sealed]).unwrap();
+        datagrams.push(sealed);
+    }
+    let mut forged = datagrams[4].clone();
+    *forged.last_mut().unwrap() ^= 1;
+    let replayed = datagrams[1].clone();
+    datagrams.insert(7, forged);
+    datagrams.insert(9, replayed);
+    datagrams.insert(
+        3,
+        sealed_one_by_one(&[packet(*b"nobody!!", 1, 60)])[0].clone(),
+    );
+    datagrams.insert(12, Vec::new());
+    datagrams.insert(15, vec![0x41, b'c', b'o']);
+    assert!(datagrams.len() > quicseal::ROUTE_AHEAD);
+
+    let mut one_by_one = receivers(5);
+    let mut expected = Vec::new();
+    let mut opened_alone = datagrams.clone();
+    for datagram in &mut opened_alone {
+        expected.push(one_by_one.open_in_place(datagram));
+    }
+
+    let mut burst_table = receivers(5);
+    let mut opened = datagrams.clone();
+    let mut burst: Vec<&mut [u8]> = opened.iter_mut().map(|d| d.as_mut_slice()).collect();
+    let count = burst.len();
+    let mut results = vec![Err(Error::Malformed); count];
+    assert_eq!(
+        burst_table.open_each_in_place(&mut burst, &mut results[..count - 1]),
+        Err(Error::BufferTooSmall)
+    );
+    let batch = burst_table
+        .open_each_in_place(&mut burst, &mut results)
+        .unwrap();
+
+    assert_eq!(results, expected);
+    assert_eq!(opened, opened_alone, "the same bytes opened in place");
+    let ok = expected.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        (batch.datagrams, batch.ok, batch.failed, batch.len),
+        (
+            datagrams.len(),
+            ok,
+            datagrams.len() - ok,
+            datagrams.iter().map(Vec::len).sum()
+        )
+    );
+    // The replay opens again: telling duplicates apart is the QUIC stack's business.
+    assert_eq!(ok, datagrams.len() - 4, "all but the four bad ones open");
+    assert_eq!(burst_table.totals(), one_by_one.totals());
+    assert_eq!(burst_table.unroutable(), 3);
+    assert_eq!(burst_table.unroutable(), one_by_one.unroutable());
+    for k in 0..5 {
+        let id = ConnectionId::new(&conn(k)).unwrap();
+        assert_eq!(
+            burst_table.get(&id).unwrap().counters(),
+            one_by_one.get(&id).unwrap().counters(),
+            "flow {k}"
+        );
+    }
+}
+
 #[test]
 fn tx_flow_table_seals_with_the_named_flow() {
     let mut table: FlowTable<TxFlow, 4> = FlowTable::new(8).unwrap();

@@ -13,7 +13,10 @@
 //! (`TableFull`) or of an ID of the wrong length (`InvalidConfig`) and otherwise holds what
 //! the model holds; a datagram for an ID not in the table is `UnknownConnectionId` and counted
 //! unroutable; one for an ID in it opens when valid and fails authentication when forged, in
-//! that flow; the totals, removed flows included, add up to the model's.
+//! that flow; the totals, removed flows included, add up to the model's. A second table with
+//! the same flows gets the same datagrams in bursts (`open_each_in_place`, up to 40 at a
+//! time, each burst before the next insert or removal) and must give each the outcome and
+//! the bytes the first gave it one at a time, and end with the same totals.
 #![no_main]
 
 use std::collections::HashMap;
@@ -21,18 +24,59 @@ use std::collections::HashMap;
 use libfuzzer_sys::fuzz_target;
 use quicseal::packet_number::TruncatedPacketNumber;
 use quicseal::wire::{ConnectionId, ShortHeader};
-use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, RxFlow, TxFlow};
+use quicseal::{CipherSuite, Error, FlowConfig, FlowTable, Outcome, RxFlow, TxFlow};
 use quicseal_fuzz::Input;
 
 const CAPACITY: usize = 4;
 const SUITE: CipherSuite = CipherSuite::ChaCha20Poly1305Sha256;
 const TAG_LEN: usize = 16;
 const MAX_STEPS: usize = 300;
+/// Most datagrams the burst table is given at once.
+const MAX_BURST: usize = 40;
+
+type Table = FlowTable<RxFlow, CAPACITY>;
+
+/// A datagram as received, with what opening it one at a time gave: the outcome and the bytes.
+struct Opened {
+    received: Vec<u8>,
+    outcome: Outcome,
+    bytes: Vec<u8>,
+}
+
+/// Opens `datagram` in `table` and queues it, as received, for the burst table.
+fn open(table: &mut Table, pending: &mut Vec<Opened>, datagram: &mut [u8]) -> Outcome {
+    let received = datagram.to_vec();
+    let outcome = table.open_in_place(datagram);
+    pending.push(Opened {
+        received,
+        outcome,
+        bytes: datagram.to_vec(),
+    });
+    outcome
+}
+
+/// Opens the queued datagrams in `bursts` with one call: each as it opened one at a time.
+fn flush(bursts: &mut Table, pending: &mut Vec<Opened>) {
+    let mut datagrams: Vec<Vec<u8>> = pending.iter().map(|p| p.received.clone()).collect();
+    let mut burst: Vec<&mut [u8]> = datagrams.iter_mut().map(|d| d.as_mut_slice()).collect();
+    let mut results = vec![Err(Error::Malformed); burst.len()];
+    let batch = bursts
+        .open_each_in_place(&mut burst, &mut results)
+        .expect("an outcome for each");
+    assert_eq!(batch.datagrams, pending.len());
+    for ((opened, result), bytes) in pending.iter().zip(&results).zip(&datagrams) {
+        assert_eq!(*result, opened.outcome);
+        assert_eq!(*bytes, opened.bytes);
+    }
+    pending.clear();
+}
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
     let dcid_len = usize::from(input.byte()) % 21;
-    let mut table: FlowTable<RxFlow, CAPACITY> = FlowTable::new(dcid_len).expect("at most 20");
+    let mut table: Table = FlowTable::new(dcid_len).expect("at most 20");
+    let mut bursts: Table = FlowTable::new(dcid_len).expect("at most 20");
+    let mut pending = Vec::new();
     // The model: the IDs in the table, each with the last packet number its sender sealed.
     let mut model: HashMap<Vec<u8>, u64> = HashMap::new();
     let mut senders: HashMap<Vec<u8>, TxFlow> = HashMap::new();
@@ -57,11 +101,20 @@ fuzz_target!(|data: &[u8]| {
             .map(|i| id.first().copied().unwrap_or(0) ^ i)
             .collect();
         let config = FlowConfig::new(dcid_len);
+        if operation < 2 || pending.len() >= MAX_BURST {
+            flush(&mut bursts, &mut pending);
+        }
         match operation {
             0 => {
                 let flow = RxFlow::from_secret(SUITE, &secret, config).expect("valid");
                 let full = table.len() == CAPACITY && !model.contains_key(&id);
-                match table.insert(cid, flow) {
+                let twin = RxFlow::from_secret(SUITE, &secret, config).expect("valid");
+                let inserted = table.insert(cid, flow);
+                assert_eq!(
+                    bursts.insert(cid, twin).map(|replaced| replaced.is_some()),
+                    inserted.as_ref().map(Option::is_some).map_err(|error| *error)
+                );
+                match inserted {
                     Ok(replaced) => {
                         assert!(!full && id.len() == dcid_len);
                         assert_eq!(replaced.is_some(), model.contains_key(&id));
@@ -79,6 +132,7 @@ fuzz_target!(|data: &[u8]| {
             1 => {
                 let removed = table.remove(&cid);
                 assert_eq!(removed.is_some(), model.remove(&id).is_some());
+                assert_eq!(bursts.remove(&cid).is_some(), removed.is_some());
                 senders.remove(&id);
             }
             _ => {
@@ -92,7 +146,7 @@ fuzz_target!(|data: &[u8]| {
                         continue;
                     }
                     assert_eq!(
-                        table.open_in_place(&mut datagram),
+                        open(&mut table, &mut pending, &mut datagram),
                         Err(Error::UnknownConnectionId)
                     );
                     unroutable += 1;
@@ -117,11 +171,13 @@ fuzz_target!(|data: &[u8]| {
                 model.insert(id, number);
                 if operation == 3 {
                     *datagram.last_mut().expect("a tag") ^= 1;
-                    assert_eq!(table.open_in_place(&mut datagram), Err(Error::AuthFailed));
+                    assert_eq!(
+                        open(&mut table, &mut pending, &mut datagram),
+                        Err(Error::AuthFailed)
+                    );
                     auth_failures += 1;
                 } else {
-                    let done = table
-                        .open_in_place(&mut datagram)
+                    let done = open(&mut table, &mut pending, &mut datagram)
                         .expect("a valid packet opens");
                     assert_eq!(done.packet.map(|p| p.number), Some(number));
                     assert_eq!(&datagram[..done.len], &cleartext[..]);
@@ -140,4 +196,7 @@ fuzz_target!(|data: &[u8]| {
         (totals.opened, totals.auth_failures, table.unroutable()),
         (opened, auth_failures, unroutable)
     );
+    flush(&mut bursts, &mut pending);
+    assert_eq!(bursts.totals(), totals);
+    assert_eq!(bursts.unroutable(), unroutable);
 });

@@ -66,6 +66,12 @@ impl ConnectionId {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 
+    /// The ID's bytes and the zeros after them, as kept: a flow table hashes these as
+    /// whole words.
+    pub(crate) fn padded(&self) -> &[u8; MAX_CID_LEN] {
+        &self.bytes
+    }
+
     /// Its length in bytes.
     pub fn len(&self) -> usize {
         usize::from(self.len)
@@ -78,9 +84,9 @@ impl ConnectionId {
 }
 
 /// The length and the ID's own bytes, not the unused rest of the array (zeros, so equal IDs
-/// still hash alike): a flow table hashes the ID of every datagram, with FNV, one dependent
-/// step a byte, and an 8-byte ID takes 9 steps rather than the 29 of the whole array and its
-/// length prefix.
+/// still hash alike): with a byte-at-a-time hasher such as FNV, an 8-byte ID takes 9 steps
+/// rather than the 29 of the whole array and its length prefix. ([`FlowTable`](crate::FlowTable)
+/// hashes IDs its own way, a word at a time.)
 impl core::hash::Hash for ConnectionId {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
         state.write_u8(self.len);
