@@ -6,8 +6,9 @@
 //! Properties: `RxFlow::open_gro` and `FlowTable::open_gro` never panic; the batch is refused
 //! whole exactly when documented (zero segment size, too many segments, too few result
 //! slots) and then leaves the buffer untouched; otherwise the batch counts one outcome per
-//! segment (`ok + failed`), and `RxFlow::open_gro` gives each datagram the outcome and bytes
-//! that `open_in_place` on each segment in turn gives.
+//! segment (`ok + failed`), and `RxFlow::open_gro` and `FlowTable::open_gro` give each
+//! datagram the outcome and bytes that `open_in_place` on each segment in turn gives (the
+//! table's compared with a twin table's, counters included).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -87,20 +88,25 @@ fuzz_target!(|data: &[u8]| {
 
     // A flow table: the vector flow under the DCID of the first segment's short header (so
     // that it routes), another under a DCID no packet names.
-    let Ok(mut table) = FlowTable::<RxFlow, 2>::new(flow.dcid_len) else {
+    // Its twin, given the same datagrams one at a time.
+    let table_of = || {
+        let mut table = FlowTable::<RxFlow, 2>::new(flow.dcid_len).ok()?;
+        let cid = buffer
+            .get(1..1 + flow.dcid_len)
+            .and_then(|b| ConnectionId::new(b).ok())
+            .unwrap_or_else(|| ConnectionId::new(&[0xee; 20][..flow.dcid_len]).expect("valid"));
+        table.insert(cid, new_rx()).expect("room for two");
+        if flow.dcid_len > 0 {
+            let other = ConnectionId::new(&[0x5a; 20][..flow.dcid_len]).expect("valid");
+            if other != cid {
+                table.insert(other, new_rx()).expect("room for two");
+            }
+        }
+        Some(table)
+    };
+    let (Some(mut table), Some(mut twin)) = (table_of(), table_of()) else {
         return;
     };
-    let cid = buffer
-        .get(1..1 + flow.dcid_len)
-        .and_then(|b| ConnectionId::new(b).ok())
-        .unwrap_or_else(|| ConnectionId::new(&[0xee; 20][..flow.dcid_len]).expect("valid"));
-    table.insert(cid, new_rx()).expect("room for two");
-    if flow.dcid_len > 0 {
-        let other = ConnectionId::new(&[0x5a; 20][..flow.dcid_len]).expect("valid");
-        if other != cid {
-            table.insert(other, new_rx()).expect("room for two");
-        }
-    }
     let mut gro = buffer.to_vec();
     let mut results: Vec<Outcome> = vec![Err(Error::Malformed); slots];
     match table.open_gro(&mut gro, segment_size, &mut results) {
@@ -112,6 +118,21 @@ fuzz_target!(|data: &[u8]| {
                 results[..segments].iter().filter(|r| r.is_ok()).count(),
                 batch.ok
             );
+            let mut one_by_one = buffer.to_vec();
+            let mut chunks: Vec<&mut [u8]> = match one_by_one.is_empty() {
+                true => vec![&mut one_by_one[..]],
+                false => one_by_one.chunks_mut(segment_size).collect(),
+            };
+            for (chunk, result) in chunks.iter_mut().zip(&results) {
+                assert_eq!(
+                    &twin.open_in_place(chunk),
+                    result,
+                    "the table's open_gro and open_in_place disagree"
+                );
+            }
+            assert_eq!(gro, one_by_one, "the table's open_gro wrote other bytes");
+            assert_eq!(table.totals(), twin.totals());
+            assert_eq!(table.unroutable(), twin.unroutable());
         }
         // The table has no segment limit of its own.
         Err(error) => {

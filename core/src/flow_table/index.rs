@@ -79,7 +79,7 @@ struct Slot {
 }
 
 impl Slot {
-    /// An empty slot: no entry is at `u32::MAX` (the index holds at most `u32::MAX` slots).
+    /// An empty slot: no entry is at `u32::MAX` (entries lie below `N`, at most 2³¹).
     const EMPTY: Slot = Slot {
         hash: 0,
         entry: u32::MAX,
@@ -90,7 +90,8 @@ impl Slot {
     }
 }
 
-/// The slots of a table of up to `N` entries (`N` a power of two, at most 2³¹): twice as
+/// The slots of a table of up to `N` entries (`N` a power of two, at most 2³¹ on 64-bit
+/// targets, 2³⁰ on 32-bit ones, where `2 * N` must fit a `usize`): twice as
 /// many slots as entries, as pairs (an array's length cannot be `2 * N`), so that the index
 /// is at most half full. Full to the last slot, as a hash map of `N` slots for `N` entries
 /// can be, an open-addressing probe is long: with 65 536 random IDs in 65 536 slots, about
@@ -147,8 +148,8 @@ impl<const N: usize> Index<N> {
         self.slots.get_mut(at / 2)?.get_mut(at % 2)
     }
 
-    /// Starts fetching the slot a probe for `hash` reads first (and the line it lies in:
-    /// eight slots), without waiting for it.
+    /// Starts fetching the slot a probe for `hash` reads first (and the rest of its cache
+    /// line, where the probe usually goes on), without waiting for it.
     pub(super) fn prefetch(&self, hash: Hash) {
         if let Some(slot) = self.place(Self::home(hash.0)) {
             crate::backend::prefetch(slot);
@@ -198,6 +199,7 @@ impl<const N: usize> Index<N> {
             at = (at + 1) & (Self::SLOTS - 1);
             distance += 1;
         }
+        debug_assert!(false, "no free slot: the table holds at most N of 2N");
     }
 
     /// Empties the slot at `at`, shifting the entries after it that are not at their own
@@ -223,6 +225,7 @@ impl<const N: usize> Index<N> {
             .candidates(hash)
             .find(|&(_, entry)| entry == from)
             .map(|(at, _)| at);
+        debug_assert!(slot.is_some(), "the moved entry has a slot");
         if let Some(at) = slot {
             self.set(
                 at,
@@ -239,6 +242,30 @@ impl<const N: usize> Index<N> {
 mod tests {
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn every_byte_of_an_id_and_its_length_make_the_key() {
+        for len in 1..=MAX_CID_LEN {
+            let bytes: Vec<u8> = (1..=len as u8).collect();
+            let key = Key::of(&ConnectionId::new(&bytes).unwrap());
+            for i in 0..len {
+                let mut other = bytes.clone();
+                other[i] ^= 0x80;
+                assert_ne!(
+                    Key::of(&ConnectionId::new(&other).unwrap()),
+                    key,
+                    "{len} {i}"
+                );
+            }
+        }
+        // An ID and the same bytes with a zero after them: only the length tells them apart.
+        let short = Key::of(&ConnectionId::new(&[1, 2]).unwrap());
+        assert_ne!(Key::of(&ConnectionId::new(&[1, 2, 0]).unwrap()), short);
+        assert_ne!(
+            Key::of(&ConnectionId::new(&[]).unwrap()),
+            Key::of(&ConnectionId::new(&[0]).unwrap())
+        );
+    }
 
     #[test]
     fn a_key_is_the_same_from_an_id_and_from_a_datagram() {

@@ -130,11 +130,12 @@ impl<F: CountedFlow, const N: usize> FlowTable<F, N> {
             .index
             .candidates(key.hash())
             .find(|&(_, at)| self.holds(at, &key))?;
-        self.index.remove(slot);
+        // `holds` found the entry at `at`: there is a last one, and `at` is at most it.
         let last = self.entries.len().checked_sub(1)?;
         if at > last {
             return None;
         }
+        self.index.remove(slot);
         let entry = self.entries.swap_remove(at);
         // The last entry took the removed one's place: its slot follows it.
         if let Some(moved) = self.entries.get(at) {
@@ -344,8 +345,15 @@ impl<B: Backend, const N: usize> FlowTable<RxFlow<B>, N> {
                 // An empty group is one empty datagram.
                 if group.is_empty() {
                     self.open_routed_ahead(core::iter::once(group), results);
-                } else {
-                    self.open_routed_ahead(group.chunks_mut(segment_size), results);
+                    return;
+                }
+                // A group is as many datagrams as a backend opens together: routed ahead
+                // `ROUTE_AHEAD` at a time, whichever is larger.
+                let pieces = group
+                    .chunks_mut(segment_size.saturating_mul(ROUTE_AHEAD))
+                    .zip(results.chunks_mut(ROUTE_AHEAD));
+                for (piece, results) in pieces {
+                    self.open_routed_ahead(piece.chunks_mut(segment_size), results);
                 }
             },
         )
