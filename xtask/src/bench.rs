@@ -4,7 +4,8 @@
 //!    against ring, aws-lc-rs and RustCrypto, which rewrites its section of
 //!    `docs/performance.md` and `docs/protect.svg`.
 //! 2. Many connections (`cargo bench -p quicseal --features std --bench flows`): opening
-//!    through a flow table of 1, 1 000 and 65 536 connections, which rewrites its section.
+//!    through a flow table of 1, 1 000 and 65 536 connections, one datagram at a time and in
+//!    bursts, which rewrites its section.
 //! 3. The userspace datapath (`quicseal bench`): sealed against unsealed traffic over
 //!    loopback, which rewrites its section and the CSV beside the figure; then a matplotlib
 //!    script draws the figure from the CSV.
