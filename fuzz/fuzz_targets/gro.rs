@@ -14,8 +14,37 @@
 use libfuzzer_sys::fuzz_target;
 use quicseal::packet_number::MAX_PACKET_NUMBER;
 use quicseal::wire::ConnectionId;
-use quicseal::{DEFAULT_MAX_GSO_SEGMENTS, Error, FlowConfig, FlowTable, Outcome, RxFlow};
+use quicseal::{Batch, DEFAULT_MAX_GSO_SEGMENTS, Error, FlowConfig, FlowTable, Outcome, RxFlow};
 use quicseal_fuzz::{Input, vector_flows};
+
+/// A batch `open_gro` accepted: its tally, the segments it should have, its outcomes and the
+/// bytes it left.
+struct Accepted<'a> {
+    batch: Batch,
+    segments: usize,
+    results: &'a [Outcome],
+    gro: &'a [u8],
+}
+
+impl Accepted<'_> {
+    /// Checks the batch against `open` given each segment of `buffer` in turn: one outcome a
+    /// segment, each what `open` gives, and the same bytes.
+    fn opens_as(&self, buffer: &[u8], segment_size: usize, mut open: impl FnMut(&mut [u8]) -> Outcome) {
+        let Accepted { batch, segments, results, gro } = *self;
+        assert_eq!(batch.datagrams, segments);
+        assert_eq!(batch.ok + batch.failed, segments);
+        assert_eq!(results[..segments].iter().filter(|r| r.is_ok()).count(), batch.ok);
+        let mut one_by_one = buffer.to_vec();
+        let mut chunks: Vec<&mut [u8]> = match one_by_one.is_empty() {
+            true => vec![&mut one_by_one[..]],
+            false => one_by_one.chunks_mut(segment_size).collect(),
+        };
+        for (chunk, result) in chunks.iter_mut().zip(results) {
+            assert_eq!(&open(chunk), result, "open_gro and open_in_place disagree");
+        }
+        assert_eq!(gro, &one_by_one[..], "open_gro and open_in_place wrote different bytes");
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
@@ -57,38 +86,17 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(gro, buffer, "a refused batch was touched");
         }
         (Ok(batch), None) => {
-            let segments = segments.expect("accepted");
-            assert_eq!(batch.datagrams, segments);
-            assert_eq!(batch.ok + batch.failed, segments);
-            assert_eq!(
-                results[..segments].iter().filter(|r| r.is_ok()).count(),
-                batch.ok
-            );
             // The same datagrams opened one by one, in order, by a flow of their own.
             let mut rx = new_rx();
-            let mut one_by_one = buffer.to_vec();
-            let mut chunks: Vec<&mut [u8]> = match one_by_one.is_empty() {
-                true => vec![&mut one_by_one[..]],
-                false => one_by_one.chunks_mut(segment_size).collect(),
-            };
-            for (chunk, result) in chunks.iter_mut().zip(&results) {
-                assert_eq!(
-                    &rx.open_in_place(chunk),
-                    result,
-                    "open_gro and open_in_place disagree"
-                );
-            }
-            assert_eq!(
-                gro, one_by_one,
-                "open_gro and open_in_place wrote different bytes"
-            );
+            let accepted = Accepted { batch, segments: segments.expect("accepted"), results: &results, gro: &gro };
+            accepted.opens_as(buffer, segment_size, |datagram| rx.open_in_place(datagram));
         }
         (batch, expected) => panic!("batch {batch:?}, expected refusal {expected:?}"),
     }
 
     // A flow table: the vector flow under the DCID of the first segment's short header (so
-    // that it routes), another under a DCID no packet names.
-    // Its twin, given the same datagrams one at a time.
+    // that it routes), another under a DCID no packet names; and its twin, given the same
+    // datagrams one at a time.
     let table_of = || {
         let mut table = FlowTable::<RxFlow, 2>::new(flow.dcid_len).ok()?;
         let cid = buffer
@@ -111,26 +119,8 @@ fuzz_target!(|data: &[u8]| {
     let mut results: Vec<Outcome> = vec![Err(Error::Malformed); slots];
     match table.open_gro(&mut gro, segment_size, &mut results) {
         Ok(batch) => {
-            let segments = segments.expect("accepted");
-            assert_eq!(batch.datagrams, segments);
-            assert_eq!(batch.ok + batch.failed, segments);
-            assert_eq!(
-                results[..segments].iter().filter(|r| r.is_ok()).count(),
-                batch.ok
-            );
-            let mut one_by_one = buffer.to_vec();
-            let mut chunks: Vec<&mut [u8]> = match one_by_one.is_empty() {
-                true => vec![&mut one_by_one[..]],
-                false => one_by_one.chunks_mut(segment_size).collect(),
-            };
-            for (chunk, result) in chunks.iter_mut().zip(&results) {
-                assert_eq!(
-                    &twin.open_in_place(chunk),
-                    result,
-                    "the table's open_gro and open_in_place disagree"
-                );
-            }
-            assert_eq!(gro, one_by_one, "the table's open_gro wrote other bytes");
+            let accepted = Accepted { batch, segments: segments.expect("accepted"), results: &results, gro: &gro };
+            accepted.opens_as(buffer, segment_size, |datagram| twin.open_in_place(datagram));
             assert_eq!(table.totals(), twin.totals());
             assert_eq!(table.unroutable(), twin.unroutable());
         }
