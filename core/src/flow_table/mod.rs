@@ -347,8 +347,8 @@ impl<B: Backend, const N: usize> FlowTable<RxFlow<B>, N> {
                     self.open_routed_ahead(core::iter::once(group), results);
                     return;
                 }
-                // A group is as many datagrams as a backend opens together: routed ahead
-                // `ROUTE_AHEAD` at a time, whichever is larger.
+                // A group is as many datagrams as a backend opens together, which need not
+                // be `ROUTE_AHEAD`: routed ahead at most that many at a time.
                 let pieces = group
                     .chunks_mut(segment_size.saturating_mul(ROUTE_AHEAD))
                     .zip(results.chunks_mut(ROUTE_AHEAD));
