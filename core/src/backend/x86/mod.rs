@@ -336,7 +336,7 @@ impl AesGcmKey {
         jobs: &[SealJob<'_>],
         sealed: &mut [Sealed],
     ) {
-        let mut powers = avx512_batch::HashPowers::new();
+        let mut tables = avx512_batch::BatchTables::new();
         let mut first = 0;
         // `get`s, not indexing: the kernel object must keep no panic path the compiler
         // cannot see past.
@@ -377,7 +377,7 @@ impl AesGcmKey {
             let kept = unsafe {
                 avx512_batch::seal(
                     self,
-                    &mut powers,
+                    &mut tables,
                     group_packets,
                     avx512_batch::Shape::new(job.len, job.aad.len()),
                     job.sample_at,
@@ -480,7 +480,7 @@ impl AesGcmKey {
             layout.header_len <= MAX_SHORT_HEADER_LEN
                 && avx512_batch::sample_inside(sample_at, layout.payload_len)
         });
-        let mut powers = avx512_batch::HashPowers::new();
+        let mut tables = avx512_batch::BatchTables::new();
         for (group, group_nonces) in nonces.chunks(avx512_batch::LANES).enumerate() {
             let first = group * avx512_batch::LANES;
             let count = group_nonces.len();
@@ -545,7 +545,7 @@ impl AesGcmKey {
                     // comes before the packet number, and the packet number's length).
                     // `groups_strided` took the shape, and a key of the 512-bit width exists,
                     // so the CPU has its features.
-                    unsafe { avx512_batch::seal_whole(self, &mut powers, lanes, shape, &headers) };
+                    unsafe { avx512_batch::seal_whole(self, &mut tables, lanes, shape, &headers) };
                     // Written whole: nothing left to finish.
                     continue;
                 }
@@ -559,7 +559,7 @@ impl AesGcmKey {
                 let kept = unsafe {
                     avx512_batch::seal(
                         self,
-                        &mut powers,
+                        &mut tables,
                         lanes,
                         shape,
                         sample_at,
@@ -604,7 +604,7 @@ impl AesGcmKey {
         jobs: &[OpenJob<'_>],
         tags: &mut [[u8; TAG_LEN]],
     ) {
-        let mut powers = avx512_batch::HashPowers::new();
+        let mut tables = avx512_batch::BatchTables::new();
         let mut first = 0;
         // `get`s, not indexing: no panic path for the kernel object.
         while let (Some(rest), Some(results)) = (jobs.get(first..), tags.get_mut(first..)) {
@@ -632,7 +632,7 @@ impl AesGcmKey {
             unsafe {
                 avx512_batch::open(
                     self,
-                    &mut powers,
+                    &mut tables,
                     group_packets,
                     avx512_batch::Shape::new(job.len, job.aad.len()),
                     &mut group_tags,
