@@ -9,9 +9,14 @@
 //! earlier. The packets (1350 bytes) are sealed beforehand and copied into the receive buffer
 //! first, as a receiver's socket would fill it: one at a time, opened each with
 //! `FlowTable::open_in_place`, and in bursts of `ROUTE_AHEAD` copied into as many buffers and
-//! opened with one `FlowTable::open_each_in_place`, each with a fresh table.
+//! opened with one `FlowTable::open_each_in_place`, each with a fresh table. Each row is
+//! measured twice: the table in the 4 KiB pages the allocator hands out, and the table
+//! advised onto transparent huge pages (`madvise(MADV_HUGEPAGE)`), as a server with a large
+//! table would allocate it: with 4 KiB pages nearly every flow's first access also misses the
+//! TLB.
 
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use quicseal::backend::Implementation;
@@ -56,12 +61,40 @@ fn secret(flow: usize) -> [u8; 32] {
 }
 
 /// One row: opening `packets` packets spread over `flows` connections, one at a time and in
-/// bursts.
+/// bursts, the table in `pages`.
 struct Row {
     flows: usize,
+    pages: Pages,
     packets: usize,
-    one_at_a_time: f64,
-    in_bursts: f64,
+    one_at_a_time: Opened,
+    in_bursts: Opened,
+}
+
+/// The pages the table lies in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pages {
+    /// What the allocator hands out: 4 KiB pages.
+    Base,
+    /// Transparent huge pages, asked for with `madvise(MADV_HUGEPAGE)` before the flows are
+    /// inserted (granted where the kernel allows them: see [`Opened::huge_kib`]).
+    Huge,
+}
+
+impl Pages {
+    fn name(self) -> &'static str {
+        match self {
+            Pages::Base => "4 KiB",
+            Pages::Huge => "2 MiB",
+        }
+    }
+}
+
+/// What opening a row's packets took.
+struct Opened {
+    /// Nanoseconds a packet.
+    ns: f64,
+    /// Anonymous memory of the process on huge pages, KiB, with the table built.
+    huge_kib: u64,
 }
 
 /// How a row's packets reach the table.
@@ -74,7 +107,7 @@ enum Delivery {
     InBursts,
 }
 
-fn measure(flows: usize, total_packets: usize, rng: &mut Rng) -> Row {
+fn measure(flows: usize, total_packets: usize, rng: &mut Rng) -> [Row; 2] {
     let config = FlowConfig::new(DCID_LEN);
     let rounds = total_packets.div_ceil(flows);
     // The sealed packets, round by round, each round's connections shuffled.
@@ -99,26 +132,35 @@ fn measure(flows: usize, total_packets: usize, rng: &mut Rng) -> Row {
         }
     }
     drop(senders);
-    Row {
+    [Pages::Base, Pages::Huge].map(|pages| Row {
         flows,
+        pages,
         packets: sealed.len(),
-        one_at_a_time: open_all(flows, &sealed, Delivery::OneAtATime),
-        in_bursts: open_all(flows, &sealed, Delivery::InBursts),
-    }
+        one_at_a_time: open_all(flows, &sealed, Delivery::OneAtATime, pages),
+        in_bursts: open_all(flows, &sealed, Delivery::InBursts, pages),
+    })
 }
 
-/// Opens every packet of `sealed` through a fresh table of `flows` flows, delivered as
-/// `delivery` says: nanoseconds a packet.
-fn open_all(flows: usize, sealed: &[Vec<u8>], delivery: Delivery) -> f64 {
+/// Opens every packet of `sealed` through a fresh table of `flows` flows in `pages`,
+/// delivered as `delivery` says.
+fn open_all(flows: usize, sealed: &[Vec<u8>], delivery: Delivery, pages: Pages) -> Opened {
     let config = FlowConfig::new(DCID_LEN);
     // The table lives on the heap: 65 536 flows of key state are far too large for a stack.
-    let mut table: Box<Table> = Box::new(Table::new(DCID_LEN).unwrap());
+    // Its memory is advised before anything is written to it.
+    let mut memory = Box::<Table>::new_uninit();
+    if pages == Pages::Huge {
+        advise_huge_pages(&memory);
+    }
+    memory.write(Table::new(DCID_LEN).unwrap());
+    // SAFETY: written just above.
+    let mut table = unsafe { memory.assume_init() };
     for flow in 0..flows {
         let receiver = RxFlow::from_secret(SUITE, &secret(flow), config).unwrap();
         let _ = table
             .insert(ConnectionId::new(&dcid(flow)).unwrap(), receiver)
             .unwrap();
     }
+    let huge_kib = anon_huge_kib();
     let mut buffers = vec![vec![0u8; PACKET_LEN]; ROUTE_AHEAD];
     let mut results = [Err(quicseal::Error::Malformed); ROUTE_AHEAD];
     let start = Instant::now();
@@ -146,7 +188,44 @@ fn open_all(flows: usize, sealed: &[Vec<u8>], delivery: Delivery) -> f64 {
         sealed.len() as u64,
         "every packet opened"
     );
-    elapsed.as_secs_f64() * 1e9 / sealed.len() as f64
+    Opened {
+        ns: elapsed.as_secs_f64() * 1e9 / sealed.len() as f64,
+        huge_kib,
+    }
+}
+
+/// Asks the kernel to back `memory` with transparent huge pages (from its first whole page
+/// on: the allocation need not start on one).
+fn advise_huge_pages(memory: &MaybeUninit<Table>) {
+    const PAGE: usize = 4096;
+    let start = (memory.as_ptr() as usize).next_multiple_of(PAGE);
+    let end = memory.as_ptr() as usize + size_of::<Table>();
+    // SAFETY: the range lies inside the table's allocation, which outlives the call;
+    // MADV_HUGEPAGE changes how its pages are backed, not what they hold.
+    let result = unsafe {
+        libc::madvise(
+            start as *mut libc::c_void,
+            end.saturating_sub(start),
+            libc::MADV_HUGEPAGE,
+        )
+    };
+    if result != 0 {
+        eprintln!(
+            "madvise(MADV_HUGEPAGE) failed: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// The process's anonymous memory on huge pages, KiB (`/proc/self/smaps_rollup`; 0 where it
+/// cannot be read).
+fn anon_huge_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("AnonHugePages:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -167,7 +246,7 @@ fn main() {
             FLOWS
                 .iter()
                 .enumerate()
-                .map(|(i, &flows)| {
+                .flat_map(|(i, &flows)| {
                     eprint!("\r[{}/{}] {flows} flows   ", i + 1, FLOWS.len());
                     measure(flows, packets, &mut rng)
                 })
@@ -177,27 +256,42 @@ fn main() {
         .join()
         .unwrap();
     eprintln!();
-    let (one, one_in_bursts) = (rows[0].one_at_a_time, rows[0].in_bursts);
     let mut table = format!(
-        "| flows | packets opened | one at a time ns/packet | vs one flow | in bursts of \
-         {ROUTE_AHEAD} ns/packet | vs one flow |\n|---:|---:|---:|---:|---:|---:|\n",
+        "| flows | table's pages | packets opened | one at a time ns/packet | vs one flow | in \
+         bursts of {ROUTE_AHEAD} ns/packet | vs one flow |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
-    for row in &rows {
-        table += &format!(
-            "| {} | {} | {:.0} | {:.2}x | {:.0} | {:.2}x |\n",
-            row.flows,
-            row.packets,
-            row.one_at_a_time,
-            row.one_at_a_time / one,
-            row.in_bursts,
-            row.in_bursts / one_in_bursts,
-        );
+    for pages in [Pages::Base, Pages::Huge] {
+        let rows: Vec<&Row> = rows.iter().filter(|row| row.pages == pages).collect();
+        let (one, one_in_bursts) = (rows[0].one_at_a_time.ns, rows[0].in_bursts.ns);
+        for row in rows {
+            table += &format!(
+                "| {} | {} | {} | {:.0} | {:.2}x | {:.0} | {:.2}x |\n",
+                row.flows,
+                pages.name(),
+                row.packets,
+                row.one_at_a_time.ns,
+                row.one_at_a_time.ns / one,
+                row.in_bursts.ns,
+                row.in_bursts.ns / one_in_bursts,
+            );
+        }
     }
+    // What the kernel granted the largest table advised onto huge pages.
+    let granted = rows
+        .iter()
+        .rfind(|row| row.pages == Pages::Huge)
+        .map_or(0, |row| {
+            row.one_at_a_time.huge_kib.min(row.in_bursts.huge_kib)
+        });
     let state = format!(
         "State per flow: {flow_bytes} bytes of `RxFlow` (current, next and previous key generations \
          and the header-protection key, as `Auto` lays them out), {} bytes per slot of a \
-         {CAPACITY}-slot table with its index.",
-        table_bytes / CAPACITY
+         {CAPACITY}-slot table with its index. Huge pages granted with {} flows built: \
+         {} MiB of the process's memory (`AnonHugePages`; 0 where the kernel's transparent \
+         huge pages are off).",
+        table_bytes / CAPACITY,
+        FLOWS[FLOWS.len() - 1],
+        granted / 1024,
     );
     println!("{table}\n{state}");
     if write_docs {
