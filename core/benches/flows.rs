@@ -10,10 +10,10 @@
 //! first, as a receiver's socket would fill it: one at a time, opened each with
 //! `FlowTable::open_in_place`, and in bursts of `ROUTE_AHEAD` copied into as many buffers and
 //! opened with one `FlowTable::open_each_in_place`, each with a fresh table. Each row is
-//! measured twice: the table in the 4 KiB pages the allocator hands out, and the table
-//! advised onto transparent huge pages (`madvise(MADV_HUGEPAGE)`), as a server with a large
-//! table would allocate it: with 4 KiB pages nearly every flow's first access also misses the
-//! TLB.
+//! measured twice: the table kept off transparent huge pages (`madvise(MADV_NOHUGEPAGE)`),
+//! in 4 KiB pages, and advised onto them (`MADV_HUGEPAGE`), as a server with a large table
+//! would allocate it: with 4 KiB pages nearly every flow's first access also misses the TLB.
+//! Each row says how much of the process's memory the kernel put on huge pages.
 
 use std::hint::black_box;
 use std::mem::MaybeUninit;
@@ -70,21 +70,29 @@ struct Row {
     in_bursts: Opened,
 }
 
-/// The pages the table lies in.
+/// The pages the table lies in, asked for with `madvise` before anything is written to it
+/// (what the kernel granted: [`Opened::huge_kib`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pages {
-    /// What the allocator hands out: 4 KiB pages.
+    /// 4 KiB pages: `MADV_NOHUGEPAGE`, whatever the kernel's default.
     Base,
-    /// Transparent huge pages, asked for with `madvise(MADV_HUGEPAGE)` before the flows are
-    /// inserted (granted where the kernel allows them: see [`Opened::huge_kib`]).
+    /// Transparent huge pages: `MADV_HUGEPAGE`, where the kernel allows them.
     Huge,
 }
 
 impl Pages {
+    /// What the table asked for.
     fn name(self) -> &'static str {
         match self {
             Pages::Base => "4 KiB",
-            Pages::Huge => "2 MiB",
+            Pages::Huge => "2 MiB asked",
+        }
+    }
+
+    fn advice(self) -> libc::c_int {
+        match self {
+            Pages::Base => libc::MADV_NOHUGEPAGE,
+            Pages::Huge => libc::MADV_HUGEPAGE,
         }
     }
 }
@@ -93,7 +101,8 @@ impl Pages {
 struct Opened {
     /// Nanoseconds a packet.
     ns: f64,
-    /// Anonymous memory of the process on huge pages, KiB, with the table built.
+    /// Anonymous memory of the process on huge pages, KiB, with the table built (the table's
+    /// and anything else's: the rest of the process is a few MiB).
     huge_kib: u64,
 }
 
@@ -148,9 +157,7 @@ fn open_all(flows: usize, sealed: &[Vec<u8>], delivery: Delivery, pages: Pages) 
     // The table lives on the heap: 65 536 flows of key state are far too large for a stack.
     // Its memory is advised before anything is written to it.
     let mut memory = Box::<Table>::new_uninit();
-    if pages == Pages::Huge {
-        advise_huge_pages(&memory);
-    }
+    advise(&memory, pages);
     memory.write(Table::new(DCID_LEN).unwrap());
     // SAFETY: written just above.
     let mut table = unsafe { memory.assume_init() };
@@ -194,26 +201,27 @@ fn open_all(flows: usize, sealed: &[Vec<u8>], delivery: Delivery, pages: Pages) 
     }
 }
 
-/// Asks the kernel to back `memory` with transparent huge pages (from its first whole page
-/// on: the allocation need not start on one).
-fn advise_huge_pages(memory: &MaybeUninit<Table>) {
-    const PAGE: usize = 4096;
-    let start = (memory.as_ptr() as usize).next_multiple_of(PAGE);
-    let end = memory.as_ptr() as usize + size_of::<Table>();
-    // SAFETY: the range lies inside the table's allocation, which outlives the call;
-    // MADV_HUGEPAGE changes how its pages are backed, not what they hold.
+/// Tells the kernel which pages to back `memory` with, from its first whole page to the
+/// last (the allocation need not start or end on one).
+fn advise(memory: &MaybeUninit<Table>, pages: Pages) {
+    // SAFETY: sysconf reads a constant of the system.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        size if size > 0 => size as usize,
+        _ => 4096,
+    };
+    let start = (memory.as_ptr() as usize).next_multiple_of(page);
+    let end = (memory.as_ptr() as usize + size_of::<Table>()) / page * page;
+    // SAFETY: the whole pages lie inside the table's allocation, which outlives the call;
+    // the advice changes how they are backed, not what they hold.
     let result = unsafe {
         libc::madvise(
             start as *mut libc::c_void,
             end.saturating_sub(start),
-            libc::MADV_HUGEPAGE,
+            pages.advice(),
         )
     };
     if result != 0 {
-        eprintln!(
-            "madvise(MADV_HUGEPAGE) failed: {}",
-            std::io::Error::last_os_error()
-        );
+        eprintln!("madvise failed: {}", std::io::Error::last_os_error());
     }
 }
 
@@ -257,17 +265,20 @@ fn main() {
         .unwrap();
     eprintln!();
     let mut table = format!(
-        "| flows | table's pages | packets opened | one at a time ns/packet | vs one flow | in \
-         bursts of {ROUTE_AHEAD} ns/packet | vs one flow |\n|---:|---|---:|---:|---:|---:|---:|\n",
+        "| flows | table's pages | on huge pages MiB | packets opened | one at a time ns/packet \
+         | vs one flow | in bursts of {ROUTE_AHEAD} ns/packet | vs one flow \
+         |\n|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for pages in [Pages::Base, Pages::Huge] {
         let rows: Vec<&Row> = rows.iter().filter(|row| row.pages == pages).collect();
         let (one, one_in_bursts) = (rows[0].one_at_a_time.ns, rows[0].in_bursts.ns);
         for row in rows {
+            let granted = row.one_at_a_time.huge_kib.min(row.in_bursts.huge_kib);
             table += &format!(
-                "| {} | {} | {} | {:.0} | {:.2}x | {:.0} | {:.2}x |\n",
+                "| {} | {} | {} | {} | {:.0} | {:.2}x | {:.0} | {:.2}x |\n",
                 row.flows,
                 pages.name(),
+                granted / 1024,
                 row.packets,
                 row.one_at_a_time.ns,
                 row.one_at_a_time.ns / one,
@@ -276,22 +287,11 @@ fn main() {
             );
         }
     }
-    // What the kernel granted the largest table advised onto huge pages.
-    let granted = rows
-        .iter()
-        .rfind(|row| row.pages == Pages::Huge)
-        .map_or(0, |row| {
-            row.one_at_a_time.huge_kib.min(row.in_bursts.huge_kib)
-        });
     let state = format!(
         "State per flow: {flow_bytes} bytes of `RxFlow` (current, next and previous key generations \
          and the header-protection key, as `Auto` lays them out), {} bytes per slot of a \
-         {CAPACITY}-slot table with its index. Huge pages granted with {} flows built: \
-         {} MiB of the process's memory (`AnonHugePages`; 0 where the kernel's transparent \
-         huge pages are off).",
+         {CAPACITY}-slot table with its index.",
         table_bytes / CAPACITY,
-        FLOWS[FLOWS.len() - 1],
-        granted / 1024,
     );
     println!("{table}\n{state}");
     if write_docs {
@@ -315,7 +315,11 @@ fn update_docs(path: &std::path::Path, table: &str, state: &str) {
          time*: each packet copied and opened (`FlowTable::open_in_place`); *in bursts*: \
          {ROUTE_AHEAD} packets copied into as many buffers, then opened with one call \
          (`FlowTable::open_each_in_place`), as after a `recvmmsg`, the table routing all of \
-         them before it opens any.\n\n\
+         them before it opens any. *Table's pages*: the table's memory advised, before \
+         anything is written to it, off transparent huge pages (`madvise(MADV_NOHUGEPAGE)`, \
+         4 KiB pages) or onto them (`MADV_HUGEPAGE`, 2 MiB where the kernel grants them: the \
+         next column, the process's `AnonHugePages` with the table built); *vs one flow* \
+         compares with the one-flow row of the same pages.\n\n\
          {table}\n{state}\n{END}",
         Implementation::selected().for_suite(SUITE).name()
     );
