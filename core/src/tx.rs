@@ -37,6 +37,9 @@ use crate::{CipherSuite, Counters, Error, KeyMaterial, Limits};
 /// ```
 pub struct TxFlow<B: Backend = Auto> {
     keys: KeySet<B>,
+    /// What the current key's GSO batches build and keep for the next
+    /// ([`PacketKey::BatchTables`]); dropped, so wiped, with the key at a key update.
+    batch_tables: <B::PacketKey as PacketKey>::BatchTables,
     config: FlowConfig,
     limits: Limits,
     sealed_in_generation: u64,
@@ -82,6 +85,7 @@ impl<B: Backend> TxFlow<B> {
         Ok(TxFlow {
             limits: config.limits.unwrap_or(Limits::for_suite(keys.suite)),
             keys,
+            batch_tables: Default::default(),
             config,
             sealed_in_generation: config.used.sealed_in_generation,
             largest_sealed: config.largest_packet_number,
@@ -273,9 +277,12 @@ impl<B: Backend> TxFlow<B> {
                     },
                 };
                 let nonces = nonces.get(..run).unwrap_or_default();
-                sealed = generation
-                    .key
-                    .seal_strided(&self.keys.header_key, strided, nonces);
+                sealed = generation.key.seal_strided(
+                    &self.keys.header_key,
+                    strided,
+                    nonces,
+                    &mut self.batch_tables,
+                );
                 start += run;
             }
             // The core checked the layout, but a backend may refuse it all the same (its own
@@ -631,6 +638,7 @@ impl<B: Backend> TxFlow<B> {
             // here, which wipes it: a sender never needs old keys again.
             let promoted = self.keys.promote();
             debug_assert!(promoted.is_ok());
+            self.batch_tables = Default::default();
             self.sealed_in_generation = 0;
             self.counters.key_updates += 1;
         }

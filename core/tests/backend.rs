@@ -372,10 +372,10 @@ proptest! {
         let nonces: Vec<[u8; 12]> = (0..count).map(|k| [k as u8 ^ seed; 12]).collect();
         let packets = StridedPackets { src: &src, dst: &mut dst, layout };
         let sealed = if portable_header_key {
-            packet_key.seal_strided(&reference_header_key, packets, &nonces)
+            packet_key.seal_strided(&reference_header_key, packets, &nonces, &mut Default::default())
         } else {
             let header_key = Auto::header_key(suite, key).unwrap();
-            packet_key.seal_strided(&header_key, packets, &nonces)
+            packet_key.seal_strided(&header_key, packets, &nonces, &mut Default::default())
         };
         let refused = (short_by > 0 || src_short_by > 0 || bad_layout) && count > 0;
         if refused || (overlap && count > 1) {
@@ -436,6 +436,8 @@ fn strided_packets_of_every_short_header_shape_seal_as_the_crates_do() {
             .collect();
         let packet_key = Auto::packet_key(suite, &key).unwrap();
         let header_key = Auto::header_key(suite, &key).unwrap();
+        // One suite's batches keep the tables from one to the next, as a flow does.
+        let mut tables = Default::default();
         for (count, dcid_len, pn_len) in (2..=8)
             .flat_map(|count| (0..=20).map(move |dcid_len| (count, dcid_len)))
             .flat_map(|(count, dcid_len)| (1..=4).map(move |pn_len| (count, dcid_len, pn_len)))
@@ -462,11 +464,65 @@ fn strided_packets_of_every_short_header_shape_seal_as_the_crates_do() {
                     dst: &mut dst,
                     layout,
                 };
-                assert!(packet_key.seal_strided(&header_key, packets, &nonces));
+                assert!(packet_key.seal_strided(&header_key, packets, &nonces, &mut tables));
                 assert_eq!(
                     dst,
                     strided_reference(suite, &key, &src, layout, &nonces, dst_len),
                     "{suite:?}, {count} packets, header {header_len} bytes (pn {pn_len}), payload {payload_len}"
+                );
+            }
+        }
+    }
+}
+
+/// Tables that strided batches kept from another key's are built again, never used as they
+/// are: a flow keeps its tables from one GSO batch to the next and starts new ones at a key
+/// update, and tables handed from key to key must come out the same. Payloads long enough
+/// for the tables to hold powers past the key's own, first longer, then shorter, then longer
+/// than the tables were built for.
+#[test]
+fn strided_batches_build_again_the_tables_of_another_key() {
+    for suite in [CipherSuite::Aes128GcmSha256, CipherSuite::Aes256GcmSha384] {
+        let keys: Vec<Vec<u8>> = [0x11u8, 0x5e]
+            .iter()
+            .map(|&seed| {
+                (0..suite.key_len() as u8)
+                    .map(|b| b.wrapping_mul(seed).wrapping_add(seed))
+                    .collect()
+            })
+            .collect();
+        let mut tables = Default::default();
+        for key in [&keys[0], &keys[1], &keys[0]] {
+            let packet_key = Auto::packet_key(suite, key).unwrap();
+            let header_key = Auto::header_key(suite, key).unwrap();
+            for payload_len in [1300, 600, 1420] {
+                let (pn_offset, header_len) = (9, 13);
+                let packet_len = header_len + payload_len;
+                let layout = StridedLayout {
+                    src_stride: packet_len,
+                    dst_stride: packet_len + 16,
+                    header_len,
+                    pn_offset,
+                    payload_len,
+                };
+                let count = 6;
+                let src: Vec<u8> = (0..count * layout.src_stride)
+                    .map(|i| (i as u8).wrapping_mul(7).wrapping_add(key[0]))
+                    .collect();
+                let dst_len = count * layout.dst_stride;
+                let mut dst = vec![0xee_u8; dst_len];
+                let nonces: Vec<[u8; 12]> = (0..count).map(|k| [k as u8 ^ 0xa5; 12]).collect();
+                let packets = StridedPackets {
+                    src: &src,
+                    dst: &mut dst,
+                    layout,
+                };
+                assert!(packet_key.seal_strided(&header_key, packets, &nonces, &mut tables));
+                assert_eq!(
+                    dst,
+                    strided_reference(suite, key, &src, layout, &nonces, dst_len),
+                    "{suite:?}, key {:#x}, payload {payload_len}",
+                    key[0]
                 );
             }
         }

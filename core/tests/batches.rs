@@ -698,6 +698,36 @@ fn long_gso_batches_match_one_datagram_at_a_time() {
     }
 }
 
+/// A flow keeps what its GSO batches build from the key for the next batch: batch after
+/// batch of long packets, across a key update, seals what sealing one datagram at a time
+/// does (SUITE is AES-256-GCM; its tables are built again for the new key).
+#[test]
+fn consecutive_gso_batches_across_a_key_update_match_one_datagram_at_a_time() {
+    let gso_size = 1350;
+    let packets: Vec<Vec<u8>> = (1..=48u64)
+        .map(|n| {
+            let mut p = packet(DCID, n, gso_size - 16);
+            if n >= 22 {
+                p[0] ^= 0x04; // key phase 1 from packet 22 on, in the second batch
+            }
+            p
+        })
+        .collect();
+    let expected = sealed_one_by_one(&packets);
+    let mut tx = tx();
+    for (calls, batch) in packets.chunks(16).zip(expected.chunks(16)).enumerate() {
+        let cleartext = batch.0.concat();
+        let mut out = vec![0u8; 16 * gso_size];
+        let mut results = [Err(Error::Malformed); 16];
+        let sealed = tx
+            .seal_gso(&[&cleartext], gso_size, &mut [&mut out], &mut results)
+            .unwrap();
+        assert_eq!(sealed.ok, 16, "batch {calls}");
+        assert_eq!(out, batch.1.concat(), "batch {calls}");
+    }
+    assert_eq!(tx.generation(), 1);
+}
+
 /// A datagram refused after its header was read, in a queue slot no packet has used yet, does
 /// not disturb the packets queued before it.
 #[test]
@@ -733,6 +763,8 @@ struct RefusesStrided;
 struct RefusingKey(quicseal::backend::AutoPacketKey);
 
 impl quicseal::backend::PacketKey for RefusingKey {
+    type BatchTables = ();
+
     fn seal(
         &self,
         header_key: &impl quicseal::backend::HeaderKey,
@@ -753,6 +785,7 @@ impl quicseal::backend::PacketKey for RefusingKey {
         _: &impl quicseal::backend::HeaderKey,
         _: quicseal::backend::StridedPackets<'_, '_>,
         _: &[[u8; 12]],
+        _: &mut (),
     ) -> bool {
         false
     }

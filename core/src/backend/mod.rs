@@ -42,7 +42,7 @@ mod riscv;
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86;
 
-pub use auto::{Auto, AutoHeaderKey, AutoPacketKey, Implementation};
+pub use auto::{Auto, AutoBatchTables, AutoHeaderKey, AutoPacketKey, Implementation};
 pub use portable::{Portable, PortableHeaderKey, PortablePacketKey};
 pub use strided::{StridedLayout, StridedPackets, seal_strided_batches};
 
@@ -255,6 +255,13 @@ pub struct Sealed {
 ///
 /// Implementations wipe their key schedule when dropped.
 pub trait PacketKey {
+    /// What [`seal_strided`](Self::seal_strided) builds from the key for a batch and can
+    /// keep for the next: a sending flow keeps one, so that it is built once a key rather
+    /// than once a batch. `()` where there is nothing to keep. Built from key material, so
+    /// wiped when dropped; tables last used with another key are built again (the old ones
+    /// wiped), never used as they are.
+    type BatchTables: Default;
+
     /// Encrypts `payload` under `nonce`, authenticating `aad` (the packet's cleartext
     /// header). Returns the tag and `header_key`'s mask of the sample: the 16 bytes of the
     /// protected packet from payload offset `sample_at` (ciphertext, then the tag if the
@@ -296,13 +303,16 @@ pub trait PacketKey {
     /// the destination. Writes nothing and returns false unless the buffers hold them all
     /// ([`StridedPackets::holds`]). By default through [`seal_batch`](Self::seal_batch),
     /// [`seal_strided_batches`]; a backend that writes the headers and tags itself saves the
-    /// jobs and the results in between.
+    /// jobs and the results in between. `tables` are the caller's ([`BatchTables`](
+    /// Self::BatchTables)), from its last batch or new.
     fn seal_strided(
         &self,
         header_key: &impl HeaderKey,
         packets: StridedPackets<'_, '_>,
         nonces: &[[u8; NONCE_LEN]],
+        tables: &mut Self::BatchTables,
     ) -> bool {
+        let _ = tables;
         seal_strided_batches(self, header_key, packets, nonces)
     }
 

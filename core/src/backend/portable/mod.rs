@@ -175,6 +175,8 @@ impl PortablePacketKey {
 }
 
 impl PacketKey for PortablePacketKey {
+    type BatchTables = ();
+
     fn seal(
         &self,
         header_key: &impl HeaderKey,

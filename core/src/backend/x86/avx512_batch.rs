@@ -45,7 +45,7 @@ pub(super) const LANES: usize = 4;
 
 /// Most blocks a grouped packet hashes (its header's, its payload's and the lengths block):
 /// enough for datagrams of 1 500 bytes, the tables a batch builds for them
-/// ([`BatchTables`]) about 3 KB on the stack. Longer packets are sealed one by one.
+/// ([`BatchTables`]) about 3 KB. Longer packets are sealed one by one.
 pub(super) const MAX_BLOCKS: usize = 96;
 const _: () = assert!(
     MAX_BLOCKS.is_multiple_of(4),
@@ -929,9 +929,15 @@ impl GroupEnd {
 }
 
 /// What a batch's groups read besides their key: the powers of the hash key past the key's
-/// own ([`HashPowers`]) and each step's counter rounds ([`CounterRounds`]), each built once
-/// a batch, as far as its groups need. One key's: a batch is sealed or opened with one.
-pub(super) struct BatchTables {
+/// own ([`HashPowers`]) and each step's counter rounds ([`CounterRounds`]), each built as far
+/// as the groups need them. They may outlive a batch (a sending flow keeps them, see
+/// [`PacketKey::BatchTables`](crate::backend::PacketKey::BatchTables)), so they remember the
+/// key bytes they derive from and are built again, the old ones wiped, for a group of
+/// another key.
+pub(in crate::backend) struct BatchTables {
+    /// The hash key H and the first round key the tables were built from (see
+    /// [`sources`]); zero before any are built.
+    built_for: [u8; 32],
     powers: HashPowers,
     counter_rounds: CounterRounds,
 }
@@ -940,13 +946,15 @@ impl BatchTables {
     /// Nothing built yet: nothing to pay for a batch of short packets.
     pub(super) fn new() -> BatchTables {
         BatchTables {
+            built_for: [0; 32],
             powers: HashPowers::new(),
             counter_rounds: CounterRounds::new(),
         }
     }
 
-    /// The tables a group of `packets` of `shape` reads, built as far as it needs them.
-    #[target_feature(enable = "avx512f,avx512bw,vaes,vpclmulqdq,sse2")]
+    /// The tables a group of `packets` of `shape` reads, built as far as it needs them,
+    /// from the start (the old ones wiped) if they were built for another key.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,sse2")]
     fn for_group(&mut self, key: &AesGcmKey, packets: &[Packet<'_>], shape: Shape) -> GroupTables {
         debug_assert!(groups(shape.len, shape.aad_len));
         debug_assert!(
@@ -954,6 +962,15 @@ impl BatchTables {
                 .iter()
                 .all(|packet| packet.aad.len() == shape.aad_len)
         );
+        let sources = sources(key);
+        // SAFETY: `built_for` is 32 bytes.
+        let built_for = unsafe { _mm256_loadu_si256(self.built_for.as_ptr().cast()) };
+        if _mm256_cmpneq_epi8_mask(sources, built_for) != 0 {
+            self.powers.clear();
+            self.counter_rounds.clear();
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_si256(self.built_for.as_mut_ptr().cast(), sources) };
+        }
         GroupTables {
             powers: self.powers.up_to(key, shape.blocks()),
             counter_rounds: self
@@ -961,6 +978,32 @@ impl BatchTables {
                 .up_to(&key.round_keys, shape.len.div_ceil(64)),
         }
     }
+}
+
+impl Default for BatchTables {
+    fn default() -> BatchTables {
+        BatchTables::new()
+    }
+}
+
+impl Drop for BatchTables {
+    /// The key bytes they were built for are key material: wiped (the tables wipe
+    /// themselves).
+    fn drop(&mut self) {
+        // SAFETY: `built_for` is valid for the write.
+        unsafe { core::ptr::write_volatile(&mut self.built_for, [0; 32]) };
+    }
+}
+
+/// What a key's [`BatchTables`] derive from, all of it: the hash key H, which the powers are
+/// powers of, and the first round key, whose last four bytes the counter rounds take in.
+/// Equal for two keys only if their tables are equal.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+fn sources(key: &AesGcmKey) -> __m256i {
+    // SAFETY: H^1's 16 bytes are readable.
+    let hash_key = unsafe { _mm_loadu_si128(key.powers.powers_from(1).cast()) };
+    _mm256_inserti32x4::<1>(_mm256_castsi128_si256(key.round_keys.get(0)), hash_key)
 }
 
 /// Where a group reads the tables of its batch.
@@ -1067,6 +1110,15 @@ impl CounterRounds {
         self.built = self.built.max(steps);
     }
 
+    /// Wipes the rounds built: none are, after.
+    fn clear(&mut self) {
+        if self.built > 0 {
+            // SAFETY: only `up_to`, which needs AVX-512F, builds rounds: the CPU has it.
+            unsafe { self.wipe() };
+            self.built = 0;
+        }
+    }
+
     /// Zeroes the rounds built, a 512-bit store a step.
     #[target_feature(enable = "avx512f")]
     fn wipe(&mut self) {
@@ -1080,10 +1132,7 @@ impl CounterRounds {
 impl Drop for CounterRounds {
     /// Derived from the first round key: wiped, as the key is.
     fn drop(&mut self) {
-        if self.built > 0 {
-            // SAFETY: only `up_to`, which needs AVX-512F, builds rounds: the CPU has it.
-            unsafe { self.wipe() }
-        }
+        self.clear();
     }
 }
 
@@ -1207,6 +1256,15 @@ impl HashPowers {
         self.built = built;
     }
 
+    /// Wipes the powers built: none are, after.
+    fn clear(&mut self) {
+        if self.built > 0 {
+            // SAFETY: only `build`, which needs AVX-512F, builds powers: the CPU has it.
+            unsafe { self.wipe() };
+            self.built = 0;
+        }
+    }
+
     /// Zeroes the powers built, four to a 512-bit store as `build` wrote them: a store a
     /// power took about 40 ns a batch, 2% of a GSO batch's seal of 1350-byte datagrams.
     #[target_feature(enable = "avx512f")]
@@ -1229,10 +1287,7 @@ impl HashPowers {
 impl Drop for HashPowers {
     /// Powers of the hash key are key material: wiped, as the key's own are.
     fn drop(&mut self) {
-        if self.built > 0 {
-            // SAFETY: only `build`, which needs AVX-512F, builds powers: the CPU has it.
-            unsafe { self.wipe() }
-        }
+        self.clear();
     }
 }
 

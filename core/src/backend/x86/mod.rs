@@ -48,6 +48,7 @@ mod chacha20_poly1305;
 mod ghash;
 mod poly1305;
 
+pub(super) use self::avx512_batch::BatchTables;
 pub(super) use self::chacha20_avx2::{
     ChaCha20Avx2HeaderKey, ChaCha20Poly1305Avx2Key, available as chacha20_avx2_available,
 };
@@ -457,7 +458,8 @@ impl AesGcmKey {
     /// last GHASH, and where each sample lies inside its payload the group's tags and
     /// headers go to the packets from the registers that made them
     /// ([`avx512_batch::seal_whole`]). For shapes that
-    /// [`groups_strided`](Self::groups_strided) takes.
+    /// [`groups_strided`](Self::groups_strided) takes. The groups read `tables`, built as far
+    /// as they need and kept for the caller's next batch.
     ///
     /// [`PacketKey::seal_strided`]: crate::backend::PacketKey::seal_strided
     pub(super) fn seal_strided(
@@ -466,6 +468,7 @@ impl AesGcmKey {
         own: Option<&AesHeaderKey>,
         mut packets: StridedPackets<'_, '_>,
         nonces: &[[u8; NONCE_LEN]],
+        tables: &mut BatchTables,
     ) -> bool {
         if !packets.holds(nonces.len()) {
             return false;
@@ -480,7 +483,6 @@ impl AesGcmKey {
             layout.header_len <= MAX_SHORT_HEADER_LEN
                 && avx512_batch::sample_inside(sample_at, layout.payload_len)
         });
-        let mut tables = avx512_batch::BatchTables::new();
         for (group, group_nonces) in nonces.chunks(avx512_batch::LANES).enumerate() {
             let first = group * avx512_batch::LANES;
             let count = group_nonces.len();
@@ -545,7 +547,7 @@ impl AesGcmKey {
                     // comes before the packet number, and the packet number's length).
                     // `groups_strided` took the shape, and a key of the 512-bit width exists,
                     // so the CPU has its features.
-                    unsafe { avx512_batch::seal_whole(self, &mut tables, lanes, shape, &headers) };
+                    unsafe { avx512_batch::seal_whole(self, tables, lanes, shape, &headers) };
                     // Written whole: nothing left to finish.
                     continue;
                 }
@@ -559,7 +561,7 @@ impl AesGcmKey {
                 let kept = unsafe {
                     avx512_batch::seal(
                         self,
-                        &mut tables,
+                        tables,
                         lanes,
                         shape,
                         sample_at,
