@@ -171,3 +171,57 @@ pub fn split_mut<'a>(mut bytes: &'a mut [u8], cuts: &[f64]) -> Vec<&'a mut [u8]>
 pub fn cuts() -> impl Strategy<Value = Vec<f64>> {
     prop::collection::vec(0.0f64..1.0, 0..6)
 }
+
+/// `len` bytes that end where a page no access is allowed to begins: a read or a write past
+/// their end faults (the test dies of SIGSEGV) rather than passing unnoticed.
+pub struct GuardedBuffer {
+    map: *mut u8,
+    map_len: usize,
+    start: usize,
+    len: usize,
+}
+
+impl GuardedBuffer {
+    /// The bytes, zero.
+    pub fn new(len: usize) -> GuardedBuffer {
+        // SAFETY: sysconf, mmap and mprotect with valid arguments; the results are checked.
+        unsafe {
+            let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap();
+            let data = len.div_ceil(page).max(1) * page;
+            let map_len = data + page;
+            let map = libc::mmap(
+                core::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            let map = map.cast::<u8>();
+            assert_eq!(
+                libc::mprotect(map.add(data).cast(), page, libc::PROT_NONE),
+                0
+            );
+            GuardedBuffer {
+                map,
+                map_len,
+                start: data - len,
+                len,
+            }
+        }
+    }
+
+    pub fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: `len` bytes from `start` lie inside the readable and writable pages, which
+        // this buffer owns until it drops.
+        unsafe { core::slice::from_raw_parts_mut(self.map.add(self.start), self.len) }
+    }
+}
+
+impl Drop for GuardedBuffer {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.map.cast(), self.map_len) };
+    }
+}

@@ -13,8 +13,9 @@
 //! every block is multiplied by the power it has in its packet's whole hash (H^n for the
 //! first of n blocks, H for the lengths block): the products of all steps add up, lane by
 //! lane, and each packet's four lanes are added and reduced once, at the end. The powers
-//! past the 16 a key keeps are built once per batch ([`HashPowers`]), for packets of up to
-//! [`MAX_BLOCKS`] blocks. Per 16 blocks this costs less than one packet's own loop does
+//! past the 16 a key keeps are built as far as a batch needs them ([`HashPowers`], kept from
+//! batch to batch by a sending flow: [`BatchTables`]), for packets of up to [`MAX_BLOCKS`]
+//! blocks. Per 16 blocks this costs less than one packet's own loop does
 //! (no reduction, and no shuffles to bring the packets' blocks together); the rest is
 //! shared.
 //!
@@ -25,7 +26,7 @@
 //! with the second) is the same round of its keyed nonce's bytes, the counter's four
 //! replaced by 0x52, which SubBytes takes to zero, XORed with one of its keyed counter's
 //! bytes, the nonce's replaced by 0x52, with a zero round key. The first is computed once a
-//! group for each packet, the second once a batch for each step ([`CounterRounds`]), and a
+//! group for each packet, the second once for each step with the powers ([`CounterRounds`]), and a
 //! step starts from the two XORed: one XOR a vector where a round was an XOR and an AES
 //! round. The step loop, alone in a C harness, went from about 45 to 43 cycles a step.
 
@@ -45,7 +46,7 @@ pub(super) const LANES: usize = 4;
 
 /// Most blocks a grouped packet hashes (its header's, its payload's and the lengths block):
 /// enough for datagrams of 1 500 bytes, the tables a batch builds for them
-/// ([`BatchTables`]) about 3 KB. Longer packets are sealed one by one.
+/// ([`BatchTables`]) about 3 KiB. Longer packets are sealed one by one.
 pub(super) const MAX_BLOCKS: usize = 96;
 const _: () = assert!(
     MAX_BLOCKS.is_multiple_of(4),
@@ -106,7 +107,8 @@ impl Packet<'_> {
 /// payload offset `sample_at` lies inside the payload, returns what
 /// [`Capture::keep`](super::Capture::keep) would make of each packet's sample, lane by lane:
 /// with `header_keys`, the mask's block, its rounds run beside the final GHASH; the sample
-/// itself otherwise. `tables` are the batch's, built here if its packets need more.
+/// itself otherwise. `tables` are the batch's (or kept from the caller's last batch), built
+/// here if its packets need more, from the start if they were built for another key.
 ///
 /// # Safety
 /// Each packet's `src` must be valid for reads and its `dst` for reads and writes of
@@ -658,7 +660,8 @@ macro_rules! opening_tail_end {
 /// the round key `zmm10` (each broadcast from the key's own for its round), the step's
 /// counter rounds `zmm11`, the nonce rounds `zmm12`-`zmm15`, the last round key `zmm16`,
 /// the byte-order shuffle `zmm17`, the second round key `zmm18`, the powers being used
-/// `zmm19`, and packet k's sums (low, middle, high) `zmm(20 + 3k)` to `zmm(22 + 3k)`. The
+/// `zmm19`, packet k's sums (low, middle, high) `zmm(20 + 3k)` to `zmm(22 + 3k)`, and the
+/// tail's bytes `k1`. The
 /// loop is short of load ports as well: the counter rounds loaded once a step rather than
 /// as each of the four XORs' operand, and the second round key held rather than broadcast
 /// each step, each took about 1% off a 1350-byte AES-128-GCM batch.
@@ -688,9 +691,10 @@ unsafe fn whole_steps<const ROUNDS: usize, const SEAL: bool>(
     let [sum0, sum1, sum2, sum3] = sums;
     macro_rules! run {
         ([$($round:literal)*], $last:literal, $end:expr, $tail_end:expr) => {
-            // SAFETY: the template reads the constants, the counter rounds, each source's
-            // and writes each destination's `64 * steps` bytes, reads the powers (all
-            // valid, the caller says), and writes only the registers declared.
+            // SAFETY: the template reads the constants (the tail's mask among them), the
+            // counter rounds of every step, each source's and writes each destination's
+            // `64 * steps` bytes and then only the tail's bytes the mask marks, reads the
+            // powers (all valid, the caller says), and writes only the registers declared.
             unsafe {
                 core::arch::asm!(
                     "vmovdqu64 zmm12, zmmword ptr [{c} + {nonces}]",
@@ -892,7 +896,6 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
             _mm512_shuffle_epi8(_mm512_broadcast_i32x4(base), swap),
         )
     });
-    // Payload block b is H^(blocks + 1 - b)'s (the lengths block follows it).
     let full_steps = len / 64;
     // The bytes of the step that ends inside the payload, if one does.
     let tail = match len - 64 * full_steps {
@@ -917,6 +920,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     let broadcast_keys = |keys: &RoundKeys| -> [__m512i; 15] {
         core::array::from_fn(|i| _mm512_broadcast_i32x4(keys.get(i)))
     };
+    // Payload block b is H^(blocks + 1 - b)'s (the lengths block follows it).
     if full_steps > 0 {
         // SAFETY: the whole steps' bytes and the tail's lie inside each payload (and the
         // first one's, which lanes without a packet read and write), the powers reach
@@ -1004,8 +1008,7 @@ impl GroupEnd {
 /// key bytes they derive from and are built again, the old ones wiped, for a group of
 /// another key.
 pub(in crate::backend) struct BatchTables {
-    /// The hash key H and the first round key the tables were built from (see
-    /// [`sources`]); zero before any are built.
+    /// The key bytes the tables were built from ([`sources`]); zero before any are built.
     built_for: [u8; 32],
     powers: HashPowers,
     counter_rounds: CounterRounds,
@@ -1064,15 +1067,17 @@ impl Drop for BatchTables {
     }
 }
 
-/// What a key's [`BatchTables`] derive from, all of it: the hash key H, which the powers are
-/// powers of, and the first round key, whose last four bytes the counter rounds take in.
-/// Equal for two keys only if their tables are equal.
+/// What a key's [`BatchTables`] derive from, all of it and no more: the hash key H, which the
+/// powers are powers of, and the last four bytes of the first round key, which the counter
+/// rounds take in (the rest zero: for AES-128 the first round key is the key itself). Two
+/// keys with equal sources have equal tables.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl")]
 fn sources(key: &AesGcmKey) -> __m256i {
     // SAFETY: H^1's 16 bytes are readable.
     let hash_key = unsafe { _mm_loadu_si128(key.powers.powers_from(1).cast()) };
-    _mm256_inserti32x4::<1>(_mm256_castsi128_si256(key.round_keys.get(0)), hash_key)
+    let counter_bytes = _mm_and_si128(key.round_keys.get(0), _mm_set_epi32(-1, 0, 0, 0));
+    _mm256_inserti32x4::<1>(_mm256_castsi128_si256(counter_bytes), hash_key)
 }
 
 /// Where a group reads the tables of its batch.
@@ -1093,11 +1098,12 @@ const _: () = assert!(
 /// Round 1 of each step's counters, the other half of [`nonce_rounds`]: for step s, lane j
 /// holds one AES round, with a zero round key, of a block whose last four bytes are payload
 /// block 4s + j's counter (4s + j + 2: counter 1 is J0's) XORed with the first round key's
-/// last four, and whose other twelve are [`SUBBYTES_ZERO`]. They depend on the key alone,
-/// and are key material: wiped on drop.
+/// last four, and whose other twelve are [`SUBBYTES_ZERO`]. They depend on those four bytes
+/// alone, and are key material: wiped on drop.
 ///
 /// `built` comes first, in C's order: after the table, the compiler made one `memset` of
-/// the table (uninitialised, so free to be zero) and `built`, 1.5 KB a batch.
+/// the table (uninitialised, so free to be zero) and `built`, 1.5 KB each time one was
+/// made.
 #[repr(C)]
 pub(super) struct CounterRounds {
     built: usize,
@@ -1230,7 +1236,7 @@ impl StepRounds {
 /// The powers of a key's hash key that a batch's groups multiply their blocks by, each block
 /// by the power it has in its packet's GHASH (H^n for the first of n, H for the lengths
 /// block), so that the products add up over a whole packet with one reduction at the end.
-/// The key keeps 16 of them; a batch of longer packets builds the rest once, here.
+/// The key keeps 16 of them; longer packets need the rest, built here as far as they do.
 struct HashPowers {
     /// H^MAX_BLOCKS .. H^1, H^m at `MAX_BLOCKS - m`, then three zero blocks; only the last
     /// `built` powers and, once any are, the zeros are written.
