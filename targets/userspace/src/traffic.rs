@@ -63,6 +63,9 @@ const RECV_POLL: Duration = Duration::from_millis(100);
 /// packets still on their way are counted as arrived, not lost.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
+/// Packets in flight at most unless a configuration says otherwise ([`TrafficConfig::window`]).
+pub const DEFAULT_WINDOW: u64 = 512;
+
 /// Receive buffer the receiver asks for (the kernel caps it at `net.core.rmem_max`).
 pub const RECV_BUFFER: usize = 4 << 20;
 
@@ -109,7 +112,7 @@ impl TrafficConfig {
             batch: 16,
             count,
             key_update_at: Some(count / 2),
-            window: 512,
+            window: DEFAULT_WINDOW,
             ecn: Ecn::Ect0,
             deadline: Duration::from_secs(60),
         }
@@ -251,6 +254,11 @@ pub struct TrafficReport {
     pub ecn_mismatches: u64,
     /// Times the sender gave up waiting for the receiver's report and went on.
     pub stalls: u64,
+    /// Times the sender found the window full and waited for the receiver's report.
+    pub window_waits: u64,
+    /// Time the sender spent in those waits, off the CPU: where a run's rate is not the
+    /// sender's CPU per packet, most of the difference is here.
+    pub window_wait: Duration,
     /// The deadline stopped the sender before it sent every packet.
     pub deadline_reached: bool,
     /// From the first send to the last arrival.
@@ -375,6 +383,8 @@ pub fn run(
             key_updates_received: tally.key_updates,
             ecn_mismatches: tally.ecn_mismatches,
             stalls: sent.stalls,
+            window_waits: sent.window_waits,
+            window_wait: sent.window_wait,
             deadline_reached: sent.packets + sent.refused < config.count,
             elapsed: tally.last_arrival.unwrap_or(start).duration_since(start),
             sender_cpu,
@@ -413,6 +423,8 @@ struct SenderTally {
     packets: u64,
     refused: u64,
     stalls: u64,
+    window_waits: u64,
+    window_wait: Duration,
     key_updates: u64,
 }
 
@@ -436,6 +448,8 @@ fn send_all(
         packets: 0,
         refused: 0,
         stalls: 0,
+        window_waits: 0,
+        window_wait: Duration::ZERO,
         key_updates: 0,
     };
     let mut window = Window::default();
@@ -444,7 +458,11 @@ fn send_all(
         let batch = (config.count - next).min(config.batch as u64);
         reports.try_iter().for_each(|report| window.report(report));
         while !window.has_room(next, batch, config.window) {
-            match reports.recv_timeout(STALL_TIMEOUT) {
+            tally.window_waits += 1;
+            let waiting = Instant::now();
+            let report = reports.recv_timeout(STALL_TIMEOUT);
+            tally.window_wait += waiting.elapsed();
+            match report {
                 Ok(report) => window.report(report),
                 Err(RecvTimeoutError::Timeout) => {
                     tally.stalls += 1;

@@ -124,6 +124,26 @@ impl Row {
         )
     }
 
+    /// The median share of its run the sender spent on the CPU.
+    fn sender_on_cpu(&self) -> f64 {
+        median(
+            self.reports
+                .iter()
+                .map(|r| r.sender_cpu.as_secs_f64() / r.elapsed.as_secs_f64().max(1e-9))
+                .collect(),
+        )
+    }
+
+    /// The median time the sender waited for the receiver's window, per packet sent.
+    fn window_wait_ns_per_packet(&self) -> f64 {
+        median(
+            self.reports
+                .iter()
+                .map(|r| r.window_wait.as_nanos() as f64 / r.sent.max(1) as f64)
+                .collect(),
+        )
+    }
+
     fn clean(&self) -> bool {
         self.reports.iter().all(TrafficReport::clean)
     }
@@ -242,14 +262,15 @@ fn write_file(path: &PathBuf, text: &str) -> Result<(), CliError> {
 fn table(rows: &[Row], runs: usize) -> String {
     let mut out = format!(
         "| path | protection | Gbit/s (median of {runs}) | min – max | packets/s | vs unsealed | \
-         sender CPU ns/packet | receiver CPU ns/packet |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+         sender CPU ns/packet | receiver CPU ns/packet | sender on CPU | sender waiting on the \
+         window ns/packet |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     );
     for row in rows {
         let (min, max) = row.gbps_range();
         let _ = writeln!(
             out,
-            "| {} | {}{} | {:.2} | {:.2} – {:.2} | {:.0} | {:.2} | {:.0} | {:.0} |",
+            "| {} | {}{} | {:.2} | {:.2} – {:.2} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0}% | {:.1} |",
             row.path(),
             row.label(),
             if row.clean() {
@@ -264,6 +285,8 @@ fn table(rows: &[Row], runs: usize) -> String {
             row.ratio_to_unsealed(rows),
             row.cpu_ns_per_packet(|r| r.sender_cpu),
             row.cpu_ns_per_packet(|r| r.receiver_cpu),
+            100.0 * row.sender_on_cpu(),
+            row.window_wait_ns_per_packet(),
         );
     }
     out
@@ -273,13 +296,14 @@ fn table(rows: &[Row], runs: usize) -> String {
 fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
         "path,protection,gbps_median,gbps_min,gbps_max,packets_per_second,ratio_to_unsealed,\
-         sender_cpu_ns_per_packet,receiver_cpu_ns_per_packet,runs,clean\n",
+         sender_cpu_ns_per_packet,receiver_cpu_ns_per_packet,sender_on_cpu,\
+         window_wait_ns_per_packet,runs,clean\n",
     );
     for row in rows {
         let (min, max) = row.gbps_range();
         let _ = writeln!(
             out,
-            "{},{},{:.4},{:.4},{:.4},{:.0},{:.4},{:.1},{:.1},{},{}",
+            "{},{},{:.4},{:.4},{:.4},{:.0},{:.4},{:.1},{:.1},{:.3},{:.1},{},{}",
             row.path(),
             row.label(),
             row.median_gbps(),
@@ -289,6 +313,8 @@ fn csv(rows: &[Row]) -> String {
             row.ratio_to_unsealed(rows),
             row.cpu_ns_per_packet(|r| r.sender_cpu),
             row.cpu_ns_per_packet(|r| r.receiver_cpu),
+            row.sender_on_cpu(),
+            row.window_wait_ns_per_packet(),
             row.reports.len(),
             row.clean(),
         );
@@ -318,7 +344,9 @@ where the tag would be), the same copy into the send buffer, the same sockets an
 no crypto. *no GSO*: the same batches sent one datagram per `sendmsg` and received with \
 `recvmmsg` (loopback does not coalesce separate sends). Both ends check every packet's bytes. \
 The ratio is the sealed median over the unsealed median of the same path; CPU is each \
-thread's own time on the CPU (`/proc/thread-self/schedstat`) per packet.\n\
+thread's own time on the CPU (`/proc/thread-self/schedstat`) per packet; *sender on CPU* is \
+the sender's share of the run's wall time on the CPU, and *waiting on the window* the time it \
+spent waiting for the receiver's report with {window} packets in flight, per packet.\n\
 \n\
 {table}\n\
 ![Userspace datapath throughput]({figure})\n\
@@ -345,6 +373,7 @@ AES-GCM, `{chacha}` for ChaCha20-Poly1305.\n\
         batch = args.batch,
         runs = args.runs,
         figure = args.figure,
+        window = traffic::DEFAULT_WINDOW,
         before = load.before,
         after = load.after,
         reading = reading(args.batch, rows),
@@ -390,16 +419,26 @@ fn reading(batch: usize, rows: &[Row]) -> String {
              core's `open` being most of the difference"
         )
     };
+    let on_cpu = |label: &str| find(true, label).map_or(0.0, |r| 100.0 * r.sender_on_cpu());
+    let waiting = |label: &str| find(true, label).map_or(0.0, Row::window_wait_ns_per_packet);
     format!(
         "How to read it: with GSO and GRO the syscalls are shared by {batch} packets and the \
          crypto is most of the work: sealed AES-128-GCM runs at {aes:.2}× the unsealed rate; \
-         {bound}, within this VM's run-to-run spread (compare the packet-protection section); \
+         {bound}, within this VM's run-to-run spread (compare the packet-protection section). \
+         Its sender was on the CPU for {aes_on:.0}% of the run and waited on the window \
+         {aes_wait:.0} ns a packet (unsealed: {plain_on:.0}%, {plain_wait:.0} ns): where a \
+         sender is on the CPU nearly all the time, the rate is its CPU per packet; the rest \
+         of its time goes to waiting for the receiver. \
          ChaCha20-Poly1305 ({chacha:.2}×) is slower, as it is there. Without GSO \
          one `sendmsg` per datagram dominates (on loopback the sender's time includes the \
          delivery the kernel does in its context), and sealing with AES-128-GCM keeps \
          {aes_nogso:.2}× of that rate. GSO itself is worth {gso_gain:.1}× to sealed AES-128-GCM \
          traffic.",
         aes = ratio(true, "AES-128-GCM"),
+        aes_on = on_cpu("AES-128-GCM"),
+        aes_wait = waiting("AES-128-GCM"),
+        plain_on = on_cpu("unsealed"),
+        plain_wait = waiting("unsealed"),
         chacha = ratio(true, "ChaCha20-Poly1305"),
         aes_nogso = ratio(false, "AES-128-GCM"),
         gso_gain = find(true, "AES-128-GCM").map_or(0.0, Row::median_gbps)
@@ -531,6 +570,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("`open`"), "{text}");
+    }
+
+    #[test]
+    fn the_reading_says_how_long_the_sender_ran_and_waited() {
+        let unsealed = row(Protection::Unsealed, CipherSuite::Aes128GcmSha256, 900, 300);
+        let mut sealed = row(Protection::Sealed, CipherSuite::Aes128GcmSha256, 800, 480);
+        sealed.reports[0].sent = 1000;
+        sealed.reports[0].window_wait = Duration::from_micros(150);
+        let rows = [unsealed, sealed];
+        let text = reading(16, &rows);
+        assert!(
+            text.contains(
+                "on the CPU for 80% of the run and waited on the window 150 ns a packet \
+                 (unsealed: 90%, 0 ns)"
+            ),
+            "{text}"
+        );
+        let table = table(&rows, 1);
+        assert!(table.contains("| 80% | 150.0 |"), "{table}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_gso: bool,
     /// Packets in flight at most before the sender waits for the receiver.
-    #[arg(long, default_value_t = 512, value_name = "PACKETS")]
+    #[arg(long, default_value_t = traffic::DEFAULT_WINDOW, value_name = "PACKETS")]
     pub window: u64,
     /// Give up after this many seconds (at least 1), whatever has happened; a run the
     /// deadline stops exits with status 4.
@@ -211,9 +211,11 @@ pub fn print_report(report: &TrafficReport) {
         );
     }
     outln!(
-        "cpu          sender {:.2} s, receiver {:.2} s",
+        "cpu          sender {:.2} s, receiver {:.2} s; the sender waited {} times for the window, {:.3} s in all",
         report.sender_cpu.as_secs_f64(),
-        report.receiver_cpu.as_secs_f64()
+        report.receiver_cpu.as_secs_f64(),
+        report.window_waits,
+        report.window_wait.as_secs_f64()
     );
     outln!(
         "throughput   {:.2} Gbit/s, {:.0} packets/s in {:.2} s",
