@@ -6,8 +6,9 @@
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use proptest::prelude::*;
 use quicseal::backend::{
-    Auto, Backend, BatchBuffers, HeaderKey, Implementation, OpenJob, PacketKey, Payload, Portable,
-    SAMPLE_LEN, SealJob, Sealed, StridedLayout, StridedPackets,
+    Auto, AutoBatchTables, AutoHeaderKey, AutoPacketKey, Backend, BatchBuffers, HeaderKey,
+    Implementation, OpenJob, PacketKey, Payload, Portable, SAMPLE_LEN, SealJob, Sealed,
+    StridedLayout, StridedPackets,
 };
 use quicseal::sg::{SgDestination, SgSource};
 use quicseal::{CipherSuite, Error};
@@ -423,6 +424,39 @@ fn strided_reference(
     expected
 }
 
+/// Seals `count` packets laid out as `layout` in a source whose byte i is `byte(i)`, packet
+/// k under nonce `[k ^ 0x5a; 12]`, with `seal_strided` and `tables` under `keys` (packet key,
+/// header key, raw key), and checks the destination byte for byte against
+/// [`strided_reference`].
+fn check_strided(
+    suite: CipherSuite,
+    (packet_key, header_key, key): (&AutoPacketKey, &AutoHeaderKey, &[u8]),
+    layout: StridedLayout,
+    count: usize,
+    byte: impl Fn(usize) -> u8,
+    tables: &mut AutoBatchTables,
+    what: &str,
+) {
+    let src: Vec<u8> = (0..count * layout.src_stride).map(byte).collect();
+    let dst_len = count * layout.dst_stride;
+    let mut dst = vec![0xee_u8; dst_len];
+    let nonces: Vec<[u8; 12]> = (0..count).map(|k| [k as u8 ^ 0x5a; 12]).collect();
+    let packets = StridedPackets {
+        src: &src,
+        dst: &mut dst,
+        layout,
+    };
+    assert!(
+        packet_key.seal_strided(header_key, packets, &nonces, tables),
+        "{what}"
+    );
+    assert_eq!(
+        dst,
+        strided_reference(suite, key, &src, layout, &nonces, dst_len),
+        "{what}"
+    );
+}
+
 /// `seal_strided` over every short-header shape (connection IDs of 0 to 20 bytes, packet
 /// numbers of 1 to 4) for AES-GCM batches whose groups of four side by side end full and
 /// part full (2 to 8 packets), with the shortest payload whose sample lies inside it and a
@@ -453,23 +487,12 @@ fn strided_packets_of_every_short_header_shape_seal_as_the_crates_do() {
                     pn_offset,
                     payload_len,
                 };
-                let src: Vec<u8> = (0..count * layout.src_stride)
-                    .map(|i| (i as u8).wrapping_mul(13).wrapping_add(count as u8))
-                    .collect();
-                let dst_len = count * layout.dst_stride;
-                let mut dst = vec![0xee_u8; dst_len];
-                let nonces: Vec<[u8; 12]> = (0..count).map(|k| [k as u8 ^ 0x5a; 12]).collect();
-                let packets = StridedPackets {
-                    src: &src,
-                    dst: &mut dst,
-                    layout,
-                };
-                assert!(packet_key.seal_strided(&header_key, packets, &nonces, &mut tables));
-                assert_eq!(
-                    dst,
-                    strided_reference(suite, &key, &src, layout, &nonces, dst_len),
+                let byte = |i: usize| (i as u8).wrapping_mul(13).wrapping_add(count as u8);
+                let what = format!(
                     "{suite:?}, {count} packets, header {header_len} bytes (pn {pn_len}), payload {payload_len}"
                 );
+                let keys = (&packet_key, &header_key, key.as_slice());
+                check_strided(suite, keys, layout, count, byte, &mut tables, &what);
             }
         }
     }
@@ -505,25 +528,10 @@ fn strided_batches_build_again_the_tables_of_another_key() {
                     pn_offset,
                     payload_len,
                 };
-                let count = 6;
-                let src: Vec<u8> = (0..count * layout.src_stride)
-                    .map(|i| (i as u8).wrapping_mul(7).wrapping_add(key[0]))
-                    .collect();
-                let dst_len = count * layout.dst_stride;
-                let mut dst = vec![0xee_u8; dst_len];
-                let nonces: Vec<[u8; 12]> = (0..count).map(|k| [k as u8 ^ 0xa5; 12]).collect();
-                let packets = StridedPackets {
-                    src: &src,
-                    dst: &mut dst,
-                    layout,
-                };
-                assert!(packet_key.seal_strided(&header_key, packets, &nonces, &mut tables));
-                assert_eq!(
-                    dst,
-                    strided_reference(suite, key, &src, layout, &nonces, dst_len),
-                    "{suite:?}, key {:#x}, payload {payload_len}",
-                    key[0]
-                );
+                let byte = |i: usize| (i as u8).wrapping_mul(7).wrapping_add(key[0]);
+                let what = format!("{suite:?}, key {:#x}, payload {payload_len}", key[0]);
+                let keys = (&packet_key, &header_key, key.as_slice());
+                check_strided(suite, keys, layout, 6, byte, &mut tables, &what);
             }
         }
     }

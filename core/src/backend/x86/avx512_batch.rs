@@ -560,6 +560,23 @@ macro_rules! sealing_end {
     };
 }
 
+/// The last round of an opening step, its ciphertext in `zmm4`-`zmm7` (its key, `zmm16`,
+/// XORed with it): the plaintext in `zmm0`-`zmm3`.
+macro_rules! opening_last_round {
+    () => {
+        concat!(
+            "vpxord zmm8, zmm16, zmm4\n",
+            "vaesenclast zmm0, zmm0, zmm8\n",
+            "vpxord zmm8, zmm16, zmm5\n",
+            "vaesenclast zmm1, zmm1, zmm8\n",
+            "vpxord zmm8, zmm16, zmm6\n",
+            "vaesenclast zmm2, zmm2, zmm8\n",
+            "vpxord zmm8, zmm16, zmm7\n",
+            "vaesenclast zmm3, zmm3, zmm8\n",
+        )
+    };
+}
+
 /// An opening step's end: the ciphertext loaded to `zmm4`-`zmm7` (kept for GHASH), the
 /// last round, the plaintext stored.
 macro_rules! opening_end {
@@ -569,14 +586,7 @@ macro_rules! opening_end {
             "vmovdqu64 zmm5, zmmword ptr [{s1} + {at}]\n",
             "vmovdqu64 zmm6, zmmword ptr [{s2} + {at}]\n",
             "vmovdqu64 zmm7, zmmword ptr [{s3} + {at}]\n",
-            "vpxord zmm8, zmm16, zmm4\n",
-            "vaesenclast zmm0, zmm0, zmm8\n",
-            "vpxord zmm8, zmm16, zmm5\n",
-            "vaesenclast zmm1, zmm1, zmm8\n",
-            "vpxord zmm8, zmm16, zmm6\n",
-            "vaesenclast zmm2, zmm2, zmm8\n",
-            "vpxord zmm8, zmm16, zmm7\n",
-            "vaesenclast zmm3, zmm3, zmm8\n",
+            opening_last_round!(),
             "vmovdqu64 zmmword ptr [{d0} + {at}], zmm0\n",
             "vmovdqu64 zmmword ptr [{d1} + {at}], zmm1\n",
             "vmovdqu64 zmmword ptr [{d2} + {at}], zmm2\n",
@@ -623,14 +633,7 @@ macro_rules! opening_tail_end {
             "vmovdqu8 zmm5{{k1}}{{z}}, zmmword ptr [{s1} + {at}]\n",
             "vmovdqu8 zmm6{{k1}}{{z}}, zmmword ptr [{s2} + {at}]\n",
             "vmovdqu8 zmm7{{k1}}{{z}}, zmmword ptr [{s3} + {at}]\n",
-            "vpxord zmm8, zmm16, zmm4\n",
-            "vaesenclast zmm0, zmm0, zmm8\n",
-            "vpxord zmm8, zmm16, zmm5\n",
-            "vaesenclast zmm1, zmm1, zmm8\n",
-            "vpxord zmm8, zmm16, zmm6\n",
-            "vaesenclast zmm2, zmm2, zmm8\n",
-            "vpxord zmm8, zmm16, zmm7\n",
-            "vaesenclast zmm3, zmm3, zmm8\n",
+            opening_last_round!(),
             "vmovdqu8 zmmword ptr [{d0} + {at}]{{k1}}, zmm0\n",
             "vmovdqu8 zmmword ptr [{d1} + {at}]{{k1}}, zmm1\n",
             "vmovdqu8 zmmword ptr [{d2} + {at}]{{k1}}, zmm2\n",
