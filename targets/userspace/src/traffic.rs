@@ -39,6 +39,7 @@ use quicseal::backend::TAG_LEN;
 use quicseal::packet_number::TruncatedPacketNumber;
 use quicseal::wire::{ConnectionId, ShortHeader};
 use quicseal::{CipherSuite, Error, FlowConfig, RxFlow, TxFlow};
+use rustix::thread::CpuSet;
 
 use crate::{
     DEFAULT_MESSAGE_CAPACITY, Ecn, MAX_SEGMENTS, MAX_UDP_PAYLOAD, Received, RecvBatch, RecvError,
@@ -68,6 +69,32 @@ pub const DEFAULT_WINDOW: u64 = 512;
 
 /// Receive buffer the receiver asks for (the kernel caps it at `net.core.rmem_max`).
 pub const RECV_BUFFER: usize = 4 << 20;
+
+/// Where a run's two threads run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Wherever the scheduler puts them.
+    Scheduler,
+    /// The sender on the first CPU the calling thread may run on, the receiver on the
+    /// second, each on its own for the whole run, as a datapath's threads usually are (and
+    /// as `iperf3 -A` or `netperf -T` place theirs). Where the caller may run on only one
+    /// CPU, the scheduler places them.
+    ///
+    /// On the 2-vCPU VM of docs/performance.md, left to the scheduler, a sealed sender
+    /// waited for its receiver's reports tens of nanoseconds a packet although neither
+    /// thread moved to the other's CPU; pinned, it hardly waits. The unsealed rate is the
+    /// same either way.
+    Pinned,
+}
+
+/// The CPUs a run's threads were on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadCpus {
+    /// The sender's CPU.
+    pub sender: usize,
+    /// The receiver's CPU.
+    pub receiver: usize,
+}
 
 /// Whether packets are sealed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,10 +127,13 @@ pub struct TrafficConfig {
     /// The sender stops by then, whatever happens, and the receiver a second later; what
     /// has not arrived by then is lost.
     pub deadline: Duration,
+    /// Where the two threads run.
+    pub placement: Placement,
 }
 
 impl TrafficConfig {
-    /// 1350-byte packets in GSO batches of 16, sealed with `suite`, a key update half way.
+    /// 1350-byte packets in GSO batches of 16, sealed with `suite`, a key update half way,
+    /// the threads placed by the scheduler.
     pub fn new(suite: CipherSuite, count: u64) -> TrafficConfig {
         TrafficConfig {
             suite,
@@ -115,6 +145,7 @@ impl TrafficConfig {
             window: DEFAULT_WINDOW,
             ecn: Ecn::Ect0,
             deadline: Duration::from_secs(60),
+            placement: Placement::Scheduler,
         }
     }
 
@@ -268,6 +299,10 @@ pub struct TrafficReport {
     pub sender_cpu: Duration,
     /// CPU time the receiving thread used.
     pub receiver_cpu: Duration,
+    /// The CPUs the threads were pinned to ([`Placement::Pinned`]), if they were.
+    pub pinned: Option<ThreadCpus>,
+    /// The CPUs the threads were on when they finished.
+    pub last_cpus: ThreadCpus,
     /// Largest number of datagrams one received message held (above 1 means GRO coalesced).
     pub largest_gro_batch: usize,
     /// The sending socket's counters.
@@ -321,9 +356,19 @@ pub fn run(
         .stop_times(start)
         .ok_or(TrafficError::Config("deadline too far in the future"))?;
 
+    let cpus = match config.placement {
+        Placement::Pinned => rustix::thread::sched_getaffinity(None)
+            .ok()
+            .as_ref()
+            .and_then(first_two),
+        Placement::Scheduler => None,
+    };
     let (tx, rx) = (&mut tx, &mut rx);
     thread::scope(|scope| {
         let sender = scope.spawn(move || {
+            if let Some(cpus) = cpus {
+                pin_to(cpus.sender);
+            }
             let cpu = ThreadCpu::start();
             let outcome = send_all(
                 &endpoints.sender,
@@ -336,9 +381,12 @@ pub fn run(
             );
             // Tell the receiver how many to wait for, even after a failure.
             let _ = done_tx.send(sent.load(Ordering::Relaxed));
-            outcome.map(|tally| (tally, cpu.elapsed()))
+            outcome.map(|tally| (tally, cpu.finish()))
         });
         let receiver = scope.spawn(move || {
+            if let Some(cpus) = cpus {
+                pin_to(cpus.receiver);
+            }
             let cpu = ThreadCpu::start();
             receive_all(
                 &endpoints.receiver,
@@ -349,7 +397,7 @@ pub fn run(
                 received,
                 drain_until,
             )
-            .map(|tally| (tally, cpu.elapsed()))
+            .map(|tally| (tally, cpu.finish()))
         });
         while !(sender.is_finished() && receiver.is_finished()) {
             on_progress(Progress {
@@ -362,10 +410,10 @@ pub fn run(
             sent: sent.load(Ordering::Relaxed),
             received: received.load(Ordering::Relaxed),
         });
-        let (sent, sender_cpu) = sender
+        let (sent, sender_run) = sender
             .join()
             .map_err(|_| TrafficError::Panicked("sender"))??;
-        let (tally, receiver_cpu) = receiver
+        let (tally, receiver_run) = receiver
             .join()
             .map_err(|_| TrafficError::Panicked("receiver"))??;
         let arrived = tally.received();
@@ -387,8 +435,17 @@ pub fn run(
             window_wait: sent.window_wait,
             deadline_reached: sent.packets + sent.refused < config.count,
             elapsed: tally.last_arrival.unwrap_or(start).duration_since(start),
-            sender_cpu,
-            receiver_cpu,
+            sender_cpu: sender_run.cpu_time,
+            receiver_cpu: receiver_run.cpu_time,
+            // What the kernel says the threads were held to, not what was asked.
+            pinned: cpus.filter(|cpus| {
+                (sender_run.alone_on, receiver_run.alone_on)
+                    == (Some(cpus.sender), Some(cpus.receiver))
+            }),
+            last_cpus: ThreadCpus {
+                sender: sender_run.last_cpu,
+                receiver: receiver_run.last_cpu,
+            },
             largest_gro_batch: tally.largest_gro_batch,
             sender: endpoints.sender.stats(),
             receiver: endpoints.receiver.stats(),
@@ -396,19 +453,54 @@ pub fn run(
     })
 }
 
+/// The first two CPUs of `set`, for the sender and the receiver.
+fn first_two(set: &CpuSet) -> Option<ThreadCpus> {
+    let mut cpus = (0..CpuSet::MAX_CPU).filter(|&cpu| set.is_set(cpu));
+    Some(ThreadCpus {
+        sender: cpus.next()?,
+        receiver: cpus.next()?,
+    })
+}
+
+/// Pins the calling thread to `cpu`. Where the kernel refuses, the thread stays where it
+/// may run, and [`ThreadCpu::finish`] says so.
+fn pin_to(cpu: usize) {
+    let mut set = CpuSet::new();
+    set.set(cpu);
+    let _ = rustix::thread::sched_setaffinity(None, &set);
+}
+
 /// CPU time of the calling thread, from the scheduler's own count (nanoseconds on the CPU,
 /// the first field of `/proc/thread-self/schedstat`).
 struct ThreadCpu(Option<u64>);
+
+/// How a thread ran: what [`ThreadCpu::finish`] found.
+struct ThreadRun {
+    cpu_time: Duration,
+    /// The one CPU the thread may run on, if its affinity holds only one.
+    alone_on: Option<usize>,
+    last_cpu: usize,
+}
 
 impl ThreadCpu {
     fn start() -> ThreadCpu {
         ThreadCpu(thread_cpu_nanos())
     }
 
-    fn elapsed(&self) -> Duration {
-        match (self.0, thread_cpu_nanos()) {
+    /// The CPU time since [`ThreadCpu::start`], and where the thread is now and may run.
+    fn finish(&self) -> ThreadRun {
+        let cpu_time = match (self.0, thread_cpu_nanos()) {
             (Some(start), Some(now)) => Duration::from_nanos(now.saturating_sub(start)),
             _ => Duration::ZERO,
+        };
+        let alone_on = rustix::thread::sched_getaffinity(None)
+            .ok()
+            .filter(|set| set.count() == 1)
+            .and_then(|set| (0..CpuSet::MAX_CPU).find(|&cpu| set.is_set(cpu)));
+        ThreadRun {
+            cpu_time,
+            alone_on,
+            last_cpu: rustix::thread::sched_getcpu(),
         }
     }
 }
@@ -739,6 +831,51 @@ fn receive_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sender_gets_the_first_cpu_allowed_and_the_receiver_the_second() {
+        let set = |cpus: &[usize]| {
+            let mut set = CpuSet::new();
+            cpus.iter().for_each(|&cpu| set.set(cpu));
+            set
+        };
+        assert_eq!(
+            first_two(&set(&[9, 3, 5])),
+            Some(ThreadCpus {
+                sender: 3,
+                receiver: 5
+            })
+        );
+        assert_eq!(first_two(&set(&[2])), None, "one CPU: nothing to pin to");
+        assert_eq!(first_two(&set(&[])), None);
+    }
+
+    #[test]
+    fn pinned_threads_run_where_they_were_pinned() {
+        let allowed = rustix::thread::sched_getaffinity(None).unwrap();
+        let expected = first_two(&allowed);
+        let address = SocketAddr::from(([127, 0, 0, 1], 0));
+        for placement in [Placement::Pinned, Placement::Scheduler] {
+            let endpoints = Endpoints::bind(address, true).unwrap();
+            let config = TrafficConfig {
+                placement,
+                ..TrafficConfig::new(CipherSuite::Aes128GcmSha256, 2_000)
+            };
+            let report = run(&endpoints, &config, |_| {}).unwrap();
+            assert!(report.clean(), "{report:?}");
+            if placement == Placement::Scheduler {
+                assert_eq!(report.pinned, None);
+                continue;
+            }
+            assert_eq!(report.pinned, expected);
+            if let Some(cpus) = expected {
+                assert_eq!(report.last_cpus, cpus);
+            }
+        }
+        // The calling thread was not pinned: only the run's threads were.
+        let after = rustix::thread::sched_getaffinity(None).unwrap();
+        assert_eq!(after.count(), allowed.count());
+    }
 
     #[test]
     fn a_packet_is_intact_only_with_every_byte_as_written() {

@@ -10,10 +10,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use quicseal::CipherSuite;
 use quicseal::backend::Implementation;
-use quicseal_userspace::traffic::{self, Endpoints, Protection, TrafficConfig, TrafficReport};
+use quicseal_userspace::traffic::{
+    self, Endpoints, Protection, ThreadCpus, TrafficConfig, TrafficReport,
+};
 
 use super::CliError;
-use super::demo::check_loopback;
+use super::demo::{check_loopback, placement};
 
 /// Marks the start of the section this command owns in docs/performance.md.
 pub const SECTION_BEGIN: &str =
@@ -47,6 +49,10 @@ pub struct BenchArgs {
     /// Write the figures as CSV here (what the plot script reads).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Leave the threads where the scheduler puts them, instead of pinning the sender to
+    /// the first CPU this process may use and the receiver to the second.
+    #[arg(long)]
+    pub no_pin: bool,
     /// The figure's path relative to the Markdown file, to link from the section.
     #[arg(
         long,
@@ -190,6 +196,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 protection: row.protection,
                 packet_size: args.packet_size,
                 batch: args.batch,
+                placement: placement(args.no_pin),
                 ..TrafficConfig::new(row.suite, args.count)
             };
             config
@@ -346,13 +353,14 @@ no crypto. *no GSO*: the same batches sent one datagram per `sendmsg` and receiv
 The ratio is the sealed median over the unsealed median of the same path; CPU is each \
 thread's own time on the CPU (`/proc/thread-self/schedstat`) per packet; *sender on CPU* is \
 the sender's share of the run's wall time on the CPU, and *waiting on the window* the time it \
-spent waiting for the receiver's report with {window} packets in flight, per packet.\n\
+spent waiting for the receiver's report with {window} packets in flight, per packet. \
+{placement}\n\
 \n\
 {table}\n\
 ![Userspace datapath throughput]({figure})\n\
 \n\
 Command: `cargo xtask bench` (a release build of `quicseal bench --count {count} --runs {runs} \
---packet-size {size} --batch {batch}`, then `targets/cli/bench/plot.py` for the figure; \
+--packet-size {size} --batch {batch}{no_pin}`, then `targets/cli/bench/plot.py` for the figure; \
 figures as CSV in `docs/figures/userspace-datapath.csv`). Machine: {cpus} × {model} (`nproc` \
 {cpus}), Linux {kernel}, {date}; 1-minute load average {before} before the runs and {after} \
 after (other work on the machine takes cores from the two threads).\n\
@@ -377,6 +385,8 @@ AES-GCM, `{chacha}` for ChaCha20-Poly1305.\n\
         before = load.before,
         after = load.after,
         reading = reading(args.batch, rows),
+        placement = placement_text(rows),
+        no_pin = if args.no_pin { " --no-pin" } else { "" },
         aes = Implementation::selected()
             .for_suite(CipherSuite::Aes128GcmSha256)
             .name(),
@@ -384,6 +394,28 @@ AES-GCM, `{chacha}` for ChaCha20-Poly1305.\n\
             .for_suite(CipherSuite::ChaCha20Poly1305Sha256)
             .name(),
     )
+}
+
+/// Where the runs' threads ran, in a sentence.
+fn placement_text(rows: &[Row]) -> String {
+    let reports = || rows.iter().flat_map(|row| &row.reports);
+    let runs = reports().count();
+    let pinned: Vec<ThreadCpus> = reports().filter_map(|report| report.pinned).collect();
+    match pinned.first() {
+        None => "The scheduler placed the two threads (`--no-pin`, or fewer than two CPUs to \
+                 pin them to)."
+            .into(),
+        Some(cpus) if pinned.len() == runs && pinned.iter().all(|p| p == cpus) => format!(
+            "Each run pins its sender to CPU {} and its receiver to CPU {} (`--no-pin` leaves \
+             them to the scheduler).",
+            cpus.sender, cpus.receiver
+        ),
+        Some(_) => format!(
+            "The threads were pinned, each to a CPU of its own, in {} of {runs} runs; the \
+             scheduler placed them in the others.",
+            pinned.len()
+        ),
+    }
 }
 
 /// What the figures say, in sentences built from them.
@@ -589,6 +621,32 @@ mod tests {
         );
         let table = table(&rows, 1);
         assert!(table.contains("| 80% | 150.0 |"), "{table}");
+    }
+
+    #[test]
+    fn the_section_says_where_the_threads_ran() {
+        let mut rows = [
+            row(Protection::Unsealed, CipherSuite::Aes128GcmSha256, 540, 300),
+            row(Protection::Sealed, CipherSuite::Aes128GcmSha256, 730, 480),
+        ];
+        let text = placement_text(&rows);
+        assert!(
+            text.contains("The scheduler placed the two threads"),
+            "{text}"
+        );
+        let cpus = ThreadCpus {
+            sender: 2,
+            receiver: 5,
+        };
+        rows[0].reports[0].pinned = Some(cpus);
+        let text = placement_text(&rows);
+        assert!(text.contains("in 1 of 2 runs"), "{text}");
+        rows[1].reports[0].pinned = Some(cpus);
+        let text = placement_text(&rows);
+        assert!(
+            text.contains("pins its sender to CPU 2 and its receiver to CPU 5"),
+            "{text}"
+        );
     }
 
     #[test]

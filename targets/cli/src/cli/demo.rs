@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quicseal::CipherSuite;
-use quicseal_userspace::traffic::{self, Endpoints, TrafficConfig, TrafficReport};
+use quicseal_userspace::traffic::{self, Endpoints, Placement, TrafficConfig, TrafficReport};
 
 use super::{CliError, Outcome};
 use quicseal_userspace::formats::json::parse_suite;
@@ -52,6 +52,10 @@ pub struct DemoArgs {
     /// Allow an address other than loopback (it must be one of this machine's own).
     #[arg(long)]
     pub allow_non_loopback: bool,
+    /// Leave the threads where the scheduler puts them, instead of pinning the sender to
+    /// the first CPU this process may use and the receiver to the second.
+    #[arg(long)]
+    pub no_pin: bool,
 }
 
 impl DemoArgs {
@@ -70,8 +74,18 @@ impl DemoArgs {
             batch: self.batch,
             window: self.window,
             deadline: Duration::from_secs(self.deadline),
+            placement: placement(self.no_pin),
             ..TrafficConfig::new(self.suite, self.count)
         }
+    }
+}
+
+/// Pinned unless `--no-pin` says otherwise.
+pub fn placement(no_pin: bool) -> Placement {
+    if no_pin {
+        Placement::Scheduler
+    } else {
+        Placement::Pinned
     }
 }
 
@@ -210,6 +224,17 @@ pub fn print_report(report: &TrafficReport) {
             report.stalls
         );
     }
+    let cpus = report.pinned.unwrap_or(report.last_cpus);
+    outln!(
+        "threads      sender on CPU {}, receiver on CPU {} ({})",
+        cpus.sender,
+        cpus.receiver,
+        if report.pinned.is_some() {
+            "pinned"
+        } else {
+            "placed by the scheduler: where they finished"
+        }
+    );
     outln!(
         "cpu          sender {:.2} s, receiver {:.2} s; the sender waited {} times for the window, {:.3} s in all",
         report.sender_cpu.as_secs_f64(),
