@@ -5,7 +5,9 @@ use crate::protect::HeaderFormat;
 use crate::wire::MAX_CID_LEN;
 use crate::{Error, Limits};
 
-/// Linux's limit on segments in one UDP GSO send (`UDP_MAX_SEGMENTS`).
+/// Segments in one UDP GSO send that every Linux with UDP GSO takes: its
+/// `UDP_MAX_SEGMENTS` was 64 until it was raised to 128 (as in the 6.18 headers the kernel
+/// module builds against, which uses the kernel's own limit).
 pub const DEFAULT_MAX_GSO_SEGMENTS: usize = 64;
 
 /// How a flow reads its packets and batches.

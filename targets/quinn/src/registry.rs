@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::replay::ReplayWindow;
 
 /// Bytes of the stamp and of the marker: the AEAD tag's room in quinn's packets.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = quicseal::backend::TAG_LEN;
 
 /// The offloaded connections of one endpoint.
 pub struct Registry {

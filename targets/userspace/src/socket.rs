@@ -20,8 +20,8 @@ use crate::{Ecn, OpenGro, SealGso};
 /// fit too. (IPv6 allows 20 bytes more; one limit for both keeps batches portable.)
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
-/// Most datagrams one [`Transmit`] may hold, and most segments in one GSO send: Linux's
-/// `UDP_MAX_SEGMENTS`.
+/// Most datagrams one [`Transmit`] may hold, and most segments in one GSO send: what every
+/// Linux with UDP GSO takes ([`DEFAULT_MAX_GSO_SEGMENTS`]).
 pub const MAX_SEGMENTS: usize = DEFAULT_MAX_GSO_SEGMENTS;
 
 /// How a [`SealedSocket`] sends and waits.

@@ -55,7 +55,8 @@
 #define QUICSEAL_MAX_CID_LEN 20
 
 /**
- * Default `max_segments`: Linux's limit on segments in one UDP GSO send.
+ * Default `max_segments`: the segments in one UDP GSO send every Linux with UDP GSO takes
+ * (newer kernels take 128).
  */
 #define QUICSEAL_DEFAULT_MAX_SEGMENTS 64
 
@@ -435,6 +436,11 @@ typedef struct quicseal_rx_state {
      * connection must be closed, and every further open fails.
      */
     bool integrity_limit_reached;
+    /**
+     * The next generation's keys are ready for the peer's key update (see
+     * `quicseal_rx_prepare_next_keys`).
+     */
+    bool next_keys_ready;
 } quicseal_rx_state;
 
 #ifdef __cplusplus
@@ -759,6 +765,20 @@ enum quicseal_status quicseal_rx_install_next_keys(struct quicseal_rx *rx,
                                                    size_t key_len,
                                                    const uint8_t *iv,
                                                    size_t iv_len);
+
+/**
+ * Derives the next key generation's keys if a key update has used them up (flows made from
+ * a secret): call it off the receive path, after a batch or from a timer, so that the
+ * first packet of the peer's next key update does not wait for the derivation (an open
+ * derives them itself when they are missing). `QUICSEAL_OK` with nothing to do when they are
+ * ready or the flow was made from explicit keys (`quicseal_rx_install_next_keys`);
+ * `quicseal_rx_state.next_keys_ready` says which.
+ *
+ * # Safety
+ *
+ * `rx` is NULL or a live handle.
+ */
+enum quicseal_status quicseal_rx_prepare_next_keys(struct quicseal_rx *rx);
 
 /**
  * Drops, and wipes, the previous generation's keys: late packets of the old key phase no

@@ -20,7 +20,8 @@ pub const QUICSEAL_TAG_LEN: usize = 16;
 pub const QUICSEAL_IV_LEN: usize = 12;
 /// Longest destination connection ID (QUIC v1).
 pub const QUICSEAL_MAX_CID_LEN: usize = 20;
-/// Default `max_segments`: Linux's limit on segments in one UDP GSO send.
+/// Default `max_segments`: the segments in one UDP GSO send every Linux with UDP GSO takes
+/// (newer kernels take 128).
 pub const QUICSEAL_DEFAULT_MAX_SEGMENTS: usize = 64;
 
 /// `quicseal_config.flags`: accept and send short headers with the fixed bit cleared; only

@@ -172,6 +172,22 @@ pub unsafe extern "C" fn quicseal_rx_install_next_keys(
     }
 }
 
+/// Derives the next key generation's keys if a key update has used them up (flows made from
+/// a secret): call it off the receive path, after a batch or from a timer, so that the
+/// first packet of the peer's next key update does not wait for the derivation (an open
+/// derives them itself when they are missing). `QUICSEAL_OK` with nothing to do when they are
+/// ready or the flow was made from explicit keys (`quicseal_rx_install_next_keys`);
+/// `quicseal_rx_state.next_keys_ready` says which.
+///
+/// # Safety
+///
+/// `rx` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn quicseal_rx_prepare_next_keys(rx: *mut quicseal_rx) -> quicseal_status {
+    // SAFETY: the caller's guarantee, passed on.
+    unsafe { with_rx(rx, |rx| Ok(rx.flow.prepare_next_keys()?)) }
+}
+
 /// Drops, and wipes, the previous generation's keys: late packets of the old key phase no
 /// longer open. RFC 9001 §6.5 suggests doing so about three PTOs after a key update.
 ///
@@ -376,6 +392,7 @@ pub unsafe extern "C" fn quicseal_rx_get_state(
                 has_previous_keys: flow.has_previous_keys(),
                 has_largest_received: flow.largest_received().is_some(),
                 integrity_limit_reached: flow.integrity_limit_reached(),
+                next_keys_ready: flow.next_keys_ready(),
             };
             put(state_out, state);
             Ok(())

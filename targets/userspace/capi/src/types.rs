@@ -193,4 +193,7 @@ pub struct quicseal_rx_state {
     /// The flow has seen as many forged packets as the integrity limit allows: the
     /// connection must be closed, and every further open fails.
     pub integrity_limit_reached: bool,
+    /// The next generation's keys are ready for the peer's key update (see
+    /// `quicseal_rx_prepare_next_keys`).
+    pub next_keys_ready: bool,
 }

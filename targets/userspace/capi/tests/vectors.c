@@ -964,6 +964,7 @@ static void check_null_pointers(void) {
     EXPECT(quicseal_rx_install_next_keys(NULL, buf, 16, buf, 12), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_rx_retire_previous_keys(NULL), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_rx_advance_generation(NULL), QUICSEAL_NULL_POINTER);
+    EXPECT(quicseal_rx_prepare_next_keys(NULL), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_rx_set_largest_received(NULL, 1), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_rx_clear_largest_received(NULL), QUICSEAL_NULL_POINTER);
     EXPECT(quicseal_rx_open(NULL, buf, 40, out, sizeof out, &result), QUICSEAL_NULL_POINTER);
@@ -1209,6 +1210,12 @@ static void check_key_updates_and_limits(void) {
     OK(quicseal_rx_get_state(rx, &rx_state));
     CHECK(rx_state.generation == 1 && rx_state.key_phase && rx_state.has_previous_keys);
     CHECK(rx_state.has_largest_received && rx_state.largest_received == 4);
+    /* The key update used the next keys up; they are derived again off the receive path. */
+    CHECK(!rx_state.next_keys_ready);
+    OK(quicseal_rx_prepare_next_keys(rx));
+    OK(quicseal_rx_get_state(rx, &rx_state));
+    CHECK(rx_state.next_keys_ready && rx_state.generation == 1);
+    OK(quicseal_rx_prepare_next_keys(rx));
     OK(quicseal_rx_retire_previous_keys(rx));
     OK(quicseal_rx_get_state(rx, &rx_state));
     CHECK(!rx_state.has_previous_keys);
@@ -1237,6 +1244,9 @@ static void check_key_updates_and_limits(void) {
     OK(quicseal_rx_new_from_keys(QUICSEAL_TLS_AES_128_GCM_SHA256, keys, 16, keys, 12, keys, 16,
                                  &config, &explicit_rx));
     EXPECT(quicseal_rx_advance_generation(explicit_rx), QUICSEAL_KEY_UNAVAILABLE);
+    OK(quicseal_rx_prepare_next_keys(explicit_rx));
+    OK(quicseal_rx_get_state(explicit_rx, &rx_state));
+    CHECK(!rx_state.next_keys_ready);
     keys[0] ^= 1;
     OK(quicseal_tx_install_next_keys(explicit_tx, keys, 16, keys, 12));
     OK(quicseal_tx_seal(explicit_tx, p[2], len[2], buf, sizeof buf, &result));
