@@ -1,6 +1,8 @@
 //! QUIC 1-RTT packet protection (RFC 9000 §17.3, RFC 9001 §5-6) without `std` or `alloc`, for
-//! kernels, userspace and NIC firmware alike. `unsafe` is denied everywhere but in the x86
-//! SIMD backend (`backend::x86`), where every block says which invariant makes it sound.
+//! kernels, userspace and NIC firmware alike. `unsafe` is forbidden in every module but the
+//! backends' instruction-set code (`backend::x86`'s SIMD, `backend::riscv`'s scalar-crypto
+//! instructions), where every block says which invariant makes it sound, and denied in
+//! `backend`'s own code around them.
 //!
 //! A [`TxFlow`] seals and an [`RxFlow`] opens the 1-RTT packets of one direction of one
 //! connection. Each is a value the caller owns (a socket keeps its own), holding the suite's
@@ -36,7 +38,8 @@
     unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic
+    clippy::panic,
+    clippy::undocumented_unsafe_blocks
 )]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -44,19 +47,33 @@
 extern crate std;
 
 pub mod backend;
+#[forbid(unsafe_code)]
 mod counters;
+#[forbid(unsafe_code)]
 mod error;
+#[forbid(unsafe_code)]
 mod flow;
+#[forbid(unsafe_code)]
 mod flow_table;
+#[forbid(unsafe_code)]
 mod generation;
+#[forbid(unsafe_code)]
 mod gso;
+#[forbid(unsafe_code)]
 mod keys;
+#[forbid(unsafe_code)]
 pub mod packet_number;
+#[forbid(unsafe_code)]
 mod protect;
+#[forbid(unsafe_code)]
 mod rx;
+#[forbid(unsafe_code)]
 pub mod sg;
+#[forbid(unsafe_code)]
 mod suite;
+#[forbid(unsafe_code)]
 mod tx;
+#[forbid(unsafe_code)]
 pub mod wire;
 
 pub use counters::Counters;

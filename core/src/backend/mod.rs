@@ -21,8 +21,11 @@
 //!   on AVX-512 or AVX2), [`Portable`] elsewhere and for what the fused code does not cover.
 //!   The flows' default.
 
+#[forbid(unsafe_code)]
 mod auto;
+#[forbid(unsafe_code)]
 mod portable;
+#[forbid(unsafe_code)]
 mod strided;
 // AES and GHASH on RISC-V's scalar-crypto extensions, for the portable AES suites; compiled
 // for tests everywhere, with the instructions in software.

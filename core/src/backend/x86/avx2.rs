@@ -180,9 +180,10 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const BYTE_COUNTERS: bool, const WHO
         j0_counters = _mm256_shuffle_epi8(j0_counters, swap);
     }
     let two = step(2);
-    // Two powers and their folded halves. SAFETY: `powers_from(n)` points at 64 readable
-    // bytes for n in 1 ..= 16, so 32 are readable too.
+    // Two powers and their folded halves.
     let load_powers = |n: usize| {
+        // SAFETY: `powers_from(n)` points at 64 readable bytes for n in 1 ..= 16, so 32 are
+        // readable too.
         let power = unsafe { _mm256_loadu_si256(powers.powers_from(n).cast()) };
         let folded = _mm256_xor_si256(power, _mm256_shuffle_epi32(power, 0x4e));
         (power, folded)

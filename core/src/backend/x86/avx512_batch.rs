@@ -320,8 +320,8 @@ fn vector(blocks: [__m128i; LANES]) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn gather(regions: &[*const u8; LANES], count: usize, at: usize, mask: u16) -> __m512i {
-    // SAFETY: only the masked bytes are read, which the caller vouches for.
     vector(core::array::from_fn(|k| match regions.get(k) {
+        // SAFETY: only the masked bytes are read, which the caller vouches for.
         Some(region) if k < count => unsafe { _mm_maskz_loadu_epi8(mask, region.add(at).cast()) },
         _ => _mm_setzero_si128(),
     }))
@@ -861,6 +861,7 @@ unsafe fn crypt_rounds<const ROUNDS: usize, const SEAL: bool>(
     // SAFETY: `powers` reach H^`total` (the callers asked them to), and the closures are
     // asked for no higher power.
     let powers_from = |m: usize| unsafe { powers.from(m) };
+    // SAFETY: as for `powers_from`.
     let power = |m: usize| unsafe { powers.one(m) };
 
     // First what the whole steps' assembly reads and what is kept across it, both through
@@ -1285,14 +1286,14 @@ impl HashPowers {
     fn build(&mut self, key: &AesGcmKey, total: usize) {
         let table = self.table.0.as_mut_ptr();
         let mut built = 0;
-        // SAFETY: each vector of powers [H^(b+4), .., H^(b+1)] goes to slot MAX_BLOCKS -
-        // (b + 4), with b + 4 <= MAX_BLOCKS (the callers' and the loops' bounds).
         let mut put = |b: usize, powers: __m512i| {
+            // SAFETY: each vector of powers [H^(b+4), .., H^(b+1)] goes to slot MAX_BLOCKS -
+            // (b + 4), with b + 4 <= MAX_BLOCKS (the callers' and the loops' bounds).
             unsafe { _mm512_storeu_si512(table.add(MAX_BLOCKS - b - 4).cast(), powers) };
             built = b + 4;
         };
-        // SAFETY: the key's powers from H^(4j + 4) down are 64 readable bytes for j < 4.
         let mut low: [__m512i; 8] = core::array::from_fn(|j| match j {
+            // SAFETY: the key's powers from H^(4j + 4) down are 64 readable bytes for j < 4.
             0..4 => unsafe { _mm512_loadu_si512(key.powers.powers_from(4 * j + 4).cast()) },
             _ => _mm512_setzero_si512(),
         });

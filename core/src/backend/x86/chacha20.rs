@@ -52,7 +52,7 @@ struct Rows {
 impl Rows {
     #[inline(always)]
     fn start(state: &ChaChaState, counter: u32) -> Rows {
-        // SAFETY (of the intrinsics): only called from functions with AVX-512F enabled.
+        // SAFETY: for the intrinsics, only called from functions with AVX-512F enabled.
         unsafe {
             let counters = _mm512_set_epi32(
                 0,
@@ -252,7 +252,7 @@ pub(super) unsafe fn keystream_with<const N: usize>(
     counter: u32,
     mut side: impl FnMut(usize),
 ) -> [[__m512i; 4]; N] {
-    // SAFETY (of the intrinsics): the caller enables AVX-512F.
+    // SAFETY: for the intrinsics, the caller enables AVX-512F.
     unsafe {
         // Loops, not `array::from_fn`: a closure here would not inherit the caller's target
         // features, and its intrinsics would stay calls.
@@ -319,7 +319,7 @@ pub(super) unsafe fn keystream_pairs_with<const G: usize>(
     counter: u32,
     mut side: impl FnMut(usize),
 ) -> [[__m256i; 4]; G] {
-    // SAFETY (of the intrinsics): the caller enables AVX-512F and AVX-512VL.
+    // SAFETY: for the intrinsics, the caller enables AVX-512F and AVX-512VL.
     unsafe {
         let sigma = _mm256_broadcastsi128_si256(_mm_set_epi32(
             SIGMA[3] as i32,
@@ -517,7 +517,7 @@ unsafe fn vertical_with(
     nonces: [__m512i; 3],
     mut side: impl FnMut(usize),
 ) -> [__m512i; 16] {
-    // SAFETY (of the intrinsics): the caller enables AVX-512F.
+    // SAFETY: for the intrinsics, the caller enables AVX-512F.
     unsafe {
         // Loops, not `array::from_fn`, as in `keystream_with`.
         let mut start = [counters; 16];
@@ -557,7 +557,7 @@ pub(super) unsafe fn keystream8_with(
     lane: Option<&LaneBlock>,
     mut side: impl FnMut(usize),
 ) -> [__m256i; 16] {
-    // SAFETY (of the intrinsics): the caller enables AVX-512F and AVX-512VL.
+    // SAFETY: for the intrinsics, the caller enables AVX-512F and AVX-512VL.
     unsafe {
         let key = state.key_words();
         let nonce = state.words(3);
@@ -664,7 +664,7 @@ impl LaneBlock {
 /// The caller must enable AVX2.
 #[inline(always)]
 pub(super) unsafe fn transpose8(x: [__m256i; 16]) -> [__m256i; 16] {
-    // SAFETY (of the intrinsics): the caller enables AVX2.
+    // SAFETY: for the intrinsics, the caller enables AVX2.
     unsafe {
         let mut out = x;
         for half in 0..2 {

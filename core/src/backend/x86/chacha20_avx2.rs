@@ -90,7 +90,7 @@ pub(in crate::backend) fn available() -> bool {
 /// The caller must enable AVX2.
 #[inline(always)]
 unsafe fn rotate(x: __m256i, bits: i32, masks: (__m256i, __m256i)) -> __m256i {
-    // SAFETY (of the intrinsics): the caller enables AVX2.
+    // SAFETY: for the intrinsics, the caller enables AVX2.
     unsafe {
         match bits {
             // Byte i of each word comes from byte (i - bits / 8) mod 4.
@@ -320,7 +320,7 @@ unsafe fn vertical_with(
     nonces: [__m256i; 3],
     mut side: impl FnMut(usize),
 ) -> [__m256i; 16] {
-    // SAFETY (of the intrinsics): the caller enables AVX2.
+    // SAFETY: for the intrinsics, the caller enables AVX2.
     unsafe {
         // Loops, not `array::from_fn`: a closure would not inherit the caller's features.
         let mut start = [counters; 16];
@@ -354,7 +354,7 @@ unsafe fn vertical_with(
         let mut scratch = Scratch([x10, x15, x9, x13]);
         let at = scratch.0.as_mut_ptr();
         for round in 0..DOUBLE_ROUNDS {
-            // SAFETY (of each group): the scratch area is four aligned registers.
+            // SAFETY: for each group, the scratch area is four aligned registers.
             macro_rules! group_then_side {
                 ($($g:literal)*) => {$(
                     group::<$g>(&mut r, at);
@@ -405,7 +405,7 @@ unsafe fn keystream_with(
     mask: Option<&LaneBlock>,
     side: impl FnMut(usize),
 ) -> [__m256i; 16] {
-    // SAFETY (of the intrinsics): the caller enables AVX2.
+    // SAFETY: for the intrinsics, the caller enables AVX2.
     unsafe {
         let nonce = state.words(3);
         let mut keys = broadcast(&state.key_words());
@@ -529,7 +529,7 @@ fn add_rows<const G: usize>(x: &mut [Rows; G], start: &[Rows; G]) {
 /// The caller must enable AVX2.
 #[inline(always)]
 unsafe fn double_round_rows<const G: usize>(x: &mut [Rows; G]) {
-    // SAFETY (of the intrinsics): the caller enables AVX2.
+    // SAFETY: for the intrinsics, the caller enables AVX2.
     unsafe {
         let masks = rotation_masks();
         for r in x.iter_mut() {
@@ -553,7 +553,7 @@ unsafe fn double_round_rows<const G: usize>(x: &mut [Rows; G]) {
 /// The caller must enable AVX2.
 #[inline(always)]
 unsafe fn quarter_rows(r: &mut Rows, masks: (__m256i, __m256i)) {
-    // SAFETY (of the intrinsics): the caller enables AVX2.
+    // SAFETY: for the intrinsics, the caller enables AVX2.
     unsafe {
         r.a = _mm256_add_epi32(r.a, r.b);
         r.d = rotate(_mm256_xor_si256(r.d, r.a), 16, masks);

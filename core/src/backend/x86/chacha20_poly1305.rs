@@ -1072,7 +1072,7 @@ pub(super) unsafe fn seal_with_mask_beside_hash<M: PendingBlock>(
 ) -> ([u8; TAG_LEN], [u8; MASK_LEN]) {
     debug_assert!(sample_at + SAMPLE_LEN <= len);
     let poly = Poly1305::new(cipher.one_time_key(), engine);
-    // SAFETY (of all that follows): forwarded; the whole payload, then the sample inside the
+    // SAFETY: for all that follows, forwarded; the whole payload, then the sample inside the
     // written destination, then the written destination.
     unsafe {
         cipher.update(src, dst, len);

@@ -74,7 +74,7 @@ impl Lanes {
                 }
             }
         }
-        // SAFETY (of the intrinsics): only called from functions with AVX2 enabled; each
+        // SAFETY: for the intrinsics, only called from functions with AVX2 enabled; each
         // array is 32 readable bytes.
         let mut vectors = [unsafe { _mm256_setzero_si256() }; 9];
         for (vector, lanes) in vectors.iter_mut().zip(&limbs) {
@@ -170,7 +170,7 @@ unsafe fn opaque(mut x: __m256i) -> __m256i {
 /// Four blocks as limbs, block j in lane j, with the 2^128 bit every AEAD block carries.
 #[inline(always)]
 fn limbs(blocks: &[[u8; 16]; LANES]) -> [__m256i; 5] {
-    // SAFETY (of the intrinsics): only called from functions with AVX2 enabled; the blocks
+    // SAFETY: for the intrinsics, only called from functions with AVX2 enabled; the blocks
     // are 64 readable bytes.
     unsafe {
         let first = _mm256_loadu_si256(blocks.as_ptr().cast());
@@ -195,7 +195,7 @@ fn limbs(blocks: &[[u8; 16]; LANES]) -> [__m256i; 5] {
 
 #[inline(always)]
 fn add(a: [__m256i; 5], b: [__m256i; 5]) -> [__m256i; 5] {
-    // SAFETY (of the intrinsic): only called from functions with AVX2 enabled.
+    // SAFETY: for the intrinsics, only called from functions with AVX2 enabled.
     unsafe {
         [
             _mm256_add_epi64(a[0], b[0]),
@@ -224,7 +224,7 @@ fn multiply(mut h: [__m256i; 5], m: &Lanes) -> [__m256i; 5] {
     let d2 = column(&h, [r2, r1, r0, s4, s3]);
     let d3 = column(&h, [r3, r2, r1, r0, s4]);
     let d4 = column(&h, [r4, r3, r2, r1, r0]);
-    // SAFETY (of the intrinsics): only called from functions with AVX2 enabled.
+    // SAFETY: for the intrinsics, only called from functions with AVX2 enabled.
     unsafe {
         // Two carry chains side by side: 3 -> 4 -> 0 -> 1 and 0 -> 1 -> 2 -> 3 -> 4.
         let d4 = _mm256_add_epi64(d4, carry(d3));
@@ -250,7 +250,7 @@ fn multiply(mut h: [__m256i; 5], m: &Lanes) -> [__m256i; 5] {
 /// One column of the product: the sum of h's limbs times `m`'s.
 #[inline(always)]
 fn column(h: &[__m256i; 5], m: [__m256i; 5]) -> __m256i {
-    // SAFETY (of the intrinsics): only called from functions with AVX2 enabled.
+    // SAFETY: for the intrinsics, only called from functions with AVX2 enabled.
     unsafe {
         let x = _mm256_add_epi64(_mm256_mul_epu32(h[0], m[0]), _mm256_mul_epu32(h[1], m[1]));
         let y = _mm256_add_epi64(_mm256_mul_epu32(h[2], m[2]), _mm256_mul_epu32(h[3], m[3]));
@@ -261,13 +261,13 @@ fn column(h: &[__m256i; 5], m: [__m256i; 5]) -> __m256i {
 /// What a limb carries into the next: its bits from 26 up.
 #[inline(always)]
 fn carry(x: __m256i) -> __m256i {
-    // SAFETY (of the intrinsic): only called from functions with AVX2 enabled.
+    // SAFETY: for the intrinsics, only called from functions with AVX2 enabled.
     unsafe { _mm256_srli_epi64(x, 26) }
 }
 
 /// A limb's own 26 bits.
 #[inline(always)]
 fn low(x: __m256i) -> __m256i {
-    // SAFETY (of the intrinsics): only called from functions with AVX2 enabled.
+    // SAFETY: for the intrinsics, only called from functions with AVX2 enabled.
     unsafe { _mm256_and_si256(x, _mm256_set1_epi64x(MASK26 as i64)) }
 }

@@ -32,7 +32,7 @@ impl Lanes {
         let lanes: [Multiplier; LANES] = core::array::from_fn(power);
         let pick = |limb: fn(&Multiplier) -> u64| {
             let words: [u64; LANES] = core::array::from_fn(|j| limb(&lanes[j]));
-            // SAFETY (of the intrinsic): only called from functions with AVX-512F enabled;
+            // SAFETY: for the intrinsics, only called from functions with AVX-512F enabled;
             // the array is 64 readable bytes.
             unsafe { _mm512_loadu_si512(words.as_ptr().cast()) }
         };
@@ -147,7 +147,7 @@ pub(super) fn hash_lanes(
 /// Eight blocks as limbs, block j in lane j, with the 2^128 bit every AEAD block carries.
 #[inline(always)]
 fn message(chunk: &[[u8; 16]; LANES]) -> [__m512i; 3] {
-    // SAFETY (of the intrinsics): only called from functions with AVX-512F enabled; the chunk
+    // SAFETY: for the intrinsics, only called from functions with AVX-512F enabled; the chunk
     // is 128 readable bytes.
     unsafe {
         let first = _mm512_loadu_si512(chunk.as_ptr().cast());
@@ -171,7 +171,7 @@ fn message(chunk: &[[u8; 16]; LANES]) -> [__m512i; 3] {
 
 #[inline(always)]
 fn add(a: [__m512i; 3], b: [__m512i; 3]) -> [__m512i; 3] {
-    // SAFETY (of the intrinsic): only called from functions with AVX-512F enabled.
+    // SAFETY: for the intrinsics, only called from functions with AVX-512F enabled.
     core::array::from_fn(|i| unsafe { _mm512_add_epi64(a[i], b[i]) })
 }
 
@@ -183,7 +183,7 @@ fn add(a: [__m512i; 3], b: [__m512i; 3]) -> [__m512i; 3] {
 /// which is 5 · 2^10 modulo 2^130 - 5.
 #[inline(always)]
 fn multiply(h: [__m512i; 3], m: &Lanes) -> [__m512i; 3] {
-    // SAFETY (of the intrinsics): only called from functions with AVX-512F and IFMA enabled.
+    // SAFETY: for the intrinsics, only called from functions with AVX-512F and IFMA enabled.
     unsafe {
         let ([r0, r1, r2], [s1, s2]) = (m.r, m.s);
         let zero = _mm512_setzero_si512();
