@@ -109,6 +109,12 @@ impl Error {
         Error::TableFull,
     ];
 
+    /// Looks a variant up by its [`status`](Error::status), as a device or a C caller
+    /// reports it.
+    pub fn from_status(status: u8) -> Option<Error> {
+        Error::ALL.into_iter().find(|e| e.status() == status)
+    }
+
     /// Looks a variant up by its [`code`](Error::code).
     pub fn from_code(code: &str) -> Option<Error> {
         Error::ALL.into_iter().find(|e| e.code() == code)
@@ -163,5 +169,14 @@ mod tests {
             }
         }
         assert_eq!(Error::from_code("no_such_error"), None);
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for error in Error::ALL {
+            assert_eq!(Error::from_status(error.status()), Some(error));
+        }
+        assert_eq!(Error::from_status(0), None, "0 is success");
+        assert_eq!(Error::from_status(Error::ALL.len() as u8 + 1), None);
     }
 }

@@ -86,6 +86,25 @@ impl GsoLayout {
         GsoLayout::new(cleartext_len, gso_size, max_segments)
     }
 
+    /// [`for_flow`](Self::for_flow)'s layout, if `dst_len` bytes hold the sealed batch and
+    /// `outcomes` slots its datagrams' outcomes: everything [`TxFlow::seal_gso`] checks
+    /// before it seals any of a batch, so that an engine without the flow at hand (a host
+    /// posting the batch to a NIC, [`crate::engine`]) refuses the same batches.
+    pub fn for_batch(
+        cleartext_len: usize,
+        gso_size: usize,
+        dcid_len: usize,
+        max_segments: usize,
+        dst_len: usize,
+        outcomes: usize,
+    ) -> Result<GsoLayout, Error> {
+        let layout = GsoLayout::for_flow(cleartext_len, gso_size, dcid_len, max_segments)?;
+        if layout.segments > outcomes || dst_len < layout.sealed_len {
+            return Err(Error::BufferTooSmall);
+        }
+        Ok(layout)
+    }
+
     /// The layout of a batch laid out in place: `buffer_len` bytes at a stride of `gso_size`,
     /// each datagram holding its cleartext and room for its tag.
     pub const fn in_place(
@@ -118,15 +137,23 @@ pub const fn gro_datagrams(len: usize, segment_size: usize) -> Option<usize> {
     }
 }
 
-/// Checks a batch's shape: `segments` datagrams against the flow's limit and the caller's
-/// result slice.
-fn check_batch(segments: usize, max_segments: usize, results: usize) -> Result<(), Error> {
+/// Datagrams in a GRO batch of `len` bytes coalesced at `segment_size`, if a flow taking at
+/// most `max_segments` datagrams a batch opens it, with `outcomes` slots for their outcomes:
+/// everything [`RxFlow::open_gro`] checks before it opens any of a batch, so that an engine
+/// without the flow at hand ([`crate::engine`]) refuses the same batches.
+pub fn gro_batch(
+    len: usize,
+    segment_size: usize,
+    max_segments: usize,
+    outcomes: usize,
+) -> Result<usize, Error> {
+    let segments = gro_datagrams(len, segment_size).ok_or(Error::InvalidConfig)?;
     if segments > max_segments {
         Err(Error::TooManySegments)
-    } else if segments > results {
+    } else if segments > outcomes {
         Err(Error::BufferTooSmall)
     } else {
-        Ok(())
+        Ok(segments)
     }
 }
 
@@ -198,11 +225,16 @@ impl<B: Backend> TxFlow<B> {
     ) -> Result<Batch, Error> {
         let src = SgSource::new(src);
         let mut dst = SgDestination::new(dst);
-        let layout = self.gso_layout(src.len(), gso_size)?;
+        let config = self.config();
+        let layout = GsoLayout::for_batch(
+            src.len(),
+            gso_size,
+            config.dcid_len,
+            config.max_segments,
+            dst.len(),
+            results.len(),
+        )?;
         let (segments, stride) = (layout.segments, layout.cleartext_stride);
-        if segments > results.len() || dst.len() < layout.sealed_len {
-            return Err(Error::BufferTooSmall);
-        }
 
         let results = &mut results[..segments];
         let lone = self.seal_lone_packets(&src, &mut dst, gso_size, results);
@@ -324,8 +356,7 @@ pub(crate) fn open_segments(
     results: &mut [Outcome],
     mut open_group: impl FnMut(&mut [u8], &mut [Outcome]),
 ) -> Result<Batch, Error> {
-    let segments = gro_datagrams(buffer.len(), segment_size).ok_or(Error::InvalidConfig)?;
-    check_batch(segments, max_segments, results.len())?;
+    let segments = gro_batch(buffer.len(), segment_size, max_segments, results.len())?;
     let results = &mut results[..segments];
     let len = buffer.len();
     if buffer.is_empty() {

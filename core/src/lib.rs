@@ -22,6 +22,9 @@
 //!   [`Error`] carries no key-dependent detail.
 //! - [`FlowTable`] maps destination connection IDs to flows for callers that multiplex many
 //!   connections on one socket.
+//! - [`engine`]: batches of seal and open jobs on flows, done as they are posted
+//!   ([`engine::Inline`], the CPU) or when the batch completes (an engine behind a device,
+//!   as the SmartNIC's host driver is).
 //! - Ciphers sit behind [`backend::Backend`], which takes whole packets, one or a batch:
 //!   [`backend::Auto`] (the default) picks fused AES-GCM (AVX-512, AVX2 or AES-NI) and
 //!   ChaCha20-Poly1305 (AVX-512 or AVX2) on x86_64 where the CPU has them,
@@ -49,6 +52,8 @@ extern crate std;
 pub mod backend;
 #[forbid(unsafe_code)]
 mod counters;
+#[forbid(unsafe_code)]
+pub mod engine;
 #[forbid(unsafe_code)]
 mod error;
 #[forbid(unsafe_code)]
@@ -80,7 +85,7 @@ pub use counters::Counters;
 pub use error::Error;
 pub use flow::{Batch, DEFAULT_MAX_GSO_SEGMENTS, Datagram, FlowConfig, Outcome, PacketInfo, Usage};
 pub use flow_table::{CountedFlow, FlowTable, ROUTE_AHEAD};
-pub use gso::{GsoLayout, gro_datagrams};
+pub use gso::{GsoLayout, gro_batch, gro_datagrams};
 pub use keys::{KeyMaterial, TrafficSecret};
 pub use rx::RxFlow;
 pub use suite::{CipherSuite, Limits};

@@ -14,6 +14,7 @@
 //! from one window to the next in its key contexts, as a driver resuming a reset NIC would),
 //! and [`HostEngine`], the firmware's engine run on the host, for tests.
 
+mod engine;
 mod qemu;
 
 use std::io;
@@ -25,6 +26,7 @@ use quicseal_nic_abi::{
     CompletionFlags, ContextFlags, Descriptor, DescriptorFlags, KeyContext, Opcode, Status,
 };
 
+pub use engine::NicBatch;
 pub use qemu::Qemu;
 
 /// How the host hands a window to the NIC and learns it was served.
@@ -96,6 +98,8 @@ pub struct Datagram {
     /// The key generation that protected it.
     pub generation: u32,
     pub key_phase: bool,
+    /// The packet moved its connection to a new key generation.
+    pub key_update: bool,
 }
 
 /// Why the NIC did not seal or open a datagram: the completion's status (the core's error
@@ -112,6 +116,10 @@ pub enum OffloadError {
     Window(u8),
     /// A job's datagrams did not all come back (the completion ring overflowed).
     MissingCompletions,
+    /// The NIC refused a job posted through the engine seam ([`quicseal::engine`]) with a
+    /// status of its own (a descriptor it found bad), not the core's: the seam checks jobs
+    /// before posting them, so this is a fault of the driver or the NIC.
+    Refused(u8),
 }
 
 impl std::fmt::Display for OffloadError {
@@ -120,6 +128,9 @@ impl std::fmt::Display for OffloadError {
             OffloadError::Doorbell(e) => write!(f, "the NIC could not serve the window: {e}"),
             OffloadError::Window(status) => write!(f, "the NIC refused the window: {status:#x}"),
             OffloadError::MissingCompletions => f.write_str("completions are missing"),
+            OffloadError::Refused(status) => {
+                write!(f, "the NIC refused a job as a whole: {status:#x}")
+            }
         }
     }
 }
@@ -377,6 +388,7 @@ impl<D: Doorbell> Offload<D> {
                 packet_number: completion.packet_number.get(),
                 generation: completion.generation.get(),
                 key_phase: completion.flags & CompletionFlags::KEY_PHASE != 0,
+                key_update: completion.flags & CompletionFlags::KEY_UPDATE != 0,
             };
             if let Some(state) = self.connections.get_mut(job.connection) {
                 state.learn(&datagram);

@@ -8,7 +8,7 @@ const DCID_LEN: u8 = 8;
 
 /// A NIC reset before every window, as the firmware in QEMU is: whatever state it keeps
 /// between windows must come from the host's key contexts.
-struct ResetEachTime;
+pub(crate) struct ResetEachTime;
 
 impl Doorbell for ResetEachTime {
     fn ring(&mut self, window: &mut Vec<u8>) -> io::Result<()> {
