@@ -113,7 +113,9 @@ impl Open<'_> {
 }
 
 /// Jobs posted to an engine, done when [`complete`](Self::complete) returns and perhaps
-/// before; `'b` is how long their buffers are lent.
+/// before; `'b` is how long their buffers are lent. A job refused when posted writes nothing,
+/// but its buffers stay lent to the batch all the same. A job with no datagram (no cleartext
+/// to seal) writes no outcome; an empty buffer to open is one empty datagram, malformed.
 pub trait JobBatch<'b> {
     /// A sending flow of the engine's.
     type Tx;

@@ -129,6 +129,25 @@ where
         );
         records.push(vec![(Err(refused), Vec::new())]);
     }
+    // Nothing to seal, and an empty datagram to open (malformed, as from the network).
+    let mut outcomes = [Err(Error::InvalidConfig); 2];
+    let (seal_outcome, open_outcome) = outcomes.split_at_mut(1);
+    let mut jobs = engine.batch();
+    let job = Seal {
+        cleartext: &[],
+        gso_size: GSO_SIZE,
+        wire: &mut [],
+        outcomes: seal_outcome,
+    };
+    jobs.seal(tx, job).expect("posted");
+    let job = Open {
+        datagrams: &mut [],
+        segment_size: GSO_SIZE,
+        outcomes: open_outcome,
+    };
+    jobs.open(rx, job).expect("posted");
+    jobs.complete().expect("completed");
+    records.push(outcomes.map(|outcome| (outcome, Vec::new())).to_vec());
     records
 }
 
@@ -153,8 +172,8 @@ fn a_stack_on_the_engine_seam_gets_the_same_from_the_nic_as_from_the_cpu() {
         let secret = vec![0x29; suite.secret_len()];
         let cpu = on_the_cpu::<Auto>(suite, &secret);
         // The traffic did what it says, so that agreeing means something.
-        // Seal, open, seal, open (forged), seal (key update), open, two refusals.
-        assert_eq!(cpu.len(), 8);
+        // Seal, open, seal, open (forged), seal (key update), open, two refusals, empties.
+        assert_eq!(cpu.len(), 9);
         let done = [&cpu[0], &cpu[1], &cpu[2], &cpu[4], &cpu[5]];
         assert!(done.iter().all(|jobs| jobs.iter().all(|(o, _)| o.is_ok())));
         let handshake = cpu[0][1].0.expect("sealed");
@@ -171,6 +190,8 @@ fn a_stack_on_the_engine_seam_gets_the_same_from_the_nic_as_from_the_cpu() {
             refused,
             [Err(Error::GsoSizeTooSmall), Err(Error::BufferTooSmall)]
         );
+        let empties = [cpu[8][0].0, cpu[8][1].0];
+        assert_eq!(empties, [Err(Error::InvalidConfig), Err(Error::Malformed)]);
 
         assert_eq!(on_the_cpu::<Portable>(suite, &secret), cpu, "{suite:?}");
         assert_eq!(
