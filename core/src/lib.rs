@@ -50,36 +50,32 @@
 extern crate std;
 
 pub mod backend;
-#[forbid(unsafe_code)]
-mod counters;
-#[forbid(unsafe_code)]
-pub mod engine;
-#[forbid(unsafe_code)]
-mod error;
-#[forbid(unsafe_code)]
-mod flow;
-#[forbid(unsafe_code)]
-mod flow_table;
-#[forbid(unsafe_code)]
-mod generation;
-#[forbid(unsafe_code)]
-mod gso;
-#[forbid(unsafe_code)]
-mod keys;
-#[forbid(unsafe_code)]
-pub mod packet_number;
-#[forbid(unsafe_code)]
-mod protect;
-#[forbid(unsafe_code)]
-mod rx;
-#[forbid(unsafe_code)]
-pub mod sg;
-#[forbid(unsafe_code)]
-mod suite;
-#[forbid(unsafe_code)]
-mod tx;
-#[forbid(unsafe_code)]
-pub mod wire;
+
+/// Declares modules that neither use `unsafe` nor may allow it: every module but `backend`,
+/// whose instruction-set code needs it.
+macro_rules! safe_modules {
+    ($($vis:vis mod $name:ident;)*) => {
+        $(#[forbid(unsafe_code)] $vis mod $name;)*
+    };
+}
+
+safe_modules! {
+    mod counters;
+    pub mod engine;
+    mod error;
+    mod flow;
+    mod flow_table;
+    mod generation;
+    mod gso;
+    mod keys;
+    pub mod packet_number;
+    mod protect;
+    mod rx;
+    pub mod sg;
+    mod suite;
+    mod tx;
+    pub mod wire;
+}
 
 pub use counters::Counters;
 pub use error::Error;
