@@ -16,9 +16,11 @@
 //! Either way the batch borrows the buffers and outcome slots until
 //! [`JobBatch::complete`] returns, so the caller cannot read a buffer an engine still has
 //! to fill, and every engine refuses the same malformed jobs when they are posted (through
-//! [`GsoLayout::for_batch`] and [`gro_batch`], what the flows check). A datagram's outcome is
-//! the flows' [`Outcome`]; a datagram that fails leaves unspecified bytes in its slot, never
-//! unauthenticated plaintext.
+//! [`GsoLayout::for_batch`] and [`gro_batch`], what the flows check), with its own batch
+//! limit and whatever else its device cannot carry. A datagram's outcome is the flows'
+//! [`Outcome`]; a datagram that fails leaves unspecified bytes in its slot, never
+//! unauthenticated plaintext. A batch dropped without completing may have done some of its
+//! jobs or none: the CPU does each as it is posted, a device's engine sends none.
 //!
 //! ```
 //! use quicseal::engine::{Engine, Inline, JobBatch, Open, Seal};
@@ -168,6 +170,7 @@ impl<B> Default for Inline<B> {
 
 /// [`Inline`]'s batches: nothing is left to do at [`complete`](JobBatch::complete).
 #[derive(Debug)]
+#[must_use = "a batch's outcomes are final only when it completes"]
 pub struct InlineBatch<B = Auto>(PhantomData<fn() -> B>);
 
 impl<B: Backend> Engine for Inline<B> {

@@ -4,18 +4,18 @@
 //! ([`quicseal::engine::Inline`]).
 //!
 //! A completion says less than the core's [`Outcome`]: the output, packet number, key
-//! generation and whether it moved the connection to a new one. The rest (the long-header
-//! packets passed through in front, the short header's length) is read here from the job's
-//! own bytes with the core's parsers: the cleartext for a seal, the opened output for an
-//! open, both of which hold the 1-RTT packet's header unprotected.
+//! generation and whether it moved the connection to a new one. The rest (where the 1-RTT
+//! packet starts after the long-header packets passed through, the short header's length) is
+//! read here from the job's own bytes with the core's parsers: the cleartext for a seal, the
+//! opened output for an open, both of which hold the 1-RTT packet's header unprotected.
 
 use quicseal::backend::TAG_LEN;
 use quicseal::engine::{Engine, JobBatch, Open, Seal};
-use quicseal::wire::{ShortHeader, UnknownVersions, leading_long_packets};
+use quicseal::wire::ShortHeader;
 use quicseal::{Error, Outcome, PacketInfo};
 use quicseal_nic::MAX_SEGMENTS;
 
-use crate::{Connection, Datagram, Doorbell, Offload, OffloadError, Refused, Ticket};
+use crate::{Connection, Datagram, Doorbell, Offload, OffloadError, Refused};
 
 impl<D: Doorbell> Engine for Offload<D> {
     type Tx = Connection;
@@ -26,9 +26,9 @@ impl<D: Doorbell> Engine for Offload<D> {
     where
         Self: 'e;
 
-    /// A batch whose jobs the NIC serves in one window. Jobs posted through
-    /// [`Offload::seal`] and [`Offload::open`] before it go in the same window, and their
-    /// tickets' completions are dropped: post through one or the other.
+    /// A batch whose jobs the NIC serves in one window, when it completes. Jobs posted
+    /// through [`Offload::seal`] and [`Offload::open`] and not yet completed go in the same
+    /// window, and their tickets' completions are dropped: post through one or the other.
     fn batch<'e, 'b>(&'e mut self) -> Self::Batch<'e, 'b> {
         NicBatch {
             offload: self,
@@ -37,19 +37,22 @@ impl<D: Doorbell> Engine for Offload<D> {
     }
 }
 
-/// Jobs for the NIC's next window: posted as they come, served by
-/// [`complete`](JobBatch::complete).
+/// Jobs for the NIC's next window, checked as they are posted and handed to the NIC by
+/// [`complete`](JobBatch::complete): a batch dropped without completing sends nothing.
+#[must_use = "the NIC sees a batch's jobs only when it completes"]
 pub struct NicBatch<'e, 'b, D> {
     offload: &'e mut Offload<D>,
     posted: Vec<Posted<'b>>,
 }
 
-/// A job posted to the NIC, with what its completion is read against.
+/// A job checked and waiting for its window.
 struct Posted<'b> {
-    ticket: Ticket,
+    flow: Connection,
     dcid_len: usize,
     /// Datagrams in the job: outcomes to write.
     datagrams: usize,
+    /// The size its descriptor carries: `gso_size` or `segment_size`.
+    size: u16,
     job: Job<'b>,
 }
 
@@ -76,91 +79,128 @@ impl<'b, D: Doorbell> JobBatch<'b> for NicBatch<'_, 'b, D> {
     type Rx = Connection;
     type Error = OffloadError;
 
-    /// Refuses what [`Seal::layout`] refuses with the NIC's batch limit, a connection of
-    /// another NIC's or of the receiving direction (`InvalidConfig`), and a `gso_size` a
-    /// descriptor's 16 bits cannot carry (`InvalidConfig`).
+    /// Refuses what [`Seal::layout`] refuses with the NIC's batch limit
+    /// ([`quicseal_nic::MAX_SEGMENTS`]), a connection of another NIC's or of the receiving
+    /// direction, and a batch of datagrams whose size a descriptor's 16 bits cannot carry
+    /// (both `InvalidConfig`).
     fn seal(&mut self, flow: &mut Connection, job: Seal<'b>) -> Result<(), Error> {
         let dcid_len = self.dcid_len(*flow, false)?;
         let layout = job.layout(dcid_len, MAX_SEGMENTS)?;
-        let gso_size = u16::try_from(job.gso_size).map_err(|_| Error::InvalidConfig)?;
         // No datagram, nothing to seal: as a flow, which writes no outcome.
         if layout.segments == 0 {
             return Ok(());
         }
-        let ticket = self
-            .offload
-            .seal(*flow, job.cleartext, Some(gso_size), None);
+        // A lone datagram takes any size that holds it: the largest a descriptor carries.
+        let gso_size = match layout.segments {
+            1 => job.gso_size.min(usize::from(u16::MAX)),
+            _ => job.gso_size,
+        };
+        let size = u16::try_from(gso_size)
+            .ok()
+            .filter(|&size| layout.segments > 1 || layout.sealed_len <= usize::from(size))
+            .ok_or(Error::InvalidConfig)?;
         self.posted.push(Posted {
-            ticket,
+            flow: *flow,
             dcid_len,
             datagrams: layout.segments,
+            size,
             job: Job::Seal(job),
         });
         Ok(())
     }
 
     /// Refuses what [`Open::datagram_count`] refuses with the NIC's batch limit, a
-    /// connection of another NIC's or of the sending direction, and a segment size a
-    /// descriptor's 16 bits cannot carry (all three `InvalidConfig`).
+    /// connection of another NIC's or of the sending direction, and a batch of datagrams
+    /// whose size a descriptor's 16 bits cannot carry (both `InvalidConfig`).
     fn open(&mut self, flow: &mut Connection, job: Open<'b>) -> Result<(), Error> {
         let dcid_len = self.dcid_len(*flow, true)?;
         let datagrams = job.datagram_count(MAX_SEGMENTS)?;
-        let segment_size = u16::try_from(job.segment_size).map_err(|_| Error::InvalidConfig)?;
-        let ticket = self.offload.open(*flow, job.datagrams, Some(segment_size));
+        let segment_size = match datagrams {
+            1 => job.segment_size.min(usize::from(u16::MAX)),
+            _ => job.segment_size,
+        };
+        let size = u16::try_from(segment_size)
+            .ok()
+            .filter(|&size| datagrams > 1 || job.datagrams.len() <= usize::from(size))
+            .ok_or(Error::InvalidConfig)?;
         self.posted.push(Posted {
-            ticket,
+            flow: *flow,
             dcid_len,
             datagrams,
+            size,
             job: Job::Open(job),
         });
         Ok(())
     }
 
-    /// Rings the NIC with the batch's window and writes each datagram's output to its slot
-    /// and its outcome. Fails if the NIC did not serve the window, or refused a job for a
-    /// reason of its own rather than the core's ([`OffloadError::Refused`]: the jobs were
-    /// checked, so that is a fault).
+    /// Hands the NIC the batch in one window and writes each datagram's output to its slot
+    /// and its outcome. Fails if the NIC did not serve the window: outcomes are then left as
+    /// they were. A job whose completions are missing, or which the NIC refused for a reason
+    /// of its own rather than the core's ([`OffloadError::Refused`]: the jobs were checked,
+    /// so either is a fault), fails the batch too, after every other job is written; the
+    /// failed job's outcomes are unspecified.
     fn complete(self) -> Result<(), OffloadError> {
-        if self.posted.is_empty() {
+        let NicBatch { offload, posted } = self;
+        if posted.is_empty() {
             return Ok(());
         }
-        let completions = self.offload.complete()?;
-        for posted in self.posted {
-            let results = completions
-                .get(posted.ticket)
-                .ok_or(OffloadError::MissingCompletions)?;
-            match posted.job {
-                Job::Seal(job) => {
-                    let stride = job.gso_size - TAG_LEN;
-                    let cleartexts = job.cleartext.chunks(stride);
-                    fill(
-                        results,
-                        job.wire,
-                        job.gso_size,
-                        &mut job.outcomes[..posted.datagrams],
-                        |i, datagram| {
-                            let cleartext = cleartexts.clone().nth(i).unwrap_or_default();
-                            outcome(cleartext, datagram, posted.dcid_len, TAG_LEN)
-                        },
-                    )?;
-                }
-                Job::Open(job) => fill(
-                    results,
-                    job.datagrams,
-                    job.segment_size,
-                    &mut job.outcomes[..posted.datagrams],
-                    |_, datagram| outcome(&datagram.bytes, datagram, posted.dcid_len, 0),
-                )?,
+        let tickets: Vec<_> = posted
+            .iter()
+            .map(|posted| match &posted.job {
+                Job::Seal(job) => offload.seal(posted.flow, job.cleartext, Some(posted.size), None),
+                Job::Open(job) => offload.open(posted.flow, job.datagrams, Some(posted.size)),
+            })
+            .collect();
+        let completions = offload.complete()?;
+        let mut failure = None;
+        for (posted, ticket) in posted.into_iter().zip(tickets) {
+            let results = completions.get(ticket);
+            if let Err(error) = write_back(posted, results) {
+                failure.get_or_insert(error);
             }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// Writes a job's completed datagrams to its buffer and its outcomes.
+fn write_back(
+    posted: Posted<'_>,
+    results: Option<&[Result<Datagram, Refused>]>,
+) -> Result<(), OffloadError> {
+    let results = results.ok_or(OffloadError::MissingCompletions)?;
+    let dcid_len = posted.dcid_len;
+    match posted.job {
+        Job::Seal(job) => {
+            let stride = job.gso_size - TAG_LEN;
+            let cleartext = job.cleartext;
+            fill(
+                results,
+                job.wire,
+                job.gso_size,
+                &mut job.outcomes[..posted.datagrams],
+                |i, datagram| {
+                    let at = (i * stride).min(cleartext.len());
+                    let end = (at + stride).min(cleartext.len());
+                    outcome(&cleartext[at..end], datagram, dcid_len, TAG_LEN)
+                },
+            )
+        }
+        Job::Open(job) => fill(
+            results,
+            job.datagrams,
+            job.segment_size,
+            &mut job.outcomes[..posted.datagrams],
+            |_, datagram| outcome(&datagram.bytes, datagram, dcid_len, 0),
+        ),
     }
 }
 
 /// Writes a job's completed datagrams to `out` (datagram `i` at `i * stride`) and their
 /// `outcomes`, one a datagram of the job: `outcome(i, datagram)` for each one the NIC
-/// protected, the core's error for each it refused (a single refusal, for a job the NIC
-/// refused whole, stands for every datagram).
+/// protected, the core's error for each it refused. A single refusal for a job of more than
+/// one datagram is the NIC refusing the job whole ([`Completions`](crate::Completions) holds
+/// one completion then, as the NIC writes it), and stands for every datagram.
 fn fill(
     results: &[Result<Datagram, Refused>],
     out: &mut [u8],
@@ -170,15 +210,14 @@ fn fill(
 ) -> Result<(), OffloadError> {
     let whole = match results {
         [Err(refused)] if outcomes.len() > 1 => Some(*refused),
-        _ => None,
+        _ if results.len() == outcomes.len() => None,
+        _ => return Err(OffloadError::MissingCompletions),
     };
     for (i, slot) in outcomes.iter_mut().enumerate() {
-        let result = match whole {
-            Some(refused) => Err(refused),
-            None => match results.get(i) {
-                Some(result) => result.clone(),
-                None => break,
-            },
+        let result = match (whole, results.get(i)) {
+            (Some(refused), _) => Err(refused),
+            (None, Some(result)) => result.clone(),
+            (None, None) => return Err(OffloadError::MissingCompletions),
         };
         *slot = match result {
             Ok(datagram) => {
@@ -203,36 +242,29 @@ fn fill(
 /// 1-RTT header unprotected (the job's cleartext, or the opened output), `tag_len` what the
 /// output holds beyond its payload.
 fn outcome(cleartext: &[u8], datagram: &Datagram, dcid_len: usize, tag_len: usize) -> Outcome {
-    let byte = |i: usize| cleartext.get(i).copied();
-    // Sealing refuses what it cannot walk; opening passes it through: as the flows do.
-    let unknown = if tag_len > 0 {
-        UnknownVersions::Refuse
-    } else {
-        UnknownVersions::PassThrough
+    let len = datagram.bytes.len();
+    let Some(at) = datagram.packet_at else {
+        return Ok(quicseal::Datagram {
+            len,
+            passthrough_len: len,
+            packet: None,
+        });
     };
-    let (passthrough_len, _) = leading_long_packets(byte, cleartext.len(), unknown)?;
-    let packet = match cleartext.get(passthrough_len..) {
-        Some(rest) if !rest.is_empty() => {
-            let header_len = ShortHeader::parse(rest, dcid_len)?.len();
-            let payload_len = datagram
-                .bytes
-                .len()
-                .checked_sub(passthrough_len + header_len + tag_len)
-                .ok_or(Error::Malformed)?;
-            Some(PacketInfo {
-                number: datagram.packet_number,
-                generation: u64::from(datagram.generation),
-                header_len,
-                payload_len,
-                key_update: datagram.key_update,
-            })
-        }
-        _ => None,
-    };
+    let header = cleartext.get(at..).ok_or(Error::Malformed)?;
+    let header_len = ShortHeader::parse(header, dcid_len)?.len();
+    let payload_len = len
+        .checked_sub(at + header_len + tag_len)
+        .ok_or(Error::Malformed)?;
     Ok(quicseal::Datagram {
-        len: datagram.bytes.len(),
-        passthrough_len,
-        packet,
+        len,
+        passthrough_len: at,
+        packet: Some(PacketInfo {
+            number: datagram.packet_number,
+            generation: u64::from(datagram.generation),
+            header_len,
+            payload_len,
+            key_update: datagram.key_update,
+        }),
     })
 }
 

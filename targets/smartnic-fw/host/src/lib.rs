@@ -19,6 +19,7 @@ mod qemu;
 
 use std::io;
 
+use quicseal::wire::{UnknownVersions, leading_long_packets};
 use quicseal::{CipherSuite, GsoLayout, TrafficSecret, backend::TAG_LEN};
 use quicseal_nic::{MAX_SEGMENTS, Nic};
 use quicseal_nic_abi::host::{Capacity, WindowBuilder, completions};
@@ -100,6 +101,12 @@ pub struct Datagram {
     pub key_phase: bool,
     /// The packet moved its connection to a new key generation.
     pub key_update: bool,
+    /// Where the 1-RTT packet starts in the datagram, after the long-header packets passed
+    /// through in front, if the datagram ends in one: `packet_number`, `generation` and the
+    /// key bits are its only then (a completion has zeros there for a datagram of
+    /// long-header packets only). Read from the job's bytes with the core's parser: the
+    /// cleartext of a seal, the output of an open.
+    pub packet_at: Option<usize>,
 }
 
 /// Why the NIC did not seal or open a datagram: the completion's status (the core's error
@@ -383,14 +390,23 @@ impl<D: Doorbell> Offload<D> {
                 .get(at..at + completion.len.get() as usize)
                 .unwrap_or_default()
                 .to_vec();
+            let packet_at = match job.opcode {
+                Opcode::SEAL => job
+                    .cleartext(usize::from(completion.segment.get()))
+                    .and_then(|cleartext| packet_at(cleartext, UnknownVersions::Refuse)),
+                _ => packet_at(&bytes, UnknownVersions::PassThrough),
+            };
             let datagram = Datagram {
                 bytes,
                 packet_number: completion.packet_number.get(),
                 generation: completion.generation.get(),
                 key_phase: completion.flags & CompletionFlags::KEY_PHASE != 0,
                 key_update: completion.flags & CompletionFlags::KEY_UPDATE != 0,
+                packet_at,
             };
-            if let Some(state) = self.connections.get_mut(job.connection) {
+            if let (Some(state), Some(_)) =
+                (self.connections.get_mut(job.connection), datagram.packet_at)
+            {
                 state.learn(&datagram);
             }
             results.push(Ok(datagram));
@@ -433,6 +449,26 @@ impl Job {
     fn sealed_len(&self) -> usize {
         self.bytes.len() + self.datagrams() * TAG_LEN
     }
+
+    /// Datagram `segment`'s cleartext, of a job to seal.
+    fn cleartext(&self, segment: usize) -> Option<&[u8]> {
+        match usize::from(self.gso_size) {
+            0 => (segment == 0).then_some(&self.bytes[..]),
+            gso_size => self
+                .bytes
+                .chunks(gso_size.checked_sub(TAG_LEN)?)
+                .nth(segment),
+        }
+    }
+}
+
+/// Where the 1-RTT packet of a datagram whose long headers are in the clear starts, if it
+/// ends in one: what the flows find, `unknown` as they take it (sealing refuses what it
+/// cannot walk; opening passes it through whole).
+fn packet_at(datagram: &[u8], unknown: UnknownVersions) -> Option<usize> {
+    let byte = |i: usize| datagram.get(i).copied();
+    let (passthrough_len, _) = leading_long_packets(byte, datagram.len(), unknown).ok()?;
+    (passthrough_len < datagram.len()).then_some(passthrough_len)
 }
 
 #[cfg(test)]
