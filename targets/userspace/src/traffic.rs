@@ -853,7 +853,9 @@ mod tests {
     #[test]
     fn pinned_threads_run_where_they_were_pinned() {
         let allowed = rustix::thread::sched_getaffinity(None).unwrap();
-        let expected = first_two(&allowed);
+        // Where the kernel refuses affinities (some sandboxes do), nothing is pinned.
+        let may_pin = rustix::thread::sched_setaffinity(None, &allowed).is_ok();
+        let expected = first_two(&allowed).filter(|_| may_pin);
         let address = SocketAddr::from(([127, 0, 0, 1], 0));
         for placement in [Placement::Pinned, Placement::Scheduler] {
             let endpoints = Endpoints::bind(address, true).unwrap();

@@ -403,16 +403,20 @@ fn placement_text(rows: &[Row]) -> String {
     let pinned: Vec<ThreadCpus> = reports().filter_map(|report| report.pinned).collect();
     match pinned.first() {
         None => "The scheduler placed the two threads (`--no-pin`, or fewer than two CPUs to \
-                 pin them to)."
+                 pin them to, or a kernel that refused)."
             .into(),
         Some(cpus) if pinned.len() == runs && pinned.iter().all(|p| p == cpus) => format!(
             "Each run pins its sender to CPU {} and its receiver to CPU {} (`--no-pin` leaves \
              them to the scheduler).",
             cpus.sender, cpus.receiver
         ),
+        Some(_) if pinned.len() == runs => "Each run pins its sender and its receiver each to \
+             a CPU of its own, not the same two in every run (`--no-pin` leaves them to the \
+             scheduler)."
+            .into(),
         Some(_) => format!(
             "The threads were pinned, each to a CPU of its own, in {} of {runs} runs; the \
-             scheduler placed them in the others.",
+             scheduler placed them in the others (fewer than two CPUs, or the kernel refused).",
             pinned.len()
         ),
     }
@@ -647,6 +651,12 @@ mod tests {
             text.contains("pins its sender to CPU 2 and its receiver to CPU 5"),
             "{text}"
         );
+        rows[1].reports[0].pinned = Some(ThreadCpus {
+            sender: 5,
+            receiver: 2,
+        });
+        let text = placement_text(&rows);
+        assert!(text.contains("not the same two in every run"), "{text}");
     }
 
     #[test]

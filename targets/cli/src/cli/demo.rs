@@ -149,7 +149,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome, CliError> {
     })
     .map_err(|e| CliError::Run(e.to_string()))?;
     bar.finish_and_clear();
-    print_report(&report);
+    print_report(&report, config.placement);
     Ok(verdict(&report, config.count))
 }
 
@@ -165,7 +165,7 @@ fn progress_bar(count: u64) -> ProgressBar {
 }
 
 /// Prints the report, one aspect per line.
-pub fn print_report(report: &TrafficReport) {
+pub fn print_report(report: &TrafficReport, placement: Placement) {
     let reasons: Vec<String> = report
         .failure_reasons
         .iter()
@@ -229,10 +229,12 @@ pub fn print_report(report: &TrafficReport) {
         "threads      sender on CPU {}, receiver on CPU {} ({})",
         cpus.sender,
         cpus.receiver,
-        if report.pinned.is_some() {
-            "pinned"
-        } else {
-            "placed by the scheduler: where they finished"
+        match (report.pinned, placement) {
+            (Some(_), _) => "pinned",
+            (None, Placement::Scheduler) => "placed by the scheduler: where they finished",
+            (None, Placement::Pinned) => {
+                "not pinned, fewer than two CPUs or the kernel refused: where they finished"
+            }
         }
     );
     outln!(
