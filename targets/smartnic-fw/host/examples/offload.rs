@@ -1,7 +1,9 @@
 //! The offload model end to end, host to NIC and back: a host driver hands the NIC a
 //! connection's two directions, posts GSO batches of cleartext to seal and GRO batches of
-//! sealed datagrams to open, and checks every datagram that comes back against the core on
-//! the host. The NIC is the SmartNIC firmware in QEMU, one run a window.
+//! sealed datagrams to open through the engine seam (`quicseal::engine`), and checks every
+//! datagram that comes back, its bytes and its outcome, against the same traffic through the
+//! seam on the host's CPU (`Inline`). The NIC is the SmartNIC firmware in QEMU, one run a
+//! window.
 //!
 //! ```sh
 //! cargo xtask fw-test   # builds the firmware (and runs this example)
@@ -12,8 +14,9 @@
 use std::process::ExitCode;
 
 use quicseal::backend::TAG_LEN;
-use quicseal::{CipherSuite, FlowConfig, TxFlow};
-use quicseal_nic_host::{Datagram, Offload, Qemu, Refused};
+use quicseal::engine::{Engine, Inline, JobBatch, Open, Seal};
+use quicseal::{CipherSuite, FlowConfig, Outcome, RxFlow, TxFlow};
+use quicseal_nic_host::{Offload, Qemu};
 
 const DCID: [u8; 8] = [0x0b; 8];
 const DATAGRAM: usize = 1350;
@@ -45,72 +48,107 @@ fn main() -> ExitCode {
     }
 }
 
-/// Two GSO batches sealed on the NIC, the second after a key update the host asks for by
-/// flipping the key phase bit; each opened on the NIC as a GRO batch in the next window.
+/// The same traffic through the engine seam on the NIC and on the CPU (`Inline`, the core on
+/// the host), which must agree to the byte and the outcome.
 fn run(suite: CipherSuite, mut nic: Offload<Qemu>) -> Result<String, String> {
     let secret = vec![0x42; suite.secret_len()];
-    let tx = nic
-        .connection(suite, &secret, DCID.len() as u8, false)
+    let dcid_len = DCID.len() as u8;
+    let mut nic_tx = nic
+        .connection(suite, &secret, dcid_len, false)
         .map_err(|e| e.to_string())?;
-    let rx = nic
-        .connection(suite, &secret, DCID.len() as u8, true)
+    let mut nic_rx = nic
+        .connection(suite, &secret, dcid_len, true)
         .map_err(|e| e.to_string())?;
-    let mut core: TxFlow = TxFlow::from_secret(suite, &secret, FlowConfig::new(DCID.len()))
-        .map_err(|e| e.to_string())?;
-    let gso_size = DATAGRAM as u16;
-    let mut waiting_to_open: Option<(Vec<Vec<u8>>, Vec<u8>)> = None;
-    let mut sealed_and_opened = 0;
-    for batch in 0..3 {
-        let open = waiting_to_open
-            .take()
-            .map(|(cleartexts, sealed)| (cleartexts, nic.open(rx, &sealed, Some(gso_size))));
-        let seal = (batch < 2).then(|| {
-            let numbers = batch * BATCH..(batch + 1) * BATCH;
-            let cleartexts: Vec<Vec<u8>> = numbers.map(|n| cleartext(n, batch == 1)).collect();
-            let ticket = nic.seal(tx, &cleartexts.concat(), Some(gso_size), None);
-            (cleartexts, ticket)
-        });
-        let results = nic.complete().map_err(|e| e.to_string())?;
-        if let Some((cleartexts, ticket)) = open {
-            let opened = served_all(&results[ticket])?;
-            for (datagram, cleartext) in opened.iter().zip(&cleartexts) {
-                if datagram.bytes != *cleartext {
-                    return Err(format!("packet {} opened wrong", datagram.packet_number));
-                }
-            }
-            sealed_and_opened += opened.len();
+    let on_nic = traffic(&mut nic, &mut nic_tx, &mut nic_rx)?;
+    let config = FlowConfig::new(DCID.len());
+    let mut tx: TxFlow = TxFlow::from_secret(suite, &secret, config).map_err(|e| e.to_string())?;
+    let mut rx: RxFlow = RxFlow::from_secret(suite, &secret, config).map_err(|e| e.to_string())?;
+    let on_cpu = traffic(&mut Inline::default(), &mut tx, &mut rx)?;
+    for (job, (nic, cpu)) in on_nic.iter().zip(&on_cpu).enumerate() {
+        let datagrams = nic.iter().zip(cpu).enumerate();
+        if let Some((i, ((nic, _), (cpu, _)))) = datagrams.clone().find(|(_, (a, b))| a != b) {
+            let bytes = if nic == cpu { " (other bytes)" } else { "" };
+            return Err(format!(
+                "job {job}, datagram {i}: the NIC gave {nic:?}{bytes}, the CPU {cpu:?}"
+            ));
         }
-        if let Some((cleartexts, ticket)) = seal {
-            let sealed = served_all(&results[ticket])?;
-            for (datagram, cleartext) in sealed.iter().zip(&cleartexts) {
-                let mut expected = vec![0; cleartext.len() + TAG_LEN];
-                let _ = core
-                    .seal(&[cleartext], &mut [&mut expected])
-                    .map_err(|e| e.to_string())?;
-                if datagram.bytes != expected || datagram.generation != batch as u32 {
-                    return Err(format!(
-                        "packet {} sealed in generation {}: not the core's bytes",
-                        datagram.packet_number, datagram.generation
-                    ));
-                }
-            }
-            let wire: Vec<u8> = sealed.iter().flat_map(|d| d.bytes.clone()).collect();
-            waiting_to_open = Some((cleartexts, wire));
+        if nic.len() != cpu.len() {
+            return Err(format!(
+                "job {job}: {} outcomes against {}",
+                nic.len(),
+                cpu.len()
+            ));
         }
     }
+    // Each datagram is in two records: sealed, then opened.
+    let datagrams = on_nic.iter().map(Vec::len).sum::<usize>() / 2;
+    if on_nic.iter().flatten().any(|(outcome, _)| outcome.is_err()) {
+        return Err("a datagram failed on both".into());
+    }
     Ok(format!(
-        "{sealed_and_opened} datagrams of {DATAGRAM} B sealed (GSO batches) and opened again (GRO \
-         batches) by the NIC in 3 windows, a key update between the batches: the core's bytes"
+        "{datagrams} datagrams of {DATAGRAM} B sealed (GSO batches) and opened again (GRO \
+         batches) by the NIC in 3 windows through the engine seam, a key update between the \
+         batches: the same bytes and outcomes as the core on the host"
     ))
 }
 
-fn served_all(results: &[Result<Datagram, Refused>]) -> Result<Vec<Datagram>, String> {
-    results
+/// What one job left: each datagram's outcome, and its bytes where it succeeded.
+type Record = Vec<(Outcome, Vec<u8>)>;
+
+/// Two GSO batches sealed, the second after a key update the host asks for by flipping the
+/// key phase bit, each opened again as a GRO batch with the next batch's jobs: three batches.
+fn traffic<E: Engine>(engine: &mut E, tx: &mut E::Tx, rx: &mut E::Rx) -> Result<Vec<Record>, String>
+where
+    E::Error: std::fmt::Display,
+{
+    let mut records = Vec::new();
+    let mut waiting_to_open: Option<Vec<u8>> = None;
+    for batch in 0..3u64 {
+        let numbers = batch * BATCH..(batch + 1) * BATCH;
+        let cleartext: Vec<u8> = numbers.flat_map(|n| cleartext(n, batch == 1)).collect();
+        let mut wire = vec![0; cleartext.len() + BATCH as usize * TAG_LEN];
+        let mut sealed = vec![Err(quicseal::Error::Malformed); BATCH as usize];
+        let mut opened = vec![Err(quicseal::Error::Malformed); BATCH as usize];
+        let mut datagrams = waiting_to_open.take();
+        let mut jobs = engine.batch();
+        if let Some(datagrams) = datagrams.as_mut() {
+            let job = Open {
+                datagrams,
+                segment_size: DATAGRAM,
+                outcomes: &mut opened,
+            };
+            jobs.open(rx, job).map_err(|e| e.to_string())?;
+        }
+        if batch < 2 {
+            let job = Seal {
+                cleartext: &cleartext,
+                gso_size: DATAGRAM,
+                wire: &mut wire,
+                outcomes: &mut sealed,
+            };
+            jobs.seal(tx, job).map_err(|e| e.to_string())?;
+        }
+        jobs.complete().map_err(|e| e.to_string())?;
+        if let Some(datagrams) = datagrams {
+            records.push(record(&datagrams, &opened));
+        }
+        if batch < 2 {
+            records.push(record(&wire, &sealed));
+            waiting_to_open = Some(wire);
+        }
+    }
+    Ok(records)
+}
+
+fn record(bytes: &[u8], outcomes: &[Outcome]) -> Record {
+    outcomes
         .iter()
-        .map(|result| {
-            result
-                .clone()
-                .map_err(|Refused(status)| format!("refused: {status:#x}"))
+        .enumerate()
+        .map(|(i, outcome)| {
+            let kept = outcome.map_or(Vec::new(), |datagram| {
+                bytes[i * DATAGRAM..i * DATAGRAM + datagram.len].to_vec()
+            });
+            (*outcome, kept)
         })
         .collect()
 }
