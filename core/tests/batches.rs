@@ -603,11 +603,7 @@ fn tx_flow_table_seals_with_the_named_flow() {
 /// and opening them as one GRO batch matches opening them one at a time.
 #[test]
 fn long_gso_batches_match_one_datagram_at_a_time() {
-    let suites = [
-        (CipherSuite::Aes128GcmSha256, &SECRET[..32]),
-        (CipherSuite::Aes256GcmSha384, &SECRET[..]),
-        (CipherSuite::ChaCha20Poly1305Sha256, &SECRET[..32]),
-    ];
+    let suites = CipherSuite::ALL.map(|suite| (suite, &SECRET[..suite.secret_len()]));
     for (suite, secret) in suites {
         for gso_size in [48, 64, 130, 300, 1400] {
             let stride = gso_size - 16;
@@ -736,11 +732,7 @@ fn consecutive_gso_batches_across_a_key_update_match_one_datagram_at_a_time() {
 /// what comes out is what one datagram at a time gives.
 #[test]
 fn gso_and_gro_batches_touch_nothing_past_their_buffers() {
-    let suites = [
-        (CipherSuite::Aes128GcmSha256, &SECRET[..32]),
-        (CipherSuite::Aes256GcmSha384, &SECRET[..]),
-        (CipherSuite::ChaCha20Poly1305Sha256, &SECRET[..32]),
-    ];
+    let suites = CipherSuite::ALL.map(|suite| (suite, &SECRET[..suite.secret_len()]));
     // Header 10 bytes (8-byte DCID, 1-byte packet number), tag 16: payloads of 22, 63, 64,
     // 65, 1324 and 1426 bytes.
     for (suite, secret) in suites {
